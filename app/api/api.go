@@ -1,0 +1,167 @@
+// Package api is Confab's REST edge: Echo routes, middleware, and the
+// mapping of errors to the contract's JSON error body. Handlers decode,
+// call app/chat or app/auth, and encode; they hold no rules of their own.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/confab/confab/app/auth"
+	"github.com/confab/confab/app/chat"
+)
+
+// Options configures the REST edge. Zero values are not defaults: main
+// fills every field from config.
+type Options struct {
+	RegistrationsPerMinute int
+	LoginAttemptsPerMinute int
+	// Ready reports whether the server can serve (for /readyz).
+	Ready func(ctx context.Context) error
+	Now   func() time.Time
+}
+
+// API holds the REST handlers' dependencies.
+type API struct {
+	auth     *auth.Service
+	chat     *chat.Service
+	log      *slog.Logger
+	opt      Options
+	logins   *keyedLimiter
+	register *keyedLimiter
+}
+
+// New returns the REST edge.
+func New(a *auth.Service, c *chat.Service, log *slog.Logger, opt Options) *API {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	return &API{
+		auth: a, chat: c, log: log, opt: opt,
+		logins:   newKeyedLimiter(opt.LoginAttemptsPerMinute, opt.Now),
+		register: newKeyedLimiter(opt.RegistrationsPerMinute, opt.Now),
+	}
+}
+
+// Routes registers every REST route on e: the one route table.
+func (a *API) Routes(e *echo.Echo) {
+	e.GET("/healthz", a.handleHealth)
+	e.GET("/readyz", a.handleReady)
+
+	g := e.Group("/api")
+	g.POST("/auth/register/", a.handleRegister)
+	g.POST("/auth/token/", a.handleLogin)
+	g.POST("/auth/token/refresh/", a.handleRefresh)
+	g.POST("/auth/logout/", a.handleLogout)
+
+	// Everything below needs an access token.
+	u := authed{g, a.RequireUser}
+	u.route(http.MethodPost, "/auth/ws-ticket/", a.handleTicket)
+	u.route(http.MethodGet, "/users/me/", a.handleGetMe)
+	u.route(http.MethodPatch, "/users/me/", a.handleUpdateMe)
+	u.route(http.MethodGet, "/users/", a.handleSearchUsers)
+
+	u.route(http.MethodGet, "/conversations/", a.handleListConversations)
+	u.route(http.MethodPost, "/conversations/", a.handleCreateConversation)
+	u.route(http.MethodGet, "/conversations/:id/", a.handleGetConversation)
+	u.route(http.MethodPatch, "/conversations/:id/", a.handleRenameConversation)
+	u.route(http.MethodPost, "/conversations/:id/participants/", a.handleAddParticipant)
+	u.route(http.MethodDelete, "/conversations/:id/participants/:user_id/", a.handleRemoveParticipant)
+	u.route(http.MethodGet, "/conversations/:id/messages/", a.handleListMessages)
+	u.route(http.MethodPost, "/conversations/:id/messages/", a.handleSendMessage)
+	u.route(http.MethodPost, "/conversations/:id/read/", a.handleMarkRead)
+	u.route(http.MethodPatch, "/messages/:id/", a.handleEditMessage)
+	u.route(http.MethodDelete, "/messages/:id/", a.handleDeleteMessage)
+}
+
+type authed struct {
+	g    *echo.Group
+	auth echo.MiddlewareFunc
+}
+
+func (r authed) route(method, path string, h echo.HandlerFunc) {
+	r.g.Add(method, path, h, r.auth)
+}
+
+// TrailingSlash makes /api/... paths work with and without the trailing
+// slash: the routes are registered with it, and a request without it is
+// rewritten (not redirected, so a POST keeps its body).
+func TrailingSlash() echo.MiddlewareFunc {
+	return middleware.AddTrailingSlashWithConfig(middleware.TrailingSlashConfig{
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			return !strings.HasPrefix(p, "/api/") && !strings.HasPrefix(p, "/ws/")
+		},
+	})
+}
+
+// SecurityHeaders sets the headers every response carries. The policy
+// allows the console's own scripts and styles and nothing inline.
+func SecurityHeaders() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+			return next(c)
+		}
+	}
+}
+
+const userKey = "confab.user"
+const claimsKey = "confab.claims"
+
+// RequireUser authenticates the request's Bearer access token.
+func (a *API) RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token, ok := BearerToken(c.Request())
+		if !ok {
+			return &chat.Error{Code: chat.CodeNotAuthenticated, Detail: "Authentication credentials were not provided."}
+		}
+		u, claims, err := a.auth.Authenticate(c.Request().Context(), token)
+		if err != nil {
+			return err
+		}
+		c.Set(userKey, u)
+		c.Set(claimsKey, claims)
+		return next(c)
+	}
+}
+
+// BearerToken returns the token of an "Authorization: Bearer" header.
+func BearerToken(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
+func currentUser(c echo.Context) chat.User { return c.Get(userKey).(chat.User) }
+
+func lite(u chat.User) chat.UserLite {
+	return chat.UserLite{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName}
+}
+
+func (a *API) handleHealth(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (a *API) handleReady(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := a.opt.Ready(ctx); err != nil {
+		a.log.Warn("not ready", "err", err)
+		return c.JSON(http.StatusServiceUnavailable, errorBody{Detail: "The database is not answering.", Code: "unavailable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,122 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/confab/confab/app/chat"
+)
+
+func (a *API) handleListMessages(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	q, err := pageQuery(c)
+	if err != nil {
+		return err
+	}
+	page, err := a.chat.Messages(c.Request().Context(), currentUser(c).ID, id, q)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+// pageQuery reads limit (1–100, default 50), before and after.
+func pageQuery(c echo.Context) (chat.PageQuery, error) {
+	v := chat.Invalid{}
+	var q chat.PageQuery
+	limit, err := queryInt(c, "limit")
+	if err != nil || (c.QueryParam("limit") != "" && (limit < 1 || limit > 100)) {
+		v.Add("limit", "Must be an integer between 1 and 100.")
+	}
+	q.Limit = int(limit)
+	if q.Before, err = queryInt(c, "before"); err != nil {
+		v.Add("before", "Must be a message id.")
+	}
+	if q.After, err = queryInt(c, "after"); err != nil {
+		v.Add("after", "Must be a message id.")
+	}
+	return q, v.Err()
+}
+
+func (a *API) handleSendMessage(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Content  *string `json:"content"`
+		ClientID *string `json:"client_id"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if in.Content == nil {
+		return chat.InvalidField("content", "This field is required.")
+	}
+	m, created, err := a.chat.SendMessage(c.Request().Context(), lite(currentUser(c)), id, *in.Content, deref(in.ClientID))
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if !created {
+		status = http.StatusOK
+	}
+	return c.JSON(status, m)
+}
+
+func (a *API) handleMarkRead(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		MessageID *int64 `json:"message_id"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if in.MessageID == nil {
+		return chat.InvalidField("message_id", "This field is required.")
+	}
+	mark, err := a.chat.MarkRead(c.Request().Context(), currentUser(c).ID, id, *in.MessageID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, mark)
+}
+
+func (a *API) handleEditMessage(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Content *string `json:"content"`
+	}
+	if err := bind(c, &in); err != nil {
+		return err
+	}
+	if in.Content == nil {
+		return chat.InvalidField("content", "This field is required.")
+	}
+	m, err := a.chat.EditMessage(c.Request().Context(), currentUser(c).ID, id, *in.Content)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
+func (a *API) handleDeleteMessage(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := a.chat.DeleteMessage(c.Request().Context(), currentUser(c).ID, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,282 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/confab/confab/app/chat"
+)
+
+// Store is what auth needs of the database.
+type Store interface {
+	CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (chat.User, error)
+	UserByID(ctx context.Context, id int64) (chat.Account, error)
+	UserByUsername(ctx context.Context, username string) (chat.Account, error)
+	UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error)
+	InsertRefreshToken(ctx context.Context, t chat.RefreshToken) error
+	RotateRefreshToken(ctx context.Context, old []byte, next chat.RefreshToken, at time.Time) error
+	RevokeRefreshChain(ctx context.Context, h []byte, at time.Time) (int64, error)
+}
+
+// Pair is what a login or refresh hands out.
+type Pair struct {
+	Access  string `json:"access"`
+	Refresh string `json:"refresh"`
+}
+
+// Service manages accounts, logins and tokens.
+type Service struct {
+	store   Store
+	hasher  *Hasher
+	tokens  *Tokens
+	now     func() time.Time
+	tickets tickets
+}
+
+// NewService returns a Service.
+func NewService(store Store, hasher *Hasher, tokens *Tokens, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, hasher: hasher, tokens: tokens, now: now,
+		tickets: tickets{m: map[string]ticket{}}}
+}
+
+// Tokens returns the token issuer.
+func (s *Service) Tokens() *Tokens { return s.tokens }
+
+// ErrBadCredentials is the one answer to a failed login, whether or not
+// the username exists.
+var ErrBadCredentials = &chat.Error{Code: chat.CodeNotAuthenticated, Detail: "No active account found with the given credentials"}
+
+// Register validates and creates an account and logs it in.
+func (s *Service) Register(ctx context.Context, username, password, displayName string) (chat.User, Pair, error) {
+	v := chat.Invalid{}
+	validateUsername(v, username)
+	validatePassword(v, password)
+	validateDisplayName(v, displayName)
+	if err := v.Err(); err != nil {
+		return chat.User{}, Pair{}, err
+	}
+	if displayName == "" {
+		displayName = username
+	}
+	// Fail fast on a taken name before paying for a hash.
+	if _, err := s.store.UserByUsername(ctx, username); err == nil {
+		return chat.User{}, Pair{}, chat.InvalidField("username", "A user with that username already exists.")
+	}
+	hash, err := s.hasher.Hash(password)
+	if err != nil {
+		return chat.User{}, Pair{}, err
+	}
+	u, err := s.store.CreateUser(ctx, username, displayName, hash, s.now())
+	if chat.ErrorCode(err) == chat.CodeConflict {
+		return chat.User{}, Pair{}, chat.InvalidField("username", "A user with that username already exists.")
+	}
+	if err != nil {
+		return chat.User{}, Pair{}, err
+	}
+	p, err := s.newLogin(ctx, u.ID)
+	return u, p, err
+}
+
+// Login checks a username and password. Every failure is ErrBadCredentials
+// and takes the time of one hash comparison.
+func (s *Service) Login(ctx context.Context, username, password string) (chat.User, Pair, error) {
+	a, err := s.store.UserByUsername(ctx, username)
+	if err != nil && !errors.Is(err, chat.ErrNotFound) {
+		return chat.User{}, Pair{}, err
+	}
+	if !s.hasher.Check(a.PasswordHash, password) {
+		return chat.User{}, Pair{}, ErrBadCredentials
+	}
+	p, err := s.newLogin(ctx, a.ID)
+	return a.User, p, err
+}
+
+func (s *Service) newLogin(ctx context.Context, userID int64) (Pair, error) {
+	return s.issuePair(ctx, userID, func(rt chat.RefreshToken) error {
+		rt.ChainID = randomHex(16)
+		return s.store.InsertRefreshToken(ctx, rt)
+	})
+}
+
+func (s *Service) issuePair(ctx context.Context, userID int64, store func(chat.RefreshToken) error) (Pair, error) {
+	access, _, err := s.tokens.Issue(userID, Access)
+	if err != nil {
+		return Pair{}, err
+	}
+	refresh, rc, err := s.tokens.Issue(userID, Refresh)
+	if err != nil {
+		return Pair{}, err
+	}
+	rt := chat.RefreshToken{Hash: hashToken(refresh), UserID: userID, ExpiresAt: rc.Expiry(), CreatedAt: s.now()}
+	if err := store(rt); err != nil {
+		return Pair{}, err
+	}
+	return Pair{Access: access, Refresh: refresh}, nil
+}
+
+// Refresh spends a refresh token for a new pair. Reusing a spent token
+// revokes its whole login chain.
+func (s *Service) Refresh(ctx context.Context, refresh string) (Pair, error) {
+	c, err := s.tokens.Parse(refresh, Refresh)
+	if err != nil {
+		return Pair{}, err
+	}
+	if _, err := s.store.UserByID(ctx, c.UserID); err != nil {
+		return Pair{}, notValid(err)
+	}
+	return s.issuePair(ctx, c.UserID, func(next chat.RefreshToken) error {
+		return s.store.RotateRefreshToken(ctx, hashToken(refresh), next, s.now())
+	})
+}
+
+// Logout revokes the login chain of a refresh token.
+func (s *Service) Logout(ctx context.Context, refresh string) error {
+	if _, err := s.tokens.Parse(refresh, Refresh); err != nil {
+		return err
+	}
+	_, err := s.store.RevokeRefreshChain(ctx, hashToken(refresh), s.now())
+	return err
+}
+
+// Authenticate verifies an access token and returns its user. A token of a
+// user that no longer exists is not valid.
+func (s *Service) Authenticate(ctx context.Context, access string) (chat.User, Claims, error) {
+	c, err := s.tokens.Parse(access, Access)
+	if err != nil {
+		return chat.User{}, Claims{}, err
+	}
+	a, err := s.store.UserByID(ctx, c.UserID)
+	if err != nil {
+		return chat.User{}, Claims{}, notValid(err)
+	}
+	return a.User, c, nil
+}
+
+// notValid turns "user not found" into an invalid token.
+func notValid(err error) error {
+	if errors.Is(err, chat.ErrNotFound) {
+		return &chat.Error{Code: chat.CodeTokenNotValid, Detail: "User not found", Err: err}
+	}
+	return err
+}
+
+// UpdateMe changes the caller's display name and/or password.
+func (s *Service) UpdateMe(ctx context.Context, userID int64, displayName, password *string) (chat.User, error) {
+	v := chat.Invalid{}
+	if displayName != nil {
+		validateDisplayName(v, *displayName)
+	}
+	if password != nil {
+		validatePassword(v, *password)
+	}
+	if err := v.Err(); err != nil {
+		return chat.User{}, err
+	}
+	var hash *string
+	if password != nil {
+		h, err := s.hasher.Hash(*password)
+		if err != nil {
+			return chat.User{}, err
+		}
+		hash = &h
+	}
+	return s.store.UpdateUser(ctx, userID, displayName, hash)
+}
+
+// Username, password and display name rules (lengths in code points).
+const (
+	MinUsername    = 3
+	MaxUsername    = 32
+	MinPassword    = 8
+	MaxPassword    = 128
+	MaxDisplayName = 64
+)
+
+func validateUsername(v chat.Invalid, s string) {
+	n := utf8.RuneCountInString(s)
+	switch {
+	case s == "":
+		v.Add("username", "This field is required.")
+	case n < MinUsername || n > MaxUsername:
+		v.Add("username", "Must be 3 to 32 characters.")
+	default:
+		for _, r := range s {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+				v.Add("username", "Only letters, digits and _ . - are allowed.")
+				return
+			}
+		}
+	}
+}
+
+func validatePassword(v chat.Invalid, s string) {
+	n := utf8.RuneCountInString(s)
+	switch {
+	case s == "":
+		v.Add("password", "This field is required.")
+	case !utf8.ValidString(s):
+		v.Add("password", "Must be valid UTF-8.")
+	case n < MinPassword || n > MaxPassword:
+		v.Add("password", "Must be 8 to 128 characters.")
+	}
+}
+
+func validateDisplayName(v chat.Invalid, s string) {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxDisplayName {
+		v.Add("display_name", "Must be at most 64 characters.")
+	}
+}
+
+// Tickets: one-time WebSocket credentials.
+
+// TicketTTL is how long a ticket can be redeemed.
+const TicketTTL = 30 * time.Second
+
+type ticket struct {
+	userID    int64
+	expiresAt time.Time // of the ticket
+	accessExp time.Time // of the access token it was issued against
+}
+
+type tickets struct {
+	mu sync.Mutex
+	m  map[string]ticket
+}
+
+// IssueTicket returns a one-time ticket for the holder of an access token.
+func (s *Service) IssueTicket(userID int64, accessExp time.Time) string {
+	t := randomHex(24)
+	now := s.now()
+	s.tickets.mu.Lock()
+	defer s.tickets.mu.Unlock()
+	for k, v := range s.tickets.m { // keep the map to live tickets
+		if now.After(v.expiresAt) {
+			delete(s.tickets.m, k)
+		}
+	}
+	s.tickets.m[t] = ticket{userID: userID, expiresAt: now.Add(TicketTTL), accessExp: accessExp}
+	return t
+}
+
+// RedeemTicket spends a ticket and returns its user and the expiry of the
+// access token it stands for.
+func (s *Service) RedeemTicket(ctx context.Context, t string) (chat.User, time.Time, error) {
+	s.tickets.mu.Lock()
+	tk, ok := s.tickets.m[t]
+	delete(s.tickets.m, t)
+	s.tickets.mu.Unlock()
+	if !ok || s.now().After(tk.expiresAt) {
+		return chat.User{}, time.Time{}, ErrTokenNotValid
+	}
+	a, err := s.store.UserByID(ctx, tk.userID)
+	if err != nil {
+		return chat.User{}, time.Time{}, notValid(err)
+	}
+	return a.User, tk.accessExp, nil
+}

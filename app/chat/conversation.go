@@ -1,0 +1,254 @@
+package chat
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/confab/confab/app/hub"
+)
+
+// Users
+
+// User returns a user with its presence.
+func (s *Service) User(ctx context.Context, id int64) (User, error) {
+	a, err := s.store.UserByID(ctx, id)
+	if err != nil {
+		return User{}, err
+	}
+	u := a.User
+	u.IsOnline = s.pub.Online(u.ID)
+	return u, nil
+}
+
+// SearchUsers finds users by username or display-name prefix.
+func (s *Service) SearchUsers(ctx context.Context, prefix string, limit int) ([]User, error) {
+	if limit == 0 {
+		limit = 20
+	}
+	if limit < 1 || limit > 100 {
+		return nil, InvalidField("limit", "Must be between 1 and 100.")
+	}
+	users, err := s.store.SearchUsers(ctx, strings.TrimSpace(prefix), limit)
+	if err != nil {
+		return nil, err
+	}
+	for i := range users {
+		users[i].IsOnline = s.pub.Online(users[i].ID)
+	}
+	return users, nil
+}
+
+// Conversations
+
+// CreateConversation creates a direct or group conversation with creator
+// as its admin. A direct conversation between two people that already
+// exists is returned with created=false.
+func (s *Service) CreateConversation(ctx context.Context, creator int64, participantIDs []int64, title string, isGroup bool) (Conversation, bool, error) {
+	title = strings.TrimSpace(title)
+	v := Invalid{}
+	if utf8.RuneCountInString(title) > MaxTitle {
+		v.Add("title", fmt.Sprintf("Ensure this field has no more than %d characters.", MaxTitle))
+	}
+	ids := []int64{creator}
+	for _, id := range participantIDs {
+		if id != creator && !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	switch {
+	case len(ids) < 2:
+		v.Add("participant_ids", "Add at least one other user.")
+	case !isGroup && len(ids) != 2:
+		v.Add("participant_ids", "A direct conversation has exactly one other user; set is_group for more.")
+	case len(ids) > 1000:
+		v.Add("participant_ids", "At most 1000 participants.")
+	}
+	if err := v.Err(); err != nil {
+		return Conversation{}, false, err
+	}
+	for _, id := range ids[1:] {
+		if _, err := s.store.UserByID(ctx, id); err != nil {
+			if ErrorCode(err) == CodeNotFound {
+				return Conversation{}, false, InvalidField("participant_ids", fmt.Sprintf("User %d does not exist.", id))
+			}
+			return Conversation{}, false, err
+		}
+	}
+	nc := NewConversation{Title: title, IsGroup: isGroup, UserIDs: ids, At: s.now()}
+	if !isGroup {
+		lo, hi := min(ids[0], ids[1]), max(ids[0], ids[1])
+		nc.DirectKey = fmt.Sprintf("%d:%d", lo, hi)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, created, err := s.store.CreateConversation(ctx, nc)
+	if err != nil {
+		return Conversation{}, false, err
+	}
+	if created {
+		s.publishConversation(ctx, id, ids)
+	}
+	c, err := s.Conversation(ctx, creator, id)
+	return c, created, err
+}
+
+// Conversation returns a conversation as viewer sees it.
+func (s *Service) Conversation(ctx context.Context, viewer, id int64) (Conversation, error) {
+	c, err := s.store.Conversation(ctx, id, viewer)
+	if err != nil {
+		return Conversation{}, err
+	}
+	s.fillPresence(&c)
+	return c, nil
+}
+
+// Conversations lists viewer's conversations, most recent activity first.
+func (s *Service) Conversations(ctx context.Context, viewer int64) ([]Conversation, error) {
+	cs, err := s.store.Conversations(ctx, viewer)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cs {
+		s.fillPresence(&cs[i])
+	}
+	return cs, nil
+}
+
+func (s *Service) fillPresence(c *Conversation) {
+	for i := range c.Participants {
+		c.Participants[i].User.IsOnline = s.pub.Online(c.Participants[i].User.ID)
+	}
+}
+
+// requireAdmin returns ErrNotFound for a non-participant, forbidden for a
+// member, and invalid for a direct conversation.
+func (s *Service) requireAdmin(ctx context.Context, convID, userID int64) error {
+	role, group, err := s.store.Membership(ctx, convID, userID)
+	if err != nil {
+		return err
+	}
+	if !group {
+		return Errorf(CodeForbidden, "A direct conversation has no admins.")
+	}
+	if role != RoleAdmin {
+		return Errorf(CodeForbidden, "Only a group admin can do that.")
+	}
+	return nil
+}
+
+// RenameConversation sets a group's title (admins only).
+func (s *Service) RenameConversation(ctx context.Context, admin, convID int64, title string) (Conversation, error) {
+	title = strings.TrimSpace(title)
+	if utf8.RuneCountInString(title) > MaxTitle {
+		return Conversation{}, InvalidField("title", fmt.Sprintf("Ensure this field has no more than %d characters.", MaxTitle))
+	}
+	if err := s.requireAdmin(ctx, convID, admin); err != nil {
+		return Conversation{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.store.SetTitle(ctx, convID, title, s.now()); err != nil {
+		return Conversation{}, err
+	}
+	s.publishConversation(ctx, convID, nil)
+	return s.Conversation(ctx, admin, convID)
+}
+
+// AddParticipant adds userID to a group (admins only).
+func (s *Service) AddParticipant(ctx context.Context, admin, convID, userID int64) (Participant, error) {
+	if err := s.requireAdmin(ctx, convID, admin); err != nil {
+		return Participant{}, err
+	}
+	if _, err := s.store.UserByID(ctx, userID); err != nil {
+		if ErrorCode(err) == CodeNotFound {
+			return Participant{}, InvalidField("user_id", fmt.Sprintf("User %d does not exist.", userID))
+		}
+		return Participant{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.store.AddParticipant(ctx, convID, userID, RoleMember, s.now()); err != nil {
+		return Participant{}, err
+	}
+	s.publishConversation(ctx, convID, nil)
+	c, err := s.Conversation(ctx, admin, convID)
+	if err != nil {
+		return Participant{}, err
+	}
+	if p := c.Participant(userID); p != nil {
+		return *p, nil
+	}
+	return Participant{}, ErrNotFound // removed again meanwhile
+}
+
+// RemoveParticipant removes userID from a conversation: anyone may leave;
+// removing someone else takes a group admin.
+func (s *Service) RemoveParticipant(ctx context.Context, actor, convID, userID int64) error {
+	if actor != userID {
+		if err := s.requireAdmin(ctx, convID, actor); err != nil {
+			return err
+		}
+	} else if err := s.CheckMember(ctx, convID, actor); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids, err := s.store.ParticipantIDs(ctx, convID)
+	if err != nil {
+		return err
+	}
+	if err := s.store.RemoveParticipant(ctx, convID, userID, s.now()); err != nil {
+		return err
+	}
+	// Everyone who was in, the removed user included, learns of it.
+	s.publishConversation(ctx, convID, ids)
+	return nil
+}
+
+// publishConversation sends conversation_updated to every connection of
+// every participant, each with their own view (unread counts differ).
+// to overrides the recipients (for someone who has just left: they get
+// the conversation without themselves in it). Callers hold s.mu.
+func (s *Service) publishConversation(ctx context.Context, convID int64, to []int64) {
+	if to == nil {
+		var err error
+		if to, err = s.store.ParticipantIDs(ctx, convID); err != nil {
+			s.log.Error("conversation_updated: participants", "err", err, "conversation_id", convID)
+			return
+		}
+	}
+	var shared *Conversation
+	for _, uid := range to {
+		c, err := s.store.Conversation(ctx, convID, uid)
+		if ErrorCode(err) == CodeNotFound {
+			// Not (or no longer) a participant: show the others' view.
+			if shared == nil {
+				if shared, err = s.anyView(ctx, convID); err != nil {
+					continue
+				}
+			}
+			c = *shared
+			c.UnreadCount = 0
+		} else if err != nil {
+			s.log.Error("conversation_updated", "err", err, "conversation_id", convID)
+			continue
+		}
+		s.fillPresence(&c)
+		s.pub.Publish(hub.UserTopic(uid), encode(EventConversationUpdated, convID, conversationEvent{EventConversationUpdated, &c}))
+	}
+}
+
+func (s *Service) anyView(ctx context.Context, convID int64) (*Conversation, error) {
+	ids, err := s.store.ParticipantIDs(ctx, convID)
+	if err != nil || len(ids) == 0 {
+		return nil, ErrNotFound
+	}
+	c, err := s.store.Conversation(ctx, convID, ids[0])
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}

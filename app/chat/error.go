@@ -1,0 +1,85 @@
+package chat
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code classifies an Error. The edges map each code to an HTTP status and a
+// WebSocket error frame in exactly one place each.
+type Code string
+
+// Error codes. Their string values appear on the wire.
+const (
+	CodeInvalid          Code = "invalid"
+	CodeNotFound         Code = "not_found"
+	CodeForbidden        Code = "forbidden"
+	CodeConflict         Code = "conflict"
+	CodeNotAuthenticated Code = "not_authenticated"
+	CodeTokenNotValid    Code = "token_not_valid"
+	CodeRateLimited      Code = "rate_limited"
+	CodeTooLarge         Code = "too_large"
+	CodeUnavailable      Code = "unavailable"
+	CodeInternal         Code = "internal"
+)
+
+// Error is the one error type that crosses package boundaries with a
+// meaning a client may see. Detail is safe to show; Err (if any) is the
+// internal cause and is only logged.
+type Error struct {
+	Code   Code
+	Detail string
+	// Fields holds per-field messages for CodeInvalid, DRF style.
+	Fields map[string][]string
+	Err    error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Detail, e.Err)
+	}
+	return fmt.Sprintf("%s: %s", e.Code, e.Detail)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an Error with the given code and a formatted detail.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Detail: fmt.Sprintf(format, args...)}
+}
+
+// ErrNotFound is returned for anything that does not exist or that the
+// caller may not see: the two look the same so that nothing leaks existence.
+var ErrNotFound = &Error{Code: CodeNotFound, Detail: "Not found."}
+
+// ErrorCode returns the code of err, CodeInternal for an error without one,
+// and "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Invalid collects field errors for a CodeInvalid error.
+type Invalid map[string][]string
+
+// Add records msg against field.
+func (v Invalid) Add(field, msg string) { v[field] = append(v[field], msg) }
+
+// Err returns nil when nothing was recorded, else a CodeInvalid *Error.
+func (v Invalid) Err() error {
+	if len(v) == 0 {
+		return nil
+	}
+	return &Error{Code: CodeInvalid, Detail: "Invalid input.", Fields: v}
+}
+
+// InvalidField is shorthand for a CodeInvalid error on one field.
+func InvalidField(field, msg string) error {
+	return &Error{Code: CodeInvalid, Detail: "Invalid input.", Fields: map[string][]string{field: {msg}}}
+}

@@ -1,0 +1,75 @@
+package chat
+
+import (
+	"encoding/json"
+
+	"github.com/confab/confab/app/hub"
+)
+
+// Event types, as they appear in the frame's "type".
+const (
+	EventNewMessage          = "new_message"
+	EventMessageUpdated      = "message_updated"
+	EventMessageDeleted      = "message_deleted"
+	EventTyping              = "typing"
+	EventReadReceipt         = "read_receipt"
+	EventPresence            = "presence"
+	EventNotification        = "notification"
+	EventConversationUpdated = "conversation_updated"
+)
+
+// Publisher is the live side of the service: the hub.
+type Publisher interface {
+	Publish(t hub.Topic, ev *hub.Event)
+	Online(userID int64) bool
+}
+
+type messageEvent struct {
+	Type           string   `json:"type"`
+	ConversationID int64    `json:"conversation_id"`
+	Message        *Message `json:"message"`
+}
+
+type typingEvent struct {
+	Type           string `json:"type"`
+	ConversationID int64  `json:"conversation_id"`
+	UserID         int64  `json:"user_id"`
+	Username       string `json:"username"`
+	IsTyping       bool   `json:"is_typing"`
+}
+
+type readEvent struct {
+	Type           string `json:"type"`
+	ConversationID int64  `json:"conversation_id"`
+	UserID         int64  `json:"user_id"`
+	MessageID      int64  `json:"message_id"`
+	ReadAt         Time   `json:"read_at"`
+}
+
+type presenceEvent struct {
+	Type   string `json:"type"`
+	UserID int64  `json:"user_id"`
+	Status string `json:"status"`
+}
+
+type conversationEvent struct {
+	Type         string        `json:"type"`
+	Conversation *Conversation `json:"conversation"`
+}
+
+// encode marshals v into an event. The types above cannot fail to encode.
+func encode(typ string, convID int64, v any) *hub.Event {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("chat: encode event: " + err.Error())
+	}
+	return &hub.Event{Type: typ, Data: b, ConversationID: convID}
+}
+
+// MessageEvent returns the new_message frame for m, as sent live and as
+// replayed on recovery.
+func MessageEvent(m *Message) *hub.Event {
+	ev := encode(EventNewMessage, m.ConversationID, messageEvent{EventNewMessage, m.ConversationID, m})
+	ev.MessageID = m.ID
+	return ev
+}

@@ -1,0 +1,120 @@
+package chat
+
+import (
+	"strconv"
+	"time"
+)
+
+// Time is a UTC instant that encodes as ISO-8601 with milliseconds
+// (2026-11-27T15:03:21.123Z), the contract's timestamp format.
+type Time struct{ time.Time }
+
+// TimeLayout is the wire format of every timestamp.
+const TimeLayout = "2006-01-02T15:04:05.000Z"
+
+// MarshalJSON implements json.Marshaler.
+func (t Time) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, len(TimeLayout)+2)
+	b = append(b, '"')
+	b = t.UTC().AppendFormat(b, TimeLayout)
+	return append(b, '"'), nil
+}
+
+// UnixMilli returns a Time for ms milliseconds since the epoch.
+func UnixMilli(ms int64) Time { return Time{time.UnixMilli(ms).UTC()} }
+
+// OptID is an id that encodes as null when zero ("never read", "none").
+type OptID int64
+
+// MarshalJSON implements json.Marshaler.
+func (id OptID) MarshalJSON() ([]byte, error) {
+	if id == 0 {
+		return []byte("null"), nil
+	}
+	return strconv.AppendInt(nil, int64(id), 10), nil
+}
+
+// User is an account as every client sees it.
+type User struct {
+	ID          int64  `json:"id"`
+	Username    string `json:"username"`
+	DisplayName string `json:"display_name"`
+	CreatedAt   Time   `json:"created_at"`
+	IsOnline    bool   `json:"is_online"`
+}
+
+// Account is a User with its credentials; it never leaves the server.
+type Account struct {
+	User
+	PasswordHash string
+}
+
+// UserLite is the sender shown inside a message.
+type UserLite struct {
+	ID          int64  `json:"id"`
+	Username    string `json:"username"`
+	DisplayName string `json:"display_name"`
+}
+
+// Role of a participant in a conversation.
+const (
+	RoleAdmin  = "admin"
+	RoleMember = "member"
+)
+
+// Participant is one member of a conversation.
+type Participant struct {
+	User              User   `json:"user"`
+	Role              string `json:"role"`
+	JoinedAt          Time   `json:"joined_at"`
+	LastReadMessageID OptID  `json:"last_read_message_id"`
+}
+
+// Conversation is a direct (two people) or group conversation as one
+// participant sees it: UnreadCount is that viewer's.
+type Conversation struct {
+	ID           int64         `json:"id"`
+	Title        string        `json:"title"`
+	IsGroup      bool          `json:"is_group"`
+	CreatedBy    OptID         `json:"created_by"`
+	CreatedAt    Time          `json:"created_at"`
+	UpdatedAt    Time          `json:"updated_at"`
+	Participants []Participant `json:"participants"`
+	LastMessage  *Message      `json:"last_message"`
+	UnreadCount  int           `json:"unread_count"`
+}
+
+// Participant returns the participant entry of userID, or nil.
+func (c *Conversation) Participant(userID int64) *Participant {
+	for i := range c.Participants {
+		if c.Participants[i].User.ID == userID {
+			return &c.Participants[i]
+		}
+	}
+	return nil
+}
+
+// Message is one message of a conversation. A deleted message stays as a
+// tombstone with empty Content and IsDeleted set.
+type Message struct {
+	ID             int64    `json:"id"`
+	ConversationID int64    `json:"conversation_id"`
+	Sender         UserLite `json:"sender"`
+	Content        string   `json:"content"`
+	ClientID       *string  `json:"client_id"`
+	CreatedAt      Time     `json:"created_at"`
+	EditedAt       *Time    `json:"edited_at"`
+	IsDeleted      bool     `json:"is_deleted"`
+}
+
+// Page is one page of a conversation's history, in ascending id order.
+type Page struct {
+	Results []Message `json:"results"`
+	HasMore bool      `json:"has_more"`
+}
+
+// ReadMark is a participant's read position after a read.
+type ReadMark struct {
+	LastReadMessageID OptID `json:"last_read_message_id"`
+	UnreadCount       int   `json:"unread_count"`
+}

@@ -1,0 +1,342 @@
+package chat
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/confab/confab/app/hub"
+)
+
+// Limits of the rules, in code points.
+const (
+	MaxContent  = 4000
+	MaxClientID = 64
+	MaxTitle    = 128
+	// MaxBatch is the most messages one group commit writes.
+	MaxBatch = 256
+)
+
+// ErrUnavailable is returned once the service is shutting down.
+var ErrUnavailable = &Error{Code: CodeUnavailable, Detail: "The server is shutting down; retry shortly."}
+
+// Service holds the rules. Every edge calls it.
+type Service struct {
+	store Store
+	pub   Publisher
+	now   func() time.Time
+	log   *slog.Logger
+
+	// mu makes "commit, then publish" one critical section for every
+	// write that emits events, so that each subscriber sees events in
+	// commit order (and messages in id order).
+	mu sync.Mutex
+
+	sends     chan *sendReq
+	quit      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+type sendReq struct {
+	msg   NewMessage
+	reply chan Inserted
+}
+
+// NewService starts the service's group-commit writer; Close stops it.
+func NewService(store Store, pub Publisher, now func() time.Time, log *slog.Logger) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		store: store, pub: pub, now: now, log: log,
+		sends: make(chan *sendReq), // unbuffered: a request is either taken or refused, never stranded
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	go s.writer()
+	return s
+}
+
+// Close stops the writer after the batch in progress; later sends get
+// ErrUnavailable.
+func (s *Service) Close() {
+	s.closeOnce.Do(func() { close(s.quit) })
+	<-s.done
+}
+
+// writer is the group commit loop: it takes every send that is waiting,
+// writes them in one transaction, publishes them in id order, then
+// answers each sender.
+func (s *Service) writer() {
+	defer close(s.done)
+	batch := make([]*sendReq, 0, MaxBatch)
+	msgs := make([]NewMessage, 0, MaxBatch)
+	for {
+		select {
+		case r := <-s.sends:
+			batch = append(batch, r)
+		case <-s.quit:
+			return
+		}
+	more:
+		for len(batch) < MaxBatch {
+			select {
+			case r := <-s.sends:
+				batch = append(batch, r)
+			default:
+				break more
+			}
+		}
+		msgs = msgs[:0]
+		for _, r := range batch {
+			msgs = append(msgs, r.msg)
+		}
+		s.commitBatch(batch, msgs)
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The senders' contexts are not used: a batch is one transaction
+	// shared by many requests, and one caller giving up must not roll
+	// back the others.
+	res, err := s.store.InsertMessages(context.Background(), msgs)
+	if err != nil {
+		s.log.Error("group commit failed", "err", err, "batch", len(msgs))
+		for _, r := range batch {
+			r.reply <- Inserted{Err: err}
+		}
+		return
+	}
+	for i := range res {
+		if res[i].Created {
+			s.publishMessage(&res[i])
+		}
+	}
+	for i, r := range batch {
+		r.reply <- res[i]
+	}
+}
+
+func (s *Service) publishMessage(in *Inserted) {
+	m := &in.Message
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), MessageEvent(m))
+	note := encode(EventNotification, m.ConversationID, messageEvent{EventNotification, m.ConversationID, m})
+	for _, uid := range in.Recipients {
+		if uid != m.Sender.ID {
+			s.pub.Publish(hub.UserTopic(uid), note)
+		}
+	}
+}
+
+// Messages
+
+// SendMessage validates and stores a message and publishes it. created is
+// false when clientID repeats an earlier send: the original is returned.
+func (s *Service) SendMessage(ctx context.Context, sender UserLite, convID int64, content, clientID string) (Message, bool, error) {
+	content, err := validContent(content)
+	if err != nil {
+		return Message{}, false, err
+	}
+	if utf8.RuneCountInString(clientID) > MaxClientID {
+		return Message{}, false, InvalidField("client_id", "Must be at most 64 characters.")
+	}
+	r := &sendReq{
+		msg:   NewMessage{ConversationID: convID, Sender: sender, Content: content, ClientID: clientID, At: s.now()},
+		reply: make(chan Inserted, 1),
+	}
+	select {
+	case s.sends <- r:
+	case <-s.quit:
+		return Message{}, false, ErrUnavailable
+	case <-ctx.Done():
+		return Message{}, false, ctx.Err()
+	}
+	// Once taken, the send commits or fails as a whole: wait for it, so
+	// that an acknowledged message is never reported as failed.
+	res := <-r.reply
+	if res.Err != nil {
+		return Message{}, false, res.Err
+	}
+	return res.Message, res.Created, nil
+}
+
+func validContent(content string) (string, error) {
+	if !utf8.ValidString(content) {
+		return "", InvalidField("content", "Must be valid UTF-8.")
+	}
+	c := strings.TrimSpace(content)
+	switch n := utf8.RuneCountInString(c); {
+	case n == 0:
+		return "", InvalidField("content", "This field may not be blank.")
+	case n > MaxContent:
+		return "", InvalidField("content", fmt.Sprintf("Ensure this field has no more than %d characters.", MaxContent))
+	}
+	return c, nil
+}
+
+// Messages returns a page of a conversation's history for a participant.
+func (s *Service) Messages(ctx context.Context, viewer, convID int64, q PageQuery) (Page, error) {
+	if q.Before > 0 && q.After > 0 {
+		return Page{}, InvalidField("before", "Use either before or after, not both.")
+	}
+	if q.Limit == 0 {
+		q.Limit = 50
+	}
+	if q.Limit < 1 || q.Limit > 100 {
+		return Page{}, InvalidField("limit", "Must be between 1 and 100.")
+	}
+	if _, _, err := s.store.Membership(ctx, convID, viewer); err != nil {
+		return Page{}, err
+	}
+	return s.store.Messages(ctx, convID, q)
+}
+
+// Missed returns up to limit messages of convID after id afterID, for
+// recovery; the caller must be a participant.
+func (s *Service) Missed(ctx context.Context, convID, afterID int64, limit int) (Page, error) {
+	return s.store.Messages(ctx, convID, PageQuery{After: afterID, Limit: limit})
+}
+
+// messageFor loads a message that viewer may see: not a participant looks
+// like not found.
+func (s *Service) messageFor(ctx context.Context, viewer, msgID int64) (Message, string, bool, error) {
+	m, err := s.store.Message(ctx, msgID)
+	if err != nil {
+		return Message{}, "", false, err
+	}
+	role, group, err := s.store.Membership(ctx, m.ConversationID, viewer)
+	if err != nil {
+		return Message{}, "", false, err
+	}
+	return m, role, group, nil
+}
+
+// EditMessage changes the content of the caller's own message.
+func (s *Service) EditMessage(ctx context.Context, editor, msgID int64, content string) (Message, error) {
+	content, err := validContent(content)
+	if err != nil {
+		return Message{}, err
+	}
+	m, _, _, err := s.messageFor(ctx, editor, msgID)
+	if err != nil {
+		return Message{}, err
+	}
+	if m.Sender.ID != editor {
+		return Message{}, Errorf(CodeForbidden, "You can only edit your own messages.")
+	}
+	if m.IsDeleted {
+		return Message{}, InvalidField("content", "A deleted message cannot be edited.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, err = s.store.EditMessage(ctx, msgID, content, s.now())
+	if err != nil {
+		if errors.Is(err, ErrNotFound) { // deleted meanwhile
+			return Message{}, InvalidField("content", "A deleted message cannot be edited.")
+		}
+		return Message{}, err
+	}
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), encode(EventMessageUpdated, m.ConversationID,
+		messageEvent{EventMessageUpdated, m.ConversationID, &m}))
+	return m, nil
+}
+
+// DeleteMessage tombstones a message: its author, or an admin of a group.
+func (s *Service) DeleteMessage(ctx context.Context, deleter, msgID int64) error {
+	m, role, group, err := s.messageFor(ctx, deleter, msgID)
+	if err != nil {
+		return err
+	}
+	if m.Sender.ID != deleter && !(group && role == RoleAdmin) {
+		return Errorf(CodeForbidden, "You can only delete your own messages.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, changed, err := s.store.DeleteMessage(ctx, msgID, s.now())
+	if err != nil || !changed {
+		return err
+	}
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), encode(EventMessageDeleted, m.ConversationID,
+		messageEvent{EventMessageDeleted, m.ConversationID, &m}))
+	return nil
+}
+
+// MarkRead moves the reader's read mark forward to msgID; a mark that would
+// move backwards changes nothing and is not broadcast.
+func (s *Service) MarkRead(ctx context.Context, reader, convID, msgID int64) (ReadMark, error) {
+	if msgID <= 0 {
+		return ReadMark{}, InvalidField("message_id", "A valid message id is required.")
+	}
+	if _, _, err := s.store.Membership(ctx, convID, reader); err != nil {
+		return ReadMark{}, err
+	}
+	m, err := s.store.Message(ctx, msgID)
+	if err != nil || m.ConversationID != convID {
+		return ReadMark{}, InvalidField("message_id", "No such message in this conversation.")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	mark, moved, err := s.store.MarkRead(ctx, convID, reader, msgID)
+	if err != nil || !moved {
+		return mark, err
+	}
+	s.pub.Publish(hub.ConversationTopic(convID), encode(EventReadReceipt, convID,
+		readEvent{EventReadReceipt, convID, reader, msgID, Time{s.now()}}))
+	return mark, nil
+}
+
+// Typing tells the conversation's other connections that user is (or
+// stopped) typing. origin is the connection to leave out.
+func (s *Service) Typing(ctx context.Context, user UserLite, convID int64, isTyping bool, origin uint64) error {
+	if _, _, err := s.store.Membership(ctx, convID, user.ID); err != nil {
+		return err
+	}
+	ev := encode(EventTyping, convID, typingEvent{EventTyping, convID, user.ID, user.Username, isTyping})
+	ev.Sheddable, ev.Origin = true, origin
+	s.pub.Publish(hub.ConversationTopic(convID), ev)
+	return nil
+}
+
+// Presence publishes a user's status ("online" or "offline") to every
+// conversation they are in.
+func (s *Service) Presence(ctx context.Context, userID int64, status string) error {
+	ids, err := s.store.ConversationIDs(ctx, userID)
+	if err != nil {
+		return err
+	}
+	ev := encode(EventPresence, 0, presenceEvent{EventPresence, userID, status})
+	ev.Sheddable = true
+	for _, id := range ids {
+		s.pub.Publish(hub.ConversationTopic(id), ev)
+	}
+	return nil
+}
+
+// CheckMember returns ErrNotFound unless userID is in convID.
+func (s *Service) CheckMember(ctx context.Context, convID, userID int64) error {
+	_, _, err := s.store.Membership(ctx, convID, userID)
+	return err
+}
+
+// OnlineUserIDs lists the participants of convID that are online.
+func (s *Service) OnlineUserIDs(ctx context.Context, convID int64) ([]int64, error) {
+	ids, err := s.store.ParticipantIDs(ctx, convID)
+	if err != nil {
+		return nil, err
+	}
+	return slices.DeleteFunc(ids, func(id int64) bool { return !s.pub.Online(id) }), nil
+}

@@ -1,0 +1,138 @@
+package chat
+
+import (
+	"context"
+	"time"
+)
+
+// Store persists Confab's data. db.Store implements it on SQLite.
+//
+// Methods that look up one thing return ErrNotFound (code not_found) when it
+// does not exist; methods scoped to a viewer also return ErrNotFound when the
+// viewer is not a participant, so that nothing leaks existence.
+type Store interface {
+	// CreateUser stores a new account. Returns CodeConflict when the
+	// username is taken (compared case-insensitively).
+	CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (User, error)
+	// UserByID returns ErrNotFound for an unknown id.
+	UserByID(ctx context.Context, id int64) (Account, error)
+	// UserByUsername matches case-insensitively; ErrNotFound when none.
+	UserByUsername(ctx context.Context, username string) (Account, error)
+	// UpdateUser changes the fields that are non-nil.
+	UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (User, error)
+	// SearchUsers returns users whose username or display name starts with
+	// prefix (case-insensitively), by username.
+	SearchUsers(ctx context.Context, prefix string, limit int) ([]User, error)
+	// DeleteUser removes an account with everything it owns.
+	DeleteUser(ctx context.Context, id int64) error
+
+	// InsertRefreshToken stores a newly issued refresh token.
+	InsertRefreshToken(ctx context.Context, t RefreshToken) error
+	// RotateRefreshToken spends the token with hash old and stores next in
+	// the same login chain, atomically. Returns ErrTokenNotValid for an
+	// unknown, expired or revoked token, and ErrTokenReused (after revoking
+	// the whole chain) for one that was already spent.
+	RotateRefreshToken(ctx context.Context, old []byte, next RefreshToken, at time.Time) error
+	// RevokeRefreshChain revokes the chain of the token with hash h.
+	// Returns ErrTokenNotValid when there is no live token with that hash.
+	RevokeRefreshChain(ctx context.Context, h []byte, at time.Time) (userID int64, err error)
+
+	// Setting returns a stored setting, or sets it to def when absent and
+	// returns def. It is how generated secrets survive restarts.
+	Setting(ctx context.Context, key string, def []byte) ([]byte, error)
+
+	// CreateConversation stores a conversation and its participants; the
+	// first participant is its creator. For a direct conversation that
+	// already exists (same DirectKey) it returns the existing id and
+	// created=false.
+	CreateConversation(ctx context.Context, c NewConversation) (id int64, created bool, err error)
+	// Conversation returns conversation id as viewer sees it.
+	Conversation(ctx context.Context, id, viewer int64) (Conversation, error)
+	// Conversations returns viewer's conversations, most recent activity first.
+	Conversations(ctx context.Context, viewer int64) ([]Conversation, error)
+	// SetTitle renames a conversation.
+	SetTitle(ctx context.Context, id int64, title string, at time.Time) error
+	// AddParticipant returns CodeConflict when the user is already in.
+	AddParticipant(ctx context.Context, convID, userID int64, role string, at time.Time) error
+	// RemoveParticipant returns ErrNotFound when the user is not in.
+	RemoveParticipant(ctx context.Context, convID, userID int64, at time.Time) error
+	// Membership returns the role of userID in convID, and whether the
+	// conversation is a group; ErrNotFound when not a participant.
+	Membership(ctx context.Context, convID, userID int64) (role string, isGroup bool, err error)
+	// ParticipantIDs lists the user ids of a conversation.
+	ParticipantIDs(ctx context.Context, convID int64) ([]int64, error)
+	// ConversationIDs lists the conversations userID is in.
+	ConversationIDs(ctx context.Context, userID int64) ([]int64, error)
+
+	// InsertMessages stores a batch in one transaction (group commit). Each
+	// result carries its own error (ErrNotFound when the sender is not a
+	// participant); a failed commit fails them all.
+	InsertMessages(ctx context.Context, batch []NewMessage) ([]Inserted, error)
+	// Messages returns one page of a conversation's history.
+	Messages(ctx context.Context, convID int64, q PageQuery) (Page, error)
+	// Message returns one message, ErrNotFound when unknown.
+	Message(ctx context.Context, id int64) (Message, error)
+	// EditMessage replaces the content and sets edited_at.
+	EditMessage(ctx context.Context, id int64, content string, at time.Time) (Message, error)
+	// DeleteMessage tombstones a message; changed is false when it was
+	// already deleted.
+	DeleteMessage(ctx context.Context, id int64, at time.Time) (m Message, changed bool, err error)
+	// MarkRead moves userID's read mark in convID forward to msgID; moved is
+	// false when the mark was already at or past it.
+	MarkRead(ctx context.Context, convID, userID, msgID int64) (mark ReadMark, moved bool, err error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+}
+
+// Token errors returned by the Store's refresh-token methods.
+var (
+	ErrTokenNotValid = &Error{Code: CodeTokenNotValid, Detail: "Token is invalid or expired."}
+	ErrTokenReused   = &Error{Code: CodeTokenNotValid, Detail: "Token was already used; the session has been revoked."}
+)
+
+// RefreshToken is the stored form of a refresh token: only its hash.
+type RefreshToken struct {
+	Hash      []byte
+	UserID    int64
+	ChainID   string
+	ExpiresAt time.Time
+	CreatedAt time.Time
+}
+
+// NewConversation describes a conversation to create.
+type NewConversation struct {
+	Title   string
+	IsGroup bool
+	// UserIDs are the participants; UserIDs[0] is the creator (admin).
+	UserIDs []int64
+	// DirectKey is set for direct conversations: one per pair of users.
+	DirectKey string
+	At        time.Time
+}
+
+// NewMessage is a message to insert.
+type NewMessage struct {
+	ConversationID int64
+	Sender         UserLite
+	Content        string
+	ClientID       string
+	At             time.Time
+}
+
+// Inserted is the outcome of one NewMessage.
+type Inserted struct {
+	Message Message
+	// Created is false when (sender, client_id) already existed: Message is
+	// then the original.
+	Created bool
+	// Recipients are the conversation's participants when Created.
+	Recipients []int64
+	Err        error
+}
+
+// PageQuery selects a page of history: at most one of Before and After.
+type PageQuery struct {
+	Before, After int64
+	Limit         int
+}

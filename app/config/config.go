@@ -1,0 +1,185 @@
+// Package config turns the environment into a validated Config, once, at
+// start. Every setting has a default that works on a laptop; a bad value is
+// an error naming the variable.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of a Confab server. The comment of each field
+// gives its variable and its default.
+type Config struct {
+	Host string // HOST, "0.0.0.0"
+	Port int    // PORT, 8000
+
+	DatabasePath string // DATABASE_PATH, "./data/confab.db"; its folder is created
+	// JWTSecret is JWT_SECRET (≥ 32 bytes when set); empty means a secret
+	// generated once and kept in the database.
+	JWTSecret       string
+	AccessTokenTTL  time.Duration // ACCESS_TOKEN_TTL, 15m
+	RefreshTokenTTL time.Duration // REFRESH_TOKEN_TTL, 168h
+
+	// AllowedOrigins is ALLOWED_ORIGINS (comma list, or "*"); empty: the
+	// server's own host only.
+	AllowedOrigins []string
+	LogLevel       slog.Level // LOG_LEVEL, info
+	LogFormat      string     // LOG_FORMAT, "text" (or "json")
+	TrustProxy     bool       // TRUST_PROXY, false
+
+	RegistrationsPerMinute int     // REGISTRATIONS_PER_MINUTE, 30
+	LoginAttemptsPerMinute int     // LOGIN_ATTEMPTS_PER_MINUTE, 10
+	WSFramesPerSecond      float64 // WS_FRAMES_PER_SECOND, 20
+	WSFrameBurst           int     // WS_FRAME_BURST, 60
+
+	WSPingInterval  time.Duration // WS_PING_INTERVAL, 25s
+	WSPongTimeout   time.Duration // WS_PONG_TIMEOUT, 60s
+	MaxBodyBytes    int64         // MAX_BODY_BYTES, 65536 (REST bodies and WebSocket frames)
+	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT, 10s
+
+	RedisURL    string // REDIS_URL, empty (multi-node fan-out; not in this build)
+	DatabaseURL string // DATABASE_URL, empty (Postgres; not in this build)
+}
+
+// Addr is the listen address.
+func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// Error is a bad setting: its message names the variable.
+type Error struct {
+	Var, Value, Reason string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("config: %s=%q: %s", e.Var, e.Value, e.Reason)
+}
+
+// Load reads the configuration through getenv (os.Getenv in main).
+func Load(getenv func(string) string) (Config, error) {
+	p := parser{getenv: getenv}
+	c := Config{
+		Host:                   p.str("HOST", "0.0.0.0"),
+		Port:                   p.integer("PORT", 8000, 1, 65535),
+		DatabasePath:           p.str("DATABASE_PATH", "./data/confab.db"),
+		JWTSecret:              getenv("JWT_SECRET"),
+		AccessTokenTTL:         p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
+		RefreshTokenTTL:        p.duration("REFRESH_TOKEN_TTL", 168*time.Hour),
+		LogFormat:              p.oneOf("LOG_FORMAT", "text", "text", "json"),
+		TrustProxy:             p.boolean("TRUST_PROXY", false),
+		RegistrationsPerMinute: p.integer("REGISTRATIONS_PER_MINUTE", 30, 1, 1<<30),
+		LoginAttemptsPerMinute: p.integer("LOGIN_ATTEMPTS_PER_MINUTE", 10, 1, 1<<30),
+		WSFramesPerSecond:      float64(p.integer("WS_FRAMES_PER_SECOND", 20, 1, 1<<30)),
+		WSFrameBurst:           p.integer("WS_FRAME_BURST", 60, 1, 1<<30),
+		WSPingInterval:         p.duration("WS_PING_INTERVAL", 25*time.Second),
+		WSPongTimeout:          p.duration("WS_PONG_TIMEOUT", 60*time.Second),
+		MaxBodyBytes:           int64(p.integer("MAX_BODY_BYTES", 64<<10, 1024, 64<<20)),
+		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 10*time.Second),
+		RedisURL:               getenv("REDIS_URL"),
+		DatabaseURL:            getenv("DATABASE_URL"),
+	}
+	switch lv := strings.ToLower(p.str("LOG_LEVEL", "info")); lv {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		p.fail("LOG_LEVEL", lv, "must be debug, info, warn or error")
+	}
+	for _, o := range strings.Split(getenv("ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			c.AllowedOrigins = append(c.AllowedOrigins, strings.TrimRight(o, "/"))
+		}
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		p.fail("JWT_SECRET", "(hidden)", fmt.Sprintf("must be at least 32 bytes, got %d", len(c.JWTSecret)))
+	}
+	if c.WSPongTimeout <= c.WSPingInterval {
+		p.fail("WS_PONG_TIMEOUT", c.WSPongTimeout.String(), "must be longer than WS_PING_INTERVAL")
+	}
+	if c.RedisURL != "" {
+		p.fail("REDIS_URL", c.RedisURL, "multi-node fan-out through Redis is not available in this build; unset it to run a single node")
+	}
+	if c.DatabaseURL != "" {
+		p.fail("DATABASE_URL", "(hidden)", "Postgres is not available in this build; unset it to use SQLite at DATABASE_PATH")
+	}
+	if p.err != nil {
+		return Config{}, p.err
+	}
+	return c, nil
+}
+
+type parser struct {
+	getenv func(string) string
+	err    error // the first error
+}
+
+func (p *parser) fail(name, value, reason string) {
+	if p.err == nil {
+		p.err = &Error{Var: name, Value: value, Reason: reason}
+	}
+}
+
+func (p *parser) str(name, def string) string {
+	if v := p.getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (p *parser) integer(name string, def, lo, hi int) int {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n < lo || n > hi {
+		p.fail(name, v, fmt.Sprintf("must be a whole number from %d to %d", lo, hi))
+		return def
+	}
+	return n
+}
+
+func (p *parser) duration(name string, def time.Duration) time.Duration {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(strings.TrimSpace(v))
+	if err != nil || d <= 0 {
+		p.fail(name, v, "must be a positive Go duration such as 15m or 168h")
+		return def
+	}
+	return d
+}
+
+func (p *parser) boolean(name string, def bool) bool {
+	v := p.getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		p.fail(name, v, "must be true or false")
+		return def
+	}
+	return b
+}
+
+func (p *parser) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(p.str(name, def))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	p.fail(name, v, "must be one of "+strings.Join(allowed, ", "))
+	return def
+}

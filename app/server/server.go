@@ -1,0 +1,162 @@
+// Package server assembles a Confab server from its parts: the SQLite
+// store, the hub, the auth and chat services, and the REST, WebSocket and
+// console edges. main and the integration tests both build it here, so the
+// tests exercise exactly what ships.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/confab/confab/app/api"
+	"github.com/confab/confab/app/auth"
+	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/config"
+	"github.com/confab/confab/app/hub"
+	"github.com/confab/confab/db"
+	"github.com/confab/confab/web"
+)
+
+// Options are settings that are not part of the deployment's
+// configuration: tests use them to run fast.
+type Options struct {
+	// PasswordCost is the bcrypt cost; zero means auth.DefaultCost.
+	PasswordCost int
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Server is one running Confab node.
+type Server struct {
+	Config config.Config
+	Log    *slog.Logger
+	Store  *db.Store
+	Hub    *hub.Hub
+	Auth   *auth.Service
+	Chat   *chat.Service
+	echo   *echo.Echo
+	api    *api.API
+}
+
+// New opens the database (applying migrations) and builds the server.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) (*Server, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	store, err := db.Open(ctx, cfg.DatabasePath)
+	if err != nil {
+		return nil, err
+	}
+	secret := []byte(cfg.JWTSecret)
+	if len(secret) == 0 {
+		// Generated once and kept in the database, so that tokens
+		// survive restarts without any setting.
+		fresh := make([]byte, 32)
+		rand.Read(fresh)
+		if secret, err = store.Setting(ctx, "jwt_secret", fresh); err != nil {
+			store.Close()
+			return nil, err
+		}
+	}
+	h := hub.New(nil)
+	s := &Server{
+		Config: cfg,
+		Log:    log,
+		Store:  store,
+		Hub:    h,
+		Auth: auth.NewService(store, auth.NewHasher(opt.PasswordCost),
+			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), opt.Now),
+		Chat: chat.NewService(store, h, opt.Now, log),
+	}
+	s.api = api.New(s.Auth, s.Chat, log, api.Options{
+		RegistrationsPerMinute: cfg.RegistrationsPerMinute,
+		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,
+		Ready:                  store.Ping,
+		Now:                    opt.Now,
+	})
+	s.echo = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = api.ErrorHandler(s.Log)
+	if s.Config.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	} else {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
+	e.Pre(api.TrailingSlash())
+	e.Use(middleware.RequestID())
+	e.Use(api.AccessLog(s.Log))
+	e.Use(middleware.Recover())
+	e.Use(api.SecurityHeaders())
+	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
+
+	s.api.Routes(e)
+	notFound := func(echo.Context) error { return chat.ErrNotFound }
+	e.Any("/api/*", notFound)
+	e.Any("/ws/*", notFound)
+
+	console := echo.WrapHandler(http.FileServerFS(web.FS()))
+	e.GET("/*", console)
+	e.HEAD("/*", console)
+	return e
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Close stops the services and closes the database (checkpointing the
+// WAL). Call it after the HTTP server has stopped.
+func (s *Server) Close() error {
+	s.Chat.Close()
+	return s.Store.Close()
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully within
+// Config.ShutdownTimeout: it stops accepting, finishes in-flight requests,
+// and closes the database.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.Log.Info("serving", "addr", ln.Addr().String())
+
+	select {
+	case err := <-errc:
+		s.Close()
+		return err
+	case <-ctx.Done():
+	}
+	s.Log.Info("shutting down", "timeout", s.Config.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		hs.Close()
+	}
+	<-errc
+	if cerr := s.Close(); cerr != nil {
+		return cerr
+	}
+	s.Log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,288 @@
+// Package servertest starts real Confab servers for tests: the real
+// handler on a real temporary SQLite file, behind a real loopback
+// listener, like net/http/httptest does for plain handlers.
+package servertest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/config"
+	"github.com/confab/confab/app/server"
+)
+
+// Server is a running test server.
+type Server struct {
+	*server.Server
+	// URL is the base URL, e.g. http://127.0.0.1:41234.
+	URL    string
+	HTTP   *httptest.Server
+	Config config.Config
+	Opts   server.Options
+	Logs   *LogBuffer
+	t      testing.TB
+	addr   string
+	closed bool
+}
+
+// Option changes the configuration of a test server.
+type Option func(*config.Config, *server.Options)
+
+// WithConfig lets a test change the configuration.
+func WithConfig(f func(*config.Config)) Option {
+	return func(c *config.Config, _ *server.Options) { f(c) }
+}
+
+// WithNow sets the server's clock.
+func WithNow(now func() time.Time) Option {
+	return func(_ *config.Config, o *server.Options) { o.Now = now }
+}
+
+// Config returns the configuration tests start from: the defaults, a
+// fresh database in t's temp dir, the cheapest password hash, and rate
+// limits high enough not to get in a test's way.
+func Config(t testing.TB) config.Config {
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatalf("default config: %v", err)
+	}
+	cfg.DatabasePath = filepath.Join(t.TempDir(), "confab.db")
+	cfg.RegistrationsPerMinute = 1 << 20
+	cfg.LoginAttemptsPerMinute = 1 << 20
+	cfg.WSFramesPerSecond = 1 << 20
+	cfg.WSFrameBurst = 1 << 20
+	cfg.ShutdownTimeout = 5 * time.Second
+	return cfg
+}
+
+// Start starts a server and stops it when the test ends.
+func Start(t testing.TB, opts ...Option) *Server {
+	t.Helper()
+	cfg := Config(t)
+	o := server.Options{PasswordCost: 4}
+	for _, f := range opts {
+		f(&cfg, &o)
+	}
+	s := &Server{Config: cfg, Opts: o, t: t, Logs: &LogBuffer{}}
+	s.start("127.0.0.1:0")
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *Server) start(addr string) {
+	s.t.Helper()
+	log := slog.New(slog.NewTextHandler(s.Logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	srv, err := server.New(context.Background(), s.Config, log, s.Opts)
+	if err != nil {
+		s.t.Fatalf("start server: %v", err)
+	}
+	var ln net.Listener
+	for i := 0; ; i++ { // the old listener's port may take a moment to free
+		ln, err = net.Listen("tcp", addr)
+		if err == nil || i == 50 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		srv.Close()
+		s.t.Fatalf("listen %s: %v", addr, err)
+	}
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	s.Server, s.HTTP, s.URL, s.addr, s.closed = srv, hs, hs.URL, ln.Addr().String(), false
+}
+
+// Close stops the server and closes its database. It is safe to call twice.
+func (s *Server) Close() {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	s.HTTP.CloseClientConnections()
+	s.HTTP.Close()
+	if err := s.Server.Close(); err != nil {
+		s.t.Errorf("close server: %v", err)
+	}
+}
+
+// Restart stops the server and starts it again on the same database file
+// and the same address.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Close()
+	s.start(s.addr)
+}
+
+// WSURL returns the WebSocket URL of path (e.g. "/ws/chat/").
+func (s *Server) WSURL(path string) string {
+	return "ws" + strings.TrimPrefix(s.URL, "http") + path
+}
+
+// Response is a decoded HTTP response.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test when it is not JSON.
+func (r Response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("response %d is not JSON (%v): %s", r.Status, err, r.Body)
+	}
+}
+
+// Map decodes the body as a JSON object.
+func (r Response) Map(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	r.JSON(t, &m)
+	return m
+}
+
+// Do sends a request. body may be nil, a string or []byte (sent as is), or
+// any other value (sent as JSON). token, when not empty, is sent as a
+// Bearer token.
+func (s *Server) Do(t testing.TB, method, path, token string, body any) Response {
+	t.Helper()
+	var r io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		r = strings.NewReader(b)
+	case []byte:
+		r = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			t.Fatalf("encode body: %v", err)
+		}
+		r = bytes.NewReader(j)
+	}
+	req, err := http.NewRequest(method, s.URL+path, r)
+	if err != nil {
+		t.Fatalf("new request: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// User is a registered test user with its tokens.
+type User struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
+	Access   string `json:"-"`
+	Refresh  string `json:"-"`
+}
+
+// Password is the password of every user Register makes.
+const Password = "correct horse battery"
+
+var userSeq atomic.Int64
+
+// Register creates a user named after name (made unique) and returns it
+// with its tokens.
+func (s *Server) Register(t testing.TB, name string) User {
+	t.Helper()
+	username := name + "_" + strconvItoa(userSeq.Add(1))
+	resp := s.Do(t, http.MethodPost, "/api/auth/register/", "", map[string]string{"username": username, "password": Password})
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("register %s: %d %s", username, resp.Status, resp.Body)
+	}
+	var out struct {
+		User    User   `json:"user"`
+		Access  string `json:"access"`
+		Refresh string `json:"refresh"`
+	}
+	resp.JSON(t, &out)
+	out.User.Access, out.User.Refresh = out.Access, out.Refresh
+	return out.User
+}
+
+// Conversation creates a conversation of owner with others (a group when
+// there are two or more others) and returns its id.
+func (s *Server) Conversation(t testing.TB, owner User, others ...User) int64 {
+	t.Helper()
+	ids := make([]int64, len(others))
+	for i, o := range others {
+		ids[i] = o.ID
+	}
+	resp := s.Do(t, http.MethodPost, "/api/conversations/", owner.Access,
+		map[string]any{"participant_ids": ids, "is_group": len(others) > 1, "title": "test"})
+	if resp.Status != http.StatusCreated && resp.Status != http.StatusOK {
+		t.Fatalf("create conversation: %d %s", resp.Status, resp.Body)
+	}
+	var c struct {
+		ID int64 `json:"id"`
+	}
+	resp.JSON(t, &c)
+	return c.ID
+}
+
+// Send posts a message over REST and returns its id.
+func (s *Server) Send(t testing.TB, from User, convID int64, content string) int64 {
+	t.Helper()
+	resp := s.Do(t, http.MethodPost, "/api/conversations/"+strconvItoa(convID)+"/messages/", from.Access,
+		map[string]string{"content": content})
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("send: %d %s", resp.Status, resp.Body)
+	}
+	var m struct {
+		ID int64 `json:"id"`
+	}
+	resp.JSON(t, &m)
+	return m.ID
+}
+
+// LogBuffer collects the server's log lines for assertions.
+type LogBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// String returns everything logged so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func strconvItoa(n int64) string { return strconv.FormatInt(n, 10) }

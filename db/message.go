@@ -1,0 +1,243 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/confab/confab/app/chat"
+)
+
+const messageColumns = `m.id, m.conversation_id, m.sender_id, u.username, u.display_name,
+	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at`
+
+const messageFrom = ` FROM messages m JOIN users u ON u.id = m.sender_id `
+
+func scanMessage(row interface{ Scan(...any) error }) (chat.Message, error) {
+	var m chat.Message
+	var clientID sql.NullString
+	var created int64
+	var edited, deleted sql.NullInt64
+	err := row.Scan(&m.ID, &m.ConversationID, &m.Sender.ID, &m.Sender.Username, &m.Sender.DisplayName,
+		&m.Content, &clientID, &created, &edited, &deleted)
+	if err != nil {
+		return chat.Message{}, err
+	}
+	if clientID.Valid {
+		m.ClientID = &clientID.String
+	}
+	m.CreatedAt = chat.UnixMilli(created)
+	m.EditedAt = nullMs(edited)
+	if deleted.Valid {
+		m.IsDeleted, m.Content = true, ""
+	}
+	return m, nil
+}
+
+// InsertMessages implements chat.Store: the whole batch is one transaction,
+// so one fsync covers every message in it (group commit).
+func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
+	out := make([]chat.Inserted, len(batch))
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		for i := range batch {
+			r, err := insertMessage(ctx, tx, &batch[i])
+			if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
+				return err
+			}
+			r.Err = err
+			out[i] = r
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("insert messages: %w", err)
+	}
+	return out, nil
+}
+
+func insertMessage(ctx context.Context, tx *sql.Tx, nm *chat.NewMessage) (chat.Inserted, error) {
+	var one int
+	err := tx.QueryRowContext(ctx, `SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?`,
+		nm.ConversationID, nm.Sender.ID).Scan(&one)
+	if err != nil {
+		return chat.Inserted{}, notFound(err)
+	}
+	var clientID any
+	if nm.ClientID != "" {
+		clientID = nm.ClientID
+	}
+	at := ms(nm.At)
+	var id int64
+	err = tx.QueryRowContext(ctx, `
+		INSERT INTO messages (conversation_id, sender_id, content, client_id, created_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (sender_id, client_id) DO NOTHING
+		RETURNING id`, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		// (sender, client_id) exists: a retried send. Return the original.
+		m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+messageFrom+`
+			WHERE m.sender_id = ? AND m.client_id = ?`, nm.Sender.ID, nm.ClientID))
+		if err != nil {
+			return chat.Inserted{}, fmt.Errorf("original of client_id: %w", err)
+		}
+		return chat.Inserted{Message: m}, nil
+	}
+	if err != nil {
+		return chat.Inserted{}, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, last_message_id = ? WHERE id = ?`,
+		at, id, nm.ConversationID); err != nil {
+		return chat.Inserted{}, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT user_id FROM participants WHERE conversation_id = ?`, nm.ConversationID)
+	if err != nil {
+		return chat.Inserted{}, err
+	}
+	defer rows.Close()
+	var recipients []int64
+	for rows.Next() {
+		var uid int64
+		if err := rows.Scan(&uid); err != nil {
+			return chat.Inserted{}, err
+		}
+		recipients = append(recipients, uid)
+	}
+	if err := rows.Err(); err != nil {
+		return chat.Inserted{}, err
+	}
+	m := chat.Message{
+		ID:             id,
+		ConversationID: nm.ConversationID,
+		Sender:         nm.Sender,
+		Content:        nm.Content,
+		CreatedAt:      chat.UnixMilli(at),
+	}
+	if nm.ClientID != "" {
+		cid := nm.ClientID
+		m.ClientID = &cid
+	}
+	return chat.Inserted{Message: m, Created: true, Recipients: recipients}, nil
+}
+
+// Messages implements chat.Store.
+func (s *Store) Messages(ctx context.Context, convID int64, q chat.PageQuery) (chat.Page, error) {
+	var rows *sql.Rows
+	var err error
+	n := q.Limit + 1 // one more tells whether there is more
+	switch {
+	case q.After > 0:
+		rows, err = s.read.QueryContext(ctx, `SELECT `+messageColumns+messageFrom+`
+			WHERE m.conversation_id = ? AND m.id > ? ORDER BY m.id ASC LIMIT ?`, convID, q.After, n)
+	case q.Before > 0:
+		rows, err = s.read.QueryContext(ctx, `SELECT `+messageColumns+messageFrom+`
+			WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`, convID, q.Before, n)
+	default:
+		rows, err = s.read.QueryContext(ctx, `SELECT `+messageColumns+messageFrom+`
+			WHERE m.conversation_id = ? ORDER BY m.id DESC LIMIT ?`, convID, n)
+	}
+	if err != nil {
+		return chat.Page{}, fmt.Errorf("messages: %w", err)
+	}
+	defer rows.Close()
+	msgs := make([]chat.Message, 0, n)
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return chat.Page{}, err
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return chat.Page{}, err
+	}
+	p := chat.Page{HasMore: len(msgs) > q.Limit}
+	if p.HasMore {
+		msgs = msgs[:q.Limit]
+	}
+	if q.After == 0 { // fetched newest first: turn into ascending order
+		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
+			msgs[i], msgs[j] = msgs[j], msgs[i]
+		}
+	}
+	p.Results = msgs
+	return p, nil
+}
+
+// Message implements chat.Store.
+func (s *Store) Message(ctx context.Context, id int64) (chat.Message, error) {
+	m, err := scanMessage(s.read.QueryRowContext(ctx, `SELECT `+messageColumns+messageFrom+`WHERE m.id = ?`, id))
+	if err != nil {
+		return chat.Message{}, notFound(err)
+	}
+	return m, nil
+}
+
+// EditMessage implements chat.Store.
+func (s *Store) EditMessage(ctx context.Context, id int64, content string, at time.Time) (chat.Message, error) {
+	var m chat.Message
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL`, content, ms(at), id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return chat.ErrNotFound
+		}
+		m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+messageFrom+`WHERE m.id = ?`, id))
+		return err
+	})
+	if err != nil {
+		return chat.Message{}, fmt.Errorf("edit message: %w", err)
+	}
+	return m, nil
+}
+
+// DeleteMessage implements chat.Store. The content is erased, not kept.
+func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat.Message, bool, error) {
+	var m chat.Message
+	changed := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = '', deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(at), id)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		changed = n > 0
+		m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+messageFrom+`WHERE m.id = ?`, id))
+		return notFound(err)
+	})
+	if err != nil {
+		return chat.Message{}, false, fmt.Errorf("delete message: %w", err)
+	}
+	return m, changed, nil
+}
+
+// MarkRead implements chat.Store.
+func (s *Store) MarkRead(ctx context.Context, convID, userID, msgID int64) (chat.ReadMark, bool, error) {
+	var mark chat.ReadMark
+	moved := false
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `
+			UPDATE participants SET last_read_message_id = ?
+			WHERE conversation_id = ? AND user_id = ? AND last_read_message_id < ?`, msgID, convID, userID, msgID)
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		moved = n > 0
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT last_read_message_id FROM participants WHERE conversation_id = ? AND user_id = ?`,
+			convID, userID).Scan(&last); err != nil {
+			return notFound(err)
+		}
+		mark.LastReadMessageID = chat.OptID(last)
+		mark.UnreadCount, err = s.unread(ctx, tx, convID, userID, last)
+		return err
+	})
+	if err != nil {
+		return chat.ReadMark{}, false, fmt.Errorf("mark read: %w", err)
+	}
+	return mark, moved, nil
+}

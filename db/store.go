@@ -1,0 +1,202 @@
+// Package db is Confab's storage: SQLite through modernc.org/sqlite (pure
+// Go, no cgo), schema migrations embedded as goose SQL files, and the
+// hand-written queries behind chat.Store.
+//
+// SQLite has one writer. Store keeps a single-connection write pool, so
+// writers queue in Go rather than on SQLite's lock, beside a pool of
+// read-only connections that WAL lets run while the writer writes.
+// synchronous=FULL: a commit is on disk before it is acknowledged, so
+// neither a killed process nor a power cut loses an acknowledged message;
+// throughput comes from group commit (InsertMessages), not from weaker sync.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/confab/confab/app/chat"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+var _ chat.Store = (*Store)(nil)
+
+// Store implements chat.Store on one SQLite file.
+type Store struct {
+	write *sql.DB // exactly one connection
+	read  *sql.DB // query_only pool
+	path  string
+}
+
+// Open opens (creating it and its folder if needed) the SQLite file at path
+// and applies pending migrations.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open database: empty path")
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+	}
+	s, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.Migrate(ctx, "up"); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenNoMigrate opens the file without applying migrations (for
+// `confab migrate`).
+func OpenNoMigrate(path string) (*Store, error) { return open(path) }
+
+func open(path string) (*Store, error) {
+	// busy_timeout first, so that even the journal_mode switch waits
+	// rather than failing when another process holds the file.
+	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
+	u := "file:" + (&url.URL{Path: path}).EscapedPath()
+	w, err := sql.Open("sqlite", u+"?"+pragmas+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+
+	r, err := sql.Open("sqlite", u+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	n := max(4, 2*runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	r.SetConnMaxIdleTime(0)
+
+	if err := w.Ping(); err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open database %s: %w", path, err)
+	}
+	return &Store{write: w, read: r, path: path}, nil
+}
+
+// Migrate runs goose in direction "up", "down" (one step) or "status"
+// (returned as text through the error-free path of MigrationStatus).
+func (s *Store) Migrate(ctx context.Context, direction string) error {
+	p, err := s.provider()
+	if err != nil {
+		return err
+	}
+	switch direction {
+	case "up":
+		_, err = p.Up(ctx)
+	case "down":
+		_, err = p.Down(ctx)
+	default:
+		return fmt.Errorf("migrate: unknown direction %q", direction)
+	}
+	if err != nil {
+		return fmt.Errorf("migrate %s: %w", direction, err)
+	}
+	return nil
+}
+
+// MigrationStatus lists every migration with whether it is applied.
+func (s *Store) MigrationStatus(ctx context.Context) ([]*goose.MigrationStatus, error) {
+	p, err := s.provider()
+	if err != nil {
+		return nil, err
+	}
+	return p.Status(ctx)
+}
+
+func (s *Store) provider() (*goose.Provider, error) {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.write, sub)
+	if err != nil {
+		return nil, fmt.Errorf("migrations: %w", err)
+	}
+	return p, nil
+}
+
+// Ping checks that a read connection answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.read.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
+// Backup writes a consistent copy of the database to dst while it stays
+// in use (VACUUM INTO). dst must not exist.
+func (s *Store) Backup(ctx context.Context, dst string) error {
+	if _, err := s.read.ExecContext(ctx, `VACUUM INTO ?`, dst); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	return nil
+}
+
+// DB returns the read pool, for tests and tools that inspect the file.
+func (s *Store) DB() *sql.DB { return s.read }
+
+// Close checkpoints the WAL into the main file and closes every connection.
+func (s *Store) Close() error {
+	_, cerr := s.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	rerr := s.read.Close()
+	werr := s.write.Close()
+	return errors.Join(cerr, rerr, werr)
+}
+
+// tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it.
+func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func nullMs(n sql.NullInt64) *chat.Time {
+	if !n.Valid {
+		return nil
+	}
+	t := chat.UnixMilli(n.Int64)
+	return &t
+}
+
+// notFound maps sql.ErrNoRows to chat.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return chat.ErrNotFound
+	}
+	return err
+}

@@ -1,0 +1,226 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/confab/confab/app/chat"
+)
+
+const userColumns = `id, username, display_name, created_at`
+
+func scanUser(row interface{ Scan(...any) error }, extra ...any) (chat.User, error) {
+	var u chat.User
+	var created int64
+	dst := append([]any{&u.ID, &u.Username, &u.DisplayName, &created}, extra...)
+	if err := row.Scan(dst...); err != nil {
+		return chat.User{}, err
+	}
+	u.CreatedAt = chat.UnixMilli(created)
+	return u, nil
+}
+
+// CreateUser implements chat.Store.
+func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (chat.User, error) {
+	var u chat.User
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var exists int
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE username_key = ?`, strings.ToLower(username)).Scan(&exists)
+		if err == nil {
+			return &chat.Error{Code: chat.CodeConflict, Detail: "A user with that username already exists.",
+				Fields: map[string][]string{"username": {"already taken"}}}
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		row := tx.QueryRowContext(ctx, `
+			INSERT INTO users (username, username_key, display_name, password_hash, created_at)
+			VALUES (?, ?, ?, ?, ?)
+			RETURNING `+userColumns,
+			username, strings.ToLower(username), displayName, passwordHash, ms(at))
+		u, err = scanUser(row)
+		return err
+	})
+	if err != nil {
+		return chat.User{}, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// UserByID implements chat.Store.
+func (s *Store) UserByID(ctx context.Context, id int64) (chat.Account, error) {
+	var a chat.Account
+	row := s.read.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE id = ?`, id)
+	u, err := scanUser(row, &a.PasswordHash)
+	if err != nil {
+		return chat.Account{}, notFound(err)
+	}
+	a.User = u
+	return a, nil
+}
+
+// UserByUsername implements chat.Store.
+func (s *Store) UserByUsername(ctx context.Context, username string) (chat.Account, error) {
+	var a chat.Account
+	row := s.read.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username_key = ?`, strings.ToLower(username))
+	u, err := scanUser(row, &a.PasswordHash)
+	if err != nil {
+		return chat.Account{}, notFound(err)
+	}
+	a.User = u
+	return a, nil
+}
+
+// UpdateUser implements chat.Store.
+func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error) {
+	var u chat.User
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		row := tx.QueryRowContext(ctx, `
+			UPDATE users SET display_name = coalesce(?, display_name), password_hash = coalesce(?, password_hash)
+			WHERE id = ?
+			RETURNING `+userColumns, displayName, passwordHash, id)
+		var err error
+		u, err = scanUser(row)
+		return notFound(err)
+	})
+	if err != nil {
+		return chat.User{}, fmt.Errorf("update user: %w", err)
+	}
+	return u, nil
+}
+
+// SearchUsers implements chat.Store.
+func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
+	p := escapeLike(strings.ToLower(prefix)) + "%"
+	rows, err := s.read.QueryContext(ctx, `
+		SELECT `+userColumns+` FROM users
+		WHERE username_key LIKE ? ESCAPE '\' OR lower(display_name) LIKE ? ESCAPE '\'
+		ORDER BY username_key
+		LIMIT ?`, p, p, limit)
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	defer rows.Close()
+	users := []chat.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, err
+		}
+		users = append(users, u)
+	}
+	return users, rows.Err()
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// DeleteUser implements chat.Store.
+func (s *Store) DeleteUser(ctx context.Context, id int64) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
+		if err != nil {
+			return fmt.Errorf("delete user: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return chat.ErrNotFound
+		}
+		return nil
+	})
+}
+
+// Setting implements chat.Store.
+func (s *Store) Setting(ctx context.Context, key string, def []byte) ([]byte, error) {
+	var v []byte
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, key, def); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("setting %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// InsertRefreshToken implements chat.Store.
+func (s *Store) InsertRefreshToken(ctx context.Context, t chat.RefreshToken) error {
+	return s.tx(ctx, func(tx *sql.Tx) error { return insertRefresh(ctx, tx, t) })
+}
+
+func insertRefresh(ctx context.Context, tx *sql.Tx, t chat.RefreshToken) error {
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO refresh_tokens (token_hash, user_id, chain_id, expires_at, created_at)
+		VALUES (?, ?, ?, ?, ?)`, t.Hash, t.UserID, t.ChainID, ms(t.ExpiresAt), ms(t.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("insert refresh token: %w", err)
+	}
+	return nil
+}
+
+// RotateRefreshToken implements chat.Store.
+func (s *Store) RotateRefreshToken(ctx context.Context, old []byte, next chat.RefreshToken, at time.Time) error {
+	var reused bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var id, userID, expires int64
+		var chain string
+		var used, revoked sql.NullInt64
+		err := tx.QueryRowContext(ctx, `
+			SELECT id, user_id, chain_id, expires_at, used_at, revoked_at
+			FROM refresh_tokens WHERE token_hash = ?`, old).Scan(&id, &userID, &chain, &expires, &used, &revoked)
+		if errors.Is(err, sql.ErrNoRows) {
+			return chat.ErrTokenNotValid
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case revoked.Valid || expires <= ms(at) || userID != next.UserID:
+			return chat.ErrTokenNotValid
+		case used.Valid:
+			// Reuse of a spent token: someone else holds a copy. Revoke
+			// the whole login, and commit that, then refuse.
+			reused = true
+			_, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE chain_id = ? AND revoked_at IS NULL`, ms(at), chain)
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE refresh_tokens SET used_at = ? WHERE id = ?`, ms(at), id); err != nil {
+			return err
+		}
+		next.ChainID = chain
+		return insertRefresh(ctx, tx, next)
+	})
+	if err != nil {
+		return err
+	}
+	if reused {
+		return chat.ErrTokenReused
+	}
+	return nil
+}
+
+// RevokeRefreshChain implements chat.Store.
+func (s *Store) RevokeRefreshChain(ctx context.Context, h []byte, at time.Time) (int64, error) {
+	var userID int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var chain string
+		err := tx.QueryRowContext(ctx, `
+			SELECT user_id, chain_id FROM refresh_tokens
+			WHERE token_hash = ? AND revoked_at IS NULL AND used_at IS NULL AND expires_at > ?`, h, ms(at)).Scan(&userID, &chain)
+		if errors.Is(err, sql.ErrNoRows) {
+			return chat.ErrTokenNotValid
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE refresh_tokens SET revoked_at = ? WHERE chain_id = ? AND revoked_at IS NULL`, ms(at), chain)
+		return err
+	})
+	return userID, err
+}

@@ -1,0 +1,1136 @@
+// chat.js — conversations, messages, typing, read receipts and presence.
+// State lives in plain Maps; the DOM is updated in place (reconcile) so that
+// focus, open editors and the scroll position survive live updates.
+
+import { h, setChildren, reconcile, displayName, initials, codePoints, uuid, shortTime, messageTime, fullTime } from './dom.js';
+import { request, qs } from './api.js';
+
+const PAGE_SIZE = 50;
+const ACK_TIMEOUT_MS = 10000; // no message_ack by then: re-send over REST (same client_id)
+const TYPING_SEND_EVERY_MS = 3000; // re-announce "typing" at most this often
+const TYPING_IDLE_MS = 3000; // quiet this long: send is_typing false
+const TYPING_SHOW_MS = 6000; // show someone as typing this long without news
+const TYPING_STOP_GAP_MS = 1100; // the server forwards ≤ 1 typing frame/s, so space them
+const MAX_CONTENT = 4000;
+const GROUP_WINDOW_MS = 5 * 60e3; // consecutive messages closer than this share a header
+
+/** Thread is the loaded message history of the open conversation. */
+class Thread {
+  constructor(convId) {
+    this.convId = convId;
+    this.messages = new Map(); // id → message; the Map is what makes ids unique
+    this.loaded = false;
+    this.hasMore = false;
+    this.loadingOlder = false;
+    this.error = '';
+    this.joinCursor = null; // last_message_id sent with the latest join
+    this.rejoin = false;
+    this.max = 0;
+  }
+
+  add(m) {
+    if (!m || typeof m.id !== 'number') return false;
+    const had = this.messages.has(m.id);
+    this.messages.set(m.id, m);
+    if (m.id > this.max) this.max = m.id;
+    return !had;
+  }
+
+  maxId() {
+    return this.max;
+  }
+
+  minId() {
+    let min = 0;
+    for (const id of this.messages.keys()) if (!min || id < min) min = id;
+    return min;
+  }
+
+  sorted() {
+    return [...this.messages.values()].sort((a, b) => a.id - b.id);
+  }
+}
+
+function participantOf(conv, userId) {
+  return (conv && conv.participants || []).find((p) => p.user && p.user.id === userId) || null;
+}
+
+function lastActivity(c) {
+  return Date.parse((c.last_message && c.last_message.created_at) || c.updated_at || c.created_at) || 0;
+}
+
+function joinNames(names) {
+  if (names.length <= 1) return names.join('');
+  if (names.length === 2) return `${names[0]} and ${names[1]}`;
+  if (names.length === 3) return `${names[0]}, ${names[1]} and ${names[2]}`;
+  return `${names[0]}, ${names[1]} and ${names.length - 2} others`;
+}
+
+/**
+ * Chat is the chat screen's controller. It needs the ChatSocket and a
+ * toast(text, kind) function; the app calls start(me) after sign-in and
+ * reset() on sign-out.
+ */
+export class Chat extends EventTarget {
+  constructor({ socket, toast }) {
+    super();
+    this.socket = socket;
+    this.toast = toast;
+    this.me = null;
+    this.conversations = new Map();
+    this.presence = new Map(); // user id → online?
+    this.activeId = null;
+    this.thread = null;
+    this.pending = new Map(); // client_id → pending send
+    this.desiredJoins = new Set(); // conversations this tab keeps joined (rejoined on reconnect)
+    this.typing = new Map(); // conversation id → Map(user id → {name, until})
+    this.typingTimer = 0;
+    this.out = { convId: null, active: false, lastSentAt: 0, idleTimer: 0, stopTimer: 0 };
+    this.drafts = new Map();
+    this.listCache = new Map();
+    this.msgCache = new Map();
+    this.openSeq = 0;
+    this.listLoaded = false;
+    this.connectedOnce = false;
+
+    const byId = (id) => document.getElementById(id);
+    this.els = {
+      app: byId('app-view'),
+      list: byId('conversation-list'),
+      listStatus: byId('conversation-list-status'),
+      empty: byId('conversation-empty'),
+      pane: byId('conversation-pane'),
+      title: byId('conversation-title'),
+      subtitle: byId('conversation-subtitle'),
+      scroller: byId('message-scroller'),
+      messages: byId('message-list'),
+      loadOlder: byId('load-older'),
+      history: byId('history-status'),
+      seenBy: byId('seen-by'),
+      typing: byId('typing-indicator'),
+      composer: byId('composer'),
+      input: byId('composer-input'),
+      send: byId('composer-send'),
+      count: byId('composer-count'),
+      back: byId('back-button'),
+    };
+    this.bind();
+  }
+
+  bind() {
+    const e = this.els;
+    this.socket.addEventListener('message', (ev) => this.onFrame(ev.detail));
+    this.socket.addEventListener('close', () => this.onSocketClosed());
+    e.scroller.addEventListener('scroll', () => {
+      if (e.scroller.scrollTop < 150) this.loadOlder();
+      if (this.nearBottom()) this.markRead();
+    }, { passive: true });
+    e.loadOlder.addEventListener('click', () => this.loadOlder());
+    e.back.addEventListener('click', () => {
+      location.hash = '';
+    });
+    e.composer.addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      this.submitComposer();
+    });
+    e.input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        this.submitComposer();
+      }
+    });
+    e.input.addEventListener('input', () => {
+      this.autosize();
+      this.updateCount();
+      if (e.input.value.trim()) this.typingStarted();
+      else this.stopTyping();
+    });
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') this.markRead();
+      else this.stopTyping();
+    });
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  start(me) {
+    this.me = me;
+    this.loadConversations();
+  }
+
+  reset() {
+    this.leaveActive({ silent: true });
+    for (const p of this.pending.values()) clearTimeout(p.timer);
+    this.pending.clear();
+    this.conversations.clear();
+    this.presence.clear();
+    this.desiredJoins.clear();
+    this.typing.clear();
+    this.drafts.clear();
+    this.listCache.clear();
+    this.els.list.replaceChildren();
+    this.listLoaded = false;
+    this.connectedOnce = false;
+    this.me = null;
+    this.showEmpty();
+  }
+
+  /** route opens the conversation named by the URL hash (#/c/<id>), or none. */
+  route() {
+    if (!this.me) return;
+    const m = /^#\/c\/(\d+)$/.exec(location.hash);
+    if (m) this.openConversation(Number(m[1]));
+    else {
+      this.leaveActive();
+      this.showEmpty();
+    }
+  }
+
+  // ------------------------------------------------------------ conversations
+
+  async loadConversations() {
+    const st = this.els.listStatus;
+    if (!this.listLoaded) {
+      st.textContent = 'Loading conversations…';
+      st.hidden = false;
+    }
+    try {
+      const data = await request('GET', 'api/conversations/');
+      if (!this.me) return;
+      const fresh = new Map();
+      for (const c of (data && data.results) || []) {
+        fresh.set(c.id, c);
+        for (const p of c.participants || []) {
+          if (p.user && typeof p.user.is_online === 'boolean') this.presence.set(p.user.id, p.user.is_online);
+        }
+      }
+      this.conversations = fresh;
+      this.listLoaded = true;
+      if (this.activeId !== null && !fresh.has(this.activeId)) {
+        // Gone while we were away (removed, or never ours).
+        this.toast('That conversation is no longer available.');
+        location.hash = '';
+      }
+      this.renderList();
+      if (this.thread) {
+        this.renderHeader();
+        this.renderSeenBy();
+        this.markRead();
+      }
+    } catch (err) {
+      if (!this.me) return;
+      st.textContent = `Could not load conversations: ${err.detail || err.message}`;
+      st.hidden = false;
+    }
+  }
+
+  async fetchConversation(id) {
+    const c = await request('GET', `api/conversations/${id}/`);
+    this.upsertConversation(c);
+    return c;
+  }
+
+  upsertConversation(c) {
+    if (!c || typeof c.id !== 'number') return;
+    const old = this.conversations.get(c.id);
+    if (old) {
+      if (typeof c.unread_count !== 'number') c.unread_count = old.unread_count;
+      if (old.last_message && (!c.last_message || c.last_message.id < old.last_message.id)) c.last_message = old.last_message;
+      // Keep read marks that live frames moved past this snapshot.
+      for (const p of c.participants || []) {
+        const was = participantOf(old, p.user && p.user.id);
+        if (was && (was.last_read_message_id || 0) > (p.last_read_message_id || 0)) p.last_read_message_id = was.last_read_message_id;
+      }
+    }
+    for (const p of c.participants || []) {
+      if (p.user && typeof p.user.is_online === 'boolean' && !this.presence.has(p.user.id)) this.presence.set(p.user.id, p.user.is_online);
+    }
+    if (typeof c.unread_count !== 'number') c.unread_count = 0;
+    this.conversations.set(c.id, c);
+    this.renderList();
+    if (this.activeId === c.id) {
+      this.renderHeader();
+      this.renderSeenBy();
+    }
+    this.dispatchEvent(new CustomEvent('conversation', { detail: c }));
+  }
+
+  removeConversation(id, notice) {
+    const c = this.conversations.get(id);
+    this.conversations.delete(id);
+    this.desiredJoins.delete(id);
+    this.renderList();
+    if (this.activeId === id) {
+      if (notice && c) this.toast(notice.replace('%s', this.titleOf(c)));
+      this.leaveActive({ silent: true });
+      location.hash = '';
+      this.showEmpty();
+    }
+    this.dispatchEvent(new CustomEvent('conversation', { detail: { id, removed: true } }));
+  }
+
+  others(c) {
+    return (c.participants || []).filter((p) => p.user && p.user.id !== this.me.id);
+  }
+
+  titleOf(c) {
+    if (!c) return '';
+    if (c.is_group) {
+      if (c.title && c.title.trim()) return c.title;
+      const names = this.others(c).map((p) => displayName(p.user));
+      return names.length ? joinNames(names.slice(0, 3).concat(names.length > 3 ? [`${names.length - 3} more`] : [])) : 'Group';
+    }
+    const other = this.others(c)[0];
+    return other ? displayName(other.user) : c.title || 'Just you';
+  }
+
+  isOnline(userId) {
+    if (this.me && userId === this.me.id) return true;
+    return this.presence.get(userId) === true;
+  }
+
+  convOnline(c) {
+    return this.others(c).some((p) => this.isOnline(p.user.id));
+  }
+
+  sortedConversations() {
+    return [...this.conversations.values()].sort((a, b) => lastActivity(b) - lastActivity(a) || b.id - a.id);
+  }
+
+  renderList() {
+    const convs = this.sortedConversations();
+    const st = this.els.listStatus;
+    if (this.listLoaded) {
+      st.hidden = convs.length > 0;
+      st.textContent = convs.length ? '' : 'No conversations yet. Start one with “New”.';
+    }
+    reconcile(
+      this.els.list,
+      convs,
+      (c) => c.id,
+      (c) => h('li', { class: 'conv-row' }, h('a', {
+        class: 'conv',
+        href: `#/c/${c.id}`,
+        testid: 'conversation-item',
+        dataset: { conversationId: String(c.id) },
+      })),
+      (li, c) => this.updateConvItem(li.firstChild, c),
+      this.listCache,
+    );
+  }
+
+  updateConvItem(a, c) {
+    const active = c.id === this.activeId;
+    const unread = active ? 0 : c.unread_count || 0;
+    const title = this.titleOf(c);
+    const online = this.convOnline(c);
+    const lm = c.last_message;
+    let preview = 'No messages yet';
+    if (lm) {
+      const who = lm.sender && this.me && lm.sender.id === this.me.id ? 'You' : c.is_group ? displayName(lm.sender) : '';
+      const text = lm.is_deleted ? 'Message deleted' : lm.content;
+      preview = who ? `${who}: ${text}` : text;
+    }
+    const sig = JSON.stringify([title, online, unread, preview, lm && lm.created_at, active, c.is_group]);
+    if (a._sig === sig) return;
+    a._sig = sig;
+    if (active) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+    a.dataset.unread = String(unread);
+    setChildren(
+      a,
+      h('span', { class: `avatar${c.is_group ? ' avatar-group' : ''}`, 'aria-hidden': 'true' }, initials(title)),
+      h('span', { class: 'conv-body' },
+        h('span', { class: 'conv-top' },
+          h('span', { class: 'conv-title', testid: 'conversation-title' }, title),
+          h('span', {
+            class: 'presence',
+            testid: 'presence',
+            dataset: { online: String(online) },
+            role: 'img',
+            'aria-label': online ? 'online' : 'offline',
+            title: online ? 'Online' : 'Offline',
+          }),
+          lm ? h('time', { class: 'conv-time', dateTime: lm.created_at, title: fullTime(lm.created_at) }, shortTime(lm.created_at)) : null),
+        h('span', { class: 'conv-bottom' },
+          h('span', { class: `conv-preview${lm && lm.is_deleted ? ' deleted' : ''}`, testid: 'conversation-preview' }, preview),
+          unread > 0 ? h('span', { class: 'badge', testid: 'conversation-unread', 'aria-label': `${unread} unread` }, unread > 99 ? '99+' : String(unread)) : null)),
+    );
+  }
+
+  // ------------------------------------------------------------- open / leave
+
+  showEmpty() {
+    this.els.pane.hidden = true;
+    this.els.empty.hidden = false;
+    this.els.app.dataset.view = 'list';
+    this.renderList();
+  }
+
+  async openConversation(id) {
+    if (this.activeId === id && this.thread) {
+      this.els.app.dataset.view = 'conversation';
+      return;
+    }
+    this.leaveActive();
+    const seq = ++this.openSeq;
+    this.activeId = id;
+    const t = new Thread(id);
+    this.thread = t;
+    this.msgCache.clear();
+    this.els.messages.replaceChildren();
+    this.els.empty.hidden = true;
+    this.els.pane.hidden = false;
+    this.els.app.dataset.view = 'conversation';
+    this.els.input.value = this.drafts.get(id) || '';
+    this.autosize();
+    this.updateCount();
+    this.renderHeader();
+    this.renderHistory();
+    this.renderSeenBy();
+    this.renderTyping();
+    this.renderList();
+
+    if (!this.conversations.has(id)) {
+      try {
+        await this.fetchConversation(id);
+      } catch (err) {
+        if (seq !== this.openSeq) return;
+        this.toast(err.status === 404 ? 'Conversation not found.' : `Could not open the conversation: ${err.detail}`, 'error');
+        location.hash = '';
+        return;
+      }
+      if (seq !== this.openSeq) return;
+    }
+    await this.loadNewest(t);
+    if (seq !== this.openSeq || !t.loaded) return;
+    this.desiredJoins.add(id);
+    if (this.socket.live) this.sendJoin(id, {});
+    this.markRead();
+    if (window.matchMedia('(pointer: fine)').matches) this.els.input.focus({ preventScroll: true });
+  }
+
+  /** loadNewest (re)loads the newest page into t, keeping live messages newer than it. */
+  async loadNewest(t, { replace = false } = {}) {
+    t.error = '';
+    this.renderHistory();
+    let page;
+    try {
+      page = await request('GET', `api/conversations/${t.convId}/messages/${qs({ limit: PAGE_SIZE })}`);
+    } catch (err) {
+      if (this.thread !== t) return;
+      t.error = err.detail || err.message;
+      this.renderHistory();
+      return;
+    }
+    if (this.thread !== t) return;
+    const results = (page && page.results) || [];
+    if (replace && results.length) {
+      // The gap was too large to replay: start over from the newest page,
+      // keeping anything newer that arrived live meanwhile.
+      const pageMax = results[results.length - 1].id;
+      const keep = [...t.messages.values()].filter((m) => m.id > pageMax);
+      t.messages.clear();
+      t.max = 0;
+      for (const m of keep) t.add(m);
+    }
+    for (const m of results) t.add(m);
+    if (!t.loaded || replace) t.hasMore = Boolean(page && page.has_more);
+    const first = !t.loaded;
+    t.loaded = true;
+    this.renderMessages({ toBottom: first });
+    if (first) this.fillViewport();
+  }
+
+  leaveActive({ silent = false } = {}) {
+    const id = this.activeId;
+    if (id === null) return;
+    this.drafts.set(id, this.els.input.value);
+    this.stopTyping();
+    if (this.desiredJoins.has(id)) {
+      this.desiredJoins.delete(id);
+      if (!silent && this.socket.live) this.socket.send({ type: 'leave_conversation', conversation_id: id, request_id: `leave:${id}` });
+    }
+    this.activeId = null;
+    this.thread = null;
+    this.openSeq++;
+    this.msgCache.clear();
+    this.els.messages.replaceChildren();
+    this.renderList();
+  }
+
+  sendJoin(id, { rejoin = false }) {
+    const t = this.thread && this.thread.convId === id && this.thread.loaded ? this.thread : null;
+    const c = this.conversations.get(id);
+    const cursor = t ? t.maxId() : (c && c.last_message && c.last_message.id) || 0;
+    const frame = { type: 'join_conversation', conversation_id: id, request_id: `join:${id}` };
+    if (cursor) frame.last_message_id = cursor;
+    if (t) {
+      t.joinCursor = cursor || null;
+      t.rejoin = rejoin;
+    }
+    this.socket.send(frame);
+  }
+
+  // ------------------------------------------------------------------ frames
+
+  onFrame(f) {
+    if (!f || !this.me) return;
+    switch (f.type) {
+      case 'connection_established':
+        this.onConnected(f);
+        break;
+      case 'new_message':
+        this.onNewMessage(f.conversation_id, f.message);
+        break;
+      case 'notification':
+        this.onNewMessage(f.conversation_id, f.message);
+        break;
+      case 'message_ack':
+        if (f.message) this.onNewMessage(f.message.conversation_id, f.message);
+        break;
+      case 'message_updated':
+      case 'message_deleted':
+        this.onMessageChanged(f.conversation_id, f.message);
+        break;
+      case 'typing':
+        this.onTyping(f);
+        break;
+      case 'read_receipt':
+        this.onReadReceipt(f);
+        break;
+      case 'presence':
+        this.setPresence(f.user_id, f.status === 'online');
+        break;
+      case 'conversation_updated':
+        this.onConversationUpdated(f.conversation);
+        break;
+      case 'joined':
+        this.onJoined(f);
+        break;
+      case 'left':
+        this.desiredJoins.delete(f.conversation_id);
+        break;
+      case 'error':
+        this.onErrorFrame(f);
+        break;
+      default:
+        break;
+    }
+  }
+
+  onConnected(f) {
+    if (f.user && f.user.id === this.me.id) this.me = { ...this.me, ...f.user };
+    const reconnect = this.connectedOnce;
+    this.connectedOnce = true;
+    for (const id of this.desiredJoins) {
+      if (this.thread && this.thread.convId === id) {
+        if (this.thread.loaded) this.sendJoin(id, { rejoin: reconnect });
+      } else {
+        this.sendJoin(id, {});
+      }
+    }
+    // Badges and previews of conversations we had not joined may have moved
+    // while we were away: notifications are not replayed.
+    if (reconnect) this.loadConversations();
+  }
+
+  onSocketClosed() {
+    // Sends that were waiting for message_ack may or may not have reached
+    // the server. Re-send them over REST with the same client_id: the server
+    // answers with the original if it had it, so nothing is duplicated.
+    for (const p of this.pending.values()) {
+      if (p.state === 'pending' && p.via === 'ws') this.sendViaRest(p);
+    }
+    this.out.active = false;
+  }
+
+  onNewMessage(convId, m) {
+    if (!m || typeof m.id !== 'number') return;
+    if (convId === undefined || convId === null) convId = m.conversation_id;
+    if (m.conversation_id === undefined) m.conversation_id = convId;
+    const c = this.conversations.get(convId);
+    const prevLast = (c && c.last_message && c.last_message.id) || 0;
+    const mine = Boolean(m.sender && m.sender.id === this.me.id);
+    this.ingest(m);
+    if (!c) {
+      // A conversation we have not seen yet (just created by someone else).
+      this.fetchConversation(convId).catch(() => {});
+      return;
+    }
+    if (m.id > prevLast && !mine) {
+      const viewing = this.activeId === convId && document.visibilityState === 'visible';
+      if (!viewing) c.unread_count = (c.unread_count || 0) + 1;
+    }
+    if (m.sender) this.clearTyping(convId, m.sender.id);
+    this.renderList();
+    if (this.thread && this.thread.convId === convId) {
+      this.renderMessages({ toBottom: mine });
+      this.renderTyping();
+      this.markRead();
+    }
+  }
+
+  /** ingest files a message: reconciles our pending send, the thread and the list preview. */
+  ingest(m) {
+    if (m.client_id && m.sender && m.sender.id === this.me.id) {
+      const p = this.pending.get(m.client_id);
+      if (p) {
+        clearTimeout(p.timer);
+        this.pending.delete(m.client_id);
+        // Keep the same <li>: the pending bubble becomes the acked one.
+        const el = this.msgCache.get(`p:${p.client_id}`);
+        if (el) {
+          this.msgCache.delete(`p:${p.client_id}`);
+          if (this.msgCache.has(`m:${m.id}`)) el.remove();
+          else this.msgCache.set(`m:${m.id}`, el);
+        }
+      }
+    }
+    const t = this.thread;
+    if (t && t.convId === m.conversation_id && t.loaded) t.add(m);
+    const c = this.conversations.get(m.conversation_id);
+    if (c && (!c.last_message || m.id >= c.last_message.id)) {
+      c.last_message = m;
+      if (m.created_at && (!c.updated_at || m.created_at > c.updated_at)) c.updated_at = m.created_at;
+    }
+  }
+
+  onMessageChanged(convId, m) {
+    if (!m || typeof m.id !== 'number') return;
+    if (convId === undefined || convId === null) convId = m.conversation_id;
+    const t = this.thread;
+    if (t && t.convId === convId && t.messages.has(m.id)) {
+      t.messages.set(m.id, m);
+      this.renderMessages();
+    }
+    const c = this.conversations.get(convId);
+    if (c && c.last_message && c.last_message.id === m.id) {
+      c.last_message = m;
+      this.renderList();
+    }
+  }
+
+  onTyping(f) {
+    if (!this.me || f.user_id === this.me.id) return;
+    const convId = f.conversation_id;
+    let m = this.typing.get(convId);
+    if (!m) this.typing.set(convId, (m = new Map()));
+    if (f.is_typing === false) m.delete(f.user_id);
+    else {
+      const c = this.conversations.get(convId);
+      const p = participantOf(c, f.user_id);
+      m.set(f.user_id, { name: p ? displayName(p.user) : f.username || 'Someone', until: Date.now() + TYPING_SHOW_MS });
+    }
+    if (this.activeId === convId) this.renderTyping();
+  }
+
+  clearTyping(convId, userId) {
+    const m = this.typing.get(convId);
+    if (m && m.delete(userId) && this.activeId === convId) this.renderTyping();
+  }
+
+  onReadReceipt(f) {
+    const c = this.conversations.get(f.conversation_id);
+    if (!c) return;
+    const p = participantOf(c, f.user_id);
+    if (p && (f.message_id || 0) > (p.last_read_message_id || 0)) p.last_read_message_id = f.message_id;
+    if (f.user_id === this.me.id && c.last_message && f.message_id >= c.last_message.id && c.unread_count) {
+      c.unread_count = 0; // read on another device
+      this.renderList();
+    }
+    if (this.activeId === c.id) this.renderSeenBy();
+  }
+
+  setPresence(userId, online) {
+    if (typeof userId !== 'number') return;
+    this.presence.set(userId, online);
+    this.renderList();
+    if (this.thread) this.renderHeader();
+    this.dispatchEvent(new CustomEvent('presence', { detail: { userId, online } }));
+  }
+
+  onConversationUpdated(c) {
+    if (!c || typeof c.id !== 'number') return;
+    if (!participantOf(c, this.me.id)) {
+      if (this.conversations.has(c.id)) this.removeConversation(c.id, 'You are no longer in “%s”.');
+      return;
+    }
+    this.upsertConversation(c);
+  }
+
+  onJoined(f) {
+    const id = f.conversation_id;
+    this.desiredJoins.add(id);
+    const c = this.conversations.get(id);
+    if (c && Array.isArray(f.online_user_ids)) {
+      const online = new Set(f.online_user_ids);
+      for (const p of c.participants || []) if (p.user) this.presence.set(p.user.id, online.has(p.user.id));
+      this.renderList();
+    }
+    const t = this.thread;
+    if (t && t.convId === id && t.loaded) {
+      if (t.joinCursor && f.recovered === false) {
+        this.toast('Reloaded the conversation: too much was missed to replay.');
+        this.loadNewest(t, { replace: true });
+      } else if (!t.joinCursor || t.rejoin) {
+        // No cursor (empty thread) leaves a window between our REST read and
+        // the join; after a reconnect, edits and deletions are not replayed.
+        // One more read of the newest page closes both; ids dedupe.
+        this.loadNewest(t);
+      }
+      t.rejoin = false;
+      this.renderHeader();
+      this.markRead();
+    }
+  }
+
+  onErrorFrame(f) {
+    const rid = typeof f.request_id === 'string' ? f.request_id : '';
+    if (rid.startsWith('send:')) {
+      const p = this.pending.get(rid.slice(5));
+      if (p && p.state === 'pending') {
+        clearTimeout(p.timer);
+        p.state = 'failed';
+        p.error = f.detail || f.code || 'rejected';
+        if (this.activeId === p.conversation_id) this.renderMessages();
+      }
+      return;
+    }
+    if (rid.startsWith('dev-') || rid.startsWith('typing:') || rid.startsWith('read:')) return;
+    if (rid.startsWith('join:')) {
+      const id = Number(rid.slice(5));
+      this.desiredJoins.delete(id);
+      if (this.activeId === id) this.toast(`Live updates unavailable for this conversation: ${f.detail || f.code}`, 'error');
+      return;
+    }
+    if (f.code === 'rate_limited') this.toast(`Slow down: ${f.detail || 'too many requests'}`, 'error');
+    else this.toast(`Server: ${f.detail || f.code || 'error'}`, 'error');
+  }
+
+  // ---------------------------------------------------------------- rendering
+
+  nearBottom() {
+    const s = this.els.scroller;
+    return s.scrollHeight - s.scrollTop - s.clientHeight < 80;
+  }
+
+  renderHeader() {
+    const c = this.conversations.get(this.activeId);
+    if (!c) {
+      this.els.title.textContent = this.activeId !== null ? 'Loading…' : '';
+      this.els.subtitle.textContent = '';
+      return;
+    }
+    this.els.title.textContent = this.titleOf(c);
+    if (c.is_group) {
+      const members = (c.participants || []).length;
+      const online = (c.participants || []).filter((p) => p.user && this.isOnline(p.user.id)).length;
+      this.els.subtitle.textContent = `${members} member${members === 1 ? '' : 's'} · ${online} online`;
+    } else {
+      const other = this.others(c)[0];
+      this.els.subtitle.textContent = other ? `@${other.user.username} · ${this.isOnline(other.user.id) ? 'online' : 'offline'}` : '';
+    }
+    document.title = `${this.titleOf(c)} · Confab`;
+  }
+
+  renderHistory() {
+    const t = this.thread;
+    const e = this.els;
+    if (!t) return;
+    e.loadOlder.hidden = !(t.loaded && t.hasMore && !t.loadingOlder);
+    if (t.error) {
+      setChildren(e.history, `Could not load messages: ${t.error} `,
+        h('button', { class: 'link', type: 'button', on: { click: () => (t.loaded ? this.loadOlder() : this.loadNewest(t)) } }, 'Try again'));
+    } else if (!t.loaded) e.history.textContent = 'Loading messages…';
+    else if (t.loadingOlder) e.history.textContent = 'Loading older messages…';
+    else if (!t.hasMore) e.history.textContent = t.messages.size ? 'This is the beginning of the conversation.' : 'No messages yet. Say hello!';
+    else e.history.textContent = '';
+  }
+
+  messageItems() {
+    const t = this.thread;
+    const items = t.sorted().map((m) => ({ key: `m:${m.id}`, msg: m, state: 'acked', senderId: m.sender && m.sender.id, at: Date.parse(m.created_at) }));
+    const pend = [...this.pending.values()]
+      .filter((p) => p.conversation_id === t.convId)
+      .sort((a, b) => a.createdAt - b.createdAt)
+      .map((p) => ({ key: `p:${p.client_id}`, pending: p, state: p.state, senderId: this.me.id, at: p.createdAt }));
+    const all = items.concat(pend);
+    for (let i = 0; i < all.length; i++) {
+      const prev = all[i - 1];
+      all[i].continued = Boolean(prev && prev.senderId === all[i].senderId && all[i].at - prev.at < GROUP_WINDOW_MS && !(prev.msg && prev.msg.is_deleted));
+    }
+    return all;
+  }
+
+  renderMessages({ toBottom = false, preserve = false } = {}) {
+    const t = this.thread;
+    if (!t || !t.loaded) return;
+    const s = this.els.scroller;
+    const wasNear = this.nearBottom();
+    const before = { height: s.scrollHeight, top: s.scrollTop };
+    reconcile(this.els.messages, this.messageItems(), (it) => it.key, () => h('li', { class: 'msg', testid: 'message' }),
+      (el, it) => this.updateMessageEl(el, it), this.msgCache);
+    this.renderHistory();
+    this.renderSeenBy();
+    if (preserve) s.scrollTop = before.top + (s.scrollHeight - before.height);
+    else if (toBottom || wasNear) s.scrollTop = s.scrollHeight;
+  }
+
+  updateMessageEl(el, it) {
+    el.classList.toggle('continued', it.continued);
+    const c = this.conversations.get(this.activeId);
+    const m = it.msg;
+    const p = it.pending;
+    const mine = it.senderId === this.me.id;
+    const amAdmin = Boolean(c && c.is_group && (participantOf(c, this.me.id) || {}).role === 'admin');
+    const sig = JSON.stringify(m ? [m.id, m.content, m.edited_at, m.is_deleted, c && c.is_group, amAdmin] : [p.client_id, p.state, p.error]);
+    if (el._sig === sig || el.dataset.editing) return;
+    el._sig = sig;
+
+    el.dataset.state = it.state;
+    el.classList.toggle('mine', mine);
+    el.classList.toggle('deleted', Boolean(m && m.is_deleted));
+    if (m) {
+      el.dataset.messageId = String(m.id);
+      el.dataset.senderId = String(m.sender ? m.sender.id : '');
+    } else {
+      delete el.dataset.messageId;
+      el.dataset.senderId = String(this.me.id);
+    }
+    if (m && m.client_id) el.dataset.clientId = m.client_id;
+    else if (p) el.dataset.clientId = p.client_id;
+
+    const author = !mine && c && c.is_group ? h('p', { class: 'msg-author' }, displayName(m.sender)) : null;
+    let bubble;
+    let status = null;
+    let actions = null;
+    if (m) {
+      const stamp = h('span', { class: 'msg-stamp' },
+        h('time', { dateTime: m.created_at, title: fullTime(m.created_at) }, messageTime(m.created_at)),
+        m.edited_at && !m.is_deleted ? h('span', { class: 'msg-edited', title: `Edited ${fullTime(m.edited_at)}` }, ' · edited') : null);
+      bubble = h('div', { class: 'msg-bubble' },
+        m.is_deleted
+          ? h('p', { class: 'msg-text msg-tombstone', testid: 'message-content' }, 'Message deleted')
+          : h('p', { class: 'msg-text', testid: 'message-content' }, m.content),
+        stamp);
+      if (!m.is_deleted && (mine || amAdmin)) actions = this.messageActions(el, m, mine);
+    } else {
+      bubble = h('div', { class: 'msg-bubble' },
+        h('p', { class: 'msg-text', testid: 'message-content' }, p.content),
+        h('span', { class: 'msg-stamp' }, p.state === 'failed' ? 'Not sent' : 'Sending…'));
+      if (p.state === 'failed') {
+        status = h('p', { class: 'msg-status', role: 'alert' },
+          h('span', {}, `Not sent${p.error ? `: ${p.error}` : ''}. `),
+          h('button', { class: 'link', type: 'button', testid: 'message-retry', on: { click: () => this.retry(p.client_id) } }, 'Retry'),
+          ' · ',
+          h('button', { class: 'link', type: 'button', testid: 'message-discard', on: { click: () => this.discard(p.client_id) } }, 'Discard'));
+      }
+    }
+    setChildren(el, author, h('div', { class: 'msg-row' }, bubble, actions), status);
+  }
+
+  messageActions(el, m, mine) {
+    const box = h('div', { class: 'msg-actions' });
+    const normal = () => setChildren(box,
+      mine ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-edit', 'aria-label': 'Edit message', on: { click: () => this.startEdit(el, m) } }, 'Edit') : null,
+      h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-delete', 'aria-label': 'Delete message', on: { click: () => askConfirm() } }, 'Delete'));
+    const askConfirm = () => {
+      const yes = h('button', { class: 'btn btn-tiny btn-danger', type: 'button', testid: 'message-delete-confirm', on: { click: () => this.deleteMessage(m) } }, 'Delete');
+      setChildren(box, h('span', { class: 'small' }, 'Delete this message?'), yes,
+        h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-delete-cancel', on: { click: () => { normal(); box.querySelector('button').focus(); } } }, 'Cancel'));
+      yes.focus();
+    };
+    normal();
+    return box;
+  }
+
+  startEdit(el, m) {
+    el.dataset.editing = '1';
+    const input = h('textarea', { class: 'edit-input', testid: 'message-edit-input', value: m.content, rows: 2, 'aria-label': 'Edit message' });
+    const err = h('p', { class: 'form-error', role: 'alert', hidden: true });
+    const done = () => {
+      delete el.dataset.editing;
+      el._sig = null;
+      this.renderMessages();
+    };
+    const save = async () => {
+      const content = input.value.trim();
+      if (!content) {
+        err.textContent = 'A message cannot be empty. Use Delete instead.';
+        err.hidden = false;
+        return;
+      }
+      if (codePoints(content) > MAX_CONTENT) {
+        err.textContent = `At most ${MAX_CONTENT} characters.`;
+        err.hidden = false;
+        return;
+      }
+      if (content === m.content) return done();
+      try {
+        const updated = await request('PATCH', `api/messages/${m.id}/`, { content });
+        this.onMessageChanged(updated.conversation_id ?? m.conversation_id, updated);
+        done();
+      } catch (e) {
+        err.textContent = e.detail || e.message;
+        err.hidden = false;
+      }
+    };
+    input.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        save();
+      } else if (ev.key === 'Escape') {
+        ev.preventDefault();
+        done();
+      }
+    });
+    const form = h('form', { class: 'edit-form', on: { submit: (ev) => { ev.preventDefault(); save(); } } },
+      input,
+      h('div', { class: 'edit-actions' },
+        h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-edit-cancel', on: { click: done } }, 'Cancel'),
+        h('button', { class: 'btn btn-tiny btn-primary', type: 'submit', testid: 'message-edit-save' }, 'Save')),
+      err);
+    const row = el.querySelector('.msg-row');
+    if (row) row.replaceWith(form);
+    input.focus();
+    input.setSelectionRange(input.value.length, input.value.length);
+  }
+
+  async deleteMessage(m) {
+    try {
+      await request('DELETE', `api/messages/${m.id}/`);
+      this.onMessageChanged(m.conversation_id, { ...m, content: '', is_deleted: true });
+    } catch (e) {
+      this.toast(`Could not delete: ${e.detail || e.message}`, 'error');
+      const el = this.msgCache.get(`m:${m.id}`);
+      if (el) {
+        el._sig = null;
+        this.renderMessages();
+      }
+    }
+  }
+
+  renderSeenBy() {
+    const el = this.els.seenBy;
+    const t = this.thread;
+    const c = t && this.conversations.get(t.convId);
+    const last = t && t.loaded ? t.maxId() : 0;
+    if (!c || !last) {
+      el.hidden = true;
+      el.textContent = '';
+      return;
+    }
+    const lastMsg = t.messages.get(last);
+    const senderId = lastMsg && lastMsg.sender ? lastMsg.sender.id : null;
+    const seers = this.others(c)
+      .filter((p) => p.user.id !== senderId && (p.last_read_message_id || 0) >= last)
+      .map((p) => displayName(p.user));
+    el.hidden = seers.length === 0;
+    el.textContent = seers.length ? `Seen by ${joinNames(seers)}` : '';
+    el.dataset.messageId = String(last);
+  }
+
+  renderTyping() {
+    clearTimeout(this.typingTimer);
+    const el = this.els.typing;
+    const m = this.activeId !== null ? this.typing.get(this.activeId) : null;
+    const now = Date.now();
+    const names = [];
+    let next = Infinity;
+    if (m) {
+      for (const [uid, v] of m) {
+        if (v.until <= now) m.delete(uid);
+        else {
+          names.push(v.name);
+          next = Math.min(next, v.until);
+        }
+      }
+    }
+    let text = '';
+    if (names.length === 1) text = `${names[0]} is typing…`;
+    else if (names.length === 2) text = `${names[0]} and ${names[1]} are typing…`;
+    else if (names.length > 2) text = `${names.length} people are typing…`;
+    if (el.textContent !== text) el.textContent = text;
+    el.classList.toggle('active', Boolean(text));
+    if (next !== Infinity) this.typingTimer = setTimeout(() => this.renderTyping(), next - now + 50);
+  }
+
+  // ---------------------------------------------------------- infinite scroll
+
+  async loadOlder() {
+    const t = this.thread;
+    if (!t || !t.loaded || !t.hasMore || t.loadingOlder) return;
+    const before = t.minId();
+    if (!before) return;
+    t.loadingOlder = true;
+    t.error = '';
+    this.renderHistory();
+    try {
+      const page = await request('GET', `api/conversations/${t.convId}/messages/${qs({ limit: PAGE_SIZE, before })}`);
+      if (this.thread !== t) return;
+      for (const m of (page && page.results) || []) t.add(m);
+      t.hasMore = Boolean(page && page.has_more);
+    } catch (err) {
+      if (this.thread !== t) return;
+      t.error = err.detail || err.message;
+    } finally {
+      t.loadingOlder = false;
+    }
+    this.renderMessages({ preserve: true });
+    this.fillViewport();
+  }
+
+  /** fillViewport loads older pages until the list can scroll (so scrolling up can page further). */
+  fillViewport() {
+    const t = this.thread;
+    const s = this.els.scroller;
+    if (t && t.loaded && t.hasMore && !t.error && s.scrollHeight <= s.clientHeight + 10) {
+      requestAnimationFrame(() => this.loadOlder());
+    }
+  }
+
+  // ------------------------------------------------------------------ sending
+
+  autosize() {
+    const el = this.els.input;
+    el.style.height = 'auto';
+    el.style.height = `${Math.min(el.scrollHeight, 160)}px`;
+  }
+
+  updateCount() {
+    const n = codePoints(this.els.input.value.trim());
+    const left = MAX_CONTENT - n;
+    this.els.count.textContent = left < 300 ? String(left) : '';
+    this.els.count.classList.toggle('over', left < 0);
+  }
+
+  submitComposer() {
+    if (this.activeId === null || !this.thread) return;
+    const content = this.els.input.value.trim();
+    if (!content) return;
+    if (codePoints(content) > MAX_CONTENT) {
+      this.toast(`A message can have at most ${MAX_CONTENT} characters.`, 'error');
+      return;
+    }
+    this.els.input.value = '';
+    this.drafts.delete(this.activeId);
+    this.autosize();
+    this.updateCount();
+    this.stopTyping();
+    this.send(this.activeId, content);
+  }
+
+  send(convId, content) {
+    const p = { client_id: uuid(), conversation_id: convId, content, state: 'pending', error: '', createdAt: Date.now(), via: '', timer: 0 };
+    this.pending.set(p.client_id, p);
+    this.dispatchSend(p);
+    if (this.activeId === convId) this.renderMessages({ toBottom: true });
+  }
+
+  dispatchSend(p) {
+    p.state = 'pending';
+    p.error = '';
+    clearTimeout(p.timer);
+    const frame = { type: 'new_message', conversation_id: p.conversation_id, content: p.content, client_id: p.client_id, request_id: `send:${p.client_id}` };
+    if (this.socket.live && this.socket.send(frame)) {
+      p.via = 'ws';
+      p.timer = setTimeout(() => {
+        if (this.pending.get(p.client_id) === p && p.state === 'pending') this.sendViaRest(p);
+      }, ACK_TIMEOUT_MS);
+    } else {
+      this.sendViaRest(p);
+    }
+  }
+
+  async sendViaRest(p) {
+    p.via = 'rest';
+    clearTimeout(p.timer);
+    try {
+      const m = await request('POST', `api/conversations/${p.conversation_id}/messages/`, { content: p.content, client_id: p.client_id });
+      if (m && typeof m.id === 'number') {
+        if (m.conversation_id === undefined) m.conversation_id = p.conversation_id;
+        this.onNewMessage(m.conversation_id, m);
+      }
+    } catch (err) {
+      if (this.pending.get(p.client_id) !== p) return; // acknowledged meanwhile
+      p.state = 'failed';
+      p.error = err.detail || err.message;
+      if (this.activeId === p.conversation_id) this.renderMessages();
+    }
+  }
+
+  retry(clientId) {
+    const p = this.pending.get(clientId);
+    if (!p) return;
+    this.dispatchSend(p); // same client_id: the server never stores it twice
+    if (this.activeId === p.conversation_id) this.renderMessages();
+  }
+
+  discard(clientId) {
+    const p = this.pending.get(clientId);
+    if (!p) return;
+    clearTimeout(p.timer);
+    this.pending.delete(clientId);
+    if (this.activeId === p.conversation_id) this.renderMessages();
+  }
+
+  // --------------------------------------------------------------- typing out
+
+  typingStarted() {
+    const id = this.activeId;
+    if (id === null || !this.socket.live) return;
+    const o = this.out;
+    clearTimeout(o.stopTimer);
+    const now = Date.now();
+    if (!o.active || o.convId !== id || now - o.lastSentAt >= TYPING_SEND_EVERY_MS) {
+      if (this.socket.send({ type: 'typing', conversation_id: id, is_typing: true })) {
+        o.active = true;
+        o.convId = id;
+        o.lastSentAt = now;
+      }
+    }
+    clearTimeout(o.idleTimer);
+    o.idleTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
+  }
+
+  stopTyping() {
+    const o = this.out;
+    clearTimeout(o.idleTimer);
+    if (!o.active) return;
+    o.active = false;
+    const convId = o.convId;
+    const wait = Math.max(0, o.lastSentAt + TYPING_STOP_GAP_MS - Date.now());
+    clearTimeout(o.stopTimer);
+    const sendStop = () => {
+      if (this.socket.live) this.socket.send({ type: 'typing', conversation_id: convId, is_typing: false });
+      o.lastSentAt = Date.now();
+    };
+    if (wait === 0) sendStop();
+    else o.stopTimer = setTimeout(sendStop, wait);
+  }
+
+  // ------------------------------------------------------------------- reads
+
+  markRead() {
+    const t = this.thread;
+    if (!t || !t.loaded || document.visibilityState !== 'visible' || !this.nearBottom()) return;
+    const c = this.conversations.get(t.convId);
+    if (!c) return;
+    const last = t.maxId();
+    const hadUnread = c.unread_count > 0;
+    c.unread_count = 0;
+    const mine = participantOf(c, this.me.id);
+    const already = (mine && mine.last_read_message_id) || 0;
+    if (last && last > already) {
+      if (mine) mine.last_read_message_id = last;
+      const frame = { type: 'read_receipt', conversation_id: t.convId, message_id: last, request_id: `read:${t.convId}` };
+      if (!(this.socket.live && this.socket.send(frame))) {
+        request('POST', `api/conversations/${t.convId}/read/`, { message_id: last }).catch(() => {
+          if (mine && mine.last_read_message_id === last) mine.last_read_message_id = already;
+        });
+      }
+    }
+    if (hadUnread) this.renderList();
+  }
+}
