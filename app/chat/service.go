@@ -42,11 +42,17 @@ type Service struct {
 	quit      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
+
+	// ObserveSend, when set (before the first send), is called once per
+	// message a group commit stored, with the time from SendMessage
+	// taking it to its commit (queueing included): the latency of the ack.
+	ObserveSend func(time.Duration)
 }
 
 type sendReq struct {
 	msg   NewMessage
 	reply chan Inserted
+	start time.Time // monotonic, for ObserveSend
 }
 
 // NewService starts the service's group-commit writer; Close stops it.
@@ -127,6 +133,9 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 		}
 	}
 	for i, r := range batch {
+		if s.ObserveSend != nil && res[i].Err == nil {
+			s.ObserveSend(time.Since(r.start))
+		}
 		r.reply <- res[i]
 	}
 }
@@ -157,6 +166,7 @@ func (s *Service) SendMessage(ctx context.Context, sender UserLite, convID int64
 	r := &sendReq{
 		msg:   NewMessage{ConversationID: convID, Sender: sender, Content: content, ClientID: clientID, At: s.now()},
 		reply: make(chan Inserted, 1),
+		start: time.Now(),
 	}
 	select {
 	case s.sends <- r:

@@ -42,6 +42,10 @@ type Config struct {
 	MaxBodyBytes    int64         // MAX_BODY_BYTES, 65536 (REST bodies and WebSocket frames)
 	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT, 10s
 
+	// MetricsToken is METRICS_TOKEN (≥ 16 bytes, no spaces, when set): the
+	// Bearer token /metrics requires; empty: /metrics is open.
+	MetricsToken string
+
 	RedisURL    string // REDIS_URL, empty (multi-node fan-out; not in this build)
 	DatabaseURL string // DATABASE_URL, empty (Postgres; not in this build)
 }
@@ -78,6 +82,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WSPongTimeout:          p.duration("WS_PONG_TIMEOUT", 60*time.Second),
 		MaxBodyBytes:           int64(p.integer("MAX_BODY_BYTES", 64<<10, 1024, 64<<20)),
 		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 10*time.Second),
+		MetricsToken:           getenv("METRICS_TOKEN"),
 		RedisURL:               getenv("REDIS_URL"),
 		DatabaseURL:            getenv("DATABASE_URL"),
 	}
@@ -100,6 +105,9 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		p.fail("JWT_SECRET", "(hidden)", fmt.Sprintf("must be at least 32 bytes, got %d", len(c.JWTSecret)))
+	}
+	if t := c.MetricsToken; t != "" && (len(t) < 16 || strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
+		p.fail("METRICS_TOKEN", "(hidden)", "must be at least 16 bytes with no spaces or control characters")
 	}
 	if c.WSPongTimeout <= c.WSPingInterval {
 		p.fail("WS_PONG_TIMEOUT", c.WSPongTimeout.String(), "must be longer than WS_PING_INTERVAL")

@@ -11,6 +11,7 @@ import (
 	"hash/maphash"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // Topic names a set of subscribers.
@@ -61,6 +62,10 @@ type Hub struct {
 	shards   [shardCount]shard
 	presence [shardCount]presenceShard
 	broker   Broker
+
+	// publishes and deliveries count deliver calls and the subscribers
+	// they reached, for metrics (Stats).
+	publishes, deliveries atomic.Uint64
 }
 
 type shard struct {
@@ -141,6 +146,7 @@ func (h *Hub) Publish(t Topic, ev *Event) {
 func (h *Hub) Receive(t Topic, ev *Event) { h.deliver(t, ev) }
 
 func (h *Hub) deliver(t Topic, ev *Event) {
+	h.publishes.Add(1)
 	sh := h.shard(t)
 	sh.mu.RLock()
 	tp := sh.topics[t]
@@ -168,6 +174,14 @@ func (h *Hub) deliver(t Topic, ev *Event) {
 	for _, s := range snap {
 		s.Deliver(t, ev)
 	}
+	h.deliveries.Add(uint64(len(snap)))
+}
+
+// Stats returns how many events were published (locally or received from
+// another node, one per topic) and how many subscriber deliveries they
+// made, since New.
+func (h *Hub) Stats() (publishes, deliveries uint64) {
+	return h.publishes.Load(), h.deliveries.Load()
 }
 
 // Subscribers returns how many subscribers t has.

@@ -22,6 +22,7 @@ import (
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
+	"github.com/confab/confab/app/metrics"
 	"github.com/confab/confab/db"
 	"github.com/confab/confab/web"
 )
@@ -43,8 +44,10 @@ type Server struct {
 	Hub    *hub.Hub
 	Auth   *auth.Service
 	Chat   *chat.Service
-	echo   *echo.Echo
-	api    *api.API
+	// Metrics is the server's Prometheus registry and instruments.
+	Metrics *metrics.Metrics
+	echo    *echo.Echo
+	api     *api.API
 }
 
 // New opens the database (applying migrations) and builds the server.
@@ -68,15 +71,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		}
 	}
 	h := hub.New(nil)
+	m := metrics.New(metrics.Options{Token: cfg.MetricsToken, HubStats: h.Stats})
+	timed := m.Store(store) // every service call to the database is timed
 	s := &Server{
 		Config: cfg,
 		Log:    log,
 		Store:  store,
 		Hub:    h,
-		Auth: auth.NewService(store, auth.NewHasher(opt.PasswordCost),
+		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost),
 			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), opt.Now),
-		Chat: chat.NewService(store, h, opt.Now, log),
+		Chat:    chat.NewService(timed, h, opt.Now, log),
+		Metrics: m,
 	}
+	s.Chat.ObserveSend = m.ObserveSend
 	s.api = api.New(s.Auth, s.Chat, log, api.Options{
 		RegistrationsPerMinute: cfg.RegistrationsPerMinute,
 		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,
@@ -98,12 +105,15 @@ func (s *Server) routes() *echo.Echo {
 	}
 	e.Pre(api.TrailingSlash())
 	e.Use(middleware.RequestID())
+	e.Use(s.Metrics.Middleware) // outside the access log: it sees the written status
 	e.Use(api.AccessLog(s.Log))
 	e.Use(middleware.Recover())
 	e.Use(api.SecurityHeaders())
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
 
 	s.api.Routes(e)
+	e.GET("/api/openapi.json/", api.HandleOpenAPI) // the trailing-slash rewrite adds the slash
+	e.GET("/metrics", s.Metrics.Handler())
 	notFound := func(echo.Context) error { return chat.ErrNotFound }
 	e.Any("/api/*", notFound)
 	e.Any("/ws/*", notFound)

@@ -1,0 +1,284 @@
+// Package metrics is Confab's Prometheus instrumentation: one registry per
+// server (a field, never the global default), the /metrics handler, the
+// HTTP middleware, the WebSocket edge's counters, and a timing wrapper
+// around the store.
+//
+// Every label takes its values from a closed set (routes as registered,
+// known frame types, known close codes), so that no client can grow the
+// number of series by sending odd paths, methods or frame types. metrics
+// observes; it never changes what it observes, and it knows no SQL.
+package metrics
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/confab/confab/app/api"
+	"github.com/confab/confab/app/chat"
+)
+
+// Options configures Metrics.
+type Options struct {
+	// Token, when not empty, must be sent as "Authorization: Bearer
+	// <Token>" to read /metrics. Empty: /metrics is open.
+	Token string
+	// HubStats reports the hub's publish and delivery counts since start
+	// (hub.Hub.Stats). Nil: the hub series are not exported.
+	HubStats func() (publishes, deliveries uint64)
+}
+
+// Metrics holds the registry and every series Confab exports. Its methods
+// are safe for concurrent use and allocate nothing on the hot paths
+// (frames, sends, store calls).
+type Metrics struct {
+	reg   *prometheus.Registry
+	token string
+
+	httpRequests *prometheus.CounterVec
+	httpDuration *prometheus.HistogramVec
+
+	wsOpen    prometheus.Gauge
+	wsClosed  map[int]prometheus.Counter // by close code; otherCode for the rest
+	framesIn  map[string]prometheus.Counter
+	framesOut map[string]prometheus.Counter
+	dropped   map[string]prometheus.Counter
+
+	sendDuration prometheus.Histogram
+	dbDuration   *prometheus.HistogramVec
+}
+
+// otherCode and otherType stand for any value outside the known sets.
+const (
+	otherCode = -1
+	otherType = "other"
+)
+
+// frameTypes are every frame type of the wire contract, in either
+// direction; any other type is counted as "other".
+func frameTypes() []string {
+	return []string{
+		// client → server
+		"authenticate", "ping", "join_conversation", "leave_conversation",
+		"new_message", "typing", "read_receipt",
+		// server → client (new_message, typing, read_receipt above too)
+		"connection_established", "authenticated", "token_expiring", "pong",
+		"joined", "left", "message_ack", "message_updated", "message_deleted",
+		"presence", "notification", "conversation_updated", "error",
+		// what the WebSocket edge counts a frame that is not JSON as
+		"invalid",
+	}
+}
+
+// closeCodes are the WebSocket close codes Confab sends or expects.
+func closeCodes() []int {
+	return []int{1000, 1001, 1005, 1006, 1008, 1009, 1011, 4001, 4004, 4008, 4029}
+}
+
+// Drop reasons passed to Dropped.
+const (
+	DropSlow        = "slow"         // send queue overflowed: closed with 4008
+	DropRateLimited = "rate_limited" // too many frames: closed with 4029
+)
+
+// New builds the registry with Confab's series and the Go runtime and
+// process collectors.
+func New(opt Options) *Metrics {
+	reg := prometheus.NewRegistry()
+	f := factory{reg}
+	m := &Metrics{
+		reg:   reg,
+		token: opt.Token,
+		httpRequests: f.counterVec("confab_http_requests_total",
+			"HTTP requests by route (as registered), method and status.", "route", "method", "status"),
+		httpDuration: f.histogramVec("confab_http_request_duration_seconds",
+			"HTTP request latency by route and method; WebSocket upgrades are not timed.",
+			prometheus.DefBuckets, "route", "method"),
+		wsOpen: f.gauge("confab_ws_connections", "Open WebSocket connections."),
+		sendDuration: f.histogram("confab_message_send_duration_seconds",
+			"Message send latency: from the service taking the send to its commit (the ack).",
+			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}),
+		dbDuration: f.histogramVec("confab_db_query_duration_seconds",
+			"Store call latency by operation (one call may run several statements in one transaction).",
+			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}, "op"),
+	}
+
+	closed := f.counterVec("confab_ws_connections_closed_total",
+		"Closed WebSocket connections by close code.", "code")
+	m.wsClosed = map[int]prometheus.Counter{otherCode: closed.WithLabelValues(otherType)}
+	for _, c := range closeCodes() {
+		m.wsClosed[c] = closed.WithLabelValues(strconv.Itoa(c))
+	}
+	in := f.counterVec("confab_ws_frames_received_total", "WebSocket frames received by type.", "type")
+	out := f.counterVec("confab_ws_frames_sent_total", "WebSocket frames sent by type.", "type")
+	m.framesIn = map[string]prometheus.Counter{otherType: in.WithLabelValues(otherType)}
+	m.framesOut = map[string]prometheus.Counter{otherType: out.WithLabelValues(otherType)}
+	for _, t := range frameTypes() {
+		m.framesIn[t] = in.WithLabelValues(t)
+		m.framesOut[t] = out.WithLabelValues(t)
+	}
+	dropped := f.counterVec("confab_ws_dropped_total",
+		"WebSocket connections closed by the server for being too slow (4008) or sending too fast (4029).", "reason")
+	m.dropped = map[string]prometheus.Counter{}
+	for _, r := range []string{DropSlow, DropRateLimited, otherType} {
+		m.dropped[r] = dropped.WithLabelValues(r)
+	}
+
+	if opt.HubStats != nil {
+		stats := opt.HubStats
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "confab_hub_publishes_total",
+				Help: "Events published to the hub (one per topic)."},
+				func() float64 { p, _ := stats(); return float64(p) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "confab_hub_deliveries_total",
+				Help: "Events handed to hub subscribers (one per subscriber per publish)."},
+				func() float64 { _, d := stats(); return float64(d) }),
+		)
+	}
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Registry returns the registry, for tests and extra collectors.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the registry in the Prometheus text format. When a token
+// is configured, a request without it gets the contract's 401.
+func (m *Metrics) Handler() echo.HandlerFunc {
+	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return func(c echo.Context) error {
+		if m.token != "" {
+			got, _ := api.BearerToken(c.Request())
+			if subtle.ConstantTimeCompare([]byte(got), []byte(m.token)) != 1 {
+				return &chat.Error{Code: chat.CodeNotAuthenticated, Detail: "A valid metrics token is required."}
+			}
+		}
+		h.ServeHTTP(c.Response(), c.Request())
+		return nil
+	}
+}
+
+// Middleware counts and times every request by its route pattern
+// (c.Path(), so /api/messages/7/ and /api/messages/8/ are one series).
+// Place it outside the access log, so that the status it reads is the one
+// written.
+func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		if err := next(c); err != nil {
+			c.Error(err) // write it now, so that the status is known
+		}
+		r := c.Request()
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		method := boundMethod(r.Method)
+		status := c.Response().Status
+		upgrade := isUpgrade(r)
+		if upgrade && !c.Response().Committed {
+			// The connection was hijacked: the 101 went out unseen by echo.
+			status = http.StatusSwitchingProtocols
+		}
+		m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+		if !upgrade {
+			// A socket's lifetime is not a request's latency.
+			m.httpDuration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
+		}
+		return nil
+	}
+}
+
+func boundMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+// isUpgrade reports a WebSocket handshake; the match is loose on
+// purpose: it only decides whether the request is timed.
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
+}
+
+// ObserveSend records one message's send latency; chat.Service calls it
+// after each commit (chat.Service.ObserveSend).
+func (m *Metrics) ObserveSend(d time.Duration) { m.sendDuration.Observe(d.Seconds()) }
+
+// The WebSocket edge's Metrics interface:
+//
+//	ConnOpened(); ConnClosed(code int); FrameIn(typ string); FrameOut(typ string); Dropped(reason string)
+
+// ConnOpened counts a WebSocket connection that completed its upgrade.
+func (m *Metrics) ConnOpened() { m.wsOpen.Inc() }
+
+// ConnClosed counts a connection's close with its close code.
+func (m *Metrics) ConnClosed(code int) {
+	m.wsOpen.Dec()
+	c, ok := m.wsClosed[code]
+	if !ok {
+		c = m.wsClosed[otherCode]
+	}
+	c.Inc()
+}
+
+// FrameIn counts a frame received, by its type.
+func (m *Metrics) FrameIn(typ string) { count(m.framesIn, typ) }
+
+// FrameOut counts a frame sent, by its type.
+func (m *Metrics) FrameOut(typ string) { count(m.framesOut, typ) }
+
+// Dropped counts a connection the server closed for cause: DropSlow
+// (4008) or DropRateLimited (4029).
+func (m *Metrics) Dropped(reason string) { count(m.dropped, reason) }
+
+// count increments the counter of key, or of "other". The maps are only
+// read after New, so concurrent use needs no lock.
+func count(by map[string]prometheus.Counter, key string) {
+	c, ok := by[key]
+	if !ok {
+		c = by[otherType]
+	}
+	c.Inc()
+}
+
+// factory registers each series as it makes it.
+type factory struct{ reg *prometheus.Registry }
+
+func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
+	v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	f.reg.MustRegister(v)
+	return v
+}
+
+func (f factory) histogramVec(name, help string, buckets []float64, labels ...string) *prometheus.HistogramVec {
+	v := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
+	f.reg.MustRegister(v)
+	return v
+}
+
+func (f factory) histogram(name, help string, buckets []float64) prometheus.Histogram {
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+	f.reg.MustRegister(h)
+	return h
+}
+
+func (f factory) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	f.reg.MustRegister(g)
+	return g
+}
