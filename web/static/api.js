@@ -205,14 +205,14 @@ async function rawFetch(method, path, { body, token } = {}) {
     throw new ApiError(0, null);
   }
   let data = null;
-  if (res.status !== 204) {
-    const text = await res.text().catch(() => '');
-    if (text) {
-      try {
-        data = JSON.parse(text);
-      } catch {
-        data = null;
-      }
+  // Read the body even for 204: an unread body is cancelled, which browsers
+  // report as an aborted request.
+  const text = await res.text().catch(() => '');
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = null;
     }
   }
   if (!res.ok) {

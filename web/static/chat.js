@@ -87,6 +87,7 @@ export class Chat extends EventTarget {
     this.typingTimer = 0;
     this.out = { convId: null, active: false, lastSentAt: 0, idleTimer: 0, stopTimer: 0 };
     this.drafts = new Map();
+    this.leaving = new Set(); // conversations we are leaving on purpose
     this.listCache = new Map();
     this.msgCache = new Map();
     this.openSeq = 0;
@@ -167,6 +168,7 @@ export class Chat extends EventTarget {
     this.desiredJoins.clear();
     this.typing.clear();
     this.drafts.clear();
+    this.leaving.clear();
     this.listCache.clear();
     this.els.list.replaceChildren();
     this.listLoaded = false;
@@ -246,6 +248,7 @@ export class Chat extends EventTarget {
       if (p.user && typeof p.user.is_online === 'boolean' && !this.presence.has(p.user.id)) this.presence.set(p.user.id, p.user.is_online);
     }
     if (typeof c.unread_count !== 'number') c.unread_count = 0;
+    this.leaving.delete(c.id);
     this.conversations.set(c.id, c);
     this.renderList();
     if (this.activeId === c.id) {
@@ -532,7 +535,7 @@ export class Chat extends EventTarget {
     }
     // Badges and previews of conversations we had not joined may have moved
     // while we were away: notifications are not replayed.
-    if (reconnect) this.loadConversations();
+    if (reconnect || !this.listLoaded) this.loadConversations();
   }
 
   onSocketClosed() {
@@ -653,7 +656,9 @@ export class Chat extends EventTarget {
   onConversationUpdated(c) {
     if (!c || typeof c.id !== 'number') return;
     if (!participantOf(c, this.me.id)) {
-      if (this.conversations.has(c.id)) this.removeConversation(c.id, 'You are no longer in “%s”.');
+      // Removed by an admin: say so. Left on purpose: the leaver already knows.
+      const notice = this.leaving.has(c.id) ? '' : 'You are no longer in “%s”.';
+      if (this.conversations.has(c.id)) this.removeConversation(c.id, notice);
       return;
     }
     this.upsertConversation(c);

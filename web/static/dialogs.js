@@ -133,7 +133,7 @@ export class NewConversationDialog {
     this.titleField = h('div', { class: 'field' }, h('label', { for: 'new-conversation-title' }, 'Group name (optional)'), this.title);
     this.error = h('p', { class: 'form-error', testid: 'new-conversation-error', role: 'alert', hidden: true });
     this.submit = h('button', { type: 'submit', class: 'btn btn-primary', id: 'create-conversation-submit', testid: 'create-conversation-submit' }, 'Start conversation');
-    const form = h('form', { class: 'dialog-body stack', novalidate: true, on: { submit: (ev) => { ev.preventDefault(); this.create(); } } },
+    const form = h('form', { class: 'dialog-body stack', noValidate: true, on: { submit: (ev) => { ev.preventDefault(); this.create(); } } },
       h('h2', { id: 'new-conversation-heading' }, 'New conversation'),
       this.search.el,
       this.chips,
@@ -231,7 +231,7 @@ export class DetailsDialog {
     this.kind = h('p', { class: 'muted small' });
     this.titleInput = h('input', { id: 'details-title-input', testid: 'details-title-input', maxLength: 100 });
     this.renameError = h('p', { class: 'form-error', role: 'alert', hidden: true });
-    this.renameForm = h('form', { class: 'inline-form', novalidate: true, on: { submit: (ev) => { ev.preventDefault(); this.rename(); } } },
+    this.renameForm = h('form', { class: 'inline-form', noValidate: true, on: { submit: (ev) => { ev.preventDefault(); this.rename(); } } },
       h('label', { for: 'details-title-input' }, 'Group name'),
       h('div', { class: 'row' }, this.titleInput, h('button', { type: 'submit', class: 'btn', testid: 'details-rename-save' }, 'Rename')),
       this.renameError);
@@ -375,12 +375,14 @@ export class DetailsDialog {
   async leave() {
     const id = this.convId;
     const c = this.conv;
+    this.chat.leaving.add(id);
     try {
       await request('DELETE', `api/conversations/${id}/participants/${this.chat.me.id}/`);
       this.dlg.close();
       this.chat.removeConversation(id);
       this.chat.toast(`You left “${c ? this.chat.titleOf(c) : 'the group'}”.`);
     } catch (err) {
+      this.chat.leaving.delete(id);
       this.showError(err);
       this.leaveNormal();
     }
