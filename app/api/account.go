@@ -57,14 +57,14 @@ func (a *API) handleLogin(c echo.Context) error {
 	// Failed logins are limited per address and username, so that one
 	// guesser cannot lock everyone out of an account from elsewhere.
 	key := c.RealIP() + "\x00" + strings.ToLower(*in.Username)
-	if wait := a.logins.wait(key); wait > 0 {
+	if wait := a.logins.begin(key); wait > 0 {
 		return &rateLimited{wait}
 	}
+	failed := false
+	defer func() { a.logins.end(key, failed) }()
 	u, pair, err := a.auth.Login(c.Request().Context(), *in.Username, *in.Password)
 	if err != nil {
-		if err == auth.ErrBadCredentials {
-			a.logins.take(key)
-		}
+		failed = err == auth.ErrBadCredentials
 		return err
 	}
 	return c.JSON(http.StatusOK, loginResponse{User: u, Pair: pair})

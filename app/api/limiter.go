@@ -22,16 +22,19 @@ type keyedLimiter struct {
 type bucket struct {
 	lim  *rate.Limiter
 	seen time.Time
+	// pending counts attempts let through by begin and not yet ended: they
+	// may each still fail, so they hold a token until they do.
+	pending int
 }
 
 func newKeyedLimiter(perMinute int, now func() time.Time) *keyedLimiter {
 	return &keyedLimiter{perMin: perMinute, buckets: map[string]*bucket{}, now: now}
 }
 
-func (k *keyedLimiter) bucket(key string, now time.Time) *rate.Limiter {
+func (k *keyedLimiter) bucket(key string, now time.Time) *bucket {
 	if now.Sub(k.sweep) > time.Minute {
 		for key, b := range k.buckets {
-			if now.Sub(b.seen) > 2*time.Minute {
+			if now.Sub(b.seen) > 2*time.Minute && b.pending == 0 {
 				delete(k.buckets, key)
 			}
 		}
@@ -43,29 +46,39 @@ func (k *keyedLimiter) bucket(key string, now time.Time) *rate.Limiter {
 		k.buckets[key] = b
 	}
 	b.seen = now
-	return b.lim
+	return b
 }
 
-// wait returns how long key must wait before its next attempt; zero means
-// it may go ahead. It takes nothing from the bucket.
-func (k *keyedLimiter) wait(key string) time.Duration {
+// begin lets one attempt of key go ahead, or returns how long key must
+// wait. An attempt that goes ahead holds one token until end says whether
+// it counted, so that guesses sent all at once cannot all pass before the
+// first failure is recorded. Every begin that returns zero needs an end.
+func (k *keyedLimiter) begin(key string) time.Duration {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	lim := k.bucket(key, now)
-	tokens := lim.TokensAt(now)
+	b := k.bucket(key, now)
+	tokens := b.lim.TokensAt(now) - float64(b.pending)
 	if tokens >= 1 {
+		b.pending++
 		return 0
 	}
-	return time.Duration(math.Ceil((1-tokens)/float64(lim.Limit())*1e9)) * time.Nanosecond
+	return time.Duration(math.Ceil((1-tokens)/float64(b.lim.Limit())*1e9)) * time.Nanosecond
 }
 
-// take spends one attempt of key, whether or not one was left.
-func (k *keyedLimiter) take(key string) {
+// end finishes an attempt that begin let through; a failed one spends its
+// token, a successful one gives it back.
+func (k *keyedLimiter) end(key string, failed bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	k.bucket(key, now).AllowN(now, 1)
+	b := k.bucket(key, now)
+	if b.pending > 0 {
+		b.pending--
+	}
+	if failed {
+		b.lim.AllowN(now, 1)
+	}
 }
 
 // allow takes one attempt and returns the wait when none was left.
@@ -73,7 +86,7 @@ func (k *keyedLimiter) allow(key string) time.Duration {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	lim := k.bucket(key, now)
+	lim := k.bucket(key, now).lim
 	if lim.AllowN(now, 1) {
 		return 0
 	}
