@@ -123,6 +123,16 @@ func escapeLike(s string) string {
 // DeleteUser implements chat.Store.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		// The user's messages go with them (ON DELETE CASCADE); a
+		// conversation whose last message was one of them falls back to
+		// its newest remaining message, or the dangling id would hide the
+		// conversation from everyone left in it.
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE conversations SET last_message_id = (
+				SELECT max(m.id) FROM messages m WHERE m.conversation_id = conversations.id AND m.sender_id <> ?)
+			WHERE last_message_id IN (SELECT id FROM messages WHERE sender_id = ?)`, id, id); err != nil {
+			return fmt.Errorf("delete user: last messages: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("delete user: %w", err)
