@@ -1,0 +1,306 @@
+package api_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/hub"
+	"github.com/confab/confab/app/server/servertest"
+)
+
+func TestCreateConversation_Direct(t *testing.T) {
+	s := servertest.Start(t)
+	a, b := s.Register(t, "ann"), s.Register(t, "ben")
+	userEvents := listen(t, s, hub.UserTopic(b.ID))
+
+	r := s.Do(t, http.MethodPost, "/api/conversations/", a.Access, map[string]any{"participant_ids": []int64{b.ID}})
+	wantStatus(t, r, http.StatusCreated)
+	c := wantConversation(t, r.Map(t))
+	if c["is_group"] != false || num(c["created_by"]) != a.ID || c["last_message"] != nil || num(c["unread_count"]) != 0 {
+		t.Errorf("conversation = %v", c)
+	}
+	if got := participantIDs(c); !slices.Equal(got, []int64{a.ID, b.ID}) {
+		t.Errorf("participants %v", got)
+	}
+	if role := participant(t, c, a.ID)["role"]; role != "admin" {
+		t.Errorf("creator role %v", role)
+	}
+	if lr := participant(t, c, b.ID)["last_read_message_id"]; lr != nil {
+		t.Errorf("last_read_message_id %v, want null", lr)
+	}
+	if n := len(userEvents.ofType(chat.EventConversationUpdated)); n != 1 {
+		t.Errorf("%d conversation_updated events to the other user, want 1", n)
+	}
+
+	// The same pair, from either side, gets the same conversation with 200.
+	for _, req := range []struct {
+		who   servertest.User
+		other int64
+	}{{a, b.ID}, {b, a.ID}} {
+		r := s.Do(t, http.MethodPost, "/api/conversations/", req.who.Access, map[string]any{"participant_ids": []int64{req.other, req.other}})
+		wantStatus(t, r, http.StatusOK)
+		if id := num(wantConversation(t, r.Map(t))["id"]); id != num(c["id"]) {
+			t.Errorf("second create gave conversation %d, want %v", id, c["id"])
+		}
+	}
+	if n := count(t, s, `SELECT count(*) FROM conversations`); n != 1 {
+		t.Errorf("%d conversations stored, want 1", n)
+	}
+	if n := len(userEvents.ofType(chat.EventConversationUpdated)); n != 1 {
+		t.Errorf("re-creating emitted again: %d events", n)
+	}
+}
+
+func TestCreateConversation_Group(t *testing.T) {
+	s := servertest.Start(t)
+	a, b, c := s.Register(t, "cat"), s.Register(t, "dan"), s.Register(t, "eve")
+	body := map[string]any{"participant_ids": []int64{b.ID, c.ID}, "is_group": true, "title": "  Team  "}
+	r := s.Do(t, http.MethodPost, "/api/conversations/", a.Access, body)
+	wantStatus(t, r, http.StatusCreated)
+	g := wantConversation(t, r.Map(t))
+	if g["is_group"] != true || g["title"] != "Team" {
+		t.Errorf("group = %v", g)
+	}
+	if got := participantIDs(g); !slices.Equal(got, []int64{a.ID, b.ID, c.ID}) {
+		t.Errorf("participants %v", got)
+	}
+	// Groups are never de-duplicated.
+	wantStatus(t, s.Do(t, http.MethodPost, "/api/conversations/", a.Access, body), http.StatusCreated)
+	// A group of two is allowed, and is not the direct conversation.
+	r = s.Do(t, http.MethodPost, "/api/conversations/", a.Access, map[string]any{"participant_ids": []int64{b.ID}, "is_group": true})
+	wantStatus(t, r, http.StatusCreated)
+}
+
+func TestCreateConversation_Invalid(t *testing.T) {
+	s := servertest.Start(t)
+	a, b, c := s.Register(t, "fay"), s.Register(t, "gus"), s.Register(t, "hal")
+	tests := []struct {
+		name   string
+		body   any
+		fields []string
+	}{
+		{"no participants field", map[string]any{}, []string{"participant_ids"}},
+		{"empty list", map[string]any{"participant_ids": []int64{}}, []string{"participant_ids"}},
+		{"only myself", map[string]any{"participant_ids": []int64{a.ID}}, []string{"participant_ids"}},
+		{"direct with two others", map[string]any{"participant_ids": []int64{b.ID, c.ID}}, []string{"participant_ids"}},
+		{"unknown user", map[string]any{"participant_ids": []int64{999999}}, []string{"participant_ids"}},
+		{"title too long", map[string]any{"participant_ids": []int64{b.ID, c.ID}, "is_group": true, "title": strings.Repeat("t", 129)}, []string{"title"}},
+		{"ids not integers", `{"participant_ids": ["2"]}`, []string{"participant_ids"}},
+		{"ids not a list", `{"participant_ids": 2}`, []string{"participant_ids"}},
+		{"is_group not a boolean", `{"participant_ids": [2], "is_group": "yes"}`, []string{"is_group"}},
+		{"title not a string", `{"participant_ids": [2], "title": 1}`, []string{"title"}},
+		{"malformed", `{"participant_ids": [2`, []string{"non_field_errors"}},
+		{"a list", `[2]`, []string{"non_field_errors"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantInvalid(t, s.Do(t, http.MethodPost, "/api/conversations/", a.Access, tt.body), tt.fields...)
+		})
+	}
+	if n := count(t, s, `SELECT count(*) FROM conversations`); n != 0 {
+		t.Errorf("%d conversations stored, want none", n)
+	}
+}
+
+func TestConversations_MostRecentActivityFirst(t *testing.T) {
+	clk := newClock()
+	s := servertest.Start(t, servertest.WithNow(clk.Now))
+	a, b, c, d := s.Register(t, "ida"), s.Register(t, "jon"), s.Register(t, "kim"), s.Register(t, "lou")
+	tick := func() { clk.Advance(time.Second) }
+	c1 := s.Conversation(t, a, b)
+	tick()
+	c2 := s.Conversation(t, a, c)
+	tick()
+	c3 := s.Conversation(t, a, b, c)
+	tick()
+	s.Conversation(t, b, c) // not a's
+
+	order := func() []int64 {
+		t.Helper()
+		r := s.Do(t, http.MethodGet, "/api/conversations/", a.Access, nil)
+		wantStatus(t, r, http.StatusOK)
+		m := r.Map(t)
+		wantKeys(t, "list", m, "results")
+		list := m["results"].([]any)
+		for _, c := range list {
+			wantConversation(t, c)
+		}
+		return ids(list)
+	}
+	if got := order(); !slices.Equal(got, []int64{c3, c2, c1}) {
+		t.Errorf("by creation: %v, want %v", got, []int64{c3, c2, c1})
+	}
+	tick()
+	s.Send(t, b, c1, "bump") // someone else's message counts as activity
+	if got := order(); !slices.Equal(got, []int64{c1, c3, c2}) {
+		t.Errorf("after a message in %d: %v", c1, got)
+	}
+	tick()
+	s.Send(t, a, c2, "bump")
+	if got := order(); !slices.Equal(got, []int64{c2, c1, c3}) {
+		t.Errorf("after a message in %d: %v", c2, got)
+	}
+	tick()
+	wantStatus(t, s.Do(t, http.MethodPost, p("/api/conversations/%d/participants/", c3), a.Access, map[string]any{"user_id": d.ID}), http.StatusCreated)
+	if got := order(); !slices.Equal(got, []int64{c3, c2, c1}) {
+		t.Errorf("after adding someone to %d: %v", c3, got)
+	}
+
+	// A user without conversations gets an empty list, not null.
+	r := s.Do(t, http.MethodGet, "/api/conversations/", s.Register(t, "lonely").Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	if !strings.Contains(string(r.Body), `"results":[]`) {
+		t.Errorf("empty list: %s", r.Body)
+	}
+}
+
+func TestConversation_GetAndUnreadCount(t *testing.T) {
+	s := servertest.Start(t)
+	a, b := s.Register(t, "pam"), s.Register(t, "quin")
+	conv := s.Conversation(t, a, b)
+	var sent []int64
+	for _, text := range []string{"one", "two", "three"} {
+		sent = append(sent, s.Send(t, a, conv, text))
+	}
+	s.Send(t, b, conv, "bob's own")
+
+	get := func(u servertest.User) map[string]any {
+		t.Helper()
+		r := s.Do(t, http.MethodGet, p("/api/conversations/%d/", conv), u.Access, nil)
+		wantStatus(t, r, http.StatusOK)
+		return wantConversation(t, r.Map(t))
+	}
+	cb := get(b)
+	if n := num(cb["unread_count"]); n != 3 {
+		t.Errorf("b's unread_count %d, want 3 (their own message does not count)", n)
+	}
+	if lm := cb["last_message"].(map[string]any); lm["content"] != "bob's own" {
+		t.Errorf("last_message %v", lm)
+	}
+	if n := num(get(a)["unread_count"]); n != 1 {
+		t.Errorf("a's unread_count %d, want 1", n)
+	}
+
+	convEvents := listen(t, s, hub.ConversationTopic(conv))
+	read := func(u servertest.User, msg int64) map[string]any {
+		t.Helper()
+		r := s.Do(t, http.MethodPost, p("/api/conversations/%d/read/", conv), u.Access, map[string]any{"message_id": msg})
+		wantStatus(t, r, http.StatusOK)
+		m := r.Map(t)
+		wantKeys(t, "read", m, "last_read_message_id", "unread_count")
+		return m
+	}
+	m := read(b, sent[1])
+	if num(m["last_read_message_id"]) != sent[1] || num(m["unread_count"]) != 1 {
+		t.Errorf("read up to the second: %v", m)
+	}
+	if n := len(convEvents.ofType(chat.EventReadReceipt)); n != 1 {
+		t.Errorf("%d read_receipt events, want 1", n)
+	}
+	// Backwards and repeated marks change nothing and emit nothing.
+	for _, msg := range []int64{sent[0], sent[1]} {
+		m = read(b, msg)
+		if num(m["last_read_message_id"]) != sent[1] || num(m["unread_count"]) != 1 {
+			t.Errorf("read %d after %d: %v, the mark moved", msg, sent[1], m)
+		}
+	}
+	if n := len(convEvents.ofType(chat.EventReadReceipt)); n != 1 {
+		t.Errorf("%d read_receipt events after marks that did not move, want 1", n)
+	}
+	cb = get(b)
+	if num(participant(t, cb, b.ID)["last_read_message_id"]) != sent[1] || num(cb["unread_count"]) != 1 {
+		t.Errorf("conversation after the read: %v", cb)
+	}
+	m = read(b, sent[2])
+	if num(m["unread_count"]) != 0 {
+		t.Errorf("everything read: %v", m)
+	}
+	// A deleted message no longer counts as unread.
+	newer := s.Send(t, a, conv, "oops")
+	if n := num(get(b)["unread_count"]); n != 1 {
+		t.Errorf("unread %d, want 1", n)
+	}
+	wantStatus(t, s.Do(t, http.MethodDelete, p("/api/messages/%d/", newer), a.Access, nil), http.StatusNoContent)
+	if n := num(get(b)["unread_count"]); n != 0 {
+		t.Errorf("unread %d after the message was deleted, want 0", n)
+	}
+
+	// Marks that are not messages of this conversation are invalid.
+	other := s.Conversation(t, a, s.Register(t, "rex"))
+	elsewhere := s.Send(t, a, other, "elsewhere")
+	for _, body := range []any{
+		map[string]any{"message_id": elsewhere},
+		map[string]any{"message_id": 999999},
+		map[string]any{"message_id": 0},
+		map[string]any{},
+		`{"message_id": "1"}`,
+	} {
+		wantInvalid(t, s.Do(t, http.MethodPost, p("/api/conversations/%d/read/", conv), b.Access, body), "message_id")
+	}
+}
+
+func TestGroupAdminRules(t *testing.T) {
+	s := servertest.Start(t)
+	admin, m1, m2, newcomer := s.Register(t, "adm"), s.Register(t, "mem1"), s.Register(t, "mem2"), s.Register(t, "new")
+	g := s.Conversation(t, admin, m1, m2)
+	direct := s.Conversation(t, admin, m1)
+	get := func(u servertest.User) servertest.Response {
+		return s.Do(t, http.MethodGet, p("/api/conversations/%d/", g), u.Access, nil)
+	}
+
+	t.Run("rename", func(t *testing.T) {
+		r := s.Do(t, http.MethodPatch, p("/api/conversations/%d/", g), admin.Access, map[string]string{"title": "Renamed"})
+		wantStatus(t, r, http.StatusOK)
+		if c := wantConversation(t, r.Map(t)); c["title"] != "Renamed" {
+			t.Errorf("title %v", c["title"])
+		}
+		wantError(t, s.Do(t, http.MethodPatch, p("/api/conversations/%d/", g), m1.Access, map[string]string{"title": "Mine"}), http.StatusForbidden, "forbidden")
+		wantError(t, s.Do(t, http.MethodPatch, p("/api/conversations/%d/", direct), admin.Access, map[string]string{"title": "Direct"}), http.StatusForbidden, "forbidden")
+		wantInvalid(t, s.Do(t, http.MethodPatch, p("/api/conversations/%d/", g), admin.Access, map[string]string{}), "title")
+		wantInvalid(t, s.Do(t, http.MethodPatch, p("/api/conversations/%d/", g), admin.Access, map[string]string{"title": strings.Repeat("x", 129)}), "title")
+		if title := get(m1).Map(t)["title"]; title != "Renamed" {
+			t.Errorf("title after refused renames: %v", title)
+		}
+	})
+
+	t.Run("add", func(t *testing.T) {
+		wantError(t, s.Do(t, http.MethodPost, p("/api/conversations/%d/participants/", g), m1.Access, map[string]any{"user_id": newcomer.ID}), http.StatusForbidden, "forbidden")
+		wantError(t, get(newcomer), http.StatusNotFound, "not_found")
+
+		r := s.Do(t, http.MethodPost, p("/api/conversations/%d/participants/", g), admin.Access, map[string]any{"user_id": newcomer.ID})
+		wantStatus(t, r, http.StatusCreated)
+		pm := r.Map(t)
+		wantKeys(t, "participant", pm, "user", "role", "joined_at", "last_read_message_id")
+		if pm["role"] != "member" || num(wantUser(t, pm["user"])["id"]) != newcomer.ID {
+			t.Errorf("added participant %v", pm)
+		}
+		wantStatus(t, get(newcomer), http.StatusOK)
+
+		wantError(t, s.Do(t, http.MethodPost, p("/api/conversations/%d/participants/", g), admin.Access, map[string]any{"user_id": newcomer.ID}), http.StatusConflict, "conflict")
+		wantInvalid(t, s.Do(t, http.MethodPost, p("/api/conversations/%d/participants/", g), admin.Access, map[string]any{"user_id": 999999}), "user_id")
+		wantInvalid(t, s.Do(t, http.MethodPost, p("/api/conversations/%d/participants/", g), admin.Access, map[string]any{}), "user_id")
+		wantError(t, s.Do(t, http.MethodPost, p("/api/conversations/%d/participants/", direct), admin.Access, map[string]any{"user_id": newcomer.ID}), http.StatusForbidden, "forbidden")
+	})
+
+	t.Run("remove", func(t *testing.T) {
+		wantError(t, s.Do(t, http.MethodDelete, p("/api/conversations/%d/participants/%d/", g, m2.ID), m1.Access, nil), http.StatusForbidden, "forbidden")
+		wantStatus(t, get(m2), http.StatusOK)
+
+		r := s.Do(t, http.MethodDelete, p("/api/conversations/%d/participants/%d/", g, m2.ID), admin.Access, nil)
+		wantStatus(t, r, http.StatusNoContent)
+		wantError(t, get(m2), http.StatusNotFound, "not_found")
+		wantError(t, s.Do(t, http.MethodDelete, p("/api/conversations/%d/participants/%d/", g, m2.ID), admin.Access, nil), http.StatusNotFound, "not_found")
+
+		// A member leaves on their own.
+		wantStatus(t, s.Do(t, http.MethodDelete, p("/api/conversations/%d/participants/%d/", g, m1.ID), m1.Access, nil), http.StatusNoContent)
+		wantError(t, get(m1), http.StatusNotFound, "not_found")
+		wantError(t, send(t, s, m1, g, map[string]string{"content": "still here?"}), http.StatusNotFound, "not_found")
+		if got := participantIDs(get(admin).Map(t)); !slices.Equal(got, []int64{admin.ID, newcomer.ID}) {
+			t.Errorf("participants %v", got)
+		}
+	})
+}
