@@ -113,7 +113,7 @@ func Load(getenv func(string) string) (Config, error) {
 		p.fail("WS_PONG_TIMEOUT", c.WSPongTimeout.String(), "must be longer than WS_PING_INTERVAL")
 	}
 	if c.RedisURL != "" {
-		p.fail("REDIS_URL", c.RedisURL, "multi-node fan-out through Redis is not available in this build; unset it to run a single node")
+		p.fail("REDIS_URL", "(hidden)", "multi-node fan-out through Redis is not available in this build; unset it to run a single node")
 	}
 	if c.DatabaseURL != "" {
 		p.fail("DATABASE_URL", "(hidden)", "Postgres is not available in this build; unset it to use SQLite at DATABASE_PATH")

@@ -1,0 +1,168 @@
+package config_test
+
+import (
+	"errors"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/config"
+)
+
+// env returns a getenv that sees only vars.
+func env(vars map[string]string) func(string) string {
+	return func(k string) string { return vars[k] }
+}
+
+func TestLoad_DefaultsAreTheContracts(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatalf("a bare start must work: %v", err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"HOST", c.Host, "0.0.0.0"},
+		{"PORT", c.Port, 8000},
+		{"Addr", c.Addr(), "0.0.0.0:8000"},
+		{"DATABASE_PATH", c.DatabasePath, "./data/confab.db"},
+		{"JWT_SECRET", c.JWTSecret, ""},
+		{"ACCESS_TOKEN_TTL", c.AccessTokenTTL, 15 * time.Minute},
+		{"REFRESH_TOKEN_TTL", c.RefreshTokenTTL, 168 * time.Hour},
+		{"ALLOWED_ORIGINS", len(c.AllowedOrigins), 0},
+		{"LOG_LEVEL", c.LogLevel, slog.LevelInfo},
+		{"LOG_FORMAT", c.LogFormat, "text"},
+		{"TRUST_PROXY", c.TrustProxy, false},
+		{"REGISTRATIONS_PER_MINUTE", c.RegistrationsPerMinute, 30},
+		{"LOGIN_ATTEMPTS_PER_MINUTE", c.LoginAttemptsPerMinute, 10},
+		{"WS_FRAMES_PER_SECOND", c.WSFramesPerSecond, 20.0},
+		{"WS_FRAME_BURST", c.WSFrameBurst, 60},
+		{"WS_PING_INTERVAL", c.WSPingInterval, 25 * time.Second},
+		{"WS_PONG_TIMEOUT", c.WSPongTimeout, 60 * time.Second},
+		{"MAX_BODY_BYTES", c.MaxBodyBytes, int64(64 << 10)},
+		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 10 * time.Second},
+		{"REDIS_URL", c.RedisURL, ""},
+		{"DATABASE_URL", c.DatabaseURL, ""},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s default %v, want %v", ch.name, ch.got, ch.want)
+		}
+	}
+}
+
+func TestLoad_ReadsSettings(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"HOST":                      "127.0.0.1",
+		"PORT":                      " 9000 ",
+		"DATABASE_PATH":             "/data/c.db",
+		"JWT_SECRET":                strings.Repeat("s", 32), // exactly the minimum
+		"ACCESS_TOKEN_TTL":          "90s",
+		"REFRESH_TOKEN_TTL":         "720h",
+		"ALLOWED_ORIGINS":           " https://a.example/ ,, https://b.example:8443 ",
+		"LOG_LEVEL":                 "DEBUG",
+		"LOG_FORMAT":                "JSON",
+		"TRUST_PROXY":               "true",
+		"REGISTRATIONS_PER_MINUTE":  "5",
+		"LOGIN_ATTEMPTS_PER_MINUTE": "7",
+		"WS_FRAMES_PER_SECOND":      "50",
+		"WS_FRAME_BURST":            "200",
+		"WS_PING_INTERVAL":          "10s",
+		"WS_PONG_TIMEOUT":           "30s",
+		"MAX_BODY_BYTES":            "131072",
+		"SHUTDOWN_TIMEOUT":          "1m",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr() != "127.0.0.1:9000" || c.DatabasePath != "/data/c.db" || c.JWTSecret != strings.Repeat("s", 32) ||
+		c.AccessTokenTTL != 90*time.Second || c.RefreshTokenTTL != 720*time.Hour ||
+		c.LogLevel != slog.LevelDebug || c.LogFormat != "json" || !c.TrustProxy ||
+		c.RegistrationsPerMinute != 5 || c.LoginAttemptsPerMinute != 7 ||
+		c.WSFramesPerSecond != 50 || c.WSFrameBurst != 200 ||
+		c.WSPingInterval != 10*time.Second || c.WSPongTimeout != 30*time.Second ||
+		c.MaxBodyBytes != 131072 || c.ShutdownTimeout != time.Minute {
+		t.Errorf("config = %+v", c)
+	}
+	if want := []string{"https://a.example", "https://b.example:8443"}; !slices.Equal(c.AllowedOrigins, want) {
+		t.Errorf("ALLOWED_ORIGINS %q, want %q", c.AllowedOrigins, want)
+	}
+	c, err = config.Load(env(map[string]string{"ALLOWED_ORIGINS": "*", "LOG_LEVEL": "warning"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(c.AllowedOrigins, []string{"*"}) || c.LogLevel != slog.LevelWarn {
+		t.Errorf("ALLOWED_ORIGINS %q, LOG_LEVEL %v", c.AllowedOrigins, c.LogLevel)
+	}
+}
+
+func TestLoad_BadValueNamesTheVariable(t *testing.T) {
+	tests := []struct {
+		name, value string
+	}{
+		{"PORT", "abc"},
+		{"PORT", "0"},
+		{"PORT", "65536"},
+		{"PORT", "80.5"},
+		{"ACCESS_TOKEN_TTL", "15"},
+		{"ACCESS_TOKEN_TTL", "fifteen minutes"},
+		{"ACCESS_TOKEN_TTL", "-5m"},
+		{"ACCESS_TOKEN_TTL", "0s"},
+		{"REFRESH_TOKEN_TTL", "7d"},
+		{"WS_PING_INTERVAL", "often"},
+		{"WS_PONG_TIMEOUT", "20s"}, // not longer than the ping interval
+		{"SHUTDOWN_TIMEOUT", "10"},
+		{"JWT_SECRET", "too-short-secret"},
+		{"JWT_SECRET", strings.Repeat("s", 31)},
+		{"LOG_LEVEL", "verbose"},
+		{"LOG_LEVEL", "trace"},
+		{"LOG_FORMAT", "xml"},
+		{"TRUST_PROXY", "maybe"},
+		{"REGISTRATIONS_PER_MINUTE", "0"},
+		{"REGISTRATIONS_PER_MINUTE", "many"},
+		{"LOGIN_ATTEMPTS_PER_MINUTE", "-1"},
+		{"WS_FRAMES_PER_SECOND", "fast"},
+		{"WS_FRAME_BURST", "x"},
+		{"MAX_BODY_BYTES", "64KiB"},
+		{"REDIS_URL", "redis://localhost:6379"},
+		{"DATABASE_URL", "postgres://localhost/confab"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{tt.name: tt.value}))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.name) {
+				t.Errorf("error %q does not name %s", msg, tt.name)
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("error %q is more than one line", msg)
+			}
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Var != tt.name {
+				t.Errorf("error %#v, want a *config.Error for %s", err, tt.name)
+			}
+		})
+	}
+}
+
+func TestLoad_ErrorsNeverShowSecrets(t *testing.T) {
+	for name, value := range map[string]string{
+		"JWT_SECRET":   "hunter2-hunter2",
+		"DATABASE_URL": "postgres://confab:hunter2@db.internal/confab",
+		"REDIS_URL":    "redis://:hunter2@cache.internal:6379/0",
+	} {
+		_, err := config.Load(env(map[string]string{name: value}))
+		if err == nil {
+			t.Fatalf("%s: no error", name)
+		}
+		if strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("%s: the error shows the secret: %v", name, err)
+		}
+	}
+}
