@@ -127,7 +127,7 @@ func (s *Store) Messages(ctx context.Context, convID int64, q chat.PageQuery) (c
 	var err error
 	n := q.Limit + 1 // one more tells whether there is more
 	switch {
-	case q.After > 0:
+	case q.After > 0 || q.FromStart:
 		rows, err = s.read.QueryContext(ctx, `SELECT `+messageColumns+messageFrom+`
 			WHERE m.conversation_id = ? AND m.id > ? ORDER BY m.id ASC LIMIT ?`, convID, q.After, n)
 	case q.Before > 0:
@@ -156,7 +156,7 @@ func (s *Store) Messages(ctx context.Context, convID int64, q chat.PageQuery) (c
 	if p.HasMore {
 		msgs = msgs[:q.Limit]
 	}
-	if q.After == 0 { // fetched newest first: turn into ascending order
+	if q.After == 0 && !q.FromStart { // fetched newest first: turn into ascending order
 		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
 			msgs[i], msgs[j] = msgs[j], msgs[i]
 		}

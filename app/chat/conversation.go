@@ -23,6 +23,16 @@ func (s *Service) User(ctx context.Context, id int64) (User, error) {
 	return u, nil
 }
 
+// DeleteUser removes an account with everything it owns, and closes its
+// open connections.
+func (s *Service) DeleteUser(ctx context.Context, id int64) error {
+	if err := s.store.DeleteUser(ctx, id); err != nil {
+		return err
+	}
+	s.pub.Publish(hub.UserTopic(id), &hub.Event{Type: EventUserDeleted})
+	return nil
+}
+
 // SearchUsers finds users by username or display-name prefix.
 func (s *Service) SearchUsers(ctx context.Context, prefix string, limit int) ([]User, error) {
 	if limit == 0 {

@@ -16,6 +16,9 @@ const (
 	EventPresence            = "presence"
 	EventNotification        = "notification"
 	EventConversationUpdated = "conversation_updated"
+	// EventUserDeleted is internal: it tells the edges to drop a deleted
+	// user's connections, and is never sent to a client.
+	EventUserDeleted = "\x00user_deleted"
 )
 
 // Publisher is the live side of the service: the hub.

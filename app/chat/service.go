@@ -218,7 +218,7 @@ func (s *Service) Messages(ctx context.Context, viewer, convID int64, q PageQuer
 // Missed returns up to limit messages of convID after id afterID, for
 // recovery; the caller must be a participant.
 func (s *Service) Missed(ctx context.Context, convID, afterID int64, limit int) (Page, error) {
-	return s.store.Messages(ctx, convID, PageQuery{After: afterID, Limit: limit})
+	return s.store.Messages(ctx, convID, PageQuery{After: afterID, FromStart: afterID == 0, Limit: limit})
 }
 
 // messageFor loads a message that viewer may see: not a participant looks

@@ -132,7 +132,10 @@ type Inserted struct {
 }
 
 // PageQuery selects a page of history: at most one of Before and After.
+// Without either it is the newest page, unless FromStart asks for the
+// oldest (recovery from "nothing seen yet").
 type PageQuery struct {
 	Before, After int64
+	FromStart     bool
 	Limit         int
 }

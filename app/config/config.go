@@ -37,6 +37,9 @@ type Config struct {
 	WSFramesPerSecond      float64 // WS_FRAMES_PER_SECOND, 20
 	WSFrameBurst           int     // WS_FRAME_BURST, 60
 
+	// WSSendQueue is WS_SEND_QUEUE, 256: frames that may wait for one slow
+	// socket before it is closed with 4008.
+	WSSendQueue     int
 	WSPingInterval  time.Duration // WS_PING_INTERVAL, 25s
 	WSPongTimeout   time.Duration // WS_PONG_TIMEOUT, 60s
 	MaxBodyBytes    int64         // MAX_BODY_BYTES, 65536 (REST bodies and WebSocket frames)
@@ -78,6 +81,7 @@ func Load(getenv func(string) string) (Config, error) {
 		LoginAttemptsPerMinute: p.integer("LOGIN_ATTEMPTS_PER_MINUTE", 10, 1, 1<<30),
 		WSFramesPerSecond:      float64(p.integer("WS_FRAMES_PER_SECOND", 20, 1, 1<<30)),
 		WSFrameBurst:           p.integer("WS_FRAME_BURST", 60, 1, 1<<30),
+		WSSendQueue:            p.integer("WS_SEND_QUEUE", 256, 8, 1<<16),
 		WSPingInterval:         p.duration("WS_PING_INTERVAL", 25*time.Second),
 		WSPongTimeout:          p.duration("WS_PONG_TIMEOUT", 60*time.Second),
 		MaxBodyBytes:           int64(p.integer("MAX_BODY_BYTES", 64<<10, 1024, 64<<20)),

@@ -10,6 +10,7 @@ package hub
 import (
 	"hash/maphash"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -19,6 +20,9 @@ type Topic string
 
 // ConversationTopic is the topic of connections joined to conversation id.
 func ConversationTopic(id int64) Topic { return Topic("conversation:" + strconv.FormatInt(id, 10)) }
+
+// IsConversation reports whether t is a conversation topic.
+func (t Topic) IsConversation() bool { return strings.HasPrefix(string(t), "conversation:") }
 
 // UserTopic is the topic of every connection of user id.
 func UserTopic(id int64) Topic { return Topic("user:" + strconv.FormatInt(id, 10)) }

@@ -23,6 +23,7 @@ import (
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/metrics"
+	"github.com/confab/confab/app/ws"
 	"github.com/confab/confab/db"
 	"github.com/confab/confab/web"
 )
@@ -46,6 +47,7 @@ type Server struct {
 	Chat   *chat.Service
 	// Metrics is the server's Prometheus registry and instruments.
 	Metrics *metrics.Metrics
+	WS      *ws.Handler
 	echo    *echo.Echo
 	api     *api.API
 }
@@ -90,6 +92,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Ready:                  store.Ping,
 		Now:                    opt.Now,
 	})
+	s.WS = ws.New(ws.Options{
+		Auth:            s.Auth,
+		Chat:            s.Chat,
+		Hub:             h,
+		Log:             log,
+		AllowedOrigins:  cfg.AllowedOrigins,
+		PingInterval:    cfg.WSPingInterval,
+		PongTimeout:     cfg.WSPongTimeout,
+		MaxFrameBytes:   cfg.MaxBodyBytes,
+		FramesPerSecond: cfg.WSFramesPerSecond,
+		FrameBurst:      cfg.WSFrameBurst,
+		QueueSize:       cfg.WSSendQueue,
+		Now:             opt.Now,
+	})
 	s.echo = s.routes()
 	return s, nil
 }
@@ -114,6 +130,14 @@ func (s *Server) routes() *echo.Echo {
 	s.api.Routes(e)
 	e.GET("/api/openapi.json/", api.HandleOpenAPI) // the trailing-slash rewrite adds the slash
 	e.GET("/metrics", s.Metrics.Handler())
+	e.GET("/ws/chat/", func(c echo.Context) error {
+		s.WS.ServeChat(c.Response(), c.Request())
+		return nil
+	})
+	e.GET("/ws/conversations/:id/", func(c echo.Context) error {
+		s.WS.ServeConversation(c.Response(), c.Request(), c.Param("id"))
+		return nil
+	})
 	notFound := func(echo.Context) error { return chat.ErrNotFound }
 	e.Any("/api/*", notFound)
 	e.Any("/ws/*", notFound)
@@ -127,11 +151,15 @@ func (s *Server) routes() *echo.Echo {
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Close stops the services and closes the database (checkpointing the
-// WAL). Call it after the HTTP server has stopped.
+// Close closes every socket (1001), stops the services and closes the
+// database (checkpointing the WAL). Call it after the HTTP server has
+// stopped taking requests.
 func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
+	defer cancel()
+	werr := s.WS.Shutdown(ctx)
 	s.Chat.Close()
-	return s.Store.Close()
+	return errors.Join(werr, s.Store.Close())
 }
 
 // Serve serves on ln until ctx is done, then shuts down gracefully within
@@ -159,7 +187,15 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.Log.Info("shutting down", "timeout", s.Config.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
 	defer cancel()
+	// Sockets are hijacked connections that http.Server.Shutdown does not
+	// track: close them (1001) alongside, so clients start reconnecting
+	// while the last requests finish.
+	wsDone := make(chan error, 1)
+	go func() { wsDone <- s.WS.Shutdown(sctx) }()
 	err := hs.Shutdown(sctx)
+	if werr := <-wsDone; werr != nil {
+		s.Log.Warn("sockets still open at the deadline", "err", werr)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		hs.Close()
 	}

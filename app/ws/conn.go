@@ -1,0 +1,627 @@
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
+
+	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/hub"
+)
+
+// Internal control events travel through the send queue, so that they keep
+// their place among the frames queued before them.
+const (
+	ctrlRecovered = "\x00recovered" // a join with recovery is ready to send
+	ctrlRenewed   = "\x00renewed"   // the token was renewed: reset the expiry timer
+)
+
+// conn is one WebSocket connection.
+type conn struct {
+	h    *Handler
+	ws   *websocket.Conn
+	id   uint64
+	user chat.User
+	// expires is the Unix-nanosecond expiry of the token in force.
+	expires atomic.Int64
+
+	send chan *hub.Event
+	quit chan struct{} // closed by kill
+	// readerDone is closed when the reader has returned: the writer
+	// waits for it after its close frame, so that the peer's unread
+	// frames do not turn the close into a reset.
+	readerDone chan struct{}
+	// closeCode and closeReason are set once, before quit is closed.
+	closeCode   int
+	closeReason string
+	killOnce    sync.Once
+
+	mu     sync.Mutex // guards joined
+	joined map[int64]*joinState
+
+	// Reader-only state.
+	limiter    *rate.Limiter
+	strikes    int
+	lastTyping map[int64]time.Time
+}
+
+// joinState is one joined conversation.
+type joinState struct {
+	// While recovering, live events of the conversation are held in buf
+	// until the replay has been written.
+	recovering bool
+	buf        []*hub.Event
+	// Filled by the reader for the writer's ctrlRecovered.
+	replay []chat.Message
+	reply  *hub.Event
+	after  int64
+}
+
+func newConn(h *Handler, ws *websocket.Conn, user chat.User, expires time.Time) *conn {
+	c := &conn{
+		h:       h,
+		ws:      ws,
+		id:      h.nextID.Add(1),
+		user:    user,
+		send:    make(chan *hub.Event, h.opt.QueueSize),
+		quit:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		joined:     map[int64]*joinState{},
+		limiter: rate.NewLimiter(rate.Limit(h.opt.FramesPerSecond), h.opt.FrameBurst),
+	}
+	c.expires.Store(expires.UnixNano())
+	return c
+}
+
+// kill asks the writer to close the connection with code. Only the first
+// call counts. It never blocks, so the hub may call it.
+func (c *conn) kill(code int, reason string) {
+	c.killOnce.Do(func() {
+		c.closeCode, c.closeReason = code, reason
+		close(c.quit)
+	})
+}
+
+// Deliver implements hub.Subscriber. It runs in the publisher's goroutine
+// and never blocks.
+func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
+	if ev.Origin == c.id {
+		return
+	}
+	switch {
+	case ev.Type == chat.EventUserDeleted:
+		c.kill(CloseUnauthorized, "user deleted")
+		return
+	case ev.Type == chat.EventNotification:
+		c.mu.Lock()
+		_, joined := c.joined[ev.ConversationID]
+		c.mu.Unlock()
+		if joined { // it gets the new_message instead
+			return
+		}
+	case t.IsConversation() && ev.ConversationID != 0:
+		c.mu.Lock()
+		st := c.joined[ev.ConversationID]
+		switch {
+		case st == nil: // left: the unsubscribe is on its way
+			c.mu.Unlock()
+			return
+		case st.recovering:
+			if len(st.buf) >= cap(c.send) {
+				c.mu.Unlock()
+				c.h.opt.Metrics.Dropped("slow")
+				c.kill(CloseTooSlow, "too slow")
+				return
+			}
+			st.buf = append(st.buf, ev)
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+	}
+	c.enqueue(ev)
+}
+
+// enqueue queues a frame without waiting. Sheddable events are dropped
+// when the queue is three-quarters full; anything else that does not fit
+// closes the connection with 4008: the client recovers on reconnect.
+func (c *conn) enqueue(ev *hub.Event) {
+	if ev.Sheddable && len(c.send) >= cap(c.send)*3/4 {
+		return
+	}
+	select {
+	case c.send <- ev:
+	default:
+		c.h.opt.Metrics.Dropped("slow")
+		c.kill(CloseTooSlow, "too slow")
+	}
+}
+
+// run serves the connection until it closes. It runs the reader in the
+// calling goroutine and the writer in a new one.
+func (c *conn) run(ctx context.Context, convID int64) {
+	h := c.h
+	start := h.opt.Now()
+	h.opt.Metrics.ConnOpened()
+	h.opt.Log.Info("ws open", "conn_id", c.id, "user_id", c.user.ID)
+
+	c.enqueue(reply("connection_established", establishedFrame{
+		Type: "connection_established", User: c.userNow(), ServerTime: chat.Time{Time: h.opt.Now()}}))
+	h.opt.Hub.Subscribe(hub.UserTopic(c.user.ID), c)
+	c.goOnline(ctx)
+	if convID != 0 {
+		c.join(ctx, convID, nil, nil)
+	}
+
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.writer()
+	}()
+	peerCode := c.reader(ctx)
+	close(c.readerDone)
+	c.kill(CloseNormal, "") // stops the writer if the reader ended first
+	<-writerDone
+
+	h.opt.Hub.Unsubscribe(hub.UserTopic(c.user.ID), c)
+	c.mu.Lock()
+	for id := range c.joined {
+		h.opt.Hub.Unsubscribe(hub.ConversationTopic(id), c)
+	}
+	c.joined = nil
+	c.mu.Unlock()
+	c.goOffline()
+
+	code := c.closeCode
+	if peerCode != 0 && c.closeCode == CloseNormal {
+		code = peerCode
+	}
+	h.opt.Metrics.ConnClosed(code)
+	h.opt.Log.Info("ws close", "conn_id", c.id, "user_id", c.user.ID, "code", code,
+		"reason", c.closeReason, "duration_ms", h.opt.Now().Sub(start).Milliseconds())
+}
+
+func (c *conn) userNow() chat.User {
+	u := c.user
+	u.IsOnline = true
+	return u
+}
+
+func (c *conn) goOnline(ctx context.Context) {
+	mu := c.h.presenceLock(c.user.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	if c.h.opt.Hub.Connect(c.user.ID) {
+		if err := c.h.opt.Chat.Presence(ctx, c.user.ID, "online"); err != nil {
+			c.h.opt.Log.Warn("presence", "err", err, "user_id", c.user.ID)
+		}
+	}
+}
+
+func (c *conn) goOffline() {
+	mu := c.h.presenceLock(c.user.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	if c.h.opt.Hub.Disconnect(c.user.ID) {
+		if err := c.h.opt.Chat.Presence(context.Background(), c.user.ID, "offline"); err != nil {
+			c.h.opt.Log.Warn("presence", "err", err, "user_id", c.user.ID)
+		}
+	}
+}
+
+// reader reads frames until the connection fails or closes; it returns the
+// peer's close code, if it sent one.
+func (c *conn) reader(ctx context.Context) int {
+	h := c.h
+	c.ws.SetReadLimit(h.opt.MaxFrameBytes)
+	c.ws.SetReadDeadline(time.Now().Add(h.opt.PongTimeout))
+	c.ws.SetPongHandler(func(string) error {
+		return c.ws.SetReadDeadline(time.Now().Add(h.opt.PongTimeout))
+	})
+	closing := false
+	for {
+		mt, data, err := c.ws.ReadMessage()
+		if !closing {
+			select {
+			case <-c.quit:
+				// Closing: read (and drop) until the peer answers the
+				// close frame, for a second at most.
+				closing = true
+				c.ws.SetReadDeadline(time.Now().Add(time.Second))
+			default:
+			}
+		}
+		if err == nil && closing {
+			continue
+		}
+		if err != nil {
+			var ce *websocket.CloseError
+			switch {
+			case errors.As(err, &ce):
+				return ce.Code
+			case errors.Is(err, websocket.ErrReadLimit):
+				c.kill(CloseTooBig, "frame too large")
+			}
+			return 0
+		}
+		c.ws.SetReadDeadline(time.Now().Add(h.opt.PongTimeout))
+		if !c.allowFrame() {
+			continue
+		}
+		if mt != websocket.TextMessage {
+			c.sendError(nil, &frameError{codeInvalidJSON, "Frames must be JSON text, not binary."})
+			continue
+		}
+		f, ferr := decodeFrame(data)
+		if ferr != nil {
+			h.opt.Metrics.FrameIn("invalid")
+			c.sendError(f.requestID(), ferr)
+			continue
+		}
+		h.opt.Metrics.FrameIn(f.Type)
+		if ferr := c.dispatch(ctx, f); ferr != nil {
+			c.sendError(f.requestID(), ferr)
+		}
+	}
+}
+
+// allowFrame applies the token bucket. A refused frame gets a
+// rate_limited error; a connection that keeps going past a whole burst of
+// refusals is closed with 4029.
+func (c *conn) allowFrame() bool {
+	if c.limiter.Allow() {
+		c.strikes = 0
+		return true
+	}
+	c.strikes++
+	if c.strikes >= c.h.opt.FrameBurst {
+		c.h.opt.Metrics.Dropped("rate_limited")
+		c.kill(CloseRateLimited, "too many frames")
+		return false
+	}
+	if c.strikes <= 10 { // answer the first few; the rest are dropped silently
+		c.sendError(nil, &frameError{codeRateLimited, "Too many frames; slow down."})
+	}
+	return false
+}
+
+func (c *conn) sendError(requestID json.RawMessage, e *frameError) {
+	c.enqueue(reply("error", errorFrame{Type: "error", Code: e.code, Detail: e.detail, RequestID: requestID}))
+}
+
+func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
+	h := c.h
+	rid := f.requestID()
+	switch f.Type {
+	case typePing:
+		ts := f.Timestamp
+		if len(ts) == 0 {
+			ts = json.RawMessage("null")
+		}
+		c.enqueue(reply("pong", pongFrame{Type: "pong", Timestamp: ts, ServerTime: chat.Time{Time: h.opt.Now()}, RequestID: rid}))
+
+	case typeJoin:
+		id, ferr := f.conversationID()
+		if ferr != nil {
+			return ferr
+		}
+		if f.LastMessageID != nil && *f.LastMessageID < 0 {
+			return &frameError{codeInvalid, "Field last_message_id must not be negative."}
+		}
+		return c.join(ctx, id, f.LastMessageID, rid)
+
+	case typeLeave:
+		id, ferr := f.conversationID()
+		if ferr != nil {
+			return ferr
+		}
+		c.mu.Lock()
+		_, ok := c.joined[id]
+		delete(c.joined, id)
+		c.mu.Unlock()
+		if ok {
+			h.opt.Hub.Unsubscribe(hub.ConversationTopic(id), c)
+		}
+		c.enqueue(reply("left", leftFrame{Type: "left", ConversationID: id, RequestID: rid}))
+
+	case typeNewMessage:
+		id, ferr := f.conversationID()
+		if ferr != nil {
+			return ferr
+		}
+		if f.Content == nil {
+			return &frameError{codeInvalid, "Field content is required."}
+		}
+		var clientID string
+		if f.ClientID != nil {
+			clientID = *f.ClientID
+		}
+		u := chat.UserLite{ID: c.user.ID, Username: c.user.Username, DisplayName: c.user.DisplayName}
+		m, _, err := h.opt.Chat.SendMessage(ctx, u, id, *f.Content, clientID)
+		if err != nil {
+			return chatError(err)
+		}
+		c.enqueue(reply("message_ack", ackFrame{Type: "message_ack", ClientID: m.ClientID, Message: &m, RequestID: rid}))
+
+	case typeTyping:
+		id, ferr := f.conversationID()
+		if ferr != nil {
+			return ferr
+		}
+		isTyping := f.IsTyping == nil || *f.IsTyping
+		now := h.opt.Now()
+		if last, ok := c.lastTyping[id]; ok && now.Sub(last) < time.Second {
+			return nil // at most one per second per conversation: the rest are dropped
+		}
+		if err := h.opt.Chat.Typing(ctx, chat.UserLite{ID: c.user.ID, Username: c.user.Username,
+			DisplayName: c.user.DisplayName}, id, isTyping, c.id); err != nil {
+			return chatError(err)
+		}
+		if c.lastTyping == nil {
+			c.lastTyping = map[int64]time.Time{}
+		}
+		if len(c.lastTyping) > c.h.opt.MaxJoined {
+			clear(c.lastTyping)
+		}
+		c.lastTyping[id] = now
+
+	case typeReadReceipt:
+		id, ferr := f.conversationID()
+		if ferr != nil {
+			return ferr
+		}
+		if f.MessageID == nil {
+			return &frameError{codeInvalid, "Field message_id is required."}
+		}
+		if _, err := h.opt.Chat.MarkRead(ctx, c.user.ID, id, *f.MessageID); err != nil {
+			return chatError(err)
+		}
+
+	case typeAuthenticate:
+		if f.Token == nil || *f.Token == "" {
+			return &frameError{codeInvalid, "Field token is required."}
+		}
+		u, claims, err := h.opt.Auth.Authenticate(ctx, *f.Token)
+		if err != nil || u.ID != c.user.ID {
+			return &frameError{codeForbidden, "That token is not valid for this connection."}
+		}
+		c.expires.Store(claims.Expiry().UnixNano())
+		c.enqueue(&hub.Event{Type: ctrlRenewed})
+		c.enqueue(reply("authenticated", expiryFrame{Type: "authenticated", ExpiresAt: chat.Time{Time: claims.Expiry()}, RequestID: rid}))
+
+	default:
+		return &frameError{codeUnknownType, "Unknown frame type " + truncate(f.Type, 64) + "."}
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// maxReplay is the most missed messages a join replays; past it the join
+// answers recovered:false and the client reloads over REST.
+const maxReplay = 1000
+
+// join subscribes to a conversation. With lastMessageID it replays every
+// message after it before any live one: live events are held from the
+// moment of subscribing, the missed ones read from the store, and the
+// writer sends the replay, then the reply, then the held events it has not
+// already sent.
+func (c *conn) join(ctx context.Context, convID int64, lastMessageID *int64, rid json.RawMessage) *frameError {
+	h := c.h
+	if err := h.opt.Chat.CheckMember(ctx, convID, c.user.ID); err != nil {
+		return chatError(err)
+	}
+	c.mu.Lock()
+	st := c.joined[convID]
+	if st == nil && len(c.joined) >= h.opt.MaxJoined {
+		c.mu.Unlock()
+		return &frameError{codeInvalid, "Too many joined conversations; leave some first."}
+	}
+	if st == nil {
+		st = &joinState{}
+		c.joined[convID] = st
+	}
+	if lastMessageID != nil {
+		st.recovering, st.buf = true, nil
+	}
+	c.mu.Unlock()
+	h.opt.Hub.Subscribe(hub.ConversationTopic(convID), c)
+
+	online, err := h.opt.Chat.OnlineUserIDs(ctx, convID)
+	if err != nil {
+		return chatError(err)
+	}
+	jf := joinedFrame{Type: "joined", ConversationID: convID, OnlineUserIDs: online, Recovered: true, RequestID: rid}
+	if lastMessageID == nil {
+		c.enqueue(reply("joined", jf))
+		return nil
+	}
+	page, err := h.opt.Chat.Missed(ctx, convID, *lastMessageID, maxReplay)
+	if err != nil {
+		c.mu.Lock()
+		if st := c.joined[convID]; st != nil {
+			st.recovering = false
+		}
+		c.mu.Unlock()
+		return chatError(err)
+	}
+	if page.HasMore {
+		jf.Recovered = false
+		page.Results = nil
+	}
+	jf.Missed = len(page.Results)
+	c.mu.Lock()
+	if st := c.joined[convID]; st != nil {
+		st.replay, st.reply, st.after = page.Results, reply("joined", jf), *lastMessageID
+	}
+	c.mu.Unlock()
+	c.enqueue(&hub.Event{Type: ctrlRecovered, ConversationID: convID})
+	return nil
+}
+
+// writer owns every write to the socket: queued frames, pings, the token
+// expiry warning and the final close frame.
+func (c *conn) writer() {
+	h := c.h
+	defer c.ws.Close() // unblocks the reader
+
+	ping := time.NewTicker(h.opt.PingInterval)
+	defer ping.Stop()
+	expiry := time.NewTimer(0)
+	defer expiry.Stop()
+	warned := false
+	resetExpiry := func() {
+		exp := time.Unix(0, c.expires.Load())
+		warned = false
+		d := exp.Sub(h.opt.Now()) - expiryWarning
+		if d < 0 {
+			d = 0
+		}
+		expiry.Reset(d)
+	}
+	resetExpiry()
+
+	// lastSent is the newest message id written per conversation; it
+	// keeps a recovery replay and live traffic from repeating a message.
+	var lastSent map[int64]int64
+
+	write := func(ev *hub.Event) bool {
+		if ev.MessageID != 0 && ev.Type == chat.EventNewMessage {
+			if lastSent == nil {
+				lastSent = map[int64]int64{}
+			}
+			if ev.MessageID <= lastSent[ev.ConversationID] {
+				return true
+			}
+			lastSent[ev.ConversationID] = ev.MessageID
+		}
+		c.ws.SetWriteDeadline(time.Now().Add(writeWait))
+		if err := c.ws.WriteMessage(websocket.TextMessage, ev.Data); err != nil {
+			return false
+		}
+		h.opt.Metrics.FrameOut(ev.Type)
+		return true
+	}
+
+	// connection_established goes first, before any timer can fire.
+	select {
+	case ev := <-c.send:
+		if !write(ev) {
+			c.kill(CloseNormal, "")
+			return
+		}
+	case <-c.quit:
+	}
+
+	for {
+		select {
+		case ev := <-c.send:
+			switch ev.Type {
+			case ctrlRenewed:
+				resetExpiry()
+				continue
+			case ctrlRecovered:
+				if !c.writeRecovery(ev.ConversationID, &lastSent, write) {
+					c.kill(CloseNormal, "")
+					return
+				}
+				continue
+			}
+			if !write(ev) {
+				c.kill(CloseNormal, "")
+				return
+			}
+		case <-ping.C:
+			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
+				c.kill(CloseNormal, "")
+				return
+			}
+		case <-expiry.C:
+			exp := time.Unix(0, c.expires.Load())
+			left := exp.Sub(h.opt.Now())
+			if left <= 0 {
+				c.kill(CloseUnauthorized, "token expired")
+				continue
+			}
+			if !warned {
+				warned = true
+				write(reply("token_expiring", expiryFrame{Type: "token_expiring", ExpiresAt: chat.Time{Time: exp}}))
+			}
+			expiry.Reset(left)
+		case <-c.quit:
+			if c.closeCode != CloseTooSlow && c.closeCode != CloseNormal {
+				c.flush(write)
+			}
+			msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
+			if c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil {
+				select {
+				case <-c.readerDone:
+				case <-time.After(time.Second):
+				}
+			}
+			return
+		}
+	}
+}
+
+// flush writes what is already queued, within a second, so that a client
+// closed for a reason (1001, 4001, 4029) still reads the frames sent
+// before it: the replies that explain the close, the last events.
+func (c *conn) flush(write func(*hub.Event) bool) {
+	deadline := time.Now().Add(time.Second)
+	for n := len(c.send); n > 0 && time.Now().Before(deadline); n-- {
+		ev := <-c.send
+		if ev.Type[0] == 0 { // control events mean nothing now
+			continue
+		}
+		c.ws.SetWriteDeadline(deadline)
+		if !write(ev) {
+			return
+		}
+	}
+}
+
+// writeRecovery sends a join's replay, its joined reply, then the live
+// events held meanwhile, skipping what the replay already sent.
+func (c *conn) writeRecovery(convID int64, lastSent *map[int64]int64, write func(*hub.Event) bool) bool {
+	c.mu.Lock()
+	st := c.joined[convID]
+	if st == nil { // left meanwhile
+		c.mu.Unlock()
+		return true
+	}
+	replay, jr, held, after := st.replay, st.reply, st.buf, st.after
+	st.replay, st.reply, st.buf, st.recovering = nil, nil, nil, false
+	c.mu.Unlock()
+
+	if *lastSent == nil {
+		*lastSent = map[int64]int64{}
+	}
+	// The client asked for everything after `after`: start from there.
+	(*lastSent)[convID] = after
+	for i := range replay {
+		if !write(chat.MessageEvent(&replay[i])) {
+			return false
+		}
+	}
+	if jr != nil && !write(jr) {
+		return false
+	}
+	for _, ev := range held {
+		if !write(ev) {
+			return false
+		}
+	}
+	return true
+}

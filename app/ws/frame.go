@@ -1,0 +1,182 @@
+package ws
+
+import (
+	"encoding/json"
+	"errors"
+
+	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/hub"
+)
+
+// Client frame types.
+const (
+	typeAuthenticate = "authenticate"
+	typePing         = "ping"
+	typeJoin         = "join_conversation"
+	typeLeave        = "leave_conversation"
+	typeNewMessage   = "new_message"
+	typeTyping       = "typing"
+	typeReadReceipt  = "read_receipt"
+)
+
+// Error frame codes.
+const (
+	codeInvalidJSON = "invalid_json"
+	codeUnknownType = "unknown_type"
+	codeInvalid     = "invalid"
+	codeNotFound    = "not_found"
+	codeForbidden   = "forbidden"
+	codeRateLimited = "rate_limited"
+	codeUnavailable = "unavailable"
+	codeInternal    = "internal"
+)
+
+// inFrame is every field any client frame may carry. Pointers tell a
+// missing field from a zero one.
+type inFrame struct {
+	Type           string          `json:"type"`
+	RequestID      json.RawMessage `json:"request_id"`
+	Timestamp      json.RawMessage `json:"timestamp"`
+	Token          *string         `json:"token"`
+	ConversationID *int64          `json:"conversation_id"`
+	LastMessageID  *int64          `json:"last_message_id"`
+	Content        *string         `json:"content"`
+	ClientID       *string         `json:"client_id"`
+	IsTyping       *bool           `json:"is_typing"`
+	MessageID      *int64          `json:"message_id"`
+}
+
+// frameError is a problem with one client frame: it becomes an error
+// frame, never a closed connection.
+type frameError struct {
+	code, detail string
+}
+
+func (e *frameError) Error() string { return e.code + ": " + e.detail }
+
+// decodeFrame parses one client text frame. It returns the frame even on
+// error, so that the error reply can echo its request_id.
+func decodeFrame(data []byte) (*inFrame, *frameError) {
+	var f inFrame
+	err := json.Unmarshal(data, &f)
+	var te *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+	case errors.As(err, &te) && te.Field != "":
+		return &f, &frameError{codeInvalid, "Field " + te.Field + " has the wrong type."}
+	default:
+		var probe any
+		if json.Unmarshal(data, &probe) == nil {
+			return &f, &frameError{codeInvalidJSON, "Expected a JSON object with a type."}
+		}
+		return &f, &frameError{codeInvalidJSON, "Malformed JSON."}
+	}
+	if f.Type == "" {
+		return &f, &frameError{codeInvalid, "Field type is required."}
+	}
+	return &f, nil
+}
+
+// requestID returns the frame's request_id when it is a JSON string.
+func (f *inFrame) requestID() json.RawMessage {
+	if len(f.RequestID) > 1 && f.RequestID[0] == '"' && len(f.RequestID) <= 130 {
+		return f.RequestID
+	}
+	return nil
+}
+
+func (f *inFrame) conversationID() (int64, *frameError) {
+	if f.ConversationID == nil || *f.ConversationID <= 0 {
+		return 0, &frameError{codeInvalid, "Field conversation_id is required."}
+	}
+	return *f.ConversationID, nil
+}
+
+// chatError maps a service error to an error frame: the one place this
+// happens for the socket.
+func chatError(err error) *frameError {
+	var ce *chat.Error
+	if !errors.As(err, &ce) {
+		return &frameError{codeInternal, "A server error occurred."}
+	}
+	switch ce.Code {
+	case chat.CodeInvalid:
+		detail := ce.Detail
+		for field, msgs := range ce.Fields {
+			if len(msgs) > 0 {
+				detail = field + ": " + msgs[0]
+			}
+			break
+		}
+		return &frameError{codeInvalid, detail}
+	case chat.CodeNotFound:
+		return &frameError{codeNotFound, "Not found."}
+	case chat.CodeForbidden, chat.CodeTokenNotValid, chat.CodeNotAuthenticated:
+		return &frameError{codeForbidden, ce.Detail}
+	case chat.CodeRateLimited:
+		return &frameError{codeRateLimited, ce.Detail}
+	case chat.CodeUnavailable:
+		return &frameError{codeUnavailable, ce.Detail}
+	default:
+		return &frameError{codeInternal, "A server error occurred."}
+	}
+}
+
+// Server frames that are direct replies.
+
+type errorFrame struct {
+	Type      string          `json:"type"`
+	Code      string          `json:"code"`
+	Detail    string          `json:"detail"`
+	RequestID json.RawMessage `json:"request_id,omitempty"`
+}
+
+type pongFrame struct {
+	Type       string          `json:"type"`
+	Timestamp  json.RawMessage `json:"timestamp"`
+	ServerTime chat.Time       `json:"server_time"`
+	RequestID  json.RawMessage `json:"request_id,omitempty"`
+}
+
+type establishedFrame struct {
+	Type       string    `json:"type"`
+	User       chat.User `json:"user"`
+	ServerTime chat.Time `json:"server_time"`
+}
+
+type joinedFrame struct {
+	Type           string          `json:"type"`
+	ConversationID int64           `json:"conversation_id"`
+	OnlineUserIDs  []int64         `json:"online_user_ids"`
+	Recovered      bool            `json:"recovered"`
+	Missed         int             `json:"missed"`
+	RequestID      json.RawMessage `json:"request_id,omitempty"`
+}
+
+type leftFrame struct {
+	Type           string          `json:"type"`
+	ConversationID int64           `json:"conversation_id"`
+	RequestID      json.RawMessage `json:"request_id,omitempty"`
+}
+
+type ackFrame struct {
+	Type      string          `json:"type"`
+	ClientID  *string         `json:"client_id"`
+	Message   *chat.Message   `json:"message"`
+	RequestID json.RawMessage `json:"request_id,omitempty"`
+}
+
+type expiryFrame struct {
+	Type      string          `json:"type"`
+	ExpiresAt chat.Time       `json:"expires_at"`
+	RequestID json.RawMessage `json:"request_id,omitempty"`
+}
+
+// reply encodes a direct reply as an event for the connection's queue.
+func reply(typ string, v any) *hub.Event {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic("ws: encode " + typ + ": " + err.Error())
+	}
+	return &hub.Event{Type: typ, Data: b}
+}

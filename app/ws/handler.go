@@ -1,0 +1,303 @@
+// Package ws is Confab's WebSocket edge: the handshake, one connection's
+// read and write loops, frame decoding and dispatch, joins with recovery,
+// token expiry, rate limits and backpressure.
+//
+// Each connection has exactly one reader (the handler's goroutine) and one
+// writer goroutine, and a bounded queue between the hub and the writer:
+// the hub never waits for a socket. The package holds no rules of its own;
+// every frame that changes something calls app/chat.
+package ws
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/confab/confab/app/auth"
+	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/hub"
+)
+
+// Close codes of the contract.
+const (
+	CloseNormal       = websocket.CloseNormalClosure // 1000
+	CloseGoingAway    = websocket.CloseGoingAway     // 1001: server shutting down
+	CloseTooBig       = websocket.CloseMessageTooBig // 1009
+	CloseUnauthorized = 4001
+	CloseNotFound     = 4004
+	CloseTooSlow      = 4008
+	CloseRateLimited  = 4029
+)
+
+// Timing of a connection.
+const (
+	// writeWait bounds every write; a peer that cannot take a frame in
+	// this time is gone.
+	writeWait = 10 * time.Second
+	// expiryWarning is how long before its token expires a socket is told.
+	expiryWarning = 60 * time.Second
+)
+
+// Metrics receives the WebSocket edge's counts. Every method must be safe
+// for concurrent use and cheap.
+type Metrics interface {
+	ConnOpened()
+	ConnClosed(code int)
+	FrameIn(typ string)
+	FrameOut(typ string)
+	Dropped(reason string) // "slow" or "rate_limited"
+}
+
+type nopMetrics struct{}
+
+func (nopMetrics) ConnOpened()     {}
+func (nopMetrics) ConnClosed(int)  {}
+func (nopMetrics) FrameIn(string)  {}
+func (nopMetrics) FrameOut(string) {}
+func (nopMetrics) Dropped(string)  {}
+
+// Options configures the edge. Zero durations and sizes take the
+// contract's defaults.
+type Options struct {
+	Auth *auth.Service
+	Chat *chat.Service
+	Hub  *hub.Hub
+	Log  *slog.Logger
+	// Metrics may be nil.
+	Metrics Metrics
+	// AllowedOrigins besides the server's own host; "*" allows any.
+	AllowedOrigins []string
+	PingInterval   time.Duration // 25s
+	PongTimeout    time.Duration // 60s
+	MaxFrameBytes  int64         // 64 KiB
+	// FramesPerSecond and FrameBurst size the per-connection token bucket.
+	FramesPerSecond float64 // 20
+	FrameBurst      int     // 60
+	// QueueSize is how many frames may wait for one slow connection
+	// before it is closed with 4008 (default 256).
+	QueueSize int
+	// MaxJoined is how many conversations one connection may join at once
+	// (default 500).
+	MaxJoined int
+	Now       func() time.Time
+}
+
+// Handler serves the WebSocket endpoints.
+type Handler struct {
+	opt      Options
+	upgrader websocket.Upgrader
+	nextID   atomic.Uint64
+
+	mu      sync.Mutex
+	conns   map[*conn]struct{}
+	closing bool
+	wg      sync.WaitGroup
+
+	// presence serializes each user's online/offline transitions, so that
+	// a quick reconnect never publishes "online" before "offline".
+	presence [64]sync.Mutex
+}
+
+// New returns a Handler.
+func New(opt Options) *Handler {
+	if opt.PingInterval <= 0 {
+		opt.PingInterval = 25 * time.Second
+	}
+	if opt.PongTimeout <= 0 {
+		opt.PongTimeout = 60 * time.Second
+	}
+	if opt.MaxFrameBytes <= 0 {
+		opt.MaxFrameBytes = 64 << 10
+	}
+	if opt.FramesPerSecond <= 0 {
+		opt.FramesPerSecond = 20
+	}
+	if opt.FrameBurst <= 0 {
+		opt.FrameBurst = 60
+	}
+	if opt.QueueSize <= 0 {
+		opt.QueueSize = 256
+	}
+	if opt.MaxJoined <= 0 {
+		opt.MaxJoined = 500
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Metrics == nil {
+		opt.Metrics = nopMetrics{}
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	h := &Handler{opt: opt, conns: map[*conn]struct{}{}}
+	h.upgrader = websocket.Upgrader{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   1024,
+		WriteBufferSize:  1024,
+		WriteBufferPool:  &sync.Pool{},
+		// The origin was checked before Upgrade, with a JSON answer.
+		CheckOrigin: func(*http.Request) bool { return true },
+	}
+	return h
+}
+
+// ServeChat serves /ws/chat/.
+func (h *Handler) ServeChat(w http.ResponseWriter, r *http.Request) { h.serve(w, r, "") }
+
+// ServeConversation serves /ws/conversations/<id>/: the connection starts
+// joined to that conversation.
+func (h *Handler) ServeConversation(w http.ResponseWriter, r *http.Request, id string) {
+	if id == "" {
+		id = "0"
+	}
+	h.serve(w, r, id)
+}
+
+// originAllowed is Channels' AllowedHostsOriginValidator: no Origin (native
+// apps, scripts) is allowed; a browser's must be this host or listed.
+func (h *Handler) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, o := range h.opt.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, strings.TrimRight(origin, "/")) {
+			return true
+		}
+	}
+	return false
+}
+
+func writeJSONError(w http.ResponseWriter, status int, code, detail string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"detail": detail, "code": code})
+}
+
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string) {
+	if !h.originAllowed(r) {
+		writeJSONError(w, http.StatusForbidden, "forbidden", "Origin not allowed.")
+		return
+	}
+	h.mu.Lock()
+	closing := h.closing
+	if !closing {
+		h.wg.Add(1)
+	}
+	h.mu.Unlock()
+	if closing {
+		writeJSONError(w, http.StatusServiceUnavailable, "unavailable", "The server is shutting down.")
+		return
+	}
+	defer h.wg.Done()
+
+	// Authenticate before the upgrade, but answer after it: browsers can
+	// read a close code, not a refused handshake's status.
+	user, expires, authErr := h.authenticate(r)
+
+	ws, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered with an HTTP error
+	}
+	if authErr != nil {
+		closeNow(ws, CloseUnauthorized, "unauthorized")
+		return
+	}
+	var convID int64
+	if convPath != "" {
+		convID, err = strconv.ParseInt(convPath, 10, 64)
+		if err != nil || convID <= 0 || h.opt.Chat.CheckMember(r.Context(), convID, user.ID) != nil {
+			closeNow(ws, CloseNotFound, "conversation not found")
+			return
+		}
+	}
+	c := newConn(h, ws, user, expires)
+	h.mu.Lock()
+	if h.closing {
+		h.mu.Unlock()
+		closeNow(ws, CloseGoingAway, "server shutting down")
+		return
+	}
+	h.conns[c] = struct{}{}
+	h.mu.Unlock()
+	c.run(r.Context(), convID)
+	h.mu.Lock()
+	delete(h.conns, c)
+	h.mu.Unlock()
+}
+
+// authenticate reads ?ticket=, ?token= or the Authorization header.
+func (h *Handler) authenticate(r *http.Request) (chat.User, time.Time, error) {
+	q := r.URL.Query()
+	ctx := r.Context()
+	if t := q.Get("ticket"); t != "" {
+		return h.opt.Auth.RedeemTicket(ctx, t)
+	}
+	token := q.Get("token")
+	if token == "" {
+		if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+			token = strings.TrimSpace(h[7:])
+		}
+	}
+	if token == "" {
+		return chat.User{}, time.Time{}, auth.ErrTokenNotValid
+	}
+	u, claims, err := h.opt.Auth.Authenticate(ctx, token)
+	if err != nil {
+		return chat.User{}, time.Time{}, err
+	}
+	return u, claims.Expiry(), nil
+}
+
+// closeNow sends a close frame and drops the connection.
+func closeNow(ws *websocket.Conn, code int, reason string) {
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	ws.Close()
+}
+
+// Shutdown closes every connection with 1001 and waits, until ctx is done,
+// for their goroutines to end. New connections are refused from then on.
+func (h *Handler) Shutdown(ctx context.Context) error {
+	h.mu.Lock()
+	h.closing = true
+	for c := range h.conns {
+		c.kill(CloseGoingAway, "server shutting down")
+	}
+	h.mu.Unlock()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Conns returns the number of open connections.
+func (h *Handler) Conns() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+func (h *Handler) presenceLock(userID int64) *sync.Mutex {
+	return &h.presence[uint64(userID)%uint64(len(h.presence))]
+}

@@ -1,0 +1,751 @@
+package ws_test
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/confab/confab/app/config"
+	"github.com/confab/confab/app/server/servertest"
+)
+
+// The seed's own example: a script connects to /ws/chat/?token=…, pings,
+// and gets pong after connection_established.
+func TestSeedExample_PingPong(t *testing.T) {
+	s := servertest.Start(t)
+	alice := s.Register(t, "alice")
+	c := dialNoWait(t, s, "/ws/chat/", alice.Access)
+
+	first := c.nextAny()
+	if first.typ() != "connection_established" {
+		t.Fatalf("first frame = %v, want connection_established", first)
+	}
+	if first.obj("user").int("id") != alice.ID {
+		t.Errorf("connection_established user = %v, want id %d", first["user"], alice.ID)
+	}
+	if _, err := time.Parse("2006-01-02T15:04:05.000Z", first["server_time"].(string)); err != nil {
+		t.Errorf("server_time %q is not ISO-8601 with milliseconds", first["server_time"])
+	}
+	c.send(map[string]any{"type": "ping", "timestamp": "2024-01-01T00:00:00Z"})
+	pong := c.next("pong")
+	if pong["timestamp"] != "2024-01-01T00:00:00Z" {
+		t.Errorf("pong timestamp = %v, want the one sent", pong["timestamp"])
+	}
+	if pong["server_time"] == nil {
+		t.Error("pong has no server_time")
+	}
+}
+
+func TestRequestIDEchoedOnDirectReplies(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+	c := dial(t, s, "/ws/chat/", alice.Access)
+
+	c.send(map[string]any{"type": "ping", "request_id": "r1"})
+	if f := c.next("pong"); f["request_id"] != "r1" {
+		t.Errorf("pong request_id = %v", f["request_id"])
+	}
+	c.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "request_id": "r2"})
+	if f := c.next("joined"); f["request_id"] != "r2" {
+		t.Errorf("joined request_id = %v", f["request_id"])
+	}
+	c.send(map[string]any{"type": "new_message", "conversation_id": conv, "content": "hi", "client_id": "c1", "request_id": "r3"})
+	if f := c.next("message_ack"); f["request_id"] != "r3" || f["client_id"] != "c1" {
+		t.Errorf("message_ack = %v", f)
+	}
+	c.send(map[string]any{"type": "leave_conversation", "conversation_id": conv, "request_id": "r4"})
+	if f := c.next("left"); f["request_id"] != "r4" || f.int("conversation_id") != conv {
+		t.Errorf("left = %v", f)
+	}
+	c.send(map[string]any{"type": "nope", "request_id": "r5"})
+	if f := c.next("error"); f["request_id"] != "r5" || f["code"] != "unknown_type" {
+		t.Errorf("error = %v", f)
+	}
+}
+
+func TestHandshake(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.AllowedOrigins = []string{"https://app.example.com"}
+	}))
+	alice, bob, carol := s.Register(t, "alice"), s.Register(t, "bob"), s.Register(t, "carol")
+	conv := s.Conversation(t, alice, bob)
+
+	t.Run("origin not allowed is 403 before the upgrade", func(t *testing.T) {
+		h := http.Header{"Origin": {"https://evil.example.com"}}
+		_, resp, err := dialRaw(t, s.WSURL("/ws/chat/?token="+alice.Access), h)
+		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("dial with a foreign origin: err=%v resp=%v, want HTTP 403", err, resp)
+		}
+	})
+	t.Run("allowed and same-host origins connect", func(t *testing.T) {
+		for _, origin := range []string{"https://app.example.com", s.URL} {
+			conn, _, err := dialRaw(t, s.WSURL("/ws/chat/?token="+alice.Access), http.Header{"Origin": {origin}})
+			if err != nil {
+				t.Fatalf("origin %s: %v", origin, err)
+			}
+			wrap(t, conn).next("connection_established")
+		}
+	})
+	t.Run("bearer header authenticates", func(t *testing.T) {
+		conn, _, err := dialRaw(t, s.WSURL("/ws/chat/"), http.Header{"Authorization": {"Bearer " + alice.Access}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrap(t, conn).next("connection_established")
+	})
+
+	s.Chat.DeleteUser(t.Context(), carol.ID)
+	for name, token := range map[string]string{
+		"no token":     "",
+		"garbage":      "garbage",
+		"refresh":      alice.Refresh,
+		"deleted user": carol.Access,
+	} {
+		t.Run("4001 "+name, func(t *testing.T) {
+			c := dialNoWait(t, s, "/ws/chat/", token)
+			if code, _ := c.closeCode(); code != 4001 {
+				t.Fatalf("close code = %d, want 4001", code)
+			}
+		})
+	}
+	t.Run("4004 unknown conversation and not a participant look the same", func(t *testing.T) {
+		dave := s.Register(t, "dave")
+		for _, path := range []string{"/ws/conversations/999999/", "/ws/conversations/" + itoa(conv) + "/", "/ws/conversations/abc/"} {
+			c := dialNoWait(t, s, path, dave.Access)
+			if code, _ := c.closeCode(); code != 4004 {
+				t.Fatalf("%s: close code = %d, want 4004", path, code)
+			}
+		}
+	})
+	t.Run("URL form joins", func(t *testing.T) {
+		c := dialNoWait(t, s, "/ws/conversations/"+itoa(conv), alice.Access) // no trailing slash
+		if f := c.nextAny(); f.typ() != "connection_established" {
+			t.Fatalf("first frame %v", f)
+		}
+		if f := c.nextAny(); f.typ() != "joined" || f.int("conversation_id") != conv {
+			t.Fatalf("second frame %v, want joined", f)
+		}
+	})
+}
+
+func TestExpiredTokenIsRejected(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := servertest.Start(t, servertest.WithNow(clock))
+	alice := s.Register(t, "alice")
+	mu.Lock()
+	now = now.Add(16 * time.Minute)
+	mu.Unlock()
+	c := dialNoWait(t, s, "/ws/chat/", alice.Access)
+	if code, _ := c.closeCode(); code != 4001 {
+		t.Fatalf("close code = %d, want 4001", code)
+	}
+}
+
+// Two users with two devices each: every frame and event of the contract.
+func TestEventsTwoUsersTwoDevices(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+
+	a1 := dial(t, s, "/ws/chat/", alice.Access)
+	a2 := dial(t, s, "/ws/chat/", alice.Access)
+	b1 := dial(t, s, "/ws/chat/", bob.Access)
+	j := a1.join(conv)
+	if ids := j["online_user_ids"].([]any); len(ids) != 2 || j["recovered"] != true {
+		t.Errorf("joined = %v, want both users online and recovered", j)
+	}
+	a2.join(conv)
+	b1.join(conv)
+
+	// Presence: bob's second device changes nothing; bob going fully
+	// offline and back is seen by alice's joined connections.
+	b2 := dial(t, s, "/ws/chat/", bob.Access)
+	a1.none("presence", 200*time.Millisecond)
+	b2.close()
+	b1.close()
+	for _, c := range []*client{a1, a2} {
+		if f := c.next("presence"); f.int("user_id") != bob.ID || f["status"] != "offline" {
+			t.Errorf("presence = %v, want bob offline", f)
+		}
+	}
+	b1 = dial(t, s, "/ws/chat/", bob.Access)
+	for _, c := range []*client{a1, a2} {
+		if f := c.next("presence"); f.int("user_id") != bob.ID || f["status"] != "online" {
+			t.Errorf("presence = %v, want bob online", f)
+		}
+	}
+	b2 = dial(t, s, "/ws/chat/", bob.Access)
+	b1.join(conv)
+
+	// new_message over the socket: ack to the sender, the event to every
+	// joined connection, a notification to bob's unjoined device.
+	a1.send(map[string]any{"type": "new_message", "conversation_id": conv, "content": "  hello bob  ", "client_id": "m1"})
+	// The sender's own connection is joined: it sees the broadcast (sent
+	// at commit) and then the ack.
+	echo := a1.next("new_message")
+	ack := a1.next("message_ack")
+	msg := ack.obj("message")
+	if msg["content"] != "hello bob" || msg.obj("sender").int("id") != alice.ID || ack["client_id"] != "m1" {
+		t.Fatalf("ack = %v", ack)
+	}
+	if echo.obj("message").int("id") != msg.int("id") {
+		t.Errorf("sender's new_message = %v", echo)
+	}
+	for i, c := range []*client{a2, b1} {
+		if f := c.next("new_message"); f.obj("message").int("id") != msg.int("id") {
+			t.Errorf("client %d: new_message = %v", i, f)
+		}
+	}
+	if f := b2.next("notification"); f.int("conversation_id") != conv || f.obj("message").int("id") != msg.int("id") {
+		t.Errorf("notification = %v", f)
+	}
+	a2.none("notification", 100*time.Millisecond)
+
+	// The same client_id again is acknowledged with the original and
+	// broadcast to nobody.
+	a1.send(map[string]any{"type": "new_message", "conversation_id": conv, "content": "hello bob", "client_id": "m1"})
+	if f := a1.next("message_ack"); f.obj("message").int("id") != msg.int("id") {
+		t.Errorf("retried ack = %v", f)
+	}
+	b1.none("new_message", 200*time.Millisecond)
+
+	// typing: to the others, not back to the sender's connection.
+	b1.send(map[string]any{"type": "typing", "conversation_id": conv})
+	for _, c := range []*client{a1, a2} {
+		f := c.next("typing")
+		if f.int("user_id") != bob.ID || f["username"] != bob.Username || f["is_typing"] != true {
+			t.Errorf("typing = %v", f)
+		}
+	}
+	b1.none("typing", 200*time.Millisecond)
+	// ...and at most one per second per connection and conversation.
+	b1.send(map[string]any{"type": "typing", "conversation_id": conv, "is_typing": false})
+	a1.none("typing", 300*time.Millisecond)
+	time.Sleep(time.Second)
+	b1.send(map[string]any{"type": "typing", "conversation_id": conv, "is_typing": false})
+	if f := a1.next("typing"); f["is_typing"] != false {
+		t.Errorf("typing = %v", f)
+	}
+
+	// read_receipt: persisted and broadcast; a backwards mark is not.
+	b1.send(map[string]any{"type": "read_receipt", "conversation_id": conv, "message_id": msg.int("id")})
+	if f := a1.next("read_receipt"); f.int("user_id") != bob.ID || f.int("message_id") != msg.int("id") || f["read_at"] == nil {
+		t.Errorf("read_receipt = %v", f)
+	}
+	b1.send(map[string]any{"type": "read_receipt", "conversation_id": conv, "message_id": msg.int("id")})
+	a1.none("read_receipt", 200*time.Millisecond)
+	var got struct {
+		Participants []struct {
+			User              struct{ ID int64 }
+			LastReadMessageID int64 `json:"last_read_message_id"`
+		}
+	}
+	s.Do(t, "GET", "/api/conversations/"+itoa(conv)+"/", alice.Access, nil).JSON(t, &got)
+	for _, p := range got.Participants {
+		if p.User.ID == bob.ID && p.LastReadMessageID != msg.int("id") {
+			t.Errorf("bob's stored read mark = %d, want %d", p.LastReadMessageID, msg.int("id"))
+		}
+	}
+
+	// A REST send, edit and delete produce the same events.
+	id := s.Send(t, bob, conv, "over rest")
+	if f := a1.next("new_message"); f.obj("message").int("id") != id || f.obj("message")["content"] != "over rest" {
+		t.Errorf("REST new_message = %v", f)
+	}
+	if r := s.Do(t, "PATCH", "/api/messages/"+itoa(id)+"/", bob.Access, map[string]string{"content": "edited"}); r.Status != 200 {
+		t.Fatalf("edit: %d %s", r.Status, r.Body)
+	}
+	if f := a2.next("message_updated"); f.obj("message")["content"] != "edited" || f.obj("message")["edited_at"] == nil {
+		t.Errorf("message_updated = %v", f)
+	}
+	if r := s.Do(t, "DELETE", "/api/messages/"+itoa(id)+"/", bob.Access, nil); r.Status != 204 {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	if f := a1.next("message_deleted"); f.obj("message")["is_deleted"] != true || f.obj("message")["content"] != "" {
+		t.Errorf("message_deleted = %v", f)
+	}
+
+	// conversation_updated reaches every connection of every participant.
+	carol := s.Register(t, "carol")
+	group := s.Conversation(t, alice, bob, carol)
+	for _, c := range []*client{a1, a2, b1, b2} {
+		if f := c.next("conversation_updated"); f.obj("conversation").int("id") != group {
+			t.Errorf("conversation_updated = %v", f)
+		}
+	}
+
+	// leave: no more events of that conversation.
+	a2.send(map[string]any{"type": "leave_conversation", "conversation_id": conv})
+	a2.next("left")
+	s.Send(t, bob, conv, "after leave")
+	a1.next("new_message")
+	a2.none("new_message", 200*time.Millisecond)
+}
+
+func TestBadFramesGetErrorsAndKeepTheConnection(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob, eve := s.Register(t, "alice"), s.Register(t, "bob"), s.Register(t, "eve")
+	conv := s.Conversation(t, alice, bob)
+	c := dial(t, s, "/ws/chat/", alice.Access)
+	e := dial(t, s, "/ws/chat/", eve.Access)
+
+	cases := []struct {
+		name  string
+		frame string
+		code  string
+	}{
+		{"invalid json", `{"type":`, "invalid_json"},
+		{"not an object", `[1,2]`, "invalid_json"},
+		{"no type", `{"conversation_id":1}`, "invalid"},
+		{"unknown type", `{"type":"fly"}`, "unknown_type"},
+		{"join without id", `{"type":"join_conversation"}`, "invalid"},
+		{"wrong type of field", `{"type":"join_conversation","conversation_id":"one"}`, "invalid"},
+		{"message without content", `{"type":"new_message","conversation_id":` + itoa(conv) + `}`, "invalid"},
+		{"blank message", `{"type":"new_message","conversation_id":` + itoa(conv) + `,"content":"   "}`, "invalid"},
+		{"too long message", `{"type":"new_message","conversation_id":` + itoa(conv) + `,"content":"` + strings.Repeat("x", 4001) + `"}`, "invalid"},
+		{"join unknown conversation", `{"type":"join_conversation","conversation_id":987654}`, "not_found"},
+		{"read receipt without message", `{"type":"read_receipt","conversation_id":` + itoa(conv) + `}`, "invalid"},
+		{"authenticate with garbage", `{"type":"authenticate","token":"x"}`, "forbidden"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := c.conn.WriteMessage(websocket.TextMessage, []byte(tc.frame)); err != nil {
+				t.Fatal(err)
+			}
+			if f := c.next("error"); f["code"] != tc.code || f["detail"] == "" {
+				t.Errorf("error frame = %v, want code %s", f, tc.code)
+			}
+		})
+	}
+	t.Run("binary frame", func(t *testing.T) {
+		c.conn.WriteMessage(websocket.BinaryMessage, []byte{1, 2, 3})
+		if f := c.next("error"); f["code"] != "invalid_json" {
+			t.Errorf("error frame = %v", f)
+		}
+	})
+	t.Run("a non-participant can do nothing in the conversation", func(t *testing.T) {
+		for _, fr := range []map[string]any{
+			{"type": "join_conversation", "conversation_id": conv},
+			{"type": "new_message", "conversation_id": conv, "content": "let me in"},
+			{"type": "typing", "conversation_id": conv},
+			{"type": "read_receipt", "conversation_id": conv, "message_id": 1},
+		} {
+			e.send(fr)
+			if f := e.next("error"); f["code"] != "not_found" {
+				t.Errorf("%v: error = %v, want not_found", fr["type"], f)
+			}
+		}
+	})
+	c.send(map[string]any{"type": "ping"})
+	c.next("pong")
+}
+
+func TestOversizedFrameCloses1009(t *testing.T) {
+	s := servertest.Start(t)
+	alice := s.Register(t, "alice")
+	other := dial(t, s, "/ws/chat/", alice.Access)
+	c := dial(t, s, "/ws/chat/", alice.Access)
+	c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","timestamp":"`+strings.Repeat("x", 100<<10)+`"}`))
+	if code, _ := c.closeCode(); code != 1009 {
+		t.Fatalf("close code = %d, want 1009", code)
+	}
+	other.send(map[string]any{"type": "ping"})
+	other.next("pong")
+}
+
+func TestFrameFloodIsRateLimited(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.WSFramesPerSecond, c.WSFrameBurst = 20, 60
+	}))
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+	calm := dial(t, s, "/ws/chat/", bob.Access)
+	calm.join(conv)
+	c := dial(t, s, "/ws/chat/", alice.Access)
+	for i := range 500 {
+		if err := c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping","request_id":"`+itoa(int64(i))+`"}`)); err != nil {
+			break // closed under us: that is the point
+		}
+	}
+	limited := c.next("error")
+	if limited["code"] != "rate_limited" {
+		t.Errorf("error = %v, want rate_limited", limited)
+	}
+	if code, _ := c.closeCode(); code != 4029 {
+		t.Errorf("close code = %d, want 4029", code)
+	}
+	// Everyone else is served as before.
+	id := s.Send(t, alice, conv, "still here")
+	if f := calm.next("new_message"); f.obj("message").int("id") != id {
+		t.Errorf("new_message = %v", f)
+	}
+}
+
+// 5 senders × 100 messages at once: every receiver sees all 500, in one
+// order, ids increasing.
+func TestOrderingUnderConcurrentSenders(t *testing.T) {
+	s := servertest.Start(t)
+	owner := s.Register(t, "owner")
+	var senders []servertest.User
+	for i := range 5 {
+		senders = append(senders, s.Register(t, fmt.Sprintf("sender%d", i)))
+	}
+	conv := s.Conversation(t, owner, senders...)
+	var receivers []*client
+	for _, u := range append([]servertest.User{owner}, senders[:2]...) {
+		c := dial(t, s, "/ws/chat/", u.Access)
+		c.join(conv)
+		receivers = append(receivers, c)
+	}
+	wsSender := dial(t, s, "/ws/chat/", senders[4].Access)
+
+	var wg sync.WaitGroup
+	for i, u := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range 100 {
+				content := fmt.Sprintf("%d-%d", i, n)
+				if i == 4 { // one sender over the socket, the rest over REST
+					wsSender.send(map[string]any{"type": "new_message", "conversation_id": conv, "content": content})
+					continue
+				}
+				s.Send(t, u, conv, content)
+			}
+		}()
+	}
+	wg.Wait()
+	var first []int64
+	for ri, c := range receivers {
+		var ids []int64
+		for len(ids) < 500 {
+			ids = append(ids, c.next("new_message").obj("message").int("id"))
+		}
+		for k := 1; k < len(ids); k++ {
+			if ids[k] <= ids[k-1] {
+				t.Fatalf("receiver %d: id %d after %d", ri, ids[k], ids[k-1])
+			}
+		}
+		if first == nil {
+			first = ids
+		} else if fmt.Sprint(ids) != fmt.Sprint(first) {
+			t.Fatalf("receiver %d saw another order", ri)
+		}
+		c.none("new_message", 100*time.Millisecond)
+	}
+}
+
+// A client drops, messages keep flowing, it reconnects with
+// last_message_id while they keep flowing: each arrives exactly once, in
+// order.
+func TestRecoveryRace(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+
+	stop := make(chan struct{})
+	var sent []int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			id := s.Send(t, alice, conv, fmt.Sprintf("m%d", i))
+			mu.Lock()
+			sent = append(sent, id)
+			mu.Unlock()
+		}
+	}()
+
+	var got []int64
+	seen := map[int64]bool{}
+	receive := func(f frame) {
+		id := f.obj("message").int("id")
+		if seen[id] {
+			t.Fatalf("message %d delivered twice", id)
+		}
+		if len(got) > 0 && id <= got[len(got)-1] {
+			t.Fatalf("message %d after %d", id, got[len(got)-1])
+		}
+		seen[id] = true
+		got = append(got, id)
+	}
+	for round := range 5 {
+		c := dial(t, s, "/ws/chat/", bob.Access)
+		req := map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": 0}
+		if len(got) > 0 {
+			req["last_message_id"] = got[len(got)-1]
+		}
+		c.send(req)
+		var joined frame
+		for joined == nil {
+			f := c.nextAny()
+			switch f.typ() {
+			case "new_message":
+				receive(f)
+			case "joined":
+				joined = f
+			}
+		}
+		if joined["recovered"] != true {
+			t.Fatalf("round %d: joined = %v", round, joined)
+		}
+		for range 20 + round*7 {
+			receive(c.next("new_message"))
+		}
+		c.close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+
+	// Finally catch up once more and compare with everything committed.
+	c := dial(t, s, "/ws/chat/", bob.Access)
+	c.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": got[len(got)-1]})
+	for {
+		f := c.nextAny()
+		if f.typ() == "joined" {
+			break
+		}
+		if f.typ() == "new_message" {
+			receive(f)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != len(sent) {
+		t.Fatalf("received %d messages, %d were sent", len(got), len(sent))
+	}
+	for i := range sent {
+		if got[i] != sent[i] {
+			t.Fatalf("message %d: got id %d, sent %d", i, got[i], sent[i])
+		}
+	}
+}
+
+func TestRecoveryPastTheLimitAsksForReload(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+	first := s.Send(t, alice, conv, "first")
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 126 {
+				s.Send(t, alice, conv, fmt.Sprintf("%d-%d", w, i))
+			}
+		}()
+	}
+	wg.Wait()
+	c := dial(t, s, "/ws/chat/", bob.Access)
+	c.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": first})
+	f := c.nextAny()
+	if f.typ() != "joined" || f["recovered"] != false {
+		t.Fatalf("frame = %v, want joined with recovered:false", f)
+	}
+	// Exactly 1000 missed is still recovered.
+	c2 := dial(t, s, "/ws/chat/", bob.Access)
+	c2.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": first + 8})
+	n := 0
+	for {
+		f := c2.nextAny()
+		if f.typ() == "joined" {
+			if f["recovered"] != true || f.int("missed") != int64(n) || n != 1000 {
+				t.Fatalf("joined = %v after %d replayed", f, n)
+			}
+			break
+		}
+		n++
+	}
+}
+
+func TestSlowConsumerIsClosed4008(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.WSSendQueue = 16 }))
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+
+	// The slow client joins, then never reads again.
+	conn, _, err := dialRaw(t, s.WSURL("/ws/chat/?token="+bob.Access), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.WriteJSON(map[string]any{"type": "join_conversation", "conversation_id": conv})
+	healthy := dial(t, s, "/ws/chat/", alice.Access)
+	healthy.join(conv)
+
+	big := strings.Repeat("x", 3900)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				s.Send(t, alice, conv, fmt.Sprintf("%d-%d %s", w, i, big))
+			}
+		}()
+	}
+	// The healthy client keeps receiving all the while.
+	for range 1600 {
+		healthy.next("new_message")
+	}
+	wg.Wait()
+
+	// Now read what the slow client was sent: it ends in a 4008 close.
+	slow := wrap(t, conn)
+	if code, _ := slow.closeCode(); code != 4008 {
+		t.Fatalf("slow client close code = %d, want 4008", code)
+	}
+}
+
+func TestTicketsAreSingleUseAndShortLived(t *testing.T) {
+	now := time.Now()
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	s := servertest.Start(t, servertest.WithNow(clock))
+	alice := s.Register(t, "alice")
+
+	ticket := func() string {
+		var out struct {
+			Ticket    string `json:"ticket"`
+			ExpiresIn int    `json:"expires_in"`
+		}
+		r := s.Do(t, "POST", "/api/auth/ws-ticket/", alice.Access, nil)
+		if r.Status != 200 {
+			t.Fatalf("ticket: %d %s", r.Status, r.Body)
+		}
+		r.JSON(t, &out)
+		if out.ExpiresIn != 30 || out.Ticket == "" {
+			t.Fatalf("ticket = %+v", out)
+		}
+		return out.Ticket
+	}
+	open := func(q string) *client {
+		conn, _, err := dialRaw(t, s.WSURL("/ws/chat/?"+q), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return wrap(t, conn)
+	}
+
+	tk := ticket()
+	open("ticket=" + tk).next("connection_established")
+	if code, _ := open("ticket=" + tk).closeCode(); code != 4001 {
+		t.Errorf("second use: close code %d, want 4001", code)
+	}
+	if code, _ := open("token=" + ticket()).closeCode(); code != 4001 {
+		t.Errorf("ticket as token: close code %d, want 4001", code)
+	}
+	if r := s.Do(t, "GET", "/api/users/me/", ticket(), nil); r.Status != 401 {
+		t.Errorf("ticket as REST bearer: %d, want 401", r.Status)
+	}
+	old := ticket()
+	advance(31 * time.Second)
+	if code, _ := open("ticket=" + old).closeCode(); code != 4001 {
+		t.Errorf("expired ticket: close code %d, want 4001", code)
+	}
+}
+
+func TestTokenExpiryOnOpenSocket(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.AccessTokenTTL = 3 * time.Second }))
+	alice := s.Register(t, "alice")
+
+	t.Run("closed 4001 without a fresh token", func(t *testing.T) {
+		c := dial(t, s, "/ws/chat/", alice.Access)
+		// Less than 60 s left: told at once.
+		if f := c.next("token_expiring"); f["expires_at"] == nil {
+			t.Errorf("token_expiring = %v", f)
+		}
+		code, reason := c.closeCode()
+		if code != 4001 || reason != "token expired" {
+			t.Fatalf("close = %d %q, want 4001 token expired", code, reason)
+		}
+	})
+	t.Run("authenticate keeps it open", func(t *testing.T) {
+		u := s.Register(t, "bob")
+		c := dial(t, s, "/ws/chat/", u.Access)
+		c.next("token_expiring")
+		time.Sleep(1500 * time.Millisecond)
+		var fresh struct{ Access string }
+		s.Do(t, "POST", "/api/auth/token/", "", map[string]string{"username": u.Username, "password": servertest.Password}).JSON(t, &fresh)
+		c.send(map[string]any{"type": "authenticate", "token": fresh.Access, "request_id": "a"})
+		f := c.next("authenticated")
+		if f["request_id"] != "a" || f["expires_at"] == nil {
+			t.Fatalf("authenticated = %v", f)
+		}
+		exp, _ := time.Parse("2006-01-02T15:04:05.000Z", f["expires_at"].(string))
+		// Past the first token's expiry the socket still answers.
+		time.Sleep(time.Until(exp) - 700*time.Millisecond)
+		c.send(map[string]any{"type": "ping"})
+		c.next("pong")
+		if code, _ := c.closeCode(); code != 4001 {
+			t.Fatalf("close code = %d, want 4001 once the renewed token expires", code)
+		}
+	})
+	t.Run("another user's token is refused", func(t *testing.T) {
+		u := s.Register(t, "carol")
+		c := dial(t, s, "/ws/chat/", u.Access)
+		c.send(map[string]any{"type": "authenticate", "token": alice.Access})
+		if f := c.next("error"); f["code"] != "forbidden" {
+			t.Fatalf("error = %v", f)
+		}
+	})
+}
+
+func TestDeletedUserIsClosedAtOnce(t *testing.T) {
+	s := servertest.Start(t)
+	alice := s.Register(t, "alice")
+	c := dial(t, s, "/ws/chat/", alice.Access)
+	if err := s.Chat.DeleteUser(t.Context(), alice.ID); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := c.closeCode(); code != 4001 {
+		t.Fatalf("close code = %d, want 4001", code)
+	}
+}
+
+func TestShutdownClosesSockets1001WithoutLeaks(t *testing.T) {
+	before := runtime.NumGoroutine()
+	s := servertest.Start(t)
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+	var clients []*client
+	for range 20 {
+		c := dial(t, s, "/ws/chat/", alice.Access)
+		c.join(conv)
+		clients = append(clients, c)
+	}
+	s.Send(t, bob, conv, "before shutdown")
+	s.Close()
+	for _, c := range clients {
+		if code, _ := c.closeCode(); code != 1001 {
+			t.Fatalf("close code = %d, want 1001", code)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines after shutdown, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
+	}
+}
