@@ -65,15 +65,15 @@ type joinState struct {
 
 func newConn(h *Handler, ws *websocket.Conn, user chat.User, expires time.Time) *conn {
 	c := &conn{
-		h:       h,
-		ws:      ws,
-		id:      h.nextID.Add(1),
-		user:    user,
-		send:    make(chan *hub.Event, h.opt.QueueSize),
+		h:          h,
+		ws:         ws,
+		id:         h.nextID.Add(1),
+		user:       user,
+		send:       make(chan *hub.Event, h.opt.QueueSize),
 		quit:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		joined:     map[int64]*joinState{},
-		limiter: rate.NewLimiter(rate.Limit(h.opt.FramesPerSecond), h.opt.FrameBurst),
+		limiter:    rate.NewLimiter(rate.Limit(h.opt.FramesPerSecond), h.opt.FrameBurst),
 	}
 	c.expires.Store(expires.UnixNano())
 	return c
