@@ -1,0 +1,326 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/confab/confab/app/auth"
+	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/db"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+var key = []byte("0123456789abcdef0123456789abcdef")
+
+func mustOpenDB(tb testing.TB) *db.Store {
+	tb.Helper()
+	s, err := db.Open(context.Background(), filepath.Join(tb.TempDir(), "auth.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newService(t *testing.T, clk *clock) (*auth.Service, *db.Store) {
+	t.Helper()
+	store := mustOpenDB(t)
+	tokens := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
+	return auth.NewService(store, auth.NewHasher(4), tokens, clk.Now), store
+}
+
+func wantCode(t *testing.T, err error, code chat.Code) {
+	t.Helper()
+	if got := chat.ErrorCode(err); got != code {
+		t.Errorf("error %v (code %q), want code %q", err, got, code)
+	}
+}
+
+func TestTokens_IssueAndParse(t *testing.T) {
+	clk := newClock()
+	tk := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
+	access, c, err := tk.Issue(42, auth.Access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.UserID != 42 || c.TokenType != "access" || c.ID == "" || !c.Expiry().Equal(clk.Now().Add(15*time.Minute)) {
+		t.Errorf("claims %+v", c)
+	}
+	// SimpleJWT's claim names, on the wire.
+	parsed, _, err := jwt.NewParser().ParseUnverified(access, jwt.MapClaims{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := parsed.Claims.(jwt.MapClaims)
+	for _, k := range []string{"token_type", "user_id", "jti", "iat", "exp"} {
+		if _, ok := m[k]; !ok {
+			t.Errorf("claim %s missing: %v", k, m)
+		}
+	}
+	if parsed.Method.Alg() != "HS256" {
+		t.Errorf("alg %s", parsed.Method.Alg())
+	}
+	got, err := tk.Parse(access, auth.Access)
+	if err != nil || got.UserID != 42 {
+		t.Fatalf("parse: %+v %v", got, err)
+	}
+	refresh, rc, _ := tk.Issue(42, auth.Refresh)
+	if !rc.Expiry().Equal(clk.Now().Add(168 * time.Hour)) {
+		t.Errorf("refresh expiry %v", rc.Expiry())
+	}
+	_, again, _ := tk.Issue(42, auth.Access)
+	if again.ID == c.ID {
+		t.Error("two tokens share a jti")
+	}
+
+	_, err = tk.Parse(access, auth.Refresh)
+	wantCode(t, err, chat.CodeTokenNotValid)
+	_, err = tk.Parse(refresh, auth.Access)
+	wantCode(t, err, chat.CodeTokenNotValid)
+	_, err = auth.NewTokens([]byte("another key, also thirty-two bytes!"), time.Minute, time.Hour, clk.Now).Parse(access, auth.Access)
+	wantCode(t, err, chat.CodeTokenNotValid)
+
+	clk.Advance(15 * time.Minute)
+	_, err = tk.Parse(access, auth.Access)
+	wantCode(t, err, chat.CodeTokenNotValid)
+	if _, err := tk.Parse(refresh, auth.Refresh); err != nil {
+		t.Errorf("refresh expired with the access token: %v", err)
+	}
+}
+
+func TestTokens_RefuseOtherAlgorithms(t *testing.T) {
+	clk := newClock()
+	tk := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
+	claims := jwt.MapClaims{"token_type": "access", "user_id": 1, "jti": "j",
+		"iat": clk.Now().Unix(), "exp": clk.Now().Add(time.Hour).Unix()}
+	for name, tok := range map[string]func() (string, error){
+		"none": func() (string, error) {
+			return jwt.NewWithClaims(jwt.SigningMethodNone, claims).SignedString(jwt.UnsafeAllowNoneSignatureType)
+		},
+		"HS384": func() (string, error) { return jwt.NewWithClaims(jwt.SigningMethodHS384, claims).SignedString(key) },
+		"HS512": func() (string, error) { return jwt.NewWithClaims(jwt.SigningMethodHS512, claims).SignedString(key) },
+	} {
+		s, err := tok()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tk.Parse(s, auth.Access); chat.ErrorCode(err) != chat.CodeTokenNotValid {
+			t.Errorf("%s: %v, want token_not_valid", name, err)
+		}
+	}
+	// The control: HS256 with these claims passes.
+	s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(key)
+	if _, err := tk.Parse(s, auth.Access); err != nil {
+		t.Errorf("HS256: %v", err)
+	}
+}
+
+func TestHasher_EveryCharacterCounts(t *testing.T) {
+	h := auth.NewHasher(4)
+	// 100 ASCII characters: bcrypt alone reads 72 bytes, so a difference
+	// in the last one would go unseen without the pre-hash.
+	pw := strings.Repeat("p", 99) + "1"
+	hash, err := h.Hash(pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(hash, pw[:20]) {
+		t.Error("the hash contains the password")
+	}
+	if !h.Check(hash, pw) {
+		t.Error("the right password fails")
+	}
+	if h.Check(hash, strings.Repeat("p", 99)+"2") {
+		t.Error("a password differing in the 100th character passes")
+	}
+	if h.Check("", pw) {
+		t.Error("an empty hash passes")
+	}
+	if auth.NewHasher(0).Cost != auth.DefaultCost {
+		t.Error("cost 0 is not the default")
+	}
+}
+
+func TestService_RegisterLoginRefresh(t *testing.T) {
+	clk := newClock()
+	s, store := newService(t, clk)
+	ctx := context.Background()
+
+	u, pair, err := s.Register(ctx, "Alice", "password1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.DisplayName != "Alice" {
+		t.Errorf("display name %q", u.DisplayName)
+	}
+	_, _, err = s.Register(ctx, "ALICE", "password1", "")
+	wantCode(t, err, chat.CodeInvalid)
+
+	got, claims, err := s.Authenticate(ctx, pair.Access)
+	if err != nil || got.ID != u.ID || claims.UserID != u.ID {
+		t.Fatalf("authenticate: %+v %v", got, err)
+	}
+	_, _, err = s.Authenticate(ctx, pair.Refresh)
+	wantCode(t, err, chat.CodeTokenNotValid)
+
+	_, _, err = s.Login(ctx, "alice", "wrong password")
+	if !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("wrong password: %v", err)
+	}
+	_, _, err = s.Login(ctx, "nobody", "wrong password")
+	if !errors.Is(err, auth.ErrBadCredentials) {
+		t.Errorf("unknown user: %v", err)
+	}
+
+	p2, err := s.Refresh(ctx, pair.Refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p3, err := s.Refresh(ctx, p2.Refresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reuse of the first: refused, and the chain (p3 included) is revoked.
+	_, err = s.Refresh(ctx, pair.Refresh)
+	if !errors.Is(err, chat.ErrTokenReused) {
+		t.Errorf("reuse: %v, want ErrTokenReused", err)
+	}
+	_, err = s.Refresh(ctx, p3.Refresh)
+	wantCode(t, err, chat.CodeTokenNotValid)
+
+	// Logout revokes; a second logout finds nothing live.
+	_, lp, _ := s.Login(ctx, "alice", "password1")
+	if err := s.Logout(ctx, lp.Refresh); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Refresh(ctx, lp.Refresh)
+	wantCode(t, err, chat.CodeTokenNotValid)
+	wantCode(t, s.Logout(ctx, lp.Refresh), chat.CodeTokenNotValid)
+
+	// A deleted user's tokens are not valid.
+	_, fp, _ := s.Login(ctx, "alice", "password1")
+	if err := store.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Authenticate(ctx, fp.Access)
+	wantCode(t, err, chat.CodeTokenNotValid)
+	_, err = s.Refresh(ctx, fp.Refresh)
+	wantCode(t, err, chat.CodeTokenNotValid)
+}
+
+func TestService_UpdateMe(t *testing.T) {
+	clk := newClock()
+	s, _ := newService(t, clk)
+	ctx := context.Background()
+	u, _, err := s.Register(ctx, "bob", "password1", "Bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	short := "short"
+	_, err = s.UpdateMe(ctx, u.ID, nil, &short)
+	wantCode(t, err, chat.CodeInvalid)
+	name, pw := "Robert", "a better password"
+	got, err := s.UpdateMe(ctx, u.ID, &name, &pw)
+	if err != nil || got.DisplayName != "Robert" {
+		t.Fatalf("update: %+v %v", got, err)
+	}
+	if _, _, err := s.Login(ctx, "bob", pw); err != nil {
+		t.Errorf("login with the new password: %v", err)
+	}
+}
+
+func TestTickets_OneUseWithin30s(t *testing.T) {
+	clk := newClock()
+	s, store := newService(t, clk)
+	ctx := context.Background()
+	u, pair, err := s.Register(ctx, "carol", "password1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, claims, _ := s.Authenticate(ctx, pair.Access)
+
+	tk := s.IssueTicket(u.ID, claims.Expiry())
+	got, exp, err := s.RedeemTicket(ctx, tk)
+	if err != nil || got.ID != u.ID || !exp.Equal(claims.Expiry()) {
+		t.Fatalf("redeem: %+v %v %v", got, exp, err)
+	}
+	_, _, err = s.RedeemTicket(ctx, tk)
+	wantCode(t, err, chat.CodeTokenNotValid)
+
+	tk = s.IssueTicket(u.ID, claims.Expiry())
+	clk.Advance(auth.TicketTTL + time.Millisecond)
+	_, _, err = s.RedeemTicket(ctx, tk)
+	wantCode(t, err, chat.CodeTokenNotValid)
+
+	tk = s.IssueTicket(u.ID, claims.Expiry())
+	clk.Advance(auth.TicketTTL - time.Second)
+	if _, _, err := s.RedeemTicket(ctx, tk); err != nil {
+		t.Errorf("a ticket 29 s old: %v", err)
+	}
+	_, _, err = s.RedeemTicket(ctx, "made-up")
+	wantCode(t, err, chat.CodeTokenNotValid)
+
+	tk = s.IssueTicket(u.ID, claims.Expiry())
+	if err := store.DeleteUser(ctx, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.RedeemTicket(ctx, tk)
+	wantCode(t, err, chat.CodeTokenNotValid)
+	// A ticket is not a JWT.
+	_, _, err = s.Authenticate(ctx, s.IssueTicket(u.ID, claims.Expiry()))
+	wantCode(t, err, chat.CodeTokenNotValid)
+}
+
+func TestTickets_ConcurrentRedeemOnce(t *testing.T) {
+	clk := newClock()
+	s, _ := newService(t, clk)
+	ctx := context.Background()
+	u, _, err := s.Register(ctx, "dora", "password1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk := s.IssueTicket(u.ID, clk.Now().Add(time.Minute))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok := 0
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := s.RedeemTicket(ctx, tk); err == nil {
+				mu.Lock()
+				ok++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if ok != 1 {
+		t.Errorf("the ticket was redeemed %d times", ok)
+	}
+}
