@@ -150,10 +150,19 @@ func (s *Store) Ping(ctx context.Context) error {
 // Backup writes a consistent copy of the database to dst while it stays
 // in use (VACUUM INTO). dst must not exist.
 func (s *Store) Backup(ctx context.Context, dst string) error {
-	if _, err := s.read.ExecContext(ctx, `VACUUM INTO ?`, dst); err != nil {
+	// VACUUM INTO is refused on the query_only read pool ("attempt to
+	// write a readonly database"), and on the writer it would hold every
+	// send for the length of the copy. A connection of its own reads one
+	// snapshot like any reader and writes only dst.
+	b, err := sql.Open("sqlite", "file:"+(&url.URL{Path: s.path}).EscapedPath()+"?_pragma=busy_timeout(10000)")
+	if err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	return nil
+	defer b.Close()
+	if _, err := b.ExecContext(ctx, `VACUUM INTO ?`, dst); err != nil {
+		return fmt.Errorf("backup: %w", err)
+	}
+	return b.Close()
 }
 
 // DB returns the read pool, for tests and tools that inspect the file.
