@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/confab/confab/app/chat"
 )
@@ -95,23 +96,37 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordH
 
 // SearchUsers implements chat.Store.
 func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	p := escapeLike(strings.ToLower(prefix)) + "%"
+	// SQLite's lower() and LIKE fold ASCII letters only, so "Öz" would
+	// never find "Özil". The pattern puts a one-character wildcard in place
+	// of each non-ASCII character, and the rows it lets through are checked
+	// here with Go's Unicode folding.
+	prefix = strings.ToLower(prefix)
+	var p strings.Builder
+	for _, r := range prefix {
+		if r < utf8.RuneSelf {
+			p.WriteString(escapeLike(string(r)))
+		} else {
+			p.WriteByte('_')
+		}
+	}
+	p.WriteByte('%')
 	rows, err := s.read.QueryContext(ctx, `
 		SELECT `+userColumns+` FROM users
 		WHERE username_key LIKE ? ESCAPE '\' OR lower(display_name) LIKE ? ESCAPE '\'
-		ORDER BY username_key
-		LIMIT ?`, p, p, limit)
+		ORDER BY username_key`, p.String(), p.String())
 	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
 	}
 	defer rows.Close()
 	users := []chat.User{}
-	for rows.Next() {
+	for len(users) < limit && rows.Next() {
 		u, err := scanUser(rows)
 		if err != nil {
 			return nil, err
 		}
-		users = append(users, u)
+		if strings.HasPrefix(strings.ToLower(u.Username), prefix) || strings.HasPrefix(strings.ToLower(u.DisplayName), prefix) {
+			users = append(users, u)
+		}
 	}
 	return users, rows.Err()
 }
