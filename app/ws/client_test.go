@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ type client struct {
 	mu     sync.Mutex
 	closed *websocket.CloseError
 	done   chan struct{}
+	ref    *atomic.Pointer[websocket.Conn]
 }
 
 type frame map[string]any
@@ -71,9 +73,18 @@ func dialNoWait(t testing.TB, s *servertest.Server, path, token string) *client 
 }
 
 func wrap(t testing.TB, conn *websocket.Conn) *client {
-	c := &client{t: t, conn: conn, frames: make(chan frame, 100000), done: make(chan struct{})}
+	c := &client{t: t, conn: conn, frames: make(chan frame, 10000), done: make(chan struct{})}
 	go c.readLoop()
-	t.Cleanup(func() { conn.Close() })
+	// The cleanup holds the connection only until close, so that a test
+	// of the server's memory does not count its own clients.
+	ref := &atomic.Pointer[websocket.Conn]{}
+	ref.Store(conn)
+	c.ref = ref
+	t.Cleanup(func() {
+		if conn := ref.Load(); conn != nil {
+			conn.Close()
+		}
+	})
 	return c
 }
 
@@ -192,6 +203,7 @@ func (c *client) close() {
 	c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	c.conn.Close()
 	<-c.done
+	c.ref.Store(nil)
 }
 
 func (c *client) join(convID int64) frame {

@@ -236,11 +236,19 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		return
 	}
 	h.conns[c] = struct{}{}
+	h.wg.Add(1) // for the connection's own goroutine, before ours ends
 	h.mu.Unlock()
-	c.run(r.Context(), convID)
-	h.mu.Lock()
-	delete(h.conns, c)
-	h.mu.Unlock()
+	// The connection gets a fresh goroutine, and the handler's returns:
+	// its stack grew deep through net/http and the middleware, and an
+	// idle socket should not keep that much memory for its whole life.
+	ctx := context.WithoutCancel(r.Context())
+	go func() {
+		defer h.wg.Done()
+		c.run(ctx, convID)
+		h.mu.Lock()
+		delete(h.conns, c)
+		h.mu.Unlock()
+	}()
 }
 
 // authenticate reads ?ticket=, ?token= or the Authorization header.
