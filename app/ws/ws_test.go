@@ -749,3 +749,27 @@ func TestShutdownClosesSockets1001WithoutLeaks(t *testing.T) {
 		t.Fatalf("%d goroutines after shutdown, %d before:\n%s", n, before, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestSilentClientIsDropped(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.WSPingInterval, c.WSPongTimeout = 100*time.Millisecond, 400*time.Millisecond
+	}))
+	alice := s.Register(t, "alice")
+
+	// A client that answers pings stays; one that ignores them is dropped.
+	alive := dial(t, s, "/ws/chat/", alice.Access)
+	conn, _, err := dialRaw(t, s.WSURL("/ws/chat/?token="+alice.Access), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn.SetPingHandler(func(string) error { return nil })
+	silent := wrap(t, conn)
+
+	start := time.Now()
+	silent.closeCode()
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("silent client dropped after %v, before the pong timeout", d)
+	}
+	alive.send(map[string]any{"type": "ping"})
+	alive.next("pong")
+}
