@@ -40,9 +40,25 @@ func scanMessage(row interface{ Scan(...any) error }) (chat.Message, error) {
 // so one fsync covers every message in it (group commit).
 func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
 	out := make([]chat.Inserted, len(batch))
+	var st insertStmts
+	for _, p := range []struct {
+		dst   **sql.Stmt
+		query string
+	}{{&st.member, sqlIsMember}, {&st.insert, sqlInsertMessage}, {&st.touch, sqlTouchConversation}, {&st.recipients, sqlRecipients}} {
+		var err error
+		if *p.dst, err = s.stmt(ctx, s.write, p.query); err != nil {
+			return nil, fmt.Errorf("insert messages: %w", err)
+		}
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		in := insertStmts{
+			member:     tx.StmtContext(ctx, st.member),
+			insert:     tx.StmtContext(ctx, st.insert),
+			touch:      tx.StmtContext(ctx, st.touch),
+			recipients: tx.StmtContext(ctx, st.recipients),
+		}
 		for i := range batch {
-			r, err := insertMessage(ctx, tx, &batch[i])
+			r, err := insertMessage(ctx, tx, &in, &batch[i])
 			if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 				return err
 			}
@@ -57,10 +73,23 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 	return out, nil
 }
 
-func insertMessage(ctx context.Context, tx *sql.Tx, nm *chat.NewMessage) (chat.Inserted, error) {
+// The statements of a send, prepared once (Store.stmt).
+const (
+	sqlIsMember      = `SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?`
+	sqlInsertMessage = `
+		INSERT INTO messages (conversation_id, sender_id, content, client_id, created_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (sender_id, client_id) DO NOTHING
+		RETURNING id`
+	sqlTouchConversation = `UPDATE conversations SET updated_at = ?, last_message_id = ? WHERE id = ?`
+	sqlRecipients        = `SELECT user_id FROM participants WHERE conversation_id = ?`
+)
+
+type insertStmts struct{ member, insert, touch, recipients *sql.Stmt }
+
+func insertMessage(ctx context.Context, tx *sql.Tx, st *insertStmts, nm *chat.NewMessage) (chat.Inserted, error) {
 	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?`,
-		nm.ConversationID, nm.Sender.ID).Scan(&one)
+	err := st.member.QueryRowContext(ctx, nm.ConversationID, nm.Sender.ID).Scan(&one)
 	if err != nil {
 		return chat.Inserted{}, notFound(err)
 	}
@@ -70,11 +99,7 @@ func insertMessage(ctx context.Context, tx *sql.Tx, nm *chat.NewMessage) (chat.I
 	}
 	at := ms(nm.At)
 	var id int64
-	err = tx.QueryRowContext(ctx, `
-		INSERT INTO messages (conversation_id, sender_id, content, client_id, created_at)
-		VALUES (?, ?, ?, ?, ?)
-		ON CONFLICT (sender_id, client_id) DO NOTHING
-		RETURNING id`, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at).Scan(&id)
+	err = st.insert.QueryRowContext(ctx, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		// (sender, client_id) exists: a retried send. Return the original.
 		m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+messageFrom+`
@@ -87,11 +112,10 @@ func insertMessage(ctx context.Context, tx *sql.Tx, nm *chat.NewMessage) (chat.I
 	if err != nil {
 		return chat.Inserted{}, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, last_message_id = ? WHERE id = ?`,
-		at, id, nm.ConversationID); err != nil {
+	if _, err := st.touch.ExecContext(ctx, at, id, nm.ConversationID); err != nil {
 		return chat.Inserted{}, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT user_id FROM participants WHERE conversation_id = ?`, nm.ConversationID)
+	rows, err := st.recipients.QueryContext(ctx, nm.ConversationID)
 	if err != nil {
 		return chat.Inserted{}, err
 	}

@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -39,6 +40,9 @@ type Store struct {
 	write *sql.DB // exactly one connection
 	read  *sql.DB // query_only pool
 	path  string
+
+	stmtMu sync.Mutex
+	stmts  map[stmtKey]*sql.Stmt // see stmt
 }
 
 // Open opens (creating it and its folder if needed) the SQLite file at path
@@ -96,7 +100,7 @@ func open(path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &Store{write: w, read: r, path: path}, nil
+	return &Store{write: w, read: r, path: path, stmts: map[stmtKey]*sql.Stmt{}}, nil
 }
 
 // Migrate runs goose in direction "up", "down" (one step) or "status"
@@ -170,10 +174,54 @@ func (s *Store) DB() *sql.DB { return s.read }
 
 // Close checkpoints the WAL into the main file and closes every connection.
 func (s *Store) Close() error {
+	s.stmtMu.Lock()
+	for k, st := range s.stmts {
+		st.Close()
+		delete(s.stmts, k)
+	}
+	s.stmtMu.Unlock()
 	_, cerr := s.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	rerr := s.read.Close()
 	werr := s.write.Close()
 	return errors.Join(cerr, rerr, werr)
+}
+
+// stmt returns query prepared on pool (s.read or s.write), preparing it
+// on first use. modernc's driver keeps no statement cache, and parsing the
+// same SQL again was a fifth of the CPU of a send — on the one writer
+// goroutine, where it is every sender's latency. database/sql prepares a
+// Stmt again by itself on any new connection of the pool.
+//
+// For the write pool, call it before s.tx and bind the statement with
+// tx.StmtContext: inside a transaction the pool's one connection is busy,
+// and preparing on the pool would wait for it forever.
+func (s *Store) stmt(ctx context.Context, pool *sql.DB, query string) (*sql.Stmt, error) {
+	key := stmtKey{pool, query}
+	s.stmtMu.Lock()
+	st := s.stmts[key]
+	s.stmtMu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	// Prepared without the lock: on the write pool it may wait for a
+	// transaction to end, and nobody else should wait with it.
+	st, err := pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, fmt.Errorf("prepare: %w", err)
+	}
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if first := s.stmts[key]; first != nil { // prepared meanwhile
+		st.Close()
+		return first, nil
+	}
+	s.stmts[key] = st
+	return st, nil
+}
+
+type stmtKey struct {
+	pool  *sql.DB
+	query string
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it.

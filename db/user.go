@@ -55,8 +55,12 @@ func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordH
 // UserByID implements chat.Store.
 func (s *Store) UserByID(ctx context.Context, id int64) (chat.Account, error) {
 	var a chat.Account
-	row := s.read.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE id = ?`, id)
-	u, err := scanUser(row, &a.PasswordHash)
+	// Every authenticated request runs this: prepared once.
+	st, err := s.stmt(ctx, s.read, `SELECT `+userColumns+`, password_hash FROM users WHERE id = ?`)
+	if err != nil {
+		return chat.Account{}, err
+	}
+	u, err := scanUser(st.QueryRowContext(ctx, id), &a.PasswordHash)
 	if err != nil {
 		return chat.Account{}, notFound(err)
 	}
