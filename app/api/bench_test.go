@@ -1,0 +1,111 @@
+package api_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/server/servertest"
+)
+
+// benchClient keeps a connection per sender goroutine: the default
+// client keeps only two idle connections per host, and 16 senders would
+// spend the benchmark dialing.
+var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
+
+func benchDo(b *testing.B, method, url, token string, body []byte, want int) {
+	req, err := http.NewRequest(method, url, bytes.NewReader(body))
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		b.Errorf("%s %s: %d", method, url, resp.StatusCode)
+	}
+}
+
+// BenchmarkSend_HTTP16 is the send path end to end: 16 concurrent HTTP
+// senders (8 goroutines per CPU on this 2-CPU machine), each POSTing to
+// the real server on a real SQLite file with synchronous=FULL. One op is
+// one acknowledged (committed) message; msgs/s is the rate of 201s.
+func BenchmarkSend_HTTP16(b *testing.B) {
+	for _, shared := range []bool{true, false} {
+		name := "own-conversation"
+		if shared {
+			name = "shared-conversation"
+		}
+		b.Run(name, func(b *testing.B) {
+			s := servertest.Start(b)
+			hub := s.Register(b, "hub")
+			users := make([]servertest.User, 16)
+			convs := make([]int64, 16)
+			for i := range users {
+				users[i] = s.Register(b, "sender")
+			}
+			if shared {
+				g := s.Conversation(b, hub, users...)
+				for i := range convs {
+					convs[i] = g
+				}
+			} else {
+				for i, u := range users {
+					convs[i] = s.Conversation(b, u, hub)
+				}
+			}
+			body := []byte(`{"content":"a benchmark message of ordinary length, about sixty bytes"}`)
+			var next atomic.Int64
+			before := count(b, s, `SELECT count(*) FROM messages`)
+			b.SetParallelism(8)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				i := int(next.Add(1)-1) % len(users)
+				url := fmt.Sprintf("%s/api/conversations/%d/messages/", s.URL, convs[i])
+				for pb.Next() {
+					benchDo(b, http.MethodPost, url, users[i].Access, body, http.StatusCreated)
+				}
+			})
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if n := count(b, s, `SELECT count(*) FROM messages`) - before; n != b.N {
+				b.Errorf("%d messages stored, want %d", n, b.N)
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+		})
+	}
+}
+
+// BenchmarkHistory_HTTP is the list path: 16 concurrent readers each
+// GETting the newest page of 50 from a conversation of 1000 messages.
+func BenchmarkHistory_HTTP(b *testing.B) {
+	s := servertest.Start(b)
+	a, c := s.Register(b, "writer"), s.Register(b, "reader")
+	conv := s.Conversation(b, a, c)
+	body := []byte(`{"content":"history"}`)
+	url := fmt.Sprintf("%s/api/conversations/%d/messages/", s.URL, conv)
+	for range 1000 {
+		benchDo(b, http.MethodPost, url, a.Access, body, http.StatusCreated)
+	}
+	b.SetParallelism(8)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			benchDo(b, http.MethodGet, url+"?limit=50", c.Access, nil, http.StatusOK)
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pages/s")
+}
