@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,10 +20,17 @@ import (
 // their place among the frames queued before them.
 const (
 	ctrlRecovered = "\x00recovered" // a join with recovery is ready to send
-	ctrlRenewed   = "\x00renewed"   // the token was renewed: reset the expiry timer
+	ctrlExpiry    = "\x00expiry"    // the token's expiry timer fired
+	ctrlPing      = "\x00ping"      // time to send a ping control frame
+	ctrlClose     = "\x00close"     // write the close frame and end
 )
 
 // conn is one WebSocket connection.
+//
+// An idle connection holds one goroutine, its reader. Its writer runs only
+// while there is something to write: the first frame queued starts it, and
+// it ends when the queue is empty. Pings and the token's expiry arrive as
+// control events in the same queue.
 type conn struct {
 	h    *Handler
 	ws   *websocket.Conn
@@ -30,13 +38,21 @@ type conn struct {
 	user chat.User
 	// expires is the Unix-nanosecond expiry of the token in force.
 	expires atomic.Int64
+	warned  atomic.Bool // token_expiring sent for the token in force
+	expiry  *time.Timer
 
-	send chan *hub.Event
+	qmu     sync.Mutex // guards the queue
+	queue   []*hub.Event
+	spare   []*hub.Event // the writer's last batch, reused while busy
+	writing bool         // a writer goroutine is running (or the socket is closed)
+
 	quit chan struct{} // closed by kill
 	// readerDone is closed when the reader has returned: the writer
 	// waits for it after its close frame, so that the peer's unread
 	// frames do not turn the close into a reset.
 	readerDone chan struct{}
+	// closed is closed once the writer has closed the socket.
+	closed chan struct{}
 	// closeCode and closeReason are set once, before quit is closed.
 	closeCode   int
 	closeReason string
@@ -44,6 +60,10 @@ type conn struct {
 
 	mu     sync.Mutex // guards joined
 	joined map[int64]*joinState
+
+	// Writer-only state (one writer at a time; the queue lock hands it
+	// from one to the next).
+	fw frameWriter
 
 	// Reader-only state.
 	limiter    *rate.Limiter
@@ -69,13 +89,16 @@ func newConn(h *Handler, ws *websocket.Conn, user chat.User, expires time.Time) 
 		ws:         ws,
 		id:         h.nextID.Add(1),
 		user:       user,
-		send:       make(chan *hub.Event, h.opt.QueueSize),
 		quit:       make(chan struct{}),
 		readerDone: make(chan struct{}),
+		closed:     make(chan struct{}),
 		joined:     map[int64]*joinState{},
 		limiter:    rate.NewLimiter(rate.Limit(h.opt.FramesPerSecond), h.opt.FrameBurst),
 	}
+	c.fw.c = c
 	c.expires.Store(expires.UnixNano())
+	// Armed in run, once connection_established is queued ahead of it.
+	c.expiry = time.AfterFunc(time.Duration(math.MaxInt64), func() { c.push(&hub.Event{Type: ctrlExpiry}, true) })
 	return c
 }
 
@@ -85,6 +108,7 @@ func (c *conn) kill(code int, reason string) {
 	c.killOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
 		close(c.quit)
+		c.push(&hub.Event{Type: ctrlClose}, true)
 	})
 }
 
@@ -113,7 +137,7 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 			c.mu.Unlock()
 			return
 		case st.recovering:
-			if len(st.buf) >= cap(c.send) {
+			if len(st.buf) >= c.h.opt.QueueSize {
 				c.mu.Unlock()
 				c.h.opt.Metrics.Dropped("slow")
 				c.kill(CloseTooSlow, "too slow")
@@ -131,21 +155,37 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 // enqueue queues a frame without waiting. Sheddable events are dropped
 // when the queue is three-quarters full; anything else that does not fit
 // closes the connection with 4008: the client recovers on reconnect.
-func (c *conn) enqueue(ev *hub.Event) {
-	if ev.Sheddable && len(c.send) >= cap(c.send)*3/4 {
+func (c *conn) enqueue(ev *hub.Event) { c.push(ev, false) }
+
+// push queues ev and starts a writer if none runs. Control events (force)
+// are never refused for space.
+func (c *conn) push(ev *hub.Event, force bool) {
+	limit := c.h.opt.QueueSize
+	c.qmu.Lock()
+	switch n := len(c.queue); {
+	case force:
+	case ev.Sheddable && n >= limit*3/4:
+		c.qmu.Unlock()
 		return
-	}
-	select {
-	case c.send <- ev:
-	default:
+	case n >= limit:
+		c.qmu.Unlock()
 		c.h.opt.Metrics.Dropped("slow")
 		c.kill(CloseTooSlow, "too slow")
+		return
+	}
+	c.queue = append(c.queue, ev)
+	start := !c.writing
+	c.writing = true
+	c.qmu.Unlock()
+	if start {
+		go c.writeLoop()
 	}
 }
 
-// run serves the connection until it closes. It runs the reader in the
-// calling goroutine and the writer in a new one.
-func (c *conn) run(ctx context.Context, convID int64) {
+// open does a new connection's setup, in the handler's goroutine: the
+// greeting, subscriptions, presence, the URL form's join. It returns the
+// time it started, for the close log line.
+func (c *conn) open(ctx context.Context, convID int64) time.Time {
 	h := c.h
 	start := h.opt.Now()
 	h.opt.Metrics.ConnOpened()
@@ -158,16 +198,21 @@ func (c *conn) run(ctx context.Context, convID int64) {
 	if convID != 0 {
 		c.join(ctx, convID, nil, nil)
 	}
+	c.expiry.Reset(c.untilWarning())
+	return start
+}
 
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writer()
-	}()
+// serve reads until the connection ends, then cleans up. It runs in a
+// goroutine of its own, started after open: the setup's database calls
+// grow a goroutine's stack, and an idle socket should not keep that
+// stack for its whole life.
+func (c *conn) serve(ctx context.Context, start time.Time) {
+	h := c.h
 	peerCode := c.reader(ctx)
 	close(c.readerDone)
-	c.kill(CloseNormal, "") // stops the writer if the reader ended first
-	<-writerDone
+	c.expiry.Stop()
+	c.kill(CloseNormal, "") // ends the connection if the reader ended first
+	<-c.closed
 
 	h.opt.Hub.Unsubscribe(hub.UserTopic(c.user.ID), c)
 	c.mu.Lock()
@@ -185,6 +230,12 @@ func (c *conn) run(ctx context.Context, convID int64) {
 	h.opt.Metrics.ConnClosed(code)
 	h.opt.Log.Info("ws close", "conn_id", c.id, "user_id", c.user.ID, "code", code,
 		"reason", c.closeReason, "duration_ms", h.opt.Now().Sub(start).Milliseconds())
+}
+
+// untilWarning is how long until the token in force needs a warning.
+func (c *conn) untilWarning() time.Duration {
+	exp := time.Unix(0, c.expires.Load())
+	return max(exp.Sub(c.h.opt.Now())-expiryWarning, 0)
 }
 
 func (c *conn) userNow() chat.User {
@@ -392,7 +443,8 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 			return &frameError{codeForbidden, "That token is not valid for this connection."}
 		}
 		c.expires.Store(claims.Expiry().UnixNano())
-		c.enqueue(&hub.Event{Type: ctrlRenewed})
+		c.warned.Store(false)
+		c.expiry.Reset(c.untilWarning())
 		c.enqueue(reply("authenticated", expiryFrame{Type: "authenticated", ExpiresAt: chat.Time{Time: claims.Expiry()}, RequestID: rid}))
 
 	default:

@@ -102,6 +102,9 @@ type Handler struct {
 	closing bool
 	wg      sync.WaitGroup
 
+	stopPings chan struct{}
+	pingsDone chan struct{}
+
 	// presence serializes each user's online/offline transitions, so that
 	// a quick reconnect never publishes "online" before "offline".
 	presence [64]sync.Mutex
@@ -139,12 +142,16 @@ func New(opt Options) *Handler {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{opt: opt, conns: map[*conn]struct{}{}}
+	h := &Handler{opt: opt, conns: map[*conn]struct{}{},
+		stopPings: make(chan struct{}), pingsDone: make(chan struct{})}
+	go h.pinger()
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		ReadBufferSize:   1024,
-		WriteBufferSize:  1024,
-		WriteBufferPool:  &sync.Pool{},
+		// Client frames are small; a larger one is read in several
+		// calls. Every idle socket keeps this buffer.
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
 		// The origin was checked before Upgrade, with a JSON answer.
 		CheckOrigin: func(*http.Request) bool { return true },
 	}
@@ -238,13 +245,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 	h.conns[c] = struct{}{}
 	h.wg.Add(1) // for the connection's own goroutine, before ours ends
 	h.mu.Unlock()
-	// The connection gets a fresh goroutine, and the handler's returns:
-	// its stack grew deep through net/http and the middleware, and an
-	// idle socket should not keep that much memory for its whole life.
-	ctx := context.WithoutCancel(r.Context())
+	// The reader gets a fresh goroutine, and the handler's returns: its
+	// stack grew deep through net/http, the middleware and the setup's
+	// queries, and an idle socket should not keep that much memory for
+	// its whole life.
+	// Not the request's context: it would keep the request alive, and
+	// the socket outlives it.
+	ctx := context.Background()
+	start := c.open(ctx, convID)
 	go func() {
 		defer h.wg.Done()
-		c.run(ctx, convID)
+		c.serve(ctx, start)
 		h.mu.Lock()
 		delete(h.conns, c)
 		h.mu.Unlock()
@@ -280,15 +291,51 @@ func closeNow(ws *websocket.Conn, code int, reason string) {
 	ws.Close()
 }
 
+// pingSlots spreads pings over the interval: each tick pings one slot's
+// connections, so that 10,000 sockets do not all wake at once.
+const pingSlots = 16
+
+// pinger asks every connection to send a ping once per PingInterval. One
+// goroutine for all, instead of a ticker per connection.
+func (h *Handler) pinger() {
+	defer close(h.pingsDone)
+	t := time.NewTicker(h.opt.PingInterval / pingSlots)
+	defer t.Stop()
+	var due []*conn
+	for slot := uint64(0); ; slot = (slot + 1) % pingSlots {
+		select {
+		case <-h.stopPings:
+			return
+		case <-t.C:
+		}
+		h.mu.Lock()
+		for c := range h.conns {
+			if c.id%pingSlots == slot {
+				due = append(due, c)
+			}
+		}
+		h.mu.Unlock()
+		for _, c := range due {
+			c.push(&hub.Event{Type: ctrlPing}, true)
+		}
+		clear(due)
+		due = due[:0]
+	}
+}
+
 // Shutdown closes every connection with 1001 and waits, until ctx is done,
 // for their goroutines to end. New connections are refused from then on.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
+	if !h.closing {
+		close(h.stopPings)
+	}
 	h.closing = true
 	for c := range h.conns {
 		c.kill(CloseGoingAway, "server shutting down")
 	}
 	h.mu.Unlock()
+	<-h.pingsDone
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {

@@ -63,111 +63,125 @@ func (b *batch) reset() {
 	b.bufs, b.hdr, b.types, b.frames = b.bufs[:0], b.hdr[:0], b.types[:0], 0
 }
 
-// writer owns every write to the socket: queued frames, pings, the token
-// expiry warning and the final close frame.
-func (c *conn) writer() {
-	h := c.h
-	defer c.ws.Close() // unblocks the reader
-	w := &frameWriter{c: c, net: c.ws.NetConn()}
-
-	ping := time.NewTicker(h.opt.PingInterval)
-	defer ping.Stop()
-	expiry := time.NewTimer(0)
-	defer expiry.Stop()
-	warned := false
-	resetExpiry := func() {
-		exp := time.Unix(0, c.expires.Load())
-		warned = false
-		expiry.Reset(max(exp.Sub(h.opt.Now())-expiryWarning, 0))
-	}
-	resetExpiry()
-
-	// connection_established goes first, before any timer can fire.
-	select {
-	case ev := <-c.send:
-		w.add(ev)
-		if !w.flush(writeWait) {
-			c.kill(CloseNormal, "")
-			return
-		}
-	case <-c.quit:
-	}
-
+// writeLoop is the connection's writer while its queue has frames: it
+// takes everything queued, writes it in batches, and ends when the queue
+// is empty (the next frame starts a new one). The close frame ends it for
+// good.
+func (c *conn) writeLoop() {
 	for {
-		select {
-		case ev := <-c.send:
-			// Take what else is waiting, up to a batch, then write once.
-			for {
-				switch ev.Type {
-				case ctrlRenewed:
-					resetExpiry()
-				case ctrlRecovered:
-					if !c.writeRecovery(ev.ConversationID, w) {
-						c.kill(CloseNormal, "")
-						return
-					}
-				default:
-					w.add(ev)
-				}
-				if w.full() || len(c.send) == 0 {
-					break
-				}
-				ev = <-c.send
-			}
-			if !w.flush(writeWait) {
-				c.kill(CloseNormal, "")
-				return
-			}
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)); err != nil {
-				c.kill(CloseNormal, "")
-				return
-			}
-		case <-expiry.C:
-			exp := time.Unix(0, c.expires.Load())
-			left := exp.Sub(h.opt.Now())
-			if left <= 0 {
-				c.kill(CloseUnauthorized, "token expired")
-				continue
-			}
-			if !warned {
-				warned = true
-				w.add(reply("token_expiring", expiryFrame{Type: "token_expiring", ExpiresAt: chat.Time{Time: exp}}))
-				if !w.flush(writeWait) {
-					c.kill(CloseNormal, "")
-					return
-				}
-			}
-			expiry.Reset(left)
-		case <-c.quit:
-			if c.closeCode != CloseTooSlow && c.closeCode != CloseNormal {
-				// Closed for a reason (1001, 4001, 4029): the client still
-				// reads what was queued before, the replies that explain
-				// the close among them.
-				for n := len(c.send); n > 0; n-- {
-					if ev := <-c.send; ev.Type[0] != 0 {
-						w.add(ev)
-					}
-				}
-				w.flush(time.Second)
-			}
-			msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
-			if c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil {
-				select {
-				case <-c.readerDone:
-				case <-time.After(time.Second):
-				}
-			}
+		c.qmu.Lock()
+		q := c.queue
+		if len(q) == 0 {
+			c.queue, c.spare, c.writing = nil, nil, false
+			c.qmu.Unlock()
 			return
 		}
+		c.queue, c.spare = c.spare, nil
+		c.qmu.Unlock()
+
+		if done := c.writeQueued(q); done {
+			return
+		}
+		clear(q)
+		c.qmu.Lock()
+		c.spare = q[:0]
+		c.qmu.Unlock()
 	}
 }
 
-// frameWriter is the writer goroutine's view of the socket.
+// writeQueued writes one taken queue; it returns true once the socket is
+// closed.
+func (c *conn) writeQueued(q []*hub.Event) bool {
+	w := &c.fw
+	for _, ev := range q {
+		switch ev.Type {
+		case ctrlClose:
+			c.finish(w)
+			return true
+		case ctrlPing:
+			if !w.flush(writeWait) || c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) != nil {
+				c.kill(CloseNormal, "")
+			}
+		case ctrlExpiry:
+			c.onExpiry(w)
+		case ctrlRecovered:
+			if !c.writeRecovery(ev.ConversationID, w) {
+				c.kill(CloseNormal, "")
+			}
+		default:
+			if isClosed(c.quit) && c.closeCode == CloseTooSlow {
+				continue // dropped: the queue overflowed
+			}
+			w.add(ev)
+			if w.full() && !w.flush(writeWait) {
+				c.kill(CloseNormal, "")
+			}
+		}
+	}
+	if !w.flush(writeWait) {
+		c.kill(CloseNormal, "")
+	}
+	return false
+}
+
+func isClosed(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// onExpiry warns once that the token in force is about to expire, and
+// closes the socket with 4001 when it has.
+func (c *conn) onExpiry(w *frameWriter) {
+	exp := time.Unix(0, c.expires.Load())
+	left := exp.Sub(c.h.opt.Now())
+	if left <= 0 {
+		c.kill(CloseUnauthorized, "token expired")
+		return
+	}
+	if d := c.untilWarning(); d > 0 { // renewed meanwhile
+		c.expiry.Reset(d)
+		return
+	}
+	if !c.warned.Swap(true) {
+		w.add(reply("token_expiring", expiryFrame{Type: "token_expiring", ExpiresAt: chat.Time{Time: exp}}))
+	}
+	c.expiry.Reset(left)
+}
+
+// finish writes what is still queued ahead of the close (unless the queue
+// overflowed), the close frame, waits briefly for the peer's answer, and
+// closes the socket. No writer starts after it.
+func (c *conn) finish(w *frameWriter) {
+	if c.closeCode != CloseTooSlow && c.closeCode != CloseNormal {
+		// Closed for a reason (1001, 4001, 4029): the client still reads
+		// what was sent before, the replies that explain the close
+		// among them.
+		w.flush(time.Second)
+	} else {
+		w.discard()
+	}
+	msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
+	if c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil {
+		select {
+		case <-c.readerDone:
+		case <-time.After(time.Second):
+		}
+	}
+	c.ws.Close() // unblocks the reader
+	c.qmu.Lock()
+	c.queue, c.spare = nil, nil // writing stays true: nothing more is written
+	c.qmu.Unlock()
+	close(c.closed)
+}
+
+// frameWriter is the writer's view of the socket.
 type frameWriter struct {
-	c   *conn
-	net net.Conn
-	b   *batch // nil when empty
+	c *conn
+	b *batch // nil when empty
 	// lastSent is the newest message id written per conversation; it
 	// keeps a recovery replay and live traffic from repeating a message.
 	lastSent map[int64]int64
@@ -193,6 +207,15 @@ func (w *frameWriter) add(ev *hub.Event) {
 
 func (w *frameWriter) full() bool { return w.b != nil && w.b.full() }
 
+// discard drops the batch unwritten.
+func (w *frameWriter) discard() {
+	if w.b != nil {
+		w.b.reset()
+		batches.Put(w.b)
+		w.b = nil
+	}
+}
+
 // flush writes the batch in one writev, within timeout.
 func (w *frameWriter) flush(timeout time.Duration) bool {
 	b := w.b
@@ -201,8 +224,9 @@ func (w *frameWriter) flush(timeout time.Duration) bool {
 	}
 	w.b = nil
 	defer func() { b.reset(); batches.Put(b) }()
-	w.net.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := b.bufs.WriteTo(w.net); err != nil {
+	nc := w.c.ws.NetConn()
+	nc.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := b.bufs.WriteTo(nc); err != nil {
 		return false
 	}
 	for _, typ := range b.types {
