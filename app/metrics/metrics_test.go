@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
@@ -126,4 +129,103 @@ func TestMetrics_Token(t *testing.T) {
 	if strings.Contains(srv.Logs.String(), token) {
 		t.Error("the metrics token reached the log")
 	}
+}
+
+// readUntil reads frames until one of type typ.
+func readUntil(t *testing.T, conn *websocket.Conn, typ string) {
+	t.Helper()
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var f struct{ Type string }
+		if err := conn.ReadJSON(&f); err != nil {
+			t.Fatalf("waiting for %s: %v", typ, err)
+		}
+		if f.Type == typ {
+			return
+		}
+	}
+}
+
+// eventually scrapes until cond holds, for counts that move after the
+// client has seen what it waited for.
+func eventually(t *testing.T, srv *servertest.Server, what string, cond func(map[string]float64) bool) map[string]float64 {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		m := scrape(t, srv, "")
+		if cond(m) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: never happened", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestMetrics_WebSocketSeriesMove(t *testing.T) {
+	srv := servertest.Start(t)
+	alice, bob := srv.Register(t, "alice"), srv.Register(t, "bob")
+	conv := srv.Conversation(t, alice, bob)
+	before := scrape(t, srv, "")
+
+	conn, _, err := websocket.DefaultDialer.Dial(srv.WSURL(fmt.Sprintf("/ws/conversations/%d/?token=%s", conv, bob.Access)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	readUntil(t, conn, "joined")
+	conn.WriteJSON(map[string]any{"type": "ping", "timestamp": 1})
+	readUntil(t, conn, "pong")
+	srv.Send(t, alice, conv, "to the socket")
+	readUntil(t, conn, "new_message")
+
+	open := eventually(t, srv, "frames counted", func(m map[string]float64) bool {
+		return m[`confab_ws_frames_sent_total{type="new_message"}`] > before[`confab_ws_frames_sent_total{type="new_message"}`]
+	})
+	for _, s := range []string{
+		`confab_ws_frames_received_total{type="ping"}`,
+		`confab_ws_frames_sent_total{type="pong"}`,
+		`confab_ws_frames_sent_total{type="connection_established"}`,
+		`confab_ws_frames_sent_total{type="joined"}`,
+		`confab_http_requests_total{method="GET",route="/ws/conversations/:id/",status="101"}`,
+	} {
+		if open[s]-before[s] < 1 {
+			t.Errorf("%s did not move", s)
+		}
+	}
+	if got := open["confab_ws_connections"]; got != 1 {
+		t.Errorf("confab_ws_connections = %v with one socket open", got)
+	}
+	if _, ok := open[`confab_http_request_duration_seconds_count{method="GET",route="/ws/conversations/:id/"}`]; ok {
+		t.Error("a socket's lifetime was timed as a request")
+	}
+
+	conn.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"))
+	eventually(t, srv, "socket closed", func(m map[string]float64) bool {
+		return m["confab_ws_connections"] == 0 &&
+			m[`confab_ws_connections_closed_total{code="1000"}`] > before[`confab_ws_connections_closed_total{code="1000"}`]
+	})
+}
+
+func TestMetrics_RateLimitedDropIsCounted(t *testing.T) {
+	srv := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.WSFramesPerSecond, c.WSFrameBurst = 1, 5
+	}))
+	alice := srv.Register(t, "alice")
+	conn, _, err := websocket.DefaultDialer.Dial(srv.WSURL("/ws/chat/?token="+alice.Access), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	readUntil(t, conn, "connection_established")
+	for range 200 {
+		if conn.WriteJSON(map[string]string{"type": "ping"}) != nil {
+			break // closed on us
+		}
+	}
+	eventually(t, srv, "rate-limited drop", func(m map[string]float64) bool {
+		return m[`confab_ws_dropped_total{reason="rate_limited"}`] >= 1 &&
+			m[`confab_ws_connections_closed_total{code="4029"}`] >= 1
+	})
 }

@@ -97,6 +97,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Chat:            s.Chat,
 		Hub:             h,
 		Log:             log,
+		Metrics:         m,
 		AllowedOrigins:  cfg.AllowedOrigins,
 		PingInterval:    cfg.WSPingInterval,
 		PongTimeout:     cfg.WSPongTimeout,
