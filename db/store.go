@@ -43,6 +43,8 @@ type Store struct {
 
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // see stmt
+
+	users userCache
 }
 
 // Open opens (creating it and its folder if needed) the SQLite file at path

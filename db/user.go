@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -54,6 +55,10 @@ func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordH
 
 // UserByID implements chat.Store.
 func (s *Store) UserByID(ctx context.Context, id int64) (chat.Account, error) {
+	if a, ok := s.users.get(id); ok {
+		return a, nil
+	}
+	gen := s.users.generation()
 	var a chat.Account
 	// Every authenticated request runs this: prepared once.
 	st, err := s.stmt(ctx, s.read, `SELECT `+userColumns+`, password_hash FROM users WHERE id = ?`)
@@ -65,7 +70,53 @@ func (s *Store) UserByID(ctx context.Context, id int64) (chat.Account, error) {
 		return chat.Account{}, notFound(err)
 	}
 	a.User = u
+	s.users.put(gen, a)
 	return a, nil
+}
+
+// userCache keeps accounts by id: every authenticated request and socket
+// looks its user up. Every change of a user goes through this Store, which
+// drops the cache entry after committing; a read that raced with a change
+// does not store what it read (the generation moved on).
+type userCache struct {
+	mu  sync.Mutex
+	gen uint64
+	m   map[int64]chat.Account
+}
+
+// maxCachedUsers bounds the cache; past it, it starts over.
+const maxCachedUsers = 1 << 16
+
+func (c *userCache) get(id int64) (chat.Account, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	a, ok := c.m[id]
+	return a, ok
+}
+
+func (c *userCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *userCache) put(gen uint64, a chat.Account) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return
+	}
+	if c.m == nil || len(c.m) >= maxCachedUsers {
+		c.m = map[int64]chat.Account{}
+	}
+	c.m[a.ID] = a
+}
+
+func (c *userCache) forget(id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	delete(c.m, id)
 }
 
 // UserByUsername implements chat.Store.
@@ -92,6 +143,7 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordH
 		u, err = scanUser(row)
 		return notFound(err)
 	})
+	s.users.forget(id)
 	if err != nil {
 		return chat.User{}, fmt.Errorf("update user: %w", err)
 	}
@@ -141,6 +193,7 @@ func escapeLike(s string) string {
 
 // DeleteUser implements chat.Store.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
+	defer s.users.forget(id)
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		// The user's messages go with them (ON DELETE CASCADE); a
 		// conversation whose last message was one of them falls back to
