@@ -1017,3 +1017,18 @@ func checkEnv(t *testing.T, env map[string]string) {
 		t.Errorf("the deploy environment does not load: %v", err)
 	}
 }
+
+func TestServe_UnwritableDatabaseFolderIsExplained(t *testing.T) {
+	dir := t.TempDir()
+	if hint := writableHint(filepath.Join(dir, "confab.db")); hint != "" {
+		t.Errorf("a writable folder got a hint: %s", hint)
+	}
+	notADir := filepath.Join(dir, "file")
+	os.WriteFile(notADir, nil, 0o600)
+	if hint := writableHint(filepath.Join(notADir, "confab.db")); !strings.Contains(hint, "not writable") || !strings.Contains(hint, "DATABASE_PATH") {
+		t.Errorf("hint %q", hint)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".confab-write-check-*")); len(m) > 0 {
+		t.Errorf("the check left %v", m)
+	}
+}
