@@ -85,7 +85,7 @@ export class Chat extends EventTarget {
     this.desiredJoins = new Set(); // conversations this tab keeps joined (rejoined on reconnect)
     this.typing = new Map(); // conversation id → Map(user id → {name, until})
     this.typingTimer = 0;
-    this.out = { convId: null, active: false, lastSentAt: 0, idleTimer: 0, stopTimer: 0 };
+    this.out = { convId: null, active: false, lastSentAt: 0, idleTimer: 0, startTimer: 0, stopTimer: 0 };
     this.drafts = new Map();
     this.leaving = new Set(); // conversations we are leaving on purpose
     this.listCache = new Map();
@@ -545,7 +545,11 @@ export class Chat extends EventTarget {
     for (const p of this.pending.values()) {
       if (p.state === 'pending' && p.via === 'ws') this.sendViaRest(p);
     }
-    this.out.active = false;
+    const o = this.out;
+    o.active = false;
+    clearTimeout(o.startTimer);
+    o.startTimer = 0;
+    o.lastSentAt = 0; // the next connection starts with a clean slate on the server
   }
 
   onNewMessage(convId, m) {
@@ -1086,14 +1090,26 @@ export class Chat extends EventTarget {
     const id = this.activeId;
     if (id === null || !this.socket.live) return;
     const o = this.out;
-    clearTimeout(o.stopTimer);
+    clearTimeout(o.stopTimer); // typing again: a "stopped" still waiting is moot
     const now = Date.now();
-    if (!o.active || o.convId !== id || now - o.lastSentAt >= TYPING_SEND_EVERY_MS) {
-      if (this.socket.send({ type: 'typing', conversation_id: id, is_typing: true })) {
-        o.active = true;
-        o.convId = id;
-        o.lastSentAt = now;
-      }
+    if (!o.active || o.convId !== id || (!o.startTimer && now - o.lastSentAt >= TYPING_SEND_EVERY_MS)) {
+      o.active = true;
+      o.convId = id;
+      // The server forwards at most one typing frame per second and drops
+      // the rest. Typing the next message right after sending one would
+      // otherwise be lost (its "typing" follows the last one too closely),
+      // and the other side would see nothing: wait out the gap instead.
+      const sendStart = () => {
+        o.startTimer = 0;
+        if (o.active && o.convId === id && this.socket.live && this.socket.send({ type: 'typing', conversation_id: id, is_typing: true })) {
+          o.lastSentAt = Date.now();
+        }
+      };
+      const wait = Math.max(0, o.lastSentAt + TYPING_STOP_GAP_MS - now);
+      clearTimeout(o.startTimer);
+      o.startTimer = 0;
+      if (wait === 0) sendStart();
+      else o.startTimer = setTimeout(sendStart, wait);
     }
     clearTimeout(o.idleTimer);
     o.idleTimer = setTimeout(() => this.stopTyping(), TYPING_IDLE_MS);
@@ -1104,6 +1120,8 @@ export class Chat extends EventTarget {
     clearTimeout(o.idleTimer);
     if (!o.active) return;
     o.active = false;
+    clearTimeout(o.startTimer);
+    o.startTimer = 0;
     const convId = o.convId;
     const wait = Math.max(0, o.lastSentAt + TYPING_STOP_GAP_MS - Date.now());
     clearTimeout(o.stopTimer);
