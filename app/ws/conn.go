@@ -68,7 +68,7 @@ type conn struct {
 	// Reader-only state.
 	limiter    *rate.Limiter
 	strikes    int
-	lastTyping map[int64]time.Time
+	typingGate typingGate
 }
 
 // joinState is one joined conversation.
@@ -191,10 +191,12 @@ func (c *conn) open(ctx context.Context, convID int64) time.Time {
 	h.opt.Metrics.ConnOpened()
 	h.opt.Log.Info("ws open", "conn_id", c.id, "user_id", c.user.ID)
 
+	// Others learn the user is online before the client learns it is
+	// connected; the client's own events start after its greeting.
+	c.goOnline(ctx)
 	c.enqueue(reply("connection_established", establishedFrame{
 		Type: "connection_established", User: c.userNow(), ServerTime: chat.Time{Time: h.opt.Now()}}))
 	h.opt.Hub.Subscribe(hub.UserTopic(c.user.ID), c)
-	c.goOnline(ctx)
 	if convID != 0 {
 		c.join(ctx, convID, nil, nil)
 	}
@@ -211,6 +213,7 @@ func (c *conn) serve(ctx context.Context, start time.Time) {
 	peerCode := c.reader(ctx)
 	close(c.readerDone)
 	c.expiry.Stop()
+	c.stopTyping()
 	c.kill(CloseNormal, "") // ends the connection if the reader ended first
 	<-c.closed
 
@@ -405,22 +408,7 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 		if ferr != nil {
 			return ferr
 		}
-		isTyping := f.IsTyping == nil || *f.IsTyping
-		now := h.opt.Now()
-		if last, ok := c.lastTyping[id]; ok && now.Sub(last) < time.Second {
-			return nil // at most one per second per conversation: the rest are dropped
-		}
-		if err := h.opt.Chat.Typing(ctx, chat.UserLite{ID: c.user.ID, Username: c.user.Username,
-			DisplayName: c.user.DisplayName}, id, isTyping, c.id); err != nil {
-			return chatError(err)
-		}
-		if c.lastTyping == nil {
-			c.lastTyping = map[int64]time.Time{}
-		}
-		if len(c.lastTyping) > c.h.opt.MaxJoined {
-			clear(c.lastTyping)
-		}
-		c.lastTyping[id] = now
+		return c.typing(ctx, id, f.IsTyping == nil || *f.IsTyping)
 
 	case typeReadReceipt:
 		id, ferr := f.conversationID()
