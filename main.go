@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		case "-h", "-help", "--help":
 			fmt.Fprint(stdout, usage())
 			return exitOK
-		case "-version", "--version":
+		case "-v", "-version", "--version":
 			name, args = "version", args[1:]
 		}
 		// Any other flag belongs to serve, the default command.

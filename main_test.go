@@ -49,6 +49,11 @@ func TestCLI_HelpOnEveryCommand(t *testing.T) {
 			}
 		})
 	}
+	for _, args := range [][]string{{"version"}, {"--version"}, {"-v"}} {
+		if code, out, _ := runCLI(t, nil, "", args...); code != exitOK || !strings.HasPrefix(out, "confab ") {
+			t.Errorf("%v: exit %d, %q", args, code, out)
+		}
+	}
 	code, out, _ := runCLI(t, nil, "", "--help")
 	if code != exitOK || !strings.Contains(out, "createuser") || !strings.Contains(out, "healthcheck") {
 		t.Errorf("--help: exit %d, %q", code, out)
@@ -94,6 +99,10 @@ func TestServe_BadSettingExits2NamingIt(t *testing.T) {
 		if tc.name == "METRICS_TOKEN" && strings.Contains(errOut, tc.value) {
 			t.Errorf("the token's value was printed: %q", errOut)
 		}
+	}
+	// Flags without a command are serve's, and pass through the same checks.
+	if code, _, errOut := runCLI(t, nil, "", "-port", "eighty"); code != exitConfig || !strings.Contains(errOut, "PORT") {
+		t.Errorf("-port eighty: exit %d, %q", code, errOut)
 	}
 }
 
