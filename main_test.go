@@ -113,8 +113,8 @@ func TestVersion_PrintsBuildInfo(t *testing.T) {
 	}
 }
 
-// writer keeps sending messages as one user and records what was
-// acknowledged, and when.
+// acks records the ids of acknowledged messages, in the order of their
+// acks, for writers on many goroutines.
 type acks struct {
 	mu  sync.Mutex
 	ids []int64
@@ -132,6 +132,8 @@ func (a *acks) snapshot() []int64 {
 	return append([]int64(nil), a.ids...)
 }
 
+// send posts a message and returns its id. Unlike servertest's Send it
+// returns its error, so that writer goroutines may use it.
 func send(url, token, content string) (int64, error) {
 	body := fmt.Sprintf(`{"content":%q}`, content)
 	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
@@ -563,7 +565,7 @@ func TestDockerfile_BuildFlagsMakeAStaticTrimmedBinary(t *testing.T) {
 	}
 }
 
-// dockerfile returns the instructions of the Dockerfile's final stage.
+// dockerfileFinalStage returns the instructions of the Dockerfile's final stage.
 func dockerfileFinalStage(t *testing.T) map[string][]string {
 	t.Helper()
 	b, err := os.ReadFile("Dockerfile")
@@ -626,26 +628,9 @@ type proc struct {
 	cmd  *exec.Cmd
 	url  string
 	db   string
-	logs *lockedBuffer
+	logs *servertest.LogBuffer
 	done chan struct{} // closed at exit, after err is set
 	err  error         // what Wait returned
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func freePort(t *testing.T) string {
@@ -665,7 +650,7 @@ func startProc(t *testing.T, bin string, env []string, args ...string) *proc {
 	t.Helper()
 	port := freePort(t)
 	p := &proc{url: "http://127.0.0.1:" + port, db: filepath.Join(t.TempDir(), "confab.db"),
-		logs: &lockedBuffer{}, done: make(chan struct{})}
+		logs: &servertest.LogBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Env = append([]string{"HOST=127.0.0.1", "PORT=" + port, "DATABASE_PATH=" + p.db}, env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
