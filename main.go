@@ -655,10 +655,10 @@ func versionCmd() command {
 	}
 }
 
-// revision is the VCS revision for builds without VCS information (a
-// Docker build, whose context has no .git): set with
-// -ldflags "-X main.revision=<commit>". It is a link-time constant, the
-// one package-level variable here.
+// revision is the VCS revision given at link time, for builds without
+// VCS information (a Docker build, whose context has no .git):
+// -ldflags "-X main.revision=<commit>". When set it wins over the build
+// info. It is a link-time constant, the one package-level variable here.
 var revision string
 
 func version() string {
@@ -670,7 +670,9 @@ func version() string {
 	for _, s := range info.Settings {
 		switch s.Key {
 		case "vcs.revision":
-			rev = s.Value
+			if revision == "" {
+				rev = s.Value
+			}
 		case "vcs.modified":
 			modified = s.Value == "true"
 		}
