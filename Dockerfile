@@ -7,7 +7,8 @@
 # main_test.go builds the binary with exactly the flags of the go build
 # line below, and checks the ports, paths and user declared here.
 
-FROM golang:1.26-bookworm AS build
+# The same Go as go.mod's go line (the image sets GOTOOLCHAIN=local).
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 # Modules first, so this layer is reused until go.mod or go.sum change.
 COPY go.mod go.sum ./

@@ -535,6 +535,23 @@ func buildBinary(t *testing.T, revision string) string {
 	return out
 }
 
+func TestDockerfile_BuildsWithGoModsGo(t *testing.T) {
+	mod, err := os.ReadFile("go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var goLine string
+	for _, l := range strings.Split(string(mod), "\n") {
+		if v, ok := strings.CutPrefix(l, "go "); ok {
+			goLine = strings.TrimSpace(v)
+		}
+	}
+	df, _ := os.ReadFile("Dockerfile")
+	if !strings.Contains(string(df), "FROM golang:"+goLine+"-") {
+		t.Errorf("the Dockerfile's build image is not golang:%s (go.mod's go line)", goLine)
+	}
+}
+
 func TestDockerfile_BuildFlagsMakeAStaticTrimmedBinary(t *testing.T) {
 	env, args := dockerBuildLine(t, map[string]string{"REVISION": "r"})
 	joined := strings.Join(env, " ") + " go " + strings.Join(args, " ")
