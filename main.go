@@ -168,7 +168,7 @@ func (cmd command) printHelp(w io.Writer, fs *flag.FlagSet) {
 	}
 }
 
-// usageError reports a wrong use of cmd and returns its failCode.
+// usageError reports a wrong use of cmd and returns exitConfig.
 func (c *cli) usageError(cmd, format string, args ...any) int {
 	fmt.Fprintf(c.stderr, "confab %s: %s\nRun 'confab %s --help' for usage.\n", cmd, fmt.Sprintf(format, args...), cmd)
 	return exitConfig
