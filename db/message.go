@@ -37,14 +37,16 @@ func scanMessage(row interface{ Scan(...any) error }) (chat.Message, error) {
 }
 
 // InsertMessages implements chat.Store: the whole batch is one transaction,
-// so one fsync covers every message in it (group commit).
+// so one fsync covers every message in it (group commit). A message costs
+// one statement (membership is checked inside the insert); each
+// conversation's activity is updated once per batch.
 func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
 	out := make([]chat.Inserted, len(batch))
 	var st insertStmts
 	for _, p := range []struct {
 		dst   **sql.Stmt
 		query string
-	}{{&st.member, sqlIsMember}, {&st.insert, sqlInsertMessage}, {&st.touch, sqlTouchConversation}, {&st.recipients, sqlRecipients}} {
+	}{{&st.insert, sqlInsertMessage}, {&st.original, sqlOriginal}, {&st.touch, sqlTouchConversation}} {
 		var err error
 		if *p.dst, err = s.stmt(ctx, s.write, p.query); err != nil {
 			return nil, fmt.Errorf("insert messages: %w", err)
@@ -52,18 +54,31 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		in := insertStmts{
-			member:     tx.StmtContext(ctx, st.member),
-			insert:     tx.StmtContext(ctx, st.insert),
-			touch:      tx.StmtContext(ctx, st.touch),
-			recipients: tx.StmtContext(ctx, st.recipients),
+			insert:   tx.StmtContext(ctx, st.insert),
+			original: tx.StmtContext(ctx, st.original),
+			touch:    tx.StmtContext(ctx, st.touch),
 		}
+		// The newest message per conversation in this batch.
+		type last struct{ id, at int64 }
+		var touched map[int64]last
 		for i := range batch {
-			r, err := insertMessage(ctx, tx, &in, &batch[i])
+			r, err := insertMessage(ctx, &in, &batch[i])
 			if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 				return err
 			}
 			r.Err = err
 			out[i] = r
+			if r.Created {
+				if touched == nil {
+					touched = make(map[int64]last, 1)
+				}
+				touched[r.Message.ConversationID] = last{r.Message.ID, ms(batch[i].At)}
+			}
+		}
+		for conv, l := range touched {
+			if _, err := in.touch.ExecContext(ctx, l.at, l.id, conv); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -75,60 +90,40 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 
 // The statements of a send, prepared once (Store.stmt).
 const (
-	sqlIsMember      = `SELECT 1 FROM participants WHERE conversation_id = ? AND user_id = ?`
+	// The insert checks membership itself: nothing is inserted for a
+	// sender who is not a participant, nor for a repeated client_id.
 	sqlInsertMessage = `
 		INSERT INTO messages (conversation_id, sender_id, content, client_id, created_at)
-		VALUES (?, ?, ?, ?, ?)
+		SELECT ?1, ?2, ?3, ?4, ?5
+		WHERE EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2)
 		ON CONFLICT (sender_id, client_id) DO NOTHING
 		RETURNING id`
-	sqlTouchConversation = `UPDATE conversations SET updated_at = ?, last_message_id = ? WHERE id = ?`
-	sqlRecipients        = `SELECT user_id FROM participants WHERE conversation_id = ?`
+	sqlOriginal          = `SELECT ` + messageColumns + messageFrom + `WHERE m.sender_id = ? AND m.client_id = ?`
+	sqlTouchConversation = `UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?) WHERE id = ?`
 )
 
-type insertStmts struct{ member, insert, touch, recipients *sql.Stmt }
+type insertStmts struct{ insert, original, touch *sql.Stmt }
 
-func insertMessage(ctx context.Context, tx *sql.Tx, st *insertStmts, nm *chat.NewMessage) (chat.Inserted, error) {
-	var one int
-	err := st.member.QueryRowContext(ctx, nm.ConversationID, nm.Sender.ID).Scan(&one)
-	if err != nil {
-		return chat.Inserted{}, notFound(err)
-	}
+func insertMessage(ctx context.Context, st *insertStmts, nm *chat.NewMessage) (chat.Inserted, error) {
 	var clientID any
 	if nm.ClientID != "" {
 		clientID = nm.ClientID
 	}
 	at := ms(nm.At)
 	var id int64
-	err = st.insert.QueryRowContext(ctx, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at).Scan(&id)
+	err := st.insert.QueryRowContext(ctx, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
-		// (sender, client_id) exists: a retried send. Return the original.
-		m, err := scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+messageFrom+`
-			WHERE m.sender_id = ? AND m.client_id = ?`, nm.Sender.ID, nm.ClientID))
+		if nm.ClientID == "" {
+			return chat.Inserted{}, chat.ErrNotFound // not a participant
+		}
+		// Either a retried send (return the original) or not a participant.
+		m, err := scanMessage(st.original.QueryRowContext(ctx, nm.Sender.ID, nm.ClientID))
 		if err != nil {
-			return chat.Inserted{}, fmt.Errorf("original of client_id: %w", err)
+			return chat.Inserted{}, notFound(err)
 		}
 		return chat.Inserted{Message: m}, nil
 	}
 	if err != nil {
-		return chat.Inserted{}, err
-	}
-	if _, err := st.touch.ExecContext(ctx, at, id, nm.ConversationID); err != nil {
-		return chat.Inserted{}, err
-	}
-	rows, err := st.recipients.QueryContext(ctx, nm.ConversationID)
-	if err != nil {
-		return chat.Inserted{}, err
-	}
-	defer rows.Close()
-	var recipients []int64
-	for rows.Next() {
-		var uid int64
-		if err := rows.Scan(&uid); err != nil {
-			return chat.Inserted{}, err
-		}
-		recipients = append(recipients, uid)
-	}
-	if err := rows.Err(); err != nil {
 		return chat.Inserted{}, err
 	}
 	m := chat.Message{
@@ -142,7 +137,7 @@ func insertMessage(ctx context.Context, tx *sql.Tx, st *insertStmts, nm *chat.Ne
 		cid := nm.ClientID
 		m.ClientID = &cid
 	}
-	return chat.Inserted{Message: m, Created: true, Recipients: recipients}, nil
+	return chat.Inserted{Message: m, Created: true}, nil
 }
 
 // Messages implements chat.Store.

@@ -26,7 +26,11 @@ func (s *Service) User(ctx context.Context, id int64) (User, error) {
 // DeleteUser removes an account with everything it owns, and closes its
 // open connections.
 func (s *Service) DeleteUser(ctx context.Context, id int64) error {
-	if err := s.store.DeleteUser(ctx, id); err != nil {
+	s.mu.Lock()
+	err := s.store.DeleteUser(ctx, id)
+	s.forgetMembers(0)
+	s.mu.Unlock()
+	if err != nil {
 		return err
 	}
 	s.pub.Publish(hub.UserTopic(id), &hub.Event{Type: EventUserDeleted})
@@ -98,6 +102,7 @@ func (s *Service) CreateConversation(ctx context.Context, creator int64, partici
 	if err != nil {
 		return Conversation{}, false, err
 	}
+	s.forgetMembers(id) // an existing direct one may have taken someone back
 	if created {
 		s.publishConversation(ctx, id, ids)
 	}
@@ -180,7 +185,9 @@ func (s *Service) AddParticipant(ctx context.Context, admin, convID, userID int6
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.store.AddParticipant(ctx, convID, userID, RoleMember, s.now()); err != nil {
+	err := s.store.AddParticipant(ctx, convID, userID, RoleMember, s.now())
+	s.forgetMembers(convID)
+	if err != nil {
 		return Participant{}, err
 	}
 	s.publishConversation(ctx, convID, nil)
@@ -210,7 +217,9 @@ func (s *Service) RemoveParticipant(ctx context.Context, actor, convID, userID i
 	if err != nil {
 		return err
 	}
-	if err := s.store.RemoveParticipant(ctx, convID, userID, s.now()); err != nil {
+	err = s.store.RemoveParticipant(ctx, convID, userID, s.now())
+	s.forgetMembers(convID)
+	if err != nil {
 		return err
 	}
 	// Everyone who was in, the removed user included, learns of it.

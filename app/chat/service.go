@@ -37,6 +37,10 @@ type Service struct {
 	// write that emits events, so that each subscriber sees events in
 	// commit order (and messages in id order).
 	mu sync.Mutex
+	// members caches each conversation's participant ids for the
+	// writer's notifications. Guarded by mu: every change of
+	// participants happens under mu and drops the entry.
+	members map[int64][]int64
 
 	sends     chan *sendReq
 	quit      chan struct{}
@@ -129,7 +133,7 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 	}
 	for i := range res {
 		if res[i].Created {
-			s.publishMessage(&res[i])
+			s.publishMessage(&res[i].Message, s.participants(res[i].Message.ConversationID))
 		}
 	}
 	for i, r := range batch {
@@ -140,15 +144,51 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 	}
 }
 
-func (s *Service) publishMessage(in *Inserted) {
-	m := &in.Message
+func (s *Service) publishMessage(m *Message, recipients []int64) {
 	s.pub.Publish(hub.ConversationTopic(m.ConversationID), MessageEvent(m))
-	note := encode(EventNotification, m.ConversationID, messageEvent{EventNotification, m.ConversationID, m})
-	for _, uid := range in.Recipients {
-		if uid != m.Sender.ID {
-			s.pub.Publish(hub.UserTopic(uid), note)
+	var note *hub.Event
+	for _, uid := range recipients {
+		if uid == m.Sender.ID {
+			continue
 		}
+		if note == nil {
+			note = encode(EventNotification, m.ConversationID, messageEvent{EventNotification, m.ConversationID, m})
+		}
+		s.pub.Publish(hub.UserTopic(uid), note)
 	}
+}
+
+// participants returns convID's participant ids from the cache, loading
+// them on a miss. Callers hold s.mu. A failed load is logged and yields no
+// notifications: the message itself is committed and published.
+func (s *Service) participants(convID int64) []int64 {
+	if ids, ok := s.members[convID]; ok {
+		return ids
+	}
+	ids, err := s.store.ParticipantIDs(context.Background(), convID)
+	if err != nil {
+		s.log.Error("participants for notifications", "err", err, "conversation_id", convID)
+		return nil
+	}
+	if s.members == nil || len(s.members) >= maxCachedConversations {
+		s.members = map[int64][]int64{}
+	}
+	s.members[convID] = ids
+	return ids
+}
+
+// maxCachedConversations bounds the participant cache; past it, it starts
+// over.
+const maxCachedConversations = 1 << 14
+
+// forgetMembers drops cached participants: of one conversation, or of all
+// (id 0). Callers hold s.mu.
+func (s *Service) forgetMembers(convID int64) {
+	if convID == 0 {
+		s.members = nil
+		return
+	}
+	delete(s.members, convID)
 }
 
 // Messages

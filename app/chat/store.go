@@ -126,9 +126,7 @@ type Inserted struct {
 	// Created is false when (sender, client_id) already existed: Message is
 	// then the original.
 	Created bool
-	// Recipients are the conversation's participants when Created.
-	Recipients []int64
-	Err        error
+	Err     error
 }
 
 // PageQuery selects a page of history: at most one of Before and After.
