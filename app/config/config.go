@@ -39,11 +39,14 @@ type Config struct {
 
 	// WSSendQueue is WS_SEND_QUEUE, 256: frames that may wait for one slow
 	// socket before it is closed with 4008.
-	WSSendQueue     int
-	WSPingInterval  time.Duration // WS_PING_INTERVAL, 25s
-	WSPongTimeout   time.Duration // WS_PONG_TIMEOUT, 60s
-	MaxBodyBytes    int64         // MAX_BODY_BYTES, 65536 (REST bodies and WebSocket frames)
-	ShutdownTimeout time.Duration // SHUTDOWN_TIMEOUT, 10s
+	WSSendQueue       int
+	WSMaxConnsPerIP   int           // WS_MAX_CONNS_PER_IP, 1000
+	WSMaxConnsPerUser int           // WS_MAX_CONNS_PER_USER, 50
+	WSMaxJoined       int           // WS_MAX_JOINED, 500: conversations one socket may join at once
+	WSPingInterval    time.Duration // WS_PING_INTERVAL, 25s
+	WSPongTimeout     time.Duration // WS_PONG_TIMEOUT, 60s
+	MaxBodyBytes      int64         // MAX_BODY_BYTES, 65536 (REST bodies and WebSocket frames)
+	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT, 10s
 
 	// MetricsToken is METRICS_TOKEN (≥ 16 bytes, no spaces, when set): the
 	// Bearer token /metrics requires; empty: /metrics is open.
@@ -82,6 +85,9 @@ func Load(getenv func(string) string) (Config, error) {
 		WSFramesPerSecond:      float64(p.integer("WS_FRAMES_PER_SECOND", 20, 1, 1<<30)),
 		WSFrameBurst:           p.integer("WS_FRAME_BURST", 60, 1, 1<<30),
 		WSSendQueue:            p.integer("WS_SEND_QUEUE", 256, 8, 1<<16),
+		WSMaxConnsPerIP:        p.integer("WS_MAX_CONNS_PER_IP", 1000, 1, 1<<24),
+		WSMaxConnsPerUser:      p.integer("WS_MAX_CONNS_PER_USER", 50, 1, 1<<24),
+		WSMaxJoined:            p.integer("WS_MAX_JOINED", 500, 1, 1<<20),
 		WSPingInterval:         p.duration("WS_PING_INTERVAL", 25*time.Second),
 		WSPongTimeout:          p.duration("WS_PONG_TIMEOUT", 60*time.Second),
 		MaxBodyBytes:           int64(p.integer("MAX_BODY_BYTES", 64<<10, 1024, 64<<20)),

@@ -105,6 +105,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		FramesPerSecond: cfg.WSFramesPerSecond,
 		FrameBurst:      cfg.WSFrameBurst,
 		QueueSize:       cfg.WSSendQueue,
+		MaxJoined:       cfg.WSMaxJoined,
+		MaxConnsPerIP:   cfg.WSMaxConnsPerIP,
+		MaxConnsPerUser: cfg.WSMaxConnsPerUser,
+		ClientIP:        s.clientIP,
 		Now:             opt.Now,
 	})
 	s.echo = s.routes()
@@ -148,6 +152,10 @@ func (s *Server) routes() *echo.Echo {
 	e.HEAD("/*", console)
 	return e
 }
+
+// clientIP is the client address as the REST edge sees it (TRUST_PROXY
+// aware), for the socket limits.
+func (s *Server) clientIP(r *http.Request) string { return s.echo.IPExtractor(r) }
 
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }

@@ -153,6 +153,21 @@ func (c *client) nextAny() frame {
 	return nil
 }
 
+// nextAnyOrClose returns the next frame, or nil once the socket closed.
+func (c *client) nextAnyOrClose() frame {
+	c.t.Helper()
+	select {
+	case f, ok := <-c.frames:
+		if !ok {
+			return nil
+		}
+		return f
+	case <-time.After(waitFor):
+		c.t.Fatalf("no frame within %v", waitFor)
+	}
+	return nil
+}
+
 // none asserts that no frame of type typ arrives within d.
 func (c *client) none(typ string, d time.Duration) {
 	c.t.Helper()

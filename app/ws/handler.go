@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -88,7 +89,15 @@ type Options struct {
 	// MaxJoined is how many conversations one connection may join at once
 	// (default 500).
 	MaxJoined int
-	Now       func() time.Time
+	// MaxConnsPerIP and MaxConnsPerUser bound open sockets per client
+	// address and per user (defaults 1000 and 50); past them a new socket
+	// is closed with 4029.
+	MaxConnsPerIP   int
+	MaxConnsPerUser int
+	// ClientIP returns a request's client address (TRUST_PROXY aware);
+	// nil means the connection's remote address.
+	ClientIP func(*http.Request) string
+	Now      func() time.Time
 }
 
 // Handler serves the WebSocket endpoints.
@@ -99,6 +108,8 @@ type Handler struct {
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
+	perIP   map[string]int
+	perUser map[int64]int
 	closing bool
 	wg      sync.WaitGroup
 
@@ -133,6 +144,21 @@ func New(opt Options) *Handler {
 	if opt.MaxJoined <= 0 {
 		opt.MaxJoined = 500
 	}
+	if opt.MaxConnsPerIP <= 0 {
+		opt.MaxConnsPerIP = 1000
+	}
+	if opt.MaxConnsPerUser <= 0 {
+		opt.MaxConnsPerUser = 50
+	}
+	if opt.ClientIP == nil {
+		opt.ClientIP = func(r *http.Request) string {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				return r.RemoteAddr
+			}
+			return host
+		}
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -142,7 +168,7 @@ func New(opt Options) *Handler {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{opt: opt, conns: map[*conn]struct{}{},
+	h := &Handler{opt: opt, conns: map[*conn]struct{}{}, perIP: map[string]int{}, perUser: map[int64]int{},
 		stopPings: make(chan struct{}), pingsDone: make(chan struct{})}
 	go h.pinger()
 	h.upgrader = websocket.Upgrader{
@@ -236,13 +262,27 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		}
 	}
 	c := newConn(h, ws, user, expires)
+	ip := h.opt.ClientIP(r)
 	h.mu.Lock()
-	if h.closing {
+	switch {
+	case h.closing:
 		h.mu.Unlock()
 		closeNow(ws, CloseGoingAway, "server shutting down")
 		return
+	case h.perIP[ip] >= h.opt.MaxConnsPerIP:
+		h.mu.Unlock()
+		h.opt.Metrics.Dropped("rate_limited")
+		closeNow(ws, CloseRateLimited, "too many connections from this address")
+		return
+	case h.perUser[user.ID] >= h.opt.MaxConnsPerUser:
+		h.mu.Unlock()
+		h.opt.Metrics.Dropped("rate_limited")
+		closeNow(ws, CloseRateLimited, "too many connections for this user")
+		return
 	}
 	h.conns[c] = struct{}{}
+	h.perIP[ip]++
+	h.perUser[user.ID]++
 	h.wg.Add(1) // for the connection's own goroutine, before ours ends
 	h.mu.Unlock()
 	// The reader gets a fresh goroutine, and the handler's returns: its
@@ -258,6 +298,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		c.serve(ctx, start)
 		h.mu.Lock()
 		delete(h.conns, c)
+		if h.perIP[ip]--; h.perIP[ip] <= 0 {
+			delete(h.perIP, ip)
+		}
+		if h.perUser[user.ID]--; h.perUser[user.ID] <= 0 {
+			delete(h.perUser, user.ID)
+		}
 		h.mu.Unlock()
 	}()
 }

@@ -774,3 +774,63 @@ func TestSilentClientIsDropped(t *testing.T) {
 	alive.send(map[string]any{"type": "ping"})
 	alive.next("pong")
 }
+
+func TestConnectionLimits(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.WSMaxConnsPerUser, c.WSMaxConnsPerIP, c.WSMaxJoined = 3, 5, 2
+	}))
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+
+	t.Run("per user", func(t *testing.T) {
+		var open []*client
+		for range 3 {
+			open = append(open, dial(t, s, "/ws/chat/", alice.Access))
+		}
+		over := dialNoWait(t, s, "/ws/chat/", alice.Access)
+		if code, reason := over.closeCode(); code != 4029 || !strings.Contains(reason, "user") {
+			t.Fatalf("fourth socket: close %d %q, want 4029 for the user", code, reason)
+		}
+		// Closing one makes room again.
+		open[0].close()
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			c := dialNoWait(t, s, "/ws/chat/", alice.Access)
+			if f := c.nextAnyOrClose(); f != nil && f.typ() == "connection_established" {
+				open[0] = c
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no room after a socket closed")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Run("per address", func(t *testing.T) {
+			dial(t, s, "/ws/chat/", bob.Access)
+			dial(t, s, "/ws/chat/", bob.Access)
+			over := dialNoWait(t, s, "/ws/chat/", bob.Access) // the sixth from 127.0.0.1
+			if code, reason := over.closeCode(); code != 4029 || !strings.Contains(reason, "address") {
+				t.Fatalf("sixth socket: close %d %q, want 4029 for the address", code, reason)
+			}
+		})
+	})
+	t.Run("joins per socket", func(t *testing.T) {
+		s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.WSMaxJoined = 2 }))
+		alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+		c := dial(t, s, "/ws/chat/", alice.Access)
+		for i := range 3 {
+			carol := s.Register(t, fmt.Sprint("carol", i))
+			conv := s.Conversation(t, alice, bob, carol)
+			c.send(map[string]any{"type": "join_conversation", "conversation_id": conv})
+			f := c.nextAny()
+			for f.typ() != "joined" && f.typ() != "error" {
+				f = c.nextAny()
+			}
+			if i < 2 && f.typ() != "joined" {
+				t.Fatalf("join %d: %v", i, f)
+			}
+			if i == 2 && (f.typ() != "error" || f["code"] != "invalid") {
+				t.Fatalf("join past the limit: %v, want an invalid error", f)
+			}
+		}
+	})
+}
