@@ -47,6 +47,11 @@ type Config struct {
 	WSPongTimeout     time.Duration // WS_PONG_TIMEOUT, 60s
 	MaxBodyBytes      int64         // MAX_BODY_BYTES, 65536 (REST bodies and WebSocket frames)
 	ShutdownTimeout   time.Duration // SHUTDOWN_TIMEOUT, 10s
+	// ReadHeaderTimeout (HTTP_READ_HEADER_TIMEOUT, 10s) and ReadTimeout
+	// (HTTP_READ_TIMEOUT, 30s) bound how long a client may take to send
+	// a request's headers and the whole request.
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
 
 	// MetricsToken is METRICS_TOKEN (≥ 16 bytes, no spaces, when set): the
 	// Bearer token /metrics requires; empty: /metrics is open.
@@ -92,6 +97,8 @@ func Load(getenv func(string) string) (Config, error) {
 		WSPongTimeout:          p.duration("WS_PONG_TIMEOUT", 60*time.Second),
 		MaxBodyBytes:           int64(p.integer("MAX_BODY_BYTES", 64<<10, 1024, 64<<20)),
 		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 10*time.Second),
+		ReadHeaderTimeout:      p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
+		ReadTimeout:            p.duration("HTTP_READ_TIMEOUT", 30*time.Second),
 		MetricsToken:           getenv("METRICS_TOKEN"),
 		RedisURL:               getenv("REDIS_URL"),
 		DatabaseURL:            getenv("DATABASE_URL"),

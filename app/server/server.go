@@ -157,6 +157,22 @@ func (s *Server) routes() *echo.Echo {
 // aware), for the socket limits.
 func (s *Server) clientIP(r *http.Request) string { return s.echo.IPExtractor(r) }
 
+// HTTPServer returns the http.Server that serves Confab, with the
+// timeouts that keep slow clients from holding connections: a client must
+// send its headers within HTTP_READ_HEADER_TIMEOUT and its whole request
+// within HTTP_READ_TIMEOUT (sockets set their own deadlines once
+// upgraded).
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.echo,
+		ReadHeaderTimeout: s.Config.ReadHeaderTimeout,
+		ReadTimeout:       s.Config.ReadTimeout,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
+	}
+}
+
 // Handler is the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
@@ -175,14 +191,8 @@ func (s *Server) Close() error {
 // Config.ShutdownTimeout: it stops accepting, finishes in-flight requests,
 // and closes the database.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           s.echo,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(s.Log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	hs := s.HTTPServer()
+	hs.BaseContext = func(net.Listener) context.Context { return context.WithoutCancel(ctx) }
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	s.Log.Info("serving", "addr", ln.Addr().String())

@@ -104,6 +104,7 @@ func (s *Server) start(addr string) {
 		s.t.Fatalf("listen %s: %v", addr, err)
 	}
 	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Config = srv.HTTPServer() // the timeouts the real server runs with
 	hs.Listener.Close()
 	hs.Listener = ln
 	hs.Start()
