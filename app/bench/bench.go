@@ -1,0 +1,349 @@
+// Package bench is confab bench, a load generator for any Confab server
+// (like nats bench or redis-benchmark): it makes its own accounts through
+// the public API and drives the server over REST and WebSockets only.
+//
+// Scenarios: idle (many authenticated sockets: connect rate, the server's
+// memory per connection), fanout (one conversation, many subscribers:
+// deliveries per second, publish→deliver latency, lost/duplicated/out of
+// order), send (concurrent REST senders: commits per second) and chat (a
+// realistic mix for soak runs, checked for exactly-once delivery).
+//
+// It is a client and nothing else: it imports none of the server's
+// packages. It sends traffic only to the address given with --url, a
+// loopback one unless --allow-remote is passed, follows no redirect and
+// uses no proxy; every loop is bounded in count and in time.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Exit statuses, as the rest of confab uses them.
+const (
+	exitOK    = 0
+	exitFail  = 1 // the run failed, or lost, duplicated or reordered a message
+	exitUsage = 2
+)
+
+// usageError is a wrong use of the command: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// scenario is one subcommand of confab bench.
+type scenario struct {
+	name, args, summary, help string
+	// flags adds the scenario's flags and returns the function that runs
+	// it once they are parsed.
+	flags func(fs *flag.FlagSet) func(ctx context.Context, e *env) (report, error)
+	// timeout is the default of --timeout, given the parsed flags.
+	timeout func() time.Duration
+}
+
+func scenarios() []*scenario {
+	return []*scenario{idleScenario(), fanoutScenario(), sendScenario(), chatScenario()}
+}
+
+// report is a scenario's result.
+type report interface {
+	// rows are the table printed at the end.
+	rows() [][2]string
+	// failed says whether the run found what must never happen: lost,
+	// duplicated or reordered messages, failed requests or sockets.
+	failed() bool
+}
+
+// options are the flags every scenario takes.
+type options struct {
+	url         string
+	allowRemote bool
+	json        bool
+	timeout     time.Duration
+	progress    time.Duration
+	pid         int
+	concurrency int
+}
+
+// env is what a running scenario uses.
+type env struct {
+	opt      options
+	target   *target
+	api      *api
+	stderr   io.Writer
+	progress *progress
+	start    time.Time
+	// protocolErrors counts frames the bench could not read and failed
+	// token renewals.
+	protocolErrors atomic.Int64
+	// renewals counts sockets that renewed their token when told
+	// token_expiring.
+	renewals atomic.Int64
+}
+
+// since is the time since the run started; content carries it, so that a
+// receiver measures latency on the same monotonic clock as the sender.
+func (e *env) since() time.Duration { return time.Since(e.start) }
+
+// Run runs confab bench with args (the scenario and its flags) and returns
+// the exit status.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage())
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage())
+		return exitOK
+	}
+	var sc *scenario
+	for _, s := range scenarios() {
+		if s.name == args[0] {
+			sc = s
+		}
+	}
+	if sc == nil {
+		fmt.Fprintf(stderr, "confab bench: unknown scenario %q\n\n%s", args[0], usage())
+		return exitUsage
+	}
+
+	fs := flag.NewFlagSet("confab bench "+sc.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {}
+	var o options
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8000", "the server to load (loopback only, unless --allow-remote)")
+	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a --url that is not a loopback address")
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
+	fs.DurationVar(&o.timeout, "timeout", 0, "stop the whole run after this long (default: a bound that fits the scenario)")
+	fs.DurationVar(&o.progress, "progress", time.Second, "print a progress line to stderr this often (0: never)")
+	fs.IntVar(&o.pid, "pid", 0, "the server's process id, when it runs on this machine: its memory is read from /proc/PID/status")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "registrations and socket dials in flight at once")
+	run := sc.flags(fs)
+	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(stdout, sc, fs)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "Run 'confab bench %s --help' for usage.\n", sc.name)
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageFail(stderr, sc, fmt.Sprintf("unexpected argument %q", fs.Arg(0)))
+	}
+	if o.concurrency < 1 {
+		return usageFail(stderr, sc, "--concurrency must be at least 1")
+	}
+	if o.timeout <= 0 {
+		o.timeout = sc.timeout()
+	}
+	if o.pid != 0 {
+		if _, err := readProc(o.pid); err != nil {
+			return usageFail(stderr, sc, fmt.Sprintf("--pid %d: %v", o.pid, err))
+		}
+	}
+	t, err := resolveTarget(ctx, o.url, o.allowRemote)
+	if err != nil {
+		return usageFail(stderr, sc, err.Error())
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	e := &env{opt: o, target: t, stderr: stderr, start: time.Now()}
+	e.api = &api{t: t, hc: t.httpClient(o.concurrency)}
+	defer e.api.hc.CloseIdleConnections()
+	e.progress = startProgress(stderr, sc.name, o.progress)
+	rep, err := run(ctx, e)
+	e.progress.end()
+	if err != nil {
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return usageFail(stderr, sc, err.Error())
+		}
+		if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w (the run's --timeout is %s)", err, o.timeout)
+		}
+		fmt.Fprintf(stderr, "confab bench %s: %v\n", sc.name, err)
+		return exitFail
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(rep)
+	} else {
+		printTable(stdout, sc.name, o.url, time.Since(e.start), rep.rows())
+	}
+	if rep.failed() {
+		fmt.Fprintf(stderr, "confab bench %s: FAILED: see the report\n", sc.name)
+		return exitFail
+	}
+	return exitOK
+}
+
+func usageFail(w io.Writer, sc *scenario, msg string) int {
+	fmt.Fprintf(w, "confab bench %s: %s\nRun 'confab bench %s --help' for usage.\n", sc.name, msg, sc.name)
+	return exitUsage
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("Usage: confab bench SCENARIO [flags]\n\n" +
+		"Drives a Confab server over its public API, with accounts it registers itself.\n\nScenarios:\n")
+	for _, s := range scenarios() {
+		fmt.Fprintf(&b, "  %-8s %s\n", s.name, s.summary)
+	}
+	b.WriteString("\nRun 'confab bench SCENARIO --help' for a scenario's flags. The target is --url\n" +
+		"(default http://127.0.0.1:8000); it must be a loopback address unless --allow-remote\n" +
+		"is given. Start the server with REGISTRATIONS_PER_MINUTE raised (e.g. 100000): every\n" +
+		"run registers its own accounts.\n")
+	return b.String()
+}
+
+func printHelp(w io.Writer, sc *scenario, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: confab bench %s %s\n\n%s\n\nFlags:\n", sc.name, sc.args, sc.help)
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+}
+
+func printTable(w io.Writer, name, url string, took time.Duration, rows [][2]string) {
+	fmt.Fprintf(w, "confab bench %s against %s (%.1f s)\n\n", name, url, took.Seconds())
+	width := 0
+	for _, r := range rows {
+		width = max(width, len(r[0]))
+	}
+	for _, r := range rows {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, r[0], r[1])
+	}
+}
+
+// header is what every report starts with.
+type header struct {
+	Scenario string  `json:"scenario"`
+	Target   string  `json:"target"`
+	Seconds  float64 `json:"seconds"`
+	// Server is the server's memory, with --pid.
+	Server *serverMemory `json:"server,omitempty"`
+	// ProtocolErrors counts frames the bench could not read, error frames
+	// it did not expect and failed token renewals.
+	ProtocolErrors int64 `json:"protocol_errors"`
+	// Renewals counts sockets that renewed their access token in flight.
+	Renewals int64 `json:"token_renewals"`
+}
+
+func (e *env) header(name string) header {
+	return header{Scenario: name, Target: e.target.base, ProtocolErrors: e.protocolErrors.Load()}
+}
+
+func (h *header) finish(e *env) {
+	h.Seconds = seconds(time.Since(e.start))
+	h.ProtocolErrors = e.protocolErrors.Load()
+	h.Renewals = e.renewals.Load()
+}
+
+func (h header) serverRows() [][2]string {
+	var rows [][2]string
+	if s := h.Server; s != nil {
+		rows = append(rows,
+			[2]string{"server RSS before → after", fmt.Sprintf("%s → %s (peak %s)", mib(s.RSSBefore), mib(s.RSSAfter), mib(s.RSSPeak))})
+	}
+	if h.Renewals > 0 {
+		rows = append(rows, [2]string{"token renewals", fmt.Sprint(h.Renewals)})
+	}
+	return append(rows, [2]string{"protocol errors", fmt.Sprint(h.ProtocolErrors)})
+}
+
+// serverMemory is the server process's memory from /proc.
+type serverMemory struct {
+	PID       int    `json:"pid"`
+	Name      string `json:"name"`
+	RSSBefore int64  `json:"rss_before_bytes"`
+	RSSAfter  int64  `json:"rss_after_bytes"`
+	RSSPeak   int64  `json:"rss_peak_bytes"`
+}
+
+// procStatus is what /proc/PID/status says of memory.
+type procStatus struct {
+	Name     string
+	RSS, HWM int64 // bytes
+}
+
+func readProc(pid int) (procStatus, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return procStatus{}, fmt.Errorf("cannot read the server's memory (it must run on this machine, under Linux): %w", err)
+	}
+	var st procStatus
+	for line := range strings.Lines(string(b)) {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		var kb int64
+		switch k {
+		case "Name":
+			st.Name = v
+		case "VmRSS":
+			fmt.Sscanf(v, "%d kB", &kb)
+			st.RSS = kb << 10
+		case "VmHWM":
+			fmt.Sscanf(v, "%d kB", &kb)
+			st.HWM = kb << 10
+		}
+	}
+	return st, nil
+}
+
+// memBefore starts a serverMemory with --pid, or returns nil.
+func (e *env) memBefore() *serverMemory {
+	if e.opt.pid == 0 {
+		return nil
+	}
+	st, err := readProc(e.opt.pid)
+	if err != nil {
+		return nil
+	}
+	return &serverMemory{PID: e.opt.pid, Name: st.Name, RSSBefore: st.RSS}
+}
+
+func (m *serverMemory) after(e *env) {
+	if m == nil {
+		return
+	}
+	if st, err := readProc(m.PID); err == nil {
+		m.RSSAfter, m.RSSPeak = st.RSS, st.HWM
+	}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// registerPhase registers n accounts with a progress line.
+func (e *env) registerPhase(ctx context.Context, n int) ([]*user, error) {
+	var done atomic.Int64
+	start := time.Now()
+	e.progress.set(func() string {
+		return fmt.Sprintf("registering %d/%d accounts (%.0f/s)", done.Load(), n, perSec(done.Load(), time.Since(start)))
+	})
+	return e.api.register(ctx, n, e.opt.concurrency, &done)
+}
+
+// checkFiles makes sure n sockets fit the process's file limit.
+func checkFiles(n int) error {
+	limit, err := raiseFileLimit(uint64(n) + 256)
+	if err != nil || limit == 0 {
+		return nil // unknown: the dials will say
+	}
+	if limit < uint64(n)+256 {
+		return &usageError{fmt.Sprintf("%d sockets need about %d open files, and this process may open %d: "+
+			"raise the limit (ulimit -n), for the server too", n, n+256, limit)}
+	}
+	return nil
+}
