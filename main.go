@@ -8,6 +8,7 @@
 //	confab backup PATH               copy the live database, consistently
 //	confab healthcheck               exit 0 when the local server answers
 //	confab version                   print the version
+//	confab bench SCENARIO            load a server over its API
 //
 // Every command takes --help. main is wiring only: run is the whole
 // program without the process, so that tests can call it.
@@ -36,6 +37,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/confab/confab/app/auth"
+	"github.com/confab/confab/app/bench"
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/server"
@@ -107,6 +109,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		}
 		name, args = args[0], []string{"--help"}
 	}
+	switch name {
+	case "bench": // a client of any server, with scenarios and flags of its own
+		return bench.Run(ctx, args, stdout, stderr)
+	}
 	for _, cmd := range commands() {
 		if cmd.name == name {
 			return cmd.run(ctx, c, args)
@@ -122,6 +128,7 @@ func usage() string {
 	for _, cmd := range commands() {
 		fmt.Fprintf(&b, "  %-12s %s\n", cmd.name, cmd.summary)
 	}
+	fmt.Fprintf(&b, "  %-12s %s\n", "bench", "load a server over its API: idle, fanout, send, chat")
 	b.WriteString("\nWithout a command, confab serves. Run 'confab COMMAND --help' for a command's flags.\n" +
 		"Settings come from environment variables (PORT, DATABASE_PATH, JWT_SECRET, ...): see README.md.\n")
 	return b.String()
