@@ -25,10 +25,15 @@ RUN mkdir -p /out/data
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/confab /usr/local/bin/confab
 COPY --from=build --chown=65532:65532 /out/data /data
-USER 65532:65532
+# The process starts as root only to give /data to uid 65532 (Fly and
+# Render mount volumes owned by root, which that user could not write),
+# then becomes 65532 before it opens anything: the server never serves as
+# root (RUN_AS, see docs/operations.md).
+USER 0:0
 ENV DATABASE_PATH=/data/confab.db \
     PORT=8000 \
-    LOG_FORMAT=json
+    LOG_FORMAT=json \
+    RUN_AS=65532:65532
 VOLUME /data
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \

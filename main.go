@@ -260,7 +260,13 @@ func (c *cli) serve(ctx context.Context, env envFlags) int {
 		return code
 	}
 	log := newLogger(cfg, c.stderr)
-	log.Info("starting", "version", version(), "database", cfg.DatabasePath)
+	if cfg.RunAs {
+		if err := runAs(cfg.RunAsUID, cfg.RunAsGID, filepath.Dir(cfg.DatabasePath)); err != nil {
+			log.Error("start failed", "err", err)
+			return exitFail
+		}
+	}
+	log.Info("starting", "version", version(), "database", cfg.DatabasePath, "uid", os.Getuid())
 	srv, err := server.New(ctx, cfg, log, server.Options{})
 	if err != nil {
 		log.Error("start failed", "err", err)

@@ -53,6 +53,13 @@ type Config struct {
 	ReadHeaderTimeout time.Duration
 	ReadTimeout       time.Duration
 
+	// RunAsUID and RunAsGID are RUN_AS ("uid:gid", empty by default): a
+	// server started as root gives the database folder to that user and
+	// drops to it before it opens anything. For container platforms that
+	// mount volumes owned by root.
+	RunAsUID, RunAsGID int
+	RunAs              bool
+
 	// MetricsToken is METRICS_TOKEN (≥ 16 bytes, no spaces, when set): the
 	// Bearer token /metrics requires; empty: /metrics is open.
 	MetricsToken string
@@ -134,6 +141,15 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.DatabaseURL != "" {
 		p.fail("DATABASE_URL", "(hidden)", "Postgres is not available in this build; unset it to use SQLite at DATABASE_PATH")
+	}
+	if v := getenv("RUN_AS"); v != "" {
+		u, g, ok := strings.Cut(v, ":")
+		uid, uerr := strconv.Atoi(u)
+		gid, gerr := strconv.Atoi(g)
+		if !ok || uerr != nil || gerr != nil || uid <= 0 || gid <= 0 {
+			p.fail("RUN_AS", v, "must be uid:gid, two positive numbers such as 65532:65532")
+		}
+		c.RunAs, c.RunAsUID, c.RunAsGID = true, uid, gid
 	}
 	if p.err != nil {
 		return Config{}, p.err
