@@ -3,6 +3,7 @@ package auth
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -15,8 +16,9 @@ const DefaultCost = 11
 type Hasher struct {
 	Cost int // bcrypt cost; zero means DefaultCost
 	// dummy is compared against when a username does not exist, so that a
-	// failed login takes as long either way.
-	dummy []byte
+	// failed login takes as long either way. It is made in the background
+	// at start (a hash takes as long as a login), not on the start's path.
+	dummy func() []byte
 }
 
 // NewHasher returns a Hasher with the given cost (0 for DefaultCost).
@@ -25,7 +27,11 @@ func NewHasher(cost int) *Hasher {
 		cost = DefaultCost
 	}
 	h := &Hasher{Cost: cost}
-	h.dummy, _ = bcrypt.GenerateFromPassword(prehash("confab-no-such-user"), cost)
+	h.dummy = sync.OnceValue(func() []byte {
+		b, _ := bcrypt.GenerateFromPassword(prehash("confab-no-such-user"), cost)
+		return b
+	})
+	go h.dummy()
 	return h
 }
 
@@ -46,7 +52,7 @@ func prehash(password string) []byte {
 // still does the work of a comparison and reports false.
 func (h *Hasher) Check(hash, password string) bool {
 	if hash == "" {
-		bcrypt.CompareHashAndPassword(h.dummy, prehash(password))
+		bcrypt.CompareHashAndPassword(h.dummy(), prehash(password))
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), prehash(password)) == nil
