@@ -162,13 +162,7 @@ func (a *api) register(ctx context.Context, n, conc int, done *atomic.Int64) ([]
 					return
 				}
 				name := prefix + "_" + strconv.Itoa(i)
-				var out struct {
-					User    struct{ ID int64 }
-					Access  string
-					Refresh string
-				}
-				_, err := a.do(ctx, http.MethodPost, "/api/auth/register/", "",
-					map[string]string{"username": name, "password": password}, &out)
+				u, err := a.registerOne(ctx, name, password)
 				if statusOf(err) == http.StatusTooManyRequests {
 					cancel(&errRegistrations{int(done.Load()), n})
 					return
@@ -177,7 +171,7 @@ func (a *api) register(ctx context.Context, n, conc int, done *atomic.Int64) ([]
 					cancel(fmt.Errorf("register %s: %w", name, err))
 					return
 				}
-				users[i] = &user{ID: out.User.ID, Username: name, access: out.Access, refresh: out.Refresh}
+				users[i] = u
 				done.Add(1)
 			}
 		})
@@ -187,6 +181,38 @@ func (a *api) register(ctx context.Context, n, conc int, done *atomic.Int64) ([]
 		return nil, err
 	}
 	return users, nil
+}
+
+// registerOne creates one account. A timeout or a 5xx is tried again, a
+// few times: on a busy server a registration (a slow password hash) can
+// outwait the client; when the first attempt did commit, the next one
+// finds the name taken and logs in instead.
+func (a *api) registerOne(ctx context.Context, name, password string) (*user, error) {
+	creds := map[string]string{"username": name, "password": password}
+	var out struct {
+		User    struct{ ID int64 }
+		Access  string
+		Refresh string
+	}
+	var err error
+	for attempt := 1; attempt <= 4; attempt++ {
+		_, err = a.do(ctx, http.MethodPost, "/api/auth/register/", "", creds, &out)
+		st := statusOf(err)
+		if attempt > 1 && st == http.StatusBadRequest {
+			_, err = a.do(ctx, http.MethodPost, "/api/auth/token/", "", creds, &out)
+		}
+		if err == nil || ctx.Err() != nil || (st != 0 && st < 500) {
+			break
+		}
+		select {
+		case <-time.After(time.Duration(attempt) * time.Second):
+		case <-ctx.Done():
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &user{ID: out.User.ID, Username: name, access: out.Access, refresh: out.Refresh}, nil
 }
 
 // runID returns prefix followed by random hex: names that no other run

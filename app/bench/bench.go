@@ -126,7 +126,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop the whole run after this long (default: a bound that fits the scenario)")
 	fs.DurationVar(&o.progress, "progress", time.Second, "print a progress line to stderr this often (0: never)")
 	fs.IntVar(&o.pid, "pid", 0, "the server's process id, when it runs on this machine: its memory is read from /proc/PID/status")
-	fs.IntVar(&o.concurrency, "concurrency", 64, "registrations and socket dials in flight at once")
+	fs.IntVar(&o.concurrency, "concurrency", 64, "socket dials in flight at once (registrations: at most 8)")
 	run := sc.flags(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -325,6 +325,9 @@ func (m *serverMemory) after(e *env) {
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
 
+// registerConcurrency bounds the registrations in flight.
+const registerConcurrency = 8
+
 // registerPhase registers n accounts with a progress line.
 func (e *env) registerPhase(ctx context.Context, n int) ([]*user, error) {
 	var done atomic.Int64
@@ -332,7 +335,9 @@ func (e *env) registerPhase(ctx context.Context, n int) ([]*user, error) {
 	e.progress.set(func() string {
 		return fmt.Sprintf("registering %d/%d accounts (%.0f/s)", done.Load(), n, perSec(done.Load(), time.Since(start)))
 	})
-	return e.api.register(ctx, n, e.opt.concurrency, &done)
+	// The server hashes each password slowly, on its CPUs: more requests
+	// in flight than it has cores only make each one wait longer.
+	return e.api.register(ctx, n, min(e.opt.concurrency, registerConcurrency), &done)
 }
 
 // checkFiles makes sure n sockets fit the process's file limit.
