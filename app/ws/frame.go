@@ -1,8 +1,10 @@
 package ws
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"unicode/utf8"
 
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/hub"
@@ -59,6 +61,12 @@ func (e *frameError) Error() string { return e.code + ": " + e.detail }
 func decodeFrame(data []byte) (*inFrame, *frameError) {
 	var f inFrame
 	err := json.Unmarshal(data, &f)
+	// request_id and timestamp are echoed as they came, and a text frame
+	// must be valid UTF-8 (RFC 6455 8.1: a client fails the connection
+	// otherwise). Invalid bytes can only sit inside their strings, so
+	// replacing them keeps the JSON valid, as encoding/json itself does.
+	f.RequestID = validUTF8(f.RequestID)
+	f.Timestamp = validUTF8(f.Timestamp)
 	var te *json.UnmarshalTypeError
 	switch {
 	case err == nil:
@@ -75,6 +83,13 @@ func decodeFrame(data []byte) (*inFrame, *frameError) {
 		return &f, &frameError{codeInvalid, "Field type is required."}
 	}
 	return &f, nil
+}
+
+func validUTF8(raw json.RawMessage) json.RawMessage {
+	if utf8.Valid(raw) {
+		return raw
+	}
+	return bytes.ToValidUTF8(raw, []byte("\uFFFD"))
 }
 
 // requestID returns the frame's request_id when it is a JSON string.
