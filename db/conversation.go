@@ -196,8 +196,9 @@ func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Ti
 func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
-			INSERT INTO participants (conversation_id, user_id, role, joined_at) VALUES (?, ?, ?, ?)
-			ON CONFLICT DO NOTHING`, convID, userID, role, ms(at))
+			INSERT INTO participants (conversation_id, user_id, role, joined_at, last_read_message_id)
+			SELECT ?, ?, ?, ?, coalesce(last_message_id, 0) FROM conversations WHERE id = ?
+			ON CONFLICT DO NOTHING`, convID, userID, role, ms(at), convID)
 		if err != nil {
 			return fmt.Errorf("add participant: %w", err)
 		}
@@ -218,6 +219,16 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return chat.ErrNotFound
+		}
+		// A group is never left without an admin: when the last one
+		// goes, the longest-standing member takes over.
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE participants SET role = 'admin'
+			WHERE conversation_id = ?1
+			  AND NOT EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?1 AND role = 'admin')
+			  AND user_id = (SELECT user_id FROM participants WHERE conversation_id = ?1 ORDER BY joined_at, user_id LIMIT 1)`,
+			convID); err != nil {
+			return fmt.Errorf("remove participant: next admin: %w", err)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ? WHERE id = ?`, ms(at), convID)
 		return err

@@ -121,6 +121,12 @@ func insertMessage(ctx context.Context, st *insertStmts, nm *chat.NewMessage) (c
 		if err != nil {
 			return chat.Inserted{}, notFound(err)
 		}
+		if m.ConversationID != nm.ConversationID {
+			// Not a retry: the sender used this client_id for another
+			// conversation. Nothing of that one is shown here.
+			return chat.Inserted{}, &chat.Error{Code: chat.CodeConflict,
+				Detail: "This client_id was already used for a message in another conversation."}
+		}
 		return chat.Inserted{Message: m}, nil
 	}
 	if err != nil {

@@ -12,6 +12,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -143,6 +146,9 @@ func (s *Server) routes() *echo.Echo {
 		s.WS.ServeConversation(c.Response(), c.Request(), c.Param("id"))
 		return nil
 	})
+	e.GET("/healthz/", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/healthz") })
+	e.GET("/readyz/", func(c echo.Context) error { return c.Redirect(http.StatusMovedPermanently, "/readyz") })
+	methodNotAllowed(e)
 	notFound := func(echo.Context) error { return chat.ErrNotFound }
 	e.Any("/api/*", notFound)
 	e.Any("/ws/*", notFound)
@@ -152,6 +158,56 @@ func (s *Server) routes() *echo.Echo {
 	e.HEAD("/*", console)
 	return e
 }
+
+// methodNotAllowed answers 405, with Allow, for a method that a known API
+// path does not take (DRF does the same), instead of the catch-all's 404.
+func methodNotAllowed(e *echo.Echo) {
+	allowed := map[string][]string{}
+	var paths []string
+	for _, r := range e.Routes() {
+		if !strings.HasPrefix(r.Path, "/api/") {
+			continue
+		}
+		if allowed[r.Path] == nil {
+			paths = append(paths, r.Path)
+		}
+		allowed[r.Path] = append(allowed[r.Path], r.Method)
+	}
+	all := []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut,
+		http.MethodPatch, http.MethodDelete, http.MethodOptions}
+	for _, path := range paths {
+		methods := allowed[path]
+		var others []string
+		for _, m := range all {
+			if !slices.Contains(methods, m) && !(m == http.MethodHead && slices.Contains(methods, http.MethodGet)) {
+				others = append(others, m)
+			}
+		}
+		var ordered []string // the Allow header lists them in a fixed order
+		for _, m := range all {
+			if slices.Contains(methods, m) {
+				ordered = append(ordered, m)
+			}
+		}
+		allow := strings.Join(ordered, ", ")
+		routes := e.Match(others, path, func(c echo.Context) error {
+			// An id that is not an id names no route at all.
+			for _, name := range c.ParamNames() {
+				if id, err := strconv.ParseInt(c.Param(name), 10, 64); err != nil || id <= 0 {
+					return chat.ErrNotFound
+				}
+			}
+			c.Response().Header().Set("Allow", allow)
+			return echo.ErrMethodNotAllowed
+		})
+		for _, r := range routes {
+			r.Name = MethodNotAllowedRoute
+		}
+	}
+}
+
+// MethodNotAllowedRoute names the routes that only answer 405.
+const MethodNotAllowedRoute = "confab.method_not_allowed"
 
 // clientIP is the client address as the REST edge sees it (TRUST_PROXY
 // aware), for the socket limits.

@@ -115,7 +115,7 @@ func chatError(err error) *frameError {
 		return &frameError{codeInternal, "A server error occurred."}
 	}
 	switch ce.Code {
-	case chat.CodeInvalid:
+	case chat.CodeInvalid, chat.CodeConflict:
 		detail := ce.Detail
 		for field, msgs := range ce.Fields {
 			if len(msgs) > 0 {
