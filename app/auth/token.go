@@ -86,6 +86,11 @@ func (t *Tokens) Parse(token, typ string) (Claims, error) {
 	var c Claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return t.secret, nil },
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		// Only the one encoding of a signature: base64 ignores the last
+		// character's spare bits, so without this four spellings of one
+		// token pass, and a refresh token kept by its hash could be shown
+		// again under another name.
+		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(t.now),
