@@ -281,6 +281,14 @@ func (c *cli) serve(ctx context.Context, env envFlags) int {
 		log.Error("listen failed", "err", err)
 		return exitFail
 	}
+	if cfg.PprofAddr != "" {
+		if err := servePprof(ctx, cfg.PprofAddr, log); err != nil {
+			srv.Close()
+			ln.Close()
+			log.Error("pprof listen failed", "err", err)
+			return exitFail
+		}
+	}
 	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("server stopped", "err", err)
 		return exitFail

@@ -60,6 +60,10 @@ type Config struct {
 	RunAsUID, RunAsGID int
 	RunAs              bool
 
+	// PprofAddr is PPROF_ADDR, empty (off): where to serve Go's profiler,
+	// e.g. 127.0.0.1:6060. Must be a loopback address.
+	PprofAddr string
+
 	// MetricsToken is METRICS_TOKEN (≥ 16 bytes, no spaces, when set): the
 	// Bearer token /metrics requires; empty: /metrics is open.
 	MetricsToken string
@@ -141,6 +145,14 @@ func Load(getenv func(string) string) (Config, error) {
 	}
 	if c.DatabaseURL != "" {
 		p.fail("DATABASE_URL", "(hidden)", "Postgres is not available in this build; unset it to use SQLite at DATABASE_PATH")
+	}
+	if v := getenv("PPROF_ADDR"); v != "" {
+		host, _, err := net.SplitHostPort(v)
+		ip := net.ParseIP(host)
+		if err != nil || !(host == "localhost" || ip != nil && ip.IsLoopback()) {
+			p.fail("PPROF_ADDR", v, "must be a loopback host:port such as 127.0.0.1:6060")
+		}
+		c.PprofAddr = v
 	}
 	if v := getenv("RUN_AS"); v != "" {
 		u, g, ok := strings.Cut(v, ":")
