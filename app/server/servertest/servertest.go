@@ -281,6 +281,14 @@ func (l *LogBuffer) Write(p []byte) (int, error) {
 	return l.buf.Write(p)
 }
 
+// Reset discards everything logged so far and the memory that held it,
+// for tests that measure the server's heap.
+func (l *LogBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = bytes.Buffer{}
+}
+
 // String returns everything logged so far.
 func (l *LogBuffer) String() string {
 	l.mu.Lock()
