@@ -298,12 +298,6 @@ func (m *member) handle(run *chatRun) func(*frame, time.Duration) {
 func (m *member) connect(ctx context.Context, run *chatRun, recover bool) error {
 	e := run.e
 	s, err := e.dial(ctx, m.idx, "/ws/chat/", m.u)
-	if errors.Is(err, errUnauthorized) { // the access token expired: renew it once
-		if _, rerr := e.api.renew(ctx, m.u, m.u.token()); rerr != nil {
-			return rerr
-		}
-		s, err = e.dial(ctx, m.idx, "/ws/chat/", m.u)
-	}
 	if err != nil {
 		return err
 	}

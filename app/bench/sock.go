@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,11 +81,49 @@ func sizeConnLimit(err error, sockets, users int) error {
 }
 
 // dial opens a socket to path as u and reads its connection_established;
-// i picks the source address.
+// i picks the source address. A token about to expire is renewed first
+// (registering thousands of accounts can outlast ACCESS_TOKEN_TTL), and a
+// 4001 gets one more try with a fresh token.
 func (e *env) dial(ctx context.Context, i int, path string, u *user) (*sock, error) {
+	tok := u.token()
+	if exp := tokenExpiry(tok); !exp.IsZero() && time.Until(exp) < 2*time.Minute {
+		if fresh, err := e.api.renew(ctx, u, tok); err == nil {
+			tok = fresh
+		}
+	}
+	s, err := e.dialToken(ctx, i, path, tok)
+	if errors.Is(err, errUnauthorized) {
+		if fresh, rerr := e.api.renew(ctx, u, tok); rerr == nil {
+			s, err = e.dialToken(ctx, i, path, fresh)
+		}
+	}
+	return s, err
+}
+
+// tokenExpiry reads the exp claim of a JWT (its payload is not secret),
+// or returns zero.
+func tokenExpiry(tok string) time.Time {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return time.Time{}
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return time.Time{}
+	}
+	var claims struct {
+		Exp int64 `json:"exp"`
+	}
+	if json.Unmarshal(b, &claims) != nil || claims.Exp == 0 {
+		return time.Time{}
+	}
+	return time.Unix(claims.Exp, 0)
+}
+
+func (e *env) dialToken(ctx context.Context, i int, path, tok string) (*sock, error) {
 	ctx, cancel := context.WithTimeout(ctx, handshakeWait)
 	defer cancel()
-	h := http.Header{"Authorization": {"Bearer " + u.token()}}
+	h := http.Header{"Authorization": {"Bearer " + tok}}
 	ws, resp, err := e.target.wsDialer(i).DialContext(ctx, e.target.wsBase+path, h)
 	if err != nil {
 		if resp != nil {
