@@ -161,9 +161,7 @@ func newLedger() *crashLedger {
 func (l *crashLedger) failf(format string, args ...any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.fails) < 20 {
-		l.fails = append(l.fails, fmt.Sprintf(format, args...))
-	}
+	l.failLocked(format, args...)
 }
 
 // try records a send before it goes out: from then on it is in doubt.
@@ -210,6 +208,7 @@ func (l *crashLedger) resend(base string, d crashSend) error {
 	return nil
 }
 
+// failLocked records a failure, the first 20 of them; l.mu is held.
 func (l *crashLedger) failLocked(format string, args ...any) {
 	if len(l.fails) < 20 {
 		l.fails = append(l.fails, fmt.Sprintf(format, args...))
