@@ -122,6 +122,8 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 	case ev.Type == chat.EventUserDeleted:
 		c.kill(CloseUnauthorized, "user deleted")
 		return
+	case ev.Type == chat.EventConversationUpdated:
+		c.leaveIfRemoved(ev)
 	case ev.Type == chat.EventNotification:
 		c.mu.Lock()
 		_, joined := c.joined[ev.ConversationID]
@@ -150,6 +152,39 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 		c.mu.Unlock()
 	}
 	c.enqueue(ev)
+}
+
+// leaveIfRemoved stops a joined conversation's events once the user is
+// no longer among its participants (removed, or left from another
+// device): the conversation_updated that says so is the last of them.
+func (c *conn) leaveIfRemoved(ev *hub.Event) {
+	c.mu.Lock()
+	_, joined := c.joined[ev.ConversationID]
+	c.mu.Unlock()
+	if !joined {
+		return
+	}
+	var u struct {
+		Conversation struct {
+			Participants []struct {
+				User struct {
+					ID int64 `json:"id"`
+				} `json:"user"`
+			} `json:"participants"`
+		} `json:"conversation"`
+	}
+	if json.Unmarshal(ev.Data, &u) != nil {
+		return
+	}
+	for _, p := range u.Conversation.Participants {
+		if p.User.ID == c.user.ID {
+			return
+		}
+	}
+	c.mu.Lock()
+	delete(c.joined, ev.ConversationID)
+	c.mu.Unlock()
+	c.h.opt.Hub.Unsubscribe(hub.ConversationTopic(ev.ConversationID), c)
 }
 
 // enqueue queues a frame without waiting. Sheddable events are dropped

@@ -1,0 +1,241 @@
+package ws_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/server/servertest"
+)
+
+// azClock is a clock that stands still until moved.
+type azClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *azClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *azClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// relogin gives u fresh tokens.
+func relogin(t *testing.T, s *servertest.Server, u *servertest.User) {
+	t.Helper()
+	r := s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": u.Username, "password": servertest.Password})
+	if r.Status != http.StatusOK {
+		t.Fatalf("login %s: %d %s", u.Username, r.Status, r.Body)
+	}
+	m := r.Map(t)
+	u.Access, u.Refresh = m["access"].(string), m["refresh"].(string)
+}
+
+// quiet fails if any frame of these types reaches c within d.
+func quiet(t *testing.T, c *client, d time.Duration, types ...string) {
+	t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case f, ok := <-c.frames:
+			if !ok {
+				t.Fatalf("connection closed (%v)", c.closeErr())
+			}
+			for _, typ := range types {
+				if f.typ() == typ {
+					t.Errorf("unexpected %s frame: %v", typ, f)
+				}
+			}
+		case <-deadline:
+			return
+		}
+	}
+}
+
+// Every client frame × every kind of caller, on the socket: no one joins,
+// writes, types or marks read where they do not belong, and a conversation
+// they are not in looks exactly like one that does not exist.
+func TestAuthorizationMatrix_Socket(t *testing.T) {
+	clk := &azClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	s := servertest.Start(t, servertest.WithNow(clk.Now))
+	owner, member, other, third := s.Register(t, "owner"), s.Register(t, "member"), s.Register(t, "other"), s.Register(t, "third")
+	group := s.Conversation(t, owner, member, third)
+	msg := s.Send(t, owner, group, "hello")
+	elsewhere := s.Conversation(t, other, third) // the other user's own
+	expired := owner.Access
+	clk.Advance(16 * time.Minute) // past the access lifetime
+	for _, u := range []*servertest.User{&owner, &member, &other} {
+		relogin(t, s, u)
+	}
+	const missing = 999999
+
+	t.Run("without a valid access token: 4001 before anything", func(t *testing.T) {
+		for name, token := range map[string]string{"no token": "", "expired token": expired, "refresh token": owner.Refresh} {
+			for _, path := range []string{"/ws/chat/", "/ws/conversations/" + itoa(group) + "/", "/ws/conversations/" + itoa(missing) + "/"} {
+				c := dialNoWait(t, s, path, token)
+				if f := c.nextAnyOrClose(); f != nil {
+					t.Errorf("%s on %s: got %v before the close", name, path, f)
+				}
+				if code, _ := c.closeCode(); code != 4001 {
+					t.Errorf("%s on %s: close %d, want 4001", name, path, code)
+				}
+			}
+		}
+	})
+
+	t.Run("the URL form: 4004 alike for a foreign and a missing conversation", func(t *testing.T) {
+		foreign := dialNoWait(t, s, "/ws/conversations/"+itoa(group)+"/", other.Access)
+		code1, reason1 := foreign.closeCode()
+		absent := dialNoWait(t, s, "/ws/conversations/"+itoa(missing)+"/", other.Access)
+		code2, reason2 := absent.closeCode()
+		if code1 != 4004 || code1 != code2 || reason1 != reason2 {
+			t.Errorf("foreign conversation: %d %q; missing one: %d %q; want the same 4004", code1, reason1, code2, reason2)
+		}
+		for _, u := range []servertest.User{owner, member} {
+			c := dialNoWait(t, s, "/ws/conversations/"+itoa(group)+"/", u.Access)
+			c.next("connection_established")
+			if f := c.next("joined"); f.int("conversation_id") != group {
+				t.Errorf("%s: joined %v", u.Username, f)
+			}
+		}
+	})
+
+	// Watchers: a second socket of the owner and of the member, joined,
+	// see everything published to the group.
+	watchers := []*client{dial(t, s, "/ws/chat/", owner.Access), dial(t, s, "/ws/chat/", member.Access)}
+	for _, w := range watchers {
+		w.join(group)
+	}
+	live := []string{"new_message", "typing", "read_receipt", "message_updated", "message_deleted"}
+
+	t.Run("the other user", func(t *testing.T) {
+		c := dial(t, s, "/ws/chat/", other.Access)
+		// The same frame about a missing conversation, for comparison.
+		for _, fr := range []map[string]any{
+			{"type": "join_conversation", "conversation_id": group},
+			{"type": "join_conversation", "conversation_id": group, "last_message_id": 0},
+			{"type": "new_message", "conversation_id": group, "content": "let me in"},
+			{"type": "typing", "conversation_id": group},
+			{"type": "typing", "conversation_id": group, "is_typing": false},
+			{"type": "read_receipt", "conversation_id": group, "message_id": msg},
+		} {
+			c.send(fr)
+			foreign := c.next("error")
+			fr["conversation_id"] = missing
+			c.send(fr)
+			absent := c.next("error")
+			if foreign["code"] != "not_found" || foreign["code"] != absent["code"] || foreign["detail"] != absent["detail"] {
+				t.Errorf("%v: %v for a foreign conversation, %v for a missing one", fr["type"], foreign, absent)
+			}
+		}
+		// A message of a conversation they are not in, named in their
+		// own: the same answer as a message that does not exist.
+		c.send(map[string]any{"type": "read_receipt", "conversation_id": elsewhere, "message_id": msg})
+		foreign := c.next("error")
+		c.send(map[string]any{"type": "read_receipt", "conversation_id": elsewhere, "message_id": missing})
+		absent := c.next("error")
+		if foreign["code"] != "invalid" || foreign["detail"] != absent["detail"] {
+			t.Errorf("read_receipt of a foreign message: %v; of a missing one: %v", foreign, absent)
+		}
+		// Leaving is harmless and says as little.
+		c.send(map[string]any{"type": "leave_conversation", "conversation_id": group})
+		left1 := c.next("left")
+		c.send(map[string]any{"type": "leave_conversation", "conversation_id": missing})
+		left2 := c.next("left")
+		if len(left1) != len(left2) {
+			t.Errorf("left %v for a foreign conversation, %v for a missing one", left1, left2)
+		}
+		// Someone else's token does not take over the socket.
+		for name, token := range map[string]string{"the owner's": owner.Access, "expired": expired, "a refresh token": other.Refresh} {
+			c.send(map[string]any{"type": "authenticate", "token": token})
+			if f := c.next("error"); f["code"] != "forbidden" {
+				t.Errorf("authenticate with %s token: %v, want forbidden", name, f)
+			}
+		}
+		c.send(map[string]any{"type": "authenticate", "token": other.Access})
+		c.next("authenticated")
+		c.send(map[string]any{"type": "ping"})
+		c.next("pong")
+
+		for _, w := range watchers {
+			quiet(t, w, 300*time.Millisecond, live...)
+		}
+		if r := s.Do(t, http.MethodGet, "/api/conversations/"+itoa(group)+"/messages/", owner.Access, nil); len(r.Map(t)["results"].([]any)) != 1 {
+			t.Errorf("the group has messages %s, want only the owner's", r.Body)
+		}
+	})
+
+	t.Run("owner and participant", func(t *testing.T) {
+		for _, u := range []servertest.User{owner, member} {
+			c := dial(t, s, "/ws/chat/", u.Access)
+			c.join(group)
+			c.send(map[string]any{"type": "new_message", "conversation_id": group, "content": "from " + u.Username})
+			ack := c.next("message_ack")
+			c.send(map[string]any{"type": "typing", "conversation_id": group})
+			c.send(map[string]any{"type": "read_receipt", "conversation_id": group, "message_id": ack.obj("message").int("id")})
+			c.send(map[string]any{"type": "authenticate", "token": u.Access})
+			c.next("authenticated")
+			for _, w := range watchers {
+				if f := w.next("new_message"); f.obj("message")["content"] != "from "+u.Username {
+					t.Errorf("new_message %v", f)
+				}
+				if f := w.next("typing"); f.int("user_id") != u.ID {
+					t.Errorf("typing %v", f)
+				}
+				if f := w.next("read_receipt"); f.int("user_id") != u.ID {
+					t.Errorf("read_receipt %v", f)
+				}
+			}
+			c.send(map[string]any{"type": "leave_conversation", "conversation_id": group})
+			c.next("left")
+		}
+	})
+}
+
+// A participant removed from a conversation stops getting its events on
+// a socket that had joined it, and can no longer act in it.
+func TestRemovedParticipant_SocketStopsReceiving(t *testing.T) {
+	s := servertest.Start(t)
+	owner, member, third := s.Register(t, "owner"), s.Register(t, "member"), s.Register(t, "third")
+	group := s.Conversation(t, owner, member, third)
+	removed := dial(t, s, "/ws/conversations/"+itoa(group)+"/", member.Access)
+	removed.next("joined")
+	stays := dial(t, s, "/ws/conversations/"+itoa(group)+"/", third.Access)
+	stays.next("joined")
+
+	if r := s.Do(t, http.MethodDelete, "/api/conversations/"+itoa(group)+"/participants/"+itoa(member.ID)+"/", owner.Access, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("remove: %d %s", r.Status, r.Body)
+	}
+	removed.next("conversation_updated") // the last word about it
+	secret := s.Send(t, owner, group, "after you left")
+	owc := dial(t, s, "/ws/chat/", owner.Access)
+	owc.join(group)
+	owc.send(map[string]any{"type": "typing", "conversation_id": group})
+	owc.send(map[string]any{"type": "read_receipt", "conversation_id": group, "message_id": secret})
+	if f := stays.next("new_message"); f.obj("message").int("id") != secret {
+		t.Fatalf("the remaining participant got %v", f)
+	}
+	stays.next("typing")
+	stays.next("read_receipt")
+	quiet(t, removed, 300*time.Millisecond, "new_message", "typing", "read_receipt", "message_updated", "message_deleted")
+
+	for _, fr := range []map[string]any{
+		{"type": "new_message", "conversation_id": group, "content": "still here?"},
+		{"type": "typing", "conversation_id": group},
+		{"type": "read_receipt", "conversation_id": group, "message_id": secret},
+		{"type": "join_conversation", "conversation_id": group},
+	} {
+		removed.send(fr)
+		if f := removed.next("error"); f["code"] != "not_found" {
+			t.Errorf("%v after removal: %v, want not_found", fr["type"], f)
+		}
+	}
+	quiet(t, stays, 300*time.Millisecond, "new_message", "typing", "read_receipt")
+}
