@@ -35,7 +35,9 @@ func (c *conn) typing(ctx context.Context, convID int64, isTyping bool) *frameEr
 	g := &c.typingGate
 	g.mu.Lock()
 	tc := g.convs[convID]
-	if tc != nil && now.Sub(tc.last) < typingInterval {
+	// While a held state waits for its timer, the timer forwards the
+	// latest: sending this one too would make two in one second.
+	if tc != nil && (now.Sub(tc.last) < typingInterval || tc.timer != nil) {
 		tc.held, tc.state = true, isTyping
 		if tc.timer == nil {
 			tc.timer = time.AfterFunc(tc.last.Add(typingInterval).Sub(now), func() { c.releaseTyping(convID) })
