@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -24,7 +25,17 @@ func bind(c echo.Context, dst any) error {
 		if errors.As(err, &mbe) {
 			return echo.ErrStatusRequestEntityTooLarge
 		}
-		return err
+		var he *echo.HTTPError
+		if errors.As(err, &he) { // the body limit's 413, for a chunked body
+			return err
+		}
+		// Otherwise the client's fault, never a 500: too slow for
+		// HTTP_READ_TIMEOUT, or gone before the body ended.
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return echo.ErrRequestTimeout
+		}
+		return nonField("The request body could not be read.")
 	}
 	return decodeJSON(body, dst)
 }

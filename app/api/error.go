@@ -93,6 +93,8 @@ func toBody(err error) (errorBody, int) {
 			return errorBody{Detail: "Method not allowed.", Code: "method_not_allowed"}, he.Code
 		case http.StatusRequestEntityTooLarge:
 			return errorBody{Detail: "Request body is too large.", Code: string(chat.CodeTooLarge)}, he.Code
+		case http.StatusRequestTimeout:
+			return errorBody{Detail: "The request took too long to arrive.", Code: "request_timeout"}, he.Code
 		case http.StatusUnsupportedMediaType:
 			return errorBody{Detail: "Unsupported media type.", Code: "unsupported_media_type"}, he.Code
 		}
