@@ -29,8 +29,8 @@ type loginResponse struct {
 }
 
 func (a *API) handleRegister(c echo.Context) error {
-	if wait := a.register.allow(c.RealIP()); wait > 0 {
-		return &rateLimited{wait}
+	if r := a.register.allow(c.RealIP()); r.wait > 0 {
+		return limited(c.Request().Context(), r)
 	}
 	var in credentials
 	if err := bind(c, &in); err != nil {
@@ -56,12 +56,22 @@ func (a *API) handleLogin(c echo.Context) error {
 	}
 	// Failed logins are limited per address and username, so that one
 	// guesser cannot lock everyone out of an account from elsewhere.
-	key := c.RealIP() + "\x00" + strings.ToLower(*in.Username)
-	if wait := a.logins.begin(key); wait > 0 {
-		return &rateLimited{wait}
+	// A looser limit per address alone bounds the hashing one address can
+	// cause by guessing at many usernames.
+	addr := c.RealIP()
+	key := addr + "\x00" + strings.ToLower(*in.Username)
+	if r := a.loginAddrs.begin(addr); r.wait > 0 {
+		return limited(c.Request().Context(), r)
+	}
+	if r := a.logins.begin(key); r.wait > 0 {
+		a.loginAddrs.end(addr, false)
+		return limited(c.Request().Context(), r)
 	}
 	failed := false
-	defer func() { a.logins.end(key, failed) }()
+	defer func() {
+		a.logins.end(key, failed)
+		a.loginAddrs.end(addr, failed)
+	}()
 	u, pair, err := a.auth.Login(c.Request().Context(), *in.Username, *in.Password)
 	if err != nil {
 		failed = err == auth.ErrBadCredentials

@@ -35,7 +35,14 @@ type API struct {
 	opt      Options
 	logins   *keyedLimiter
 	register *keyedLimiter
+	// loginAddrs limits failed logins per address across usernames, at
+	// loginsPerAddress times the per-username limit.
+	loginAddrs *keyedLimiter
 }
+
+// loginsPerAddress is how many times LoginAttemptsPerMinute one address
+// may fail to log in per minute, across all the usernames it tries.
+const loginsPerAddress = 3
 
 // New returns the REST edge.
 func New(a *auth.Service, c *chat.Service, log *slog.Logger, opt Options) *API {
@@ -44,8 +51,9 @@ func New(a *auth.Service, c *chat.Service, log *slog.Logger, opt Options) *API {
 	}
 	return &API{
 		auth: a, chat: c, log: log, opt: opt,
-		logins:   newKeyedLimiter(opt.LoginAttemptsPerMinute, opt.Now),
-		register: newKeyedLimiter(opt.RegistrationsPerMinute, opt.Now),
+		logins:     newKeyedLimiter(opt.LoginAttemptsPerMinute, opt.Now),
+		register:   newKeyedLimiter(opt.RegistrationsPerMinute, opt.Now),
+		loginAddrs: newKeyedLimiter(loginsPerAddress*opt.LoginAttemptsPerMinute, opt.Now),
 	}
 }
 

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"math"
 	"sync"
 	"time"
@@ -25,6 +26,20 @@ type bucket struct {
 	// pending counts attempts let through by begin and not yet ended: they
 	// may each still fail, so they hold a token until they do.
 	pending int
+	// refused counts refusals since the key was last let through.
+	refused int
+}
+
+// refusal is a limiter's answer: zero to go ahead, else how long to wait
+// and how many times in a row the key has now been refused.
+type refusal struct {
+	wait   time.Duration
+	streak int
+}
+
+func (b *bucket) refuse(wait time.Duration) refusal {
+	b.refused++
+	return refusal{wait, b.refused}
 }
 
 func newKeyedLimiter(perMinute int, now func() time.Time) *keyedLimiter {
@@ -53,7 +68,7 @@ func (k *keyedLimiter) bucket(key string, now time.Time) *bucket {
 // wait. An attempt that goes ahead holds one token until end says whether
 // it counted, so that guesses sent all at once cannot all pass before the
 // first failure is recorded. Every begin that returns zero needs an end.
-func (k *keyedLimiter) begin(key string) time.Duration {
+func (k *keyedLimiter) begin(key string) refusal {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
@@ -61,9 +76,10 @@ func (k *keyedLimiter) begin(key string) time.Duration {
 	tokens := b.lim.TokensAt(now) - float64(b.pending)
 	if tokens >= 1 {
 		b.pending++
-		return 0
+		b.refused = 0
+		return refusal{}
 	}
-	return time.Duration(math.Ceil((1-tokens)/float64(b.lim.Limit())*1e9)) * time.Nanosecond
+	return b.refuse(time.Duration(math.Ceil((1-tokens)/float64(b.lim.Limit())*1e9)) * time.Nanosecond)
 }
 
 // end finishes an attempt that begin let through; a failed one spends its
@@ -81,15 +97,39 @@ func (k *keyedLimiter) end(key string, failed bool) {
 	}
 }
 
-// allow takes one attempt and returns the wait when none was left.
-func (k *keyedLimiter) allow(key string) time.Duration {
+// allow takes one attempt, or refuses it with the wait.
+func (k *keyedLimiter) allow(key string) refusal {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	lim := k.bucket(key, now).lim
-	if lim.AllowN(now, 1) {
-		return 0
+	b := k.bucket(key, now)
+	if b.lim.AllowN(now, 1) {
+		b.refused = 0
+		return refusal{}
 	}
-	tokens := lim.TokensAt(now)
-	return time.Duration(math.Ceil((1-tokens)/float64(lim.Limit())*1e9)) * time.Nanosecond
+	tokens := b.lim.TokensAt(now)
+	return b.refuse(time.Duration(math.Ceil((1-tokens)/float64(b.lim.Limit())*1e9)) * time.Nanosecond)
+}
+
+// Refusals past freeRefusals in a row are held for their wait, a second
+// at most, before the 429: a client that keeps asking on one connection
+// then gets an answer a second instead of as many as the server can say
+// no to, and holding a request costs less than answering it. A client
+// that stops at the first few 429s never waits for them.
+const (
+	freeRefusals = 3
+	maxHold      = time.Second
+)
+
+// limited answers a refused request.
+func limited(ctx context.Context, r refusal) error {
+	if r.streak > freeRefusals {
+		t := time.NewTimer(min(r.wait, maxHold))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	return &rateLimited{r.wait}
 }

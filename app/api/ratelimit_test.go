@@ -1,0 +1,96 @@
+package api_test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/config"
+	"github.com/confab/confab/app/server/servertest"
+)
+
+// postFrom posts body to path as if from addr (the server trusts
+// X-Forwarded-For).
+func postFrom(t *testing.T, s *servertest.Server, addr, path string, body any) servertest.Response {
+	t.Helper()
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.URL+path, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Forwarded-For", addr)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return servertest.Response{Status: resp.StatusCode, Header: resp.Header, Body: got}
+}
+
+// Failed logins are limited per address across usernames too (3× the
+// per-username limit), so that guessing at many accounts from one address
+// cannot make the server hash passwords without end; other addresses are
+// not affected.
+func TestLogin_RateLimitedPerAddressAcrossUsernames(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.LoginAttemptsPerMinute, c.TrustProxy = 2, true
+	}))
+	u := s.Register(t, "victim")
+	const attacker, neighbour = "203.0.113.7", "198.51.100.9"
+	guess := func(addr, name string) servertest.Response {
+		return postFrom(t, s, addr, "/api/auth/token/", map[string]string{"username": name, "password": "not the password"})
+	}
+	// Successful logins do not count.
+	for range 8 {
+		wantStatus(t, postFrom(t, s, attacker, "/api/auth/token/", map[string]string{"username": u.Username, "password": servertest.Password}), http.StatusOK)
+	}
+	for i := range 6 { // 3 × LOGIN_ATTEMPTS_PER_MINUTE, one per username
+		wantError(t, guess(attacker, fmt.Sprint("someone", i)), http.StatusUnauthorized, "not_authenticated")
+	}
+	r := guess(attacker, "someone_else")
+	wantError(t, r, http.StatusTooManyRequests, "rate_limited")
+	if ra := r.Header.Get("Retry-After"); ra != "10" {
+		t.Errorf("Retry-After %q, want 10 (one attempt back every 60/6 s)", ra)
+	}
+	// Another address guesses on.
+	wantError(t, guess(neighbour, "someone0"), http.StatusUnauthorized, "not_authenticated")
+}
+
+// A client that keeps asking while rate limited gets its first few 429s
+// at once, then about one a second on a connection, not as fast as it
+// can ask.
+func TestRateLimited_AnswersAreHeldBack(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.RegistrationsPerMinute = 1 }))
+	s.Register(t, "first") // the one sign-up of the minute
+	conn, err := net.Dial("tcp", s.HTTP.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	answers := 0
+	for start := time.Now(); time.Since(start) < 2*time.Second; answers++ {
+		body := fmt.Sprintf(`{"username":"flood%d","password":"password1"}`, answers)
+		fmt.Fprintf(conn, "POST /api/auth/register/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("sign-up %d: %d, want 429 with Retry-After", answers, resp.StatusCode)
+		}
+	}
+	if answers > 6 {
+		t.Errorf("%d refusals in 2 s on one connection, want 3 at once, then about one a second", answers)
+	}
+}
