@@ -314,6 +314,8 @@ func (c *conn) reader(ctx context.Context) int {
 		return c.ws.SetReadDeadline(time.Now().Add(h.opt.PongTimeout))
 	})
 	closing := false
+	var closeBy time.Time
+	drained := int64(0)
 	for {
 		mt, data, err := c.ws.ReadMessage()
 		if !closing {
@@ -322,11 +324,18 @@ func (c *conn) reader(ctx context.Context) int {
 				// Closing: read (and drop) until the peer answers the
 				// close frame, for a second at most.
 				closing = true
-				c.ws.SetReadDeadline(time.Now().Add(time.Second))
+				closeBy = time.Now().Add(time.Second)
+				c.ws.SetReadDeadline(closeBy)
 			default:
 			}
 		}
 		if err == nil && closing {
+			// A peer still flooding after the close frame is not read
+			// at its pace: TCP holds it back until the second is up.
+			if drained += int64(len(data)); drained > 2*h.opt.MaxFrameBytes {
+				time.Sleep(time.Until(closeBy))
+				return 0
+			}
 			continue
 		}
 		if err != nil {
