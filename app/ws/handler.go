@@ -180,6 +180,11 @@ func New(opt Options) *Handler {
 		WriteBufferPool: &sync.Pool{},
 		// The origin was checked before Upgrade, with a JSON answer.
 		CheckOrigin: func(*http.Request) bool { return true },
+		// A request that is not a WebSocket handshake gets the same
+		// JSON error body as every other refusal.
+		Error: func(w http.ResponseWriter, _ *http.Request, status int, _ error) {
+			writeJSONError(w, status, "bad_request", "Expected a WebSocket handshake.")
+		},
 	}
 	return h
 }

@@ -1,0 +1,166 @@
+package api_test
+
+import (
+	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/config"
+	"github.com/confab/confab/app/server"
+	"github.com/confab/confab/app/server/servertest"
+)
+
+// do sends a request with headers and returns the answer.
+func do(t *testing.T, s *servertest.Server, method, path string, body string, header http.Header) servertest.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	got, _ := io.ReadAll(resp.Body)
+	return servertest.Response{Status: resp.StatusCode, Header: resp.Header, Body: got}
+}
+
+// Every kind of response carries the security headers, the console its
+// Content-Security-Policy, and errors on /api and /ws are JSON.
+func TestSecurityHeaders_OnEveryKindOfResponse(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.RegistrationsPerMinute = 1 }))
+	u := s.Register(t, "alice") // the one sign-up of the minute
+	bearer := http.Header{"Authorization": {"Bearer " + u.Access}}
+	foreign := http.Header{"Origin": {"https://evil.example"}, "Connection": {"Upgrade"}, "Upgrade": {"websocket"},
+		"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
+	signup := `{"username":"bob_x","password":"password1"}`
+
+	cases := []struct {
+		name         string
+		method, path string
+		body         string
+		header       http.Header
+		status       int
+		console      bool // a page or file of the console: needs the CSP
+	}{
+		{"console", http.MethodGet, "/", "", nil, http.StatusOK, true},
+		{"console HEAD", http.MethodHead, "/", "", nil, http.StatusOK, true},
+		{"console script", http.MethodGet, "/app.js", "", nil, http.StatusOK, true},
+		{"console style", http.MethodGet, "/style.css", "", nil, http.StatusOK, true},
+		{"favicon", http.MethodGet, "/favicon.ico", "", nil, http.StatusOK, true},
+		{"missing static file", http.MethodGet, "/nope.txt", "", nil, http.StatusNotFound, true},
+		{"api", http.MethodGet, "/api/users/me/", "", bearer, http.StatusOK, false},
+		{"api 401", http.MethodGet, "/api/users/me/", "", nil, http.StatusUnauthorized, false},
+		{"api 404", http.MethodGet, "/api/nothing/", "", bearer, http.StatusNotFound, false},
+		{"api 405", http.MethodPut, "/api/users/me/", "", bearer, http.StatusMethodNotAllowed, false},
+		{"api 413", http.MethodPost, "/api/auth/token/", `{"username":"` + strings.Repeat("a", 70<<10) + `"}`, nil, http.StatusRequestEntityTooLarge, false},
+		{"api 429", http.MethodPost, "/api/auth/register/", signup, nil, http.StatusTooManyRequests, false},
+		{"api 400", http.MethodPost, "/api/auth/token/", `{`, nil, http.StatusBadRequest, false},
+		{"openapi", http.MethodGet, "/api/openapi.json", "", nil, http.StatusOK, false},
+		{"healthz", http.MethodGet, "/healthz", "", nil, http.StatusOK, false},
+		{"readyz", http.MethodGet, "/readyz", "", nil, http.StatusOK, false},
+		{"metrics", http.MethodGet, "/metrics", "", nil, http.StatusOK, false},
+		{"socket, foreign origin", http.MethodGet, "/ws/chat/?token=" + u.Access, "", foreign, http.StatusForbidden, false},
+		{"socket, not a handshake", http.MethodGet, "/ws/chat/", "", nil, http.StatusBadRequest, false},
+		{"socket 404", http.MethodGet, "/ws/nothing/", "", nil, http.StatusNotFound, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := do(t, s, tc.method, tc.path, tc.body, tc.header)
+			if r.Status != tc.status {
+				t.Fatalf("%s %s: %d, want %d; %s", tc.method, tc.path, r.Status, tc.status, r.Body)
+			}
+			if v := r.Header.Get("X-Content-Type-Options"); v != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q, want nosniff", v)
+			}
+			if v := r.Header.Get("Referrer-Policy"); v != "no-referrer" {
+				t.Errorf("Referrer-Policy %q, want no-referrer", v)
+			}
+			if tc.console {
+				csp := r.Header.Get("Content-Security-Policy")
+				for _, want := range []string{"default-src 'self'", "script-src 'self'", "object-src 'none'", "frame-ancestors 'none'"} {
+					if !strings.Contains(csp, want) {
+						t.Errorf("Content-Security-Policy %q lacks %q", csp, want)
+					}
+				}
+				if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") {
+					t.Errorf("Content-Security-Policy %q allows inline or eval'd script", csp)
+				}
+			}
+			if tc.status >= 400 && tc.method != http.MethodHead && (strings.HasPrefix(tc.path, "/api/") || strings.HasPrefix(tc.path, "/ws/")) {
+				if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+					t.Errorf("error Content-Type %q, want JSON: %s", ct, r.Body)
+				}
+			}
+		})
+	}
+}
+
+// By default no other origin may read the API from a browser: no CORS
+// header answers a foreign Origin, on a request or a preflight.
+func TestCORS_ForeignOriginsGetNoAccess(t *testing.T) {
+	s := servertest.Start(t)
+	u := s.Register(t, "alice")
+	origin := "https://evil.example"
+	for _, tc := range []struct {
+		method, path, body string
+		header             http.Header
+	}{
+		{http.MethodGet, "/api/users/me/", "", http.Header{"Authorization": {"Bearer " + u.Access}}},
+		{http.MethodGet, "/api/conversations/", "", http.Header{"Authorization": {"Bearer " + u.Access}}},
+		{http.MethodPost, "/api/auth/token/", `{"username":"` + u.Username + `","password":"` + servertest.Password + `"}`, nil},
+		{http.MethodOptions, "/api/users/me/", "", http.Header{"Access-Control-Request-Method": {"GET"}, "Access-Control-Request-Headers": {"authorization"}}},
+		{http.MethodOptions, "/api/auth/token/", "", http.Header{"Access-Control-Request-Method": {"POST"}, "Access-Control-Request-Headers": {"content-type"}}},
+		{http.MethodGet, "/", "", nil},
+		{http.MethodGet, "/healthz", "", nil},
+	} {
+		h := http.Header{"Origin": {origin}}
+		for k, v := range tc.header {
+			h[k] = v
+		}
+		r := do(t, s, tc.method, tc.path, tc.body, h)
+		for k := range r.Header {
+			if strings.HasPrefix(strings.ToLower(k), "access-control-") {
+				t.Errorf("%s %s from %s: %s: %s", tc.method, tc.path, origin, k, r.Header.Get(k))
+			}
+		}
+	}
+}
+
+// A failed login takes as long whether the username exists or not, at
+// the cost passwords are really stored with: the time does not tell
+// which usernames exist.
+func TestLogin_TimeDoesNotRevealWhetherTheUserExists(t *testing.T) {
+	t.Parallel()                                                                               // a dozen real hashes: let the rest of the package run meanwhile
+	s := servertest.Start(t, func(_ *config.Config, o *server.Options) { o.PasswordCost = 0 }) // 0: auth.DefaultCost
+	u := s.Register(t, "alice")
+	login := func(name string) time.Duration {
+		start := time.Now()
+		r := s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": name, "password": "not the password"})
+		took := time.Since(start)
+		wantError(t, r, http.StatusUnauthorized, "not_authenticated")
+		return took
+	}
+	var existing, missing []time.Duration
+	for i := range 3 { // alternating, so that the machine's load counts for both
+		existing = append(existing, login(u.Username))
+		missing = append(missing, login(p("nobody_%d", i)))
+	}
+	slices.Sort(existing)
+	slices.Sort(missing)
+	a, b := existing[1], missing[1]
+	t.Logf("median failed login: %v for an existing user, %v for a missing one", a, b)
+	if ratio := float64(b) / float64(a); ratio < 0.5 || ratio > 2 {
+		t.Errorf("a failed login takes %v for an existing user and %v for a missing one: the time tells them apart", a, b)
+	}
+}
