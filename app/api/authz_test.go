@@ -1,0 +1,372 @@
+package api_test
+
+import (
+	"bytes"
+	"database/sql"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/confab/confab/app/hub"
+	"github.com/confab/confab/app/server"
+	"github.com/confab/confab/app/server/servertest"
+)
+
+// The callers of the authorization matrix: the owner (the group's admin,
+// author of its first message), a participant (a plain member), a user
+// who is in neither conversation, and three ways of holding no valid
+// access token.
+const (
+	asOwner       = "owner"
+	asParticipant = "participant"
+	asOther       = "other user"
+	asNoToken     = "no token"
+	asExpired     = "expired token"
+	asRefresh     = "refresh token"
+)
+
+var roles = []string{asNoToken, asExpired, asRefresh, asOther, asParticipant, asOwner}
+
+// azWorld is one fresh server for one row of the matrix.
+type azWorld struct {
+	s                           *servertest.Server
+	owner, member, other, third servertest.User
+	expired                     string // the owner's first access token, now expired
+	group, direct               int64
+	ownerMsg, memberMsg         int64 // in the group
+	directMsg                   int64 // the member's, in the direct conversation
+	events                      *recorder
+}
+
+func newAZWorld(t *testing.T) *azWorld {
+	t.Helper()
+	clk := newClock()
+	s := servertest.Start(t, servertest.WithNow(clk.Now))
+	w := &azWorld{s: s, owner: s.Register(t, "owner"), member: s.Register(t, "member"),
+		other: s.Register(t, "other"), third: s.Register(t, "third")}
+	w.group = s.Conversation(t, w.owner, w.member, w.third)
+	w.direct = s.Conversation(t, w.owner, w.member)
+	w.ownerMsg = s.Send(t, w.owner, w.group, "the owner's")
+	w.memberMsg = s.Send(t, w.member, w.group, "the member's")
+	w.directMsg = s.Send(t, w.member, w.direct, "the member's, direct")
+
+	// Past the 15-minute access lifetime: the first tokens are expired,
+	// and everyone logs in again.
+	w.expired = w.owner.Access
+	clk.Advance(16 * time.Minute)
+	for _, u := range []*servertest.User{&w.owner, &w.member, &w.other, &w.third} {
+		r := s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": u.Username, "password": servertest.Password})
+		wantStatus(t, r, http.StatusOK)
+		m := r.Map(t)
+		u.Access, u.Refresh = m["access"].(string), m["refresh"].(string)
+	}
+	w.events = &recorder{}
+	for _, topic := range []hub.Topic{hub.ConversationTopic(w.group), hub.ConversationTopic(w.direct),
+		hub.UserTopic(w.owner.ID), hub.UserTopic(w.member.ID), hub.UserTopic(w.other.ID), hub.UserTopic(w.third.ID)} {
+		s.Hub.Subscribe(topic, w.events)
+	}
+	return w
+}
+
+// token is what a caller of role sends as its Bearer token, and who it is.
+func (w *azWorld) token(role string) (string, servertest.User) {
+	switch role {
+	case asOwner:
+		return w.owner.Access, w.owner
+	case asParticipant:
+		return w.member.Access, w.member
+	case asOther:
+		return w.other.Access, w.other
+	case asExpired:
+		return w.expired, w.owner
+	case asRefresh:
+		return w.owner.Refresh, w.owner
+	}
+	return "", w.member
+}
+
+// snapshot is everything a request could change, as text.
+func (w *azWorld) snapshot(t *testing.T) string {
+	t.Helper()
+	var b strings.Builder
+	for _, q := range []string{
+		`SELECT id, title, is_group, updated_at, last_message_id FROM conversations ORDER BY id`,
+		`SELECT conversation_id, user_id, role, last_read_message_id FROM participants ORDER BY conversation_id, user_id`,
+		`SELECT id, conversation_id, sender_id, content, edited_at, deleted_at FROM messages ORDER BY id`,
+		`SELECT id, username, display_name, password_hash FROM users ORDER BY id`,
+	} {
+		rows, err := w.s.Store.DB().Query(q)
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]sql.RawBytes, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range vals {
+				fmt.Fprintf(&b, "%q ", v)
+			}
+			b.WriteByte('\n')
+		}
+		rows.Close()
+	}
+	return b.String()
+}
+
+// azRow is one route of the matrix: how to call it as a caller, and what
+// each role gets. A role missing from want is refused with 401 (no valid
+// access token), or 404 (the other user, for anything inside a
+// conversation they are not in).
+type azRow struct {
+	method string
+	// path and body for the caller u.
+	path func(w *azWorld, u servertest.User) string
+	body func(w *azWorld) any
+	want map[string]int
+	// scoped: a non-participant must get exactly a missing id's 404.
+	scoped bool
+	note   string // tells rows of one route apart
+}
+
+// route is the row's route as the route table spells it.
+func (r azRow) route() string {
+	path, _, _ := strings.Cut(r.path(&azWorld{}, servertest.User{}), "?")
+	return idPattern(routeKey(r.method, path))
+}
+
+func fixed(format string, ids ...func(w *azWorld) int64) func(w *azWorld, u servertest.User) string {
+	return func(w *azWorld, _ servertest.User) string {
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			args[i] = id(w)
+		}
+		return fmt.Sprintf(format, args...)
+	}
+}
+
+func group(w *azWorld) int64     { return w.group }
+func direct(w *azWorld) int64    { return w.direct }
+func ownerMsg(w *azWorld) int64  { return w.ownerMsg }
+func memberMsg(w *azWorld) int64 { return w.memberMsg }
+func directMsg(w *azWorld) int64 { return w.directMsg }
+func third(w *azWorld) int64     { return w.third.ID }
+
+func noBody(*azWorld) any { return nil }
+
+func body(v any) func(*azWorld) any { return func(*azWorld) any { return v } }
+
+const (
+	ok      = http.StatusOK
+	created = http.StatusCreated
+	gone    = http.StatusNoContent
+	refused = http.StatusForbidden
+)
+
+// everyone is the answer of a route any signed-in user may call.
+func everyone(status int) map[string]int {
+	return map[string]int{asOwner: status, asParticipant: status, asOther: status}
+}
+
+func azRows() []azRow {
+	return []azRow{
+		{method: http.MethodPost, path: fixed("/api/auth/ws-ticket/"), body: noBody, want: everyone(ok)},
+		{method: http.MethodGet, path: fixed("/api/users/me/"), body: noBody, want: everyone(ok)},
+		{method: http.MethodPatch, path: fixed("/api/users/me/"), body: body(map[string]string{"display_name": "Renamed"}), want: everyone(ok)},
+		{method: http.MethodGet, path: fixed("/api/users/?search=o"), body: noBody, want: everyone(ok)},
+		{method: http.MethodGet, path: fixed("/api/conversations/"), body: noBody, want: everyone(ok)},
+		{method: http.MethodPost, path: fixed("/api/conversations/"), body: func(w *azWorld) any {
+			return map[string]any{"participant_ids": []int64{w.third.ID, w.other.ID}, "is_group": true}
+		}, want: everyone(created)},
+
+		{method: http.MethodGet, path: fixed("/api/conversations/%d/", group), body: noBody, scoped: true, note: "group",
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodGet, path: fixed("/api/conversations/%d/", direct), body: noBody, scoped: true, note: "direct",
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodPatch, path: fixed("/api/conversations/%d/", group), body: body(map[string]string{"title": "mine now"}), scoped: true, note: "group",
+			want: map[string]int{asOwner: ok, asParticipant: refused}},
+		{method: http.MethodPatch, path: fixed("/api/conversations/%d/", direct), body: body(map[string]string{"title": "mine now"}), scoped: true, note: "direct",
+			want: map[string]int{asOwner: refused, asParticipant: refused}},
+		{method: http.MethodPost, path: fixed("/api/conversations/%d/participants/", group), scoped: true, note: "group",
+			body: func(w *azWorld) any { return map[string]any{"user_id": w.other.ID} },
+			want: map[string]int{asOwner: created, asParticipant: refused}},
+		{method: http.MethodPost, path: fixed("/api/conversations/%d/participants/", direct), scoped: true, note: "direct",
+			body: func(w *azWorld) any { return map[string]any{"user_id": w.other.ID} },
+			want: map[string]int{asOwner: refused, asParticipant: refused}},
+		{method: http.MethodDelete, path: fixed("/api/conversations/%d/participants/%d/", group, third), body: noBody, scoped: true, note: "someone else",
+			want: map[string]int{asOwner: gone, asParticipant: refused}},
+		{method: http.MethodDelete, path: func(w *azWorld, u servertest.User) string {
+			return p("/api/conversations/%d/participants/%d/", w.group, u.ID)
+		}, body: noBody, scoped: true, note: "oneself", want: map[string]int{asOwner: gone, asParticipant: gone}},
+		{method: http.MethodGet, path: fixed("/api/conversations/%d/messages/", group), body: noBody, scoped: true, note: "group",
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodGet, path: fixed("/api/conversations/%d/messages/", direct), body: noBody, scoped: true, note: "direct",
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodPost, path: fixed("/api/conversations/%d/messages/", group), body: body(map[string]string{"content": "hello"}), scoped: true,
+			want: map[string]int{asOwner: created, asParticipant: created}},
+		{method: http.MethodPost, path: fixed("/api/conversations/%d/read/", group), scoped: true,
+			body: func(w *azWorld) any { return map[string]any{"message_id": w.memberMsg} },
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodPatch, path: fixed("/api/messages/%d/", ownerMsg), body: body(map[string]string{"content": "edited"}), scoped: true, note: "the owner's",
+			want: map[string]int{asOwner: ok, asParticipant: refused}},
+		{method: http.MethodPatch, path: fixed("/api/messages/%d/", memberMsg), body: body(map[string]string{"content": "edited"}), scoped: true, note: "the participant's",
+			want: map[string]int{asOwner: refused, asParticipant: ok}},
+		{method: http.MethodDelete, path: fixed("/api/messages/%d/", ownerMsg), body: noBody, scoped: true, note: "the owner's",
+			want: map[string]int{asOwner: gone, asParticipant: refused}},
+		// A group admin may delete anyone's message (the author first,
+		// then the admin again: a harmless 204); a direct conversation
+		// has no admin.
+		{method: http.MethodDelete, path: fixed("/api/messages/%d/", memberMsg), body: noBody, scoped: true, note: "the participant's in the group",
+			want: map[string]int{asParticipant: gone, asOwner: gone}},
+		{method: http.MethodDelete, path: fixed("/api/messages/%d/", directMsg), body: noBody, scoped: true, note: "the participant's in a direct one",
+			want: map[string]int{asOwner: refused, asParticipant: gone}},
+	}
+}
+
+// missing turns a path about the world's conversations and messages into
+// the same path about ids that do not exist.
+func (w *azWorld) missing(path string) string {
+	r := strings.NewReplacer(
+		p("/conversations/%d/", w.group), "/conversations/999999/",
+		p("/conversations/%d/", w.direct), "/conversations/999999/",
+		p("/messages/%d/", w.ownerMsg), "/messages/999999/",
+		p("/messages/%d/", w.memberMsg), "/messages/999999/",
+		p("/messages/%d/", w.directMsg), "/messages/999999/",
+	)
+	return r.Replace(path)
+}
+
+// Every REST route × every kind of caller: nobody reads, writes, edits,
+// deletes or joins where they do not belong, a refusal changes nothing and
+// tells no one, and a non-participant cannot tell a conversation or
+// message that exists from one that does not.
+func TestAuthorizationMatrix_REST(t *testing.T) {
+	rows := azRows()
+	t.Run("covers every route", func(t *testing.T) {
+		covered := map[string]bool{}
+		for _, r := range rows {
+			covered[r.route()] = true
+		}
+		e := servertest.Start(t).Handler().(*echo.Echo)
+		public := map[string]bool{"POST /api/auth/register/": true, "POST /api/auth/token/": true,
+			"POST /api/auth/token/refresh/": true, "POST /api/auth/logout/": true, "GET /api/openapi.json/": true}
+		for _, rt := range e.Routes() {
+			if !strings.HasPrefix(rt.Path, "/api/") || strings.HasSuffix(rt.Path, "*") || rt.Name == server.MethodNotAllowedRoute {
+				continue
+			}
+			k := routeKey(rt.Method, rt.Path)
+			if !public[k] && !covered[idPattern(k)] {
+				t.Errorf("route %s is not in the authorization matrix", k)
+			}
+		}
+	})
+
+	for _, row := range rows {
+		t.Run(strings.TrimSpace(row.route()+" "+row.note), func(t *testing.T) {
+			t.Parallel() // a server each
+			w := newAZWorld(t)
+			s := w.s
+			before := w.snapshot(t)
+			// Refusals first, on the untouched world: each must leave it
+			// exactly as it was, with no event published.
+			var allowed []string
+			for _, role := range roles {
+				want, ok := row.want[role]
+				if ok && want < 300 {
+					allowed = append(allowed, role)
+					continue
+				}
+				tok, u := w.token(role)
+				path := row.path(w, u)
+				r := s.Do(t, row.method, path, tok, row.body(w))
+				switch {
+				case role == asNoToken:
+					wantError(t, r, http.StatusUnauthorized, "not_authenticated")
+				case role == asExpired || role == asRefresh:
+					wantError(t, r, http.StatusUnauthorized, "token_not_valid")
+				case ok: // a participant who may not: 403
+					wantError(t, r, want, "forbidden")
+				default:
+					wantError(t, r, http.StatusNotFound, "not_found")
+					// Exactly what a missing id gets.
+					miss := s.Do(t, row.method, w.missing(path), w.owner.Access, row.body(w))
+					if miss.Status != r.Status || !bytes.Equal(miss.Body, r.Body) {
+						t.Errorf("%s: %d %s for a conversation they are not in, %d %s for one that does not exist",
+							role, r.Status, r.Body, miss.Status, miss.Body)
+					}
+				}
+				if after := w.snapshot(t); after != before {
+					t.Errorf("%s was refused, but the data changed:\nbefore:\n%s\nafter:\n%s", role, before, after)
+				}
+				if n := w.published(); n != 0 {
+					t.Errorf("%s was refused, but %d events were published", role, n)
+				}
+			}
+			if !row.scoped && len(allowed) == 0 {
+				t.Fatal("a row nobody may call")
+			}
+			for _, role := range allowed {
+				tok, u := w.token(role)
+				r := s.Do(t, row.method, row.path(w, u), tok, row.body(w))
+				wantStatus(t, r, row.want[role])
+				w.checkAllowed(t, row, role, r)
+			}
+		})
+	}
+}
+
+// checkAllowed checks that an allowed call answered about the caller and
+// their own conversations only.
+func (w *azWorld) checkAllowed(t *testing.T, row azRow, role string, r servertest.Response) {
+	t.Helper()
+	_, u := w.token(role)
+	switch path := row.path(w, u); {
+	case path == "/api/users/me/":
+		if id := num(r.Map(t)["id"]); id != u.ID {
+			t.Errorf("%s %s as %s: user %d, want %d", row.method, path, role, id, u.ID)
+		}
+	case path == "/api/conversations/" && row.method == http.MethodGet:
+		got := ids(r.Map(t)["results"].([]any))
+		for _, id := range got {
+			if role == asOther && (id == w.group || id == w.direct) {
+				t.Errorf("the other user's list shows conversation %d", id)
+			}
+		}
+		if role != asOther && len(got) != 2 {
+			t.Errorf("%s sees conversations %v, want the group and the direct one", role, got)
+		}
+	}
+}
+
+// published counts the events published since the world was made.
+func (w *azWorld) published() int {
+	w.events.mu.Lock()
+	defer w.events.mu.Unlock()
+	return len(w.events.events)
+}
+
+// idPattern turns the ids of a route key ("/api/messages/7/") into the
+// route table's parameters ("/api/messages/{id}/").
+func idPattern(key string) string {
+	method, path, _ := strings.Cut(key, " ")
+	parts := strings.Split(path, "/")
+	for i, part := range parts {
+		if part != "" && strings.Trim(part, "0123456789") == "" {
+			if i > 0 && parts[i-1] == "participants" {
+				parts[i] = "{user_id}"
+			} else {
+				parts[i] = "{id}"
+			}
+		}
+	}
+	return method + " " + strings.Join(parts, "/")
+}
