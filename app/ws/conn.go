@@ -67,7 +67,8 @@ type conn struct {
 
 	// Reader-only state.
 	limiter    *rate.Limiter
-	strikes    int
+	strikes    int           // refusals in a row, to answer only the first few
+	refusals   *rate.Limiter // refusals over time; made at the first one
 	typingGate typingGate
 }
 
@@ -378,7 +379,13 @@ func (c *conn) allowFrame() bool {
 		return true
 	}
 	c.strikes++
-	if c.strikes >= c.h.opt.FrameBurst {
+	// Refusals drain a bucket of their own, as large as the frame
+	// bucket: a client that keeps sending well past its rate is closed,
+	// whether or not some of its frames still get through.
+	if c.refusals == nil {
+		c.refusals = rate.NewLimiter(rate.Limit(c.h.opt.FramesPerSecond), c.h.opt.FrameBurst)
+	}
+	if !c.refusals.Allow() {
 		c.h.opt.Metrics.Dropped("rate_limited")
 		c.kill(CloseRateLimited, "too many frames")
 		return false

@@ -834,3 +834,44 @@ func TestConnectionLimits(t *testing.T) {
 		}
 	})
 }
+
+// A client that keeps sending far past its rate is closed with 4029 even
+// though some of its frames still get through between refusals.
+func TestSustainedFloodIsClosed4029(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.WSFramesPerSecond, c.WSFrameBurst = 20, 60
+	}))
+	alice := s.Register(t, "alice")
+	c := dial(t, s, "/ws/chat/", alice.Access)
+	deadline := time.Now().Add(5 * time.Second)
+	tick := time.NewTicker(2500 * time.Microsecond) // 400 frames a second: 20 times the rate
+	defer tick.Stop()
+	pongs := 0
+loop:
+	for time.Now().Before(deadline) {
+		<-tick.C
+		if err := c.conn.WriteMessage(websocket.TextMessage, []byte(`{"type":"ping"}`)); err != nil {
+			break
+		}
+		for {
+			select {
+			case f, ok := <-c.frames:
+				if !ok {
+					break loop
+				}
+				if f.typ() == "pong" {
+					pongs++
+				}
+				continue
+			default:
+			}
+			break
+		}
+	}
+	if code, _ := c.closeCode(); code != 4029 {
+		t.Fatalf("close code = %d, want 4029", code)
+	}
+	if pongs == 0 {
+		t.Fatal("no frame got through at all: the flood was not interleaved with allowed frames")
+	}
+}
