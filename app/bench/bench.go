@@ -21,6 +21,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -252,7 +253,8 @@ func (h header) serverRows() [][2]string {
 	var rows [][2]string
 	if s := h.Server; s != nil {
 		rows = append(rows,
-			[2]string{"server RSS before → after", fmt.Sprintf("%s → %s (peak %s)", mib(s.RSSBefore), mib(s.RSSAfter), mib(s.RSSPeak))})
+			[2]string{"server RSS before → after", fmt.Sprintf("%s → %s (peak %s)", mib(s.RSSBefore), mib(s.RSSAfter), mib(s.RSSPeak))},
+			[2]string{"server CPU", fmt.Sprintf("%.2f s", s.CPUSeconds)})
 	}
 	if h.Renewals > 0 {
 		rows = append(rows, [2]string{"token renewals", fmt.Sprint(h.Renewals)})
@@ -260,19 +262,47 @@ func (h header) serverRows() [][2]string {
 	return append(rows, [2]string{"protocol errors", fmt.Sprint(h.ProtocolErrors)})
 }
 
-// serverMemory is the server process's memory from /proc.
+// serverMemory is the server process's memory and CPU time from /proc,
+// over the measured part of a run (after the registrations).
 type serverMemory struct {
 	PID       int    `json:"pid"`
 	Name      string `json:"name"`
 	RSSBefore int64  `json:"rss_before_bytes"`
 	RSSAfter  int64  `json:"rss_after_bytes"`
 	RSSPeak   int64  `json:"rss_peak_bytes"`
+	// CPUSeconds is the server's user and system time: on a machine
+	// shared with other work it says more than a rate does.
+	CPUSeconds float64 `json:"cpu_seconds"`
+	cpuBefore  float64
 }
 
-// procStatus is what /proc/PID/status says of memory.
+// procStatus is what /proc/PID/status says of memory, and
+// /proc/PID/stat of CPU time.
 type procStatus struct {
 	Name     string
-	RSS, HWM int64 // bytes
+	RSS, HWM int64   // bytes
+	CPU      float64 // seconds of user and system time
+}
+
+// clockTicks is USER_HZ, 100 on every Linux port Go supports.
+const clockTicks = 100
+
+func readCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which may hold spaces: state is
+	// field 3, utime 14 and stime 15.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	var ut, st float64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return (ut + st) / clockTicks
 }
 
 func readProc(pid int) (procStatus, error) {
@@ -299,6 +329,7 @@ func readProc(pid int) (procStatus, error) {
 			st.HWM = kb << 10
 		}
 	}
+	st.CPU = readCPU(pid)
 	return st, nil
 }
 
@@ -311,7 +342,7 @@ func (e *env) memBefore() *serverMemory {
 	if err != nil {
 		return nil
 	}
-	return &serverMemory{PID: e.opt.pid, Name: st.Name, RSSBefore: st.RSS}
+	return &serverMemory{PID: e.opt.pid, Name: st.Name, RSSBefore: st.RSS, cpuBefore: st.CPU}
 }
 
 func (m *serverMemory) after(e *env) {
@@ -320,6 +351,7 @@ func (m *serverMemory) after(e *env) {
 	}
 	if st, err := readProc(m.PID); err == nil {
 		m.RSSAfter, m.RSSPeak = st.RSS, st.HWM
+		m.CPUSeconds = math.Round((st.CPU-m.cpuBefore)*100) / 100
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -103,12 +105,23 @@ func TestSend_CommitsEveryMessage(t *testing.T) {
 		Errors    int64   `json:"errors"`
 		Rate      float64 `json:"committed_per_second"`
 		Latency   latency `json:"latency"`
+		Server    *struct {
+			PID        int     `json:"pid"`
+			RSSBefore  int64   `json:"rss_before_bytes"`
+			RSSAfter   int64   `json:"rss_after_bytes"`
+			CPUSeconds float64 `json:"cpu_seconds"`
+		} `json:"server"`
 	}
-	mustRun(t, 0, &r, "send", "--url", s.URL, "--clients", "4", "--msgs", "400", "--json", "--progress", "0")
+	// The test server runs in this process: --pid reads its /proc.
+	pid := strconv.Itoa(os.Getpid())
+	mustRun(t, 0, &r, "send", "--url", s.URL, "--clients", "4", "--msgs", "400", "--pid", pid, "--json", "--progress", "0")
 	if r.Clients != 4 || r.Committed != 400 || r.Errors != 0 || r.Rate <= 0 {
 		t.Errorf("got %+v; want 4 clients, 400 committed, no errors, a rate", r)
 	}
 	checkLatency(t, "latency", r.Latency, 400)
+	if sv := r.Server; sv == nil || sv.PID != os.Getpid() || sv.RSSBefore <= 0 || sv.RSSAfter <= 0 || sv.CPUSeconds <= 0 {
+		t.Errorf("server figures from /proc missing: %+v", sv)
+	}
 }
 
 func TestIdle_HoldsEverySocket(t *testing.T) {
@@ -201,6 +214,13 @@ func TestRun_RefusesNonLoopbackTargets(t *testing.T) {
 				t.Errorf("stderr does not explain the refusal:\n%s", stderr)
 			}
 		})
+	}
+}
+
+func TestRun_RefusesAPIDItCannotRead(t *testing.T) {
+	stderr := mustRun(t, 2, nil, "send", "--pid", "999999999")
+	if !strings.Contains(stderr, "--pid") {
+		t.Errorf("stderr does not name --pid:\n%s", stderr)
 	}
 }
 

@@ -388,9 +388,11 @@ func (m *member) reconnect(ctx context.Context, run *chatRun, voluntary bool) bo
 	return false
 }
 
-// act is one user's life: actions until actCtx ends, then only
-// reconnects (when the server closes the socket) until stop.
-func (m *member) act(ctx, actCtx context.Context, stop <-chan struct{}, run *chatRun) {
+// act is one user's life: actions until actCtx ends (then acting.Done),
+// then only reconnects (when the server closes the socket) until stop.
+func (m *member) act(ctx, actCtx context.Context, acting *sync.WaitGroup, stop <-chan struct{}, run *chatRun) {
+	done := sync.OnceFunc(acting.Done)
+	defer done()
 	for actCtx.Err() == nil {
 		pause := time.Duration(float64(run.cfg.think) * (0.5 + m.rng.Float64()))
 		select {
@@ -405,6 +407,7 @@ func (m *member) act(ctx, actCtx context.Context, stop <-chan struct{}, run *cha
 			}
 		}
 	}
+	done()
 	for {
 		select {
 		case <-stop:
@@ -582,11 +585,14 @@ func runChat(ctx context.Context, e *env, cfg chatConfig) (report, error) {
 			time.Since(actStart).Seconds(), cfg.duration.Seconds(), run.ackedN.Load(), run.deliveries.Load(),
 			run.expected.Load(), run.reconnects.Load(), run.errs.total())
 	})
-	var actors sync.WaitGroup
+	var actors, acting sync.WaitGroup
+	acting.Add(len(members))
 	for _, m := range members {
-		actors.Go(func() { m.act(ctx, actCtx, stop, run) })
+		actors.Go(func() { m.act(ctx, actCtx, &acting, stop, run) })
 	}
-	<-actCtx.Done()
+	// The drain starts when every user has stopped acting: a send made
+	// at the last moment is pending by then, and waited for.
+	acting.Wait()
 	actTook := time.Since(actStart)
 
 	// Drain: wait for the deliveries and acks still on their way.

@@ -133,7 +133,7 @@ func (r *fanoutReport) rows() [][2]string {
 		[2]string{"closed by the server", fmtCodes(r.CloseCodes)},
 		[2]string{"reconnects (recovered)", fmt.Sprintf("%d, unrecovered %d", r.Reconnects, r.Unrecovered)},
 		[2]string{"socket connect errors", fmt.Sprint(r.ConnectErrors)},
-	), r.serverRows()...)
+	), append(r.serverRows(), cpuPer(r.Server, r.Deliveries, "delivery")...)...)
 }
 
 // minContent is the shortest content the bench's stamp fits in.

@@ -68,7 +68,7 @@ func (r *sendReport) rows() [][2]string {
 	return append(append(rows,
 		[2]string{"committed/s", fmt.Sprintf("%.0f (%.2f s)", r.Rate, r.Secs)},
 		[2]string{"POST latency", r.Latency.String()},
-	), r.serverRows()...)
+	), append(r.serverRows(), cpuPer(r.Server, r.Committed, "message")...)...)
 }
 
 func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, error) {

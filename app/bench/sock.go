@@ -186,13 +186,17 @@ func (s *sock) run(e *env, u *user, handle func(f *frame, at time.Duration)) {
 				if err == nil {
 					err = s.send(map[string]string{"type": "authenticate", "token": tok})
 				}
-				select {
-				case <-s.done: // closed meanwhile: the next socket uses the new token
+				switch {
+				case err == nil:
+					e.renewals.Add(1)
+				case s.closing.Load():
+					// The bench is closing this socket: the next one
+					// uses the new token.
 				default:
-					if err != nil {
+					select {
+					case <-s.done: // the server closed it meanwhile
+					default:
 						e.protocolErrors.Add(1)
-					} else {
-						e.renewals.Add(1)
 					}
 				}
 			}()

@@ -240,3 +240,11 @@ func perSec(n int64, d time.Duration) float64 {
 
 // seconds rounds d to milliseconds, in seconds.
 func seconds(d time.Duration) float64 { return math.Round(d.Seconds()*1000) / 1000 }
+
+// cpuPer is a table row of the server's CPU time per unit, with --pid.
+func cpuPer(m *serverMemory, n int64, unit string) [][2]string {
+	if m == nil || n == 0 {
+		return nil
+	}
+	return [][2]string{{"server CPU per " + unit, fmt.Sprintf("%.1f µs", m.CPUSeconds/float64(n)*1e6)}}
+}
