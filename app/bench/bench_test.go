@@ -165,6 +165,7 @@ func TestChat_EveryAckedMessageArrivesOnce(t *testing.T) {
 		Duplicated int64   `json:"duplicated"`
 		OutOfOrder int64   `json:"out_of_order"`
 		Reconnects int64   `json:"reconnects"`
+		Resent     int64   `json:"resent"`
 		Errors     map[string]int
 	}
 	mustRun(t, 0, &r, "chat", "--url", s.URL, "--users", "10", "--rooms", "3", "--duration", "2s",
@@ -175,8 +176,8 @@ func TestChat_EveryAckedMessageArrivesOnce(t *testing.T) {
 	if r.Lost != 0 || r.Duplicated != 0 || r.OutOfOrder != 0 || r.Deliveries < r.Expected {
 		t.Errorf("lost %d, duplicated %d, out of order %d, delivered %d of %d", r.Lost, r.Duplicated, r.OutOfOrder, r.Deliveries, r.Expected)
 	}
-	if r.Reconnects == 0 {
-		t.Errorf("no reconnects: the mix did not exercise recovery")
+	if r.Reconnects == 0 || r.Resent == 0 {
+		t.Errorf("%d reconnects, %d sends sent again: the mix did not exercise recovery", r.Reconnects, r.Resent)
 	}
 	if r.Latency.Count == 0 || r.Latency.P50 <= 0 || r.Latency.P50 > r.Latency.P99 || r.Latency.P99 > r.Latency.Max {
 		t.Errorf("latency %+v: want samples, 0 < p50 ≤ p99 ≤ max", r.Latency)

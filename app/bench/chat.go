@@ -23,7 +23,8 @@ joined to all its conversations and, every --think on average, does one
 thing: sends a message (over the socket, or over REST for --rest of
 them, often after a typing event), sends a read receipt, pings, or
 reconnects (--reconnect of the time; half of them drop the connection
-without a close frame). A reconnect, or a close by the server, is
+without a close frame). --reconnect of the socket sends are also
+followed at once by a reconnect, before their ack can arrive. A reconnect, or a close by the server, is
 followed by join_conversation with last_message_id for every
 conversation, then the unacknowledged sends are sent again with the same
 client_id, as a careful client does.
@@ -476,6 +477,12 @@ func (m *member) action(ctx, actCtx context.Context, run *chatRun) bool {
 	// A failed write leaves it pending: the reconnect sends it again.
 	m.sock.send(map[string]any{"type": "new_message", "conversation_id": r.id, "content": content,
 		"client_id": cid, "request_id": cid})
+	if m.rng.Float64() < cfg.reconnect {
+		// The network goes right after a send, before its ack: the
+		// reconnect must send it again with its client_id, and the
+		// server must not make a second message of it.
+		return m.reconnect(ctx, run, true)
+	}
 	return true
 }
 
