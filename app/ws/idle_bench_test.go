@@ -43,7 +43,10 @@ func BenchmarkIdleConnections(b *testing.B) {
 	ln.Close()
 	srv := exec.Command(bin)
 	srv.Env = append(os.Environ(), "HOST=127.0.0.1", "PORT="+strconv.Itoa(port),
-		"DATABASE_PATH="+filepath.Join(dir, "confab.db"), "LOG_LEVEL=warn")
+		"DATABASE_PATH="+filepath.Join(dir, "confab.db"), "LOG_LEVEL=warn",
+		// One account holds every socket: lift the per-user and
+		// per-address limits that would otherwise stop it at 50.
+		"WS_MAX_CONNS_PER_USER=1000000", "WS_MAX_CONNS_PER_IP=1000000")
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
 		b.Fatal(err)
