@@ -9,34 +9,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/server/servertest"
 )
 
-// clock is a controllable clock for servertest.WithNow: it stands still
-// until a test moves it.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock {
-	return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is a clock that stands still until a test moves it.
+func newClock() *servertest.Clock { return servertest.NewClock() }
 
 // recorder is a hub.Subscriber that keeps every event it is given: tests
 // subscribe it to the real hub to see what a connected client would get.

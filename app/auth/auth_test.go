@@ -13,27 +13,12 @@ import (
 
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/server/servertest"
 	"github.com/confab/confab/db"
 )
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+// newClock is a clock that stands still until a test moves it.
+func newClock() *servertest.Clock { return servertest.NewClock() }
 
 var key = []byte("0123456789abcdef0123456789abcdef")
 
@@ -47,7 +32,7 @@ func mustOpenDB(tb testing.TB) *db.Store {
 	return s
 }
 
-func newService(t *testing.T, clk *clock) (*auth.Service, *db.Store) {
+func newService(t *testing.T, clk *servertest.Clock) (*auth.Service, *db.Store) {
 	t.Helper()
 	store := mustOpenDB(t)
 	tokens := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)

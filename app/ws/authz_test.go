@@ -2,30 +2,11 @@ package ws_test
 
 import (
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/confab/confab/app/server/servertest"
 )
-
-// azClock is a clock that stands still until moved.
-type azClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *azClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *azClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // relogin gives u fresh tokens.
 func relogin(t *testing.T, s *servertest.Server, u *servertest.User) {
@@ -63,7 +44,7 @@ func quiet(t *testing.T, c *client, d time.Duration, types ...string) {
 // writes, types or marks read where they do not belong, and a conversation
 // they are not in looks exactly like one that does not exist.
 func TestAuthorizationMatrix_Socket(t *testing.T) {
-	clk := &azClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	clk := servertest.NewClock()
 	s := servertest.Start(t, servertest.WithNow(clk.Now))
 	owner, member, other, third := s.Register(t, "owner"), s.Register(t, "member"), s.Register(t, "other"), s.Register(t, "third")
 	group := s.Conversation(t, owner, member, third)

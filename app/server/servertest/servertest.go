@@ -46,6 +46,30 @@ func WithConfig(f func(*config.Config)) Option {
 	return func(c *config.Config, _ *server.Options) { f(c) }
 }
 
+// Clock is a controllable clock for WithNow: it stands still until a test
+// moves it.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a Clock standing at a fixed instant.
+func NewClock() *Clock { return &Clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 // WithNow sets the server's clock.
 func WithNow(now func() time.Time) Option {
 	return func(_ *config.Config, o *server.Options) { o.Now = now }
