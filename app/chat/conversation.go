@@ -222,8 +222,10 @@ func (s *Service) RemoveParticipant(ctx context.Context, actor, convID, userID i
 	if err != nil {
 		return err
 	}
-	// Everyone who was in, the removed user included, learns of it.
+	// Everyone who was in, the removed user included, learns of it;
+	// then the removed user's sockets leave the conversation.
 	s.publishConversation(ctx, convID, ids)
+	s.pub.Publish(hub.UserTopic(userID), &hub.Event{Type: EventParticipantRemoved, ConversationID: convID})
 	return nil
 }
 

@@ -19,6 +19,10 @@ const (
 	// EventUserDeleted is internal: it tells the edges to drop a deleted
 	// user's connections, and is never sent to a client.
 	EventUserDeleted = "\x00user_deleted"
+	// EventParticipantRemoved is internal too: published to a user's
+	// topic once they are out of ConversationID, so their sockets stop
+	// that conversation's events. Never sent to a client.
+	EventParticipantRemoved = "\x00participant_removed"
 )
 
 // Publisher is the live side of the service: the hub.

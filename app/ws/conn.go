@@ -123,8 +123,9 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 	case ev.Type == chat.EventUserDeleted:
 		c.kill(CloseUnauthorized, "user deleted")
 		return
-	case ev.Type == chat.EventConversationUpdated:
-		c.leaveIfRemoved(ev)
+	case ev.Type == chat.EventParticipantRemoved:
+		c.leave(ev.ConversationID)
+		return
 	case ev.Type == chat.EventNotification:
 		c.mu.Lock()
 		_, joined := c.joined[ev.ConversationID]
@@ -155,37 +156,16 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 	c.enqueue(ev)
 }
 
-// leaveIfRemoved stops a joined conversation's events once the user is
-// no longer among its participants (removed, or left from another
-// device): the conversation_updated that says so is the last of them.
-func (c *conn) leaveIfRemoved(ev *hub.Event) {
+// leave stops a joined conversation's events: the user is no longer among
+// its participants (removed, or left from another device).
+func (c *conn) leave(convID int64) {
 	c.mu.Lock()
-	_, joined := c.joined[ev.ConversationID]
+	_, joined := c.joined[convID]
+	delete(c.joined, convID)
 	c.mu.Unlock()
-	if !joined {
-		return
+	if joined {
+		c.h.opt.Hub.Unsubscribe(hub.ConversationTopic(convID), c)
 	}
-	var u struct {
-		Conversation struct {
-			Participants []struct {
-				User struct {
-					ID int64 `json:"id"`
-				} `json:"user"`
-			} `json:"participants"`
-		} `json:"conversation"`
-	}
-	if json.Unmarshal(ev.Data, &u) != nil {
-		return
-	}
-	for _, p := range u.Conversation.Participants {
-		if p.User.ID == c.user.ID {
-			return
-		}
-	}
-	c.mu.Lock()
-	delete(c.joined, ev.ConversationID)
-	c.mu.Unlock()
-	c.h.opt.Hub.Unsubscribe(hub.ConversationTopic(ev.ConversationID), c)
 }
 
 // enqueue queues a frame without waiting. Sheddable events are dropped
@@ -426,13 +406,7 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 		if ferr != nil {
 			return ferr
 		}
-		c.mu.Lock()
-		_, ok := c.joined[id]
-		delete(c.joined, id)
-		c.mu.Unlock()
-		if ok {
-			h.opt.Hub.Unsubscribe(hub.ConversationTopic(id), c)
-		}
+		c.leave(id)
 		c.enqueue(reply("left", leftFrame{Type: "left", ConversationID: id, RequestID: rid}))
 
 	case typeNewMessage:

@@ -54,8 +54,6 @@ type frameError struct {
 	code, detail string
 }
 
-func (e *frameError) Error() string { return e.code + ": " + e.detail }
-
 // decodeFrame parses one client text frame. It returns the frame even on
 // error, so that the error reply can echo its request_id.
 func decodeFrame(data []byte) (*inFrame, *frameError) {
