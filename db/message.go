@@ -5,12 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/confab/confab/app/chat"
 )
 
-const messageColumns = `m.id, m.conversation_id, m.sender_id, u.username, u.display_name,
+const messageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, u.username, u.display_name,
 	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at`
 
 const messageFrom = ` FROM messages m JOIN users u ON u.id = m.sender_id `
@@ -20,7 +21,7 @@ func scanMessage(row interface{ Scan(...any) error }) (chat.Message, error) {
 	var clientID sql.NullString
 	var created int64
 	var edited, deleted sql.NullInt64
-	err := row.Scan(&m.ID, &m.ConversationID, &m.Sender.ID, &m.Sender.Username, &m.Sender.DisplayName,
+	err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Sender.ID, &m.Sender.Username, &m.Sender.DisplayName,
 		&m.Content, &clientID, &created, &edited, &deleted)
 	if err != nil {
 		return chat.Message{}, err
@@ -38,8 +39,9 @@ func scanMessage(row interface{ Scan(...any) error }) (chat.Message, error) {
 
 // InsertMessages implements chat.Store: the whole batch is one transaction,
 // so one fsync covers every message in it (group commit). A message costs
-// one statement (membership is checked inside the insert); each
-// conversation's activity is updated once per batch.
+// one statement (membership is checked and its seq taken inside the
+// insert); each conversation's activity and last_seq are updated once per
+// batch.
 func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
 	out := make([]chat.Inserted, len(batch))
 	var st insertStmts
@@ -58,11 +60,17 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 			original: tx.StmtContext(ctx, st.original),
 			touch:    tx.StmtContext(ctx, st.touch),
 		}
-		// The newest message per conversation in this batch.
-		type last struct{ id, at int64 }
-		var touched map[int64]last
+		// Per conversation: how many messages this batch stored (the
+		// seqs it took past last_seq) and the newest of them.
+		type touch struct{ n, id, at int64 }
+		var touched map[int64]*touch
 		for i := range batch {
-			r, err := insertMessage(ctx, &in, &batch[i])
+			nm := &batch[i]
+			t := touched[nm.ConversationID]
+			if t == nil {
+				t = &touch{}
+			}
+			r, err := insertMessage(ctx, &in, nm, t.n+1)
 			if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 				return err
 			}
@@ -70,13 +78,14 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 			out[i] = r
 			if r.Created {
 				if touched == nil {
-					touched = make(map[int64]last, 1)
+					touched = make(map[int64]*touch, 1)
 				}
-				touched[r.Message.ConversationID] = last{r.Message.ID, ms(batch[i].At)}
+				t.n, t.id, t.at = t.n+1, r.Message.ID, ms(nm.At)
+				touched[nm.ConversationID] = t
 			}
 		}
-		for conv, l := range touched {
-			if _, err := in.touch.ExecContext(ctx, l.at, l.id, conv); err != nil {
+		for conv, t := range touched {
+			if _, err := in.touch.ExecContext(ctx, t.at, t.id, t.n, conv); err != nil {
 				return err
 			}
 		}
@@ -92,42 +101,45 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 const (
 	// The insert checks membership itself: nothing is inserted for a
 	// sender who is not a participant, nor for a repeated client_id.
+	//
+	// Its seq is last_seq plus its place (?6) among the messages this
+	// batch stored in the conversation; the touch then moves last_seq past
+	// them, in the same transaction. Only the one writer (BEGIN IMMEDIATE)
+	// ever does this, so this is the same as taking
+	// "last_seq = last_seq + 1 RETURNING last_seq" before each insert —
+	// without a second statement per message, which cost a sixth of the
+	// send rate, and without handing back a number when nothing is
+	// inserted.
 	sqlInsertMessage = `
-		INSERT INTO messages (conversation_id, sender_id, content, client_id, created_at)
-		SELECT ?1, ?2, ?3, ?4, ?5
-		WHERE EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2)
+		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at)
+		SELECT ?1, c.last_seq + ?6, ?2, ?3, ?4, ?5 FROM conversations c
+		WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2)
 		ON CONFLICT (sender_id, client_id) DO NOTHING
-		RETURNING id`
+		RETURNING id, seq`
 	sqlOriginal          = `SELECT ` + messageColumns + messageFrom + `WHERE m.sender_id = ? AND m.client_id = ?`
-	sqlTouchConversation = `UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?) WHERE id = ?`
+	sqlTouchConversation = `
+		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
+		WHERE id = ?`
 )
 
 type insertStmts struct{ insert, original, touch *sql.Stmt }
 
-func insertMessage(ctx context.Context, st *insertStmts, nm *chat.NewMessage) (chat.Inserted, error) {
+// insertMessage stores nm as the nth message of this batch in its
+// conversation.
+func insertMessage(ctx context.Context, st *insertStmts, nm *chat.NewMessage, nth int64) (chat.Inserted, error) {
 	var clientID any
 	if nm.ClientID != "" {
 		clientID = nm.ClientID
 	}
 	at := ms(nm.At)
-	var id int64
-	err := st.insert.QueryRowContext(ctx, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at).Scan(&id)
+	var id, seq int64
+	err := st.insert.QueryRowContext(ctx, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at, nth).Scan(&id, &seq)
 	if errors.Is(err, sql.ErrNoRows) {
 		if nm.ClientID == "" {
 			return chat.Inserted{}, chat.ErrNotFound // not a participant
 		}
 		// Either a retried send (return the original) or not a participant.
-		m, err := scanMessage(st.original.QueryRowContext(ctx, nm.Sender.ID, nm.ClientID))
-		if err != nil {
-			return chat.Inserted{}, notFound(err)
-		}
-		if m.ConversationID != nm.ConversationID {
-			// Not a retry: the sender used this client_id for another
-			// conversation. Nothing of that one is shown here.
-			return chat.Inserted{}, &chat.Error{Code: chat.CodeConflict,
-				Detail: "This client_id was already used for a message in another conversation."}
-		}
-		return chat.Inserted{Message: m}, nil
+		return original(ctx, st, nm)
 	}
 	if err != nil {
 		return chat.Inserted{}, err
@@ -135,6 +147,7 @@ func insertMessage(ctx context.Context, st *insertStmts, nm *chat.NewMessage) (c
 	m := chat.Message{
 		ID:             id,
 		ConversationID: nm.ConversationID,
+		Seq:            seq,
 		Sender:         nm.Sender,
 		Content:        nm.Content,
 		CreatedAt:      chat.UnixMilli(at),
@@ -145,6 +158,25 @@ func insertMessage(ctx context.Context, st *insertStmts, nm *chat.NewMessage) (c
 	}
 	return chat.Inserted{Message: m, Created: true}, nil
 }
+
+// original returns the message that (sender, client_id) of nm already
+// names: a retried send. ErrNotFound when there is none (the sender is not a
+// participant), CodeConflict when it is in another conversation.
+func original(ctx context.Context, st *insertStmts, nm *chat.NewMessage) (chat.Inserted, error) {
+	m, err := scanMessage(st.original.QueryRowContext(ctx, nm.Sender.ID, nm.ClientID))
+	if err != nil {
+		return chat.Inserted{}, notFound(err)
+	}
+	if m.ConversationID != nm.ConversationID {
+		// Not a retry: the sender used this client_id for another
+		// conversation. Nothing of that one is shown here.
+		return chat.Inserted{}, errClientIDElsewhere
+	}
+	return chat.Inserted{Message: m}, nil
+}
+
+var errClientIDElsewhere = &chat.Error{Code: chat.CodeConflict,
+	Detail: "This client_id was already used for a message in another conversation."}
 
 // Messages implements chat.Store.
 func (s *Store) Messages(ctx context.Context, convID int64, q chat.PageQuery) (chat.Page, error) {
@@ -188,6 +220,43 @@ func (s *Store) Messages(ctx context.Context, convID int64, q chat.PageQuery) (c
 	}
 	p.Results = msgs
 	return p, nil
+}
+
+// LastSeq implements chat.Store.
+func (s *Store) LastSeq(ctx context.Context, convID int64) (int64, error) {
+	var seq int64
+	if err := s.read.QueryRowContext(ctx, `SELECT last_seq FROM conversations WHERE id = ?`, convID).Scan(&seq); err != nil {
+		return 0, fmt.Errorf("last seq: %w", notFound(err))
+	}
+	return seq, nil
+}
+
+// MessagesBySeq implements chat.Store.
+func (s *Store) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]chat.Message, error) {
+	if limit <= 0 {
+		return []chat.Message{}, nil
+	}
+	if beforeSeq <= 0 {
+		beforeSeq = math.MaxInt64
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+messageColumns+messageFrom+`
+		WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq LIMIT ?`, convID, afterSeq, beforeSeq, limit)
+	if err != nil {
+		return nil, fmt.Errorf("messages by seq: %w", err)
+	}
+	defer rows.Close()
+	msgs := []chat.Message{}
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("messages by seq: %w", err)
+		}
+		msgs = append(msgs, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("messages by seq: %w", err)
+	}
+	return msgs, nil
 }
 
 // Message implements chat.Store.

@@ -96,9 +96,16 @@ func (c *Conversation) Participant(userID int64) *Participant {
 
 // Message is one message of a conversation. A deleted message stays as a
 // tombstone with empty Content and IsDeleted set.
+//
+// Seq numbers the messages of one conversation 1, 2, 3…: it is assigned in
+// the transaction that stores the message, in commit order, so every node
+// and every client sees the same order. IDs grow within a conversation in
+// that same order. Seq has holes only where messages were removed together
+// with their deleted author; it is never reused.
 type Message struct {
 	ID             int64    `json:"id"`
 	ConversationID int64    `json:"conversation_id"`
+	Seq            int64    `json:"seq"`
 	Sender         UserLite `json:"sender"`
 	Content        string   `json:"content"`
 	ClientID       *string  `json:"client_id"`

@@ -5,7 +5,8 @@ import (
 	"time"
 )
 
-// Store persists Confab's data. db.Store implements it on SQLite.
+// Store persists Confab's data. db.Store implements it on SQLite,
+// postgres.Store on PostgreSQL (shared by several nodes).
 //
 // Methods that look up one thing return ErrNotFound (code not_found) when it
 // does not exist; methods scoped to a viewer also return ErrNotFound when the
@@ -70,6 +71,14 @@ type Store interface {
 	InsertMessages(ctx context.Context, batch []NewMessage) ([]Inserted, error)
 	// Messages returns one page of a conversation's history.
 	Messages(ctx context.Context, convID int64, q PageQuery) (Page, error)
+	// LastSeq returns the highest Seq assigned in the conversation, 0 when
+	// it has none yet; ErrNotFound for an unknown conversation.
+	LastSeq(ctx context.Context, convID int64) (int64, error)
+	// MessagesBySeq returns the messages with afterSeq < Seq < beforeSeq
+	// (no upper bound when beforeSeq <= 0), ascending by Seq, at most limit
+	// of them (none when limit <= 0). Tombstones are included, as in
+	// Messages.
+	MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]Message, error)
 	// Message returns one message, ErrNotFound when unknown.
 	Message(ctx context.Context, id int64) (Message, error)
 	// EditMessage replaces the content and sets edited_at.

@@ -59,6 +59,8 @@ const (
 	opConversationIDs
 	opInsertMessages
 	opMessages
+	opLastSeq
+	opMessagesBySeq
 	opMessage
 	opEditMessage
 	opDeleteMessage
@@ -90,6 +92,8 @@ func opNames() [opCount]string {
 		opConversationIDs:    "conversation_ids",
 		opInsertMessages:     "insert_messages",
 		opMessages:           "messages",
+		opLastSeq:            "last_seq",
+		opMessagesBySeq:      "messages_by_seq",
 		opMessage:            "message",
 		opEditMessage:        "edit_message",
 		opDeleteMessage:      "delete_message",
@@ -200,6 +204,16 @@ func (s *timedStore) InsertMessages(ctx context.Context, batch []chat.NewMessage
 func (s *timedStore) Messages(ctx context.Context, convID int64, q chat.PageQuery) (chat.Page, error) {
 	defer s.since(opMessages, time.Now())
 	return s.Store.Messages(ctx, convID, q)
+}
+
+func (s *timedStore) LastSeq(ctx context.Context, convID int64) (int64, error) {
+	defer s.since(opLastSeq, time.Now())
+	return s.Store.LastSeq(ctx, convID)
+}
+
+func (s *timedStore) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]chat.Message, error) {
+	defer s.since(opMessagesBySeq, time.Now())
+	return s.Store.MessagesBySeq(ctx, convID, afterSeq, beforeSeq, limit)
 }
 
 func (s *timedStore) Message(ctx context.Context, id int64) (chat.Message, error) {
