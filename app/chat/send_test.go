@@ -57,7 +57,7 @@ func newFixture(tb testing.TB, users int) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f := &fixture{store: &countingStore{Store: st}, hub: hub.New(nil)}
+	f := &fixture{store: &countingStore{Store: st}, hub: hub.New(hub.Options{})}
 	f.svc = chat.NewService(f.store, f.hub, nil, nil)
 	tb.Cleanup(func() {
 		f.svc.Close()

@@ -8,9 +8,11 @@
 package hub
 
 import (
+	"context"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Topic names a set of subscribers: the connections joined to a
@@ -52,6 +54,9 @@ type Event struct {
 	// MessageID is set on new_message events; recovery uses it to skip
 	// what a replay already sent.
 	MessageID int64
+	// Seq is the message's place in its conversation (new_message only).
+	// A hub with a Sequence delivers these in seq order with no gap.
+	Seq int64
 	// Sheddable events (typing, presence) may be dropped for a connection
 	// whose queue is nearly full.
 	Sheddable bool
@@ -72,6 +77,52 @@ type Broker interface {
 	Publish(t Topic, ev *Event)
 }
 
+// Presence tells whether users are online on any node. The default hub
+// counts only its own connections.
+type Presence interface {
+	// Connect records the user's first connection on this node and
+	// reports whether it is their first on any node.
+	Connect(userID int64) (first bool, err error)
+	// Disconnect records that this node holds no connection of the user
+	// any more, and reports whether no node does.
+	Disconnect(userID int64) (last bool, err error)
+	// Online reports whether any node holds a connection of the user.
+	Online(userID int64) (bool, error)
+}
+
+// Sequence is the stored order of each conversation's messages. With one,
+// a hub delivers every new_message event (Event.Seq set) of a
+// conversation in seq order with no gap, whichever way the events arrive:
+// from this node's writer or from other nodes through a broker, in any
+// order. A skipped seq is read from the store before the event that
+// skipped it; a repeated one is dropped.
+type Sequence interface {
+	// LastSeqs returns the highest seq of each conversation (absent: 0).
+	LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error)
+	// Between returns the new_message events of convID with
+	// after < seq < before (before 0: no bound), ascending, at most limit.
+	Between(ctx context.Context, convID, after, before int64, limit int) ([]*Event, error)
+}
+
+// EventResync tells a conversation's subscribers that the hub could not
+// fill a gap in its messages (the store failed, or the gap was too long to
+// replay): they must recover from the store themselves.
+const EventResync = "\x00resync"
+
+// Options configure a hub; the zero value is a single node's hub.
+type Options struct {
+	Broker   Broker
+	Presence Presence
+	Sequence Sequence
+}
+
+// maxFill is the longest gap a hub fills itself; past it, subscribers get
+// EventResync and recover from the store.
+const maxFill = 1000
+
+// storeTimeout bounds each store read a hub makes.
+const storeTimeout = 5 * time.Second
+
 const shardCount = 64
 
 // Hub maps topics to subscribers. The zero value is not usable: call New.
@@ -79,10 +130,15 @@ type Hub struct {
 	shards   [shardCount]shard
 	presence [shardCount]presenceShard
 	broker   Broker
+	global   Presence
+	seq      Sequence
 
 	// publishes and deliveries count deliver calls and the subscribers
 	// they reached, for metrics (Stats).
 	publishes, deliveries atomic.Uint64
+	// Ordered delivery: events dropped as repeats, gaps filled from the
+	// store, and resyncs sent (Stats).
+	repeats, fills, resyncs atomic.Uint64
 }
 
 type shard struct {
@@ -96,6 +152,12 @@ type topic struct {
 	// rebuilt by the next Publish. Subscribing is O(1) and publishing
 	// allocates nothing while the set is stable.
 	snap []Subscriber
+
+	// With a Sequence: order serializes a conversation's ordered
+	// deliveries; last is the highest seq delivered (or known to be
+	// in the store before the topic had subscribers). Guarded by order.
+	order sync.Mutex
+	last  int64
 }
 
 type presenceShard struct {
@@ -103,9 +165,9 @@ type presenceShard struct {
 	conns map[int64]int
 }
 
-// New returns an empty hub. broker may be nil.
-func New(broker Broker) *Hub {
-	h := &Hub{broker: broker}
+// New returns an empty hub.
+func New(opt Options) *Hub {
+	h := &Hub{broker: opt.Broker, global: opt.Presence, seq: opt.Sequence}
 	for i := range h.shards {
 		h.shards[i].topics = map[Topic]*topic{}
 		h.presence[i].conns = map[int64]int{}
@@ -125,12 +187,25 @@ func (h *Hub) shard(t Topic) *shard {
 }
 
 // Subscribe adds s to topic t. Subscribing twice is harmless.
+//
+// With a Sequence, a conversation's first subscriber reads the
+// conversation's last seq before it is added: it gets every message
+// committed after that read, in order, and the store has every one before.
 func (h *Hub) Subscribe(t Topic, s Subscriber) {
 	sh := h.shard(t)
+	var last int64
+	if h.seq != nil && !t.user {
+		sh.mu.RLock()
+		exists := sh.topics[t] != nil
+		sh.mu.RUnlock()
+		if !exists {
+			last = h.lastSeq(t.id)
+		}
+	}
 	sh.mu.Lock()
 	tp := sh.topics[t]
 	if tp == nil {
-		tp = &topic{subs: map[Subscriber]struct{}{}}
+		tp = &topic{subs: map[Subscriber]struct{}{}, last: last}
 		sh.topics[t] = tp
 	}
 	if _, ok := tp.subs[s]; !ok {
@@ -180,25 +255,142 @@ func (h *Hub) deliver(t Topic, ev *Event) {
 	}
 	snap := tp.snap
 	sh.mu.RUnlock()
-	if snap == nil {
-		sh.mu.Lock()
-		if tp = sh.topics[t]; tp == nil {
-			sh.mu.Unlock()
-			return
-		}
-		if tp.snap == nil {
-			tp.snap = make([]Subscriber, 0, len(tp.subs))
-			for s := range tp.subs {
-				tp.snap = append(tp.snap, s)
-			}
-		}
-		snap = tp.snap
-		sh.mu.Unlock()
+	if h.seq != nil && ev.Seq > 0 && !t.user {
+		h.deliverOrdered(sh, t, tp, ev)
+		return
 	}
+	if snap == nil {
+		snap = h.snapshot(sh, t, tp)
+	}
+	h.fanout(t, snap, ev)
+}
+
+// snapshot returns tp's subscriber list, building it if a change cleared
+// it; nil once tp is no longer t's topic.
+func (h *Hub) snapshot(sh *shard, t Topic, tp *topic) []Subscriber {
+	sh.mu.RLock()
+	snap := tp.snap
+	sh.mu.RUnlock()
+	if snap != nil {
+		return snap
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.topics[t] != tp {
+		return nil
+	}
+	if tp.snap == nil {
+		tp.snap = make([]Subscriber, 0, len(tp.subs))
+		for s := range tp.subs {
+			tp.snap = append(tp.snap, s)
+		}
+	}
+	return tp.snap
+}
+
+func (h *Hub) fanout(t Topic, snap []Subscriber, ev *Event) {
 	for _, s := range snap {
 		s.Deliver(t, ev)
 	}
 	h.deliveries.Add(uint64(len(snap)))
+}
+
+// deliverOrdered delivers a new_message event after any it skipped, or
+// drops it if it was delivered already.
+func (h *Hub) deliverOrdered(sh *shard, t Topic, tp *topic, ev *Event) {
+	tp.order.Lock()
+	defer tp.order.Unlock()
+	if tp.last < 0 { // the store did not say where it stood
+		tp.last = ev.Seq - 1
+	}
+	if ev.Seq <= tp.last {
+		h.repeats.Add(1)
+		return
+	}
+	if ev.Seq > tp.last+1 {
+		h.fill(sh, t, tp, ev.Seq)
+	}
+	h.fanout(t, h.snapshot(sh, t, tp), ev)
+	tp.last = ev.Seq
+}
+
+// fill delivers tp's messages between tp.last and before from the store.
+// Callers hold tp.order.
+func (h *Hub) fill(sh *shard, t Topic, tp *topic, before int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	evs, err := h.seq.Between(ctx, t.id, tp.last, before, maxFill)
+	cancel()
+	if err != nil || len(evs) >= maxFill {
+		h.resyncs.Add(1)
+		h.fanout(t, h.snapshot(sh, t, tp), &Event{Type: EventResync, ConversationID: t.id})
+		return
+	}
+	h.fills.Add(1)
+	for _, e := range evs {
+		if e.Seq > tp.last {
+			h.fanout(t, h.snapshot(sh, t, tp), e)
+			tp.last = e.Seq
+		}
+	}
+}
+
+func (h *Hub) lastSeq(convID int64) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	m, err := h.seq.LastSeqs(ctx, []int64{convID})
+	if err != nil {
+		// Unknown (-1): the first event sets it. A subscriber joining
+		// while the store fails gets an error from its own reads too.
+		return -1
+	}
+	return m[convID]
+}
+
+// CatchUp delivers, to every conversation with subscribers here, the
+// messages the store has past the last one delivered: what other nodes'
+// events would have brought had they arrived. A cluster calls it when its
+// broker comes back, and every few seconds as a safety net. It does
+// nothing without a Sequence.
+func (h *Hub) CatchUp(ctx context.Context) error {
+	if h.seq == nil {
+		return nil
+	}
+	type entry struct {
+		sh *shard
+		tp *topic
+	}
+	topics := map[int64]entry{}
+	for i := range h.shards {
+		sh := &h.shards[i]
+		sh.mu.RLock()
+		for t, tp := range sh.topics {
+			if !t.user {
+				topics[t.id] = entry{sh, tp}
+			}
+		}
+		sh.mu.RUnlock()
+	}
+	ids := make([]int64, 0, len(topics))
+	for id := range topics {
+		ids = append(ids, id)
+	}
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 1000)]
+		ids = ids[len(chunk):]
+		last, err := h.seq.LastSeqs(ctx, chunk)
+		if err != nil {
+			return err
+		}
+		for _, id := range chunk {
+			e := topics[id]
+			e.tp.order.Lock()
+			if n := last[id]; e.tp.last >= 0 && n > e.tp.last {
+				h.fill(e.sh, ConversationTopic(id), e.tp, n+1)
+			}
+			e.tp.order.Unlock()
+		}
+	}
+	return nil
 }
 
 // Stats returns how many events were published (locally or received from
@@ -206,6 +398,13 @@ func (h *Hub) deliver(t Topic, ev *Event) {
 // made, since New.
 func (h *Hub) Stats() (publishes, deliveries uint64) {
 	return h.publishes.Load(), h.deliveries.Load()
+}
+
+// OrderStats returns, since New, how many new_message events were dropped
+// as already delivered, how many gaps were filled from the store, and how
+// many resyncs were sent.
+func (h *Hub) OrderStats() (repeats, fills, resyncs uint64) {
+	return h.repeats.Load(), h.fills.Load(), h.resyncs.Load()
 }
 
 // Subscribers returns how many subscribers t has.
@@ -224,18 +423,26 @@ func (h *Hub) presenceShard(userID int64) *presenceShard {
 }
 
 // Connect counts a new connection of userID and reports whether it is the
-// user's first (the user just came online).
+// user's first (the user just came online): on any node, with a Presence.
 func (h *Hub) Connect(userID int64) (first bool) {
 	p := h.presenceShard(userID)
 	p.mu.Lock()
 	p.conns[userID]++
 	first = p.conns[userID] == 1
 	p.mu.Unlock()
+	if first && h.global != nil {
+		// Without an answer, the user is announced: a second "online"
+		// is harmless, a missing one is not.
+		if g, err := h.global.Connect(userID); err == nil {
+			first = g
+		}
+	}
 	return first
 }
 
 // Disconnect counts a closed connection of userID and reports whether it
-// was the user's last (the user just went offline).
+// was the user's last (the user just went offline): on any node, with a
+// Presence.
 func (h *Hub) Disconnect(userID int64) (last bool) {
 	p := h.presenceShard(userID)
 	p.mu.Lock()
@@ -246,13 +453,46 @@ func (h *Hub) Disconnect(userID int64) (last bool) {
 		p.conns[userID] = n - 1
 	}
 	p.mu.Unlock()
+	if last && h.global != nil {
+		// Without an answer, nothing is announced: the Presence settles
+		// it once it answers again.
+		g, err := h.global.Disconnect(userID)
+		last = err == nil && g
+	}
 	return last
 }
 
-// Online reports whether userID has at least one open connection.
+// Online reports whether userID has at least one open connection: on any
+// node, with a Presence.
 func (h *Hub) Online(userID int64) bool {
+	if h.LocalOnline(userID) {
+		return true
+	}
+	if h.global != nil {
+		on, err := h.global.Online(userID)
+		return err == nil && on
+	}
+	return false
+}
+
+// LocalOnline reports whether this node holds a connection of userID.
+func (h *Hub) LocalOnline(userID int64) bool {
 	p := h.presenceShard(userID)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.conns[userID] > 0
+}
+
+// LocalUsers lists the users with a connection on this node.
+func (h *Hub) LocalUsers() []int64 {
+	var ids []int64
+	for i := range h.presence {
+		p := &h.presence[i]
+		p.mu.Lock()
+		for id := range p.conns {
+			ids = append(ids, id)
+		}
+		p.mu.Unlock()
+	}
+	return ids
 }

@@ -27,7 +27,7 @@ func (c *counter) Deliver(_ hub.Topic, ev *hub.Event) {
 }
 
 func TestPublishReachesOnlyTheTopic(t *testing.T) {
-	h := hub.New(nil)
+	h := hub.New(hub.Options{})
 	a, b := &counter{}, &counter{}
 	h.Subscribe(hub.ConversationTopic(1), a)
 	h.Subscribe(hub.ConversationTopic(1), a) // twice is once
@@ -47,7 +47,7 @@ func TestPublishReachesOnlyTheTopic(t *testing.T) {
 }
 
 func TestOrderIsPublishOrder(t *testing.T) {
-	h := hub.New(nil)
+	h := hub.New(hub.Options{})
 	subs := make([]*counter, 50)
 	for i := range subs {
 		subs[i] = &counter{}
@@ -88,7 +88,7 @@ func TestOrderIsPublishOrder(t *testing.T) {
 }
 
 func TestPresenceCountsConnections(t *testing.T) {
-	h := hub.New(nil)
+	h := hub.New(hub.Options{})
 	if !h.Connect(5) {
 		t.Error("first connection is not reported as first")
 	}
@@ -113,7 +113,7 @@ func TestPresenceCountsConnections(t *testing.T) {
 // nothing, whatever the number of subscribers.
 func TestPublishAllocatesNothingPerSubscriber(t *testing.T) {
 	for _, n := range []int{1, 100, 10000} {
-		h := hub.New(nil)
+		h := hub.New(hub.Options{})
 		for range n {
 			h.Subscribe(hub.ConversationTopic(1), &counter{})
 		}
@@ -141,7 +141,7 @@ func (q *queue) Deliver(_ hub.Topic, ev *hub.Event) {
 func BenchmarkPublish(b *testing.B) {
 	for _, n := range []int{1, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
-			h := hub.New(nil)
+			h := hub.New(hub.Options{})
 			var wg sync.WaitGroup
 			queues := make([]*queue, n)
 			for i := range queues {
