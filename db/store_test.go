@@ -2,7 +2,7 @@ package db_test
 
 import (
 	"context"
-	"errors"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,10 +10,26 @@ import (
 	"time"
 
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/chat/storetest"
 	"github.com/confab/confab/db"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// TestStore runs the behaviour every chat.Store shares, on a fresh SQLite
+// file per test.
+func TestStore(t *testing.T) {
+	storetest.Run(t, storetest.Opener(
+		func(t *testing.T) string { return filepath.Join(t.TempDir(), "confab.db") },
+		func(t *testing.T, path string) chat.Store {
+			s, err := db.Open(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { s.Close() })
+			return s
+		}))
+}
 
 func mustOpenDB(tb testing.TB) (*db.Store, string) {
 	tb.Helper()
@@ -35,14 +51,11 @@ func mustUser(tb testing.TB, s *db.Store, name string) chat.User {
 	return u
 }
 
-func mustConversation(tb testing.TB, s *db.Store, group bool, users ...chat.User) int64 {
+func mustConversation(tb testing.TB, s *db.Store, users ...chat.User) int64 {
 	tb.Helper()
-	nc := chat.NewConversation{IsGroup: group, At: t0}
+	nc := chat.NewConversation{IsGroup: true, At: t0}
 	for _, u := range users {
 		nc.UserIDs = append(nc.UserIDs, u.ID)
-	}
-	if !group {
-		nc.DirectKey = pairKey(users[0].ID, users[1].ID)
 	}
 	id, _, err := s.CreateConversation(context.Background(), nc)
 	if err != nil {
@@ -51,22 +64,26 @@ func mustConversation(tb testing.TB, s *db.Store, group bool, users ...chat.User
 	return id
 }
 
-func pairKey(a, b int64) string {
-	lo, hi := min(a, b), max(a, b)
-	return string(rune('0'+lo)) + ":" + string(rune('0'+hi))
-}
-
-func lite(u chat.User) chat.UserLite {
-	return chat.UserLite{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName}
-}
-
 func mustSend(tb testing.TB, s *db.Store, from chat.User, conv int64, content string) int64 {
 	tb.Helper()
-	res, err := s.InsertMessages(context.Background(), []chat.NewMessage{{ConversationID: conv, Sender: lite(from), Content: content, At: t0}})
+	res, err := s.InsertMessages(context.Background(), []chat.NewMessage{{ConversationID: conv,
+		Sender: chat.UserLite{ID: from.ID, Username: from.Username, DisplayName: from.DisplayName}, Content: content, At: t0}})
 	if err != nil || res[0].Err != nil {
 		tb.Fatalf("insert: %v %v", err, res[0].Err)
 	}
 	return res[0].Message.ID
+}
+
+// writable opens the file beside the store, for writes the store would
+// never make.
+func writable(tb testing.TB, path string) *sql.DB {
+	tb.Helper()
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { w.Close() })
+	return w
 }
 
 func TestOpen_CreatesFolderWithDurableSettings(t *testing.T) {
@@ -109,8 +126,10 @@ func TestOpen_CreatesFolderWithDurableSettings(t *testing.T) {
 func TestMigrations_DownAndUpAgain(t *testing.T) {
 	s, _ := mustOpenDB(t)
 	ctx := context.Background()
-	if err := s.Migrate(ctx, "down"); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := s.Migrate(ctx, "down"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if err := s.Migrate(ctx, "up"); err != nil {
 		t.Fatal(err)
@@ -121,15 +140,58 @@ func TestMigrations_DownAndUpAgain(t *testing.T) {
 	}
 }
 
+// TestMigrations_SeqNumbersExistingMessages: a database from before seq
+// gets 1..n per conversation in id order, and sends carry on from there.
+func TestMigrations_SeqNumbersExistingMessages(t *testing.T) {
+	s, path := mustOpenDB(t)
+	ctx := context.Background()
+	a, b := mustUser(t, s, "ann"), mustUser(t, s, "ben")
+	c1, c2, empty := mustConversation(t, s, a, b), mustConversation(t, s, a, b), mustConversation(t, s, a)
+	if err := s.Migrate(ctx, "down"); err != nil { // to the schema before seq
+		t.Fatal(err)
+	}
+	w := writable(t, path)
+	for i, conv := range []int64{c1, c2, c1, c1, c2} {
+		if _, err := w.ExecContext(ctx, `INSERT INTO messages (conversation_id, sender_id, content, created_at) VALUES (?, ?, ?, 0)`,
+			conv, a.ID, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Migrate(ctx, "up"); err != nil {
+		t.Fatal(err)
+	}
+	for conv, n := range map[int64]int64{c1: 3, c2: 2, empty: 0} {
+		msgs, err := s.MessagesBySeq(ctx, conv, 0, 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var seqs, ids []int64
+		for _, m := range msgs {
+			seqs, ids = append(seqs, m.Seq), append(ids, m.ID)
+		}
+		want := []int64{1, 2, 3}[:n]
+		if !slices.Equal(seqs, want) || !slices.IsSorted(ids) {
+			t.Errorf("conversation %d: seqs %v ids %v, want seqs %v", conv, seqs, ids, want)
+		}
+		if last, err := s.LastSeq(ctx, conv); err != nil || last != n {
+			t.Errorf("conversation %d: last seq %d %v, want %d", conv, last, err, n)
+		}
+	}
+	res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: c1, Sender: chat.UserLite{ID: b.ID}, Content: "new", At: t0}})
+	if err != nil || res[0].Message.Seq != 4 {
+		t.Errorf("first send after the migration: %+v %v, want seq 4", res, err)
+	}
+	if _, err := writable(t, path).ExecContext(ctx, `INSERT INTO messages (conversation_id, seq, sender_id, content, created_at) VALUES (?, 1, ?, 'dup', 0)`,
+		c1, a.ID); err == nil {
+		t.Error("a second seq 1 in one conversation was accepted")
+	}
+}
+
 func TestSetting_KeptAcrossReopen(t *testing.T) {
 	s, path := mustOpenDB(t)
 	ctx := context.Background()
-	v, err := s.Setting(ctx, "jwt_secret", []byte("first"))
-	if err != nil || string(v) != "first" {
+	if v, err := s.Setting(ctx, "jwt_secret", []byte("first")); err != nil || string(v) != "first" {
 		t.Fatalf("%q %v", v, err)
-	}
-	if v, _ := s.Setting(ctx, "jwt_secret", []byte("second")); string(v) != "first" {
-		t.Errorf("setting replaced by %q", v)
 	}
 	s.Close()
 	s2, err := db.Open(ctx, path)
@@ -142,11 +204,26 @@ func TestSetting_KeptAcrossReopen(t *testing.T) {
 	}
 }
 
+func TestDeleteMessage_ErasesStoredContent(t *testing.T) {
+	s, _ := mustOpenDB(t)
+	ctx := context.Background()
+	a := mustUser(t, s, "ann")
+	id := mustSend(t, s, a, mustConversation(t, s, a), "secret")
+	if _, _, err := s.DeleteMessage(ctx, id, t0); err != nil {
+		t.Fatal(err)
+	}
+	var stored string
+	s.DB().QueryRow(`SELECT content FROM messages WHERE id = ?`, id).Scan(&stored)
+	if stored != "" {
+		t.Errorf("deleted content kept: %q", stored)
+	}
+}
+
 func TestClose_CheckpointsAndBackupIsUsable(t *testing.T) {
 	s, path := mustOpenDB(t)
 	ctx := context.Background()
 	a, b := mustUser(t, s, "ann"), mustUser(t, s, "ben")
-	conv := mustConversation(t, s, false, a, b)
+	conv := mustConversation(t, s, a, b)
 	id := mustSend(t, s, a, conv, "kept")
 	backup := filepath.Join(t.TempDir(), "backup.db")
 	if err := s.Backup(ctx, backup); err != nil {
@@ -164,69 +241,9 @@ func TestClose_CheckpointsAndBackupIsUsable(t *testing.T) {
 			t.Fatal(err)
 		}
 		m, err := s2.Message(ctx, id)
-		if err != nil || m.Content != "kept" {
+		if err != nil || m.Content != "kept" || m.Seq != 1 {
 			t.Errorf("%s: message %+v %v", p, m, err)
 		}
 		s2.Close()
-	}
-}
-
-func TestCreateUser_UniqueCaseInsensitively(t *testing.T) {
-	s, _ := mustOpenDB(t)
-	ctx := context.Background()
-	mustUser(t, s, "Alice")
-	_, err := s.CreateUser(ctx, "aLICE", "x", "hash", t0)
-	if chat.ErrorCode(err) != chat.CodeConflict {
-		t.Errorf("duplicate: %v", err)
-	}
-	a, err := s.UserByUsername(ctx, "ALICE")
-	if err != nil || a.Username != "Alice" || a.PasswordHash != "hash" {
-		t.Errorf("lookup: %+v %v", a, err)
-	}
-	if _, err := s.UserByID(ctx, 999); !errors.Is(err, chat.ErrNotFound) {
-		t.Errorf("unknown id: %v", err)
-	}
-	if _, err := s.UserByUsername(ctx, "nobody"); !errors.Is(err, chat.ErrNotFound) {
-		t.Errorf("unknown name: %v", err)
-	}
-}
-
-func TestSearchUsers_PrefixOfUsernameOrDisplayName(t *testing.T) {
-	s, _ := mustOpenDB(t)
-	ctx := context.Background()
-	for _, u := range []struct{ name, display string }{
-		{"albert", "Bert"}, {"zed", "Al Zed"}, {"bob", "Bob"}, {"under_score", "U"}, {"umlaut", "Özil Ünal"},
-	} {
-		if _, err := s.CreateUser(ctx, u.name, u.display, "h", t0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	find := func(prefix string) []string {
-		us, err := s.SearchUsers(ctx, prefix, 20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var names []string
-		for _, u := range us {
-			names = append(names, u.Username)
-		}
-		return names
-	}
-	tests := []struct {
-		prefix string
-		want   []string
-	}{
-		{"al", []string{"albert", "zed"}},
-		{"AL", []string{"albert", "zed"}},
-		{"under_", []string{"under_score"}},
-		{"u_", nil}, // _ is not a wildcard
-		{"%", nil},
-		{"Öz", []string{"umlaut"}},
-		{"öz", []string{"umlaut"}},
-	}
-	for _, tt := range tests {
-		if got := find(tt.prefix); !slices.Equal(got, tt.want) {
-			t.Errorf("search %q = %v, want %v", tt.prefix, got, tt.want)
-		}
 	}
 }
