@@ -1,0 +1,291 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/confab/confab/app/chat"
+)
+
+// CreateConversation implements chat.Store.
+func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) (int64, bool, error) {
+	var id int64
+	var created bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		created = false
+		var direct *string
+		if c.DirectKey != "" {
+			direct = &c.DirectKey
+			err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE direct_key = $1`, c.DirectKey).Scan(&id)
+			if err == nil {
+				return rejoin(ctx, tx, id, c)
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+		}
+		// ON CONFLICT: the pair may be starting the same direct
+		// conversation from another node right now.
+		err := tx.QueryRow(ctx, `
+			INSERT INTO conversations (title, is_group, direct_key, created_by, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $5)
+			ON CONFLICT (direct_key) DO NOTHING
+			RETURNING id`, c.Title, c.IsGroup, direct, c.UserIDs[0], ms(c.At)).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			// That other node committed first: a new statement sees it.
+			if err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE direct_key = $1`, c.DirectKey).Scan(&id); err != nil {
+				return err
+			}
+			return rejoin(ctx, tx, id, c)
+		}
+		if err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		for i, uid := range c.UserIDs {
+			role := chat.RoleMember
+			if i == 0 {
+				role = chat.RoleAdmin
+			}
+			b.Queue(`INSERT INTO participants (conversation_id, user_id, role, joined_at) VALUES ($1, $2, $3, $4)`,
+				id, uid, role, ms(c.At))
+		}
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("create conversation: %w", err)
+	}
+	return id, created, nil
+}
+
+// rejoin brings back anyone of c who had left the existing direct
+// conversation id, so that the pair can talk again in the one conversation
+// they share.
+func rejoin(ctx context.Context, tx pgx.Tx, id int64, c chat.NewConversation) error {
+	b := &pgx.Batch{}
+	for _, uid := range c.UserIDs {
+		b.Queue(`
+			INSERT INTO participants (conversation_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3)
+			ON CONFLICT DO NOTHING`, id, uid, ms(c.At))
+	}
+	return tx.SendBatch(ctx, b).Close()
+}
+
+// Conversation implements chat.Store: its three reads go in one round
+// trip.
+func (s *Store) Conversation(ctx context.Context, id, viewer int64) (chat.Conversation, error) {
+	var c chat.Conversation
+	var createdBy *int64
+	var created, updated int64
+	var found bool
+	var last *chat.Message
+	b := &pgx.Batch{}
+	b.Queue(`
+		SELECT c.id, c.title, c.is_group, c.created_by, c.created_at, c.updated_at, (
+			SELECT count(*) FROM messages m
+			WHERE m.conversation_id = c.id AND m.id > p.last_read_message_id AND m.sender_id <> p.user_id AND m.deleted_at IS NULL)
+		FROM conversations c JOIN participants p ON p.conversation_id = c.id AND p.user_id = $2
+		WHERE c.id = $1`, id, viewer).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			found = true
+			if err := rows.Scan(&c.ID, &c.Title, &c.IsGroup, &createdBy, &created, &updated, &c.UnreadCount); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	c.Participants = []chat.Participant{}
+	b.Queue(`
+		SELECT u.id, u.username, u.display_name, u.created_at, p.role, p.joined_at, p.last_read_message_id
+		FROM participants p JOIN users u ON u.id = p.user_id
+		WHERE p.conversation_id = $1
+		ORDER BY p.joined_at, u.id`, id).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var p chat.Participant
+			var joined, read int64
+			u, err := scanUser(rows, &p.Role, &joined, &read)
+			if err != nil {
+				return err
+			}
+			p.User, p.JoinedAt, p.LastReadMessageID = u, chat.UnixMilli(joined), chat.OptID(read)
+			c.Participants = append(c.Participants, p)
+		}
+		return rows.Err()
+	})
+	b.Queue(`SELECT `+messageColumns+messageFrom+`
+		WHERE m.id = (SELECT last_message_id FROM conversations WHERE id = $1)`, id).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			m, err := scanMessage(rows)
+			if err != nil {
+				return err
+			}
+			last = &m
+		}
+		return rows.Err()
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return chat.Conversation{}, fmt.Errorf("conversation: %w", err)
+	}
+	if !found {
+		return chat.Conversation{}, chat.ErrNotFound
+	}
+	c.CreatedBy = chat.OptID(derefOr0(createdBy))
+	c.CreatedAt, c.UpdatedAt = chat.UnixMilli(created), chat.UnixMilli(updated)
+	c.LastMessage = last
+	return c, nil
+}
+
+func derefOr0(p *int64) int64 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+func unread(ctx context.Context, q querier, convID, userID, after int64) (int, error) {
+	var n int
+	err := q.QueryRow(ctx, `
+		SELECT count(*) FROM messages
+		WHERE conversation_id = $1 AND id > $2 AND sender_id <> $3 AND deleted_at IS NULL`,
+		convID, after, userID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("unread count: %w", err)
+	}
+	return n, nil
+}
+
+// Conversations implements chat.Store.
+func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
+	ids, err := s.ConversationIDs(ctx, viewer)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]chat.Conversation, 0, len(ids))
+	for _, id := range ids {
+		c, err := s.Conversation(ctx, id, viewer)
+		if errors.Is(err, chat.ErrNotFound) {
+			continue // left between the two reads
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// ConversationIDs implements chat.Store; most recent activity first.
+func (s *Store) ConversationIDs(ctx context.Context, userID int64) ([]int64, error) {
+	return s.ids(ctx, `
+		SELECT c.id FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		WHERE p.user_id = $1
+		ORDER BY c.updated_at DESC, c.id DESC`, userID)
+}
+
+// ParticipantIDs implements chat.Store.
+func (s *Store) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
+	return s.ids(ctx, `SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id`, convID)
+}
+
+func (s *Store) ids(ctx context.Context, query string, args ...any) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+// SetTitle implements chat.Store.
+func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Time) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE conversations SET title = $1, updated_at = $2 WHERE id = $3`, title, ms(at), id)
+	if err != nil {
+		return fmt.Errorf("set title: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return chat.ErrNotFound
+	}
+	return nil
+}
+
+// AddParticipant implements chat.Store.
+func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role string, at time.Time) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO participants (conversation_id, user_id, role, joined_at, last_read_message_id)
+			SELECT $1, $2, $3, $4, coalesce(last_message_id, 0) FROM conversations WHERE id = $1
+			ON CONFLICT DO NOTHING`, convID, userID, role, ms(at))
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return &chat.Error{Code: chat.CodeConflict, Detail: "That user is already a participant."}
+		}
+		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, ms(at), convID)
+		return err
+	})
+	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
+		return fmt.Errorf("add participant: %w", err)
+	}
+	return err
+}
+
+// RemoveParticipant implements chat.Store.
+func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at time.Time) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// The conversation first, as every writer locks it: two
+		// participants leaving at once then take turns, and the last
+		// admin's successor is chosen once.
+		var id int64
+		if err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, convID).Scan(&id); err != nil {
+			return notFound(err)
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM participants WHERE conversation_id = $1 AND user_id = $2`, convID, userID)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return chat.ErrNotFound
+		}
+		// A group is never left without an admin: when the last one
+		// goes, the longest-standing member takes over.
+		if _, err := tx.Exec(ctx, `
+			UPDATE participants SET role = 'admin'
+			WHERE conversation_id = $1
+			  AND NOT EXISTS (SELECT 1 FROM participants WHERE conversation_id = $1 AND role = 'admin')
+			  AND user_id = (SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY joined_at, user_id LIMIT 1)`,
+			convID); err != nil {
+			return fmt.Errorf("next admin: %w", err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, ms(at), convID)
+		return err
+	})
+	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
+		return fmt.Errorf("remove participant: %w", err)
+	}
+	return err
+}
+
+// Membership implements chat.Store.
+func (s *Store) Membership(ctx context.Context, convID, userID int64) (string, bool, error) {
+	var role string
+	var group bool
+	err := s.pool.QueryRow(ctx, `
+		SELECT p.role, c.is_group FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		WHERE p.conversation_id = $1 AND p.user_id = $2`, convID, userID).Scan(&role, &group)
+	if err != nil {
+		return "", false, notFound(err)
+	}
+	return role, group, nil
+}

@@ -1,0 +1,278 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/confab/confab/app/chat"
+)
+
+const userColumns = `id, username, display_name, created_at`
+
+func scanUser(row pgx.Row, extra ...any) (chat.User, error) {
+	var u chat.User
+	var created int64
+	dst := append([]any{&u.ID, &u.Username, &u.DisplayName, &created}, extra...)
+	if err := row.Scan(dst...); err != nil {
+		return chat.User{}, err
+	}
+	u.CreatedAt = chat.UnixMilli(created)
+	return u, nil
+}
+
+// key folds s the way every store compares and searches names: Go's
+// Unicode lower-casing, computed here rather than by the database's
+// collation, so that PostgreSQL and SQLite agree on "Özil" and "özil".
+func key(s string) string { return strings.ToLower(s) }
+
+var errUsernameTaken = &chat.Error{Code: chat.CodeConflict, Detail: "A user with that username already exists.",
+	Fields: map[string][]string{"username": {"already taken"}}}
+
+// CreateUser implements chat.Store.
+func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (chat.User, error) {
+	// ON CONFLICT rather than a look first: another node may register the
+	// same name at the same moment.
+	u, err := scanUser(s.pool.QueryRow(ctx, `
+		INSERT INTO users (username, username_key, display_name, display_key, password_hash, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (username_key) DO NOTHING
+		RETURNING `+userColumns,
+		username, key(username), displayName, key(displayName), passwordHash, ms(at)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return chat.User{}, errUsernameTaken
+	}
+	if err != nil {
+		return chat.User{}, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// UserByID implements chat.Store. Nothing is cached: another node may have
+// changed the user a moment ago.
+func (s *Store) UserByID(ctx context.Context, id int64) (chat.Account, error) {
+	var a chat.Account
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE id = $1`, id), &a.PasswordHash)
+	if err != nil {
+		return chat.Account{}, notFound(err)
+	}
+	a.User = u
+	return a, nil
+}
+
+// UserByUsername implements chat.Store.
+func (s *Store) UserByUsername(ctx context.Context, username string) (chat.Account, error) {
+	var a chat.Account
+	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username_key = $1`, key(username)), &a.PasswordHash)
+	if err != nil {
+		return chat.Account{}, notFound(err)
+	}
+	a.User = u
+	return a, nil
+}
+
+// UpdateUser implements chat.Store.
+func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error) {
+	var displayKey *string
+	if displayName != nil {
+		k := key(*displayName)
+		displayKey = &k
+	}
+	u, err := scanUser(s.pool.QueryRow(ctx, `
+		UPDATE users SET display_name = coalesce($1, display_name), display_key = coalesce($2, display_key),
+			password_hash = coalesce($3, password_hash)
+		WHERE id = $4
+		RETURNING `+userColumns, displayName, displayKey, passwordHash, id))
+	if err != nil {
+		return chat.User{}, fmt.Errorf("update user: %w", notFound(err))
+	}
+	return u, nil
+}
+
+// SearchUsers implements chat.Store. Both keys are folded in Go (see key),
+// so a LIKE prefix on them is exactly the SQLite store's match; "C" order
+// is byte order, SQLite's.
+func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
+	users := []chat.User{}
+	if limit <= 0 {
+		return users, nil
+	}
+	pattern := escapeLike(key(prefix)) + "%"
+	rows, err := s.pool.Query(ctx, `
+		SELECT `+userColumns+` FROM users
+		WHERE username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\'
+		ORDER BY username_key COLLATE "C"
+		LIMIT $2`, pattern, limit)
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("search users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	return users, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// DeleteUser implements chat.Store.
+func (s *Store) DeleteUser(ctx context.Context, id int64) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		// The user first, then the conversations in id order: the
+		// order InsertMessages locks them in. Holding the user also
+		// keeps their messages from growing meanwhile (a send locks
+		// its sender first).
+		var uid int64
+		if err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&uid); err != nil {
+			return notFound(err)
+		}
+		// The user's messages go with them (ON DELETE CASCADE); a
+		// conversation whose last message was one of them falls back to
+		// its newest remaining message, or the dangling id would hide the
+		// conversation from everyone left in it.
+		// The conversations they created are locked here too, in order,
+		// rather than by the ON DELETE SET NULL of created_by later.
+		rows, err := tx.Query(ctx, `
+			SELECT id FROM conversations
+			WHERE last_message_id IN (SELECT id FROM messages WHERE sender_id = $1) OR created_by = $1
+			ORDER BY id
+			FOR NO KEY UPDATE`, id)
+		if err != nil {
+			return fmt.Errorf("last messages: %w", err)
+		}
+		convs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fmt.Errorf("last messages: %w", err)
+		}
+		if len(convs) > 0 {
+			if _, err := tx.Exec(ctx, `
+				UPDATE conversations c SET last_message_id = (
+					SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id <> $1)
+				WHERE c.id = ANY($2) AND c.last_message_id IN (SELECT id FROM messages WHERE sender_id = $1)`, id, convs); err != nil {
+				return fmt.Errorf("last messages: %w", err)
+			}
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete user: %w", err)
+	}
+	return nil
+}
+
+// Setting implements chat.Store. Two nodes that start at once both insert;
+// the second waits for the first and keeps its value.
+func (s *Store) Setting(ctx context.Context, key string, def []byte) ([]byte, error) {
+	var v []byte
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, def)
+	b.Queue(`SELECT value FROM settings WHERE key = $1`, key).QueryRow(func(row pgx.Row) error { return row.Scan(&v) })
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("setting %s: %w", key, err)
+	}
+	return v, nil
+}
+
+// InsertRefreshToken implements chat.Store.
+func (s *Store) InsertRefreshToken(ctx context.Context, t chat.RefreshToken) error {
+	return insertRefresh(ctx, s.pool, t)
+}
+
+func insertRefresh(ctx context.Context, q querier, t chat.RefreshToken) error {
+	_, err := q.Exec(ctx, `
+		INSERT INTO refresh_tokens (token_hash, user_id, chain_id, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5)`, t.Hash, t.UserID, t.ChainID, ms(t.ExpiresAt), ms(t.CreatedAt))
+	if err != nil {
+		return fmt.Errorf("insert refresh token: %w", err)
+	}
+	return nil
+}
+
+// RotateRefreshToken implements chat.Store. The token's row is locked, so
+// that two nodes given the same token at once cannot both spend it: the
+// second sees it spent, and that is reuse.
+func (s *Store) RotateRefreshToken(ctx context.Context, old []byte, next chat.RefreshToken, at time.Time) error {
+	var reused bool
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		reused = false
+		var id, userID, expires int64
+		var chain string
+		var used, revoked *int64
+		err := tx.QueryRow(ctx, `
+			SELECT id, user_id, chain_id, expires_at, used_at, revoked_at
+			FROM refresh_tokens WHERE token_hash = $1
+			FOR UPDATE`, old).Scan(&id, &userID, &chain, &expires, &used, &revoked)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return chat.ErrTokenNotValid
+		}
+		if err != nil {
+			return err
+		}
+		switch {
+		case revoked != nil || expires <= ms(at) || userID != next.UserID:
+			return chat.ErrTokenNotValid
+		case used != nil:
+			// Reuse of a spent token: someone else holds a copy. Revoke
+			// the whole login, and commit that, then refuse.
+			reused = true
+			_, err := tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE chain_id = $2 AND revoked_at IS NULL`, ms(at), chain)
+			return err
+		}
+		if _, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = $1 WHERE id = $2`, ms(at), id); err != nil {
+			return err
+		}
+		next.ChainID = chain
+		return insertRefresh(ctx, tx, next)
+	})
+	if err != nil {
+		if chat.ErrorCode(err) != chat.CodeInternal {
+			return err
+		}
+		return fmt.Errorf("rotate refresh token: %w", err)
+	}
+	if reused {
+		return chat.ErrTokenReused
+	}
+	return nil
+}
+
+// RevokeRefreshChain implements chat.Store.
+func (s *Store) RevokeRefreshChain(ctx context.Context, h []byte, at time.Time) (int64, error) {
+	var userID int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var chain string
+		err := tx.QueryRow(ctx, `
+			SELECT user_id, chain_id FROM refresh_tokens
+			WHERE token_hash = $1 AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2
+			FOR UPDATE`, h, ms(at)).Scan(&userID, &chain)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return chat.ErrTokenNotValid
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `UPDATE refresh_tokens SET revoked_at = $1 WHERE chain_id = $2 AND revoked_at IS NULL`, ms(at), chain)
+		return err
+	})
+	if err != nil {
+		if chat.ErrorCode(err) != chat.CodeInternal {
+			return 0, err
+		}
+		return 0, fmt.Errorf("revoke refresh chain: %w", err)
+	}
+	return userID, nil
+}
