@@ -67,7 +67,8 @@ type Store interface {
 
 	// InsertMessages stores a batch in one transaction (group commit). Each
 	// result carries its own error (ErrNotFound when the sender is not a
-	// participant); a failed commit fails them all.
+	// participant); a failed commit fails them all. A created message
+	// carries the Seq it was given.
 	InsertMessages(ctx context.Context, batch []NewMessage) ([]Inserted, error)
 	// Messages returns one page of a conversation's history.
 	Messages(ctx context.Context, convID int64, q PageQuery) (Page, error)
