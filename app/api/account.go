@@ -120,7 +120,10 @@ func (a *API) handleLogout(c echo.Context) error {
 
 func (a *API) handleTicket(c echo.Context) error {
 	claims := c.Get(claimsKey).(auth.Claims)
-	t := a.auth.IssueTicket(currentUser(c).ID, claims.Expiry())
+	t, err := a.auth.IssueTicket(c.Request().Context(), currentUser(c).ID, claims.Expiry())
+	if err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, map[string]any{"ticket": t, "expires_in": int(auth.TicketTTL.Seconds())})
 }
 

@@ -249,7 +249,7 @@ func TestTickets_OneUseWithin30s(t *testing.T) {
 	}
 	_, claims, _ := s.Authenticate(ctx, pair.Access)
 
-	tk := s.IssueTicket(u.ID, claims.Expiry())
+	tk := mustTicket(t, s, u.ID, claims.Expiry())
 	got, exp, err := s.RedeemTicket(ctx, tk)
 	if err != nil || got.ID != u.ID || !exp.Equal(claims.Expiry()) {
 		t.Fatalf("redeem: %+v %v %v", got, exp, err)
@@ -257,12 +257,12 @@ func TestTickets_OneUseWithin30s(t *testing.T) {
 	_, _, err = s.RedeemTicket(ctx, tk)
 	wantCode(t, err, chat.CodeTokenNotValid)
 
-	tk = s.IssueTicket(u.ID, claims.Expiry())
+	tk = mustTicket(t, s, u.ID, claims.Expiry())
 	clk.Advance(auth.TicketTTL + time.Millisecond)
 	_, _, err = s.RedeemTicket(ctx, tk)
 	wantCode(t, err, chat.CodeTokenNotValid)
 
-	tk = s.IssueTicket(u.ID, claims.Expiry())
+	tk = mustTicket(t, s, u.ID, claims.Expiry())
 	clk.Advance(auth.TicketTTL - time.Second)
 	if _, _, err := s.RedeemTicket(ctx, tk); err != nil {
 		t.Errorf("a ticket 29 s old: %v", err)
@@ -270,14 +270,14 @@ func TestTickets_OneUseWithin30s(t *testing.T) {
 	_, _, err = s.RedeemTicket(ctx, "made-up")
 	wantCode(t, err, chat.CodeTokenNotValid)
 
-	tk = s.IssueTicket(u.ID, claims.Expiry())
+	tk = mustTicket(t, s, u.ID, claims.Expiry())
 	if err := store.DeleteUser(ctx, u.ID); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = s.RedeemTicket(ctx, tk)
 	wantCode(t, err, chat.CodeTokenNotValid)
 	// A ticket is not a JWT.
-	_, _, err = s.Authenticate(ctx, s.IssueTicket(u.ID, claims.Expiry()))
+	_, _, err = s.Authenticate(ctx, mustTicket(t, s, u.ID, claims.Expiry()))
 	wantCode(t, err, chat.CodeTokenNotValid)
 }
 
@@ -289,7 +289,7 @@ func TestTickets_ConcurrentRedeemOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk := s.IssueTicket(u.ID, clk.Now().Add(time.Minute))
+	tk := mustTicket(t, s, u.ID, clk.Now().Add(time.Minute))
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	ok := 0
@@ -308,4 +308,13 @@ func TestTickets_ConcurrentRedeemOnce(t *testing.T) {
 	if ok != 1 {
 		t.Errorf("the ticket was redeemed %d times", ok)
 	}
+}
+
+func mustTicket(t *testing.T, s *auth.Service, userID int64, accessExp time.Time) string {
+	t.Helper()
+	tk, err := s.IssueTicket(t.Context(), userID, accessExp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
 }

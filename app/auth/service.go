@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -33,7 +34,7 @@ type Service struct {
 	hasher  *Hasher
 	tokens  *Tokens
 	now     func() time.Time
-	tickets tickets
+	tickets TicketStore
 }
 
 // NewService returns a Service.
@@ -42,8 +43,13 @@ func NewService(store Store, hasher *Hasher, tokens *Tokens, now func() time.Tim
 		now = time.Now
 	}
 	return &Service{store: store, hasher: hasher, tokens: tokens, now: now,
-		tickets: tickets{m: map[string]ticket{}}}
+		tickets: &memoryTickets{m: map[string]Ticket{}}}
 }
+
+// UseTickets replaces the in-memory ticket store (call it before
+// serving): nodes of a cluster share theirs, so that a ticket issued by one
+// node is redeemed by any.
+func (s *Service) UseTickets(ts TicketStore) { s.tickets = ts }
 
 // Tokens returns the token issuer.
 func (s *Service) Tokens() *Tokens { return s.tokens }
@@ -238,45 +244,68 @@ func validateDisplayName(v chat.Invalid, s string) {
 // TicketTTL is how long a ticket can be redeemed.
 const TicketTTL = 30 * time.Second
 
-type ticket struct {
-	userID    int64
-	expiresAt time.Time // of the ticket
-	accessExp time.Time // of the access token it was issued against
+// Ticket is what a one-time WebSocket ticket stands for.
+type Ticket struct {
+	UserID    int64
+	ExpiresAt time.Time // of the ticket
+	AccessExp time.Time // of the access token it was issued against
 }
 
-type tickets struct {
+// TicketStore keeps tickets until they are redeemed or expire. Take must
+// hand a ticket out at most once.
+type TicketStore interface {
+	PutTicket(ctx context.Context, key string, t Ticket) error
+	TakeTicket(ctx context.Context, key string) (t Ticket, ok bool, err error)
+}
+
+type memoryTickets struct {
 	mu sync.Mutex
-	m  map[string]ticket
+	m  map[string]Ticket
+}
+
+func (mt *memoryTickets) PutTicket(_ context.Context, key string, t Ticket) error {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	for k, v := range mt.m { // keep the map to live tickets
+		if t.ExpiresAt.Sub(v.ExpiresAt) > TicketTTL {
+			delete(mt.m, k)
+		}
+	}
+	mt.m[key] = t
+	return nil
+}
+
+func (mt *memoryTickets) TakeTicket(_ context.Context, key string) (Ticket, bool, error) {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	t, ok := mt.m[key]
+	delete(mt.m, key)
+	return t, ok, nil
 }
 
 // IssueTicket returns a one-time ticket for the holder of an access token.
-func (s *Service) IssueTicket(userID int64, accessExp time.Time) string {
+func (s *Service) IssueTicket(ctx context.Context, userID int64, accessExp time.Time) (string, error) {
 	t := randomHex(24)
-	now := s.now()
-	s.tickets.mu.Lock()
-	defer s.tickets.mu.Unlock()
-	for k, v := range s.tickets.m { // keep the map to live tickets
-		if now.After(v.expiresAt) {
-			delete(s.tickets.m, k)
-		}
+	err := s.tickets.PutTicket(ctx, t, Ticket{UserID: userID, ExpiresAt: s.now().Add(TicketTTL), AccessExp: accessExp})
+	if err != nil {
+		return "", fmt.Errorf("store ticket: %w", err)
 	}
-	s.tickets.m[t] = ticket{userID: userID, expiresAt: now.Add(TicketTTL), accessExp: accessExp}
-	return t
+	return t, nil
 }
 
 // RedeemTicket spends a ticket and returns its user and the expiry of the
 // access token it stands for.
 func (s *Service) RedeemTicket(ctx context.Context, t string) (chat.User, time.Time, error) {
-	s.tickets.mu.Lock()
-	tk, ok := s.tickets.m[t]
-	delete(s.tickets.m, t)
-	s.tickets.mu.Unlock()
-	if !ok || s.now().After(tk.expiresAt) {
+	tk, ok, err := s.tickets.TakeTicket(ctx, t)
+	if err != nil {
+		return chat.User{}, time.Time{}, fmt.Errorf("redeem ticket: %w", err)
+	}
+	if !ok || s.now().After(tk.ExpiresAt) {
 		return chat.User{}, time.Time{}, ErrTokenNotValid
 	}
-	a, err := s.store.UserByID(ctx, tk.userID)
+	a, err := s.store.UserByID(ctx, tk.UserID)
 	if err != nil {
 		return chat.User{}, time.Time{}, notValid(err)
 	}
-	return a.User, tk.accessExp, nil
+	return a.User, tk.AccessExp, nil
 }

@@ -1,0 +1,215 @@
+package cluster
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/auth"
+	"github.com/confab/confab/app/cluster/redistest"
+	"github.com/confab/confab/app/hub"
+)
+
+// node is one hub joined to Redis, with what it announced offline.
+type node struct {
+	c   *Cluster
+	h   *hub.Hub
+	mu  sync.Mutex
+	off []int64
+}
+
+func (n *node) offline() []int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]int64(nil), n.off...)
+}
+
+func fast() Options {
+	return Options{Heartbeat: 50 * time.Millisecond, NodeTTL: 250 * time.Millisecond, CatchUp: time.Hour}
+}
+
+func startNode(t *testing.T, r *redistest.Server, opt Options) *node {
+	t.Helper()
+	c, err := New(r.URL(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &node{c: c}
+	n.h = hub.New(hub.Options{Broker: c, Presence: c})
+	c.Start(n.h, func(id int64) {
+		n.mu.Lock()
+		n.off = append(n.off, id)
+		n.mu.Unlock()
+	})
+	t.Cleanup(func() {
+		select {
+		case <-c.quit: // crashed by the test
+		default:
+			c.Close()
+		}
+	})
+	waitFor(t, 5*time.Second, "the node is healthy", c.Healthy)
+	return n
+}
+
+// crash stops the node's loops without withdrawing anything from Redis.
+func (n *node) crash() {
+	close(n.c.quit)
+	n.c.wg.Wait()
+	n.c.rdb.Close()
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type recorder struct {
+	mu  sync.Mutex
+	got []*hub.Event
+}
+
+func (r *recorder) Deliver(_ hub.Topic, ev *hub.Event) {
+	r.mu.Lock()
+	r.got = append(r.got, ev)
+	r.mu.Unlock()
+}
+
+func (r *recorder) events() []*hub.Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]*hub.Event(nil), r.got...)
+}
+
+func TestEvent_RoundTrip(t *testing.T) {
+	ev := &hub.Event{Type: "new_message", Data: []byte(`{"type":"new_message"}`), ConversationID: 7,
+		MessageID: 1234567, Seq: 42, Sheddable: true, Origin: 99}
+	sent := time.Unix(1700000000, 123456789)
+	node, tp, got, at, err := decodeEvent(string(encodeEvent("0123456789abcdef", hub.UserTopic(5), ev, sent)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node != "0123456789abcdef" || tp != hub.UserTopic(5) || !at.Equal(sent) {
+		t.Errorf("node %q topic %v sent %v", node, tp, at)
+	}
+	if got.Type != ev.Type || string(got.Data) != string(ev.Data) || got.ConversationID != 7 ||
+		got.MessageID != 1234567 || got.Seq != 42 || !got.Sheddable {
+		t.Errorf("decoded %+v, want %+v", got, ev)
+	}
+	if got.Origin != 0 {
+		t.Errorf("origin %d crossed nodes: connection ids are per node", got.Origin)
+	}
+	for _, bad := range []string{"", "\x02" + "0123456789abcdef\x00", "\x01short", "\x01" + "0123456789abcdef\x00\xff"} {
+		if _, _, _, _, err := decodeEvent(bad); err == nil {
+			t.Errorf("decodeEvent(%q): no error", bad)
+		}
+	}
+}
+
+func TestEvents_CrossNodes(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := startNode(t, r, fast()), startNode(t, r, fast())
+	var onA, onB recorder
+	a.h.Subscribe(hub.ConversationTopic(1), &onA)
+	b.h.Subscribe(hub.ConversationTopic(1), &onB)
+	for i := range 100 {
+		a.h.Publish(hub.ConversationTopic(1), &hub.Event{Type: "typing", ConversationID: 1, Data: []byte{byte(i)}, Origin: 3})
+	}
+	waitFor(t, 5*time.Second, "b gets a's 100 events", func() bool { return len(onB.events()) == 100 })
+	for i, ev := range onB.events() {
+		if ev.Data[0] != byte(i) {
+			t.Fatalf("event %d arrived at position %d: one node's events keep their order", ev.Data[0], i)
+		}
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := len(onA.events()); n != 100 {
+		t.Errorf("a delivered %d of its own events, want 100 (and none back from Redis)", n)
+	}
+}
+
+func TestPresence_AnyNodeAndCrashSweep(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := startNode(t, r, fast()), startNode(t, r, fast())
+	if !a.h.Connect(10) {
+		t.Error("user 10's first socket (on a) is not reported as first")
+	}
+	if b.h.Connect(10) {
+		t.Error("user 10's socket on b is reported as first, but a holds one")
+	}
+	if !b.h.Online(11) == false || !a.h.Online(10) {
+		t.Error("online is wrong")
+	}
+	if a.h.Disconnect(10) {
+		t.Error("closing a's socket reported user 10 offline, but b holds one")
+	}
+	if !a.h.Online(10) {
+		t.Error("a does not see user 10, connected on b, online")
+	}
+	if !b.h.Disconnect(10) {
+		t.Error("closing the last socket anywhere did not report user 10 offline")
+	}
+
+	// A crashed node says nothing; the other sweeps it after NodeTTL.
+	a.h.Connect(20)
+	b.h.Connect(21)
+	a.crash()
+	waitFor(t, 5*time.Second, "b announces user 20 offline", func() bool {
+		off := b.offline()
+		return len(off) == 1 && off[0] == 20
+	})
+	if b.h.Online(20) {
+		t.Error("user 20 is still online after their node was swept")
+	}
+	if !b.h.Online(21) {
+		t.Error("b's own user went offline in the sweep")
+	}
+}
+
+func TestPresence_RedisRestartReregisters(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := startNode(t, r, fast()), startNode(t, r, fast())
+	a.h.Connect(30)
+	r.Restart()
+	waitFor(t, 5*time.Second, "both nodes are healthy again", func() bool { return a.c.Healthy() && b.c.Healthy() })
+	waitFor(t, 5*time.Second, "b sees a's user online again", func() bool { return b.h.Online(30) })
+}
+
+func TestHealthy_FollowsRedis(t *testing.T) {
+	r := redistest.Start(t)
+	a := startNode(t, r, fast())
+	r.Stop()
+	waitFor(t, 5*time.Second, "degraded without Redis", func() bool { return !a.c.Healthy() })
+	// Publishing without Redis neither blocks nor fails.
+	for range 100 {
+		a.h.Publish(hub.ConversationTopic(1), &hub.Event{Type: "typing"})
+	}
+	r.Resume()
+	waitFor(t, 10*time.Second, "healthy once Redis is back", a.c.Healthy)
+}
+
+func TestTickets_RedeemedOnceOnAnyNode(t *testing.T) {
+	r := redistest.Start(t)
+	a, b := startNode(t, r, fast()), startNode(t, r, fast())
+	exp := time.Now().Add(time.Minute).Truncate(time.Microsecond)
+	tk := auth.Ticket{UserID: 5, ExpiresAt: exp, AccessExp: exp.Add(time.Hour)}
+	if err := a.c.PutTicket(t.Context(), "secret-ticket", tk); err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := b.c.TakeTicket(t.Context(), "secret-ticket")
+	if err != nil || !ok || got.UserID != 5 || !got.ExpiresAt.Equal(exp) || !got.AccessExp.Equal(tk.AccessExp) {
+		t.Fatalf("take on b: %+v %v %v", got, ok, err)
+	}
+	if _, ok, _ := a.c.TakeTicket(t.Context(), "secret-ticket"); ok {
+		t.Error("a ticket was redeemed twice")
+	}
+	keys, _ := a.c.rdb.Keys(t.Context(), "*secret-ticket*").Result()
+	if len(keys) != 0 {
+		t.Errorf("the ticket itself is a Redis key: %v", keys)
+	}
+}

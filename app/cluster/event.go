@@ -1,0 +1,87 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"github.com/confab/confab/app/hub"
+)
+
+// An event on the channel is a small binary header, then the frame as the
+// publishing node encoded it:
+//
+//	version (1) | node (16) | flags | topic id, conversation id, message
+//	id, seq, sent (varints) | type length (uvarint) | type | frame
+const (
+	eventVersion = 1
+	nodeLen      = 16
+
+	flagUser      = 1 << 0
+	flagSheddable = 1 << 1
+)
+
+func encodeEvent(node string, t hub.Topic, ev *hub.Event, sent time.Time) []byte {
+	b := make([]byte, 0, 2+nodeLen+5*binary.MaxVarintLen64+len(ev.Type)+len(ev.Data)+1)
+	b = append(b, eventVersion)
+	b = append(b, node...)
+	var flags byte
+	if !t.IsConversation() {
+		flags |= flagUser
+	}
+	if ev.Sheddable {
+		flags |= flagSheddable
+	}
+	b = append(b, flags)
+	b = binary.AppendVarint(b, t.ID())
+	b = binary.AppendVarint(b, ev.ConversationID)
+	b = binary.AppendVarint(b, ev.MessageID)
+	b = binary.AppendVarint(b, ev.Seq)
+	b = binary.AppendVarint(b, sent.UnixNano())
+	b = binary.AppendUvarint(b, uint64(len(ev.Type)))
+	b = append(b, ev.Type...)
+	return append(b, ev.Data...)
+}
+
+var errBadEvent = errors.New("malformed cluster event")
+
+// decodeEvent parses an event. Origin is left zero: connection ids are
+// per node, so another node's origin names none of this node's.
+func decodeEvent(p string) (node string, t hub.Topic, ev *hub.Event, sent time.Time, err error) {
+	if len(p) < 2+nodeLen || p[0] != eventVersion {
+		return "", t, nil, sent, errBadEvent
+	}
+	node = p[1 : 1+nodeLen]
+	flags := p[1+nodeLen]
+	b := []byte(p[2+nodeLen:])
+	var v [5]int64
+	for i := range v {
+		x, n := binary.Varint(b)
+		if n <= 0 {
+			return "", t, nil, sent, errBadEvent
+		}
+		v[i], b = x, b[n:]
+	}
+	tl, n := binary.Uvarint(b)
+	if n <= 0 || tl > uint64(len(b)-n) {
+		return "", t, nil, sent, errBadEvent
+	}
+	b = b[n:]
+	ev = &hub.Event{
+		Type:           string(b[:tl]),
+		Data:           b[tl:],
+		ConversationID: v[1],
+		MessageID:      v[2],
+		Seq:            v[3],
+		Sheddable:      flags&flagSheddable != 0,
+	}
+	if flags&flagUser != 0 {
+		t = hub.UserTopic(v[0])
+	} else {
+		t = hub.ConversationTopic(v[0])
+	}
+	if v[4] > 0 {
+		sent = time.Unix(0, v[4])
+	}
+	return node, t, ev, sent, nil
+}
