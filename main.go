@@ -34,6 +34,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pressly/goose/v3"
 	"golang.org/x/term"
 
 	"github.com/confab/confab/app/auth"
@@ -42,6 +43,7 @@ import (
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/server"
 	"github.com/confab/confab/db"
+	"github.com/confab/confab/db/postgres"
 )
 
 func main() {
@@ -266,7 +268,11 @@ func (c *cli) serve(ctx context.Context, env envFlags) int {
 			return exitFail
 		}
 	}
-	log.Info("starting", "version", version(), "database", cfg.DatabasePath, "uid", os.Getuid())
+	where := cfg.DatabasePath
+	if cfg.DatabaseURL != "" {
+		where = "postgres (DATABASE_URL)" // the URL holds a password
+	}
+	log.Info("starting", "version", version(), "database", where, "redis", cfg.RedisURL != "", "uid", os.Getuid())
 	srv, err := server.New(ctx, cfg, log, server.Options{})
 	if err != nil {
 		log.Error("start failed", "err", err)
@@ -343,7 +349,7 @@ status  lists the migrations and whether each is applied.`,
 				if code != exitOK {
 					return code
 				}
-				if err := c.migrate(ctx, cfg.DatabasePath, args[0]); err != nil {
+				if err := c.migrate(ctx, cfg, args[0]); err != nil {
 					return c.fail("migrate", err)
 				}
 				return exitOK
@@ -352,19 +358,44 @@ status  lists the migrations and whether each is applied.`,
 	}
 }
 
-func (c *cli) migrate(ctx context.Context, path, direction string) error {
-	if direction == "up" {
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return err
-		}
-	} else if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("no database at %s: %w", path, err)
+// migrator is what `confab migrate` needs of either store.
+type migrator interface {
+	Migrate(ctx context.Context, direction string) error
+	MigrationStatus(ctx context.Context) ([]*goose.MigrationStatus, error)
+	Close() error
+}
+
+func (c *cli) migrate(ctx context.Context, cfg config.Config, direction string) error {
+	var (
+		store migrator
+		err   error
+	)
+	if cfg.DatabaseURL != "" {
+		store, err = postgres.OpenNoMigrate(ctx, cfg.DatabaseURL)
+	} else {
+		store, err = openSQLiteNoMigrate(cfg.DatabasePath, direction)
 	}
-	store, err := db.OpenNoMigrate(path)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	return c.migrateStatus(ctx, store, direction)
+}
+
+// openSQLiteNoMigrate opens the SQLite file for `confab migrate`: up may
+// create it, down and status need it to exist.
+func openSQLiteNoMigrate(path, direction string) (*db.Store, error) {
+	if direction == "up" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return nil, err
+		}
+	} else if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("no database at %s: %w", path, err)
+	}
+	return db.OpenNoMigrate(path)
+}
+
+func (c *cli) migrateStatus(ctx context.Context, store migrator, direction string) error {
 	if direction != "status" {
 		if err := store.Migrate(ctx, direction); err != nil {
 			return err
@@ -416,7 +447,7 @@ twice without echo when standard input is a terminal.
 				if err != nil {
 					return c.fail("createuser", err)
 				}
-				u, err := createUser(ctx, cfg.DatabasePath, *username, password, *display)
+				u, err := createUser(ctx, cfg, *username, password, *display)
 				if err != nil {
 					return c.fail("createuser", describe(err))
 				}
@@ -459,8 +490,8 @@ func (c *cli) readPassword() (string, error) {
 	return line, nil
 }
 
-func createUser(ctx context.Context, path, username, password, display string) (chat.User, error) {
-	store, err := db.Open(ctx, path)
+func createUser(ctx context.Context, cfg config.Config, username, password, display string) (chat.User, error) {
+	store, err := server.OpenStore(ctx, cfg)
 	if err != nil {
 		return chat.User{}, err
 	}
@@ -521,6 +552,9 @@ move PATH to DATABASE_PATH; remove any old -wal and -shm files beside it).`,
 				cfg, code := c.loadConfig("backup", env)
 				if code != exitOK {
 					return code
+				}
+				if cfg.DatabaseURL != "" {
+					return c.fail("backup", errors.New("DATABASE_URL is set: back Postgres up with its own tools (pg_dump, or the provider's snapshots); this command copies the SQLite file"))
 				}
 				n, err := backup(ctx, cfg.DatabasePath, args[0])
 				if err != nil {

@@ -24,7 +24,12 @@ type Options struct {
 	LoginAttemptsPerMinute int
 	// Ready reports whether the server can serve (for /readyz).
 	Ready func(ctx context.Context) error
-	Now   func() time.Time
+	// Degraded, when set, reports what does not work fully while the
+	// server still serves (cross-node delivery without Redis): /readyz
+	// stays 200, with status "degraded", so that a load balancer keeps a
+	// node that serves its own sockets.
+	Degraded func() string
+	Now      func() time.Time
 }
 
 // API holds the REST handlers' dependencies.
@@ -170,6 +175,11 @@ func (a *API) handleReady(c echo.Context) error {
 	if err := a.opt.Ready(ctx); err != nil {
 		a.log.Warn("not ready", "err", err)
 		return c.JSON(http.StatusServiceUnavailable, errorBody{Detail: "The database is not answering.", Code: "unavailable"})
+	}
+	if a.opt.Degraded != nil {
+		if why := a.opt.Degraded(); why != "" {
+			return c.JSON(http.StatusOK, map[string]string{"status": "degraded", "detail": why})
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -1,7 +1,9 @@
 package chat
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/confab/confab/app/hub"
 )
@@ -77,6 +79,39 @@ func encode(typ string, convID int64, v any) *hub.Event {
 // replayed on recovery.
 func MessageEvent(m *Message) *hub.Event {
 	ev := encode(EventNewMessage, m.ConversationID, messageEvent{EventNewMessage, m.ConversationID, m})
-	ev.MessageID = m.ID
+	ev.MessageID, ev.Seq = m.ID, m.Seq
 	return ev
+}
+
+// Sequence lets a hub order each conversation's messages by Seq and fill
+// gaps from the store (hub.Sequence): for nodes that share a store.
+func Sequence(store Store) hub.Sequence { return sequence{store} }
+
+type sequence struct{ store Store }
+
+func (q sequence) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	m := make(map[int64]int64, len(convIDs))
+	for _, id := range convIDs {
+		n, err := q.store.LastSeq(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound): // deleted: nothing more will come
+		case err != nil:
+			return nil, err
+		default:
+			m[id] = n
+		}
+	}
+	return m, nil
+}
+
+func (q sequence) Between(ctx context.Context, convID, after, before int64, limit int) ([]*hub.Event, error) {
+	msgs, err := q.store.MessagesBySeq(ctx, convID, after, before, limit)
+	if err != nil {
+		return nil, err
+	}
+	evs := make([]*hub.Event, len(msgs))
+	for i := range msgs {
+		evs[i] = MessageEvent(&msgs[i])
+	}
+	return evs, nil
 }

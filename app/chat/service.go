@@ -47,6 +47,12 @@ type Service struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
+	// SharedStore, when set before the first send, says that other
+	// processes (nodes) change the same store: the participant cache then
+	// lives for one group commit only, since another node could make its
+	// entries stale.
+	SharedStore bool
+
 	// ObserveSend, when set (before the first send), is called once per
 	// message a group commit stored, with the time from SendMessage
 	// taking it to its commit (queueing included): the latency of the ack.
@@ -120,6 +126,9 @@ func (s *Service) writer() {
 func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.SharedStore {
+		s.members = nil
+	}
 	// The senders' contexts are not used: a batch is one transaction
 	// shared by many requests, and one caller giving up must not roll
 	// back the others.

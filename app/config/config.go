@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -68,8 +69,8 @@ type Config struct {
 	// Bearer token /metrics requires; empty: /metrics is open.
 	MetricsToken string
 
-	RedisURL    string // REDIS_URL, empty (multi-node fan-out; not in this build)
-	DatabaseURL string // DATABASE_URL, empty (Postgres; not in this build)
+	RedisURL    string // REDIS_URL, empty: set, events fan out across nodes (needs DATABASE_URL)
+	DatabaseURL string // DATABASE_URL, empty: set (postgres://), Postgres replaces SQLite
 }
 
 // Addr is the listen address.
@@ -140,11 +141,19 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.WSPongTimeout <= c.WSPingInterval {
 		p.fail("WS_PONG_TIMEOUT", c.WSPongTimeout.String(), "must be longer than WS_PING_INTERVAL")
 	}
-	if c.RedisURL != "" {
-		p.fail("REDIS_URL", "(hidden)", "multi-node fan-out through Redis is not available in this build; unset it to run a single node")
+	// The URLs hold passwords: errors never show them.
+	if v := c.DatabaseURL; v != "" {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" && u.Query().Get("host") == "" {
+			p.fail("DATABASE_URL", "(hidden)", "must be a postgres://user:password@host:port/database URL")
+		}
 	}
-	if c.DatabaseURL != "" {
-		p.fail("DATABASE_URL", "(hidden)", "Postgres is not available in this build; unset it to use SQLite at DATABASE_PATH")
+	if v := c.RedisURL; v != "" {
+		switch u, err := url.Parse(v); {
+		case err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "":
+			p.fail("REDIS_URL", "(hidden)", "must be a redis://[:password@]host:port[/db] (or rediss://) URL")
+		case c.DatabaseURL == "":
+			p.fail("REDIS_URL", "(hidden)", "needs DATABASE_URL: the nodes Redis joins must share one Postgres database")
+		}
 	}
 	if v := getenv("PPROF_ADDR"); v != "" {
 		host, _, err := net.SplitHostPort(v)

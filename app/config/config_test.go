@@ -127,8 +127,10 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"WS_FRAMES_PER_SECOND", "fast"},
 		{"WS_FRAME_BURST", "x"},
 		{"MAX_BODY_BYTES", "64KiB"},
-		{"REDIS_URL", "redis://localhost:6379"},
-		{"DATABASE_URL", "postgres://localhost/confab"},
+		{"REDIS_URL", "redis://localhost:6379"}, // without DATABASE_URL
+		{"REDIS_URL", "localhost:6379"},
+		{"DATABASE_URL", "mysql://localhost/confab"},
+		{"DATABASE_URL", "/var/lib/confab.db"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -151,11 +153,27 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 	}
 }
 
+func TestLoad_MultiNodeURLs(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"DATABASE_URL": "postgres://confab:pw@db.internal:5432/confab?sslmode=disable",
+		"REDIS_URL":    "redis://:pw@cache.internal:6379/0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.DatabaseURL == "" || c.RedisURL == "" {
+		t.Errorf("DatabaseURL %q, RedisURL %q: want both kept", c.DatabaseURL, c.RedisURL)
+	}
+	if _, err := config.Load(env(map[string]string{"DATABASE_URL": "postgresql://db.internal/confab"})); err != nil {
+		t.Errorf("Postgres alone (one node): %v", err)
+	}
+}
+
 func TestLoad_ErrorsNeverShowSecrets(t *testing.T) {
 	for name, value := range map[string]string{
 		"JWT_SECRET":   "hunter2-hunter2",
-		"DATABASE_URL": "postgres://confab:hunter2@db.internal/confab",
-		"REDIS_URL":    "redis://:hunter2@cache.internal:6379/0",
+		"DATABASE_URL": "mysql://confab:hunter2@db.internal/confab",
+		"REDIS_URL":    "redis://:hunter2@cache.internal:6379/0", // without DATABASE_URL
 	} {
 		_, err := config.Load(env(map[string]string{name: value}))
 		if err == nil {

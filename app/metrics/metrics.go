@@ -23,6 +23,7 @@ import (
 
 	"github.com/confab/confab/app/api"
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/cluster"
 )
 
 // Options configures Metrics.
@@ -33,6 +34,11 @@ type Options struct {
 	// HubStats reports the hub's publish and delivery counts since start
 	// (hub.Hub.Stats). Nil: the hub series are not exported.
 	HubStats func() (publishes, deliveries uint64)
+	// OrderStats reports the hub's ordered delivery (hub.Hub.OrderStats);
+	// ClusterStats the Redis link (cluster.Cluster.Stats). Nil: not
+	// exported (a single node).
+	OrderStats   func() (repeats, fills, resyncs uint64)
+	ClusterStats func() cluster.Stats
 }
 
 // Metrics holds the registry and every series Confab exports. Its methods
@@ -52,6 +58,7 @@ type Metrics struct {
 	dropped   map[string]prometheus.Counter
 
 	sendDuration prometheus.Histogram
+	hopDuration  prometheus.Histogram
 	dbDuration   *prometheus.HistogramVec
 }
 
@@ -86,6 +93,7 @@ func closeCodes() []int {
 const (
 	DropSlow        = "slow"         // send queue overflowed: closed with 4008
 	DropRateLimited = "rate_limited" // too many frames: closed with 4029
+	DropResync      = "resync"       // the node could not fill a gap: closed with 4008 to recover
 )
 
 // New builds the registry with Confab's series and the Go runtime and
@@ -105,6 +113,9 @@ func New(opt Options) *Metrics {
 		sendDuration: f.histogram("confab_message_send_duration_seconds",
 			"Message send latency: from the service taking the send to its commit (the ack).",
 			[]float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}),
+		hopDuration: f.histogram("confab_cluster_hop_duration_seconds",
+			"Time from another node publishing an event to its arrival here through Redis.",
+			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}),
 		dbDuration: f.histogramVec("confab_db_query_duration_seconds",
 			"Store call latency by operation (one call may run several statements in one transaction).",
 			[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}, "op"),
@@ -127,10 +138,51 @@ func New(opt Options) *Metrics {
 	dropped := f.counterVec("confab_ws_dropped_total",
 		"WebSocket connections closed by the server for being too slow (4008) or sending too fast (4029).", "reason")
 	m.dropped = map[string]prometheus.Counter{}
-	for _, r := range []string{DropSlow, DropRateLimited, otherType} {
+	for _, r := range []string{DropSlow, DropRateLimited, DropResync, otherType} {
 		m.dropped[r] = dropped.WithLabelValues(r)
 	}
 
+	if opt.OrderStats != nil {
+		stats := opt.OrderStats
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "confab_hub_repeats_total",
+				Help: "Message events dropped because this node had delivered them already (they arrive from the writer and from Redis)."},
+				func() float64 { r, _, _ := stats(); return float64(r) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "confab_hub_gap_fills_total",
+				Help: "Gaps in a conversation's seq filled from the database before delivering."},
+				func() float64 { _, f, _ := stats(); return float64(f) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "confab_hub_resyncs_total",
+				Help: "Gaps too long (or unreadable) to fill: the conversation's sockets were closed with 4008 to recover."},
+				func() float64 { _, _, r := stats(); return float64(r) }),
+		)
+	}
+	if opt.ClusterStats != nil {
+		stats := opt.ClusterStats
+		counter := func(name, help string, v func(cluster.Stats) uint64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+				func() float64 { return float64(v(stats())) })
+		}
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "confab_cluster_degraded",
+				Help: "1 while Redis does not answer: cross-node delivery is degraded and nodes catch up from the database."},
+				func() float64 {
+					if stats().Healthy {
+						return 0
+					}
+					return 1
+				}),
+			counter("confab_cluster_published_total", "Events sent to the other nodes through Redis.",
+				func(s cluster.Stats) uint64 { return s.Published }),
+			counter("confab_cluster_received_total", "Events received from the other nodes through Redis.",
+				func(s cluster.Stats) uint64 { return s.Received }),
+			counter("confab_cluster_dropped_total", "Events not sent to the other nodes (Redis failing or too slow); messages among them are filled from the database.",
+				func(s cluster.Stats) uint64 { return s.Dropped }),
+			counter("confab_cluster_publish_errors_total", "Failed publishes to Redis (each a pipeline of events).",
+				func(s cluster.Stats) uint64 { return s.PublishErrors }),
+			counter("confab_cluster_swept_users_total", "Users announced offline because the node holding their sockets stopped.",
+				func(s cluster.Stats) uint64 { return s.Swept }),
+		)
+	}
 	if opt.HubStats != nil {
 		stats := opt.HubStats
 		reg.MustRegister(
@@ -218,6 +270,9 @@ func isUpgrade(r *http.Request) bool {
 // ObserveSend records one message's send latency; chat.Service calls it
 // after each commit (chat.Service.ObserveSend).
 func (m *Metrics) ObserveSend(d time.Duration) { m.sendDuration.Observe(d.Seconds()) }
+
+// ObserveHop records the Redis hop of one event from another node.
+func (m *Metrics) ObserveHop(d time.Duration) { m.hopDuration.Observe(d.Seconds()) }
 
 // The WebSocket edge's Metrics interface:
 //

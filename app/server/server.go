@@ -23,11 +23,13 @@ import (
 	"github.com/confab/confab/app/api"
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/cluster"
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/metrics"
 	"github.com/confab/confab/app/ws"
 	"github.com/confab/confab/db"
+	"github.com/confab/confab/db/postgres"
 	"github.com/confab/confab/web"
 )
 
@@ -38,16 +40,29 @@ type Options struct {
 	PasswordCost int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Cluster tunes the Redis link when REDIS_URL is set (tests shorten
+	// its timings and isolate their keys).
+	Cluster cluster.Options
+}
+
+// Store is what the server needs of a database: SQLite (db.Store) or
+// Postgres (postgres.Store).
+type Store interface {
+	chat.Store
+	Close() error
 }
 
 // Server is one running Confab node.
 type Server struct {
 	Config config.Config
 	Log    *slog.Logger
-	Store  *db.Store
+	Store  Store
 	Hub    *hub.Hub
-	Auth   *auth.Service
-	Chat   *chat.Service
+	// Cluster links the node to the others through Redis; nil for a
+	// single node.
+	Cluster *cluster.Cluster
+	Auth    *auth.Service
+	Chat    *chat.Service
 	// Metrics is the server's Prometheus registry and instruments.
 	Metrics *metrics.Metrics
 	WS      *ws.Handler
@@ -60,7 +75,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	store, err := db.Open(ctx, cfg.DatabasePath)
+	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -75,26 +90,61 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			return nil, err
 		}
 	}
-	h := hub.New(nil)
-	m := metrics.New(metrics.Options{Token: cfg.MetricsToken, HubStats: h.Stats})
+	var (
+		hopt hub.Options
+		cl   *cluster.Cluster
+	)
+	if cfg.RedisURL != "" {
+		copt := opt.Cluster
+		copt.Log = log
+		if cl, err = cluster.New(cfg.RedisURL, copt); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		hopt = hub.Options{Broker: cl, Presence: cl, Sequence: chat.Sequence(store)}
+	}
+	h := hub.New(hopt)
+	mopt := metrics.Options{Token: cfg.MetricsToken, HubStats: h.Stats}
+	if cl != nil {
+		mopt.OrderStats, mopt.ClusterStats = h.OrderStats, cl.Stats
+	}
+	m := metrics.New(mopt)
 	timed := m.Store(store) // every service call to the database is timed
 	s := &Server{
-		Config: cfg,
-		Log:    log,
-		Store:  store,
-		Hub:    h,
+		Config:  cfg,
+		Log:     log,
+		Store:   store,
+		Hub:     h,
+		Cluster: cl,
 		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost),
 			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), opt.Now),
 		Chat:    chat.NewService(timed, h, opt.Now, log),
 		Metrics: m,
 	}
 	s.Chat.ObserveSend = m.ObserveSend
-	s.api = api.New(s.Auth, s.Chat, log, api.Options{
+	aopt := api.Options{
 		RegistrationsPerMinute: cfg.RegistrationsPerMinute,
 		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,
 		Ready:                  store.Ping,
 		Now:                    opt.Now,
-	})
+	}
+	if cl != nil {
+		s.Chat.SharedStore = true
+		s.Auth.UseTickets(cl)
+		cl.ObserveHop(m.ObserveHop)
+		aopt.Degraded = func() string {
+			if cl.Healthy() {
+				return ""
+			}
+			return "Redis is not answering: each node serves only its own sockets until it does."
+		}
+		cl.Start(h, func(userID int64) {
+			if err := s.Chat.Presence(context.Background(), userID, "offline"); err != nil {
+				log.Warn("presence", "err", err, "user_id", userID)
+			}
+		})
+	}
+	s.api = api.New(s.Auth, s.Chat, log, aopt)
 	s.WS = ws.New(ws.Options{
 		Auth:            s.Auth,
 		Chat:            s.Chat,
@@ -239,8 +289,29 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
 	defer cancel()
 	werr := s.WS.Shutdown(ctx)
+	var cerr error
+	if s.Cluster != nil {
+		cerr = s.Cluster.Close()
+	}
 	s.Chat.Close()
-	return errors.Join(werr, s.Store.Close())
+	return errors.Join(werr, cerr, s.Store.Close())
+}
+
+// OpenStore opens Postgres at DATABASE_URL when set, else SQLite at
+// DATABASE_PATH, applying pending migrations.
+func OpenStore(ctx context.Context, cfg config.Config) (Store, error) {
+	if cfg.DatabaseURL != "" {
+		st, err := postgres.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, err
+		}
+		return st, nil
+	}
+	st, err := db.Open(ctx, cfg.DatabasePath)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // Serve serves on ln until ctx is done, then shuts down gracefully within

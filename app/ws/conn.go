@@ -126,6 +126,12 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 	case ev.Type == chat.EventParticipantRemoved:
 		c.leave(ev.ConversationID)
 		return
+	case ev.Type == hub.EventResync:
+		// The node lost track of this conversation's messages: the
+		// client recovers them with last_message_id, as after 4008.
+		c.h.opt.Metrics.Dropped("resync")
+		c.kill(CloseTooSlow, "missed events; rejoin with last_message_id")
+		return
 	case ev.Type == chat.EventNotification:
 		c.mu.Lock()
 		_, joined := c.joined[ev.ConversationID]
