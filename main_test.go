@@ -421,7 +421,7 @@ func TestCreateUser_PasswordFromStdin(t *testing.T) {
 		t.Fatalf("login: %d %s", resp.Status, resp.Body)
 	}
 	var live int
-	srv.Store.DB().QueryRow(`SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL`).Scan(&live)
+	srv.DB(t).QueryRow(`SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL`).Scan(&live)
 	if live != 1 { // the login just made
 		t.Errorf("%d live refresh tokens, want 1", live)
 	}

@@ -350,7 +350,7 @@ func TestWSTicket(t *testing.T) {
 func secret(t *testing.T, s *servertest.Server) []byte {
 	t.Helper()
 	var key []byte
-	if err := s.Store.DB().QueryRow(`SELECT value FROM settings WHERE key = 'jwt_secret'`).Scan(&key); err != nil {
+	if err := s.DB(t).QueryRow(`SELECT value FROM settings WHERE key = 'jwt_secret'`).Scan(&key); err != nil {
 		t.Fatalf("read jwt secret: %v", err)
 	}
 	return key

@@ -93,13 +93,14 @@ func (w *azWorld) token(role string) (string, servertest.User) {
 func (w *azWorld) snapshot(t *testing.T) string {
 	t.Helper()
 	var b strings.Builder
+	sqlDB := w.s.DB(t)
 	for _, q := range []string{
 		`SELECT id, title, is_group, updated_at, last_message_id FROM conversations ORDER BY id`,
 		`SELECT conversation_id, user_id, role, last_read_message_id FROM participants ORDER BY conversation_id, user_id`,
 		`SELECT id, conversation_id, sender_id, content, edited_at, deleted_at FROM messages ORDER BY id`,
 		`SELECT id, username, display_name, password_hash FROM users ORDER BY id`,
 	} {
-		rows, err := w.s.Store.DB().Query(q)
+		rows, err := sqlDB.Query(q)
 		if err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

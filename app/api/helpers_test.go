@@ -151,7 +151,7 @@ func wantMessage(t testing.TB, v any) map[string]any {
 	if !ok {
 		t.Fatalf("message is %T, want an object", v)
 	}
-	wantKeys(t, "message", m, "id", "conversation_id", "sender", "content", "client_id", "created_at", "edited_at", "is_deleted")
+	wantKeys(t, "message", m, "id", "conversation_id", "seq", "sender", "content", "client_id", "created_at", "edited_at", "is_deleted")
 	sender, _ := m["sender"].(map[string]any)
 	wantKeys(t, "message.sender", sender, "id", "username", "display_name")
 	wantTimestamp(t, "message.created_at", m["created_at"])
@@ -209,7 +209,7 @@ func p(format string, args ...any) string { return fmt.Sprintf(format, args...) 
 func count(t testing.TB, s *servertest.Server, query string, args ...any) int {
 	t.Helper()
 	var n int
-	if err := s.Store.DB().QueryRow(query, args...).Scan(&n); err != nil {
+	if err := s.DB(t).QueryRow(s.Q(query), args...).Scan(&n); err != nil {
 		t.Fatalf("%s: %v", query, err)
 	}
 	return n

@@ -1,17 +1,25 @@
 // Package servertest starts real Confab servers for tests: the real
 // handler on a real temporary SQLite file, behind a real loopback
 // listener, like net/http/httptest does for plain handlers.
+//
+// With CONFAB_TEST_STORE=postgres, every server gets a fresh schema in
+// the Postgres database at CONFAB_TEST_DATABASE_URL instead (see pgtest):
+// the same suites then run against the Postgres store. With
+// CONFAB_TEST_REDIS_URL also set, every server joins that Redis too
+// (under keys of its own), as a node of a cluster does.
 package servertest
 
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -20,8 +28,12 @@ import (
 	"testing"
 	"time"
 
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for DB
+	_ "modernc.org/sqlite"             // the "sqlite" driver, for DB
+
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/server"
+	"github.com/confab/confab/db/postgres/pgtest"
 )
 
 // Server is a running test server.
@@ -84,6 +96,12 @@ func Config(t testing.TB) config.Config {
 		t.Fatalf("default config: %v", err)
 	}
 	cfg.DatabasePath = filepath.Join(t.TempDir(), "confab.db")
+	if os.Getenv("CONFAB_TEST_STORE") == "postgres" {
+		cfg.DatabaseURL = pgtest.URL(t)
+		if u := os.Getenv("CONFAB_TEST_REDIS_URL"); u != "" {
+			cfg.RedisURL = u
+		}
+	}
 	cfg.RegistrationsPerMinute = 1 << 20
 	cfg.LoginAttemptsPerMinute = 1 << 20
 	cfg.WSFramesPerSecond = 1 << 20
@@ -99,6 +117,8 @@ func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	cfg := Config(t)
 	o := server.Options{PasswordCost: 4}
+	// Each test server's Redis keys and channel are its own.
+	o.Cluster.Prefix = "test" + strconvItoa(prefixSeq.Add(1)) + "." + strconvItoa(int64(os.Getpid())) + ":"
 	for _, f := range opts {
 		f(&cfg, &o)
 	}
@@ -133,6 +153,48 @@ func (s *Server) start(addr string) {
 	hs.Listener = ln
 	hs.Start()
 	s.Server, s.HTTP, s.URL, s.addr, s.closed = srv, hs, hs.URL, ln.Addr().String(), false
+}
+
+// OnPostgres reports whether the server stores in Postgres.
+func (s *Server) OnPostgres() bool { return s.Config.DatabaseURL != "" }
+
+// DB opens a connection pool to the server's database, closed when the
+// test ends, for tests that look at rows directly. Write queries with ?
+// placeholders and pass them through Q.
+func (s *Server) DB(t testing.TB) *sql.DB {
+	t.Helper()
+	var (
+		d   *sql.DB
+		err error
+	)
+	if s.OnPostgres() {
+		d, err = sql.Open("pgx", s.Config.DatabaseURL)
+	} else {
+		d, err = sql.Open("sqlite", "file:"+s.Config.DatabasePath+"?_pragma=busy_timeout(5000)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// Q rewrites a query's ? placeholders for the server's database.
+func (s *Server) Q(query string) string {
+	if !s.OnPostgres() {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r == '?' {
+			n++
+			b.WriteString("$" + strconv.Itoa(n))
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Close stops the server and closes its database. It is safe to call twice.
@@ -236,7 +298,7 @@ type User struct {
 // Password is the password of every user Register makes.
 const Password = "correct horse battery"
 
-var userSeq atomic.Int64
+var userSeq, prefixSeq atomic.Int64
 
 // Register creates a user named after name (made unique) and returns it
 // with its tokens.
