@@ -1,0 +1,557 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/confab/confab/app/cluster/redistest"
+	"github.com/confab/confab/db/postgres/pgtest"
+)
+
+// The multi-node tests run real server processes, one Postgres database
+// and one real redis-server, and check what users on different nodes
+// would notice: the same messages, once each, in one order; presence
+// across nodes; nothing lost when a node dies or Redis restarts.
+
+// cluster is a set of nodes sharing one database and one Redis.
+type cluster struct {
+	t     *testing.T
+	bin   string
+	redis *redistest.Server
+	env   []string
+	nodes []*proc
+}
+
+func startCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	dbURL := pgtest.URL(t)
+	c := &cluster{t: t, bin: buildBinary(t, "multinode"), redis: redistest.Start(t)}
+	c.env = []string{
+		"DATABASE_URL=" + dbURL, "REDIS_URL=" + c.redis.URL(), "LOG_LEVEL=warn",
+		"REGISTRATIONS_PER_MINUTE=100000", "LOGIN_ATTEMPTS_PER_MINUTE=100000",
+		"WS_FRAMES_PER_SECOND=100000", "WS_FRAME_BURST=100000",
+		"WS_MAX_CONNS_PER_IP=100000", "WS_MAX_CONNS_PER_USER=1000",
+	}
+	for range n {
+		c.nodes = append(c.nodes, startProc(t, c.bin, c.env, "serve"))
+	}
+	for _, p := range c.nodes {
+		c.waitReady(p, "ready", 10*time.Second)
+	}
+	return c
+}
+
+// readyz returns /readyz's status ("ready", "degraded") or the error.
+func readyz(p *proc) string {
+	resp, err := http.Get(p.url + "/readyz")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	var m struct{ Status string }
+	json.NewDecoder(resp.Body).Decode(&m)
+	return m.Status
+}
+
+func (c *cluster) waitReady(p *proc, want string, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := readyz(p)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s/readyz says %q after %v, want %q:\n%s", p.url, got, within, want, p.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type mnUser struct {
+	id     int64
+	name   string
+	access string
+	node   int
+}
+
+func (c *cluster) register(name string, node int) mnUser {
+	c.t.Helper()
+	p := c.nodes[node]
+	id, access, _ := p.register(c.t, name)
+	return mnUser{id: id, name: name, access: access, node: node}
+}
+
+func (c *cluster) group(owner mnUser, members []mnUser) int64 {
+	c.t.Helper()
+	var ids []int64
+	for _, m := range members {
+		if m.id != owner.id {
+			ids = append(ids, m.id)
+		}
+	}
+	code, m := c.nodes[owner.node].call(c.t, http.MethodPost, "/api/conversations/", owner.access,
+		map[string]any{"participant_ids": ids, "is_group": true, "title": "shared"})
+	if code != http.StatusCreated {
+		c.t.Fatalf("create group: %d %v", code, m)
+	}
+	return int64(m["id"].(float64))
+}
+
+// history reads a conversation's whole history over REST, newest page
+// first then older ones: ids and seqs in id order.
+func (c *cluster) history(node int, u mnUser, conv int64) (ids, seqs []int64) {
+	c.t.Helper()
+	before := int64(0)
+	for {
+		q := "limit=100"
+		if before > 0 {
+			q += "&before=" + strconv.FormatInt(before, 10)
+		}
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/conversations/%d/messages/?%s",
+			c.nodes[node].url, conv, q), nil)
+		req.Header.Set("Authorization", "Bearer "+u.access)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		var page struct {
+			Results []struct{ ID, Seq int64 } `json:"results"`
+			HasMore bool                      `json:"has_more"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		var pids, pseqs []int64
+		for _, m := range page.Results {
+			pids, pseqs = append(pids, m.ID), append(pseqs, m.Seq)
+		}
+		ids, seqs = append(pids, ids...), append(pseqs, seqs...)
+		if !page.HasMore || len(page.Results) == 0 {
+			return ids, seqs
+		}
+		before = page.Results[0].ID
+	}
+}
+
+// mnSend posts a message over REST; it returns the message's id.
+func mnSend(base string, u mnUser, conv int64, content string) (int64, error) {
+	return send(fmt.Sprintf("%s/api/conversations/%d/messages/", base, conv), u.access, content)
+}
+
+// mnClient is a socket that records every new_message and presence frame
+// it receives.
+type mnClient struct {
+	t    *testing.T
+	u    mnUser
+	conn *websocket.Conn
+	ctrl chan map[string]any // every other frame
+
+	mu       sync.Mutex
+	msgs     map[int64][]int64 // conversation → message ids, in arrival order
+	presence []string          // "<user_id>:<status>", in arrival order
+	closed   chan struct{}
+}
+
+func dialNode(t *testing.T, p *proc, u mnUser) *mnClient {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(p.url, "http")+"/ws/chat/?token="+u.access, nil)
+	if err != nil {
+		t.Fatalf("dial %s as %s: %v", p.url, u.name, err)
+	}
+	c := &mnClient{t: t, u: u, conn: conn, ctrl: make(chan map[string]any, 1024),
+		msgs: map[int64][]int64{}, closed: make(chan struct{})}
+	go c.read()
+	t.Cleanup(func() { conn.Close() })
+	if f := c.next("connection_established"); f == nil {
+		t.Fatalf("%s: no greeting", u.name)
+	}
+	return c
+}
+
+func (c *mnClient) read() {
+	defer close(c.closed)
+	for {
+		_, b, err := c.conn.ReadMessage()
+		if err != nil {
+			return
+		}
+		var f map[string]any
+		if json.Unmarshal(b, &f) != nil {
+			continue
+		}
+		switch f["type"] {
+		case "new_message":
+			m := f["message"].(map[string]any)
+			conv, id := int64(m["conversation_id"].(float64)), int64(m["id"].(float64))
+			c.mu.Lock()
+			c.msgs[conv] = append(c.msgs[conv], id)
+			c.mu.Unlock()
+		case "presence":
+			c.mu.Lock()
+			c.presence = append(c.presence, fmt.Sprintf("%d:%s", int64(f["user_id"].(float64)), f["status"]))
+			c.mu.Unlock()
+		case "typing", "notification", "read_receipt", "token_expiring":
+		default:
+			select {
+			case c.ctrl <- f:
+			default:
+			}
+		}
+	}
+}
+
+// next waits for a control frame of type typ (joined, errors…).
+func (c *mnClient) next(typ string) map[string]any {
+	c.t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case f := <-c.ctrl:
+			if f["type"] == typ {
+				return f
+			}
+			if f["type"] == "error" {
+				c.t.Fatalf("%s: error frame while waiting for %s: %v", c.u.name, typ, f)
+			}
+		case <-c.closed:
+			c.t.Fatalf("%s: socket closed while waiting for %s", c.u.name, typ)
+		case <-timeout:
+			c.t.Fatalf("%s: no %s frame within 10 s", c.u.name, typ)
+		}
+	}
+}
+
+func (c *mnClient) join(conv int64, last *int64) map[string]any {
+	c.t.Helper()
+	f := map[string]any{"type": "join_conversation", "conversation_id": conv}
+	if last != nil {
+		f["last_message_id"] = *last
+	}
+	if err := c.conn.WriteJSON(f); err != nil {
+		c.t.Fatal(err)
+	}
+	return c.next("joined")
+}
+
+func (c *mnClient) received(conv int64) []int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.msgs[conv])
+}
+
+func (c *mnClient) sawPresence(userID int64, status string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Contains(c.presence, fmt.Sprintf("%d:%s", userID, status))
+}
+
+// eventually polls cond for up to d.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkOneOrder requires the stored history of conv to be numbered 1..N
+// in id order, and every client to have received exactly that list.
+func checkOneOrder(t *testing.T, c *cluster, reader mnUser, conv int64, clients []*mnClient, acked []int64) {
+	t.Helper()
+	ids, seqs := c.history(0, reader, conv)
+	for i, s := range seqs {
+		if s != int64(i+1) {
+			t.Fatalf("conversation %d: seq %v at position %d, want %d (seqs %v)", conv, s, i, i+1, seqs)
+		}
+	}
+	for _, id := range acked {
+		if !slices.Contains(ids, id) {
+			t.Fatalf("conversation %d: acknowledged message %d is not in the history", conv, id)
+		}
+	}
+	eventually(t, 20*time.Second, "every client receives every message", func() bool {
+		for _, cl := range clients {
+			if len(cl.received(conv)) < len(ids) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, cl := range clients {
+		if got := cl.received(conv); !slices.Equal(got, ids) {
+			t.Fatalf("%s (node %d) received conversation %d as\n%v\nwant (the stored order)\n%v",
+				cl.u.name, cl.u.node, conv, got, ids)
+		}
+	}
+}
+
+func TestMultiNode_ThirtyClientsSeeOneOrder(t *testing.T) {
+	const nodes, users, convs, perSender = 3, 30, 3, 25
+	c := startCluster(t, nodes)
+	var us []mnUser
+	for i := range users {
+		us = append(us, c.register(fmt.Sprintf("mn%d", i), i%nodes))
+	}
+	var conversations []int64
+	for range convs {
+		conversations = append(conversations, c.group(us[0], us))
+	}
+	var clients []*mnClient
+	for _, u := range us {
+		cl := dialNode(t, c.nodes[u.node], u)
+		for _, conv := range conversations {
+			cl.join(conv, nil)
+		}
+		clients = append(clients, cl)
+	}
+
+	// Two senders per node, each into every conversation in turn, all at
+	// once: commits on different nodes interleave in every conversation.
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		acked = map[int64][]int64{}
+		fail  atomic.Value
+	)
+	for s := range 2 * nodes {
+		u := us[s]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perSender {
+				conv := conversations[(i+s)%convs]
+				id, err := mnSend(c.nodes[u.node].url, u, conv, fmt.Sprintf("%s #%d", u.name, i))
+				if err != nil {
+					fail.Store(err)
+					return
+				}
+				mu.Lock()
+				acked[conv] = append(acked[conv], id)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := fail.Load(); err != nil {
+		t.Fatal(err)
+	}
+	for _, conv := range conversations {
+		checkOneOrder(t, c, us[0], conv, clients, acked[conv])
+	}
+}
+
+func TestMultiNode_KilledNodesClientsRecoverElsewhere(t *testing.T) {
+	c := startCluster(t, 3)
+	observer := c.register("watcher", 0)
+	sender0, sender1 := c.register("talker0", 0), c.register("talker1", 1)
+	var victims []mnUser
+	for i := range 5 {
+		victims = append(victims, c.register(fmt.Sprintf("victim%d", i), 2))
+	}
+	everyone := append([]mnUser{observer, sender0, sender1}, victims...)
+	conv := c.group(observer, everyone)
+
+	obs := dialNode(t, c.nodes[0], observer)
+	obs.join(conv, nil)
+	var vcs []*mnClient
+	for _, v := range victims {
+		vc := dialNode(t, c.nodes[2], v)
+		vc.join(conv, nil)
+		vcs = append(vcs, vc)
+	}
+
+	// Traffic from nodes 0 and 1 throughout.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var sent atomic.Int64
+	for _, s := range []mnUser{sender0, sender1} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := mnSend(c.nodes[s.node].url, s, conv, fmt.Sprintf("%s #%d", s.name, i)); err != nil {
+					t.Error(err)
+					return
+				}
+				sent.Add(1)
+				time.Sleep(40 * time.Millisecond) // the victims' gap stays under the 1,000 a join replays
+			}
+		}()
+	}
+	eventually(t, 10*time.Second, "victims receive traffic", func() bool { return len(vcs[0].received(conv)) >= 20 })
+
+	p := c.nodes[2]
+	p.cmd.Process.Kill()
+	<-p.done
+
+	// Nobody said goodbye: the other nodes sweep the dead node's users
+	// once its announcement expires.
+	for _, v := range victims {
+		eventually(t, 20*time.Second, fmt.Sprintf("the observer sees %s offline", v.name), func() bool {
+			return obs.sawPresence(v.id, "offline")
+		})
+	}
+
+	// Each victim reconnects to node 1 and recovers from its last message.
+	var again []*mnClient
+	for i, v := range victims {
+		got := vcs[i].received(conv)
+		last := int64(0)
+		if len(got) > 0 {
+			last = got[len(got)-1]
+		}
+		v.node = 1
+		vc := dialNode(t, c.nodes[1], v)
+		if f := vc.join(conv, &last); f["recovered"] != true {
+			t.Fatalf("%s: join after the crash did not recover: %v", v.name, f)
+		}
+		again = append(again, vc)
+	}
+	for _, v := range victims {
+		eventually(t, 10*time.Second, fmt.Sprintf("the observer sees %s online again", v.name), func() bool {
+			return obs.sawPresence(v.id, "online")
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	ids, _ := c.history(0, observer, conv)
+	if int64(len(ids)) != sent.Load() {
+		t.Fatalf("%d messages stored, %d acknowledged", len(ids), sent.Load())
+	}
+	for i := range victims {
+		eventually(t, 20*time.Second, "recovered clients catch up", func() bool {
+			return len(vcs[i].received(conv))+len(again[i].received(conv)) >= len(ids)
+		})
+		got := append(vcs[i].received(conv), again[i].received(conv)...)
+		if !slices.Equal(got, ids) {
+			t.Fatalf("%s saw, across the crash,\n%v\nwant\n%v", victims[i].name, got, ids)
+		}
+	}
+	eventually(t, 10*time.Second, "the observer gets everything", func() bool { return len(obs.received(conv)) >= len(ids) })
+	if got := obs.received(conv); !slices.Equal(got, ids) {
+		t.Fatalf("the observer saw\n%v\nwant\n%v", got, ids)
+	}
+}
+
+func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
+	c := startCluster(t, 3)
+	var us []mnUser
+	for i := range 6 {
+		us = append(us, c.register(fmt.Sprintf("rr%d", i), i%3))
+	}
+	conv := c.group(us[0], us)
+	var clients []*mnClient
+	for _, u := range us {
+		cl := dialNode(t, c.nodes[u.node], u)
+		cl.join(conv, nil)
+		clients = append(clients, cl)
+	}
+
+	stop := make(chan struct{})
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		acked []int64
+	)
+	for _, u := range us[:3] { // one sender per node
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				id, err := mnSend(c.nodes[u.node].url, u, conv, "r #"+strconv.Itoa(i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked = append(acked, id)
+				mu.Unlock()
+				time.Sleep(5 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+
+	c.redis.Stop()
+	for _, p := range c.nodes {
+		c.waitReady(p, "degraded", 10*time.Second)
+	}
+	mu.Lock()
+	before := len(acked)
+	mu.Unlock()
+	time.Sleep(time.Second) // nodes keep taking messages without Redis
+	mu.Lock()
+	during := len(acked) - before
+	mu.Unlock()
+	if during == 0 {
+		t.Fatal("no message was acknowledged while Redis was down")
+	}
+	if resp, err := http.Get(c.nodes[0].url + "/metrics"); err == nil {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "confab_cluster_degraded 1") {
+			t.Errorf("/metrics does not say degraded while Redis is down")
+		}
+	}
+
+	c.redis.Resume()
+	for _, p := range c.nodes {
+		c.waitReady(p, "ready", 15*time.Second)
+	}
+	time.Sleep(500 * time.Millisecond) // delivery resumes through Redis
+	close(stop)
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	checkOneOrder(t, c, us[0], conv, clients, acked)
+
+	// Redis came back empty: each node told it again who is online.
+	eventually(t, 10*time.Second, "a user connected on node 2 is online as seen from node 0 after the restart", func() bool {
+		req, _ := http.NewRequest(http.MethodGet, c.nodes[0].url+"/api/users/?search="+us[2].name, nil)
+		req.Header.Set("Authorization", "Bearer "+us[0].access)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var found struct {
+			Results []struct {
+				ID       int64 `json:"id"`
+				IsOnline bool  `json:"is_online"`
+			} `json:"results"`
+		}
+		json.NewDecoder(resp.Body).Decode(&found)
+		return len(found.Results) == 1 && found.Results[0].ID == us[2].id && found.Results[0].IsOnline
+	})
+}
