@@ -163,6 +163,7 @@ type mnClient struct {
 	mu       sync.Mutex
 	msgs     map[int64][]int64 // conversation → message ids, in arrival order
 	presence []string          // "<user_id>:<status>", in arrival order
+	events   []map[string]any  // typing, read_receipt, notification, conversation_updated
 	closed   chan struct{}
 }
 
@@ -205,7 +206,11 @@ func (c *mnClient) read() {
 			c.mu.Lock()
 			c.presence = append(c.presence, fmt.Sprintf("%d:%s", int64(f["user_id"].(float64)), f["status"]))
 			c.mu.Unlock()
-		case "typing", "notification", "read_receipt", "token_expiring":
+		case "typing", "notification", "read_receipt", "conversation_updated":
+			c.mu.Lock()
+			c.events = append(c.events, f)
+			c.mu.Unlock()
+		case "token_expiring":
 		default:
 			select {
 			case c.ctrl <- f:
@@ -258,6 +263,18 @@ func (c *mnClient) sawPresence(userID int64, status string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Contains(c.presence, fmt.Sprintf("%d:%s", userID, status))
+}
+
+// sawEvent reports whether an event of type typ matching match arrived.
+func (c *mnClient) sawEvent(typ string, match func(map[string]any) bool) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, f := range c.events {
+		if f["type"] == typ && match(f) {
+			return true
+		}
+	}
+	return false
 }
 
 // eventually polls cond for up to d.
@@ -554,4 +571,80 @@ func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
 		json.NewDecoder(resp.Body).Decode(&found)
 		return len(found.Results) == 1 && found.Results[0].ID == us[2].id && found.Results[0].IsOnline
 	})
+}
+
+func TestMultiNode_LiveEventsCrossNodes(t *testing.T) {
+	c := startCluster(t, 2)
+	alice, bob := c.register("alice_x", 0), c.register("bob_x", 1)
+	carol, dave := c.register("carol_x", 1), c.register("dave_x", 1)
+	conv := c.group(alice, []mnUser{alice, bob, carol})
+
+	// Bob connects on node 1 with a ticket that node 0 issued.
+	code, m := c.nodes[0].call(t, http.MethodPost, "/api/auth/ws-ticket/", bob.access, nil)
+	if code != http.StatusOK {
+		t.Fatalf("ticket: %d %v", code, m)
+	}
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(c.nodes[1].url, "http")+"/ws/chat/?ticket="+m["ticket"].(string), nil)
+	if err != nil {
+		t.Fatalf("a ticket from node 0 does not open a socket on node 1: %v", err)
+	}
+	conn.Close()
+
+	a := dialNode(t, c.nodes[0], alice)
+	b := dialNode(t, c.nodes[1], bob)
+	cc := dialNode(t, c.nodes[1], carol) // not joined: notifications
+	a.join(conv, nil)
+	if f := b.join(conv, nil); !slices.Contains(f["online_user_ids"].([]any), any(float64(alice.id))) {
+		t.Errorf("bob's joined frame on node 1 does not list alice (online on node 0): %v", f)
+	}
+
+	a.conn.WriteJSON(map[string]any{"type": "typing", "conversation_id": conv, "is_typing": true})
+	eventually(t, 5*time.Second, "bob (node 1) sees alice (node 0) typing", func() bool {
+		return b.sawEvent("typing", func(f map[string]any) bool { return f["user_id"] == float64(alice.id) && f["is_typing"] == true })
+	})
+
+	id, err := mnSend(c.nodes[0].url, alice, conv, "hello across")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "carol (node 1, not joined) is notified of alice's message", func() bool {
+		return cc.sawEvent("notification", func(f map[string]any) bool {
+			msg, _ := f["message"].(map[string]any)
+			return msg != nil && msg["id"] == float64(id)
+		})
+	})
+
+	b.conn.WriteJSON(map[string]any{"type": "read_receipt", "conversation_id": conv, "message_id": id})
+	eventually(t, 5*time.Second, "alice (node 0) gets bob's read receipt (node 1)", func() bool {
+		return a.sawEvent("read_receipt", func(f map[string]any) bool { return f["user_id"] == float64(bob.id) && f["message_id"] == float64(id) })
+	})
+
+	code, m = c.nodes[0].call(t, http.MethodPost, fmt.Sprintf("/api/conversations/%d/participants/", conv), alice.access,
+		map[string]any{"user_id": dave.id})
+	if code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("add participant: %d %v", code, m)
+	}
+	eventually(t, 5*time.Second, "bob (node 1) gets conversation_updated for a change made on node 0", func() bool {
+		return b.sawEvent("conversation_updated", func(f map[string]any) bool {
+			cv, _ := f["conversation"].(map[string]any)
+			ps, _ := cv["participants"].([]any)
+			return len(ps) == 4
+		})
+	})
+
+	// Removed on node 0: bob's socket on node 1 stops getting the conversation.
+	code, _ = c.nodes[0].call(t, http.MethodDelete, fmt.Sprintf("/api/conversations/%d/participants/%d/", conv, bob.id), alice.access, nil)
+	if code != http.StatusNoContent {
+		t.Fatalf("remove bob: %d", code)
+	}
+	time.Sleep(300 * time.Millisecond)
+	before := len(b.received(conv))
+	if _, err := mnSend(c.nodes[0].url, alice, conv, "bob is gone"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := len(b.received(conv)); got != before {
+		t.Errorf("bob, removed on node 0, still got a message on node 1")
+	}
 }
