@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"math"
 	"time"
 
@@ -229,6 +230,39 @@ func (s *Store) LastSeq(ctx context.Context, convID int64) (int64, error) {
 		return 0, fmt.Errorf("last seq: %w", notFound(err))
 	}
 	return seq, nil
+}
+
+// LastSeqs implements chat.Store.
+func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(convIDs))
+	for len(convIDs) > 0 {
+		chunk := convIDs[:min(len(convIDs), 500)]
+		convIDs = convIDs[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		q := `SELECT id, last_seq FROM conversations WHERE id IN (?` + strings.Repeat(`, ?`, len(chunk)-1) + `)`
+		rows, err := s.read.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, fmt.Errorf("last seqs: %w", err)
+		}
+		for rows.Next() {
+			var id, seq int64
+			if err := rows.Scan(&id, &seq); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("last seqs: %w", err)
+			}
+			out[id] = seq
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("last seqs: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("last seqs: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // MessagesBySeq implements chat.Store.

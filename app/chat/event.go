@@ -3,7 +3,6 @@ package chat
 import (
 	"context"
 	"encoding/json"
-	"errors"
 
 	"github.com/confab/confab/app/hub"
 )
@@ -90,18 +89,7 @@ func Sequence(store Store) hub.Sequence { return sequence{store} }
 type sequence struct{ store Store }
 
 func (q sequence) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
-	m := make(map[int64]int64, len(convIDs))
-	for _, id := range convIDs {
-		n, err := q.store.LastSeq(ctx, id)
-		switch {
-		case errors.Is(err, ErrNotFound): // deleted: nothing more will come
-		case err != nil:
-			return nil, err
-		default:
-			m[id] = n
-		}
-	}
-	return m, nil
+	return q.store.LastSeqs(ctx, convIDs)
 }
 
 func (q sequence) Between(ctx context.Context, convID, after, before int64, limit int) ([]*hub.Event, error) {

@@ -60,6 +60,7 @@ const (
 	opInsertMessages
 	opMessages
 	opLastSeq
+	opLastSeqs
 	opMessagesBySeq
 	opMessage
 	opEditMessage
@@ -93,6 +94,7 @@ func opNames() [opCount]string {
 		opInsertMessages:     "insert_messages",
 		opMessages:           "messages",
 		opLastSeq:            "last_seq",
+		opLastSeqs:           "last_seqs",
 		opMessagesBySeq:      "messages_by_seq",
 		opMessage:            "message",
 		opEditMessage:        "edit_message",
@@ -204,6 +206,11 @@ func (s *timedStore) InsertMessages(ctx context.Context, batch []chat.NewMessage
 func (s *timedStore) Messages(ctx context.Context, convID int64, q chat.PageQuery) (chat.Page, error) {
 	defer s.since(opMessages, time.Now())
 	return s.Store.Messages(ctx, convID, q)
+}
+
+func (s *timedStore) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	defer s.since(opLastSeqs, time.Now())
+	return s.Store.LastSeqs(ctx, convIDs)
 }
 
 func (s *timedStore) LastSeq(ctx context.Context, convID int64) (int64, error) {

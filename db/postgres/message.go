@@ -306,6 +306,27 @@ func (s *Store) LastSeq(ctx context.Context, convID int64) (int64, error) {
 	return seq, nil
 }
 
+// LastSeqs implements chat.Store.
+func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	out := make(map[int64]int64, len(convIDs))
+	rows, err := s.pool.Query(ctx, `SELECT id, last_seq FROM conversations WHERE id = ANY($1)`, convIDs)
+	if err != nil {
+		return nil, fmt.Errorf("last seqs: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return nil, fmt.Errorf("last seqs: %w", err)
+		}
+		out[id] = seq
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("last seqs: %w", err)
+	}
+	return out, nil
+}
+
 // MessagesBySeq implements chat.Store.
 func (s *Store) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]chat.Message, error) {
 	if limit <= 0 {

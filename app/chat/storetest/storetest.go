@@ -655,6 +655,10 @@ func testSeqConsecutive(t *testing.T, open func(t *testing.T) chat.Store) {
 		t.Errorf("next in ab: seq %d, want %d", m.Seq, want[ab]+1)
 	}
 	want[ab]++
+	lasts, err := s.LastSeqs(ctx, []int64{ab, bc, 999999})
+	if err != nil || len(lasts) != 2 || lasts[ab] != want[ab] || lasts[bc] != want[bc] {
+		t.Errorf("LastSeqs: %v %v, want %v (and no entry for an unknown id)", lasts, err, want)
+	}
 	for conv, n := range want {
 		got := all(t, s, conv)
 		if !slices.Equal(seqs(got), oneTo(n)) {
