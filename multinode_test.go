@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -646,5 +647,31 @@ func TestMultiNode_LiveEventsCrossNodes(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := len(b.received(conv)); got != before {
 		t.Errorf("bob, removed on node 0, still got a message on node 1")
+	}
+}
+
+func TestCLI_MigrateAndCreateUserOnPostgres(t *testing.T) {
+	env := map[string]string{"DATABASE_URL": pgtest.URL(t)}
+	status := func(wantState string) {
+		t.Helper()
+		code, out, errOut := runCLI(t, env, "", "migrate", "status")
+		if code != exitOK || !strings.Contains(out, "00001_init.sql") || !strings.Contains(out, " "+wantState+" ") {
+			t.Fatalf("status: exit %d, want %s:\n%s%s", code, wantState, out, errOut)
+		}
+	}
+	status("pending")
+	if code, out, errOut := runCLI(t, env, "", "migrate", "up"); code != exitOK {
+		t.Fatalf("up: exit %d: %s%s", code, out, errOut)
+	}
+	status("applied")
+	if code, out, errOut := runCLI(t, env, "a long enough password\n", "createuser", "--username", "pgadmin"); code != exitOK || !strings.Contains(out, "pgadmin") {
+		t.Fatalf("createuser: exit %d: %s%s", code, out, errOut)
+	}
+	code, _, errOut := runCLI(t, env, "", "backup", filepath.Join(t.TempDir(), "copy.db"))
+	if code == exitOK || !strings.Contains(errOut, "pg_dump") {
+		t.Fatalf("backup with DATABASE_URL: exit %d, %q; want a refusal pointing to pg_dump", code, errOut)
+	}
+	if strings.Contains(errOut, "confab:") && strings.Contains(errOut, env["DATABASE_URL"]) {
+		t.Errorf("the error shows the database URL: %q", errOut)
 	}
 }
