@@ -48,6 +48,8 @@ type scenario struct {
 	flags func(fs *flag.FlagSet) func(ctx context.Context, e *env) (report, error)
 	// timeout is the default of --timeout, given the parsed flags.
 	timeout func() time.Duration
+	// multi says the scenario can spread its load over several --url.
+	multi bool
 }
 
 func scenarios() []*scenario {
@@ -76,9 +78,15 @@ type options struct {
 
 // env is what a running scenario uses.
 type env struct {
-	opt      options
-	target   *target
-	api      *api
+	opt options
+	// target and api are the first server of --url: accounts are
+	// registered and conversations made there (the nodes of a cluster
+	// share one database).
+	target *target
+	api    *api
+	// nodes are every server of --url, in order; sockets and senders are
+	// spread over them round robin. One, unless --url lists several.
+	nodes    []*node
 	stderr   io.Writer
 	progress *progress
 	start    time.Time
@@ -88,6 +96,52 @@ type env struct {
 	// renewals counts sockets that renewed their token when told
 	// token_expiring.
 	renewals atomic.Int64
+}
+
+// node is one server of a run: its pinned address and a REST client of it.
+type node struct {
+	t   *target
+	api *api
+}
+
+// nodeOf returns the node that socket, publisher or sender i uses: i
+// modulo the number of nodes. With one node (or an env built with only
+// target and api) it is 0.
+func (e *env) nodeOf(i int) int {
+	if len(e.nodes) < 2 {
+		return 0
+	}
+	return i % len(e.nodes)
+}
+
+// apiOf returns the REST client of sender i's node.
+func (e *env) apiOf(i int) *api {
+	if len(e.nodes) < 2 {
+		return e.api
+	}
+	return e.nodes[e.nodeOf(i)].api
+}
+
+// targetOf returns the server of socket i and the socket's place among
+// that server's sockets (which picks its source address).
+func (e *env) targetOf(i int) (*target, int) {
+	if len(e.nodes) < 2 {
+		return e.target, i
+	}
+	return e.nodes[e.nodeOf(i)].t, i / len(e.nodes)
+}
+
+// countOn returns how many of n sockets or senders, spread round robin,
+// go to node k.
+func countOn(e *env, k, n int) int {
+	return n/len(e.nodes) + btoi(k < n%len(e.nodes))
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // since is the time since the run started; content carries it, so that a
@@ -121,7 +175,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {}
 	var o options
-	fs.StringVar(&o.url, "url", "http://127.0.0.1:8000", "the server to load (loopback only, unless --allow-remote)")
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8000", "the server to load (loopback only, unless --allow-remote); "+
+		"fanout, send and chat take several, comma-separated (the nodes of one cluster), and spread the load over them")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a --url that is not a loopback address")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of a table")
 	fs.DurationVar(&o.timeout, "timeout", 0, "stop the whole run after this long (default: a bound that fits the scenario)")
@@ -151,16 +206,23 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return usageFail(stderr, sc, fmt.Sprintf("--pid %d: %v", o.pid, err))
 		}
 	}
-	t, err := resolveTarget(ctx, o.url, o.allowRemote)
+	ts, err := resolveTargets(ctx, o.url, o.allowRemote)
 	if err != nil {
 		return usageFail(stderr, sc, err.Error())
+	}
+	if len(ts) > 1 && !sc.multi {
+		return usageFail(stderr, sc, fmt.Sprintf("--url lists %d servers, and %s drives one: give one URL", len(ts), sc.name))
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	e := &env{opt: o, target: t, stderr: stderr, start: time.Now()}
-	e.api = &api{t: t, hc: t.httpClient(o.concurrency)}
-	defer e.api.hc.CloseIdleConnections()
+	e := &env{opt: o, stderr: stderr, start: time.Now()}
+	for _, t := range ts {
+		n := &node{t: t, api: &api{t: t, hc: t.httpClient(o.concurrency)}}
+		defer n.api.hc.CloseIdleConnections()
+		e.nodes = append(e.nodes, n)
+	}
+	e.target, e.api = ts[0], e.nodes[0].api
 	e.progress = startProgress(stderr, sc.name, o.progress)
 	rep, err := run(ctx, e)
 	e.progress.end()
@@ -203,8 +265,9 @@ func usage() string {
 	}
 	b.WriteString("\nRun 'confab bench SCENARIO --help' for a scenario's flags. The target is --url\n" +
 		"(default http://127.0.0.1:8000); it must be a loopback address unless --allow-remote\n" +
-		"is given. Start the server with REGISTRATIONS_PER_MINUTE raised (e.g. 100000): every\n" +
-		"run registers its own accounts.\n")
+		"is given. fanout, send and chat also take a comma-separated list, the nodes of one\n" +
+		"cluster, and spread sockets and senders over them round robin. Start the server with\n" +
+		"REGISTRATIONS_PER_MINUTE raised (e.g. 100000): every run registers its own accounts.\n")
 	return b.String()
 }
 
@@ -237,10 +300,18 @@ type header struct {
 	ProtocolErrors int64 `json:"protocol_errors"`
 	// Renewals counts sockets that renewed their access token in flight.
 	Renewals int64 `json:"token_renewals"`
+	// Targets lists every server when --url gave more than one.
+	Targets []string `json:"targets,omitempty"`
 }
 
 func (e *env) header(name string) header {
-	return header{Scenario: name, Target: e.target.base, ProtocolErrors: e.protocolErrors.Load()}
+	h := header{Scenario: name, Target: e.target.base, ProtocolErrors: e.protocolErrors.Load()}
+	if len(e.nodes) > 1 {
+		for _, n := range e.nodes {
+			h.Targets = append(h.Targets, n.t.base)
+		}
+	}
+	return h
 }
 
 func (h *header) finish(e *env) {

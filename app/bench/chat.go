@@ -16,6 +16,7 @@ func chatScenario() *scenario {
 	c := chatConfig{}
 	return &scenario{
 		name: "chat", args: "--users U --rooms R --duration D",
+		multi:   true,
 		summary: "a realistic mix for soak runs, checked for exactly-once delivery",
 		help: `Registers U users and makes R small conversations of 2 to --room-size
 people (a pair is a direct conversation). Every user keeps one socket
@@ -36,6 +37,9 @@ connected or recovered. Lost, duplicated and out-of-order counts must be
 zero, every send acknowledged, every member recovered, and no error
 frame seen, or the exit status is 1. Sockets renew their access token
 when told token_expiring, so runs may outlast ACCESS_TOKEN_TTL.
+
+With several --url (the nodes of one cluster), user i keeps its socket on
+node i modulo their number and sends its REST messages there too.
 
   confab bench chat --users 500 --rooms 300 --duration 10m`,
 		timeout: func() time.Duration { return c.duration + 30*time.Minute },
@@ -462,7 +466,7 @@ func (m *member) action(ctx, actCtx context.Context, run *chatRun) bool {
 	content := stamp(at, cid, cfg.size)
 	if m.rng.Float64() < cfg.rest {
 		run.sentREST.Add(1)
-		msg, err := e.api.post(ctx, m.u, r.id, content, cid)
+		msg, err := e.apiOf(m.idx).post(ctx, m.u, r.id, content, cid) // its socket's node
 		if err != nil {
 			run.fail("POST "+statusName(err), err)
 			return true

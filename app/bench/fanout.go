@@ -20,6 +20,7 @@ const maxGroup = 1000
 func fanoutScenario() *scenario {
 	return &scenario{
 		name: "fanout", args: "--subs N --msgs M [--publishers P] [--rate R]",
+		multi:   true,
 		summary: "N sockets in one conversation, M messages over REST: deliveries/s, latency, loss",
 		help: `Registers P publishers and N subscribers; the first publisher creates a
 group with all of them. Every subscriber opens a socket (/ws/chat/) and
@@ -35,6 +36,14 @@ receive every acknowledged message exactly once and in id order: lost,
 duplicated and out-of-order counts must be zero, or the exit status is 1.
 A subscriber the server closes (e.g. 4008, too slow) reconnects and
 recovers with last_message_id, as a client should; the report counts it.
+
+With several --url (the nodes of one cluster, sharing one database and
+one Redis), subscriber i keeps its socket on node i modulo their number
+and publisher p posts to node p modulo their number; the accounts and the
+group are made on the first node. The latency is then also reported
+apart for deliveries on the publisher's own node ("same node") and on
+another ("other node"), and the difference of their p50 and p99 as the
+time the hop through Redis adds.
 
 A group holds at most 1000 people: N + P ≤ 1000.
 
@@ -87,12 +96,20 @@ type fanoutReport struct {
 	PublishRate    float64 `json:"publishes_per_second"`
 	// PostLatency is the REST POST's round trip (the commit).
 	PostLatency latency `json:"post_latency"`
+	// Nodes is each server's share, with several --url.
+	Nodes []nodeShare `json:"nodes,omitempty"`
 	// Expected is Acked × Subscribers.
-	Expected      int64          `json:"expected_deliveries"`
-	Deliveries    int64          `json:"deliveries"`
-	DeliverySecs  float64        `json:"delivery_seconds"`
-	DeliveryRate  float64        `json:"deliveries_per_second"`
-	Latency       latency        `json:"latency"`
+	Expected     int64   `json:"expected_deliveries"`
+	Deliveries   int64   `json:"deliveries"`
+	DeliverySecs float64 `json:"delivery_seconds"`
+	DeliveryRate float64 `json:"deliveries_per_second"`
+	Latency      latency `json:"latency"`
+	// SameNode and OtherNode split Latency by whether the subscriber's
+	// socket is on the node the message was posted to, with several
+	// --url; RedisHop is what the other node adds.
+	SameNode      *nodeLatency   `json:"same_node_latency,omitempty"`
+	OtherNode     *nodeLatency   `json:"other_node_latency,omitempty"`
+	RedisHop      *hop           `json:"redis_hop,omitempty"`
 	Lost          int64          `json:"lost"`
 	Duplicated    int64          `json:"duplicated"`
 	OutOfOrder    int64          `json:"out_of_order"`
@@ -120,12 +137,29 @@ func (r *fanoutReport) rows() [][2]string {
 	if r.FirstError != "" {
 		rows = append(rows, [2]string{"first error", r.FirstError})
 	}
-	return append(append(rows,
+	rows = append(rows,
 		[2]string{"publish rate", fmt.Sprintf("%.0f msg/s (%.2f s)", r.PublishRate, r.PublishSeconds)},
 		[2]string{"POST latency", r.PostLatency.String()},
 		[2]string{"deliveries", fmt.Sprintf("%d of %d", r.Deliveries, r.Expected)},
 		[2]string{"deliveries/s", fmt.Sprintf("%.0f (first POST → last delivery %.2f s)", r.DeliveryRate, r.DeliverySecs)},
 		[2]string{"publish→deliver latency", r.Latency.String()},
+	)
+	if len(r.Nodes) > 0 {
+		parts := make([]string, len(r.Nodes))
+		for i, n := range r.Nodes {
+			parts[i] = fmt.Sprintf("%s %d subs, %d pubs", n.URL, n.Subscribers, n.Publishers)
+		}
+		rows = append(rows, [2]string{"nodes", strings.Join(parts, "; ")})
+	}
+	if r.SameNode != nil && r.OtherNode != nil {
+		rows = append(rows,
+			[2]string{"latency, same node", r.SameNode.String()},
+			[2]string{"latency, other node", r.OtherNode.String()})
+	}
+	if r.RedisHop != nil {
+		rows = append(rows, [2]string{"Redis hop (added)", r.RedisHop.String()})
+	}
+	return append(append(rows,
 		[2]string{"lost", fmt.Sprint(r.Lost)},
 		[2]string{"duplicated", fmt.Sprint(r.Duplicated)},
 		[2]string{"out of order", fmt.Sprint(r.OutOfOrder)},
@@ -147,6 +181,39 @@ func stamp(at time.Duration, tag string, size int) string {
 		s += strings.Repeat("x", size-len(s))
 	}
 	return s
+}
+
+// stampTag reads the tag back from content.
+func stampTag(content string) string {
+	rest, ok := strings.CutPrefix(content, "bench t=")
+	if !ok {
+		return ""
+	}
+	_, rest, _ = strings.Cut(rest, " ")
+	tag, _, _ := strings.Cut(rest, " ")
+	return tag
+}
+
+// publisherOf reads which publisher posted a fanout message from its tag
+// ("p<publisher>-<n>"), or returns -1.
+func publisherOf(content string) int {
+	num, ok := strings.CutPrefix(stampTag(content), "p")
+	if !ok {
+		return -1
+	}
+	num, _, _ = strings.Cut(num, "-")
+	p, err := strconv.Atoi(num)
+	if err != nil {
+		return -1
+	}
+	return p
+}
+
+// nodeShare is one server's share of a fanout run.
+type nodeShare struct {
+	URL         string `json:"url"`
+	Subscribers int    `json:"subscribers"`
+	Publishers  int    `json:"publishers"`
 }
 
 // stampTime reads the send time back from content.
@@ -176,18 +243,30 @@ type subscriber struct {
 
 // tracker is what all subscribers of a fanout add to.
 type tracker struct {
-	lat        hist
-	deliveries atomic.Int64
-	lastAt     atomic.Int64 // the latest delivery, on the run's clock
-	closes     codes
-	reconnects atomic.Int64
-	failedSubs atomic.Int64
+	// nodes is the number of servers; with more than one, each delivery
+	// is also added to same or other, by whether the subscriber's node is
+	// the one its publisher posted to.
+	nodes       int
+	lat         hist
+	same, other hist
+	deliveries  atomic.Int64
+	lastAt      atomic.Int64 // the latest delivery, on the run's clock
+	closes      codes
+	reconnects  atomic.Int64
+	failedSubs  atomic.Int64
 }
 
-func (t *tracker) delivered(at time.Duration, content string) {
+func (t *tracker) delivered(at time.Duration, content string, subNode int) {
 	t.deliveries.Add(1)
 	if sent, ok := stampTime(content); ok {
 		t.lat.add(at - sent)
+		if p := publisherOf(content); t.nodes > 1 && p >= 0 {
+			if p%t.nodes == subNode {
+				t.same.add(at - sent)
+			} else {
+				t.other.add(at - sent)
+			}
+		}
 	}
 	for {
 		l := t.lastAt.Load()
@@ -219,7 +298,7 @@ func (s *subscriber) handle(e *env, t *tracker, convID int64) func(*frame, time.
 			}
 			s.mu.Unlock()
 			if !dup {
-				t.delivered(at, f.Message.Content)
+				t.delivered(at, f.Message.Content, e.nodeOf(s.i))
 			}
 		case "joined":
 			if f.ConversationID == convID {
@@ -323,7 +402,7 @@ func runFanout(ctx context.Context, e *env, c fanoutConfig) (report, error) {
 
 	// Open every socket first, then join: a join sends no presence, so the
 	// setup does not flood every subscriber with N presence events.
-	t := &tracker{}
+	t := &tracker{nodes: len(e.nodes)}
 	subs := make([]*subscriber, c.subs)
 	var opened, joinedN, connErrs atomic.Int64
 	var firstErr firstError
@@ -432,7 +511,7 @@ func runFanout(ctx context.Context, e *env, c fanoutConfig) (report, error) {
 				at := e.since()
 				firstOnce.Do(func() { firstSendAt = at })
 				tag := fmt.Sprintf("p%d-%d", p, n)
-				m, err := e.api.post(ctx, pubs[p], convID, stamp(at, tag, c.size), "fan-"+tag)
+				m, err := e.apiOf(p).post(ctx, pubs[p], convID, stamp(at, tag, c.size), "fan-"+tag)
 				sent.Add(1)
 				if err != nil {
 					if ctx.Err() == nil {
@@ -475,6 +554,16 @@ func runFanout(ctx context.Context, e *env, c fanoutConfig) (report, error) {
 		r.DeliverySecs, r.DeliveryRate = seconds(d), perSec(r.Deliveries, d)
 	}
 	r.Latency = t.lat.summary()
+	if len(e.nodes) > 1 {
+		for k, n := range e.nodes {
+			r.Nodes = append(r.Nodes, nodeShare{URL: n.t.base, Subscribers: countOn(e, k, c.subs), Publishers: countOn(e, k, c.pubs)})
+		}
+		same, other := t.same.nodeSummary(), t.other.nodeSummary()
+		r.SameNode, r.OtherNode = &same, &other
+		if same.Count > 0 && other.Count > 0 {
+			r.RedisHop = &hop{P50: round3(other.P50 - same.P50), P99: round3(other.P99 - same.P99)}
+		}
+	}
 	mem.after(e)
 
 	stopSubs()

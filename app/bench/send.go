@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 func sendScenario() *scenario {
 	return &scenario{
 		name: "send", args: "--clients C --msgs M",
+		multi:   true,
 		summary: "C concurrent REST senders: committed messages per second, latency",
 		help: `Registers C senders and one recipient; each sender posts to its own direct
 conversation with the recipient, waiting for each POST (201: committed)
@@ -21,6 +23,10 @@ the POST latency; any failed POST makes the exit status 1.
 
 No socket is open, so this measures the write path (validation, the
 commit, the event publish) on its own.
+
+With several --url (the nodes of one cluster, sharing one database),
+sender i posts to node i modulo their number; the accounts and
+conversations are made on the first.
 
   confab bench send --clients 16 --msgs 16000`,
 		timeout: func() time.Duration { return 30 * time.Minute },
@@ -52,6 +58,15 @@ type sendReport struct {
 	Secs       float64        `json:"send_seconds"`
 	Rate       float64        `json:"committed_per_second"`
 	Latency    latency        `json:"latency"`
+	// PerNode is senders and commits per server, with several --url.
+	PerNode []nodeSends `json:"per_node,omitempty"`
+}
+
+// nodeSends is one server's share of a send run.
+type nodeSends struct {
+	URL       string `json:"url"`
+	Senders   int    `json:"senders"`
+	Committed int64  `json:"committed"`
 }
 
 func (r *sendReport) failed() bool { return r.Errors > 0 || r.Committed != int64(r.Messages) }
@@ -65,10 +80,18 @@ func (r *sendReport) rows() [][2]string {
 	if r.FirstError != "" {
 		rows = append(rows, [2]string{"first error", r.FirstError})
 	}
-	return append(append(rows,
+	rows = append(rows,
 		[2]string{"committed/s", fmt.Sprintf("%.0f (%.2f s)", r.Rate, r.Secs)},
 		[2]string{"POST latency", r.Latency.String()},
-	), append(r.serverRows(), cpuPer(r.Server, r.Committed, "message")...)...)
+	)
+	if len(r.PerNode) > 0 {
+		parts := make([]string, len(r.PerNode))
+		for i, n := range r.PerNode {
+			parts[i] = fmt.Sprintf("%s %d senders, %d committed", n.URL, n.Senders, n.Committed)
+		}
+		rows = append(rows, [2]string{"nodes", strings.Join(parts, "; ")})
+	}
+	return append(rows, append(r.serverRows(), cpuPer(r.Server, r.Committed, "message")...)...)
 }
 
 func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, error) {
@@ -88,6 +111,7 @@ func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, erro
 	var (
 		lat       hist
 		committed atomic.Int64
+		perNode   = make([]atomic.Int64, len(e.nodes))
 		errs      codes
 		firstErr  firstError
 		seq       atomic.Int64
@@ -107,7 +131,7 @@ func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, erro
 				}
 				at := e.since()
 				tag := fmt.Sprintf("s%d-%d", i, n)
-				_, err := e.api.post(ctx, senders[i], convs[i], stamp(at, tag, size), "send-"+tag)
+				_, err := e.apiOf(i).post(ctx, senders[i], convs[i], stamp(at, tag, size), "send-"+tag)
 				if err != nil {
 					if ctx.Err() == nil {
 						errs.add(statusName(err))
@@ -117,6 +141,7 @@ func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, erro
 				}
 				lat.add(e.since() - at)
 				committed.Add(1)
+				perNode[e.nodeOf(i)].Add(1)
 			}
 		})
 	}
@@ -125,6 +150,11 @@ func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, erro
 	mem.after(e)
 	r.Committed, r.Errors, r.ErrorCodes, r.FirstError = committed.Load(), int64(errs.total()), errs.snapshot(), firstErr.String()
 	r.Secs, r.Rate, r.Latency = seconds(took), perSec(r.Committed, took), lat.summary()
+	if len(e.nodes) > 1 {
+		for k, n := range e.nodes {
+			r.PerNode = append(r.PerNode, nodeSends{URL: n.t.base, Senders: countOn(e, k, clients), Committed: perNode[k].Load()})
+		}
+	}
 	r.header = e.header("send")
 	r.Server = mem
 	r.finish(e)

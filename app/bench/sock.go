@@ -81,7 +81,7 @@ func sizeConnLimit(err error, sockets, users int) error {
 }
 
 // dial opens a socket to path as u and reads its connection_established;
-// i picks the source address. A token about to expire is renewed first
+// i picks the node (i modulo their number) and, on it, the source address. A token about to expire is renewed first
 // (registering thousands of accounts can outlast ACCESS_TOKEN_TTL), and a
 // 4001 gets one more try with a fresh token.
 func (e *env) dial(ctx context.Context, i int, path string, u *user) (*sock, error) {
@@ -124,7 +124,8 @@ func (e *env) dialToken(ctx context.Context, i int, path, tok string) (*sock, er
 	ctx, cancel := context.WithTimeout(ctx, handshakeWait)
 	defer cancel()
 	h := http.Header{"Authorization": {"Bearer " + tok}}
-	ws, resp, err := e.target.wsDialer(i).DialContext(ctx, e.target.wsBase+path, h)
+	t, k := e.targetOf(i)
+	ws, resp, err := t.wsDialer(k).DialContext(ctx, t.wsBase+path, h)
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("websocket handshake: %s", resp.Status)

@@ -100,6 +100,50 @@ func (l latency) String() string {
 	return fmt.Sprintf("p50 %s  p95 %s  p99 %s  max %s ms", fmtMS(l.P50), fmtMS(l.P95), fmtMS(l.P99), fmtMS(l.Max))
 }
 
+// nodeLatency is a histogram's summary for the rows that split a
+// multi-node run's latency by node: with p90, which the single-node
+// summary lacks (kept as it is, for the reports already compared).
+type nodeLatency struct {
+	Count int64   `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+func (h *hist) nodeSummary() nodeLatency {
+	ms := func(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }
+	return nodeLatency{
+		Count: int64(h.n.Load()),
+		P50:   ms(h.quantile(0.50)),
+		P90:   ms(h.quantile(0.90)),
+		P99:   ms(h.quantile(0.99)),
+		Max:   ms(time.Duration(h.max.Load()) * time.Microsecond),
+	}
+}
+
+func (l nodeLatency) String() string {
+	if l.Count == 0 {
+		return "- (0 deliveries)"
+	}
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s ms (%d deliveries)",
+		fmtMS(l.P50), fmtMS(l.P90), fmtMS(l.P99), fmtMS(l.Max), l.Count)
+}
+
+// hop is what deliveries on another node took beyond those on the
+// publisher's own: the difference of the two p50s and of the two p99s.
+type hop struct {
+	P50 float64 `json:"p50_ms"`
+	P99 float64 `json:"p99_ms"`
+}
+
+func (h hop) String() string {
+	return fmt.Sprintf("p50 %+.2f ms, p99 %+.2f ms (other node − same node)", h.P50, h.P99)
+}
+
+// round3 rounds milliseconds to microseconds.
+func round3(ms float64) float64 { return math.Round(ms*1000) / 1000 }
+
 func fmtMS(v float64) string {
 	switch {
 	case v >= 100:

@@ -21,9 +21,10 @@ import (
 // not make the bench send traffic to another address.
 var errRedirect = errors.New("the server answered with a redirect; confab bench follows none")
 
-// target is the one server a run drives. Every connection the bench makes,
-// REST or WebSocket, is dialed to addr, whatever host name a URL or a
-// redirect might carry: nothing else is ever contacted.
+// target is one server a run drives (a run may drive several, the nodes
+// of one cluster). Every connection the bench makes to it, REST or
+// WebSocket, is dialed to addr, whatever host name a URL or a redirect
+// might carry: nothing else is ever contacted.
 type target struct {
 	base   string // scheme://host[:port], no trailing slash
 	wsBase string // ws:// or wss:// of the same
@@ -96,6 +97,31 @@ func resolveTarget(ctx context.Context, raw string, allowRemote bool) (*target, 
 		dialers: map[int]*websocket.Dialer{},
 	}
 	return t, nil
+}
+
+// resolveTargets checks a --url that may list several servers, separated
+// by commas, and pins each exactly as resolveTarget does. The same address
+// twice is refused: a run that spreads its load over the list would count
+// one server as two.
+func resolveTargets(ctx context.Context, raw string, allowRemote bool) ([]*target, error) {
+	var ts []*target
+	seen := map[string]string{}
+	for _, one := range strings.Split(raw, ",") {
+		one = strings.TrimSpace(one)
+		if one == "" {
+			return nil, fmt.Errorf("--url %q: an empty entry in the list", raw)
+		}
+		t, err := resolveTarget(ctx, one, allowRemote)
+		if err != nil {
+			return nil, err
+		}
+		if prev, ok := seen[t.addr]; ok {
+			return nil, fmt.Errorf("--url lists %s twice (%q and %q): give each server once", t.addr, prev, one)
+		}
+		seen[t.addr] = one
+		ts = append(ts, t)
+	}
+	return ts, nil
 }
 
 func notLoopback(host string) error {
