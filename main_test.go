@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -353,8 +354,21 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 		t.Fatalf("down without --yes dropped tables: %v", got)
 	}
 
+	// Each down rolls back one migration: the latest first (seq), then
+	// the first one, with every table.
 	if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
 		t.Fatalf("down: exit %d: %s%s", code, out, errOut)
+	}
+	if code, out, _ := runCLI(t, env, "", "migrate", "status"); code != exitOK ||
+		!regexp.MustCompile(`(?m)^1 +applied .*00001_init.sql$`).MatchString(out) ||
+		!regexp.MustCompile(`(?m)^2 +pending .*00002_seq.sql$`).MatchString(out) {
+		t.Fatalf("status after one down: exit %d:\n%s", code, out)
+	}
+	if got := tables(t, path); len(got) != len(schema) {
+		t.Fatalf("tables after the first down: %v, want %v", got, schema)
+	}
+	if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
+		t.Fatalf("second down: exit %d: %s%s", code, out, errOut)
 	}
 	status("pending")
 	if got := tables(t, path); len(got) != 0 {

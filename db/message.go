@@ -5,8 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/confab/confab/app/chat"
