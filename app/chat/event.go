@@ -29,6 +29,7 @@ const (
 // Publisher is the live side of the service: the hub.
 type Publisher interface {
 	Publish(t hub.Topic, ev *hub.Event)
+	PublishUsers(userIDs []int64, ev *hub.Event)
 	Online(userID int64) bool
 }
 

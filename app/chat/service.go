@@ -41,6 +41,9 @@ type Service struct {
 	// writer's notifications. Guarded by mu: every change of
 	// participants happens under mu and drops the entry.
 	members map[int64][]int64
+	// others is publishMessage's scratch list of recipients. Guarded by
+	// mu.
+	others []int64
 
 	sends     chan *sendReq
 	quit      chan struct{}
@@ -155,15 +158,16 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 
 func (s *Service) publishMessage(m *Message, recipients []int64) {
 	s.pub.Publish(hub.ConversationTopic(m.ConversationID), MessageEvent(m))
-	var note *hub.Event
+	others := s.others[:0]
 	for _, uid := range recipients {
-		if uid == m.Sender.ID {
-			continue
+		if uid != m.Sender.ID {
+			others = append(others, uid)
 		}
-		if note == nil {
-			note = encode(EventNotification, m.ConversationID, messageEvent{EventNotification, m.ConversationID, m})
-		}
-		s.pub.Publish(hub.UserTopic(uid), note)
+	}
+	s.others = others
+	if len(others) > 0 {
+		note := encode(EventNotification, m.ConversationID, messageEvent{EventNotification, m.ConversationID, m})
+		s.pub.PublishUsers(others, note)
 	}
 }
 

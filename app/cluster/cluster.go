@@ -202,7 +202,15 @@ func (c *Cluster) ObserveHop(f func(time.Duration)) { c.hop = f }
 // gap of a dropped message from the database, at the next message of its
 // conversation or at their next catch-up.
 func (c *Cluster) Publish(t hub.Topic, ev *hub.Event) {
-	b := encodeEvent(c.node, t, ev, time.Now())
+	c.enqueue(encodeEvent(c.node, t, nil, ev, time.Now()))
+}
+
+// PublishUsers implements hub.Broker: one event for many users' topics.
+func (c *Cluster) PublishUsers(userIDs []int64, ev *hub.Event) {
+	c.enqueue(encodeEvent(c.node, hub.UserTopic(0), userIDs, ev, time.Now()))
+}
+
+func (c *Cluster) enqueue(b []byte) {
 	select {
 	case c.pubq <- b:
 	default:
@@ -332,7 +340,7 @@ func (c *Cluster) subscriber() {
 }
 
 func (c *Cluster) receive(payload string) {
-	node, t, ev, sent, err := decodeEvent(payload)
+	node, t, users, ev, sent, err := decodeEvent(payload)
 	if err != nil {
 		c.log.Warn("redis: undecodable event dropped", "err", err)
 		return
@@ -343,6 +351,10 @@ func (c *Cluster) receive(payload string) {
 	c.received.Add(1)
 	if c.hop != nil && !sent.IsZero() {
 		c.hop(time.Since(sent))
+	}
+	if users != nil {
+		c.hub.ReceiveUsers(users, ev)
+		return
 	}
 	c.hub.Receive(t, ev)
 }

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -91,9 +92,9 @@ func TestEvent_RoundTrip(t *testing.T) {
 	ev := &hub.Event{Type: "new_message", Data: []byte(`{"type":"new_message"}`), ConversationID: 7,
 		MessageID: 1234567, Seq: 42, Sheddable: true, Origin: 99}
 	sent := time.Unix(1700000000, 123456789)
-	node, tp, got, at, err := decodeEvent(string(encodeEvent("0123456789abcdef", hub.UserTopic(5), ev, sent)))
-	if err != nil {
-		t.Fatal(err)
+	node, tp, users, got, at, err := decodeEvent(string(encodeEvent("0123456789abcdef", hub.UserTopic(5), nil, ev, sent)))
+	if err != nil || users != nil {
+		t.Fatal(users, err)
 	}
 	if node != "0123456789abcdef" || tp != hub.UserTopic(5) || !at.Equal(sent) {
 		t.Errorf("node %q topic %v sent %v", node, tp, at)
@@ -105,8 +106,13 @@ func TestEvent_RoundTrip(t *testing.T) {
 	if got.Origin != 0 {
 		t.Errorf("origin %d crossed nodes: connection ids are per node", got.Origin)
 	}
-	for _, bad := range []string{"", "\x02" + "0123456789abcdef\x00", "\x01short", "\x01" + "0123456789abcdef\x00\xff"} {
-		if _, _, _, _, err := decodeEvent(bad); err == nil {
+	_, _, users, got, _, err = decodeEvent(string(encodeEvent("0123456789abcdef", hub.UserTopic(0), []int64{3, 1 << 40, 7}, ev, sent)))
+	if err != nil || !slices.Equal(users, []int64{3, 1 << 40, 7}) || string(got.Data) != string(ev.Data) {
+		t.Errorf("users event: %v %+v %v", users, got, err)
+	}
+	for _, bad := range []string{"", "\x02" + "0123456789abcdef\x00", "\x01short", "\x01" + "0123456789abcdef\x00\xff",
+		"\x01" + "0123456789abcdef\x04\x00\x00\x00\x00\x00\xff\xff\xff\x7f"} {
+		if _, _, _, _, _, err := decodeEvent(bad); err == nil {
 			t.Errorf("decodeEvent(%q): no error", bad)
 		}
 	}
@@ -122,6 +128,13 @@ func TestEvents_CrossNodes(t *testing.T) {
 		a.h.Publish(hub.ConversationTopic(1), &hub.Event{Type: "typing", ConversationID: 1, Data: []byte{byte(i)}, Origin: 3})
 	}
 	waitFor(t, 5*time.Second, "b gets a's 100 events", func() bool { return len(onB.events()) == 100 })
+	var user7, user8 recorder
+	b.h.Subscribe(hub.UserTopic(7), &user7)
+	b.h.Subscribe(hub.UserTopic(8), &user8)
+	a.h.PublishUsers([]int64{7, 8, 9}, &hub.Event{Type: "notification", Data: []byte("n")})
+	waitFor(t, 5*time.Second, "b's users 7 and 8 get a's notification", func() bool {
+		return len(user7.events()) == 1 && len(user8.events()) == 1
+	})
 	for i, ev := range onB.events() {
 		if ev.Data[0] != byte(i) {
 			t.Fatalf("event %d arrived at position %d: one node's events keep their order", ev.Data[0], i)

@@ -12,21 +12,32 @@ import (
 // publishing node encoded it:
 //
 //	version (1) | node (16) | flags | topic id, conversation id, message
-//	id, seq, sent (varints) | type length (uvarint) | type | frame
+//	id, seq, sent (varints) | [users: count (uvarint), ids (varints)] |
+//	type length (uvarint) | type | frame
+//
+// An event for many users' topics (flagUsers) lists them instead of
+// naming one topic.
 const (
 	eventVersion = 1
 	nodeLen      = 16
 
 	flagUser      = 1 << 0
 	flagSheddable = 1 << 1
+	flagUsers     = 1 << 2
+
+	// maxUsers bounds a decoded user list (a group's members).
+	maxUsers = 1 << 20
 )
 
-func encodeEvent(node string, t hub.Topic, ev *hub.Event, sent time.Time) []byte {
-	b := make([]byte, 0, 2+nodeLen+5*binary.MaxVarintLen64+len(ev.Type)+len(ev.Data)+1)
+func encodeEvent(node string, t hub.Topic, users []int64, ev *hub.Event, sent time.Time) []byte {
+	b := make([]byte, 0, 2+nodeLen+(6+len(users))*binary.MaxVarintLen64+len(ev.Type)+len(ev.Data)+1)
 	b = append(b, eventVersion)
 	b = append(b, node...)
 	var flags byte
-	if !t.IsConversation() {
+	switch {
+	case users != nil:
+		flags |= flagUsers
+	case !t.IsConversation():
 		flags |= flagUser
 	}
 	if ev.Sheddable {
@@ -38,6 +49,12 @@ func encodeEvent(node string, t hub.Topic, ev *hub.Event, sent time.Time) []byte
 	b = binary.AppendVarint(b, ev.MessageID)
 	b = binary.AppendVarint(b, ev.Seq)
 	b = binary.AppendVarint(b, sent.UnixNano())
+	if users != nil {
+		b = binary.AppendUvarint(b, uint64(len(users)))
+		for _, id := range users {
+			b = binary.AppendVarint(b, id)
+		}
+	}
 	b = binary.AppendUvarint(b, uint64(len(ev.Type)))
 	b = append(b, ev.Type...)
 	return append(b, ev.Data...)
@@ -47,9 +64,10 @@ var errBadEvent = errors.New("malformed cluster event")
 
 // decodeEvent parses an event. Origin is left zero: connection ids are
 // per node, so another node's origin names none of this node's.
-func decodeEvent(p string) (node string, t hub.Topic, ev *hub.Event, sent time.Time, err error) {
+// users is non-nil for an event to many users' topics.
+func decodeEvent(p string) (node string, t hub.Topic, users []int64, ev *hub.Event, sent time.Time, err error) {
 	if len(p) < 2+nodeLen || p[0] != eventVersion {
-		return "", t, nil, sent, errBadEvent
+		return "", t, nil, nil, sent, errBadEvent
 	}
 	node = p[1 : 1+nodeLen]
 	flags := p[1+nodeLen]
@@ -58,13 +76,28 @@ func decodeEvent(p string) (node string, t hub.Topic, ev *hub.Event, sent time.T
 	for i := range v {
 		x, n := binary.Varint(b)
 		if n <= 0 {
-			return "", t, nil, sent, errBadEvent
+			return "", t, nil, nil, sent, errBadEvent
 		}
 		v[i], b = x, b[n:]
 	}
+	if flags&flagUsers != 0 {
+		count, n := binary.Uvarint(b)
+		if n <= 0 || count > maxUsers || count > uint64(len(b)) {
+			return "", t, nil, nil, sent, errBadEvent
+		}
+		b = b[n:]
+		users = make([]int64, count)
+		for i := range users {
+			x, n := binary.Varint(b)
+			if n <= 0 {
+				return "", t, nil, nil, sent, errBadEvent
+			}
+			users[i], b = x, b[n:]
+		}
+	}
 	tl, n := binary.Uvarint(b)
 	if n <= 0 || tl > uint64(len(b)-n) {
-		return "", t, nil, sent, errBadEvent
+		return "", t, nil, nil, sent, errBadEvent
 	}
 	b = b[n:]
 	ev = &hub.Event{
@@ -83,5 +116,5 @@ func decodeEvent(p string) (node string, t hub.Topic, ev *hub.Event, sent time.T
 	if v[4] > 0 {
 		sent = time.Unix(0, v[4])
 	}
-	return node, t, ev, sent, nil
+	return node, t, users, ev, sent, nil
 }

@@ -75,6 +75,10 @@ type Subscriber interface {
 // hub has none: a single node delivers everything itself.
 type Broker interface {
 	Publish(t Topic, ev *Event)
+	// PublishUsers carries one event for the user topics of many users
+	// (a message's notifications): one hop between nodes, not one per
+	// user.
+	PublishUsers(userIDs []int64, ev *Event)
 }
 
 // Presence tells whether users are online on any node. The default hub
@@ -241,8 +245,27 @@ func (h *Hub) Publish(t Topic, ev *Event) {
 	}
 }
 
+// PublishUsers delivers ev to the user topic of each of userIDs: Publish
+// for each, with the broker told once.
+func (h *Hub) PublishUsers(userIDs []int64, ev *Event) {
+	for _, id := range userIDs {
+		h.deliver(UserTopic(id), ev)
+	}
+	if h.broker != nil && len(userIDs) > 0 {
+		h.broker.PublishUsers(userIDs, ev)
+	}
+}
+
 // Receive delivers an event that came from another node.
 func (h *Hub) Receive(t Topic, ev *Event) { h.deliver(t, ev) }
+
+// ReceiveUsers delivers an event for many users that came from another
+// node.
+func (h *Hub) ReceiveUsers(userIDs []int64, ev *Event) {
+	for _, id := range userIDs {
+		h.deliver(UserTopic(id), ev)
+	}
+}
 
 func (h *Hub) deliver(t Topic, ev *Event) {
 	h.publishes.Add(1)
