@@ -248,9 +248,7 @@ func (h *Hub) Publish(t Topic, ev *Event) {
 // PublishUsers delivers ev to the user topic of each of userIDs: Publish
 // for each, with the broker told once.
 func (h *Hub) PublishUsers(userIDs []int64, ev *Event) {
-	for _, id := range userIDs {
-		h.deliver(UserTopic(id), ev)
-	}
+	h.ReceiveUsers(userIDs, ev)
 	if h.broker != nil && len(userIDs) > 0 {
 		h.broker.PublishUsers(userIDs, ev)
 	}
@@ -260,7 +258,7 @@ func (h *Hub) PublishUsers(userIDs []int64, ev *Event) {
 func (h *Hub) Receive(t Topic, ev *Event) { h.deliver(t, ev) }
 
 // ReceiveUsers delivers an event for many users that came from another
-// node.
+// node (and PublishUsers's own).
 func (h *Hub) ReceiveUsers(userIDs []int64, ev *Event) {
 	for _, id := range userIDs {
 		h.deliver(UserTopic(id), ev)
@@ -397,21 +395,16 @@ func (h *Hub) CatchUp(ctx context.Context) error {
 	for id := range topics {
 		ids = append(ids, id)
 	}
-	for len(ids) > 0 {
-		chunk := ids[:min(len(ids), 1000)]
-		ids = ids[len(chunk):]
-		last, err := h.seq.LastSeqs(ctx, chunk)
-		if err != nil {
-			return err
+	last, err := h.seq.LastSeqs(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for id, e := range topics {
+		e.tp.order.Lock()
+		if n := last[id]; e.tp.last >= 0 && n > e.tp.last {
+			h.fill(e.sh, ConversationTopic(id), e.tp, n+1)
 		}
-		for _, id := range chunk {
-			e := topics[id]
-			e.tp.order.Lock()
-			if n := last[id]; e.tp.last >= 0 && n > e.tp.last {
-				h.fill(e.sh, ConversationTopic(id), e.tp, n+1)
-			}
-			e.tp.order.Unlock()
-		}
+		e.tp.order.Unlock()
 	}
 	return nil
 }
