@@ -170,14 +170,6 @@ func (c *Cluster) Close() error {
 // live and Redis answered the last heartbeat.
 func (c *Cluster) Healthy() bool { return c.subUp.Load() && c.beatOK.Load() }
 
-// Ready is for /readyz: nil when healthy, else why not.
-func (c *Cluster) Ready(ctx context.Context) error {
-	if c.Healthy() {
-		return nil
-	}
-	return errors.New("redis unreachable: cross-node delivery degraded")
-}
-
 // Stats are counters since New, for metrics.
 type Stats struct {
 	Published, Received, Dropped, PublishErrors, Swept uint64
@@ -269,18 +261,25 @@ func (c *Cluster) publisher() {
 			if stopping {
 				return
 			}
-			backoff = min(max(backoff*2, 50*time.Millisecond), time.Second)
-			select {
-			case <-time.After(backoff):
-			case <-c.quit:
-				stopping = true
-			}
+			stopping = !c.pause(&backoff)
 		} else {
 			backoff = 0
 			c.published.Add(uint64(len(batch)))
 		}
 		clear(batch)
 		batch = batch[:0]
+	}
+}
+
+// pause waits before a retry, twice as long as the last time (50 ms to
+// 1 s); false when the cluster is closing.
+func (c *Cluster) pause(backoff *time.Duration) bool {
+	*backoff = min(max(*backoff*2, 50*time.Millisecond), time.Second)
+	select {
+	case <-time.After(*backoff):
+		return true
+	case <-c.quit:
+		return false
 	}
 }
 
@@ -314,10 +313,7 @@ func (c *Cluster) subscriber() {
 			if c.subUp.Swap(false) {
 				c.log.Warn("redis subscription lost: cross-node delivery degraded", "err", err)
 			}
-			backoff = min(max(backoff*2, 50*time.Millisecond), time.Second)
-			select {
-			case <-time.After(backoff):
-			case <-c.quit:
+			if !c.pause(&backoff) {
 				return
 			}
 			continue
