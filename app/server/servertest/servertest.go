@@ -48,6 +48,8 @@ type Server struct {
 	t      testing.TB
 	addr   string
 	closed bool
+	dbMu   sync.Mutex
+	db     *sql.DB // see DB
 }
 
 // Option changes the configuration of a test server.
@@ -158,24 +160,28 @@ func (s *Server) start(addr string) {
 // OnPostgres reports whether the server stores in Postgres.
 func (s *Server) OnPostgres() bool { return s.Config.DatabaseURL != "" }
 
-// DB opens a connection pool to the server's database, closed when the
-// test ends, for tests that look at rows directly. Write queries with ?
-// placeholders and pass them through Q.
+// DB returns a connection pool to the server's database, opened on first
+// use and closed when the test that started the server ends, for tests
+// that look at rows directly. Write queries with ? placeholders and pass
+// them through Q.
 func (s *Server) DB(t testing.TB) *sql.DB {
 	t.Helper()
-	var (
-		d   *sql.DB
-		err error
-	)
+	s.dbMu.Lock()
+	defer s.dbMu.Unlock()
+	if s.db != nil {
+		return s.db
+	}
+	var err error
 	if s.OnPostgres() {
-		d, err = sql.Open("pgx", s.Config.DatabaseURL)
+		s.db, err = sql.Open("pgx", s.Config.DatabaseURL)
 	} else {
-		d, err = sql.Open("sqlite", "file:"+s.Config.DatabasePath+"?_pragma=busy_timeout(5000)")
+		s.db, err = sql.Open("sqlite", "file:"+s.Config.DatabasePath+"?_pragma=busy_timeout(5000)")
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.Close() })
+	d := s.db
+	s.t.Cleanup(func() { d.Close() })
 	return d
 }
 
