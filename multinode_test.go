@@ -278,6 +278,58 @@ func (c *mnClient) sawEvent(typ string, match func(map[string]any) bool) bool {
 	return false
 }
 
+// traffic is senders posting into one conversation, each through its own
+// node, until halted.
+type traffic struct {
+	stop chan struct{}
+	wg   sync.WaitGroup
+	mu   sync.Mutex
+	ids  []int64 // acknowledged
+}
+
+// startTraffic starts one sender per user, each pausing every between
+// sends; a failed send fails the test and stops that sender.
+func (c *cluster) startTraffic(t *testing.T, conv int64, every time.Duration, senders ...mnUser) *traffic {
+	tr := &traffic{stop: make(chan struct{})}
+	for _, u := range senders {
+		tr.wg.Add(1)
+		go func() {
+			defer tr.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-tr.stop:
+					return
+				default:
+				}
+				id, err := mnSend(c.nodes[u.node].url, u, conv, fmt.Sprintf("%s #%d", u.name, i))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				tr.mu.Lock()
+				tr.ids = append(tr.ids, id)
+				tr.mu.Unlock()
+				time.Sleep(every)
+			}
+		}()
+	}
+	return tr
+}
+
+// acked returns the ids acknowledged so far.
+func (tr *traffic) acked() []int64 {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return slices.Clone(tr.ids)
+}
+
+// halt stops the senders and returns every acknowledged id.
+func (tr *traffic) halt() []int64 {
+	close(tr.stop)
+	tr.wg.Wait()
+	return tr.acked()
+}
+
 // eventually polls cond for up to d.
 func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -396,29 +448,9 @@ func TestMultiNode_KilledNodesClientsRecoverElsewhere(t *testing.T) {
 		vcs = append(vcs, vc)
 	}
 
-	// Traffic from nodes 0 and 1 throughout.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var sent atomic.Int64
-	for _, s := range []mnUser{sender0, sender1} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if _, err := mnSend(c.nodes[s.node].url, s, conv, fmt.Sprintf("%s #%d", s.name, i)); err != nil {
-					t.Error(err)
-					return
-				}
-				sent.Add(1)
-				time.Sleep(40 * time.Millisecond) // the victims' gap stays under the 1,000 a join replays
-			}
-		}()
-	}
+	// Traffic from nodes 0 and 1 throughout; the pause keeps the victims'
+	// gap under the 1,000 messages a join replays.
+	tr := c.startTraffic(t, conv, 40*time.Millisecond, sender0, sender1)
 	eventually(t, 10*time.Second, "victims receive traffic", func() bool { return len(vcs[0].received(conv)) >= 20 })
 
 	p := c.nodes[2]
@@ -454,12 +486,11 @@ func TestMultiNode_KilledNodesClientsRecoverElsewhere(t *testing.T) {
 		})
 	}
 	time.Sleep(200 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	sent := tr.halt()
 
 	ids, _ := c.history(0, observer, conv)
-	if int64(len(ids)) != sent.Load() {
-		t.Fatalf("%d messages stored, %d acknowledged", len(ids), sent.Load())
+	if len(ids) != len(sent) {
+		t.Fatalf("%d messages stored, %d acknowledged", len(ids), len(sent))
 	}
 	for i := range victims {
 		eventually(t, 20*time.Second, "recovered clients catch up", func() bool {
@@ -490,48 +521,16 @@ func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
 		clients = append(clients, cl)
 	}
 
-	stop := make(chan struct{})
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		acked []int64
-	)
-	for _, u := range us[:3] { // one sender per node
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id, err := mnSend(c.nodes[u.node].url, u, conv, "r #"+strconv.Itoa(i))
-				if err != nil {
-					t.Error(err)
-					return
-				}
-				mu.Lock()
-				acked = append(acked, id)
-				mu.Unlock()
-				time.Sleep(5 * time.Millisecond)
-			}
-		}()
-	}
+	tr := c.startTraffic(t, conv, 5*time.Millisecond, us[:3]...) // one sender per node
 	time.Sleep(500 * time.Millisecond)
 
 	c.redis.Stop()
 	for _, p := range c.nodes {
 		c.waitReady(p, "degraded", 10*time.Second)
 	}
-	mu.Lock()
-	before := len(acked)
-	mu.Unlock()
+	before := len(tr.acked())
 	time.Sleep(time.Second) // nodes keep taking messages without Redis
-	mu.Lock()
-	during := len(acked) - before
-	mu.Unlock()
-	if during == 0 {
+	if len(tr.acked()) == before {
 		t.Fatal("no message was acknowledged while Redis was down")
 	}
 	if resp, err := http.Get(c.nodes[0].url + "/metrics"); err == nil {
@@ -547,8 +546,7 @@ func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
 		c.waitReady(p, "ready", 15*time.Second)
 	}
 	time.Sleep(500 * time.Millisecond) // delivery resumes through Redis
-	close(stop)
-	wg.Wait()
+	acked := tr.halt()
 	if t.Failed() {
 		return
 	}
