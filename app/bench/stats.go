@@ -82,15 +82,18 @@ type latency struct {
 	Max   float64 `json:"max_ms"`
 }
 
-func (h *hist) summary() latency {
-	ms := func(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }
-	return latency{
-		Count: int64(h.n.Load()),
-		P50:   ms(h.quantile(0.50)),
-		P95:   ms(h.quantile(0.95)),
-		P99:   ms(h.quantile(0.99)),
-		Max:   ms(time.Duration(h.max.Load()) * time.Microsecond),
+// ms returns quantile q (or the maximum, for q 1) in milliseconds, to
+// the microsecond, as reported.
+func (h *hist) ms(q float64) float64 {
+	d := time.Duration(h.max.Load()) * time.Microsecond
+	if q < 1 {
+		d = h.quantile(q)
 	}
+	return math.Round(float64(d.Microseconds())) / 1000
+}
+
+func (h *hist) summary() latency {
+	return latency{Count: int64(h.n.Load()), P50: h.ms(0.50), P95: h.ms(0.95), P99: h.ms(0.99), Max: h.ms(1)}
 }
 
 func (l latency) String() string {
@@ -112,14 +115,7 @@ type nodeLatency struct {
 }
 
 func (h *hist) nodeSummary() nodeLatency {
-	ms := func(d time.Duration) float64 { return math.Round(float64(d.Microseconds())) / 1000 }
-	return nodeLatency{
-		Count: int64(h.n.Load()),
-		P50:   ms(h.quantile(0.50)),
-		P90:   ms(h.quantile(0.90)),
-		P99:   ms(h.quantile(0.99)),
-		Max:   ms(time.Duration(h.max.Load()) * time.Microsecond),
-	}
+	return nodeLatency{Count: int64(h.n.Load()), P50: h.ms(0.50), P90: h.ms(0.90), P99: h.ms(0.99), Max: h.ms(1)}
 }
 
 func (l nodeLatency) String() string {
