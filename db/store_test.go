@@ -247,3 +247,16 @@ func TestClose_CheckpointsAndBackupIsUsable(t *testing.T) {
 		s2.Close()
 	}
 }
+
+// BenchmarkInsertMessages is the group commit alone on a real file
+// (synchronous=FULL).
+func BenchmarkInsertMessages(b *testing.B) {
+	s, _ := mustOpenDB(b)
+	storetest.BenchInsertMessages(b, s)
+}
+
+// BenchmarkConversations is the conversations list of a user in 50 groups.
+func BenchmarkConversations(b *testing.B) {
+	s, _ := mustOpenDB(b)
+	storetest.BenchConversations(b, s)
+}

@@ -2,10 +2,8 @@ package postgres_test
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -209,54 +207,14 @@ func TestDeleteMessage_ErasesStoredContent(t *testing.T) {
 	}
 }
 
-// BenchmarkInsertMessages is the group commit alone: batches of 32
-// messages over 4 conversations, from 4 goroutines on each of two stores
-// (nodes) on one database. One op is one stored message.
+// BenchmarkInsertMessages is the group commit alone, from two stores
+// (nodes) on one database.
 func BenchmarkInsertMessages(b *testing.B) {
 	url := pgtest.URL(b)
-	nodes := []*postgres.Store{mustOpen(b, url), mustOpen(b, url)}
-	ctx := context.Background()
-	const convs, batch = 4, 32
-	users := make([]chat.User, 8)
-	var ids []int64
-	for i := range users {
-		u, err := nodes[0].CreateUser(ctx, fmt.Sprint("user", i), "", "h", t0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		users[i], ids = u, append(ids, u.ID)
-	}
-	var conv [convs]int64
-	for i := range conv {
-		id, _, err := nodes[0].CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: ids, At: t0})
-		if err != nil {
-			b.Fatal(err)
-		}
-		conv[i] = id
-	}
-	var next atomic.Int64
-	b.SetParallelism(4) // 8 goroutines on 2 CPUs
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		w := int(next.Add(1) - 1)
-		node, u := nodes[w%2], users[w%len(users)]
-		msgs := make([]chat.NewMessage, 0, batch)
-		flush := func() {
-			if _, err := node.InsertMessages(ctx, msgs); err != nil {
-				b.Error(err)
-			}
-			msgs = msgs[:0]
-		}
-		for i := 0; pb.Next(); i++ {
-			msgs = append(msgs, chat.NewMessage{ConversationID: conv[i%convs], Sender: chat.UserLite{ID: u.ID},
-				Content: "a benchmark message of ordinary length, about sixty bytes", At: t0})
-			if len(msgs) == batch {
-				flush()
-			}
-		}
-		if len(msgs) > 0 {
-			flush()
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	storetest.BenchInsertMessages(b, mustOpen(b, url), mustOpen(b, url))
+}
+
+// BenchmarkConversations is the conversations list of a user in 50 groups.
+func BenchmarkConversations(b *testing.B) {
+	storetest.BenchConversations(b, mustOpen(b, pgtest.URL(b)))
 }
