@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/db/sqlq"
 )
 
 // CreateConversation implements chat.Store.
@@ -64,52 +65,52 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 
 // Conversation implements chat.Store.
 func (s *Store) Conversation(ctx context.Context, id, viewer int64) (chat.Conversation, error) {
-	var c chat.Conversation
-	var createdBy, lastMsg sql.NullInt64
-	var created, updated, lastRead int64
-	err := s.read.QueryRowContext(ctx, `
-		SELECT c.id, c.title, c.is_group, c.created_by, c.created_at, c.updated_at, c.last_message_id, p.last_read_message_id
-		FROM conversations c JOIN participants p ON p.conversation_id = c.id AND p.user_id = ?
-		WHERE c.id = ?`, viewer, id).Scan(&c.ID, &c.Title, &c.IsGroup, &createdBy, &created, &updated, &lastMsg, &lastRead)
+	convs, err := s.conversations(ctx, sqlq.Conversation, []any{viewer, id}, sqlq.ParticipantsIn, id)
 	if err != nil {
-		return chat.Conversation{}, notFound(err)
+		return chat.Conversation{}, fmt.Errorf("conversation: %w", err)
 	}
-	c.CreatedBy = chat.OptID(createdBy.Int64)
-	c.CreatedAt, c.UpdatedAt = chat.UnixMilli(created), chat.UnixMilli(updated)
+	if len(convs) == 0 {
+		return chat.Conversation{}, chat.ErrNotFound
+	}
+	return convs[0], nil
+}
 
-	rows, err := s.read.QueryContext(ctx, `
-		SELECT u.id, u.username, u.display_name, u.created_at, p.role, p.joined_at, p.last_read_message_id
-		FROM participants p JOIN users u ON u.id = p.user_id
-		WHERE p.conversation_id = ?
-		ORDER BY p.joined_at, u.id`, id)
+// Conversations implements chat.Store: two queries, however many
+// conversations viewer is in.
+func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
+	convs, err := s.conversations(ctx, sqlq.Conversations, []any{viewer}, sqlq.ParticipantsOf, viewer)
 	if err != nil {
-		return chat.Conversation{}, fmt.Errorf("participants: %w", err)
+		return nil, fmt.Errorf("conversations: %w", err)
+	}
+	return convs, nil
+}
+
+// conversations reads conversations with convQuery, then the participants
+// of them all with partQuery, in one read transaction: both see the same
+// snapshot of the file.
+func (s *Store) conversations(ctx context.Context, convQuery string, convArgs []any, partQuery string, partArg int64) ([]chat.Conversation, error) {
+	tx, err := s.read.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() // read only: nothing to commit
+	rows, err := tx.QueryContext(ctx, convQuery, convArgs...)
+	if err != nil {
+		return nil, err
+	}
+	convs, err := sqlq.Collect(rows, 0, sqlq.ScanConversation)
+	rows.Close()
+	if err != nil || len(convs) == 0 {
+		return convs, err
+	}
+	if rows, err = tx.QueryContext(ctx, partQuery, partArg); err != nil {
+		return nil, err
 	}
 	defer rows.Close()
-	c.Participants = []chat.Participant{}
-	for rows.Next() {
-		var p chat.Participant
-		var joined, read int64
-		if p.User, err = scanUser(rows, &p.Role, &joined, &read); err != nil {
-			return chat.Conversation{}, err
-		}
-		p.JoinedAt, p.LastReadMessageID = chat.UnixMilli(joined), chat.OptID(read)
-		c.Participants = append(c.Participants, p)
+	if err := sqlq.Assemble(convs, rows); err != nil {
+		return nil, err
 	}
-	if err := rows.Err(); err != nil {
-		return chat.Conversation{}, err
-	}
-	if lastMsg.Valid {
-		m, err := s.Message(ctx, lastMsg.Int64)
-		if err != nil {
-			return chat.Conversation{}, fmt.Errorf("last message: %w", err)
-		}
-		c.LastMessage = &m
-	}
-	if c.UnreadCount, err = s.unread(ctx, s.read, id, viewer, lastRead); err != nil {
-		return chat.Conversation{}, err
-	}
-	return c, nil
+	return convs, nil
 }
 
 type querier interface {
@@ -118,47 +119,20 @@ type querier interface {
 
 func (s *Store) unread(ctx context.Context, q querier, convID, userID, after int64) (int, error) {
 	var n int
-	err := q.QueryRowContext(ctx, `
-		SELECT count(*) FROM messages
-		WHERE conversation_id = ? AND id > ? AND sender_id <> ? AND deleted_at IS NULL`,
-		convID, after, userID).Scan(&n)
-	if err != nil {
+	if err := q.QueryRowContext(ctx, sqlq.Unread, convID, after, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("unread count: %w", err)
 	}
 	return n, nil
 }
 
-// Conversations implements chat.Store.
-func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
-	ids, err := s.ConversationIDs(ctx, viewer)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]chat.Conversation, 0, len(ids))
-	for _, id := range ids {
-		c, err := s.Conversation(ctx, id, viewer)
-		if errors.Is(err, chat.ErrNotFound) {
-			continue // left between the two reads
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
 // ConversationIDs implements chat.Store; most recent activity first.
 func (s *Store) ConversationIDs(ctx context.Context, userID int64) ([]int64, error) {
-	return s.ids(ctx, `
-		SELECT c.id FROM participants p JOIN conversations c ON c.id = p.conversation_id
-		WHERE p.user_id = ?
-		ORDER BY c.updated_at DESC, c.id DESC`, userID)
+	return s.ids(ctx, sqlq.ConversationIDs, userID)
 }
 
 // ParticipantIDs implements chat.Store.
 func (s *Store) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
-	return s.ids(ctx, `SELECT user_id FROM participants WHERE conversation_id = ? ORDER BY user_id`, convID)
+	return s.ids(ctx, sqlq.ParticipantIDs, convID)
 }
 
 func (s *Store) ids(ctx context.Context, query string, args ...any) ([]int64, error) {
@@ -167,15 +141,7 @@ func (s *Store) ids(ctx context.Context, query string, args ...any) ([]int64, er
 		return nil, err
 	}
 	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return sqlq.Collect(rows, 0, sqlq.ScanID)
 }
 
 // SetTitle implements chat.Store.
@@ -239,9 +205,7 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 func (s *Store) Membership(ctx context.Context, convID, userID int64) (string, bool, error) {
 	var role string
 	var group bool
-	err := s.read.QueryRowContext(ctx, `
-		SELECT p.role, c.is_group FROM participants p JOIN conversations c ON c.id = p.conversation_id
-		WHERE p.conversation_id = ? AND p.user_id = ?`, convID, userID).Scan(&role, &group)
+	err := s.read.QueryRowContext(ctx, sqlq.Membership, convID, userID).Scan(&role, &group)
 	if err != nil {
 		return "", false, notFound(err)
 	}

@@ -5,38 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math"
 	"strings"
 	"time"
 
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/db/sqlq"
 )
-
-const messageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, u.username, u.display_name,
-	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at`
-
-const messageFrom = ` FROM messages m JOIN users u ON u.id = m.sender_id `
-
-func scanMessage(row interface{ Scan(...any) error }) (chat.Message, error) {
-	var m chat.Message
-	var clientID sql.NullString
-	var created int64
-	var edited, deleted sql.NullInt64
-	err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Sender.ID, &m.Sender.Username, &m.Sender.DisplayName,
-		&m.Content, &clientID, &created, &edited, &deleted)
-	if err != nil {
-		return chat.Message{}, err
-	}
-	if clientID.Valid {
-		m.ClientID = &clientID.String
-	}
-	m.CreatedAt = chat.UnixMilli(created)
-	m.EditedAt = nullMs(edited)
-	if deleted.Valid {
-		m.IsDeleted, m.Content = true, ""
-	}
-	return m, nil
-}
 
 // InsertMessages implements chat.Store: the whole batch is one transaction,
 // so one fsync covers every message in it (group commit). A message costs
@@ -117,7 +91,7 @@ const (
 		WHERE c.id = ?1 AND EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2)
 		ON CONFLICT (sender_id, client_id) DO NOTHING
 		RETURNING id, seq`
-	sqlOriginal          = `SELECT ` + messageColumns + messageFrom + `WHERE m.sender_id = ? AND m.client_id = ?`
+	sqlOriginal          = sqlq.MessageByClientID
 	sqlTouchConversation = `
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
 		WHERE id = ?`
@@ -164,7 +138,7 @@ func insertMessage(ctx context.Context, st *insertStmts, nm *chat.NewMessage, nt
 // names: a retried send. ErrNotFound when there is none (the sender is not a
 // participant), CodeConflict when it is in another conversation.
 func original(ctx context.Context, st *insertStmts, nm *chat.NewMessage) (chat.Inserted, error) {
-	m, err := scanMessage(st.original.QueryRowContext(ctx, nm.Sender.ID, nm.ClientID))
+	m, err := sqlq.ScanMessage(st.original.QueryRowContext(ctx, nm.Sender.ID, nm.ClientID))
 	if err != nil {
 		return chat.Inserted{}, notFound(err)
 	}
@@ -181,55 +155,21 @@ var errClientIDElsewhere = &chat.Error{Code: chat.CodeConflict,
 
 // Messages implements chat.Store.
 func (s *Store) Messages(ctx context.Context, convID int64, q chat.PageQuery) (chat.Page, error) {
-	var rows *sql.Rows
-	var err error
-	n := q.Limit + 1 // one more tells whether there is more
-	switch {
-	case q.After > 0 || q.FromStart:
-		rows, err = s.read.QueryContext(ctx, `SELECT `+messageColumns+messageFrom+`
-			WHERE m.conversation_id = ? AND m.id > ? ORDER BY m.id ASC LIMIT ?`, convID, q.After, n)
-	case q.Before > 0:
-		rows, err = s.read.QueryContext(ctx, `SELECT `+messageColumns+messageFrom+`
-			WHERE m.conversation_id = ? AND m.id < ? ORDER BY m.id DESC LIMIT ?`, convID, q.Before, n)
-	default:
-		rows, err = s.read.QueryContext(ctx, `SELECT `+messageColumns+messageFrom+`
-			WHERE m.conversation_id = ? ORDER BY m.id DESC LIMIT ?`, convID, n)
-	}
+	query, args := sqlq.PageQuery(convID, q)
+	msgs, err := s.messages(ctx, query, args, q.Limit+1)
 	if err != nil {
 		return chat.Page{}, fmt.Errorf("messages: %w", err)
 	}
-	defer rows.Close()
-	msgs := make([]chat.Message, 0, n)
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return chat.Page{}, err
-		}
-		msgs = append(msgs, m)
-	}
-	if err := rows.Err(); err != nil {
-		return chat.Page{}, err
-	}
-	p := chat.Page{HasMore: len(msgs) > q.Limit}
-	if p.HasMore {
-		msgs = msgs[:q.Limit]
-	}
-	if q.After == 0 && !q.FromStart { // fetched newest first: turn into ascending order
-		for i, j := 0, len(msgs)-1; i < j; i, j = i+1, j-1 {
-			msgs[i], msgs[j] = msgs[j], msgs[i]
-		}
-	}
-	p.Results = msgs
-	return p, nil
+	return sqlq.PageOf(msgs, q), nil
 }
 
-// LastSeq implements chat.Store.
-func (s *Store) LastSeq(ctx context.Context, convID int64) (int64, error) {
-	var seq int64
-	if err := s.read.QueryRowContext(ctx, `SELECT last_seq FROM conversations WHERE id = ?`, convID).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("last seq: %w", notFound(err))
+func (s *Store) messages(ctx context.Context, query string, args []any, capacity int) ([]chat.Message, error) {
+	rows, err := s.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
-	return seq, nil
+	defer rows.Close()
+	return sqlq.Collect(rows, capacity, sqlq.ScanMessage)
 }
 
 // LastSeqs implements chat.Store.
@@ -267,27 +207,12 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 
 // MessagesBySeq implements chat.Store.
 func (s *Store) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]chat.Message, error) {
-	if limit <= 0 {
+	query, args, ok := sqlq.MessagesBySeq(convID, afterSeq, beforeSeq, limit)
+	if !ok {
 		return []chat.Message{}, nil
 	}
-	if beforeSeq <= 0 {
-		beforeSeq = math.MaxInt64
-	}
-	rows, err := s.read.QueryContext(ctx, `SELECT `+messageColumns+messageFrom+`
-		WHERE m.conversation_id = ? AND m.seq > ? AND m.seq < ? ORDER BY m.seq LIMIT ?`, convID, afterSeq, beforeSeq, limit)
+	msgs, err := s.messages(ctx, query, args, 0)
 	if err != nil {
-		return nil, fmt.Errorf("messages by seq: %w", err)
-	}
-	defer rows.Close()
-	msgs := []chat.Message{}
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, fmt.Errorf("messages by seq: %w", err)
-		}
-		msgs = append(msgs, m)
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("messages by seq: %w", err)
 	}
 	return msgs, nil
@@ -295,7 +220,7 @@ func (s *Store) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq i
 
 // Message implements chat.Store.
 func (s *Store) Message(ctx context.Context, id int64) (chat.Message, error) {
-	m, err := scanMessage(s.read.QueryRowContext(ctx, `SELECT `+messageColumns+messageFrom+`WHERE m.id = ?`, id))
+	m, err := sqlq.ScanMessage(s.read.QueryRowContext(ctx, sqlq.MessageByID, id))
 	if err != nil {
 		return chat.Message{}, notFound(err)
 	}
@@ -313,7 +238,7 @@ func (s *Store) EditMessage(ctx context.Context, id int64, content string, at ti
 		if n, _ := res.RowsAffected(); n == 0 {
 			return chat.ErrNotFound
 		}
-		m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+messageFrom+`WHERE m.id = ?`, id))
+		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
 		return err
 	})
 	if err != nil {
@@ -333,7 +258,7 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 		}
 		n, _ := res.RowsAffected()
 		changed = n > 0
-		m, err = scanMessage(tx.QueryRowContext(ctx, `SELECT `+messageColumns+messageFrom+`WHERE m.id = ?`, id))
+		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
 		return notFound(err)
 	})
 	if err != nil {
@@ -356,8 +281,7 @@ func (s *Store) MarkRead(ctx context.Context, convID, userID, msgID int64) (chat
 		n, _ := res.RowsAffected()
 		moved = n > 0
 		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT last_read_message_id FROM participants WHERE conversation_id = ? AND user_id = ?`,
-			convID, userID).Scan(&last); err != nil {
+		if err := tx.QueryRowContext(ctx, sqlq.ReadMark, convID, userID).Scan(&last); err != nil {
 			return notFound(err)
 		}
 		mark.LastReadMessageID = chat.OptID(last)

@@ -5,33 +5,19 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
-
+	
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/db/sqlq"
 )
-
-const userColumns = `id, username, display_name, created_at`
-
-func scanUser(row interface{ Scan(...any) error }, extra ...any) (chat.User, error) {
-	var u chat.User
-	var created int64
-	dst := append([]any{&u.ID, &u.Username, &u.DisplayName, &created}, extra...)
-	if err := row.Scan(dst...); err != nil {
-		return chat.User{}, err
-	}
-	u.CreatedAt = chat.UnixMilli(created)
-	return u, nil
-}
 
 // CreateUser implements chat.Store.
 func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (chat.User, error) {
 	var u chat.User
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var exists int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE username_key = ?`, strings.ToLower(username)).Scan(&exists)
+		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE username_key = ?`, sqlq.Fold(username)).Scan(&exists)
 		if err == nil {
 			return &chat.Error{Code: chat.CodeConflict, Detail: "A user with that username already exists.",
 				Fields: map[string][]string{"username": {"already taken"}}}
@@ -40,11 +26,11 @@ func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordH
 			return err
 		}
 		row := tx.QueryRowContext(ctx, `
-			INSERT INTO users (username, username_key, display_name, password_hash, created_at)
-			VALUES (?, ?, ?, ?, ?)
-			RETURNING `+userColumns,
-			username, strings.ToLower(username), displayName, passwordHash, ms(at))
-		u, err = scanUser(row)
+			INSERT INTO users (username, username_key, display_name, display_key, password_hash, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)
+			RETURNING `+sqlq.UserColumns,
+			username, sqlq.Fold(username), displayName, sqlq.Fold(displayName), passwordHash, ms(at))
+		u, err = sqlq.ScanUser(row)
 		return err
 	})
 	if err != nil {
@@ -59,17 +45,15 @@ func (s *Store) UserByID(ctx context.Context, id int64) (chat.Account, error) {
 		return a, nil
 	}
 	gen := s.users.generation()
-	var a chat.Account
 	// Every authenticated request runs this: prepared once.
-	st, err := s.stmt(ctx, s.read, `SELECT `+userColumns+`, password_hash FROM users WHERE id = ?`)
+	st, err := s.stmt(ctx, s.read, sqlq.AccountByID)
 	if err != nil {
 		return chat.Account{}, err
 	}
-	u, err := scanUser(st.QueryRowContext(ctx, id), &a.PasswordHash)
+	a, err := sqlq.ScanAccount(st.QueryRowContext(ctx, id))
 	if err != nil {
 		return chat.Account{}, notFound(err)
 	}
-	a.User = u
 	s.users.put(gen, a)
 	return a, nil
 }
@@ -121,26 +105,29 @@ func (c *userCache) forget(id int64) {
 
 // UserByUsername implements chat.Store.
 func (s *Store) UserByUsername(ctx context.Context, username string) (chat.Account, error) {
-	var a chat.Account
-	row := s.read.QueryRowContext(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username_key = ?`, strings.ToLower(username))
-	u, err := scanUser(row, &a.PasswordHash)
+	a, err := sqlq.ScanAccount(s.read.QueryRowContext(ctx, sqlq.AccountByUsername, sqlq.Fold(username)))
 	if err != nil {
 		return chat.Account{}, notFound(err)
 	}
-	a.User = u
 	return a, nil
 }
 
 // UpdateUser implements chat.Store.
 func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error) {
 	var u chat.User
+	var displayKey *string
+	if displayName != nil {
+		k := sqlq.Fold(*displayName)
+		displayKey = &k
+	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		row := tx.QueryRowContext(ctx, `
-			UPDATE users SET display_name = coalesce(?, display_name), password_hash = coalesce(?, password_hash)
+			UPDATE users SET display_name = coalesce(?, display_name), display_key = coalesce(?, display_key),
+				password_hash = coalesce(?, password_hash)
 			WHERE id = ?
-			RETURNING `+userColumns, displayName, passwordHash, id)
+			RETURNING `+sqlq.UserColumns, displayName, displayKey, passwordHash, id)
 		var err error
-		u, err = scanUser(row)
+		u, err = sqlq.ScanUser(row)
 		return notFound(err)
 	})
 	s.users.forget(id)
@@ -152,43 +139,19 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordH
 
 // SearchUsers implements chat.Store.
 func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	// SQLite's lower() and LIKE fold ASCII letters only, so "Öz" would
-	// never find "Özil". The pattern puts a one-character wildcard in place
-	// of each non-ASCII character, and the rows it lets through are checked
-	// here with Go's Unicode folding.
-	prefix = strings.ToLower(prefix)
-	var p strings.Builder
-	for _, r := range prefix {
-		if r < utf8.RuneSelf {
-			p.WriteString(escapeLike(string(r)))
-		} else {
-			p.WriteByte('_')
-		}
+	if limit <= 0 {
+		return []chat.User{}, nil
 	}
-	p.WriteByte('%')
-	rows, err := s.read.QueryContext(ctx, `
-		SELECT `+userColumns+` FROM users
-		WHERE username_key LIKE ? ESCAPE '\' OR lower(display_name) LIKE ? ESCAPE '\'
-		ORDER BY username_key`, p.String(), p.String())
+	rows, err := s.read.QueryContext(ctx, sqlq.SearchUsers(sqlq.ByteOrderSQLite), sqlq.PrefixPattern(prefix), limit)
 	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
 	}
 	defer rows.Close()
-	users := []chat.User{}
-	for len(users) < limit && rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		if strings.HasPrefix(strings.ToLower(u.Username), prefix) || strings.HasPrefix(strings.ToLower(u.DisplayName), prefix) {
-			users = append(users, u)
-		}
+	users, err := sqlq.Collect(rows, limit, func(r sqlq.Row) (chat.User, error) { return sqlq.ScanUser(r) })
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
 	}
-	return users, rows.Err()
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+	return users, nil
 }
 
 // DeleteUser implements chat.Store.

@@ -72,11 +72,9 @@ type Store interface {
 	InsertMessages(ctx context.Context, batch []NewMessage) ([]Inserted, error)
 	// Messages returns one page of a conversation's history.
 	Messages(ctx context.Context, convID int64, q PageQuery) (Page, error)
-	// LastSeq returns the highest Seq assigned in the conversation, 0 when
-	// it has none yet; ErrNotFound for an unknown conversation.
-	LastSeq(ctx context.Context, convID int64) (int64, error)
-	// LastSeqs is LastSeq for many conversations in one query; unknown
-	// ids are left out of the map.
+	// LastSeqs returns the highest Seq assigned in each conversation (0
+	// when it has none yet), in one query; unknown ids are left out of
+	// the map.
 	LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error)
 	// MessagesBySeq returns the messages with afterSeq < Seq < beforeSeq
 	// (no upper bound when beforeSeq <= 0), ascending by Seq, at most limit

@@ -59,7 +59,6 @@ const (
 	opConversationIDs
 	opInsertMessages
 	opMessages
-	opLastSeq
 	opLastSeqs
 	opMessagesBySeq
 	opMessage
@@ -93,7 +92,6 @@ func opNames() [opCount]string {
 		opConversationIDs:    "conversation_ids",
 		opInsertMessages:     "insert_messages",
 		opMessages:           "messages",
-		opLastSeq:            "last_seq",
 		opLastSeqs:           "last_seqs",
 		opMessagesBySeq:      "messages_by_seq",
 		opMessage:            "message",
@@ -211,11 +209,6 @@ func (s *timedStore) Messages(ctx context.Context, convID int64, q chat.PageQuer
 func (s *timedStore) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
 	defer s.since(opLastSeqs, time.Now())
 	return s.Store.LastSeqs(ctx, convIDs)
-}
-
-func (s *timedStore) LastSeq(ctx context.Context, convID int64) (int64, error) {
-	defer s.since(opLastSeq, time.Now())
-	return s.Store.LastSeq(ctx, convID)
 }
 
 func (s *timedStore) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]chat.Message, error) {

@@ -1,0 +1,243 @@
+// Package sqlq is the SQL that Confab's two stores share: column lists, row
+// scanners and read queries, written once against the one schema that
+// package db (SQLite) and package postgres (PostgreSQL) both keep.
+//
+// Placeholders are $1, $2…: PostgreSQL's own, and modernc.org/sqlite binds
+// $N to the Nth argument too, so one text serves both. Timestamps are Unix
+// milliseconds in both stores. What is left of the dialects in a shared
+// query is passed in by the store (see ByteOrderSQLite).
+//
+// sqlq imports neither driver and never opens a connection, begins a
+// transaction or writes: how a write is locked, batched, retried or
+// committed stays with each store, where its dialect really differs.
+package sqlq
+
+import (
+	"database/sql"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/confab/confab/app/chat"
+)
+
+// Row is what *sql.Row, *sql.Rows and pgx's rows have in common.
+type Row interface {
+	Scan(dest ...any) error
+}
+
+// Rows is a result set of either driver, positioned by Next.
+type Rows interface {
+	Row
+	Next() bool
+	Err() error
+}
+
+// Collect scans every row of rows with scan. It does not close rows.
+func Collect[T any](rows Rows, capacity int, scan func(Row) (T, error)) ([]T, error) {
+	out := make([]T, 0, max(capacity, 0))
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// ScanID reads a row of one id.
+func ScanID(row Row) (int64, error) {
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
+// Fold is how every store compares and searches names (username_key,
+// display_key): Go's Unicode lower-casing, computed in Go rather than by
+// the database, so that both stores agree on "Özil" and "özil".
+func Fold(s string) string { return strings.ToLower(s) }
+
+// UserColumns are the columns ScanUser reads, in its order.
+const UserColumns = `id, username, display_name, created_at`
+
+// Account lookups, with the password hash after UserColumns (ScanAccount).
+const (
+	AccountByID       = `SELECT ` + UserColumns + `, password_hash FROM users WHERE id = $1`
+	AccountByUsername = `SELECT ` + UserColumns + `, password_hash FROM users WHERE username_key = $1`
+)
+
+// ScanUser reads UserColumns, then extra.
+func ScanUser(row Row, extra ...any) (chat.User, error) {
+	var u chat.User
+	var created int64
+	dst := append([]any{&u.ID, &u.Username, &u.DisplayName, &created}, extra...)
+	if err := row.Scan(dst...); err != nil {
+		return chat.User{}, err
+	}
+	u.CreatedAt = chat.UnixMilli(created)
+	return u, nil
+}
+
+// ScanAccount reads UserColumns and password_hash.
+func ScanAccount(row Row) (chat.Account, error) {
+	var a chat.Account
+	u, err := ScanUser(row, &a.PasswordHash)
+	if err != nil {
+		return chat.Account{}, err
+	}
+	a.User = u
+	return a, nil
+}
+
+// ByteOrderSQLite and ByteOrderPostgres follow an ORDER BY term to sort
+// text byte by byte: SQLite's default, PostgreSQL's "C" collation.
+const (
+	ByteOrderSQLite   = ``
+	ByteOrderPostgres = ` COLLATE "C"`
+)
+
+// SearchUsers is the user search: $1 a LIKE pattern (PrefixPattern), $2
+// the limit, ordered by username_key in byteOrder. Both keys are folded by
+// Fold, so SQLite's LIKE (which folds ASCII only) and PostgreSQL's
+// (which folds nothing) match the same rows.
+func SearchUsers(byteOrder string) string {
+	return `SELECT ` + UserColumns + ` FROM users
+		WHERE username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\'
+		ORDER BY username_key` + byteOrder + `
+		LIMIT $2`
+}
+
+// PrefixPattern is the LIKE pattern for names that start with prefix.
+func PrefixPattern(prefix string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(Fold(prefix)) + "%"
+}
+
+// MessageColumns are the columns ScanMessage reads, in its order, from
+// messages m joined with its sender u (MessageFrom).
+const MessageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, u.username, u.display_name,
+	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at`
+
+// MessageFrom joins each message with its sender.
+const MessageFrom = ` FROM messages m JOIN users u ON u.id = m.sender_id `
+
+// Message reads: by id, and by (sender, client_id) for a retried send.
+const (
+	MessageByID       = `SELECT ` + MessageColumns + MessageFrom + `WHERE m.id = $1`
+	MessageByClientID = `SELECT ` + MessageColumns + MessageFrom + `WHERE m.sender_id = $1 AND m.client_id = $2`
+)
+
+// messageDest receives MessageColumns, NULL for a message that is not
+// there (the last message of a conversation without one).
+type messageDest struct {
+	id, conv, seq, sender, created, edited, deleted sql.NullInt64
+	username, displayName, content, clientID        sql.NullString
+}
+
+func (d *messageDest) targets() []any {
+	return []any{&d.id, &d.conv, &d.seq, &d.sender, &d.username, &d.displayName,
+		&d.content, &d.clientID, &d.created, &d.edited, &d.deleted}
+}
+
+// message returns the message read, or nil when the columns were NULL.
+func (d *messageDest) message() *chat.Message {
+	if !d.id.Valid {
+		return nil
+	}
+	m := &chat.Message{
+		ID:             d.id.Int64,
+		ConversationID: d.conv.Int64,
+		Seq:            d.seq.Int64,
+		Sender:         chat.UserLite{ID: d.sender.Int64, Username: d.username.String, DisplayName: d.displayName.String},
+		Content:        d.content.String,
+		CreatedAt:      chat.UnixMilli(d.created.Int64),
+	}
+	if d.clientID.Valid {
+		m.ClientID = &d.clientID.String
+	}
+	if d.edited.Valid {
+		t := chat.UnixMilli(d.edited.Int64)
+		m.EditedAt = &t
+	}
+	if d.deleted.Valid {
+		m.IsDeleted, m.Content = true, ""
+	}
+	return m
+}
+
+// ScanMessage reads MessageColumns.
+func ScanMessage(row Row) (chat.Message, error) {
+	var d messageDest
+	if err := row.Scan(d.targets()...); err != nil {
+		return chat.Message{}, err
+	}
+	return *d.message(), nil
+}
+
+// PageQuery returns the query for one page of convID's history and its
+// arguments. It reads one row more than q.Limit, which tells PageOf
+// whether there is more.
+func PageQuery(convID int64, q chat.PageQuery) (string, []any) {
+	n := q.Limit + 1
+	switch {
+	case q.After > 0 || q.FromStart:
+		return `SELECT ` + MessageColumns + MessageFrom + `
+			WHERE m.conversation_id = $1 AND m.id > $2 ORDER BY m.id ASC LIMIT $3`, []any{convID, q.After, n}
+	case q.Before > 0:
+		return `SELECT ` + MessageColumns + MessageFrom + `
+			WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3`, []any{convID, q.Before, n}
+	default:
+		return `SELECT ` + MessageColumns + MessageFrom + `
+			WHERE m.conversation_id = $1 ORDER BY m.id DESC LIMIT $2`, []any{convID, n}
+	}
+}
+
+// PageOf makes the page of q from the rows PageQuery read.
+func PageOf(msgs []chat.Message, q chat.PageQuery) chat.Page {
+	p := chat.Page{HasMore: len(msgs) > q.Limit}
+	if p.HasMore {
+		msgs = msgs[:q.Limit]
+	}
+	if q.After == 0 && !q.FromStart { // read newest first: turn into ascending order
+		slices.Reverse(msgs)
+	}
+	p.Results = msgs
+	return p
+}
+
+// MessagesBySeq returns the query of chat.Store.MessagesBySeq and its
+// arguments; ok is false when limit asks for nothing.
+func MessagesBySeq(convID, afterSeq, beforeSeq int64, limit int) (query string, args []any, ok bool) {
+	if limit <= 0 {
+		return "", nil, false
+	}
+	if beforeSeq <= 0 {
+		beforeSeq = math.MaxInt64
+	}
+	return `SELECT ` + MessageColumns + MessageFrom + `
+		WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq LIMIT $4`,
+		[]any{convID, afterSeq, beforeSeq, limit}, true
+}
+
+// Unread counts the messages of conversation $1 after id $2 that user $3
+// has not read: not their own, not deleted.
+const Unread = `SELECT count(*) FROM messages
+	WHERE conversation_id = $1 AND id > $2 AND sender_id <> $3 AND deleted_at IS NULL`
+
+// ReadMark is user $2's read position in conversation $1.
+const ReadMark = `SELECT last_read_message_id FROM participants WHERE conversation_id = $1 AND user_id = $2`
+
+// Membership reads the role of user $2 in conversation $1 and whether it
+// is a group.
+const Membership = `
+	SELECT p.role, c.is_group FROM participants p JOIN conversations c ON c.id = p.conversation_id
+	WHERE p.conversation_id = $1 AND p.user_id = $2`
+
+// ConversationIDs lists user $1's conversations, most recent activity first.
+const ConversationIDs = `
+	SELECT c.id FROM participants p JOIN conversations c ON c.id = p.conversation_id
+	WHERE p.user_id = $1
+	ORDER BY c.updated_at DESC, c.id DESC`
+
+// ParticipantIDs lists the users of conversation $1.
+const ParticipantIDs = `SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id`
