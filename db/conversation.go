@@ -65,50 +65,42 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 
 // Conversation implements chat.Store.
 func (s *Store) Conversation(ctx context.Context, id, viewer int64) (chat.Conversation, error) {
-	convs, err := s.conversations(ctx, sqlq.Conversation, []any{viewer, id}, sqlq.ParticipantsIn, id)
-	if err != nil {
-		return chat.Conversation{}, fmt.Errorf("conversation: %w", err)
-	}
-	if len(convs) == 0 {
-		return chat.Conversation{}, chat.ErrNotFound
-	}
-	return convs[0], nil
+	return sqlq.One(s.conversations(ctx, sqlq.ConversationOf(id, viewer)))
 }
 
-// Conversations implements chat.Store: two queries, however many
+// Conversations implements chat.Store: two queries in one read transaction, however many
 // conversations viewer is in.
 func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
-	convs, err := s.conversations(ctx, sqlq.Conversations, []any{viewer}, sqlq.ParticipantsOf, viewer)
+	return s.conversations(ctx, sqlq.ConversationsOf(viewer))
+}
+
+// conversations reads the conversations of r, then the participants of
+// them all, in one read transaction: both see the same snapshot of the
+// file.
+func (s *Store) conversations(ctx context.Context, r sqlq.ConversationRead) ([]chat.Conversation, error) {
+	tx, err := s.read.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("conversations: %w", err)
 	}
-	return convs, nil
-}
-
-// conversations reads conversations with convQuery, then the participants
-// of them all with partQuery, in one read transaction: both see the same
-// snapshot of the file.
-func (s *Store) conversations(ctx context.Context, convQuery string, convArgs []any, partQuery string, partArg int64) ([]chat.Conversation, error) {
-	tx, err := s.read.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
 	defer tx.Rollback() // read only: nothing to commit
-	rows, err := tx.QueryContext(ctx, convQuery, convArgs...)
+	rows, err := tx.QueryContext(ctx, r.Conversations, r.ConversationArgs...)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("conversations: %w", err)
 	}
 	convs, err := sqlq.Collect(rows, 0, sqlq.ScanConversation)
 	rows.Close()
-	if err != nil || len(convs) == 0 {
-		return convs, err
+	if err != nil {
+		return nil, fmt.Errorf("conversations: %w", err)
 	}
-	if rows, err = tx.QueryContext(ctx, partQuery, partArg); err != nil {
-		return nil, err
+	if len(convs) == 0 {
+		return convs, nil
+	}
+	if rows, err = tx.QueryContext(ctx, r.Participants, r.ParticipantArg); err != nil {
+		return nil, fmt.Errorf("participants: %w", err)
 	}
 	defer rows.Close()
 	if err := sqlq.Assemble(convs, rows); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("participants: %w", err)
 	}
 	return convs, nil
 }

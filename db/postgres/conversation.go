@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/db/sqlq"
 )
 
 // CreateConversation implements chat.Store.
@@ -79,120 +80,53 @@ func rejoin(ctx context.Context, tx pgx.Tx, id int64, c chat.NewConversation) er
 	return tx.SendBatch(ctx, b).Close()
 }
 
-// Conversation implements chat.Store: its three reads go in one round
-// trip.
+// Conversation implements chat.Store.
 func (s *Store) Conversation(ctx context.Context, id, viewer int64) (chat.Conversation, error) {
-	var c chat.Conversation
-	var createdBy *int64
-	var created, updated int64
-	var found bool
-	var last *chat.Message
-	b := &pgx.Batch{}
-	b.Queue(`
-		SELECT c.id, c.title, c.is_group, c.created_by, c.created_at, c.updated_at, (
-			SELECT count(*) FROM messages m
-			WHERE m.conversation_id = c.id AND m.id > p.last_read_message_id AND m.sender_id <> p.user_id AND m.deleted_at IS NULL)
-		FROM conversations c JOIN participants p ON p.conversation_id = c.id AND p.user_id = $2
-		WHERE c.id = $1`, id, viewer).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			found = true
-			if err := rows.Scan(&c.ID, &c.Title, &c.IsGroup, &createdBy, &created, &updated, &c.UnreadCount); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	})
-	c.Participants = []chat.Participant{}
-	b.Queue(`
-		SELECT u.id, u.username, u.display_name, u.created_at, p.role, p.joined_at, p.last_read_message_id
-		FROM participants p JOIN users u ON u.id = p.user_id
-		WHERE p.conversation_id = $1
-		ORDER BY p.joined_at, u.id`, id).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			var p chat.Participant
-			var joined, read int64
-			u, err := scanUser(rows, &p.Role, &joined, &read)
-			if err != nil {
-				return err
-			}
-			p.User, p.JoinedAt, p.LastReadMessageID = u, chat.UnixMilli(joined), chat.OptID(read)
-			c.Participants = append(c.Participants, p)
-		}
-		return rows.Err()
-	})
-	b.Queue(`SELECT `+messageColumns+messageFrom+`
-		WHERE m.id = (SELECT last_message_id FROM conversations WHERE id = $1)`, id).Query(func(rows pgx.Rows) error {
-		for rows.Next() {
-			m, err := scanMessage(rows)
-			if err != nil {
-				return err
-			}
-			last = &m
-		}
-		return rows.Err()
-	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
-		return chat.Conversation{}, fmt.Errorf("conversation: %w", err)
-	}
-	if !found {
-		return chat.Conversation{}, chat.ErrNotFound
-	}
-	c.CreatedBy = chat.OptID(derefOr0(createdBy))
-	c.CreatedAt, c.UpdatedAt = chat.UnixMilli(created), chat.UnixMilli(updated)
-	c.LastMessage = last
-	return c, nil
+	return sqlq.One(s.conversations(ctx, sqlq.ConversationOf(id, viewer)))
 }
 
-func derefOr0(p *int64) int64 {
-	if p == nil {
-		return 0
+// Conversations implements chat.Store: two queries in one round trip, however many
+// conversations viewer is in.
+func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
+	return s.conversations(ctx, sqlq.ConversationsOf(viewer))
+}
+
+// conversations reads the conversations of r and their participants,
+// pipelined in one batch. A participant row of a
+// conversation the first query did not see (joined in between) is skipped.
+func (s *Store) conversations(ctx context.Context, r sqlq.ConversationRead) ([]chat.Conversation, error) {
+	var convs []chat.Conversation
+	b := &pgx.Batch{}
+	b.Queue(r.Conversations, r.ConversationArgs...).Query(func(rows pgx.Rows) error {
+		var err error
+		convs, err = sqlq.Collect(rows, 0, sqlq.ScanConversation)
+		return err
+	})
+	b.Queue(r.Participants, r.ParticipantArg).Query(func(rows pgx.Rows) error {
+		return sqlq.Assemble(convs, rows)
+	})
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("conversations: %w", err)
 	}
-	return *p
+	return convs, nil
 }
 
 func unread(ctx context.Context, q querier, convID, userID, after int64) (int, error) {
 	var n int
-	err := q.QueryRow(ctx, `
-		SELECT count(*) FROM messages
-		WHERE conversation_id = $1 AND id > $2 AND sender_id <> $3 AND deleted_at IS NULL`,
-		convID, after, userID).Scan(&n)
-	if err != nil {
+	if err := q.QueryRow(ctx, sqlq.Unread, convID, after, userID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("unread count: %w", err)
 	}
 	return n, nil
 }
 
-// Conversations implements chat.Store.
-func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
-	ids, err := s.ConversationIDs(ctx, viewer)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]chat.Conversation, 0, len(ids))
-	for _, id := range ids {
-		c, err := s.Conversation(ctx, id, viewer)
-		if errors.Is(err, chat.ErrNotFound) {
-			continue // left between the two reads
-		}
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, nil
-}
-
 // ConversationIDs implements chat.Store; most recent activity first.
 func (s *Store) ConversationIDs(ctx context.Context, userID int64) ([]int64, error) {
-	return s.ids(ctx, `
-		SELECT c.id FROM participants p JOIN conversations c ON c.id = p.conversation_id
-		WHERE p.user_id = $1
-		ORDER BY c.updated_at DESC, c.id DESC`, userID)
+	return s.ids(ctx, sqlq.ConversationIDs, userID)
 }
 
 // ParticipantIDs implements chat.Store.
 func (s *Store) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
-	return s.ids(ctx, `SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id`, convID)
+	return s.ids(ctx, sqlq.ParticipantIDs, convID)
 }
 
 func (s *Store) ids(ctx context.Context, query string, args ...any) ([]int64, error) {
@@ -200,11 +134,8 @@ func (s *Store) ids(ctx context.Context, query string, args ...any) ([]int64, er
 	if err != nil {
 		return nil, err
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-	if err != nil {
-		return nil, err
-	}
-	return ids, nil
+	defer rows.Close()
+	return sqlq.Collect(rows, 0, sqlq.ScanID)
 }
 
 // SetTitle implements chat.Store.
@@ -281,9 +212,7 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 func (s *Store) Membership(ctx context.Context, convID, userID int64) (string, bool, error) {
 	var role string
 	var group bool
-	err := s.pool.QueryRow(ctx, `
-		SELECT p.role, c.is_group FROM participants p JOIN conversations c ON c.id = p.conversation_id
-		WHERE p.conversation_id = $1 AND p.user_id = $2`, convID, userID).Scan(&role, &group)
+	err := s.pool.QueryRow(ctx, sqlq.Membership, convID, userID).Scan(&role, &group)
 	if err != nil {
 		return "", false, notFound(err)
 	}

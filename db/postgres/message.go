@@ -3,36 +3,14 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/db/sqlq"
 )
-
-const messageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, u.username, u.display_name,
-	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at`
-
-const messageFrom = ` FROM messages m JOIN users u ON u.id = m.sender_id `
-
-func scanMessage(row pgx.Row) (chat.Message, error) {
-	var m chat.Message
-	var created int64
-	var edited, deleted *int64
-	err := row.Scan(&m.ID, &m.ConversationID, &m.Seq, &m.Sender.ID, &m.Sender.Username, &m.Sender.DisplayName,
-		&m.Content, &m.ClientID, &created, &edited, &deleted)
-	if err != nil {
-		return chat.Message{}, err
-	}
-	m.CreatedAt = chat.UnixMilli(created)
-	m.EditedAt = nullMs(edited)
-	if deleted != nil {
-		m.IsDeleted, m.Content = true, ""
-	}
-	return m, nil
-}
 
 // InsertMessages implements chat.Store: the whole batch is one transaction
 // (group commit), in four round trips however long it is (see
@@ -62,7 +40,7 @@ const (
 	sqlMembers           = `
 		SELECT p.conversation_id, p.user_id FROM participants p
 		WHERE (p.conversation_id, p.user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
-	sqlOriginals = `SELECT ` + messageColumns + messageFrom + `
+	sqlOriginals = `SELECT ` + sqlq.MessageColumns + sqlq.MessageFrom + `
 		WHERE (m.sender_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))`
 	// The insert takes the next seq of its conversation, and only when a
 	// row was inserted moves last_seq (and the conversation's activity)
@@ -228,7 +206,7 @@ func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out
 
 func collectOriginals(rows pgx.Rows, into map[clientKey]chat.Message) error {
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := sqlq.ScanMessage(rows)
 		if err != nil {
 			return err
 		}
@@ -252,58 +230,21 @@ var errClientIDElsewhere = &chat.Error{Code: chat.CodeConflict,
 
 // Messages implements chat.Store.
 func (s *Store) Messages(ctx context.Context, convID int64, q chat.PageQuery) (chat.Page, error) {
-	var rows pgx.Rows
-	var err error
-	n := q.Limit + 1 // one more tells whether there is more
-	switch {
-	case q.After > 0 || q.FromStart:
-		rows, err = s.pool.Query(ctx, `SELECT `+messageColumns+messageFrom+`
-			WHERE m.conversation_id = $1 AND m.id > $2 ORDER BY m.id ASC LIMIT $3`, convID, q.After, n)
-	case q.Before > 0:
-		rows, err = s.pool.Query(ctx, `SELECT `+messageColumns+messageFrom+`
-			WHERE m.conversation_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3`, convID, q.Before, n)
-	default:
-		rows, err = s.pool.Query(ctx, `SELECT `+messageColumns+messageFrom+`
-			WHERE m.conversation_id = $1 ORDER BY m.id DESC LIMIT $2`, convID, n)
-	}
+	query, args := sqlq.PageQuery(convID, q)
+	msgs, err := s.messages(ctx, query, args, q.Limit+1)
 	if err != nil {
 		return chat.Page{}, fmt.Errorf("messages: %w", err)
 	}
-	msgs, err := collectMessages(rows, n)
-	if err != nil {
-		return chat.Page{}, fmt.Errorf("messages: %w", err)
-	}
-	p := chat.Page{HasMore: len(msgs) > q.Limit}
-	if p.HasMore {
-		msgs = msgs[:q.Limit]
-	}
-	if q.After == 0 && !q.FromStart { // fetched newest first: turn into ascending order
-		slices.Reverse(msgs)
-	}
-	p.Results = msgs
-	return p, nil
+	return sqlq.PageOf(msgs, q), nil
 }
 
-func collectMessages(rows pgx.Rows, capacity int) ([]chat.Message, error) {
+func (s *Store) messages(ctx context.Context, query string, args []any, capacity int) ([]chat.Message, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
-	msgs := make([]chat.Message, 0, max(capacity, 0))
-	for rows.Next() {
-		m, err := scanMessage(rows)
-		if err != nil {
-			return nil, err
-		}
-		msgs = append(msgs, m)
-	}
-	return msgs, rows.Err()
-}
-
-// LastSeq implements chat.Store.
-func (s *Store) LastSeq(ctx context.Context, convID int64) (int64, error) {
-	var seq int64
-	if err := s.pool.QueryRow(ctx, `SELECT last_seq FROM conversations WHERE id = $1`, convID).Scan(&seq); err != nil {
-		return 0, fmt.Errorf("last seq: %w", notFound(err))
-	}
-	return seq, nil
+	return sqlq.Collect(rows, capacity, sqlq.ScanMessage)
 }
 
 // LastSeqs implements chat.Store.
@@ -329,18 +270,11 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 
 // MessagesBySeq implements chat.Store.
 func (s *Store) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]chat.Message, error) {
-	if limit <= 0 {
+	query, args, ok := sqlq.MessagesBySeq(convID, afterSeq, beforeSeq, limit)
+	if !ok {
 		return []chat.Message{}, nil
 	}
-	if beforeSeq <= 0 {
-		beforeSeq = math.MaxInt64
-	}
-	rows, err := s.pool.Query(ctx, `SELECT `+messageColumns+messageFrom+`
-		WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq < $3 ORDER BY m.seq LIMIT $4`, convID, afterSeq, beforeSeq, limit)
-	if err != nil {
-		return nil, fmt.Errorf("messages by seq: %w", err)
-	}
-	msgs, err := collectMessages(rows, 0)
+	msgs, err := s.messages(ctx, query, args, 0)
 	if err != nil {
 		return nil, fmt.Errorf("messages by seq: %w", err)
 	}
@@ -349,7 +283,7 @@ func (s *Store) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq i
 
 // Message implements chat.Store.
 func (s *Store) Message(ctx context.Context, id int64) (chat.Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, `SELECT `+messageColumns+messageFrom+`WHERE m.id = $1`, id))
+	m, err := sqlq.ScanMessage(s.pool.QueryRow(ctx, sqlq.MessageByID, id))
 	if err != nil {
 		return chat.Message{}, notFound(err)
 	}
@@ -358,12 +292,12 @@ func (s *Store) Message(ctx context.Context, id int64) (chat.Message, error) {
 
 // EditMessage implements chat.Store.
 func (s *Store) EditMessage(ctx context.Context, id int64, content string, at time.Time) (chat.Message, error) {
-	m, err := scanMessage(s.pool.QueryRow(ctx, `
+	m, err := sqlq.ScanMessage(s.pool.QueryRow(ctx, `
 		WITH m AS (
 			UPDATE messages SET content = $1, edited_at = $2 WHERE id = $3 AND deleted_at IS NULL
 			RETURNING *
 		)
-		SELECT `+messageColumns+` FROM m JOIN users u ON u.id = m.sender_id`, content, ms(at), id))
+		SELECT `+sqlq.MessageColumns+` FROM m JOIN users u ON u.id = m.sender_id`, content, ms(at), id))
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("edit message: %w", notFound(err))
 	}
@@ -380,7 +314,7 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 			return err
 		}
 		changed = tag.RowsAffected() > 0
-		m, err = scanMessage(tx.QueryRow(ctx, `SELECT `+messageColumns+messageFrom+`WHERE m.id = $1`, id))
+		m, err = sqlq.ScanMessage(tx.QueryRow(ctx, sqlq.MessageByID, id))
 		return notFound(err)
 	})
 	if err != nil {
@@ -402,8 +336,7 @@ func (s *Store) MarkRead(ctx context.Context, convID, userID, msgID int64) (chat
 		}
 		moved = tag.RowsAffected() > 0
 		var last int64
-		if err := tx.QueryRow(ctx, `SELECT last_read_message_id FROM participants WHERE conversation_id = $1 AND user_id = $2`,
-			convID, userID).Scan(&last); err != nil {
+		if err := tx.QueryRow(ctx, sqlq.ReadMark, convID, userID).Scan(&last); err != nil {
 			return notFound(err)
 		}
 		mark.LastReadMessageID = chat.OptID(last)

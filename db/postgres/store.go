@@ -205,14 +205,6 @@ func retryable(err error) bool {
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
 
-func nullMs(n *int64) *chat.Time {
-	if n == nil {
-		return nil
-	}
-	t := chat.UnixMilli(*n)
-	return &t
-}
-
 // notFound maps pgx.ErrNoRows to chat.ErrNotFound.
 func notFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -4,31 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/db/sqlq"
 )
-
-const userColumns = `id, username, display_name, created_at`
-
-func scanUser(row pgx.Row, extra ...any) (chat.User, error) {
-	var u chat.User
-	var created int64
-	dst := append([]any{&u.ID, &u.Username, &u.DisplayName, &created}, extra...)
-	if err := row.Scan(dst...); err != nil {
-		return chat.User{}, err
-	}
-	u.CreatedAt = chat.UnixMilli(created)
-	return u, nil
-}
-
-// key folds s the way every store compares and searches names: Go's
-// Unicode lower-casing, computed here rather than by the database's
-// collation, so that PostgreSQL and SQLite agree on "Özil" and "özil".
-func key(s string) string { return strings.ToLower(s) }
 
 var errUsernameTaken = &chat.Error{Code: chat.CodeConflict, Detail: "A user with that username already exists.",
 	Fields: map[string][]string{"username": {"already taken"}}}
@@ -37,12 +19,12 @@ var errUsernameTaken = &chat.Error{Code: chat.CodeConflict, Detail: "A user with
 func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (chat.User, error) {
 	// ON CONFLICT rather than a look first: another node may register the
 	// same name at the same moment.
-	u, err := scanUser(s.pool.QueryRow(ctx, `
+	u, err := sqlq.ScanUser(s.pool.QueryRow(ctx, `
 		INSERT INTO users (username, username_key, display_name, display_key, password_hash, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (username_key) DO NOTHING
-		RETURNING `+userColumns,
-		username, key(username), displayName, key(displayName), passwordHash, ms(at)))
+		RETURNING `+sqlq.UserColumns,
+		username, sqlq.Fold(username), displayName, sqlq.Fold(displayName), passwordHash, ms(at)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return chat.User{}, errUsernameTaken
 	}
@@ -55,23 +37,19 @@ func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordH
 // UserByID implements chat.Store. Nothing is cached: another node may have
 // changed the user a moment ago.
 func (s *Store) UserByID(ctx context.Context, id int64) (chat.Account, error) {
-	var a chat.Account
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE id = $1`, id), &a.PasswordHash)
+	a, err := sqlq.ScanAccount(s.pool.QueryRow(ctx, sqlq.AccountByID, id))
 	if err != nil {
 		return chat.Account{}, notFound(err)
 	}
-	a.User = u
 	return a, nil
 }
 
 // UserByUsername implements chat.Store.
 func (s *Store) UserByUsername(ctx context.Context, username string) (chat.Account, error) {
-	var a chat.Account
-	u, err := scanUser(s.pool.QueryRow(ctx, `SELECT `+userColumns+`, password_hash FROM users WHERE username_key = $1`, key(username)), &a.PasswordHash)
+	a, err := sqlq.ScanAccount(s.pool.QueryRow(ctx, sqlq.AccountByUsername, sqlq.Fold(username)))
 	if err != nil {
 		return chat.Account{}, notFound(err)
 	}
-	a.User = u
 	return a, nil
 }
 
@@ -79,53 +57,35 @@ func (s *Store) UserByUsername(ctx context.Context, username string) (chat.Accou
 func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error) {
 	var displayKey *string
 	if displayName != nil {
-		k := key(*displayName)
+		k := sqlq.Fold(*displayName)
 		displayKey = &k
 	}
-	u, err := scanUser(s.pool.QueryRow(ctx, `
+	u, err := sqlq.ScanUser(s.pool.QueryRow(ctx, `
 		UPDATE users SET display_name = coalesce($1, display_name), display_key = coalesce($2, display_key),
 			password_hash = coalesce($3, password_hash)
 		WHERE id = $4
-		RETURNING `+userColumns, displayName, displayKey, passwordHash, id))
+		RETURNING `+sqlq.UserColumns, displayName, displayKey, passwordHash, id))
 	if err != nil {
 		return chat.User{}, fmt.Errorf("update user: %w", notFound(err))
 	}
 	return u, nil
 }
 
-// SearchUsers implements chat.Store. Both keys are folded in Go (see key),
-// so a LIKE prefix on them is exactly the SQLite store's match; "C" order
-// is byte order, SQLite's.
+// SearchUsers implements chat.Store.
 func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	users := []chat.User{}
 	if limit <= 0 {
-		return users, nil
+		return []chat.User{}, nil
 	}
-	pattern := escapeLike(key(prefix)) + "%"
-	rows, err := s.pool.Query(ctx, `
-		SELECT `+userColumns+` FROM users
-		WHERE username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\'
-		ORDER BY username_key COLLATE "C"
-		LIMIT $2`, pattern, limit)
+	rows, err := s.pool.Query(ctx, sqlq.SearchUsers(sqlq.ByteOrderPostgres), sqlq.PrefixPattern(prefix), limit)
 	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("search users: %w", err)
-		}
-		users = append(users, u)
-	}
-	if err := rows.Err(); err != nil {
+	users, err := sqlq.Collect(rows, limit, func(r sqlq.Row) (chat.User, error) { return sqlq.ScanUser(r) })
+	if err != nil {
 		return nil, fmt.Errorf("search users: %w", err)
 	}
 	return users, nil
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
 
 // DeleteUser implements chat.Store.

@@ -12,6 +12,37 @@ import (
 // participants of them all (ParticipantsOf, ParticipantsIn). Assemble puts
 // the two together.
 
+// ConversationRead is the two queries of a read of conversations, with
+// their arguments.
+type ConversationRead struct {
+	Conversations    string
+	ConversationArgs []any
+	Participants     string
+	ParticipantArg   int64
+}
+
+// ConversationOf reads conversation id as viewer sees it.
+func ConversationOf(id, viewer int64) ConversationRead {
+	return ConversationRead{Conversation, []any{viewer, id}, ParticipantsIn, id}
+}
+
+// ConversationsOf reads every conversation of viewer.
+func ConversationsOf(viewer int64) ConversationRead {
+	return ConversationRead{Conversations, []any{viewer}, ParticipantsOf, viewer}
+}
+
+// One returns the conversation a ConversationOf read found: ErrNotFound
+// when it found none (unknown, or the viewer is not in it).
+func One(convs []chat.Conversation, err error) (chat.Conversation, error) {
+	if err != nil {
+		return chat.Conversation{}, err
+	}
+	if len(convs) == 0 {
+		return chat.Conversation{}, chat.ErrNotFound
+	}
+	return convs[0], nil
+}
+
 // conversationSelect reads what ScanConversation reads, for the viewer's
 // row p of participants.
 const conversationSelect = `

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"SearchUsers_PrefixOfUsernameOrDisplayName", testSearchUsers},
 		{"CreateConversation_DirectOncePerPair", testDirectOncePerPair},
 		{"Participants_AddRemoveAndMembership", testParticipants},
+		{"Conversations_EachAsConversationShowsIt", testConversationsList},
 		{"InsertMessages_BatchKeepsEachOutcome", testBatchOutcomes},
 		{"EditAndDelete", testEditAndDelete},
 		{"Messages_Pages", testMessagesPages},

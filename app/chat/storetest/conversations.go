@@ -1,0 +1,181 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/chat"
+)
+
+// testConversationsList: a viewer in many conversations of every kind
+// (empty, read, unread, with a deleted message, with someone who joined
+// later or left) gets each one exactly as Conversation shows it, with the
+// participants, last message and unread count the test kept track of,
+// most recent activity first.
+func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	v := mustUser(t, s, "viewer")
+	others := make([]chat.User, 5)
+	for i := range others {
+		others[i] = mustUser(t, s, fmt.Sprint("other", i))
+	}
+	clock := t0
+	tick := func() time.Time { clock = clock.Add(time.Minute); return clock }
+
+	type want struct {
+		id      int64
+		updated time.Time
+		members []int64 // in the order they joined
+		last    *chat.Message
+		unread  int // the viewer's
+		read    int64
+	}
+	const n = 12
+	wants := make([]*want, n)
+	for i := range wants {
+		ids := []int64{v.ID}
+		for _, o := range others[:1+i%len(others)] {
+			ids = append(ids, o.ID)
+		}
+		creator := ids
+		if i%3 == 1 { // someone else created it: the viewer is a member
+			creator = append([]int64{ids[1], ids[0]}, ids[2:]...)
+		}
+		at := tick()
+		id, _, err := s.CreateConversation(ctx, chat.NewConversation{Title: fmt.Sprint("c", i), IsGroup: true, UserIDs: creator, At: at})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wants[i] = &want{id: id, updated: at, members: slices.Sorted(slices.Values(ids))} // joined together: by id
+	}
+	// Someone else's conversation never shows.
+	if _, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{others[0].ID, others[1].ID}, At: tick()}); err != nil {
+		t.Fatal(err)
+	}
+	send := func(w *want, from chat.User) chat.Message {
+		t.Helper()
+		at := tick()
+		res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: w.id, Sender: lite(from), Content: fmt.Sprint("at ", at.Unix()), At: at}})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("insert: %v %v", err, res[0].Err)
+		}
+		m := res[0].Message
+		w.updated, w.last = at, &m
+		if from.ID != v.ID {
+			w.unread++
+		}
+		return m
+	}
+	user := func(id int64) chat.User {
+		for _, u := range append([]chat.User{v}, others...) {
+			if u.ID == id {
+				return u
+			}
+		}
+		t.Fatalf("no user %d", id)
+		return chat.User{}
+	}
+	// Messages in an order that is not the conversations': i%4 of them in
+	// conversation i, from its members in turn.
+	for round := range 3 {
+		for i := n - 1; i >= 0; i-- {
+			if w := wants[i]; round < i%4 {
+				send(w, user(w.members[(round+i)%len(w.members)]))
+			}
+		}
+	}
+	for i, w := range wants {
+		switch {
+		case i%3 == 0 && w.last != nil: // read up to the end, then one more
+			if _, _, err := s.MarkRead(ctx, w.id, v.ID, w.last.ID); err != nil {
+				t.Fatal(err)
+			}
+			w.unread, w.read = 0, w.last.ID
+			send(w, user(w.members[1]))
+		case i == 5: // a deleted message is not unread, and shows as a tombstone
+			m := send(w, user(w.members[1]))
+			if _, _, err := s.DeleteMessage(ctx, m.ID, tick()); err != nil {
+				t.Fatal(err)
+			}
+			w.unread--
+			w.last.Content, w.last.IsDeleted = "", true
+		case i == 7: // someone joins later
+			at := tick()
+			if err := s.AddParticipant(ctx, w.id, others[4].ID, chat.RoleMember, at); err != nil {
+				t.Fatal(err)
+			}
+			w.updated, w.members = at, append(w.members, others[4].ID)
+		case i == 10: // someone leaves
+			at := tick()
+			if err := s.RemoveParticipant(ctx, w.id, others[0].ID, at); err != nil {
+				t.Fatal(err)
+			}
+			w.updated, w.members = at, slices.DeleteFunc(w.members, func(id int64) bool { return id == others[0].ID })
+		}
+	}
+
+	got, err := s.Conversations(ctx, v.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(wants, func(a, b *want) int {
+		if c := b.updated.Compare(a.updated); c != 0 {
+			return c
+		}
+		return int(b.id - a.id)
+	})
+	if len(got) != len(wants) {
+		t.Fatalf("%d conversations, want %d", len(got), len(wants))
+	}
+	for k, w := range wants {
+		c := got[k]
+		if c.ID != w.id || !c.UpdatedAt.Equal(w.updated) {
+			t.Errorf("place %d: conversation %d updated %v, want %d updated %v", k, c.ID, c.UpdatedAt, w.id, w.updated)
+			continue
+		}
+		var members []int64
+		for _, p := range c.Participants {
+			members = append(members, p.User.ID)
+		}
+		if !slices.Equal(members, w.members) {
+			t.Errorf("conversation %d: participants %v, want %v", w.id, members, w.members)
+		}
+		if p := c.Participant(v.ID); p == nil || p.LastReadMessageID != chat.OptID(w.read) {
+			t.Errorf("conversation %d: the viewer's entry %+v, want read up to %d", w.id, p, w.read)
+		}
+		if c.UnreadCount != w.unread {
+			t.Errorf("conversation %d: unread %d, want %d", w.id, c.UnreadCount, w.unread)
+		}
+		if !reflect.DeepEqual(c.LastMessage, w.last) {
+			t.Errorf("conversation %d: last message %+v, want %+v", w.id, c.LastMessage, w.last)
+		}
+		if one, err := s.Conversation(ctx, w.id, v.ID); err != nil || !reflect.DeepEqual(one, c) {
+			t.Errorf("conversation %d alone: %+v %v\nin the list: %+v", w.id, one, err, c)
+		}
+	}
+	// Another member's list counts their own unread messages.
+	theirs, err := s.Conversations(ctx, others[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range theirs {
+		one, err := s.Conversation(ctx, c.ID, others[0].ID)
+		if err != nil || !reflect.DeepEqual(one, c) {
+			t.Errorf("other's conversation %d alone: %+v %v\nin the list: %+v", c.ID, one, err, c)
+		}
+	}
+	in := 1 // the conversation without the viewer
+	for _, w := range wants {
+		if slices.Contains(w.members, others[0].ID) {
+			in++
+		}
+	}
+	if len(theirs) != in {
+		t.Errorf("another member is in %d conversations, want %d", len(theirs), in)
+	}
+}
