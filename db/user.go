@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"sync"
 	"time"
-	
+
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/db/sqlq"
 )
