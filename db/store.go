@@ -59,7 +59,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 			return nil, fmt.Errorf("open database: %w", err)
 		}
 	}
-	s, err := open(path)
+	s, err := open("sqlite", path)
 	if err != nil {
 		return nil, err
 	}
@@ -72,14 +72,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 
 // OpenNoMigrate opens the file without applying migrations (for
 // `confab migrate`).
-func OpenNoMigrate(path string) (*Store, error) { return open(path) }
+func OpenNoMigrate(path string) (*Store, error) { return open("sqlite", path) }
 
-func open(path string) (*Store, error) {
+// open opens the file through the database/sql driver registered as
+// driverName: modernc's "sqlite", or in tests one that wraps it.
+func open(driverName, path string) (*Store, error) {
 	// busy_timeout first, so that even the journal_mode switch waits
 	// rather than failing when another process holds the file.
 	pragmas := "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
 	u := "file:" + (&url.URL{Path: path}).EscapedPath()
-	w, err := sql.Open("sqlite", u+"?"+pragmas+"&_txlock=immediate")
+	w, err := sql.Open(driverName, u+"?"+pragmas+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -88,7 +90,7 @@ func open(path string) (*Store, error) {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 
-	r, err := sql.Open("sqlite", u+"?"+pragmas+"&_pragma=query_only(1)")
+	r, err := sql.Open(driverName, u+"?"+pragmas+"&_pragma=query_only(1)")
 	if err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open database: %w", err)

@@ -72,6 +72,11 @@ func OpenNoMigrate(ctx context.Context, url string) (*Store, error) {
 		// pgx's message may quote the URL, password included.
 		return nil, errors.New("open database: the PostgreSQL URL does not parse")
 	}
+	return openPool(ctx, cfg)
+}
+
+// openPool connects with cfg (in tests, one that traces every statement).
+func openPool(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)

@@ -179,3 +179,58 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 		t.Errorf("another member is in %d conversations, want %d", len(theirs), in)
 	}
 }
+
+// Counter is something a store's package can count of its store
+// (statements run, round trips), and how many of it one read of
+// conversations may take.
+type Counter struct {
+	Name  string
+	Count func() int64 // how many so far
+	Want  int64
+}
+
+// ConversationReadsFixed checks that listing a viewer's conversations,
+// and reading one of them, costs each counter its Want whether the viewer
+// is in one conversation or in forty: a fixed number of queries, not a few
+// per conversation. s must be on an empty database.
+func ConversationReadsFixed(t *testing.T, s chat.Store, counters ...Counter) {
+	t.Helper()
+	ctx := context.Background()
+	users := make([]chat.User, 4)
+	for i := range users {
+		users[i] = mustUser(t, s, fmt.Sprint("user", i))
+	}
+	viewer := users[0]
+	cost := func(what string, convs int, read func() error) {
+		t.Helper()
+		before := make([]int64, len(counters))
+		for i, c := range counters {
+			before[i] = c.Count()
+		}
+		if err := read(); err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range counters {
+			if got := c.Count() - before[i]; got != c.Want {
+				t.Errorf("in %d conversations, %s took %d %s, want %d", convs, what, got, c.Name, c.Want)
+			}
+		}
+	}
+	var made int
+	var last int64
+	for _, convs := range []int{1, 10, 40} {
+		for ; made < convs; made++ {
+			a, b := users[1+made%3], users[1+(made+1)%3]
+			last = mustConversation(t, s, true, viewer, a, b)
+			mustSend(t, s, a, last, "hi")
+		}
+		cost("listing them", convs, func() error {
+			cs, err := s.Conversations(ctx, viewer.ID)
+			if err == nil && len(cs) != convs {
+				err = fmt.Errorf("%d conversations, want %d", len(cs), convs)
+			}
+			return err
+		})
+		cost("reading one", convs, func() error { _, err := s.Conversation(ctx, last, viewer.ID); return err })
+	}
+}
