@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"database/sql"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -261,4 +262,79 @@ func BenchmarkInsertMessages(b *testing.B) {
 func BenchmarkConversations(b *testing.B) {
 	s, _ := mustOpenDB(b)
 	storetest.BenchConversations(b, s)
+}
+
+// TestMigrations_DisplayKeyForExistingUsers: users from before display_key
+// get it folded as a new user would (non-ASCII letters too, which SQLite's
+// lower() leaves alone), even when the fold was interrupted; search finds
+// them by it; down removes it again.
+func TestMigrations_DisplayKeyForExistingUsers(t *testing.T) {
+	s, path := mustOpenDB(t)
+	ctx := context.Background()
+	if err := s.Migrate(ctx, "down"); err != nil { // to the schema before display_key
+		t.Fatal(err)
+	}
+	w := writable(t, path)
+	names := map[string]string{"ozil": "ÖZIL Ünal", "ann": "ANN Smith", "nobody": "", "emile": "Émile"}
+	for username, display := range names {
+		if _, err := w.ExecContext(ctx, `INSERT INTO users (username, username_key, display_name, password_hash, created_at) VALUES (?, ?, ?, 'h', 0)`,
+			username, username, display); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Migrate(ctx, "up"); err != nil {
+		t.Fatal(err)
+	}
+	keys := func() map[string]string {
+		t.Helper()
+		rows, err := s.DB().QueryContext(ctx, `SELECT username, display_key FROM users`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		got := map[string]string{}
+		for rows.Next() {
+			var u, k string
+			if err := rows.Scan(&u, &k); err != nil {
+				t.Fatal(err)
+			}
+			got[u] = k
+		}
+		return got
+	}
+	want := map[string]string{"ozil": "özil ünal", "ann": "ann smith", "nobody": "", "emile": "émile"}
+	if got := keys(); !maps.Equal(got, want) {
+		t.Errorf("display keys %q, want %q", got, want)
+	}
+	for prefix, username := range map[string]string{"öz": "ozil", "ÖZIL Ü": "ozil", "ann s": "ann", "É": "emile"} {
+		if us, err := s.SearchUsers(ctx, prefix, 10); err != nil || len(us) != 1 || us[0].Username != username {
+			t.Errorf("search %q: %+v %v, want %s", prefix, us, err, username)
+		}
+	}
+
+	// A fold cut short (the process stopped right after the migration)
+	// is finished at the next start.
+	if _, err := w.ExecContext(ctx, `UPDATE users SET display_key = '' WHERE username = 'ozil'`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err := db.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := keys(); !maps.Equal(got, want) {
+		t.Errorf("after a restart: display keys %q, want %q", got, want)
+	}
+
+	if err := s.Migrate(ctx, "down"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('users') WHERE name = 'display_key'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("display_key after down: %d %v", n, err)
+	}
+	if u, err := s.UserByUsername(ctx, "ozil"); err != nil || u.DisplayName != names["ozil"] {
+		t.Errorf("after down: %+v %v", u, err)
+	}
 }
