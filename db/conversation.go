@@ -68,8 +68,8 @@ func (s *Store) Conversation(ctx context.Context, id, viewer int64) (chat.Conver
 	return sqlq.One(s.conversations(ctx, sqlq.ConversationOf(id, viewer)))
 }
 
-// Conversations implements chat.Store: two queries in one read transaction, however many
-// conversations viewer is in.
+// Conversations implements chat.Store: two queries in one read
+// transaction, however many conversations viewer is in.
 func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
 	return s.conversations(ctx, sqlq.ConversationsOf(viewer))
 }
@@ -115,25 +115,6 @@ func (s *Store) unread(ctx context.Context, q querier, convID, userID, after int
 		return 0, fmt.Errorf("unread count: %w", err)
 	}
 	return n, nil
-}
-
-// ConversationIDs implements chat.Store; most recent activity first.
-func (s *Store) ConversationIDs(ctx context.Context, userID int64) ([]int64, error) {
-	return s.ids(ctx, sqlq.ConversationIDs, userID)
-}
-
-// ParticipantIDs implements chat.Store.
-func (s *Store) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
-	return s.ids(ctx, sqlq.ParticipantIDs, convID)
-}
-
-func (s *Store) ids(ctx context.Context, query string, args ...any) ([]int64, error) {
-	rows, err := s.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, 0, sqlq.ScanID)
 }
 
 // SetTitle implements chat.Store.
@@ -191,15 +172,4 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ? WHERE id = ?`, ms(at), convID)
 		return err
 	})
-}
-
-// Membership implements chat.Store.
-func (s *Store) Membership(ctx context.Context, convID, userID int64) (string, bool, error) {
-	var role string
-	var group bool
-	err := s.read.QueryRowContext(ctx, sqlq.Membership, convID, userID).Scan(&role, &group)
-	if err != nil {
-		return "", false, notFound(err)
-	}
-	return role, group, nil
 }

@@ -153,25 +153,6 @@ func original(ctx context.Context, st *insertStmts, nm *chat.NewMessage) (chat.I
 var errClientIDElsewhere = &chat.Error{Code: chat.CodeConflict,
 	Detail: "This client_id was already used for a message in another conversation."}
 
-// Messages implements chat.Store.
-func (s *Store) Messages(ctx context.Context, convID int64, q chat.PageQuery) (chat.Page, error) {
-	query, args := sqlq.PageQuery(convID, q)
-	msgs, err := s.messages(ctx, query, args, q.Limit+1)
-	if err != nil {
-		return chat.Page{}, fmt.Errorf("messages: %w", err)
-	}
-	return sqlq.PageOf(msgs, q), nil
-}
-
-func (s *Store) messages(ctx context.Context, query string, args []any, capacity int) ([]chat.Message, error) {
-	rows, err := s.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, capacity, sqlq.ScanMessage)
-}
-
 // LastSeqs implements chat.Store.
 func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
 	out := make(map[int64]int64, len(convIDs))
@@ -203,28 +184,6 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 		}
 	}
 	return out, nil
-}
-
-// MessagesBySeq implements chat.Store.
-func (s *Store) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]chat.Message, error) {
-	query, args, ok := sqlq.MessagesBySeq(convID, afterSeq, beforeSeq, limit)
-	if !ok {
-		return []chat.Message{}, nil
-	}
-	msgs, err := s.messages(ctx, query, args, 0)
-	if err != nil {
-		return nil, fmt.Errorf("messages by seq: %w", err)
-	}
-	return msgs, nil
-}
-
-// Message implements chat.Store.
-func (s *Store) Message(ctx context.Context, id int64) (chat.Message, error) {
-	m, err := sqlq.ScanMessage(s.read.QueryRowContext(ctx, sqlq.MessageByID, id))
-	if err != nil {
-		return chat.Message{}, notFound(err)
-	}
-	return m, nil
 }
 
 // EditMessage implements chat.Store.

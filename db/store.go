@@ -38,6 +38,8 @@ var _ chat.Store = (*Store)(nil)
 
 // Store implements chat.Store on one SQLite file.
 type Store struct {
+	sqlq.Reader // on the read pool
+
 	write *sql.DB // exactly one connection
 	read  *sql.DB // query_only pool
 	path  string
@@ -105,7 +107,10 @@ func open(driverName, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open database %s: %w", path, err)
 	}
-	return &Store{write: w, read: r, path: path, stmts: map[stmtKey]*sql.Stmt{}}, nil
+	return &Store{
+		Reader: sqlq.Reader{Q: readPool{r}, ByteOrder: sqlq.ByteOrderSQLite},
+		write:  w, read: r, path: path, stmts: map[stmtKey]*sql.Stmt{},
+	}, nil
 }
 
 // Migrate runs goose in direction "up", "down" (one step) or "status"
@@ -278,6 +283,30 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// readPool is the read pool as sqlq.Reader reads it.
+type readPool struct{ db *sql.DB }
+
+func (p readPool) Query(ctx context.Context, query string, args ...any) (sqlq.ClosingRows, error) {
+	rows, err := p.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return closingRows{rows}, nil
+}
+
+func (p readPool) QueryRow(ctx context.Context, query string, args ...any) sqlq.Row {
+	return foundRow{p.db.QueryRowContext(ctx, query, args...)}
+}
+
+type closingRows struct{ *sql.Rows }
+
+func (r closingRows) Close() { r.Rows.Close() }
+
+// foundRow returns chat.ErrNotFound for no row.
+type foundRow struct{ row *sql.Row }
+
+func (r foundRow) Scan(dst ...any) error { return notFound(r.row.Scan(dst...)) }
 
 // notFound maps sql.ErrNoRows to chat.ErrNotFound.
 func notFound(err error) error {

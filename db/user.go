@@ -103,15 +103,6 @@ func (c *userCache) forget(id int64) {
 	delete(c.m, id)
 }
 
-// UserByUsername implements chat.Store.
-func (s *Store) UserByUsername(ctx context.Context, username string) (chat.Account, error) {
-	a, err := sqlq.ScanAccount(s.read.QueryRowContext(ctx, sqlq.AccountByUsername, sqlq.Fold(username)))
-	if err != nil {
-		return chat.Account{}, notFound(err)
-	}
-	return a, nil
-}
-
 // UpdateUser implements chat.Store.
 func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error) {
 	var u chat.User
@@ -135,23 +126,6 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordH
 		return chat.User{}, fmt.Errorf("update user: %w", err)
 	}
 	return u, nil
-}
-
-// SearchUsers implements chat.Store.
-func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	if limit <= 0 {
-		return []chat.User{}, nil
-	}
-	rows, err := s.read.QueryContext(ctx, sqlq.SearchUsers(sqlq.ByteOrderSQLite), sqlq.PrefixPattern(prefix), limit)
-	if err != nil {
-		return nil, fmt.Errorf("search users: %w", err)
-	}
-	defer rows.Close()
-	users, err := sqlq.Collect(rows, limit, func(r sqlq.Row) (chat.User, error) { return sqlq.ScanUser(r) })
-	if err != nil {
-		return nil, fmt.Errorf("search users: %w", err)
-	}
-	return users, nil
 }
 
 // DeleteUser implements chat.Store.

@@ -85,15 +85,15 @@ func (s *Store) Conversation(ctx context.Context, id, viewer int64) (chat.Conver
 	return sqlq.One(s.conversations(ctx, sqlq.ConversationOf(id, viewer)))
 }
 
-// Conversations implements chat.Store: two queries in one round trip, however many
-// conversations viewer is in.
+// Conversations implements chat.Store: two queries in one round trip,
+// however many conversations viewer is in.
 func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
 	return s.conversations(ctx, sqlq.ConversationsOf(viewer))
 }
 
 // conversations reads the conversations of r and their participants,
-// pipelined in one batch. A participant row of a
-// conversation the first query did not see (joined in between) is skipped.
+// pipelined in one batch. A participant row of a conversation the first
+// query did not see (joined in between) is skipped.
 func (s *Store) conversations(ctx context.Context, r sqlq.ConversationRead) ([]chat.Conversation, error) {
 	var convs []chat.Conversation
 	b := &pgx.Batch{}
@@ -117,25 +117,6 @@ func unread(ctx context.Context, q querier, convID, userID, after int64) (int, e
 		return 0, fmt.Errorf("unread count: %w", err)
 	}
 	return n, nil
-}
-
-// ConversationIDs implements chat.Store; most recent activity first.
-func (s *Store) ConversationIDs(ctx context.Context, userID int64) ([]int64, error) {
-	return s.ids(ctx, sqlq.ConversationIDs, userID)
-}
-
-// ParticipantIDs implements chat.Store.
-func (s *Store) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
-	return s.ids(ctx, sqlq.ParticipantIDs, convID)
-}
-
-func (s *Store) ids(ctx context.Context, query string, args ...any) ([]int64, error) {
-	rows, err := s.pool.Query(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	return sqlq.Collect(rows, 0, sqlq.ScanID)
 }
 
 // SetTitle implements chat.Store.
@@ -206,15 +187,4 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 		return fmt.Errorf("remove participant: %w", err)
 	}
 	return err
-}
-
-// Membership implements chat.Store.
-func (s *Store) Membership(ctx context.Context, convID, userID int64) (string, bool, error) {
-	var role string
-	var group bool
-	err := s.pool.QueryRow(ctx, sqlq.Membership, convID, userID).Scan(&role, &group)
-	if err != nil {
-		return "", false, notFound(err)
-	}
-	return role, group, nil
 }

@@ -37,6 +37,7 @@ import (
 	"github.com/pressly/goose/v3/lock"
 
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/db/sqlq"
 )
 
 //go:embed migrations/*.sql
@@ -46,7 +47,8 @@ var _ chat.Store = (*Store)(nil)
 
 // Store implements chat.Store on a PostgreSQL database.
 type Store struct {
-	pool *pgxpool.Pool
+	sqlq.Reader // on the pool
+	pool        *pgxpool.Pool
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value
@@ -85,7 +87,7 @@ func openPool(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{Reader: sqlq.Reader{Q: reader{pool}, ByteOrder: sqlq.ByteOrderPostgres}, pool: pool}, nil
 }
 
 // Migrate runs goose in direction "up" (every pending migration) or
@@ -209,6 +211,22 @@ func retryable(err error) bool {
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// reader is the pool as sqlq.Reader reads it.
+type reader struct{ pool *pgxpool.Pool }
+
+func (r reader) Query(ctx context.Context, query string, args ...any) (sqlq.ClosingRows, error) {
+	return r.pool.Query(ctx, query, args...)
+}
+
+func (r reader) QueryRow(ctx context.Context, query string, args ...any) sqlq.Row {
+	return foundRow{r.pool.QueryRow(ctx, query, args...)}
+}
+
+// foundRow returns chat.ErrNotFound for no row.
+type foundRow struct{ row pgx.Row }
+
+func (r foundRow) Scan(dst ...any) error { return notFound(r.row.Scan(dst...)) }
 
 // notFound maps pgx.ErrNoRows to chat.ErrNotFound.
 func notFound(err error) error {

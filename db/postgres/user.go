@@ -44,15 +44,6 @@ func (s *Store) UserByID(ctx context.Context, id int64) (chat.Account, error) {
 	return a, nil
 }
 
-// UserByUsername implements chat.Store.
-func (s *Store) UserByUsername(ctx context.Context, username string) (chat.Account, error) {
-	a, err := sqlq.ScanAccount(s.pool.QueryRow(ctx, sqlq.AccountByUsername, sqlq.Fold(username)))
-	if err != nil {
-		return chat.Account{}, notFound(err)
-	}
-	return a, nil
-}
-
 // UpdateUser implements chat.Store.
 func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error) {
 	var displayKey *string
@@ -69,23 +60,6 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordH
 		return chat.User{}, fmt.Errorf("update user: %w", notFound(err))
 	}
 	return u, nil
-}
-
-// SearchUsers implements chat.Store.
-func (s *Store) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	if limit <= 0 {
-		return []chat.User{}, nil
-	}
-	rows, err := s.pool.Query(ctx, sqlq.SearchUsers(sqlq.ByteOrderPostgres), sqlq.PrefixPattern(prefix), limit)
-	if err != nil {
-		return nil, fmt.Errorf("search users: %w", err)
-	}
-	defer rows.Close()
-	users, err := sqlq.Collect(rows, limit, func(r sqlq.Row) (chat.User, error) { return sqlq.ScanUser(r) })
-	if err != nil {
-		return nil, fmt.Errorf("search users: %w", err)
-	}
-	return users, nil
 }
 
 // DeleteUser implements chat.Store.

@@ -1,6 +1,8 @@
 // Package sqlq is the SQL that Confab's two stores share: column lists, row
 // scanners and read queries, written once against the one schema that
-// package db (SQLite) and package postgres (PostgreSQL) both keep.
+// package db (SQLite) and package postgres (PostgreSQL) both keep, and
+// Reader, the reads of chat.Store that are the same query on both, which
+// each store embeds over its own pool (Querier).
 //
 // Placeholders are $1, $2…: PostgreSQL's own, and modernc.org/sqlite binds
 // $N to the Nth argument too, so one text serves both. Timestamps are Unix

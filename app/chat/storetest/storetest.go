@@ -236,7 +236,7 @@ func testSearchUsers(t *testing.T, open func(t *testing.T) chat.Store) {
 	ctx := context.Background()
 	for _, u := range []struct{ name, display string }{
 		{"albert", "Bert"}, {"zed", "Al Zed"}, {"bob", "Bob"}, {"under_score", "U"}, {"umlaut", "Özil Ünal"},
-		{"Émile", "E"}, {"pct", "100%"},
+		{"Émile", "E"}, {"pct", "100%"}, {"xeno", "Ξενοφῶν"}, {"yuri", "ЮРИЙ Гагарин"},
 	} {
 		if _, err := s.CreateUser(ctx, u.name, u.display, "h", t0); err != nil {
 			t.Fatal(err)
@@ -258,6 +258,10 @@ func testSearchUsers(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"Öz", 20, []string{"umlaut"}},
 		{"öz", 20, []string{"umlaut"}},
 		{"émi", 20, []string{"Émile"}},
+		{"ξεν", 20, []string{"xeno"}},
+		{"ΞΕΝ", 20, []string{"xeno"}},
+		{"юрий г", 20, []string{"yuri"}},
+		{"Юр", 20, []string{"yuri"}},
 		{"", 3, []string{"albert", "bob", "pct"}},
 	}
 	for _, tt := range tests {

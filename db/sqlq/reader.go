@@ -1,0 +1,107 @@
+package sqlq
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/confab/confab/app/chat"
+)
+
+// Querier is where a store reads, whichever its driver: each store adapts
+// its read pool to it.
+type Querier interface {
+	// Query runs query; the caller closes the rows.
+	Query(ctx context.Context, query string, args ...any) (ClosingRows, error)
+	// QueryRow runs a query for one row. Its Scan returns chat.ErrNotFound
+	// when there is no row.
+	QueryRow(ctx context.Context, query string, args ...any) Row
+}
+
+// ClosingRows are Rows to close when done (pgx's rows are as they are).
+type ClosingRows interface {
+	Rows
+	Close()
+}
+
+// Reader is the part of chat.Store that is one query on both stores, for
+// them to embed. Methods that look up one thing return chat.ErrNotFound
+// when it does not exist, as chat.Store says.
+type Reader struct {
+	Q Querier
+	// ByteOrder sorts text byte by byte: ByteOrderSQLite or
+	// ByteOrderPostgres.
+	ByteOrder string
+}
+
+// UserByUsername implements chat.Store.
+func (r Reader) UserByUsername(ctx context.Context, username string) (chat.Account, error) {
+	return ScanAccount(r.Q.QueryRow(ctx, AccountByUsername, Fold(username)))
+}
+
+// SearchUsers implements chat.Store.
+func (r Reader) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
+	if limit <= 0 {
+		return []chat.User{}, nil
+	}
+	users, err := collect(ctx, r.Q, limit, func(row Row) (chat.User, error) { return ScanUser(row) },
+		SearchUsers(r.ByteOrder), PrefixPattern(prefix), limit)
+	if err != nil {
+		return nil, fmt.Errorf("search users: %w", err)
+	}
+	return users, nil
+}
+
+// Membership implements chat.Store.
+func (r Reader) Membership(ctx context.Context, convID, userID int64) (role string, isGroup bool, err error) {
+	if err := r.Q.QueryRow(ctx, Membership, convID, userID).Scan(&role, &isGroup); err != nil {
+		return "", false, err
+	}
+	return role, isGroup, nil
+}
+
+// ConversationIDs implements chat.Store; most recent activity first.
+func (r Reader) ConversationIDs(ctx context.Context, userID int64) ([]int64, error) {
+	return collect(ctx, r.Q, 0, ScanID, ConversationIDs, userID)
+}
+
+// ParticipantIDs implements chat.Store.
+func (r Reader) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
+	return collect(ctx, r.Q, 0, ScanID, ParticipantIDs, convID)
+}
+
+// Message implements chat.Store.
+func (r Reader) Message(ctx context.Context, id int64) (chat.Message, error) {
+	return ScanMessage(r.Q.QueryRow(ctx, MessageByID, id))
+}
+
+// Messages implements chat.Store.
+func (r Reader) Messages(ctx context.Context, convID int64, q chat.PageQuery) (chat.Page, error) {
+	query, args := PageQuery(convID, q)
+	msgs, err := collect(ctx, r.Q, q.Limit+1, ScanMessage, query, args...)
+	if err != nil {
+		return chat.Page{}, fmt.Errorf("messages: %w", err)
+	}
+	return PageOf(msgs, q), nil
+}
+
+// MessagesBySeq implements chat.Store.
+func (r Reader) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]chat.Message, error) {
+	query, args, ok := MessagesBySeq(convID, afterSeq, beforeSeq, limit)
+	if !ok {
+		return []chat.Message{}, nil
+	}
+	msgs, err := collect(ctx, r.Q, 0, ScanMessage, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("messages by seq: %w", err)
+	}
+	return msgs, nil
+}
+
+func collect[T any](ctx context.Context, q Querier, capacity int, scan func(Row) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return Collect(rows, capacity, scan)
+}
