@@ -1,6 +1,9 @@
 // Package db is Confab's storage: SQLite through modernc.org/sqlite (pure
 // Go, no cgo), schema migrations embedded as goose SQL files, and the
-// hand-written queries behind chat.Store.
+// hand-written queries behind chat.Store. The reads it shares with the
+// PostgreSQL store (package postgres) are in db/sqlq; what is here is what
+// SQLite needs of its own: the writes, the group commit, the statement and
+// user caches.
 //
 // SQLite has one writer. Store keeps a single-connection write pool, so
 // writers queue in Go rather than on SQLite's lock, beside a pool of
@@ -138,10 +141,16 @@ func (s *Store) Migrate(ctx context.Context, direction string) error {
 
 // foldDisplayKeys gives display_key to the users whose name migration
 // 00003_display_key left for Go to fold (it has a non-ASCII character).
-// Run after every "up": an index lookup that finds nothing, once done.
+// Run after every "up": once done, one index lookup on a reader that
+// finds nothing, and the writer is not taken.
 func (s *Store) foldDisplayKeys(ctx context.Context) error {
+	const unfolded = `FROM users WHERE display_key = '' AND display_name <> ''`
+	var pending bool
+	if err := s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 `+unfolded+`)`).Scan(&pending); err != nil || !pending {
+		return err
+	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT id, display_name FROM users WHERE display_key = '' AND display_name <> ''`)
+		rows, err := tx.QueryContext(ctx, `SELECT id, display_name `+unfolded)
 		if err != nil {
 			return fmt.Errorf("fold display names: %w", err)
 		}
