@@ -7,7 +7,8 @@
 // It parses every *_test.go file below the given folders (default: the
 // module, from its root) and reports, as file:line, inside the function
 // literal of every go statement, and of every X.Go(func() {…}) (a
-// sync.WaitGroup's or an errgroup's), nested closures included:
+// sync.WaitGroup's or an errgroup's) and b.RunParallel(func(pb) {…}),
+// nested closures included:
 //
 //   - any call X.Fatal, X.Fatalf, X.FailNow, X.Skip, X.Skipf or X.SkipNow;
 //   - any call that passes a test's *testing.T, *testing.B or testing.TB
@@ -148,9 +149,9 @@ func (c *checker) walk(root ast.Node) {
 		case *ast.GoStmt:
 			c.checkGo(n.Call)
 		case *ast.CallExpr:
-			// wg.Go(func() {…}) and errgroup's g.Go run the literal on a
-			// goroutine of their own, as a go statement does.
-			if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok && sel.Sel.Name == "Go" && len(n.Args) == 1 {
+			// wg.Go(func() {…}), errgroup's g.Go and b.RunParallel run
+			// the literal on goroutines of their own, as a go statement does.
+			if sel, ok := ast.Unparen(n.Fun).(*ast.SelectorExpr); ok && (sel.Sel.Name == "Go" || sel.Sel.Name == "RunParallel") && len(n.Args) == 1 {
 				if lit, ok := ast.Unparen(n.Args[0]).(*ast.FuncLit); ok {
 					c.checkLit(lit, nil)
 				}

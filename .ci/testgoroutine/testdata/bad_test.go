@@ -50,6 +50,11 @@ func BenchmarkBad(b *testing.B) {
 	go func() {
 		helper(b) // want
 	}()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			helper(b) // want
+		}
+	})
 }
 
 func helper(tb testing.TB) {
