@@ -175,7 +175,12 @@ func TestBackup_WhileEightWritersSend(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The writers are under way before the backup begins.
+	for deadline := time.Now().Add(10 * time.Second); len(acked.snapshot()) < 20; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the writers acknowledged %d messages in 10 s", len(acked.snapshot()))
+		}
+	}
 
 	dst := filepath.Join(t.TempDir(), "backup.db")
 	before := acked.snapshot() // acknowledged before the backup began

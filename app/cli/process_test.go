@@ -42,14 +42,22 @@ func TestShutdown_SIGTERMFinishesAnInFlightPOST(t *testing.T) {
 
 	start := time.Now()
 	p.Cmd.Process.Signal(syscall.SIGTERM)
-	time.Sleep(300 * time.Millisecond) // the server is now draining
-	select {
-	case <-p.Done():
-		t.Fatalf("exited with a request in flight: %v\n%s", p.Err(), p.Logs)
-	default:
-	}
-	if _, err := http.Get(p.URL + "/healthz"); err == nil {
-		t.Error("a draining server still accepts new connections")
+	// The server drains: it soon refuses new connections, and it does not
+	// exit while the request is in flight.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		select {
+		case <-p.Done():
+			t.Fatalf("exited with a request in flight: %v\n%s", p.Err(), p.Logs)
+		default:
+		}
+		resp, err := http.Get(p.URL + "/healthz")
+		if err != nil {
+			break
+		}
+		resp.Body.Close()
+		if time.Now().After(deadline) {
+			t.Fatal("a draining server still accepts new connections")
+		}
 	}
 
 	if _, err := io.WriteString(conn, body[10:]); err != nil {
