@@ -484,6 +484,9 @@ func (r *crashReader) run(base string) {
 }
 
 func TestCrash_SIGKILLLosesNothingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a confab process for rounds of traffic")
+	}
 	seed := uint64(crashDefaultSeed)
 	if v := os.Getenv("CONFAB_CRASH_SEED"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)

@@ -35,6 +35,9 @@ type cluster struct {
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts several confab processes, Postgres and Redis")
+	}
 	dbURL := pgtest.URL(t)
 	c := &cluster{t: t, bin: BuildBinary(t, "multinode"), redis: redistest.Start(t)}
 	c.env = []string{
