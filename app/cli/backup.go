@@ -9,6 +9,7 @@ import (
 	"github.com/confab/confab/db"
 )
 
+// backupCmd is `confab backup PATH`; the copy itself is db.Backup.
 func backupCmd() command {
 	return command{
 		name: "backup", args: "PATH", summary: "write a consistent copy of the live database", failCode: exitConfig,

@@ -21,6 +21,8 @@ import (
 	"github.com/confab/confab/app/server"
 )
 
+// createUserCmd is `confab createuser`: an account made with the API's
+// rules, its password read from stdin.
 func createUserCmd() command {
 	return command{
 		name: "createuser", args: "--username NAME", summary: "create an account", failCode: exitConfig,

@@ -12,6 +12,7 @@ import (
 	"github.com/confab/confab/app/config"
 )
 
+// healthcheckCmd is `confab healthcheck`, a container's health probe.
 func healthcheckCmd() command {
 	return command{
 		name: "healthcheck", summary: "exit 0 when the server on this machine is healthy", failCode: exitFail,

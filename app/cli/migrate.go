@@ -15,6 +15,7 @@ import (
 	"github.com/confab/confab/db/postgres"
 )
 
+// migrateCmd is `confab migrate up|down|status` on either store.
 func migrateCmd() command {
 	return command{
 		name: "migrate", args: "up|down|status", summary: "apply, roll back or list schema migrations", failCode: exitConfig,

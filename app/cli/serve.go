@@ -12,6 +12,7 @@ import (
 	"github.com/confab/confab/app/server"
 )
 
+// serveCmd is `confab [serve]`: the server, until a signal stops it.
 func serveCmd() command {
 	return command{
 		name: "serve", summary: "run the server (the default)", failCode: exitConfig,

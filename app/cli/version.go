@@ -7,6 +7,7 @@ import (
 	"runtime/debug"
 )
 
+// versionCmd is `confab version` (also --version and -v).
 func versionCmd() command {
 	return command{
 		name: "version", summary: "print the version and the revision it was built from", failCode: exitConfig,
