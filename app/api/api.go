@@ -135,7 +135,7 @@ const claimsKey = "confab.claims"
 // RequireUser authenticates the request's Bearer access token.
 func (a *API) RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		token, ok := BearerToken(c.Request())
+		token, ok := auth.BearerToken(c.Request())
 		if !ok {
 			return &chat.Error{Code: chat.CodeNotAuthenticated, Detail: "Authentication credentials were not provided."}
 		}
@@ -147,16 +147,6 @@ func (a *API) RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set(claimsKey, claims)
 		return next(c)
 	}
-}
-
-// BearerToken returns the token of an "Authorization: Bearer" header.
-func BearerToken(r *http.Request) (string, bool) {
-	h := r.Header.Get("Authorization")
-	scheme, token, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return "", false
-	}
-	return strings.TrimSpace(token), true
 }
 
 func currentUser(c echo.Context) chat.User { return c.Get(userKey).(chat.User) }

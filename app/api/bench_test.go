@@ -20,24 +20,26 @@ import (
 // spend the benchmark dialing.
 var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}}
 
-func benchDo(b *testing.B, method, url, token string, body []byte, want int) {
+// benchDo makes one request and checks its status. It returns its error
+// rather than failing the benchmark: RunParallel calls it on goroutines
+// of its own, which may only report with b.Error.
+func benchDo(method, url, token string, body []byte, want int) error {
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
-		b.Error(err)
-		return
+		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := benchClient.Do(req)
 	if err != nil {
-		b.Error(err)
-		return
+		return err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != want {
-		b.Errorf("%s %s: %d", method, url, resp.StatusCode)
+		return fmt.Errorf("%s %s: %d", method, url, resp.StatusCode)
 	}
+	return nil
 }
 
 // BenchmarkSend_HTTP16 is the send path end to end: 16 concurrent HTTP
@@ -79,7 +81,9 @@ func BenchmarkSend_HTTP16(b *testing.B) {
 				i := int(next.Add(1)-1) % len(users)
 				url := fmt.Sprintf("%s/api/conversations/%d/messages/", s.URL, convs[i])
 				for pb.Next() {
-					benchDo(b, http.MethodPost, url, users[i].Access, body, http.StatusCreated)
+					if err := benchDo(http.MethodPost, url, users[i].Access, body, http.StatusCreated); err != nil {
+						b.Error(err)
+					}
 				}
 			})
 			elapsed := time.Since(start)
@@ -104,14 +108,18 @@ func BenchmarkHistory_HTTP(b *testing.B) {
 	body := []byte(`{"content":"history"}`)
 	url := fmt.Sprintf("%s/api/conversations/%d/messages/", s.URL, conv)
 	for range 1000 {
-		benchDo(b, http.MethodPost, url, a.Access, body, http.StatusCreated)
+		if err := benchDo(http.MethodPost, url, a.Access, body, http.StatusCreated); err != nil {
+			b.Error(err)
+		}
 	}
 	b.SetParallelism(8)
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			benchDo(b, http.MethodGet, url+"?limit=50", c.Access, nil, http.StatusOK)
+			if err := benchDo(http.MethodGet, url+"?limit=50", c.Access, nil, http.StatusOK); err != nil {
+				b.Error(err)
+			}
 		}
 	})
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "pages/s")

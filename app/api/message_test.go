@@ -121,7 +121,12 @@ func TestSendMessage_IdempotentClientID(t *testing.T) {
 			defer wg.Done()
 			<-start
 			// Each retry may carry different content: the original wins.
-			resps[i] = send(t, s, a, conv, map[string]string{"content": p("attempt %d", i), "client_id": "retry-me"})
+			r, err := s.Request(http.MethodPost, p("/api/conversations/%d/messages/", conv), a.Access,
+				map[string]string{"content": p("attempt %d", i), "client_id": "retry-me"})
+			if err != nil {
+				t.Error(err) // its status stays 0, which fails below
+			}
+			resps[i] = r
 		}()
 	}
 	close(start)

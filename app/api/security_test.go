@@ -141,6 +141,8 @@ func TestCORS_ForeignOriginsGetNoAccess(t *testing.T) {
 // the cost passwords are really stored with: the time does not tell
 // which usernames exist.
 func TestLogin_TimeDoesNotRevealWhetherTheUserExists(t *testing.T) {
+	timingOnly(t) // a ratio of wall-clock times
+
 	t.Parallel()                                                                               // a dozen real hashes: let the rest of the package run meanwhile
 	s := servertest.Start(t, func(_ *config.Config, o *server.Options) { o.PasswordCost = 0 }) // 0: auth.DefaultCost
 	u := s.Register(t, "alice")

@@ -1,52 +1,51 @@
 // Package metrics is Confab's Prometheus instrumentation: one registry per
-// server (a field, never the global default), the /metrics handler, the
-// HTTP middleware, the WebSocket edge's counters, and a timing wrapper
-// around the store.
+// server (a field, never the global default), the handler that serves it,
+// and the series the rest of Confab reports into: HTTP requests, the
+// WebSocket edge's counters, send and store latencies, and the hub's and
+// the cluster's counts, read through funcs given at construction.
 //
-// Every label takes its values from a closed set (routes as registered,
-// known frame types, known close codes), so that no client can grow the
-// number of series by sending odd paths, methods or frame types. metrics
-// observes; it never changes what it observes, and it knows no SQL.
+// metrics is a leaf: it imports only the standard library and Prometheus,
+// and knows nothing of Confab's other packages, HTTP framework or errors.
+// Who reports what is wired in app/server. Every label takes its values
+// from a closed set (routes as registered, known frame types, known close
+// codes), so that no client can grow the number of series by sending odd
+// paths, methods or frame types. metrics observes; it never changes what
+// it observes.
 package metrics
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/confab/confab/app/api"
-	"github.com/confab/confab/app/chat"
-	"github.com/confab/confab/app/cluster"
 )
 
 // Options configures Metrics.
 type Options struct {
-	// Token, when not empty, must be sent as "Authorization: Bearer
-	// <Token>" to read /metrics. Empty: /metrics is open.
-	Token string
 	// HubStats reports the hub's publish and delivery counts since start
 	// (hub.Hub.Stats). Nil: the hub series are not exported.
 	HubStats func() (publishes, deliveries uint64)
 	// OrderStats reports the hub's ordered delivery (hub.Hub.OrderStats);
-	// ClusterStats the Redis link (cluster.Cluster.Stats). Nil: not
-	// exported (a single node).
+	// ClusterStats the Redis link. Nil: not exported (a single node).
 	OrderStats   func() (repeats, fills, resyncs uint64)
-	ClusterStats func() cluster.Stats
+	ClusterStats func() ClusterStats
+}
+
+// ClusterStats are the Redis link's counters since start, and whether it
+// works now.
+type ClusterStats struct {
+	Published, Received, Dropped, PublishErrors, Swept uint64
+	Healthy                                            bool
 }
 
 // Metrics holds the registry and every series Confab exports. Its methods
 // are safe for concurrent use and allocate nothing on the hot paths
 // (frames, sends, store calls).
 type Metrics struct {
-	reg   *prometheus.Registry
-	token string
+	reg *prometheus.Registry
 
 	httpRequests *prometheus.CounterVec
 	httpDuration *prometheus.HistogramVec
@@ -102,8 +101,7 @@ func New(opt Options) *Metrics {
 	reg := prometheus.NewRegistry()
 	f := factory{reg}
 	m := &Metrics{
-		reg:   reg,
-		token: opt.Token,
+		reg: reg,
 		httpRequests: f.counterVec("confab_http_requests_total",
 			"HTTP requests by route (as registered), method and status.", "route", "method", "status"),
 		httpDuration: f.histogramVec("confab_http_request_duration_seconds",
@@ -158,7 +156,7 @@ func New(opt Options) *Metrics {
 	}
 	if opt.ClusterStats != nil {
 		stats := opt.ClusterStats
-		counter := func(name, help string, v func(cluster.Stats) uint64) prometheus.Collector {
+		counter := func(name, help string, v func(ClusterStats) uint64) prometheus.Collector {
 			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
 				func() float64 { return float64(v(stats())) })
 		}
@@ -172,15 +170,15 @@ func New(opt Options) *Metrics {
 					return 1
 				}),
 			counter("confab_cluster_published_total", "Events sent to the other nodes through Redis.",
-				func(s cluster.Stats) uint64 { return s.Published }),
+				func(s ClusterStats) uint64 { return s.Published }),
 			counter("confab_cluster_received_total", "Events received from the other nodes through Redis.",
-				func(s cluster.Stats) uint64 { return s.Received }),
+				func(s ClusterStats) uint64 { return s.Received }),
 			counter("confab_cluster_dropped_total", "Events not sent to the other nodes (Redis failing or too slow); messages among them are filled from the database.",
-				func(s cluster.Stats) uint64 { return s.Dropped }),
+				func(s ClusterStats) uint64 { return s.Dropped }),
 			counter("confab_cluster_publish_errors_total", "Failed publishes to Redis (each a pipeline of events).",
-				func(s cluster.Stats) uint64 { return s.PublishErrors }),
+				func(s ClusterStats) uint64 { return s.PublishErrors }),
 			counter("confab_cluster_swept_users_total", "Users announced offline because the node holding their sockets stopped.",
-				func(s cluster.Stats) uint64 { return s.Swept }),
+				func(s ClusterStats) uint64 { return s.Swept }),
 		)
 	}
 	if opt.HubStats != nil {
@@ -201,53 +199,25 @@ func New(opt Options) *Metrics {
 	return m
 }
 
-// Registry returns the registry, for tests and extra collectors.
-func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
-
-// Handler serves the registry in the Prometheus text format. When a token
-// is configured, a request without it gets the contract's 401.
-func (m *Metrics) Handler() echo.HandlerFunc {
-	h := promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
-	return func(c echo.Context) error {
-		if m.token != "" {
-			got, _ := api.BearerToken(c.Request())
-			if subtle.ConstantTimeCompare([]byte(got), []byte(m.token)) != 1 {
-				return &chat.Error{Code: chat.CodeNotAuthenticated, Detail: "A valid metrics token is required."}
-			}
-		}
-		h.ServeHTTP(c.Response(), c.Request())
-		return nil
-	}
+// Handler serves the registry in the Prometheus text format. It checks
+// no credentials: the route that mounts it does.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
 
-// Middleware counts and times every request by its route pattern
-// (c.Path(), so /api/messages/7/ and /api/messages/8/ are one series).
-// Place it outside the access log, so that the status it reads is the one
-// written.
-func (m *Metrics) Middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		if err := next(c); err != nil {
-			c.Error(err) // write it now, so that the status is known
-		}
-		r := c.Request()
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		method := boundMethod(r.Method)
-		status := c.Response().Status
-		upgrade := isUpgrade(r)
-		if upgrade && !c.Response().Committed {
-			// The connection was hijacked: the 101 went out unseen by echo.
-			status = http.StatusSwitchingProtocols
-		}
-		m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
-		if !upgrade {
-			// A socket's lifetime is not a request's latency.
-			m.httpDuration.WithLabelValues(route, method).Observe(time.Since(start).Seconds())
-		}
-		return nil
+// ObserveRequest counts one HTTP request by its route pattern (as
+// registered, so /api/messages/7/ and /api/messages/8/ are one series;
+// "unmatched" for none), method and status, and records its latency. A
+// WebSocket upgrade is counted but not timed: a socket's lifetime is not
+// a request's latency.
+func (m *Metrics) ObserveRequest(route, method string, status int, upgrade bool, d time.Duration) {
+	if route == "" {
+		route = "unmatched"
+	}
+	method = boundMethod(method)
+	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	if !upgrade {
+		m.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())
 	}
 }
 
@@ -260,19 +230,20 @@ func boundMethod(m string) string {
 	return "OTHER"
 }
 
-// isUpgrade reports a WebSocket handshake; the match is loose on
-// purpose: it only decides whether the request is timed.
-func isUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
-		strings.Contains(strings.ToLower(r.Header.Get("Connection")), "upgrade")
-}
-
 // ObserveSend records one message's send latency; chat.Service calls it
 // after each commit (chat.Service.ObserveSend).
 func (m *Metrics) ObserveSend(d time.Duration) { m.sendDuration.Observe(d.Seconds()) }
 
 // ObserveHop records the Redis hop of one event from another node.
 func (m *Metrics) ObserveHop(d time.Duration) { m.hopDuration.Observe(d.Seconds()) }
+
+// StoreObserver returns the func that records one store call of op in
+// confab_db_query_duration_seconds{op}. Call it once per op at
+// construction: the func it returns allocates nothing.
+func (m *Metrics) StoreObserver(op string) func(time.Duration) {
+	o := m.dbDuration.WithLabelValues(op)
+	return func(d time.Duration) { o.Observe(d.Seconds()) }
+}
 
 // The WebSocket edge's Metrics interface:
 //

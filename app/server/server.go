@@ -104,12 +104,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		hopt = hub.Options{Broker: cl, Presence: cl, Sequence: chat.Sequence(store)}
 	}
 	h := hub.New(hopt)
-	mopt := metrics.Options{Token: cfg.MetricsToken, HubStats: h.Stats}
+	mopt := metrics.Options{HubStats: h.Stats}
 	if cl != nil {
-		mopt.OrderStats, mopt.ClusterStats = h.OrderStats, cl.Stats
+		mopt.OrderStats, mopt.ClusterStats = h.OrderStats, clusterStats(cl)
 	}
 	m := metrics.New(mopt)
-	timed := m.Store(store) // every service call to the database is timed
+	timed := timeStore(m, store) // every service call to the database is timed
 	s := &Server{
 		Config:  cfg,
 		Log:     log,
@@ -179,7 +179,7 @@ func (s *Server) routes() *echo.Echo {
 	}
 	e.Pre(api.TrailingSlash())
 	e.Use(middleware.RequestID())
-	e.Use(s.Metrics.Middleware) // outside the access log: it sees the written status
+	e.Use(observeRequests(s.Metrics)) // outside the access log: it sees the written status
 	e.Use(api.AccessLog(s.Log))
 	e.Use(middleware.Recover())
 	e.Use(api.SecurityHeaders())
@@ -187,7 +187,7 @@ func (s *Server) routes() *echo.Echo {
 
 	s.api.Routes(e)
 	e.GET("/api/openapi.json/", api.HandleOpenAPI) // the trailing-slash rewrite adds the slash
-	e.GET("/metrics", s.Metrics.Handler())
+	e.GET("/metrics", metricsRoute(s.Metrics, s.Config.MetricsToken))
 	e.GET("/ws/chat/", func(c echo.Context) error {
 		s.WS.ServeChat(c.Response(), c.Request())
 		return nil

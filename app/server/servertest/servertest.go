@@ -14,6 +14,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -254,9 +255,20 @@ func (r Response) Map(t testing.TB) map[string]any {
 
 // Do sends a request. body may be nil, a string or []byte (sent as is), or
 // any other value (sent as JSON). token, when not empty, is sent as a
-// Bearer token.
+// Bearer token. A request that cannot be made fails the test: call Do on
+// the test's goroutine only (other goroutines use Request).
 func (s *Server) Do(t testing.TB, method, path, token string, body any) Response {
 	t.Helper()
+	r, err := s.Request(method, path, token, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Request is Do for any goroutine: it returns the error that Do fails the
+// test with.
+func (s *Server) Request(method, path, token string, body any) (Response, error) {
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -267,13 +279,13 @@ func (s *Server) Do(t testing.TB, method, path, token string, body any) Response
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			t.Fatalf("encode body: %v", err)
+			return Response{}, fmt.Errorf("encode body: %w", err)
 		}
 		r = bytes.NewReader(j)
 	}
 	req, err := http.NewRequest(method, s.URL+path, r)
 	if err != nil {
-		t.Fatalf("new request: %v", err)
+		return Response{}, fmt.Errorf("new request: %w", err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -283,14 +295,14 @@ func (s *Server) Do(t testing.TB, method, path, token string, body any) Response
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
+		return Response{}, fmt.Errorf("%s %s: %w", method, path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("read body: %v", err)
+		return Response{}, fmt.Errorf("read body: %w", err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // User is a registered test user with its tokens.

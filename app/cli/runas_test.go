@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package cli
 
 import (
 	"errors"
@@ -12,17 +12,19 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/confab/confab/app/systemtest"
 )
 
 // RUN_AS: a server started as root on a folder owned by root (how Fly and
 // Render mount volumes) takes the folder for the given user and serves as
 // that user. Started as anyone else, it may only name itself.
 func TestRunAs(t *testing.T) {
-	bin := buildBinary(t, "runas-test")
+	bin := systemtest.BuildBinary(t, "runas-test")
 	if os.Getuid() != 0 {
 		t.Run("another user is refused without root", func(t *testing.T) {
 			cmd := exec.Command(bin)
-			cmd.Env = []string{"HOST=127.0.0.1", "PORT=" + freePort(t), "DATABASE_PATH=" + filepath.Join(t.TempDir(), "c.db"),
+			cmd.Env = []string{"HOST=127.0.0.1", "PORT=" + systemtest.FreePort(t), "DATABASE_PATH=" + filepath.Join(t.TempDir(), "c.db"),
 				"RUN_AS=" + strconv.Itoa(os.Getuid()+1) + ":" + strconv.Itoa(os.Getgid())}
 			out, err := cmd.CombinedOutput()
 			var ee *exec.ExitError
@@ -31,8 +33,8 @@ func TestRunAs(t *testing.T) {
 			}
 		})
 		t.Run("naming itself is a no-op", func(t *testing.T) {
-			p := startProc(t, bin, []string{"RUN_AS=" + strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid())})
-			if code, _ := p.call(t, http.MethodGet, "/readyz", "", nil); code != http.StatusOK {
+			p := systemtest.Start(t, bin, []string{"RUN_AS=" + strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid())})
+			if code, _ := p.Call(t, http.MethodGet, "/readyz", "", nil); code != http.StatusOK {
 				t.Fatalf("readyz: %d", code)
 			}
 		})
@@ -50,10 +52,10 @@ func TestRunAs(t *testing.T) {
 		t.Fatal(err)
 	}
 	const uid, gid = 65532, 65532
-	p := startProc(t, bin, []string{"RUN_AS=65532:65532", "DATABASE_PATH=" + filepath.Join(data, "confab.db")})
-	p.register(t, "volume_user") // writes to the database
+	p := systemtest.Start(t, bin, []string{"RUN_AS=65532:65532", "DATABASE_PATH=" + filepath.Join(data, "confab.db")})
+	p.Register(t, "volume_user") // writes to the database
 
-	status, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/status")
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(p.Cmd.Process.Pid) + "/status")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,5 +78,5 @@ func TestRunAs(t *testing.T) {
 			t.Errorf("%s is owned by %d:%d, want %d:%d", name, st.Uid, st.Gid, uid, gid)
 		}
 	}
-	p.stop(t, 15e9)
+	p.Stop(t, 15e9)
 }

@@ -1,15 +1,14 @@
-package metrics
+package server
 
 import (
 	"context"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/metrics"
 )
 
-// Store wraps s so that every call is observed in
+// timeStore wraps s so that every call is observed in
 // confab_db_query_duration_seconds{op}. It is the chosen way to time the
 // database: around the store's methods rather than inside db, so db stays
 // free of metrics, and a group commit (insert_messages) is timed as the
@@ -17,10 +16,10 @@ import (
 // histogram observation; nothing allocates. Methods added to chat.Store
 // later pass through untimed until they are listed here; Ping (the
 // readiness probe) is deliberately not timed.
-func (m *Metrics) Store(s chat.Store) chat.Store {
+func timeStore(m *metrics.Metrics, s chat.Store) chat.Store {
 	t := &timedStore{Store: s}
 	for op, name := range opNames() {
-		t.obs[op] = m.dbDuration.WithLabelValues(name)
+		t.obs[op] = m.StoreObserver(name)
 	}
 	return t
 }
@@ -29,11 +28,11 @@ var _ chat.Store = (*timedStore)(nil)
 
 type timedStore struct {
 	chat.Store
-	obs [opCount]prometheus.Observer
+	obs [opCount]func(time.Duration)
 }
 
 func (s *timedStore) since(op int, start time.Time) {
-	s.obs[op].Observe(time.Since(start).Seconds())
+	s.obs[op](time.Since(start))
 }
 
 // Operations, the index of timedStore.obs.

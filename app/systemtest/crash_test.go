@@ -1,4 +1,4 @@
-package main
+package systemtest
 
 import (
 	"database/sql"
@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
 	_ "modernc.org/sqlite" // the read-only integrity check opens the file itself
 
 	"github.com/confab/confab/app/server/servertest"
@@ -56,7 +57,7 @@ type crashServer struct {
 // launch starts a process on a fresh port without waiting for it.
 func (s *crashServer) launch() {
 	s.t.Helper()
-	port := freePort(s.t)
+	port := FreePort(s.t)
 	s.url = "http://127.0.0.1:" + port
 	s.cmd = exec.Command(s.bin, "serve")
 	s.cmd.Env = append([]string{"HOST=127.0.0.1", "PORT=" + port, "DATABASE_PATH=" + s.db}, s.env...)
@@ -483,6 +484,9 @@ func (r *crashReader) run(base string) {
 }
 
 func TestCrash_SIGKILLLosesNothingAcknowledged(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills and restarts a confab process for rounds of traffic")
+	}
 	seed := uint64(crashDefaultSeed)
 	if v := os.Getenv("CONFAB_CRASH_SEED"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 64)
@@ -494,7 +498,7 @@ func TestCrash_SIGKILLLosesNothingAcknowledged(t *testing.T) {
 	t.Logf("seed %d (replay with CONFAB_CRASH_SEED=%d)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
 
-	s := &crashServer{t: t, bin: buildBinary(t, "crash-test"), db: filepath.Join(t.TempDir(), "confab.db"),
+	s := &crashServer{t: t, bin: BuildBinary(t, "crash-test"), db: filepath.Join(t.TempDir(), "confab.db"),
 		env:  []string{"LOG_LEVEL=warn", "WS_FRAMES_PER_SECOND=100000", "WS_FRAME_BURST=100000"},
 		logs: &servertest.LogBuffer{}}
 	t.Cleanup(func() {
@@ -510,7 +514,7 @@ func TestCrash_SIGKILLLosesNothingAcknowledged(t *testing.T) {
 	// The cast: three senders, a reader, two conversations.
 	s.start()
 	register := func(name string) crashUser {
-		code, m := (&proc{url: s.url}).call(t, http.MethodPost, "/api/auth/register/", "",
+		code, m := (&Proc{URL: s.url}).Call(t, http.MethodPost, "/api/auth/register/", "",
 			map[string]string{"username": name, "password": "correct horse battery"})
 		if code != http.StatusCreated {
 			t.Fatalf("register %s: %d %v", name, code, m)
@@ -523,7 +527,7 @@ func TestCrash_SIGKILLLosesNothingAcknowledged(t *testing.T) {
 		for _, o := range others {
 			ids = append(ids, o.id)
 		}
-		code, m := (&proc{url: s.url}).call(t, http.MethodPost, "/api/conversations/", owner.access,
+		code, m := (&Proc{URL: s.url}).Call(t, http.MethodPost, "/api/conversations/", owner.access,
 			map[string]any{"participant_ids": ids, "is_group": true, "title": "crash"})
 		if code != http.StatusCreated {
 			t.Fatalf("conversation: %d %v", code, m)

@@ -1,11 +1,10 @@
-package main
+package systemtest
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,13 +30,16 @@ type cluster struct {
 	bin   string
 	redis *redistest.Server
 	env   []string
-	nodes []*proc
+	nodes []*Proc
 }
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("starts several confab processes, Postgres and Redis")
+	}
 	dbURL := pgtest.URL(t)
-	c := &cluster{t: t, bin: buildBinary(t, "multinode"), redis: redistest.Start(t)}
+	c := &cluster{t: t, bin: BuildBinary(t, "multinode"), redis: redistest.Start(t)}
 	c.env = []string{
 		"DATABASE_URL=" + dbURL, "REDIS_URL=" + c.redis.URL(), "LOG_LEVEL=warn",
 		"REGISTRATIONS_PER_MINUTE=100000", "LOGIN_ATTEMPTS_PER_MINUTE=100000",
@@ -45,7 +47,7 @@ func startCluster(t *testing.T, n int) *cluster {
 		"WS_MAX_CONNS_PER_IP=100000", "WS_MAX_CONNS_PER_USER=1000",
 	}
 	for range n {
-		c.nodes = append(c.nodes, startProc(t, c.bin, c.env, "serve"))
+		c.nodes = append(c.nodes, Start(t, c.bin, c.env, "serve"))
 	}
 	for _, p := range c.nodes {
 		c.waitReady(p, "ready", 10*time.Second)
@@ -54,8 +56,8 @@ func startCluster(t *testing.T, n int) *cluster {
 }
 
 // readyz returns /readyz's status ("ready", "degraded") or the error.
-func readyz(p *proc) string {
-	resp, err := http.Get(p.url + "/readyz")
+func readyz(p *Proc) string {
+	resp, err := http.Get(p.URL + "/readyz")
 	if err != nil {
 		return err.Error()
 	}
@@ -65,7 +67,7 @@ func readyz(p *proc) string {
 	return m.Status
 }
 
-func (c *cluster) waitReady(p *proc, want string, within time.Duration) {
+func (c *cluster) waitReady(p *Proc, want string, within time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -74,7 +76,7 @@ func (c *cluster) waitReady(p *proc, want string, within time.Duration) {
 			return
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("%s/readyz says %q after %v, want %q:\n%s", p.url, got, within, want, p.logs)
+			c.t.Fatalf("%s/readyz says %q after %v, want %q:\n%s", p.URL, got, within, want, p.Logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -90,7 +92,7 @@ type mnUser struct {
 func (c *cluster) register(name string, node int) mnUser {
 	c.t.Helper()
 	p := c.nodes[node]
-	id, access, _ := p.register(c.t, name)
+	id, access, _ := p.Register(c.t, name)
 	return mnUser{id: id, name: name, access: access, node: node}
 }
 
@@ -102,7 +104,7 @@ func (c *cluster) group(owner mnUser, members []mnUser) int64 {
 			ids = append(ids, m.id)
 		}
 	}
-	code, m := c.nodes[owner.node].call(c.t, http.MethodPost, "/api/conversations/", owner.access,
+	code, m := c.nodes[owner.node].Call(c.t, http.MethodPost, "/api/conversations/", owner.access,
 		map[string]any{"participant_ids": ids, "is_group": true, "title": "shared"})
 	if code != http.StatusCreated {
 		c.t.Fatalf("create group: %d %v", code, m)
@@ -121,7 +123,7 @@ func (c *cluster) history(node int, u mnUser, conv int64) (ids, seqs []int64) {
 			q += "&before=" + strconv.FormatInt(before, 10)
 		}
 		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s/api/conversations/%d/messages/?%s",
-			c.nodes[node].url, conv, q), nil)
+			c.nodes[node].URL, conv, q), nil)
 		req.Header.Set("Authorization", "Bearer "+u.access)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -150,7 +152,7 @@ func (c *cluster) history(node int, u mnUser, conv int64) (ids, seqs []int64) {
 
 // mnSend posts a message over REST; it returns the message's id.
 func mnSend(base string, u mnUser, conv int64, content string) (int64, error) {
-	return send(fmt.Sprintf("%s/api/conversations/%d/messages/", base, conv), u.access, content)
+	return Send(fmt.Sprintf("%s/api/conversations/%d/messages/", base, conv), u.access, content)
 }
 
 // mnClient is a socket that records every new_message and presence frame
@@ -168,12 +170,12 @@ type mnClient struct {
 	closed   chan struct{}
 }
 
-func dialNode(t *testing.T, p *proc, u mnUser) *mnClient {
+func dialNode(t *testing.T, p *Proc, u mnUser) *mnClient {
 	t.Helper()
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	conn, _, err := d.Dial("ws"+strings.TrimPrefix(p.url, "http")+"/ws/chat/?token="+u.access, nil)
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(p.URL, "http")+"/ws/chat/?token="+u.access, nil)
 	if err != nil {
-		t.Fatalf("dial %s as %s: %v", p.url, u.name, err)
+		t.Fatalf("dial %s as %s: %v", p.URL, u.name, err)
 	}
 	c := &mnClient{t: t, u: u, conn: conn, ctrl: make(chan map[string]any, 1024),
 		msgs: map[int64][]int64{}, closed: make(chan struct{})}
@@ -301,7 +303,7 @@ func (c *cluster) startTraffic(t *testing.T, conv int64, every time.Duration, se
 					return
 				default:
 				}
-				id, err := mnSend(c.nodes[u.node].url, u, conv, fmt.Sprintf("%s #%d", u.name, i))
+				id, err := mnSend(c.nodes[u.node].URL, u, conv, fmt.Sprintf("%s #%d", u.name, i))
 				if err != nil {
 					t.Error(err)
 					return
@@ -408,7 +410,7 @@ func TestMultiNode_ThirtyClientsSeeOneOrder(t *testing.T) {
 			defer wg.Done()
 			for i := range perSender {
 				conv := conversations[(i+s)%convs]
-				id, err := mnSend(c.nodes[u.node].url, u, conv, fmt.Sprintf("%s #%d", u.name, i))
+				id, err := mnSend(c.nodes[u.node].URL, u, conv, fmt.Sprintf("%s #%d", u.name, i))
 				if err != nil {
 					fail.Store(err)
 					return
@@ -454,8 +456,8 @@ func TestMultiNode_KilledNodesClientsRecoverElsewhere(t *testing.T) {
 	eventually(t, 10*time.Second, "victims receive traffic", func() bool { return len(vcs[0].received(conv)) >= 20 })
 
 	p := c.nodes[2]
-	p.cmd.Process.Kill()
-	<-p.done
+	p.Cmd.Process.Kill()
+	<-p.Done()
 
 	// Nobody said goodbye: the other nodes sweep the dead node's users
 	// once its announcement expires.
@@ -533,7 +535,7 @@ func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
 	if len(tr.acked()) == before {
 		t.Fatal("no message was acknowledged while Redis was down")
 	}
-	if resp, err := http.Get(c.nodes[0].url + "/metrics"); err == nil {
+	if resp, err := http.Get(c.nodes[0].URL + "/metrics"); err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if !strings.Contains(string(b), "confab_cluster_degraded 1") {
@@ -554,7 +556,7 @@ func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
 
 	// Redis came back empty: each node told it again who is online.
 	eventually(t, 10*time.Second, "a user connected on node 2 is online as seen from node 0 after the restart", func() bool {
-		req, _ := http.NewRequest(http.MethodGet, c.nodes[0].url+"/api/users/?search="+us[2].name, nil)
+		req, _ := http.NewRequest(http.MethodGet, c.nodes[0].URL+"/api/users/?search="+us[2].name, nil)
 		req.Header.Set("Authorization", "Bearer "+us[0].access)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -579,12 +581,12 @@ func TestMultiNode_LiveEventsCrossNodes(t *testing.T) {
 	conv := c.group(alice, []mnUser{alice, bob, carol})
 
 	// Bob connects on node 1 with a ticket that node 0 issued.
-	code, m := c.nodes[0].call(t, http.MethodPost, "/api/auth/ws-ticket/", bob.access, nil)
+	code, m := c.nodes[0].Call(t, http.MethodPost, "/api/auth/ws-ticket/", bob.access, nil)
 	if code != http.StatusOK {
 		t.Fatalf("ticket: %d %v", code, m)
 	}
 	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	conn, _, err := d.Dial("ws"+strings.TrimPrefix(c.nodes[1].url, "http")+"/ws/chat/?ticket="+m["ticket"].(string), nil)
+	conn, _, err := d.Dial("ws"+strings.TrimPrefix(c.nodes[1].URL, "http")+"/ws/chat/?ticket="+m["ticket"].(string), nil)
 	if err != nil {
 		t.Fatalf("a ticket from node 0 does not open a socket on node 1: %v", err)
 	}
@@ -603,7 +605,7 @@ func TestMultiNode_LiveEventsCrossNodes(t *testing.T) {
 		return b.sawEvent("typing", func(f map[string]any) bool { return f["user_id"] == float64(alice.id) && f["is_typing"] == true })
 	})
 
-	id, err := mnSend(c.nodes[0].url, alice, conv, "hello across")
+	id, err := mnSend(c.nodes[0].URL, alice, conv, "hello across")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -619,7 +621,7 @@ func TestMultiNode_LiveEventsCrossNodes(t *testing.T) {
 		return a.sawEvent("read_receipt", func(f map[string]any) bool { return f["user_id"] == float64(bob.id) && f["message_id"] == float64(id) })
 	})
 
-	code, m = c.nodes[0].call(t, http.MethodPost, fmt.Sprintf("/api/conversations/%d/participants/", conv), alice.access,
+	code, m = c.nodes[0].Call(t, http.MethodPost, fmt.Sprintf("/api/conversations/%d/participants/", conv), alice.access,
 		map[string]any{"user_id": dave.id})
 	if code != http.StatusCreated && code != http.StatusOK {
 		t.Fatalf("add participant: %d %v", code, m)
@@ -633,37 +635,17 @@ func TestMultiNode_LiveEventsCrossNodes(t *testing.T) {
 	})
 
 	// Removed on node 0: bob's socket on node 1 stops getting the conversation.
-	code, _ = c.nodes[0].call(t, http.MethodDelete, fmt.Sprintf("/api/conversations/%d/participants/%d/", conv, bob.id), alice.access, nil)
+	code, _ = c.nodes[0].Call(t, http.MethodDelete, fmt.Sprintf("/api/conversations/%d/participants/%d/", conv, bob.id), alice.access, nil)
 	if code != http.StatusNoContent {
 		t.Fatalf("remove bob: %d", code)
 	}
 	time.Sleep(300 * time.Millisecond)
 	before := len(b.received(conv))
-	if _, err := mnSend(c.nodes[0].url, alice, conv, "bob is gone"); err != nil {
+	if _, err := mnSend(c.nodes[0].URL, alice, conv, "bob is gone"); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(500 * time.Millisecond)
 	if got := len(b.received(conv)); got != before {
 		t.Errorf("bob, removed on node 0, still got a message on node 1")
-	}
-}
-
-func TestCLI_MigrateAndCreateUserOnPostgres(t *testing.T) {
-	env := map[string]string{"DATABASE_URL": pgtest.URL(t)}
-	status := func(wantState string) { t.Helper(); wantMigrations(t, env, wantState) }
-	status("pending")
-	if code, out, errOut := runCLI(t, env, "", "migrate", "up"); code != exitOK {
-		t.Fatalf("up: exit %d: %s%s", code, out, errOut)
-	}
-	status("applied")
-	if code, out, errOut := runCLI(t, env, "a long enough password\n", "createuser", "--username", "pgadmin"); code != exitOK || !strings.Contains(out, "pgadmin") {
-		t.Fatalf("createuser: exit %d: %s%s", code, out, errOut)
-	}
-	code, _, errOut := runCLI(t, env, "", "backup", filepath.Join(t.TempDir(), "copy.db"))
-	if code == exitOK || !strings.Contains(errOut, "pg_dump") {
-		t.Fatalf("backup with DATABASE_URL: exit %d, %q; want a refusal pointing to pg_dump", code, errOut)
-	}
-	if strings.Contains(errOut, "confab:") && strings.Contains(errOut, env["DATABASE_URL"]) {
-		t.Errorf("the error shows the database URL: %q", errOut)
 	}
 }
