@@ -58,7 +58,7 @@ func newFixture(tb testing.TB, users int) *fixture {
 		tb.Fatal(err)
 	}
 	f := &fixture{store: &countingStore{Store: st}, hub: hub.New(hub.Options{})}
-	f.svc = chat.NewService(f.store, f.hub, nil, nil)
+	f.svc = chat.NewService(f.store, f.hub, chat.Options{})
 	tb.Cleanup(func() {
 		f.svc.Close()
 		st.Close()
@@ -68,7 +68,7 @@ func newFixture(tb testing.TB, users int) *fixture {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		f.users = append(f.users, chat.UserLite{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName})
+		f.users = append(f.users, u.Lite())
 	}
 	return f
 }

@@ -147,50 +147,52 @@ func TestEvents_CrossNodes(t *testing.T) {
 }
 
 func TestPresence_AnyNodeAndCrashSweep(t *testing.T) {
+	ctx := t.Context()
 	r := redistest.Start(t)
 	a, b := startNode(t, r, fast()), startNode(t, r, fast())
-	if !a.h.Connect(10) {
+	if !a.h.Connect(ctx, 10) {
 		t.Error("user 10's first socket (on a) is not reported as first")
 	}
-	if b.h.Connect(10) {
+	if b.h.Connect(ctx, 10) {
 		t.Error("user 10's socket on b is reported as first, but a holds one")
 	}
-	if !b.h.Online(11) == false || !a.h.Online(10) {
+	if !b.h.Online(ctx, 11) == false || !a.h.Online(ctx, 10) {
 		t.Error("online is wrong")
 	}
-	if a.h.Disconnect(10) {
+	if a.h.Disconnect(ctx, 10) {
 		t.Error("closing a's socket reported user 10 offline, but b holds one")
 	}
-	if !a.h.Online(10) {
+	if !a.h.Online(ctx, 10) {
 		t.Error("a does not see user 10, connected on b, online")
 	}
-	if !b.h.Disconnect(10) {
+	if !b.h.Disconnect(ctx, 10) {
 		t.Error("closing the last socket anywhere did not report user 10 offline")
 	}
 
 	// A crashed node says nothing; the other sweeps it after NodeTTL.
-	a.h.Connect(20)
-	b.h.Connect(21)
+	a.h.Connect(ctx, 20)
+	b.h.Connect(ctx, 21)
 	a.crash()
 	waitFor(t, 5*time.Second, "b announces user 20 offline", func() bool {
 		off := b.offline()
 		return len(off) == 1 && off[0] == 20
 	})
-	if b.h.Online(20) {
+	if b.h.Online(ctx, 20) {
 		t.Error("user 20 is still online after their node was swept")
 	}
-	if !b.h.Online(21) {
+	if !b.h.Online(ctx, 21) {
 		t.Error("b's own user went offline in the sweep")
 	}
 }
 
 func TestPresence_RedisRestartReregisters(t *testing.T) {
+	ctx := t.Context()
 	r := redistest.Start(t)
 	a, b := startNode(t, r, fast()), startNode(t, r, fast())
-	a.h.Connect(30)
+	a.h.Connect(ctx, 30)
 	r.Restart()
 	waitFor(t, 5*time.Second, "both nodes are healthy again", func() bool { return a.c.Healthy() && b.c.Healthy() })
-	waitFor(t, 5*time.Second, "b sees a's user online again", func() bool { return b.h.Online(30) })
+	waitFor(t, 5*time.Second, "b sees a's user online again", func() bool { return b.h.Online(ctx, 30) })
 }
 
 func TestHealthy_FollowsRedis(t *testing.T) {

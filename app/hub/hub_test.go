@@ -88,23 +88,24 @@ func TestOrderIsPublishOrder(t *testing.T) {
 }
 
 func TestPresenceCountsConnections(t *testing.T) {
+	ctx := t.Context()
 	h := hub.New(hub.Options{})
-	if !h.Connect(5) {
+	if !h.Connect(ctx, 5) {
 		t.Error("first connection is not reported as first")
 	}
-	if h.Connect(5) {
+	if h.Connect(ctx, 5) {
 		t.Error("second connection reported as first")
 	}
-	if h.Disconnect(5) {
+	if h.Disconnect(ctx, 5) {
 		t.Error("closing one of two reported as last")
 	}
-	if !h.Online(5) {
+	if !h.Online(ctx, 5) {
 		t.Error("user with one connection is not online")
 	}
-	if !h.Disconnect(5) || h.Online(5) {
+	if !h.Disconnect(ctx, 5) || h.Online(ctx, 5) {
 		t.Error("closing the last connection did not take the user offline")
 	}
-	if h.Disconnect(5) {
+	if h.Disconnect(ctx, 5) {
 		t.Error("an extra disconnect reported as last")
 	}
 }
