@@ -52,13 +52,24 @@ type fixture struct {
 
 func newFixture(tb testing.TB, users int) *fixture {
 	tb.Helper()
+	return newFixtureWith(tb, users, chat.Options{}, nil)
+}
+
+// newFixtureWith builds the service with opt, on wrap(the store) when wrap
+// is set.
+func newFixtureWith(tb testing.TB, users int, opt chat.Options, wrap func(*countingStore) chat.Store) *fixture {
+	tb.Helper()
 	ctx := context.Background()
 	st, err := db.Open(ctx, filepath.Join(tb.TempDir(), "chat.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	f := &fixture{store: &countingStore{Store: st}, hub: hub.New(hub.Options{})}
-	f.svc = chat.NewService(f.store, f.hub, chat.Options{})
+	var store chat.Store = f.store
+	if wrap != nil {
+		store = wrap(f.store)
+	}
+	f.svc = chat.NewService(store, f.hub, opt)
 	tb.Cleanup(func() {
 		f.svc.Close()
 		st.Close()
