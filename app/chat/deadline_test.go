@@ -47,13 +47,13 @@ func (s *stalledStore) InsertMessages(ctx context.Context, batch []chat.NewMessa
 func stalledFixture(t *testing.T, opt chat.Options, gated bool) (*fixture, *stalledStore) {
 	t.Helper()
 	var ss *stalledStore
-	f := newFixtureWith(t, 2, opt, func(c *countingStore) chat.Store {
+	f := newFixtureWith(t, 2, opt, wrapping{store: func(c *countingStore) chat.Store {
 		ss = &stalledStore{countingStore: c, entered: make(chan struct{}, 64)}
 		if gated {
 			ss.gate = make(chan struct{})
 		}
 		return ss
-	})
+	}})
 	return f, ss
 }
 

@@ -52,12 +52,19 @@ type fixture struct {
 
 func newFixture(tb testing.TB, users int) *fixture {
 	tb.Helper()
-	return newFixtureWith(tb, users, chat.Options{}, nil)
+	return newFixtureWith(tb, users, chat.Options{}, wrapping{})
 }
 
-// newFixtureWith builds the service with opt, on wrap(the store) when wrap
-// is set.
-func newFixtureWith(tb testing.TB, users int, opt chat.Options, wrap func(*countingStore) chat.Store) *fixture {
+// wrapping puts test doubles around the real store and hub: each is
+// used when set.
+type wrapping struct {
+	store func(*countingStore) chat.Store
+	pub   func(*hub.Hub) chat.Publisher
+}
+
+// newFixtureWith builds the service with opt, on the store and hub as
+// wrapped by w.
+func newFixtureWith(tb testing.TB, users int, opt chat.Options, w wrapping) *fixture {
 	tb.Helper()
 	ctx := context.Background()
 	st, err := db.Open(ctx, filepath.Join(tb.TempDir(), "chat.db"))
@@ -66,10 +73,14 @@ func newFixtureWith(tb testing.TB, users int, opt chat.Options, wrap func(*count
 	}
 	f := &fixture{store: &countingStore{Store: st}, hub: hub.New(hub.Options{})}
 	var store chat.Store = f.store
-	if wrap != nil {
-		store = wrap(f.store)
+	if w.store != nil {
+		store = w.store(f.store)
 	}
-	f.svc = chat.NewService(store, f.hub, opt)
+	var pub chat.Publisher = f.hub
+	if w.pub != nil {
+		pub = w.pub(f.hub)
+	}
+	f.svc = chat.NewService(store, pub, opt)
 	tb.Cleanup(func() {
 		f.svc.Close()
 		st.Close()

@@ -688,6 +688,9 @@ func (h *Hub) OnlineAmong(ctx context.Context, userIDs []int64) []int64 {
 	var on, elsewhere []int64
 	for _, id := range userIDs {
 		if h.localOnline(id) {
+			if on == nil { // one allocation for the answer, none when nobody is online
+				on = make([]int64, 0, len(userIDs))
+			}
 			on = append(on, id)
 		} else if h.global != nil {
 			elsewhere = append(elsewhere, id)
