@@ -89,12 +89,6 @@ type Cluster struct {
 	wg   sync.WaitGroup
 }
 
-// ParseURL checks a REDIS_URL (redis:// or rediss://) without connecting.
-func ParseURL(u string) error {
-	_, err := redis.ParseURL(u)
-	return err
-}
-
 // New connects to Redis at url. Redis being unreachable is not an error:
 // the node starts degraded and keeps trying.
 func New(url string, opt Options) (*Cluster, error) {
