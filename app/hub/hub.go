@@ -3,8 +3,11 @@
 // connection of that user).
 //
 // Publish never blocks: it hands the same *Event to every subscriber's
-// Deliver, which must queue or drop without waiting. The hub knows no SQL,
-// no HTTP and no WebSocket; it also tracks which users are online.
+// Deliver, which must queue or drop without waiting, and it never waits
+// for the store: with a Sequence, a gap in a conversation's messages is
+// read by a filler goroutine while that conversation's later events wait
+// their turn. The hub owns its fillers; Close stops them. The hub knows no
+// SQL, no HTTP and no WebSocket; it also tracks which users are online.
 package hub
 
 import (

@@ -302,3 +302,47 @@ func TestOrdered_CloseStopsAHungFill(t *testing.T) {
 		t.Fatalf("after Close: delivered %v", got)
 	}
 }
+
+// slowStart is a store whose LastSeqs hangs until released.
+type slowStart struct {
+	*log
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowStart) LastSeqs(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.log.LastSeqs(ctx, ids)
+}
+
+func TestOrdered_PublishDoesNotWaitForAFirstSubscriber(t *testing.T) {
+	st := &slowStart{log: &log{}, entered: make(chan struct{}, 2), release: make(chan struct{})}
+	h := hub.New(hub.Options{Sequence: st})
+	defer h.Close()
+	var first, second counter
+	close(st.release)
+	h.Subscribe(hub.ConversationTopic(1), &first)
+	st.release = make(chan struct{})
+	subscribed := make(chan struct{})
+	go func() {
+		defer close(subscribed)
+		// Conversation 2's first subscriber reads where the store stands.
+		h.Subscribe(hub.ConversationTopic(2), &second)
+	}()
+	<-st.entered // conversation 1's
+	<-st.entered // conversation 2's, which now hangs
+	// Meanwhile every conversation, that one included, publishes freely.
+	returns(t, "publishes while a first subscriber reads the store", func() {
+		h.Publish(hub.ConversationTopic(1), st.commit())
+		h.Publish(hub.ConversationTopic(2), &hub.Event{Type: "typing", ConversationID: 2})
+	})
+	if first.n.Load() != 1 {
+		t.Errorf("conversation 1 got %d events, want 1", first.n.Load())
+	}
+	close(st.release)
+	<-subscribed
+	if n := h.Subscribers(hub.ConversationTopic(2)); n != 1 {
+		t.Errorf("conversation 2 has %d subscribers, want 1", n)
+	}
+}
