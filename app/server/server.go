@@ -118,11 +118,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	}
 	m = metrics.New(mopt)
 	timed := m.Store(store) // every service call to the database is timed
-	aopts := auth.Options{Now: opt.Now}
-	chopt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend}
+	authOpt := auth.Options{Now: opt.Now}
+	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend}
 	if cl != nil {
-		aopts.Tickets = cl
-		chopt.SharedStore = true
+		authOpt.Tickets = cl
+		chatOpt.SharedStore = true
 	}
 	s := &Server{
 		Config:  cfg,
@@ -131,8 +131,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Hub:     h,
 		Cluster: cl,
 		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost),
-			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), aopts),
-		Chat:    chat.NewService(timed, h, chopt),
+			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), authOpt),
+		Chat:    chat.NewService(timed, h, chatOpt),
 		Metrics: m,
 	}
 	aopt := api.Options{
