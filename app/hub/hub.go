@@ -503,6 +503,9 @@ func (h *Hub) drain(sh *shard, t Topic, tp *topic, read func(after, before int64
 			before = tp.want + 1
 		default:
 			tp.want = 0
+			if cap(tp.held) > 64 {
+				tp.held = nil // a long hold's buffer goes with it
+			}
 			tp.filling.Store(false)
 			close(tp.fillDone)
 			return
