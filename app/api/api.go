@@ -151,10 +151,6 @@ func (a *API) RequireUser(next echo.HandlerFunc) echo.HandlerFunc {
 
 func currentUser(c echo.Context) chat.User { return c.Get(userKey).(chat.User) }
 
-func lite(u chat.User) chat.UserLite {
-	return chat.UserLite{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName}
-}
-
 func (a *API) handleHealth(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }

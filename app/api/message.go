@@ -57,7 +57,7 @@ func (a *API) handleSendMessage(c echo.Context) error {
 	if in.Content == nil {
 		return chat.InvalidField("content", "This field is required.")
 	}
-	m, created, err := a.chat.SendMessage(c.Request().Context(), lite(currentUser(c)), id, *in.Content, deref(in.ClientID))
+	m, created, err := a.chat.SendMessage(c.Request().Context(), currentUser(c).Lite(), id, *in.Content, deref(in.ClientID))
 	if err != nil {
 		return err
 	}

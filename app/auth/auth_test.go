@@ -36,7 +36,7 @@ func newService(t *testing.T, clk *servertest.Clock) (*auth.Service, *db.Store) 
 	t.Helper()
 	store := mustOpenDB(t)
 	tokens := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
-	return auth.NewService(store, auth.NewHasher(4), tokens, clk.Now), store
+	return auth.NewService(store, auth.NewHasher(4), tokens, auth.Options{Now: clk.Now}), store
 }
 
 func wantCode(t *testing.T, err error, code chat.Code) {

@@ -37,19 +37,26 @@ type Service struct {
 	tickets TicketStore
 }
 
-// NewService returns a Service.
-func NewService(store Store, hasher *Hasher, tokens *Tokens, now func() time.Time) *Service {
-	if now == nil {
-		now = time.Now
-	}
-	return &Service{store: store, hasher: hasher, tokens: tokens, now: now,
-		tickets: &memoryTickets{m: map[string]Ticket{}}}
+// Options configure a Service. Each zero value is a working default.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Tickets keeps the socket tickets. Nodes of a cluster share one, so
+	// that a ticket issued by one node is redeemed by any. Nil: tickets
+	// live in this process's memory.
+	Tickets TicketStore
 }
 
-// UseTickets replaces the in-memory ticket store (call it before
-// serving): nodes of a cluster share theirs, so that a ticket issued by one
-// node is redeemed by any.
-func (s *Service) UseTickets(ts TicketStore) { s.tickets = ts }
+// NewService returns a Service.
+func NewService(store Store, hasher *Hasher, tokens *Tokens, opt Options) *Service {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Tickets == nil {
+		opt.Tickets = &memoryTickets{m: map[string]Ticket{}}
+	}
+	return &Service{store: store, hasher: hasher, tokens: tokens, now: opt.Now, tickets: opt.Tickets}
+}
 
 // Tokens returns the token issuer.
 func (s *Service) Tokens() *Tokens { return s.tokens }

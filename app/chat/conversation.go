@@ -19,7 +19,7 @@ func (s *Service) User(ctx context.Context, id int64) (User, error) {
 		return User{}, err
 	}
 	u := a.User
-	u.IsOnline = s.pub.Online(u.ID)
+	u.IsOnline = len(s.pub.OnlineAmong(ctx, []int64{u.ID})) > 0
 	return u, nil
 }
 
@@ -49,8 +49,13 @@ func (s *Service) SearchUsers(ctx context.Context, prefix string, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
+	ids := make([]int64, len(users))
 	for i := range users {
-		users[i].IsOnline = s.pub.Online(users[i].ID)
+		ids[i] = users[i].ID
+	}
+	on := s.online(ctx, ids)
+	for i := range users {
+		users[i].IsOnline = on[users[i].ID]
 	}
 	return users, nil
 }
@@ -116,7 +121,7 @@ func (s *Service) Conversation(ctx context.Context, viewer, id int64) (Conversat
 	if err != nil {
 		return Conversation{}, err
 	}
-	s.fillPresence(&c)
+	s.fillPresence(ctx, c.Participants)
 	return c, nil
 }
 
@@ -126,16 +131,44 @@ func (s *Service) Conversations(ctx context.Context, viewer int64) ([]Conversati
 	if err != nil {
 		return nil, err
 	}
+	parts := make([][]Participant, len(cs))
 	for i := range cs {
-		s.fillPresence(&cs[i])
+		parts[i] = cs[i].Participants
 	}
+	s.fillPresence(ctx, parts...)
 	return cs, nil
 }
 
-func (s *Service) fillPresence(c *Conversation) {
-	for i := range c.Participants {
-		c.Participants[i].User.IsOnline = s.pub.Online(c.Participants[i].User.ID)
+// fillPresence sets IsOnline on every participant of every list, asking
+// the hub once for all of them.
+func (s *Service) fillPresence(ctx context.Context, lists ...[]Participant) {
+	var ids []int64
+	for _, ps := range lists {
+		for i := range ps {
+			ids = append(ids, ps[i].User.ID)
+		}
 	}
+	on := s.online(ctx, ids)
+	for _, ps := range lists {
+		for i := range ps {
+			ps[i].User.IsOnline = on[ps[i].User.ID]
+		}
+	}
+}
+
+// online asks the hub once which of ids are online. ids is sorted and
+// deduplicated in place.
+func (s *Service) online(ctx context.Context, ids []int64) map[int64]bool {
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var on map[int64]bool
+	for _, id := range s.pub.OnlineAmong(ctx, ids) {
+		if on == nil {
+			on = map[int64]bool{}
+		}
+		on[id] = true
+	}
+	return on
 }
 
 // requireAdmin returns ErrNotFound for a non-participant, forbidden for a
@@ -242,6 +275,8 @@ func (s *Service) publishConversation(ctx context.Context, convID int64, to []in
 		}
 	}
 	var shared *Conversation
+	views := make([]Conversation, 0, len(to))
+	recipients := make([]int64, 0, len(to))
 	for _, uid := range to {
 		c, err := s.store.Conversation(ctx, convID, uid)
 		if ErrorCode(err) == CodeNotFound {
@@ -257,8 +292,17 @@ func (s *Service) publishConversation(ctx context.Context, convID int64, to []in
 			s.log.Error("conversation_updated", "err", err, "conversation_id", convID)
 			continue
 		}
-		s.fillPresence(&c)
-		s.pub.Publish(hub.UserTopic(uid), encode(EventConversationUpdated, convID, conversationEvent{EventConversationUpdated, &c}))
+		views = append(views, c)
+		recipients = append(recipients, uid)
+	}
+	// Every view lists the same participants: ask about them once.
+	lists := make([][]Participant, len(views))
+	for i := range views {
+		lists[i] = views[i].Participants
+	}
+	s.fillPresence(ctx, lists...)
+	for i, uid := range recipients {
+		s.pub.Publish(hub.UserTopic(uid), encode(EventConversationUpdated, convID, conversationEvent{EventConversationUpdated, &views[i]}))
 	}
 }
 

@@ -28,9 +28,13 @@ const (
 
 // Publisher is the live side of the service: the hub.
 type Publisher interface {
+	// Publish and PublishUsers hand an event to the subscribers without
+	// waiting for any of them.
 	Publish(t hub.Topic, ev *hub.Event)
 	PublishUsers(userIDs []int64, ev *hub.Event)
-	Online(userID int64) bool
+	// OnlineAmong returns those of userIDs that are online, in the order
+	// given, asking other nodes (if any) in one call.
+	OnlineAmong(ctx context.Context, userIDs []int64) []int64
 }
 
 type messageEvent struct {

@@ -56,6 +56,11 @@ type UserLite struct {
 	DisplayName string `json:"display_name"`
 }
 
+// Lite returns u as a message shows its sender.
+func (u User) Lite() UserLite {
+	return UserLite{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName}
+}
+
 // Role of a participant in a conversation.
 const (
 	RoleAdmin  = "admin"

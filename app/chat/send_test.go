@@ -52,13 +52,35 @@ type fixture struct {
 
 func newFixture(tb testing.TB, users int) *fixture {
 	tb.Helper()
+	return newFixtureWith(tb, users, chat.Options{}, wrapping{})
+}
+
+// wrapping puts test doubles around the real store and hub: each is
+// used when set.
+type wrapping struct {
+	store func(*countingStore) chat.Store
+	pub   func(*hub.Hub) chat.Publisher
+}
+
+// newFixtureWith builds the service with opt, on the store and hub as
+// wrapped by w.
+func newFixtureWith(tb testing.TB, users int, opt chat.Options, w wrapping) *fixture {
+	tb.Helper()
 	ctx := context.Background()
 	st, err := db.Open(ctx, filepath.Join(tb.TempDir(), "chat.db"))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	f := &fixture{store: &countingStore{Store: st}, hub: hub.New(hub.Options{})}
-	f.svc = chat.NewService(f.store, f.hub, nil, nil)
+	var store chat.Store = f.store
+	if w.store != nil {
+		store = w.store(f.store)
+	}
+	var pub chat.Publisher = f.hub
+	if w.pub != nil {
+		pub = w.pub(f.hub)
+	}
+	f.svc = chat.NewService(store, pub, opt)
 	tb.Cleanup(func() {
 		f.svc.Close()
 		st.Close()
@@ -68,7 +90,7 @@ func newFixture(tb testing.TB, users int) *fixture {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		f.users = append(f.users, chat.UserLite{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName})
+		f.users = append(f.users, u.Lite())
 	}
 	return f
 }

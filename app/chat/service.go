@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,8 +22,43 @@ const (
 	MaxBatch = 256
 )
 
+// DefaultCommitTimeout bounds a group commit when Options.CommitTimeout
+// is zero.
+const DefaultCommitTimeout = 10 * time.Second
+
 // ErrUnavailable is returned once the service is shutting down.
 var ErrUnavailable = &Error{Code: CodeUnavailable, Detail: "The server is shutting down; retry shortly."}
+
+// ErrMaybeStored is returned by SendMessage when the writer had taken the
+// message but no answer came in time: the caller's context ended while
+// the commit was in flight, or the commit passed its deadline
+// (Options.CommitTimeout). The message may or may not have been stored.
+// Sending it again with the same client_id is safe: if it was stored, the
+// original is returned (created false), never a second copy.
+var ErrMaybeStored = &Error{Code: CodeUnavailable,
+	Detail: "The message may have been stored; retrying with the same client_id is safe."}
+
+// Options configure a Service. Each zero value is a working default.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives the service's errors; nil discards them.
+	Log *slog.Logger
+	// SharedStore says that other processes (nodes) change the same
+	// store: the writer's participant cache then lives for one group
+	// commit only, since another node could make its entries stale.
+	// False: the cache lives until this service changes participants.
+	SharedStore bool
+	// ObserveSend, when set, is called once per message a group commit
+	// stored, with the time from SendMessage taking it to its commit
+	// (queueing included): the latency of the ack. Nil: not observed.
+	ObserveSend func(time.Duration)
+	// CommitTimeout bounds each group commit, and each store read the
+	// writer makes for a batch, so that a database that stops answering
+	// turns into errors (ErrMaybeStored) instead of waiting senders.
+	// Zero or less means DefaultCommitTimeout.
+	CommitTimeout time.Duration
+}
 
 // Service holds the rules. Every edge calls it.
 type Service struct {
@@ -32,6 +66,7 @@ type Service struct {
 	pub   Publisher
 	now   func() time.Time
 	log   *slog.Logger
+	opt   Options
 
 	// mu makes "commit, then publish" one critical section for every
 	// write that emits events, so that each subscriber sees events in
@@ -49,17 +84,6 @@ type Service struct {
 	quit      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
-
-	// SharedStore, when set before the first send, says that other
-	// processes (nodes) change the same store: the participant cache then
-	// lives for one group commit only, since another node could make its
-	// entries stale.
-	SharedStore bool
-
-	// ObserveSend, when set (before the first send), is called once per
-	// message a group commit stored, with the time from SendMessage
-	// taking it to its commit (queueing included): the latency of the ack.
-	ObserveSend func(time.Duration)
 }
 
 type sendReq struct {
@@ -69,15 +93,18 @@ type sendReq struct {
 }
 
 // NewService starts the service's group-commit writer; Close stops it.
-func NewService(store Store, pub Publisher, now func() time.Time, log *slog.Logger) *Service {
-	if now == nil {
-		now = time.Now
+func NewService(store Store, pub Publisher, opt Options) *Service {
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.CommitTimeout <= 0 {
+		opt.CommitTimeout = DefaultCommitTimeout
 	}
 	s := &Service{
-		store: store, pub: pub, now: now, log: log,
+		store: store, pub: pub, now: opt.Now, log: opt.Log, opt: opt,
 		sends: make(chan *sendReq), // unbuffered: a request is either taken or refused, never stranded
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -129,15 +156,23 @@ func (s *Service) writer() {
 func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.SharedStore {
+	if s.opt.SharedStore {
 		s.members = nil
 	}
 	// The senders' contexts are not used: a batch is one transaction
 	// shared by many requests, and one caller giving up must not roll
-	// back the others.
-	res, err := s.store.InsertMessages(context.Background(), msgs)
+	// back the others. The commit has its own deadline instead.
+	ctx, cancel := context.WithTimeout(context.Background(), s.opt.CommitTimeout)
+	res, err := s.store.InsertMessages(ctx, msgs)
+	expired := ctx.Err() != nil
+	cancel()
 	if err != nil {
 		s.log.Error("group commit failed", "err", err, "batch", len(msgs))
+		if expired {
+			// Past the deadline the outcome is unknown: a commit can
+			// succeed on the server after its answer was given up on.
+			err = ErrMaybeStored
+		}
 		for _, r := range batch {
 			r.reply <- Inserted{Err: err}
 		}
@@ -149,8 +184,8 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 		}
 	}
 	for i, r := range batch {
-		if s.ObserveSend != nil && res[i].Err == nil {
-			s.ObserveSend(time.Since(r.start))
+		if s.opt.ObserveSend != nil && res[i].Err == nil {
+			s.opt.ObserveSend(time.Since(r.start))
 		}
 		r.reply <- res[i]
 	}
@@ -178,7 +213,9 @@ func (s *Service) participants(convID int64) []int64 {
 	if ids, ok := s.members[convID]; ok {
 		return ids
 	}
-	ids, err := s.store.ParticipantIDs(context.Background(), convID)
+	ctx, cancel := context.WithTimeout(context.Background(), s.opt.CommitTimeout)
+	ids, err := s.store.ParticipantIDs(ctx, convID)
+	cancel()
 	if err != nil {
 		s.log.Error("participants for notifications", "err", err, "conversation_id", convID)
 		return nil
@@ -208,6 +245,12 @@ func (s *Service) forgetMembers(convID int64) {
 
 // SendMessage validates and stores a message and publishes it. created is
 // false when clientID repeats an earlier send: the original is returned.
+//
+// When ctx ends before the writer takes the message, it was not stored and
+// ctx's error is returned. Once taken, it waits for the commit until ctx
+// ends or the commit passes its deadline; either way, without an answer it
+// returns ErrMaybeStored. It returns ErrUnavailable once the service is
+// closed.
 func (s *Service) SendMessage(ctx context.Context, sender UserLite, convID int64, content, clientID string) (Message, bool, error) {
 	content, err := validContent(content)
 	if err != nil {
@@ -228,9 +271,15 @@ func (s *Service) SendMessage(ctx context.Context, sender UserLite, convID int64
 	case <-ctx.Done():
 		return Message{}, false, ctx.Err()
 	}
-	// Once taken, the send commits or fails as a whole: wait for it, so
-	// that an acknowledged message is never reported as failed.
-	res := <-r.reply
+	// Once taken, the send commits or fails with its batch. A caller who
+	// stops waiting is told that it may have been stored; the writer's
+	// answer goes to the buffered reply, so nothing waits for it.
+	var res Inserted
+	select {
+	case res = <-r.reply:
+	case <-ctx.Done():
+		return Message{}, false, ErrMaybeStored
+	}
 	if res.Err != nil {
 		return Message{}, false, res.Err
 	}
@@ -401,5 +450,9 @@ func (s *Service) OnlineUserIDs(ctx context.Context, convID int64) ([]int64, err
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(ids, func(id int64) bool { return !s.pub.Online(id) }), nil
+	on := s.pub.OnlineAmong(ctx, ids)
+	if on == nil {
+		on = []int64{} // the contract's empty list, not null
+	}
+	return on, nil
 }

@@ -52,7 +52,13 @@ type Options struct {
 	// PublishQueue bounds the events waiting for Redis (16384); past it
 	// they are dropped and counted, and the database fills the gap.
 	PublishQueue int
-	Log          *slog.Logger
+	// Log receives the link's warnings; nil discards them.
+	Log *slog.Logger
+	// ObserveHop, when set, is called with the time each event from
+	// another node took from its publish to its arrival here (clocks of
+	// nodes on one machine agree; across machines it is as good as NTP).
+	// Nil: not observed.
+	ObserveHop func(time.Duration)
 }
 
 // Cluster is one node's link to the others. Create it with New, attach the
@@ -78,16 +84,9 @@ type Cluster struct {
 	catchUp       chan struct{} // wakes the catch-up loop
 
 	published, received, dropped, publishErrors, swept atomic.Uint64
-	hop                                                func(time.Duration)
 
 	quit chan struct{}
 	wg   sync.WaitGroup
-}
-
-// ParseURL checks a REDIS_URL (redis:// or rediss://) without connecting.
-func ParseURL(u string) error {
-	_, err := redis.ParseURL(u)
-	return err
 }
 
 // New connects to Redis at url. Redis being unreachable is not an error:
@@ -136,9 +135,6 @@ func New(url string, opt Options) (*Cluster, error) {
 	return c, nil
 }
 
-// Node is this node's id in Redis: random, new at every start.
-func (c *Cluster) Node() string { return c.node }
-
 // Start attaches the hub that receives other nodes' events and starts the
 // node's loops. onOffline is called for each user who went offline
 // because the node that held their sockets stopped (or this node lost
@@ -183,11 +179,6 @@ func (c *Cluster) Stats() Stats {
 		PublishErrors: c.publishErrors.Load(), Swept: c.swept.Load(), Healthy: c.Healthy(),
 	}
 }
-
-// ObserveHop, when set before Start, is called with the time each event
-// from another node took from its publish to its arrival here (clocks of
-// nodes on one machine agree; across machines it is as good as NTP).
-func (c *Cluster) ObserveHop(f func(time.Duration)) { c.hop = f }
 
 // Publish implements hub.Broker: it queues ev for the other nodes and
 // never blocks. A full queue drops the event; the other nodes fill the
@@ -345,8 +336,8 @@ func (c *Cluster) receive(payload string) {
 		return
 	}
 	c.received.Add(1)
-	if c.hop != nil && !sent.IsZero() {
-		c.hop(time.Since(sent))
+	if c.opt.ObserveHop != nil && !sent.IsZero() {
+		c.opt.ObserveHop(time.Since(sent))
 	}
 	if users != nil {
 		c.hub.ReceiveUsers(users, ev)
@@ -455,9 +446,13 @@ func (c *Cluster) userKey(id int64) string {
 
 func (c *Cluster) nodeUsersKey() string { return c.prefix + "node:" + c.node + ":users" }
 
+// presenceTimeout bounds each presence call to Redis, whatever the
+// caller's deadline: a socket opening or closing never waits longer.
+const presenceTimeout = time.Second
+
 // Connect implements hub.Presence.
-func (c *Cluster) Connect(userID int64) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+func (c *Cluster) Connect(ctx context.Context, userID int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, presenceTimeout)
 	defer cancel()
 	n, err := connectScript.Run(ctx, c.rdb, []string{c.userKey(userID), c.nodeUsersKey()},
 		c.node, userID).Int()
@@ -465,20 +460,39 @@ func (c *Cluster) Connect(userID int64) (bool, error) {
 }
 
 // Disconnect implements hub.Presence.
-func (c *Cluster) Disconnect(userID int64) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+func (c *Cluster) Disconnect(ctx context.Context, userID int64) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, presenceTimeout)
 	defer cancel()
 	n, err := disconnectScript.Run(ctx, c.rdb, []string{c.userKey(userID), c.nodeUsersKey()},
 		c.node, userID).Int()
 	return n == 0, err
 }
 
-// Online implements hub.Presence.
-func (c *Cluster) Online(userID int64) (bool, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+// OnlineAmong implements hub.Presence: one pipeline of SCARDs, so one
+// round trip to Redis for any number of users.
+func (c *Cluster) OnlineAmong(ctx context.Context, userIDs []int64) ([]int64, error) {
+	if len(userIDs) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, presenceTimeout)
 	defer cancel()
-	n, err := c.rdb.SCard(ctx, c.userKey(userID)).Result()
-	return n > 0, err
+	cmds := make([]*redis.IntCmd, len(userIDs))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range userIDs {
+			cmds[i] = p.SCard(ctx, c.userKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("presence: %w", err)
+	}
+	var on []int64
+	for i, cmd := range cmds {
+		if cmd.Val() > 0 {
+			on = append(on, userIDs[i])
+		}
+	}
+	return on, nil
 }
 
 // sync makes Redis's set of this node's users exactly users; it returns

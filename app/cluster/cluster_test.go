@@ -1,10 +1,16 @@
 package cluster
 
 import (
+	"context"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/cluster/redistest"
@@ -31,9 +37,19 @@ func fast() Options {
 
 func startNode(t *testing.T, r *redistest.Server, opt Options) *node {
 	t.Helper()
+	return startNodeHooked(t, r, opt, nil)
+}
+
+// startNodeHooked starts a node whose Redis client runs hook (if any)
+// around every command it sends.
+func startNodeHooked(t *testing.T, r *redistest.Server, opt Options, hook redis.Hook) *node {
+	t.Helper()
 	c, err := New(r.URL(), opt)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if hook != nil {
+		c.rdb.AddHook(hook)
 	}
 	n := &node{c: c}
 	n.h = hub.New(hub.Options{Broker: c, Presence: c})
@@ -140,57 +156,63 @@ func TestEvents_CrossNodes(t *testing.T) {
 			t.Fatalf("event %d arrived at position %d: one node's events keep their order", ev.Data[0], i)
 		}
 	}
-	time.Sleep(50 * time.Millisecond)
-	if n := len(onA.events()); n != 100 {
-		t.Errorf("a delivered %d of its own events, want 100 (and none back from Redis)", n)
+	// Redis sends a the echo of its own events (if it delivered them)
+	// before an event b publishes after receiving them: once b's arrives,
+	// anything of a's coming back has.
+	b.h.Publish(hub.ConversationTopic(1), &hub.Event{Type: "typing", ConversationID: 1, Data: []byte("from b")})
+	waitFor(t, 5*time.Second, "a gets b's event", func() bool { return len(onA.events()) > 100 })
+	if n := len(onA.events()); n != 101 {
+		t.Errorf("a delivered %d events, want its own 100 and b's one (and none of its own back from Redis)", n)
 	}
 }
 
 func TestPresence_AnyNodeAndCrashSweep(t *testing.T) {
+	ctx := t.Context()
 	r := redistest.Start(t)
 	a, b := startNode(t, r, fast()), startNode(t, r, fast())
-	if !a.h.Connect(10) {
+	if !a.h.Connect(ctx, 10) {
 		t.Error("user 10's first socket (on a) is not reported as first")
 	}
-	if b.h.Connect(10) {
+	if b.h.Connect(ctx, 10) {
 		t.Error("user 10's socket on b is reported as first, but a holds one")
 	}
-	if !b.h.Online(11) == false || !a.h.Online(10) {
+	if !b.h.Online(ctx, 11) == false || !a.h.Online(ctx, 10) {
 		t.Error("online is wrong")
 	}
-	if a.h.Disconnect(10) {
+	if a.h.Disconnect(ctx, 10) {
 		t.Error("closing a's socket reported user 10 offline, but b holds one")
 	}
-	if !a.h.Online(10) {
+	if !a.h.Online(ctx, 10) {
 		t.Error("a does not see user 10, connected on b, online")
 	}
-	if !b.h.Disconnect(10) {
+	if !b.h.Disconnect(ctx, 10) {
 		t.Error("closing the last socket anywhere did not report user 10 offline")
 	}
 
 	// A crashed node says nothing; the other sweeps it after NodeTTL.
-	a.h.Connect(20)
-	b.h.Connect(21)
+	a.h.Connect(ctx, 20)
+	b.h.Connect(ctx, 21)
 	a.crash()
 	waitFor(t, 5*time.Second, "b announces user 20 offline", func() bool {
 		off := b.offline()
 		return len(off) == 1 && off[0] == 20
 	})
-	if b.h.Online(20) {
+	if b.h.Online(ctx, 20) {
 		t.Error("user 20 is still online after their node was swept")
 	}
-	if !b.h.Online(21) {
+	if !b.h.Online(ctx, 21) {
 		t.Error("b's own user went offline in the sweep")
 	}
 }
 
 func TestPresence_RedisRestartReregisters(t *testing.T) {
+	ctx := t.Context()
 	r := redistest.Start(t)
 	a, b := startNode(t, r, fast()), startNode(t, r, fast())
-	a.h.Connect(30)
+	a.h.Connect(ctx, 30)
 	r.Restart()
 	waitFor(t, 5*time.Second, "both nodes are healthy again", func() bool { return a.c.Healthy() && b.c.Healthy() })
-	waitFor(t, 5*time.Second, "b sees a's user online again", func() bool { return b.h.Online(30) })
+	waitFor(t, 5*time.Second, "b sees a's user online again", func() bool { return b.h.Online(ctx, 30) })
 }
 
 func TestHealthy_FollowsRedis(t *testing.T) {
@@ -224,5 +246,114 @@ func TestTickets_RedeemedOnceOnAnyNode(t *testing.T) {
 	keys, _ := a.c.rdb.Keys(t.Context(), "*secret-ticket*").Result()
 	if len(keys) != 0 {
 		t.Errorf("the ticket itself is a Redis key: %v", keys)
+	}
+}
+
+// presenceTrips counts, at the client, the round trips to Redis that ask
+// about presence (SCARD), and how many SCARDs they carried: one
+// command sent alone is one round trip, and so is one pipeline.
+type presenceTrips struct{ trips, scards atomic.Int64 }
+
+func (p *presenceTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (p *presenceTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		p.count([]redis.Cmder{cmd})
+		return next(ctx, cmd)
+	}
+}
+
+func (p *presenceTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		p.count(cmds)
+		return next(ctx, cmds)
+	}
+}
+
+func (p *presenceTrips) count(cmds []redis.Cmder) {
+	n := 0
+	for _, c := range cmds {
+		if c.Name() == "scard" {
+			n++
+		}
+	}
+	if n > 0 {
+		p.trips.Add(1)
+		p.scards.Add(int64(n))
+	}
+}
+
+// scardCalls is how many SCARDs Redis itself has run (INFO commandstats):
+// what the client-side count says was sent must have arrived.
+func scardCalls(t *testing.T, n *node) int64 {
+	t.Helper()
+	info, err := n.c.rdb.Info(t.Context(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(info) {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_scard:calls="); ok {
+			calls, _, _ := strings.Cut(rest, ",")
+			v, err := strconv.ParseInt(calls, 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
+		}
+	}
+	return 0
+}
+
+func TestPresence_OnlineAmongIsOneRoundTrip(t *testing.T) {
+	ctx := t.Context()
+	r := redistest.Start(t)
+	var trips presenceTrips
+	a, b := startNodeHooked(t, r, fast(), &trips), startNode(t, r, fast())
+	a.h.Connect(ctx, 1)
+	a.h.Connect(ctx, 3)
+	b.h.Connect(ctx, 2)
+	b.h.Connect(ctx, 3)
+	users := []int64{5, 3, 2, 4, 1, 6}
+	want := []int64{3, 2, 1} // in the order asked
+
+	// a holds 1 and 3 itself: it asks Redis about the other four, once.
+	trips.trips.Store(0)
+	trips.scards.Store(0)
+	before := scardCalls(t, a)
+	if got := a.h.OnlineAmong(ctx, users); !slices.Equal(got, want) {
+		t.Errorf("a: online among %v = %v, want %v", users, got, want)
+	}
+	if n, s := trips.trips.Load(), trips.scards.Load(); n != 1 || s != 4 {
+		t.Errorf("a asked Redis in %d round trips carrying %d SCARDs, want 1 carrying 4", n, s)
+	}
+	if d := scardCalls(t, a) - before; d != 4 {
+		t.Errorf("Redis ran %d SCARDs, want 4", d)
+	}
+	if got := b.h.OnlineAmong(ctx, users); !slices.Equal(got, want) {
+		t.Errorf("b: online among %v = %v, want %v", users, got, want)
+	}
+
+	// However many users are asked about, it is one round trip.
+	many := make([]int64, 500)
+	for i := range many {
+		many[i] = int64(i + 1)
+	}
+	trips.trips.Store(0)
+	got, err := a.c.OnlineAmong(ctx, many)
+	if err != nil || !slices.Equal(got, []int64{1, 2, 3}) {
+		t.Errorf("online among 1..500 = %v, %v; want [1 2 3]", got, err)
+	}
+	if n := trips.trips.Load(); n != 1 {
+		t.Errorf("500 users took %d round trips, want 1", n)
+	}
+
+	// And the answer follows the sockets on every node.
+	b.h.Disconnect(ctx, 2)
+	b.h.Disconnect(ctx, 3)
+	if got := a.h.OnlineAmong(ctx, users); !slices.Equal(got, []int64{3, 1}) {
+		t.Errorf("after b's sockets closed: %v, want [3 1]", got)
+	}
+	if got := b.h.OnlineAmong(ctx, users); !slices.Equal(got, []int64{3, 1}) {
+		t.Errorf("b, after its sockets closed: %v, want [3 1]", got)
 	}
 }

@@ -3,12 +3,16 @@
 // connection of that user).
 //
 // Publish never blocks: it hands the same *Event to every subscriber's
-// Deliver, which must queue or drop without waiting. The hub knows no SQL,
-// no HTTP and no WebSocket; it also tracks which users are online.
+// Deliver, which must queue or drop without waiting, and it never waits
+// for the store: with a Sequence, a gap in a conversation's messages is
+// read by a filler goroutine while that conversation's later events wait
+// their turn. The hub owns its fillers; Close stops them. The hub knows no
+// SQL, no HTTP and no WebSocket; it also tracks which users are online.
 package hub
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -86,12 +90,14 @@ type Broker interface {
 type Presence interface {
 	// Connect records the user's first connection on this node and
 	// reports whether it is their first on any node.
-	Connect(userID int64) (first bool, err error)
+	Connect(ctx context.Context, userID int64) (first bool, err error)
 	// Disconnect records that this node holds no connection of the user
 	// any more, and reports whether no node does.
-	Disconnect(userID int64) (last bool, err error)
-	// Online reports whether any node holds a connection of the user.
-	Online(userID int64) (bool, error)
+	Disconnect(ctx context.Context, userID int64) (last bool, err error)
+	// OnlineAmong returns those of userIDs that some node holds a
+	// connection of, in the order given, asking in one round trip
+	// however many users there are.
+	OnlineAmong(ctx context.Context, userIDs []int64) ([]int64, error)
 }
 
 // Sequence is the stored order of each conversation's messages. With one,
@@ -115,14 +121,24 @@ const EventResync = "\x00resync"
 
 // Options configure a hub; the zero value is a single node's hub.
 type Options struct {
-	Broker   Broker
+	// Broker carries events to other nodes; nil: this node only.
+	Broker Broker
+	// Presence tracks users across nodes; nil: a user is online while
+	// this node holds a connection of theirs.
 	Presence Presence
+	// Sequence orders each conversation's messages and fills gaps from
+	// the store; nil: events are delivered as they come.
 	Sequence Sequence
 }
 
 // maxFill is the longest gap a hub fills itself; past it, subscribers get
 // EventResync and recover from the store.
 const maxFill = 1000
+
+// maxHeld bounds the events a conversation holds back while its gap is
+// being read from the store; past it, the held events are dropped and the
+// subscribers get EventResync.
+const maxHeld = 1024
 
 // storeTimeout bounds each store read a hub makes.
 const storeTimeout = 5 * time.Second
@@ -143,6 +159,15 @@ type Hub struct {
 	// Ordered delivery: events dropped as repeats, gaps filled from the
 	// store, and resyncs sent (Stats).
 	repeats, fills, resyncs atomic.Uint64
+
+	// The fillers: one goroutine per conversation with a gap being read.
+	// ctx ends at Close, which waits for them.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	fillMu    sync.Mutex
+	closed    bool
+	fillers   sync.WaitGroup
+	closeOnce sync.Once
 }
 
 type shard struct {
@@ -162,6 +187,19 @@ type topic struct {
 	// in the store before the topic had subscribers). Guarded by order.
 	order sync.Mutex
 	last  int64
+	// While a filler reads a gap from the store (filling), the topic's
+	// events wait in held, in arrival order; want asks the filler to
+	// read up to that seq (CatchUp). Past maxHeld the held events are
+	// dropped (overflow, with skip their highest seq). fillDone closes
+	// when the filler stops. Guarded by order; filling is also read
+	// without it, so that an event of another kind passes with no lock
+	// while no filler runs.
+	filling  atomic.Bool
+	held     []*Event
+	want     int64
+	overflow bool
+	skip     int64
+	fillDone chan struct{}
 }
 
 type presenceShard struct {
@@ -169,9 +207,11 @@ type presenceShard struct {
 	conns map[int64]int
 }
 
-// New returns an empty hub.
+// New returns an empty hub. With a Sequence, Close stops the goroutines
+// that fill gaps.
 func New(opt Options) *Hub {
 	h := &Hub{broker: opt.Broker, global: opt.Presence, seq: opt.Sequence}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	for i := range h.shards {
 		h.shards[i].topics = map[Topic]*topic{}
 		h.presence[i].conns = map[int64]int{}
@@ -190,11 +230,29 @@ func (h *Hub) shard(t Topic) *shard {
 	return &h.shards[(x>>32)%shardCount]
 }
 
+// Close stops the hub's fillers (a read in progress is cancelled and its
+// conversation resyncs) and waits for them. Events published after Close
+// are still delivered, but a gap then resyncs at once instead of being
+// read.
+func (h *Hub) Close() {
+	h.closeOnce.Do(func() {
+		h.fillMu.Lock()
+		h.closed = true
+		h.fillMu.Unlock()
+		h.cancel()
+	})
+	h.fillers.Wait()
+}
+
 // Subscribe adds s to topic t. Subscribing twice is harmless.
 //
 // With a Sequence, a conversation's first subscriber reads the
 // conversation's last seq before it is added: it gets every message
 // committed after that read, in order, and the store has every one before.
+// The read happens in the subscriber's goroutine, under no lock a
+// publisher takes, so publishing never waits for it. It must come before
+// the subscriber is added: read later, it could count a message committed
+// meanwhile as delivered when its event has yet to arrive.
 func (h *Hub) Subscribe(t Topic, s Subscriber) {
 	sh := h.shard(t)
 	var last int64
@@ -276,7 +334,7 @@ func (h *Hub) deliver(t Topic, ev *Event) {
 	}
 	snap := tp.snap
 	sh.mu.RUnlock()
-	if h.seq != nil && ev.Seq > 0 && !t.user {
+	if h.seq != nil && !t.user && (ev.Seq > 0 || tp.filling.Load()) {
 		h.deliverOrdered(sh, t, tp, ev)
 		return
 	}
@@ -316,11 +374,23 @@ func (h *Hub) fanout(t Topic, snap []Subscriber, ev *Event) {
 	h.deliveries.Add(uint64(len(snap)))
 }
 
-// deliverOrdered delivers a new_message event after any it skipped, or
-// drops it if it was delivered already.
+// deliverOrdered delivers a new_message event in seq order: at once when
+// it is the next, dropped when it was delivered already, and after the
+// messages it skipped when it skips ahead. Those are read from the store
+// by a filler goroutine, never by the publisher: until the filler is
+// done, the topic's later events (of every kind) are held in arrival
+// order, and the filler delivers them after the gap.
 func (h *Hub) deliverOrdered(sh *shard, t Topic, tp *topic, ev *Event) {
 	tp.order.Lock()
 	defer tp.order.Unlock()
+	if tp.filling.Load() {
+		h.hold(tp, ev)
+		return
+	}
+	if ev.Seq == 0 { // the filler finished meanwhile
+		h.fanout(t, h.snapshot(sh, t, tp), ev)
+		return
+	}
 	if tp.last < 0 { // the store did not say where it stood
 		tp.last = ev.Seq - 1
 	}
@@ -328,30 +398,138 @@ func (h *Hub) deliverOrdered(sh *shard, t Topic, tp *topic, ev *Event) {
 		h.repeats.Add(1)
 		return
 	}
-	if ev.Seq > tp.last+1 {
-		h.fill(sh, t, tp, ev.Seq)
-	}
-	h.fanout(t, h.snapshot(sh, t, tp), ev)
-	tp.last = ev.Seq
-}
-
-// fill delivers tp's messages between tp.last and before from the store.
-// Callers hold tp.order.
-func (h *Hub) fill(sh *shard, t Topic, tp *topic, before int64) {
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	evs, err := h.seq.Between(ctx, t.id, tp.last, before, maxFill)
-	cancel()
-	if err != nil || len(evs) >= maxFill {
-		h.resyncs.Add(1)
-		h.fanout(t, h.snapshot(sh, t, tp), &Event{Type: EventResync, ConversationID: t.id})
+	if ev.Seq == tp.last+1 {
+		h.fanout(t, h.snapshot(sh, t, tp), ev)
+		tp.last = ev.Seq
 		return
 	}
-	h.fills.Add(1)
-	for _, e := range evs {
-		if e.Seq > tp.last {
-			h.fanout(t, h.snapshot(sh, t, tp), e)
-			tp.last = e.Seq
+	tp.held = append(tp.held, ev)
+	h.startFill(sh, t, tp)
+}
+
+// hold keeps ev until the filler has delivered the gap before it.
+// Callers hold tp.order.
+func (h *Hub) hold(tp *topic, ev *Event) {
+	if tp.overflow || len(tp.held) >= maxHeld {
+		if !tp.overflow {
+			tp.overflow = true
+			for _, e := range tp.held {
+				tp.skip = max(tp.skip, e.Seq)
+			}
+			clear(tp.held)
+			tp.held = tp.held[:0]
 		}
+		tp.skip = max(tp.skip, ev.Seq)
+		return
+	}
+	tp.held = append(tp.held, ev)
+}
+
+// startFill puts tp in the filling state and starts its filler. Callers
+// hold tp.order, and tp is not filling.
+func (h *Hub) startFill(sh *shard, t Topic, tp *topic) {
+	tp.filling.Store(true)
+	tp.fillDone = make(chan struct{})
+	h.fillMu.Lock()
+	if h.closed {
+		h.fillMu.Unlock()
+		// No filler after Close: what it would read is left to the
+		// subscribers' own recovery.
+		h.drain(sh, t, tp, func(int64, int64, int) ([]*Event, error) { return nil, errClosed })
+		return
+	}
+	h.fillers.Add(1)
+	h.fillMu.Unlock()
+	go func() {
+		defer h.fillers.Done()
+		tp.order.Lock()
+		defer tp.order.Unlock()
+		h.drain(sh, t, tp, func(after, before int64, limit int) ([]*Event, error) {
+			// The store is read without tp.order: publishers of this
+			// conversation hold their events meanwhile, and go on.
+			tp.order.Unlock()
+			defer tp.order.Lock()
+			ctx, cancel := context.WithTimeout(h.ctx, storeTimeout)
+			defer cancel()
+			return h.seq.Between(ctx, t.id, after, before, limit)
+		})
+	}()
+}
+
+var errClosed = errors.New("hub closed")
+
+// drain delivers tp's held events in order, reading each gap before them
+// (and up to want) with read, then leaves the filling state. Callers hold
+// tp.order, which read may release while it waits.
+func (h *Hub) drain(sh *shard, t Topic, tp *topic, read func(after, before int64, limit int) ([]*Event, error)) {
+	for {
+		if tp.overflow {
+			// Too much arrived during the read: the subscribers
+			// recover from the store instead.
+			h.resyncs.Add(1)
+			h.fanout(t, h.snapshot(sh, t, tp), &Event{Type: EventResync, ConversationID: t.id})
+			tp.last = max(tp.last, tp.skip, tp.want)
+			tp.overflow, tp.skip = false, 0
+		}
+		i := 0
+		for ; i < len(tp.held); i++ {
+			ev := tp.held[i]
+			if ev.Seq == 0 {
+				h.fanout(t, h.snapshot(sh, t, tp), ev)
+				continue
+			}
+			if tp.last < 0 {
+				tp.last = ev.Seq - 1
+			}
+			if ev.Seq <= tp.last {
+				h.repeats.Add(1)
+				continue
+			}
+			if ev.Seq > tp.last+1 {
+				break
+			}
+			h.fanout(t, h.snapshot(sh, t, tp), ev)
+			tp.last = ev.Seq
+		}
+		n := copy(tp.held, tp.held[i:])
+		clear(tp.held[n:])
+		tp.held = tp.held[:n]
+
+		var before int64
+		switch {
+		case len(tp.held) > 0:
+			before = tp.held[0].Seq
+		case tp.want > tp.last && tp.last >= 0:
+			before = tp.want + 1
+		default:
+			tp.want = 0
+			if cap(tp.held) > 64 {
+				tp.held = nil // a long hold's buffer goes with it
+			}
+			tp.filling.Store(false)
+			close(tp.fillDone)
+			return
+		}
+		after := tp.last
+		evs, err := read(after, before, maxFill)
+		if tp.overflow {
+			continue
+		}
+		if err != nil || len(evs) >= maxFill {
+			h.resyncs.Add(1)
+			h.fanout(t, h.snapshot(sh, t, tp), &Event{Type: EventResync, ConversationID: t.id})
+		} else {
+			h.fills.Add(1)
+			for _, e := range evs {
+				if e.Seq > tp.last {
+					h.fanout(t, h.snapshot(sh, t, tp), e)
+					tp.last = e.Seq
+				}
+			}
+		}
+		// Seq has holes (messages removed with their author): what the
+		// store did not have before the held event is not coming.
+		tp.last = max(tp.last, before-1)
 	}
 }
 
@@ -399,12 +577,28 @@ func (h *Hub) CatchUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The fillers read what is missing; CatchUp waits for them (it runs
+	// in its caller's goroutine, not a publisher's).
+	var wait []chan struct{}
 	for id, e := range topics {
 		e.tp.order.Lock()
-		if n := last[id]; e.tp.last >= 0 && n > e.tp.last {
-			h.fill(e.sh, ConversationTopic(id), e.tp, n+1)
+		if n := last[id]; e.tp.last >= 0 && n > max(e.tp.last, e.tp.want) {
+			e.tp.want = n
+			if !e.tp.filling.Load() {
+				h.startFill(e.sh, ConversationTopic(id), e.tp)
+			}
+		}
+		if e.tp.filling.Load() {
+			wait = append(wait, e.tp.fillDone)
 		}
 		e.tp.order.Unlock()
+	}
+	for _, done := range wait {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	return nil
 }
@@ -440,7 +634,7 @@ func (h *Hub) presenceShard(userID int64) *presenceShard {
 
 // Connect counts a new connection of userID and reports whether it is the
 // user's first (the user just came online): on any node, with a Presence.
-func (h *Hub) Connect(userID int64) (first bool) {
+func (h *Hub) Connect(ctx context.Context, userID int64) (first bool) {
 	p := h.presenceShard(userID)
 	p.mu.Lock()
 	p.conns[userID]++
@@ -449,7 +643,7 @@ func (h *Hub) Connect(userID int64) (first bool) {
 	if first && h.global != nil {
 		// Without an answer, the user is announced: a second "online"
 		// is harmless, a missing one is not.
-		if g, err := h.global.Connect(userID); err == nil {
+		if g, err := h.global.Connect(ctx, userID); err == nil {
 			first = g
 		}
 	}
@@ -459,7 +653,7 @@ func (h *Hub) Connect(userID int64) (first bool) {
 // Disconnect counts a closed connection of userID and reports whether it
 // was the user's last (the user just went offline): on any node, with a
 // Presence.
-func (h *Hub) Disconnect(userID int64) (last bool) {
+func (h *Hub) Disconnect(ctx context.Context, userID int64) (last bool) {
 	p := h.presenceShard(userID)
 	p.mu.Lock()
 	if n := p.conns[userID]; n <= 1 {
@@ -472,7 +666,7 @@ func (h *Hub) Disconnect(userID int64) (last bool) {
 	if last && h.global != nil {
 		// Without an answer, nothing is announced: the Presence settles
 		// it once it answers again.
-		g, err := h.global.Disconnect(userID)
+		g, err := h.global.Disconnect(ctx, userID)
 		last = err == nil && g
 	}
 	return last
@@ -480,19 +674,61 @@ func (h *Hub) Disconnect(userID int64) (last bool) {
 
 // Online reports whether userID has at least one open connection: on any
 // node, with a Presence.
-func (h *Hub) Online(userID int64) bool {
-	if h.LocalOnline(userID) {
+func (h *Hub) Online(ctx context.Context, userID int64) bool {
+	if h.localOnline(userID) {
 		return true
 	}
 	if h.global != nil {
-		on, err := h.global.Online(userID)
-		return err == nil && on
+		on, err := h.global.OnlineAmong(ctx, []int64{userID})
+		return err == nil && len(on) > 0
 	}
 	return false
 }
 
-// LocalOnline reports whether this node holds a connection of userID.
-func (h *Hub) LocalOnline(userID int64) bool {
+// OnlineAmong returns those of userIDs that have at least one open
+// connection, in the order given (nil for none). This node's own users are
+// counted here, with no I/O; with a Presence, the others are asked of it
+// in one call. When the Presence does not answer, only this node's users
+// are reported online.
+func (h *Hub) OnlineAmong(ctx context.Context, userIDs []int64) []int64 {
+	var on, elsewhere []int64
+	for _, id := range userIDs {
+		if h.localOnline(id) {
+			if on == nil { // one allocation for the answer, none when nobody is online
+				on = make([]int64, 0, len(userIDs))
+			}
+			on = append(on, id)
+		} else if h.global != nil {
+			elsewhere = append(elsewhere, id)
+		}
+	}
+	if len(elsewhere) == 0 {
+		return on
+	}
+	remote, err := h.global.OnlineAmong(ctx, elsewhere)
+	if err != nil || len(remote) == 0 {
+		return on
+	}
+	if len(on) == 0 {
+		return remote
+	}
+	// Merge the two, which are both in userIDs' order.
+	merged := make([]int64, 0, len(on)+len(remote))
+	i, j := 0, 0
+	for _, id := range userIDs {
+		switch {
+		case i < len(on) && on[i] == id:
+			merged = append(merged, id)
+			i++
+		case j < len(remote) && remote[j] == id:
+			merged = append(merged, id)
+			j++
+		}
+	}
+	return merged
+}
+
+func (h *Hub) localOnline(userID int64) bool {
 	p := h.presenceShard(userID)
 	p.mu.Lock()
 	defer p.mu.Unlock()

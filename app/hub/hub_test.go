@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,24 +89,45 @@ func TestOrderIsPublishOrder(t *testing.T) {
 }
 
 func TestPresenceCountsConnections(t *testing.T) {
+	ctx := t.Context()
 	h := hub.New(hub.Options{})
-	if !h.Connect(5) {
+	if !h.Connect(ctx, 5) {
 		t.Error("first connection is not reported as first")
 	}
-	if h.Connect(5) {
+	if h.Connect(ctx, 5) {
 		t.Error("second connection reported as first")
 	}
-	if h.Disconnect(5) {
+	if h.Disconnect(ctx, 5) {
 		t.Error("closing one of two reported as last")
 	}
-	if !h.Online(5) {
+	if !h.Online(ctx, 5) {
 		t.Error("user with one connection is not online")
 	}
-	if !h.Disconnect(5) || h.Online(5) {
+	if !h.Disconnect(ctx, 5) || h.Online(ctx, 5) {
 		t.Error("closing the last connection did not take the user offline")
 	}
-	if h.Disconnect(5) {
+	if h.Disconnect(ctx, 5) {
 		t.Error("an extra disconnect reported as last")
+	}
+}
+
+// A single node answers presence from its own counts: no I/O, and one
+// allocation (the answer) for any number of users.
+func TestOnlineAmong_SingleNodeIsLocalAndLight(t *testing.T) {
+	ctx := t.Context()
+	h := hub.New(hub.Options{})
+	h.Connect(ctx, 2)
+	h.Connect(ctx, 4)
+	h.Connect(ctx, 4)
+	users := []int64{5, 4, 3, 2, 1}
+	if got := h.OnlineAmong(ctx, users); !slices.Equal(got, []int64{4, 2}) {
+		t.Errorf("online among %v = %v, want [4 2]", users, got)
+	}
+	if a := testing.AllocsPerRun(100, func() { h.OnlineAmong(ctx, users) }); a > 1 {
+		t.Errorf("%.1f allocations, want at most 1", a)
+	}
+	if a := testing.AllocsPerRun(100, func() { h.OnlineAmong(ctx, []int64{7, 8, 9}) }); a != 0 {
+		t.Errorf("nobody online: %.1f allocations, want 0", a)
 	}
 }
 

@@ -45,6 +45,10 @@ type Options struct {
 	Cluster cluster.Options
 }
 
+// presenceTimeout bounds announcing that a user went offline when their
+// node stopped.
+const presenceTimeout = 10 * time.Second
+
 // Store is what the server needs of a database: SQLite (db.Store) or
 // Postgres (postgres.Store).
 type Store interface {
@@ -93,10 +97,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	var (
 		hopt hub.Options
 		cl   *cluster.Cluster
+		// m is built below, once the hub and the cluster it reports on
+		// exist, and before Start runs the loop that observes hops.
+		m *metrics.Metrics
 	)
 	if cfg.RedisURL != "" {
 		copt := opt.Cluster
 		copt.Log = log
+		copt.ObserveHop = func(d time.Duration) { m.ObserveHop(d) }
 		if cl, err = cluster.New(cfg.RedisURL, copt); err != nil {
 			store.Close()
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
@@ -108,8 +116,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if cl != nil {
 		mopt.OrderStats, mopt.ClusterStats = h.OrderStats, clusterStats(cl)
 	}
-	m := metrics.New(mopt)
+	m = metrics.New(mopt)
 	timed := timeStore(m, store) // every service call to the database is timed
+	authOpt := auth.Options{Now: opt.Now}
+	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend}
+	if cl != nil {
+		authOpt.Tickets = cl
+		chatOpt.SharedStore = true
+	}
 	s := &Server{
 		Config:  cfg,
 		Log:     log,
@@ -117,11 +131,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Hub:     h,
 		Cluster: cl,
 		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost),
-			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), opt.Now),
-		Chat:    chat.NewService(timed, h, opt.Now, log),
+			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), authOpt),
+		Chat:    chat.NewService(timed, h, chatOpt),
 		Metrics: m,
 	}
-	s.Chat.ObserveSend = m.ObserveSend
 	aopt := api.Options{
 		RegistrationsPerMinute: cfg.RegistrationsPerMinute,
 		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,
@@ -129,9 +142,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Now:                    opt.Now,
 	}
 	if cl != nil {
-		s.Chat.SharedStore = true
-		s.Auth.UseTickets(cl)
-		cl.ObserveHop(m.ObserveHop)
 		aopt.Degraded = func() string {
 			if cl.Healthy() {
 				return ""
@@ -139,7 +149,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			return "Redis is not answering: each node serves only its own sockets until it does."
 		}
 		cl.Start(h, func(userID int64) {
-			if err := s.Chat.Presence(context.Background(), userID, "offline"); err != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
+			defer cancel()
+			if err := s.Chat.Presence(ctx, userID, "offline"); err != nil {
 				log.Warn("presence", "err", err, "user_id", userID)
 			}
 		})
@@ -294,6 +306,7 @@ func (s *Server) Close() error {
 		cerr = s.Cluster.Close()
 	}
 	s.Chat.Close()
+	s.Hub.Close()
 	return errors.Join(werr, cerr, s.Store.Close())
 }
 

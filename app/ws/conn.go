@@ -273,7 +273,7 @@ func (c *conn) goOnline(ctx context.Context) {
 	mu := c.h.presenceLock(c.user.ID)
 	mu.Lock()
 	defer mu.Unlock()
-	if c.h.opt.Hub.Connect(c.user.ID) {
+	if c.h.opt.Hub.Connect(ctx, c.user.ID) {
 		if err := c.h.opt.Chat.Presence(ctx, c.user.ID, "online"); err != nil {
 			c.h.opt.Log.Warn("presence", "err", err, "user_id", c.user.ID)
 		}
@@ -284,7 +284,7 @@ func (c *conn) goOffline() {
 	mu := c.h.presenceLock(c.user.ID)
 	mu.Lock()
 	defer mu.Unlock()
-	if c.h.opt.Hub.Disconnect(c.user.ID) {
+	if c.h.opt.Hub.Disconnect(context.Background(), c.user.ID) {
 		if err := c.h.opt.Chat.Presence(context.Background(), c.user.ID, "offline"); err != nil {
 			c.h.opt.Log.Warn("presence", "err", err, "user_id", c.user.ID)
 		}

@@ -131,7 +131,7 @@ func TestThousandClientsChatAndLeaveNoTrace(t *testing.T) {
 		if n := s.Hub.Subscribers(hub.UserTopic(u.ID)); n != 0 {
 			t.Errorf("user %d's topic still has %d subscribers", u.ID, n)
 		}
-		if s.Hub.Online(u.ID) {
+		if s.Hub.Online(t.Context(), u.ID) {
 			t.Errorf("user %d is still online", u.ID)
 		}
 	}
