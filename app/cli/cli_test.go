@@ -322,21 +322,29 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 		t.Fatalf("down without --yes dropped tables: %v", got)
 	}
 
-	// Each down rolls back one migration: the latest first (seq), then
-	// the first one, with every table.
+	// Each down rolls back one migration, the latest first, down to the
+	// first one, which drops every table.
+	files := []string{"00001_init.sql", "00002_seq.sql", "00003_display_key.sql"}
+	for v := len(files); v > 1; v-- {
+		if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
+			t.Fatalf("down to %d: exit %d: %s%s", v-1, code, out, errOut)
+		}
+		code, out, _ := runCLI(t, env, "", "migrate", "status")
+		for i, f := range files {
+			state := "applied"
+			if i+1 >= v {
+				state = "pending"
+			}
+			if code != exitOK || !regexp.MustCompile(fmt.Sprintf(`(?m)^%d +%s .*%s$`, i+1, state, regexp.QuoteMeta(f))).MatchString(out) {
+				t.Fatalf("status after the down to %d: want %s %s: exit %d:\n%s", v-1, f, state, code, out)
+			}
+		}
+		if got := tables(t, path); len(got) != len(schema) {
+			t.Fatalf("tables after the down to %d: %v, want %v", v-1, got, schema)
+		}
+	}
 	if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
-		t.Fatalf("down: exit %d: %s%s", code, out, errOut)
-	}
-	if code, out, _ := runCLI(t, env, "", "migrate", "status"); code != exitOK ||
-		!regexp.MustCompile(`(?m)^1 +applied .*00001_init.sql$`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^2 +pending .*00002_seq.sql$`).MatchString(out) {
-		t.Fatalf("status after one down: exit %d:\n%s", code, out)
-	}
-	if got := tables(t, path); len(got) != len(schema) {
-		t.Fatalf("tables after the first down: %v, want %v", got, schema)
-	}
-	if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
-		t.Fatalf("second down: exit %d: %s%s", code, out, errOut)
+		t.Fatalf("last down: exit %d: %s%s", code, out, errOut)
 	}
 	status("pending")
 	if got := tables(t, path); len(got) != 0 {
