@@ -4,7 +4,7 @@
 #   docker build -t confab --build-arg REVISION=$(git rev-parse HEAD) .
 #   docker run -p 8000:8000 -v confab-data:/data confab
 #
-# main_test.go builds the binary with exactly the flags of the go build
+# app/systemtest builds the binary with exactly the flags of the go build
 # line below, and checks the ports, paths and user declared here.
 
 # The same Go as go.mod's go line (the image sets GOTOOLCHAIN=local).
