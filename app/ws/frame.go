@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
@@ -192,4 +193,25 @@ func reply(typ string, v any) *hub.Event {
 		panic("ws: encode " + typ + ": " + err.Error())
 	}
 	return &hub.Event{Type: typ, Data: b}
+}
+
+// serviceError maps a service error to the frame's error reply, and logs
+// it when it is the server's fault (internal, unavailable).
+func (c *conn) serviceError(op string, err error) *frameError {
+	fe := chatError(err)
+	if fe.code == codeInternal || fe.code == codeUnavailable {
+		c.internalError(op, err)
+	}
+	return fe
+}
+
+// internalError logs an error of the server's on this connection. Every
+// such error in the package is logged here, once, with the connection's
+// id and its upgrade request's id.
+func (c *conn) internalError(op string, err error) {
+	if c.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		return // the connection closed, or the server is shutting down
+	}
+	c.h.opt.Log.Error("ws internal error", "op", op, "err", err,
+		"conn_id", c.id, "user_id", c.user.ID, "request_id", c.requestID)
 }
