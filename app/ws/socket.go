@@ -41,6 +41,7 @@ type socket struct {
 // batch is the frames of one write.
 type batch struct {
 	bufs   net.Buffers
+	out    net.Buffers // what the write consumes
 	hdr    []byte // frame headers, 10 bytes each at most
 	frames int
 	types  []string // per frame, for metrics; "" for control frames
@@ -75,6 +76,7 @@ func (b *batch) add(op byte, typ string, payload []byte) {
 
 func (b *batch) reset() {
 	clear(b.bufs[:cap(b.bufs)]) // drop references to payloads
+	b.out = nil
 	b.bufs, b.hdr, b.types, b.frames = b.bufs[:0], b.hdr[:0], b.types[:0], 0
 }
 
@@ -124,7 +126,10 @@ func (s *socket) flush(timeout time.Duration) error {
 		return errCloseSent
 	}
 	s.nc.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := b.bufs.WriteTo(s.nc); err != nil {
+	// WriteTo consumes the slice it is called on: a copy keeps bufs
+	// whole for reuse (a field, so that it is not allocated).
+	b.out = b.bufs
+	if _, err := b.out.WriteTo(s.nc); err != nil {
 		s.closed = true // a failed write leaves the stream in pieces
 		return err
 	}
