@@ -42,7 +42,7 @@ type socket struct {
 type batch struct {
 	bufs   net.Buffers
 	out    net.Buffers // what the write consumes
-	hdr    []byte // frame headers, 10 bytes each at most
+	hdr    []byte      // frame headers, 10 bytes each at most
 	frames int
 	types  []string // per frame, for metrics; "" for control frames
 }
