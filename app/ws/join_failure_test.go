@@ -256,75 +256,58 @@ func TestJoin_TooManyJoinedIsRefusedBeforeSubscribing(t *testing.T) {
 // TestJoin_RecoveryPaths: the paths of a join with last_message_id that
 // end with a joined reply (or a 4008).
 func TestJoin_RecoveryPaths(t *testing.T) {
-	t.Run("missed messages, then live, no gap, no duplicate", func(t *testing.T) {
-		s := servertest.Start(t)
-		alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
-		conv := s.Conversation(t, alice, bob)
-		last := s.Send(t, alice, conv, "seen")
-		var missed []int64
-		for i := range 3 {
-			missed = append(missed, s.Send(t, alice, conv, "missed "+strconv.Itoa(i)))
-		}
-		e := startEdge(t, s, nil)
-		e.chat.set(func(f *faultyChat) {
+	for _, tc := range []struct {
+		name   string
+		missed int // messages after last_message_id before the join
+		fault  func(f *faultyChat, during func())
+		// want: the replayed count (past the last missed, one sent
+		// during the replay), and the joined reply.
+		replayed      int
+		wantRecovered bool
+	}{
+		{"missed messages, one sent during the replay, then live", 3, func(f *faultyChat, during func()) {
 			// Committed after subscribing, before the read: the replay
 			// has it, and the live copy held meanwhile is skipped.
-			f.beforeMissed = func() { sendDirect(t, s, alice, conv, "during the replay") }
-		})
-		c := e.dial(t, bob.Access)
-		c.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": last})
-		for _, id := range append(missed, missed[2]+1) {
-			if f := c.nextAny(); f.typ() != "new_message" || f.obj("message").int("id") != id {
-				t.Fatalf("frame = %v, want replayed message %d", f, id)
+			f.beforeMissed = during
+		}, 4, true},
+		{"nothing missed", 0, nil, 0, true},
+		{"over the replay limit", 3, func(f *faultyChat, _ func()) { f.replayLimit = 2 }, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := servertest.Start(t)
+			alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+			conv := s.Conversation(t, alice, bob)
+			last := s.Send(t, alice, conv, "seen")
+			for i := range tc.missed {
+				s.Send(t, alice, conv, "missed "+strconv.Itoa(i))
 			}
-		}
-		if f := c.nextAny(); f.typ() != "joined" || f["recovered"] != true || f.int("missed") != 4 {
-			t.Fatalf("frame = %v, want joined recovered:true missed:4", f)
-		}
-		live := s.Send(t, alice, conv, "live")
-		if g := c.nextAny(); g.typ() != "new_message" || g.obj("message").int("id") != live {
-			t.Fatalf("frame = %v, want live message %d, and no repeat", g, live)
-		}
-	})
+			e := startEdge(t, s, nil)
+			if tc.fault != nil {
+				e.chat.set(func(f *faultyChat) {
+					tc.fault(f, func() { sendDirect(t, s, alice, conv, "during the replay") })
+				})
+			}
+			c := e.dial(t, bob.Access)
+			c.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": last})
+			for i := range tc.replayed {
+				if f := c.nextAny(); f.typ() != "new_message" || f.obj("message").int("id") != last+1+int64(i) {
+					t.Fatalf("frame = %v, want replayed message %d", f, last+1+int64(i))
+				}
+			}
+			if f := c.nextAny(); f.typ() != "joined" || f["recovered"] != tc.wantRecovered || f.int("missed") != int64(tc.replayed) {
+				t.Fatalf("frame = %v, want joined recovered:%v missed:%d", f, tc.wantRecovered, tc.replayed)
+			}
+			live := s.Send(t, alice, conv, "live")
+			if g := c.nextAny(); g.typ() != "new_message" || g.obj("message").int("id") != live {
+				t.Fatalf("frame = %v, want live message %d, and no repeat", g, live)
+			}
+		})
+	}
+}
 
-	t.Run("nothing missed", func(t *testing.T) {
-		s := servertest.Start(t)
-		alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
-		conv := s.Conversation(t, alice, bob)
-		last := s.Send(t, alice, conv, "seen")
-		e := startEdge(t, s, nil)
-		c := e.dial(t, bob.Access)
-		c.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": last})
-		if f := c.nextAny(); f.typ() != "joined" || f["recovered"] != true || f.int("missed") != 0 {
-			t.Fatalf("frame = %v, want joined recovered:true missed:0", f)
-		}
-		live := s.Send(t, alice, conv, "live")
-		if g := c.next("new_message"); g.obj("message").int("id") != live {
-			t.Fatalf("frame = %v, want live message %d", g, live)
-		}
-	})
-
-	t.Run("over the replay limit", func(t *testing.T) {
-		s := servertest.Start(t)
-		alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
-		conv := s.Conversation(t, alice, bob)
-		last := s.Send(t, alice, conv, "seen")
-		for i := range 3 {
-			s.Send(t, alice, conv, "missed "+strconv.Itoa(i))
-		}
-		e := startEdge(t, s, nil)
-		e.chat.set(func(f *faultyChat) { f.replayLimit = 2 })
-		c := e.dial(t, bob.Access)
-		c.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": last})
-		if f := c.nextAny(); f.typ() != "joined" || f["recovered"] != false || f.int("missed") != 0 {
-			t.Fatalf("frame = %v, want joined recovered:false and no replay", f)
-		}
-		live := s.Send(t, alice, conv, "live")
-		if g := c.nextAny(); g.typ() != "new_message" || g.obj("message").int("id") != live {
-			t.Fatalf("frame = %v, want live message %d", g, live)
-		}
-	})
-
+// TestJoin_RecoveryCutShort: the conversation is left during the join, or
+// more is held than the queue may take.
+func TestJoin_RecoveryCutShort(t *testing.T) {
 	t.Run("left meanwhile", func(t *testing.T) {
 		s := servertest.Start(t)
 		owner, bob, third := s.Register(t, "owner"), s.Register(t, "bob"), s.Register(t, "third")
