@@ -1,0 +1,88 @@
+package ws_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/server/servertest"
+	"github.com/confab/confab/app/ws"
+)
+
+// TestFrameTimeout_BoundsAServiceCall: a frame whose service call does not
+// answer gets an error within FrameTimeout, logged once as internal, and
+// the socket goes on.
+func TestFrameTimeout_BoundsAServiceCall(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+	e := startEdge(t, s, func(o *ws.Options) { o.FrameTimeout = 50 * time.Millisecond })
+	e.chat.sendWait = make(chan struct{})
+	c := e.dial(t, alice.Access)
+	c.send(map[string]any{"type": "new_message", "conversation_id": conv, "content": "hi", "request_id": "m1"})
+	if f := c.nextAny(); f.typ() != "error" || f["code"] != "internal" || f["request_id"] != "m1" {
+		t.Fatalf("frame = %v, want error internal for m1", f)
+	}
+	healthy(t, c, "message_ack")
+	logs := e.logs.String()
+	if strings.Count(logs, "ws internal error") != 1 || !strings.Contains(logs, "op=new_message") ||
+		!strings.Contains(logs, "deadline exceeded") || !strings.Contains(logs, "request_id=req-1") {
+		t.Fatalf("want one internal error with the deadline and the ids:\n%s", logs)
+	}
+}
+
+// TestShutdown_CancelsFramesAndStillPublishesOffline: Shutdown cancels a
+// frame's service call at once, and the user's "offline" is still
+// published, on a context that is not cancelled but has a deadline.
+func TestShutdown_CancelsFramesAndStillPublishesOffline(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+	e := startEdge(t, s, func(o *ws.Options) { o.FrameTimeout = time.Hour })
+	started := make(chan struct{})
+	e.chat.sendWait = started
+	c := e.dial(t, alice.Access)
+	c.send(map[string]any{"type": "new_message", "conversation_id": conv, "content": "hi"})
+	<-started
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v (the frame's call was not cancelled)", err)
+	}
+	if code, _ := c.closeCode(); code != ws.CloseGoingAway {
+		t.Fatalf("close code = %d, want 1001", code)
+	}
+	e.chat.mu.Lock()
+	offline := e.chat.offlineCtx
+	e.chat.mu.Unlock()
+	if offline == nil {
+		t.Fatal("no offline presence after the socket closed")
+	}
+	if _, ok := offline.Deadline(); !ok {
+		t.Fatal("the offline presence ran without a deadline")
+	}
+	if strings.Contains(e.logs.String(), "ws internal error") {
+		t.Fatalf("a cancelled call was logged as an internal error:\n%s", e.logs.String())
+	}
+}
+
+// TestOptionsContext_CancelsSockets: cancelling the context given at
+// construction cancels what the sockets are doing.
+func TestOptionsContext_CancelsSockets(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+	base, stop := context.WithCancel(context.Background())
+	e := startEdge(t, s, func(o *ws.Options) { o.Context, o.FrameTimeout = base, time.Hour })
+	started := make(chan struct{})
+	e.chat.sendWait = started
+	c := e.dial(t, alice.Access)
+	c.send(map[string]any{"type": "new_message", "conversation_id": conv, "content": "hi", "request_id": "m1"})
+	<-started
+	stop()
+	if f := c.nextAny(); f.typ() != "error" || f["request_id"] != "m1" {
+		t.Fatalf("frame = %v, want the error of the cancelled frame", f)
+	}
+}
