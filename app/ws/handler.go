@@ -314,13 +314,23 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		return // the upgrader has answered with an HTTP error
 	}
 	if authErr != nil {
+		// Refused all the same: the store failing says no more.
+		if serversFault(chatError(authErr)) {
+			h.logInternal("authenticate", authErr, 0, 0, requestID)
+		}
 		closeNow(ws, hw.conn, CloseUnauthorized, "unauthorized")
 		return
 	}
 	var convID int64
 	if convPath != "" {
 		convID, err = strconv.ParseInt(convPath, 10, 64)
-		if err != nil || convID <= 0 || h.opt.Chat.CheckMember(r.Context(), convID, user.ID) != nil {
+		if err == nil && convID > 0 {
+			err = h.opt.Chat.CheckMember(r.Context(), convID, user.ID)
+			if err != nil && serversFault(chatError(err)) {
+				h.logInternal("join", err, 0, user.ID, requestID)
+			}
+		}
+		if err != nil || convID <= 0 {
 			closeNow(ws, hw.conn, CloseNotFound, "conversation not found")
 			return
 		}

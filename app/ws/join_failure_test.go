@@ -126,6 +126,10 @@ func startEdge(t *testing.T, s *servertest.Server, opt func(*ws.Options)) *edge 
 	var n atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Request-Id", "req-"+strconv.FormatInt(n.Add(1), 10))
+		if id, ok := strings.CutPrefix(r.URL.Path, "/ws/conversations/"); ok {
+			e.ServeConversation(w, r, strings.TrimSuffix(id, "/"))
+			return
+		}
 		e.ServeChat(w, r)
 	}))
 	e.url = "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/chat/"

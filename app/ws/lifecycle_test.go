@@ -86,3 +86,26 @@ func TestOptionsContext_CancelsSockets(t *testing.T) {
 		t.Fatalf("frame = %v, want the error of the cancelled frame", f)
 	}
 }
+
+// TestUpgrade_InternalErrorIsLogged: a store failing during the upgrade
+// closes the socket as before (4004 for the URL form's join), and the
+// failure is logged with the upgrade's request id.
+func TestUpgrade_InternalErrorIsLogged(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv := s.Conversation(t, alice, bob)
+	e := startEdge(t, s, nil)
+	e.chat.set(func(f *faultyChat) { f.checkErr = errDown })
+	conn, resp, err := dialRaw(t, strings.TrimSuffix(e.url, "/ws/chat/")+"/ws/conversations/"+itoa(conv)+"/?token="+alice.Access, nil)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	if code, _ := wrap(t, conn).closeCode(); code != ws.CloseNotFound {
+		t.Fatalf("close code = %d, want 4004", code)
+	}
+	logs := e.logs.String()
+	if strings.Count(logs, "ws internal error") != 1 || !strings.Contains(logs, "request_id=req-1") ||
+		!strings.Contains(logs, errDown.Error()) {
+		t.Fatalf("want one internal error with the request id:\n%s", logs)
+	}
+}
