@@ -30,11 +30,13 @@ var errCloseSent = errors.New("ws: close frame already sent")
 //
 // Frames are gathered into a batch that one writev sends: under load a
 // connection pays one syscall per batch, not one per frame, and the
-// payload bytes shared by every subscriber are never copied.
+// payload bytes shared by every subscriber are never copied. The socket
+// keeps its batch while its writer runs and gives it back to a pool when
+// the writer ends (release), so that an idle connection holds none.
 type socket struct {
 	nc      net.Conn
 	metrics Metrics
-	b       *batch // nil when empty
+	b       *batch // nil when released
 	closed  bool   // the close frame was written, or its write failed
 }
 
@@ -109,6 +111,14 @@ func (s *socket) full() bool { return s.b != nil && s.b.frames >= maxBatch }
 func (s *socket) discard() {
 	if s.b != nil {
 		s.b.reset()
+	}
+}
+
+// release drops the queued frames and gives the batch back to the pool;
+// the socket takes one again when it next has a frame.
+func (s *socket) release() {
+	if s.b != nil {
+		s.b.reset()
 		batches.Put(s.b)
 		s.b = nil
 	}
@@ -117,11 +127,10 @@ func (s *socket) discard() {
 // flush writes the queued frames in one writev, within timeout.
 func (s *socket) flush(timeout time.Duration) error {
 	b := s.b
-	if b == nil {
+	if b == nil || b.frames == 0 {
 		return nil
 	}
-	s.b = nil
-	defer func() { b.reset(); batches.Put(b) }()
+	defer b.reset()
 	if s.closed {
 		return errCloseSent
 	}
@@ -142,10 +151,11 @@ func (s *socket) flush(timeout time.Duration) error {
 }
 
 // close writes the queued frames and then the close frame with payload
-// (see closePayload), within timeout. Nothing is written after it.
+// (see closePayload), within timeout, and releases the batch. Nothing is
+// written after it.
 func (s *socket) close(payload []byte, timeout time.Duration) error {
+	defer s.release()
 	if s.closed {
-		s.discard()
 		return errCloseSent
 	}
 	if len(payload) > maxControlPayload {

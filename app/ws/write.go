@@ -18,6 +18,8 @@ func (c *conn) writeLoop() {
 		c.qmu.Lock()
 		q := c.queue
 		if len(q) == 0 {
+			// The next writer may start as soon as writing is false.
+			c.fw.s.release()
 			c.queue, c.spare, c.writing = nil, nil, false
 			c.qmu.Unlock()
 			return
