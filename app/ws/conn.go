@@ -284,9 +284,12 @@ func (c *conn) reader() int {
 		return c.ws.SetReadDeadline(time.Now().Add(h.opt.PongTimeout))
 	})
 	// The pong goes out through the writer, in its place among the
-	// frames queued before it.
+	// frames queued before it. Pings are not rate limited like frames:
+	// their pongs are shed when the queue fills (RFC 6455 5.5.3 lets a
+	// pong answer only the latest ping), so that a ping flood cannot
+	// grow the queue.
 	c.ws.SetPingHandler(func(data string) error {
-		c.push(&hub.Event{Type: ctrlPong, Data: []byte(data)}, true)
+		c.push(&hub.Event{Type: ctrlPong, Data: []byte(data), Sheddable: true}, false)
 		return nil
 	})
 	closing := false

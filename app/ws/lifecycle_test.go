@@ -2,9 +2,12 @@ package ws_test
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/confab/confab/app/server/servertest"
 	"github.com/confab/confab/app/ws"
@@ -107,5 +110,48 @@ func TestUpgrade_InternalErrorIsLogged(t *testing.T) {
 	if strings.Count(logs, "ws internal error") != 1 || !strings.Contains(logs, "request_id=req-1") ||
 		!strings.Contains(logs, errDown.Error()) {
 		t.Fatalf("want one internal error with the request id:\n%s", logs)
+	}
+}
+
+// TestClientPing_AnsweredByTheWriter: the pong to a client's ping comes
+// through the connection's writer, with the ping's payload, and a flood
+// of pings leaves the socket working.
+func TestClientPing_AnsweredByTheWriter(t *testing.T) {
+	s := servertest.Start(t)
+	alice := s.Register(t, "alice")
+	conn, resp, err := dialRaw(t, s.WSURL("/ws/chat/?token="+alice.Access), nil)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	pongs := make(chan string, 2000)
+	conn.SetPongHandler(func(data string) error {
+		select {
+		case pongs <- data:
+		default:
+		}
+		return nil
+	})
+	c := wrap(t, conn)
+	c.next("connection_established")
+	for i := range 1000 {
+		if err := conn.WriteControl(websocket.PingMessage, []byte(strconv.Itoa(i)), time.Now().Add(waitFor)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.send(map[string]any{"type": "ping", "request_id": "after"})
+	if f := c.next("pong"); f["request_id"] != "after" {
+		t.Fatalf("pong = %v", f)
+	}
+	// Pongs are in order; some may have been shed, never the first.
+	if first := <-pongs; first != "0" {
+		t.Fatalf("first pong %q, want the first ping's payload", first)
+	}
+	last := 0
+	for len(pongs) > 0 {
+		n, err := strconv.Atoi(<-pongs)
+		if err != nil || n <= last {
+			t.Fatalf("pong %d after %d (%v)", n, last, err)
+		}
+		last = n
 	}
 }
