@@ -40,10 +40,9 @@ type conn struct {
 	// requestID is the upgrade request's X-Request-Id, for the logs.
 	requestID string
 	user      chat.User
-	// ctx is cancelled when the connection closes or the server shuts
-	// down; frame handlers derive theirs from it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// ops are the contexts of the socket's running operations,
+	// cancelled when it closes.
+	ops ops
 	// expires is the Unix-nanosecond expiry of the token in force.
 	expires atomic.Int64
 	warned  atomic.Bool // token_expiring sent for the token in force
@@ -95,7 +94,6 @@ func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, ex
 		joins:      newJoins(h.opt.MaxJoined, h.opt.QueueSize),
 		limiter:    rate.NewLimiter(rate.Limit(h.opt.FramesPerSecond), h.opt.FrameBurst),
 	}
-	c.ctx, c.cancel = context.WithCancel(h.ctx)
 	c.fw.c = c
 	c.fw.s = socket{nc: gc.Conn, metrics: h.opt.Metrics}
 	gc.own()
@@ -111,7 +109,7 @@ func (c *conn) kill(code int, reason string) {
 	c.killOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
 		close(c.quit)
-		c.cancel()
+		c.ops.stop()
 		c.push(&hub.Event{Type: ctrlClose}, true)
 	})
 }
@@ -191,7 +189,7 @@ func (c *conn) open(convID int64) time.Time {
 	h.opt.Metrics.ConnOpened()
 	h.opt.Log.Info("ws open", "conn_id", c.id, "user_id", c.user.ID, "request_id", c.requestID)
 
-	ctx, cancel := context.WithTimeout(c.ctx, h.opt.FrameTimeout)
+	ctx, cancel := c.ops.start(h.ctx, h.opt.FrameTimeout)
 	defer cancel()
 	// Others learn the user is online before the client learns it is
 	// connected; the client's own events start after its greeting.
@@ -259,14 +257,15 @@ func (c *conn) goOnline(ctx context.Context) {
 	}
 }
 
-// goOffline runs once the connection's context is cancelled: others
-// still learn the user went offline, within presenceTimeout.
+// goOffline runs once the connection's operations are cancelled: others
+// still learn the user went offline, within presenceTimeout, even while
+// the server shuts down.
 func (c *conn) goOffline() {
 	mu := c.h.presenceLock(c.user.ID)
 	mu.Lock()
 	defer mu.Unlock()
 	if c.h.opt.Hub.Disconnect(c.user.ID) {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), presenceTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.h.ctx), presenceTimeout)
 		defer cancel()
 		if err := c.h.opt.Chat.Presence(ctx, c.user.ID, "offline"); err != nil {
 			c.internalError("presence offline", err)
@@ -342,7 +341,7 @@ func (c *conn) reader() int {
 			continue
 		}
 		h.opt.Metrics.FrameIn(f.Type)
-		ctx, cancel := context.WithTimeout(c.ctx, h.opt.FrameTimeout)
+		ctx, cancel := c.ops.start(h.ctx, h.opt.FrameTimeout)
 		ferr = c.dispatch(ctx, f)
 		cancel()
 		if ferr != nil {

@@ -213,7 +213,7 @@ func serversFault(fe *frameError) bool {
 
 // internalError logs an error of the server's on this connection.
 func (c *conn) internalError(op string, err error) {
-	if c.ctx.Err() != nil && errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) && (c.ops.stopped() || c.h.ctx.Err() != nil) {
 		return // the connection closed, or the server is shutting down
 	}
 	c.h.logInternal(op, err, c.id, c.user.ID, c.requestID)

@@ -364,7 +364,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 	// queries, and an idle socket should not keep that much memory for
 	// its whole life.
 	// Not the request's context: it would keep the request alive, and
-	// the socket outlives it. The connection has its own (c.ctx).
+	// the socket outlives it. Its operations get theirs from h.ctx.
 	start := c.open(convID)
 	go func() {
 		defer h.wg.Done()

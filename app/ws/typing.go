@@ -88,7 +88,7 @@ func (c *conn) releaseTyping(convID int64) {
 	}
 	g.mu.Unlock()
 	if send {
-		ctx, cancel := context.WithTimeout(c.ctx, c.h.opt.FrameTimeout)
+		ctx, cancel := c.ops.start(c.h.ctx, c.h.opt.FrameTimeout)
 		defer cancel()
 		if err := c.h.opt.Chat.Typing(ctx, c.lite(), convID, state, c.id); err != nil {
 			c.serviceError("typing", err)
