@@ -17,13 +17,9 @@ import (
 // A client flooding typing frames: the others get at most one a second
 // from it, and its last state still arrives.
 func TestTypingFlood_OthersGetAtMostOnePerSecond(t *testing.T) {
-	s := servertest.Start(t) // no frame limit in the way: the typing gate alone
-	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
-	conv := s.Conversation(t, alice, bob)
-	watcher := dial(t, s, "/ws/chat/", bob.Access)
-	watcher.join(conv)
-	flooder := dial(t, s, "/ws/chat/", alice.Access)
-	flooder.join(conv)
+	timingTest(t) // it measures the gaps between frames on arrival
+	// No frame limit in the way: the typing gate alone.
+	conv, watcher, flooder := typingPair(t, servertest.Start(t))
 
 	// The watcher notes when each typing frame arrives, while the flood
 	// goes on.
@@ -110,17 +106,17 @@ func TestReadReceiptFlood_OnlyWhenTheMarkMoves(t *testing.T) {
 	}
 	nextWithin(t, flooder, "pong", 30*time.Second, map[string]any{"type": "ping"}) // every receipt before it is handled
 
+	// Every receipt forwarded was queued for the watcher before its own
+	// pong: they are the read_receipt frames ahead of it.
+	watcher.send(map[string]any{"type": "ping", "request_id": "after"})
 	var got []int64
-	deadline := time.After(500 * time.Millisecond)
-collect:
 	for {
-		select {
-		case f := <-watcher.frames:
-			if f.typ() == "read_receipt" {
-				got = append(got, f.int("message_id"))
-			}
-		case <-deadline:
-			break collect
+		f := watcher.nextAny()
+		if f.typ() == "read_receipt" {
+			got = append(got, f.int("message_id"))
+		}
+		if f.typ() == "pong" && f["request_id"] == "after" {
+			break
 		}
 	}
 	if !slices.Equal(got, []int64{m1, m3}) {
@@ -188,4 +184,54 @@ func nextWithin(t *testing.T, c *client, typ string, d time.Duration, f map[stri
 			t.Fatalf("no %q frame within %v", typ, d)
 		}
 	}
+}
+
+// TestTypingGate_OnePerSecondOnTheServersClock: on a clock that stands
+// still, a burst of typing frames forwards the first, holds the rest, and
+// forwards the last state held once its second is over; after the clock
+// moves a second on, the next is forwarded at once.
+func TestTypingGate_OnePerSecondOnTheServersClock(t *testing.T) {
+	clock := servertest.NewClock()
+	conv, watcher, flooder := typingPair(t, servertest.Start(t, servertest.WithNow(clock.Now)))
+
+	for i := range 20 {
+		flooder.send(map[string]any{"type": "typing", "conversation_id": conv, "is_typing": i%2 == 0})
+	}
+	flooder.send(map[string]any{"type": "typing", "conversation_id": conv, "is_typing": false})
+	if f := watcher.next("typing"); f["is_typing"] != true {
+		t.Fatalf("first typing = %v, want the first state", f)
+	}
+	// The held state goes out when the second ends (a real timer).
+	if f := watcher.next("typing"); f["is_typing"] != false {
+		t.Fatalf("second typing = %v, want the last state held", f)
+	}
+	clock.Advance(time.Second)
+	flooder.send(map[string]any{"type": "typing", "conversation_id": conv, "is_typing": true})
+	if f := watcher.next("typing"); f["is_typing"] != true {
+		t.Fatalf("third typing = %v, want the new state at once", f)
+	}
+	// Nothing else was forwarded: the frames ahead of the watcher's pong.
+	watcher.send(map[string]any{"type": "ping", "request_id": "end"})
+	for {
+		f := watcher.nextAny()
+		if f.typ() == "typing" {
+			t.Fatalf("a fourth typing frame: %v", f)
+		}
+		if f.typ() == "pong" && f["request_id"] == "end" {
+			break
+		}
+	}
+}
+
+// typingPair is a conversation of two users with a socket each, both
+// joined: one types, the other watches.
+func typingPair(t *testing.T, s *servertest.Server) (conv int64, watcher, flooder *client) {
+	t.Helper()
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	conv = s.Conversation(t, alice, bob)
+	watcher = dial(t, s, "/ws/chat/", bob.Access)
+	watcher.join(conv)
+	flooder = dial(t, s, "/ws/chat/", alice.Access)
+	flooder.join(conv)
+	return conv, watcher, flooder
 }

@@ -1,9 +1,13 @@
 package ws_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -228,3 +232,53 @@ func (c *client) join(convID int64) frame {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// postMessage sends a message over REST and returns its id. It reports
+// failure as an error, so that goroutines other than the test's own can
+// use it (they may not stop the test).
+func postMessage(s *servertest.Server, from servertest.User, convID int64, content string) (int64, error) {
+	body, err := json.Marshal(map[string]string{"content": content})
+	if err != nil {
+		return 0, err
+	}
+	req, err := http.NewRequest(http.MethodPost, s.URL+"/api/conversations/"+itoa(convID)+"/messages/", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+from.Access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var m struct {
+		ID int64 `json:"id"`
+	}
+	if resp.StatusCode != http.StatusCreated {
+		b, _ := io.ReadAll(resp.Body)
+		return 0, fmt.Errorf("send: %d %s", resp.StatusCode, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return 0, err
+	}
+	return m.ID, nil
+}
+
+// timingTest skips a test that measures wall-clock time unless
+// CONFAB_TIMING_TESTS=1 asks for it: on a loaded machine its figures say
+// more about the machine than about the server.
+func timingTest(t *testing.T) {
+	t.Helper()
+	if os.Getenv("CONFAB_TIMING_TESTS") != "1" {
+		t.Skip("measures wall-clock time; set CONFAB_TIMING_TESTS=1 to run it")
+	}
+}
+
+// longTest skips a long test under -short.
+func longTest(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("long; skipped with -short")
+	}
+}

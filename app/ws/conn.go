@@ -22,6 +22,7 @@ const (
 	ctrlRecovered = "\x00recovered" // a join with recovery is ready to send
 	ctrlExpiry    = "\x00expiry"    // the token's expiry timer fired
 	ctrlPing      = "\x00ping"      // time to send a ping control frame
+	ctrlPong      = "\x00pong"      // answer the peer's ping; Data is its payload
 	ctrlClose     = "\x00close"     // write the close frame and end
 )
 
@@ -32,10 +33,16 @@ const (
 // it ends when the queue is empty. Pings and the token's expiry arrive as
 // control events in the same queue.
 type conn struct {
-	h    *Handler
-	ws   *websocket.Conn
-	id   uint64
-	user chat.User
+	h  *Handler
+	ws *websocket.Conn
+	gc *gorillaConn // the network connection under ws
+	id uint64
+	// requestID is the upgrade request's X-Request-Id, for the logs.
+	requestID string
+	user      chat.User
+	// ops are the contexts of the socket's running operations,
+	// cancelled when it closes.
+	ops ops
 	// expires is the Unix-nanosecond expiry of the token in force.
 	expires atomic.Int64
 	warned  atomic.Bool // token_expiring sent for the token in force
@@ -58,8 +65,7 @@ type conn struct {
 	closeReason string
 	killOnce    sync.Once
 
-	mu     sync.Mutex // guards joined
-	joined map[int64]*joinState
+	joins joins
 
 	// Writer-only state (one writer at a time; the queue lock hands it
 	// from one to the next).
@@ -72,31 +78,25 @@ type conn struct {
 	typingGate typingGate
 }
 
-// joinState is one joined conversation.
-type joinState struct {
-	// While recovering, live events of the conversation are held in buf
-	// until the replay has been written.
-	recovering bool
-	buf        []*hub.Event
-	// Filled by the reader for the writer's ctrlRecovered.
-	replay []chat.Message
-	reply  *hub.Event
-	after  int64
-}
-
-func newConn(h *Handler, ws *websocket.Conn, user chat.User, expires time.Time) *conn {
+// newConn takes over a socket just upgraded: from here on only its
+// writer writes to gc.
+func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, expires time.Time, requestID string) *conn {
 	c := &conn{
 		h:          h,
 		ws:         ws,
+		gc:         gc,
 		id:         h.nextID.Add(1),
+		requestID:  requestID,
 		user:       user,
 		quit:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		closed:     make(chan struct{}),
-		joined:     map[int64]*joinState{},
+		joins:      newJoins(h.opt.MaxJoined, h.opt.QueueSize),
 		limiter:    rate.NewLimiter(rate.Limit(h.opt.FramesPerSecond), h.opt.FrameBurst),
 	}
 	c.fw.c = c
+	c.fw.s = socket{nc: gc.Conn, metrics: h.opt.Metrics}
+	gc.own()
 	c.expires.Store(expires.UnixNano())
 	// Armed in run, once connection_established is queued ahead of it.
 	c.expiry = time.AfterFunc(time.Duration(math.MaxInt64), func() { c.push(&hub.Event{Type: ctrlExpiry}, true) })
@@ -109,6 +109,7 @@ func (c *conn) kill(code int, reason string) {
 	c.killOnce.Do(func() {
 		c.closeCode, c.closeReason = code, reason
 		close(c.quit)
+		c.ops.stop()
 		c.push(&hub.Event{Type: ctrlClose}, true)
 	})
 }
@@ -133,45 +134,20 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 		c.kill(CloseTooSlow, "missed events; rejoin with last_message_id")
 		return
 	case ev.Type == chat.EventNotification:
-		c.mu.Lock()
-		_, joined := c.joined[ev.ConversationID]
-		c.mu.Unlock()
-		if joined { // it gets the new_message instead
+		if c.joins.joined(ev.ConversationID) { // it gets the new_message instead
 			return
 		}
 	case t.IsConversation() && ev.ConversationID != 0:
-		c.mu.Lock()
-		st := c.joined[ev.ConversationID]
-		switch {
-		case st == nil: // left: the unsubscribe is on its way
-			c.mu.Unlock()
+		switch c.joins.hold(ev) {
+		case holdDrop, holdHeld:
 			return
-		case st.recovering:
-			if len(st.buf) >= c.h.opt.QueueSize {
-				c.mu.Unlock()
-				c.h.opt.Metrics.Dropped("slow")
-				c.kill(CloseTooSlow, "too slow")
-				return
-			}
-			st.buf = append(st.buf, ev)
-			c.mu.Unlock()
+		case holdOverflow:
+			c.h.opt.Metrics.Dropped("slow")
+			c.kill(CloseTooSlow, "too slow")
 			return
 		}
-		c.mu.Unlock()
 	}
 	c.enqueue(ev)
-}
-
-// leave stops a joined conversation's events: the user is no longer among
-// its participants (removed, or left from another device).
-func (c *conn) leave(convID int64) {
-	c.mu.Lock()
-	_, joined := c.joined[convID]
-	delete(c.joined, convID)
-	c.mu.Unlock()
-	if joined {
-		c.h.opt.Hub.Unsubscribe(hub.ConversationTopic(convID), c)
-	}
 }
 
 // enqueue queues a frame without waiting. Sheddable events are dropped
@@ -207,12 +183,14 @@ func (c *conn) push(ev *hub.Event, force bool) {
 // open does a new connection's setup, in the handler's goroutine: the
 // greeting, subscriptions, presence, the URL form's join. It returns the
 // time it started, for the close log line.
-func (c *conn) open(ctx context.Context, convID int64) time.Time {
+func (c *conn) open(convID int64) time.Time {
 	h := c.h
 	start := h.opt.Now()
 	h.opt.Metrics.ConnOpened()
-	h.opt.Log.Info("ws open", "conn_id", c.id, "user_id", c.user.ID)
+	h.opt.Log.Info("ws open", "conn_id", c.id, "user_id", c.user.ID, "request_id", c.requestID)
 
+	ctx, cancel := c.ops.start(h.ctx, h.opt.FrameTimeout)
+	defer cancel()
 	// Others learn the user is online before the client learns it is
 	// connected; the client's own events start after its greeting.
 	c.goOnline(ctx)
@@ -220,7 +198,9 @@ func (c *conn) open(ctx context.Context, convID int64) time.Time {
 		Type: "connection_established", User: c.userNow(), ServerTime: chat.Time{Time: h.opt.Now()}}))
 	h.opt.Hub.Subscribe(hub.UserTopic(c.user.ID), c)
 	if convID != 0 {
-		c.join(ctx, convID, nil, nil)
+		if ferr := c.join(ctx, convID, nil, nil); ferr != nil {
+			c.sendError(nil, ferr)
+		}
 	}
 	c.expiry.Reset(c.untilWarning())
 	return start
@@ -230,9 +210,9 @@ func (c *conn) open(ctx context.Context, convID int64) time.Time {
 // goroutine of its own, started after open: the setup's database calls
 // grow a goroutine's stack, and an idle socket should not keep that
 // stack for its whole life.
-func (c *conn) serve(ctx context.Context, start time.Time) {
+func (c *conn) serve(start time.Time) {
 	h := c.h
-	peerCode := c.reader(ctx)
+	peerCode := c.reader()
 	close(c.readerDone)
 	c.expiry.Stop()
 	c.stopTyping()
@@ -240,12 +220,9 @@ func (c *conn) serve(ctx context.Context, start time.Time) {
 	<-c.closed
 
 	h.opt.Hub.Unsubscribe(hub.UserTopic(c.user.ID), c)
-	c.mu.Lock()
-	for id := range c.joined {
+	for _, id := range c.joins.clear() {
 		h.opt.Hub.Unsubscribe(hub.ConversationTopic(id), c)
 	}
-	c.joined = nil
-	c.mu.Unlock()
 	c.goOffline()
 
 	code := c.closeCode
@@ -275,30 +252,44 @@ func (c *conn) goOnline(ctx context.Context) {
 	defer mu.Unlock()
 	if c.h.opt.Hub.Connect(ctx, c.user.ID) {
 		if err := c.h.opt.Chat.Presence(ctx, c.user.ID, "online"); err != nil {
-			c.h.opt.Log.Warn("presence", "err", err, "user_id", c.user.ID)
+			c.internalError("presence online", err)
 		}
 	}
 }
 
+// goOffline runs once the connection's operations are cancelled: others
+// still learn the user went offline, within presenceTimeout, even while
+// the server shuts down.
 func (c *conn) goOffline() {
 	mu := c.h.presenceLock(c.user.ID)
 	mu.Lock()
 	defer mu.Unlock()
-	if c.h.opt.Hub.Disconnect(context.Background(), c.user.ID) {
-		if err := c.h.opt.Chat.Presence(context.Background(), c.user.ID, "offline"); err != nil {
-			c.h.opt.Log.Warn("presence", "err", err, "user_id", c.user.ID)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.h.ctx), presenceTimeout)
+	defer cancel()
+	if c.h.opt.Hub.Disconnect(ctx, c.user.ID) {
+		if err := c.h.opt.Chat.Presence(ctx, c.user.ID, "offline"); err != nil {
+			c.internalError("presence offline", err)
 		}
 	}
 }
 
 // reader reads frames until the connection fails or closes; it returns the
 // peer's close code, if it sent one.
-func (c *conn) reader(ctx context.Context) int {
+func (c *conn) reader() int {
 	h := c.h
 	c.ws.SetReadLimit(h.opt.MaxFrameBytes)
 	c.ws.SetReadDeadline(time.Now().Add(h.opt.PongTimeout))
 	c.ws.SetPongHandler(func(string) error {
 		return c.ws.SetReadDeadline(time.Now().Add(h.opt.PongTimeout))
+	})
+	// The pong goes out through the writer, in its place among the
+	// frames queued before it. Pings are not rate limited like frames:
+	// their pongs are shed when the queue fills (RFC 6455 5.5.3 lets a
+	// pong answer only the latest ping), so that a ping flood cannot
+	// grow the queue.
+	c.ws.SetPingHandler(func(data string) error {
+		c.push(&hub.Event{Type: ctrlPong, Data: []byte(data), Sheddable: true}, false)
+		return nil
 	})
 	closing := false
 	var closeBy time.Time
@@ -350,7 +341,10 @@ func (c *conn) reader(ctx context.Context) int {
 			continue
 		}
 		h.opt.Metrics.FrameIn(f.Type)
-		if ferr := c.dispatch(ctx, f); ferr != nil {
+		ctx, cancel := c.ops.start(h.ctx, h.opt.FrameTimeout)
+		ferr = c.dispatch(ctx, f)
+		cancel()
+		if ferr != nil {
 			c.sendError(f.requestID(), ferr)
 		}
 	}
@@ -427,10 +421,10 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 		if f.ClientID != nil {
 			clientID = *f.ClientID
 		}
-		u := chat.UserLite{ID: c.user.ID, Username: c.user.Username, DisplayName: c.user.DisplayName}
+		u := c.lite()
 		m, _, err := h.opt.Chat.SendMessage(ctx, u, id, *f.Content, clientID)
 		if err != nil {
-			return chatError(err)
+			return c.serviceError("new_message", err)
 		}
 		c.enqueue(reply("message_ack", ackFrame{Type: "message_ack", ClientID: m.ClientID, Message: &m, RequestID: rid}))
 
@@ -450,7 +444,7 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 			return &frameError{codeInvalid, "Field message_id is required."}
 		}
 		if _, err := h.opt.Chat.MarkRead(ctx, c.user.ID, id, *f.MessageID); err != nil {
-			return chatError(err)
+			return c.serviceError("read_receipt", err)
 		}
 
 	case typeAuthenticate:
@@ -458,6 +452,9 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 			return &frameError{codeInvalid, "Field token is required."}
 		}
 		u, claims, err := h.opt.Auth.Authenticate(ctx, *f.Token)
+		if err != nil {
+			c.serviceError("authenticate", err) // a token that is not valid is not logged
+		}
 		if err != nil || u.ID != c.user.ID {
 			return &frameError{codeForbidden, "That token is not valid for this connection."}
 		}
@@ -477,66 +474,4 @@ func truncate(s string, n int) string {
 		return s[:n]
 	}
 	return s
-}
-
-// maxReplay is the most missed messages a join replays; past it the join
-// answers recovered:false and the client reloads over REST.
-const maxReplay = 1000
-
-// join subscribes to a conversation. With lastMessageID it replays every
-// message after it before any live one: live events are held from the
-// moment of subscribing, the missed ones read from the store, and the
-// writer sends the replay, then the reply, then the held events it has not
-// already sent.
-func (c *conn) join(ctx context.Context, convID int64, lastMessageID *int64, rid json.RawMessage) *frameError {
-	h := c.h
-	if err := h.opt.Chat.CheckMember(ctx, convID, c.user.ID); err != nil {
-		return chatError(err)
-	}
-	c.mu.Lock()
-	st := c.joined[convID]
-	if st == nil && len(c.joined) >= h.opt.MaxJoined {
-		c.mu.Unlock()
-		return &frameError{codeInvalid, "Too many joined conversations; leave some first."}
-	}
-	if st == nil {
-		st = &joinState{}
-		c.joined[convID] = st
-	}
-	if lastMessageID != nil {
-		st.recovering, st.buf = true, nil
-	}
-	c.mu.Unlock()
-	h.opt.Hub.Subscribe(hub.ConversationTopic(convID), c)
-
-	online, err := h.opt.Chat.OnlineUserIDs(ctx, convID)
-	if err != nil {
-		return chatError(err)
-	}
-	jf := joinedFrame{Type: "joined", ConversationID: convID, OnlineUserIDs: online, Recovered: true, RequestID: rid}
-	if lastMessageID == nil {
-		c.enqueue(reply("joined", jf))
-		return nil
-	}
-	page, err := h.opt.Chat.Missed(ctx, convID, *lastMessageID, maxReplay)
-	if err != nil {
-		c.mu.Lock()
-		if st := c.joined[convID]; st != nil {
-			st.recovering = false
-		}
-		c.mu.Unlock()
-		return chatError(err)
-	}
-	if page.HasMore {
-		jf.Recovered = false
-		page.Results = nil
-	}
-	jf.Missed = len(page.Results)
-	c.mu.Lock()
-	if st := c.joined[convID]; st != nil {
-		st.replay, st.reply, st.after = page.Results, reply("joined", jf), *lastMessageID
-	}
-	c.mu.Unlock()
-	c.enqueue(&hub.Event{Type: ctrlRecovered, ConversationID: convID})
-	return nil
 }

@@ -166,6 +166,8 @@ func flood(s *servertest.Server, token string, conv int64, stop chan struct{}, s
 // three tries. Before the fixes this test came with, a flood made
 // delivery 10× slower, every try.
 func TestFlood_OthersKeepTheirPaceAndMemoryStaysBounded(t *testing.T) {
+	timingTest(t) // it compares delivery times with and without a flood
+	longTest(t)
 	// The shipped socket limits; small REST allowances, so that they are
 	// spent quickly (their size does not change what happens after).
 	s := servertest.Start(t, withShippedLimits(t), servertest.WithConfig(func(c *config.Config) {

@@ -2,6 +2,7 @@ package ws
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"unicode/utf8"
@@ -192,4 +193,36 @@ func reply(typ string, v any) *hub.Event {
 		panic("ws: encode " + typ + ": " + err.Error())
 	}
 	return &hub.Event{Type: typ, Data: b}
+}
+
+// serviceError maps a service error to the frame's error reply, and logs
+// it when it is the server's fault (internal, unavailable).
+func (c *conn) serviceError(op string, err error) *frameError {
+	fe := chatError(err)
+	if serversFault(fe) {
+		c.internalError(op, err)
+	}
+	return fe
+}
+
+// serversFault reports whether an error reply is the server's fault
+// rather than the client's.
+func serversFault(fe *frameError) bool {
+	return fe.code == codeInternal || fe.code == codeUnavailable
+}
+
+// internalError logs an error of the server's on this connection.
+func (c *conn) internalError(op string, err error) {
+	if errors.Is(err, context.Canceled) && (c.ops.stopped() || c.h.ctx.Err() != nil) {
+		return // the connection closed, or the server is shutting down
+	}
+	c.h.logInternal(op, err, c.id, c.user.ID, c.requestID)
+}
+
+// logInternal is where every internal error of the package is logged,
+// once, with the connection's id (0 before it has one) and its upgrade
+// request's id.
+func (h *Handler) logInternal(op string, err error, connID uint64, userID int64, requestID string) {
+	h.opt.Log.Error("ws internal error", "op", op, "err", err,
+		"conn_id", connID, "user_id", userID, "request_id", requestID)
 }

@@ -46,6 +46,42 @@ const (
 	writeWait = 10 * time.Second
 	// expiryWarning is how long before its token expires a socket is told.
 	expiryWarning = 60 * time.Second
+	// defaultFrameTimeout bounds the service calls of one client frame
+	// (Options.FrameTimeout).
+	defaultFrameTimeout = 10 * time.Second
+	// presenceTimeout bounds publishing a closed socket's "offline",
+	// which runs after the socket's own context is cancelled.
+	presenceTimeout = 5 * time.Second
+)
+
+// Chat is what the edge asks of the chat service (*chat.Service). Errors
+// are chat.Error values; any other error is answered as internal.
+type Chat interface {
+	// CheckMember returns ErrNotFound unless userID takes part in convID.
+	CheckMember(ctx context.Context, convID, userID int64) error
+	OnlineUserIDs(ctx context.Context, convID int64) ([]int64, error)
+	// Missed returns up to limit messages after afterID, oldest first;
+	// HasMore says there were more.
+	Missed(ctx context.Context, convID, afterID int64, limit int) (chat.Page, error)
+	SendMessage(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string) (chat.Message, bool, error)
+	MarkRead(ctx context.Context, reader, convID, msgID int64) (chat.ReadMark, error)
+	Typing(ctx context.Context, user chat.UserLite, convID int64, isTyping bool, origin uint64) error
+	Presence(ctx context.Context, userID int64, status string) error
+}
+
+// Hub is what the edge asks of the live fan-out (*hub.Hub).
+type Hub interface {
+	Subscribe(t hub.Topic, s hub.Subscriber)
+	Unsubscribe(t hub.Topic, s hub.Subscriber)
+	// Connect and Disconnect count a user's sockets; they report the
+	// first and the last, when presence changes.
+	Connect(ctx context.Context, userID int64) (first bool)
+	Disconnect(ctx context.Context, userID int64) (last bool)
+}
+
+var (
+	_ Chat = (*chat.Service)(nil)
+	_ Hub  = (*hub.Hub)(nil)
 )
 
 // Metrics receives the WebSocket edge's counts. Every method must be safe
@@ -70,9 +106,16 @@ func (nopMetrics) Dropped(string)  {}
 // contract's defaults.
 type Options struct {
 	Auth *auth.Service
-	Chat *chat.Service
-	Hub  *hub.Hub
+	Chat Chat
+	Hub  Hub
 	Log  *slog.Logger
+	// Context is the parent of every socket's context; nil means
+	// context.Background. Cancelling it, or Shutdown, cancels the
+	// service calls of every socket.
+	Context context.Context
+	// FrameTimeout bounds the service calls one client frame makes
+	// (default 10s).
+	FrameTimeout time.Duration
 	// Metrics may be nil.
 	Metrics Metrics
 	// AllowedOrigins besides the server's own host; "*" allows any.
@@ -105,6 +148,9 @@ type Handler struct {
 	opt      Options
 	upgrader websocket.Upgrader
 	nextID   atomic.Uint64
+	// ctx is every socket's parent; Shutdown cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	conns   map[*conn]struct{}
@@ -123,6 +169,12 @@ type Handler struct {
 
 // New returns a Handler.
 func New(opt Options) *Handler {
+	if opt.Context == nil {
+		opt.Context = context.Background()
+	}
+	if opt.FrameTimeout <= 0 {
+		opt.FrameTimeout = defaultFrameTimeout
+	}
 	if opt.PingInterval <= 0 {
 		opt.PingInterval = 25 * time.Second
 	}
@@ -170,6 +222,7 @@ func New(opt Options) *Handler {
 	}
 	h := &Handler{opt: opt, conns: map[*conn]struct{}{}, perIP: map[string]int{}, perUser: map[int64]int{},
 		stopPings: make(chan struct{}), pingsDone: make(chan struct{})}
+	h.ctx, h.cancel = context.WithCancel(opt.Context)
 	go h.pinger()
 	h.upgrader = websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
@@ -250,41 +303,57 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 	// read a close code, not a refused handshake's status.
 	user, expires, authErr := h.authenticate(r)
 
-	ws, err := h.upgrader.Upgrade(w, r, nil)
+	// Echo's RequestID middleware sets the id on the response.
+	requestID := w.Header().Get("X-Request-Id")
+	if requestID == "" {
+		requestID = r.Header.Get("X-Request-Id")
+	}
+	hw := &hijacker{ResponseWriter: w}
+	ws, err := h.upgrader.Upgrade(hw, r, nil)
 	if err != nil {
 		return // the upgrader has answered with an HTTP error
 	}
 	if authErr != nil {
-		closeNow(ws, CloseUnauthorized, "unauthorized")
+		// Refused all the same: the store failing says no more.
+		if serversFault(chatError(authErr)) {
+			h.logInternal("authenticate", authErr, 0, 0, requestID)
+		}
+		closeNow(ws, hw.conn, CloseUnauthorized, "unauthorized")
 		return
 	}
 	var convID int64
 	if convPath != "" {
 		convID, err = strconv.ParseInt(convPath, 10, 64)
-		if err != nil || convID <= 0 || h.opt.Chat.CheckMember(r.Context(), convID, user.ID) != nil {
-			closeNow(ws, CloseNotFound, "conversation not found")
+		if err == nil && convID > 0 {
+			err = h.opt.Chat.CheckMember(r.Context(), convID, user.ID)
+			if err != nil && serversFault(chatError(err)) {
+				h.logInternal("join", err, 0, user.ID, requestID)
+			}
+		}
+		if err != nil || convID <= 0 {
+			closeNow(ws, hw.conn, CloseNotFound, "conversation not found")
 			return
 		}
 	}
-	c := newConn(h, ws, user, expires)
 	ip := h.opt.ClientIP(r)
 	h.mu.Lock()
 	switch {
 	case h.closing:
 		h.mu.Unlock()
-		closeNow(ws, CloseGoingAway, "server shutting down")
+		closeNow(ws, hw.conn, CloseGoingAway, "server shutting down")
 		return
 	case h.perIP[ip] >= h.opt.MaxConnsPerIP:
 		h.mu.Unlock()
 		h.opt.Metrics.Dropped("rate_limited")
-		closeNow(ws, CloseRateLimited, "too many connections from this address")
+		closeNow(ws, hw.conn, CloseRateLimited, "too many connections from this address")
 		return
 	case h.perUser[user.ID] >= h.opt.MaxConnsPerUser:
 		h.mu.Unlock()
 		h.opt.Metrics.Dropped("rate_limited")
-		closeNow(ws, CloseRateLimited, "too many connections for this user")
+		closeNow(ws, hw.conn, CloseRateLimited, "too many connections for this user")
 		return
 	}
+	c := newConn(h, ws, hw.conn, user, expires, requestID)
 	h.conns[c] = struct{}{}
 	h.perIP[ip]++
 	h.perUser[user.ID]++
@@ -295,12 +364,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 	// queries, and an idle socket should not keep that much memory for
 	// its whole life.
 	// Not the request's context: it would keep the request alive, and
-	// the socket outlives it.
-	ctx := context.Background()
-	start := c.open(ctx, convID)
+	// the socket outlives it. Its operations get theirs from h.ctx.
+	start := c.open(convID)
 	go func() {
 		defer h.wg.Done()
-		c.serve(ctx, start)
+		c.serve(start)
 		h.mu.Lock()
 		delete(h.conns, c)
 		if h.perIP[ip]--; h.perIP[ip] <= 0 {
@@ -336,9 +404,11 @@ func (h *Handler) authenticate(r *http.Request) (chat.User, time.Time, error) {
 	return u, claims.Expiry(), nil
 }
 
-// closeNow sends a close frame and drops the connection.
-func closeNow(ws *websocket.Conn, code int, reason string) {
-	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+// closeNow sends a close frame and drops a connection that never got a
+// writer of its own.
+func closeNow(ws *websocket.Conn, gc *gorillaConn, code int, reason string) {
+	s := socket{nc: gc.Conn, metrics: nopMetrics{}}
+	s.close(closePayload(code, reason), time.Second)
 	ws.Close()
 }
 
@@ -386,6 +456,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 		c.kill(CloseGoingAway, "server shutting down")
 	}
 	h.mu.Unlock()
+	h.cancel()
 	<-h.pingsDone
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()

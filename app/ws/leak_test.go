@@ -13,6 +13,7 @@ import (
 // After many clients connect, chat and leave, the server's goroutines and
 // heap are back where they started.
 func TestClientsLeaveNoTrace(t *testing.T) {
+	longTest(t)
 	s := servertest.Start(t)
 	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
 	conv := s.Conversation(t, alice, bob)

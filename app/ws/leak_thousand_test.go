@@ -18,6 +18,7 @@ import (
 // send messages, typing and read receipts, and leave the two ways a
 // socket ends: with a close frame, and by dropping the TCP connection.
 func TestThousandClientsChatAndLeaveNoTrace(t *testing.T) {
+	longTest(t)
 	const (
 		rounds   = 4
 		perRound = 250

@@ -48,7 +48,7 @@ func (c *conn) typing(ctx context.Context, convID int64, isTyping bool) *frameEr
 	g.mu.Unlock()
 
 	if err := c.h.opt.Chat.Typing(ctx, c.lite(), convID, isTyping, c.id); err != nil {
-		return chatError(err)
+		return c.serviceError("typing", err)
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -88,7 +88,11 @@ func (c *conn) releaseTyping(convID int64) {
 	}
 	g.mu.Unlock()
 	if send {
-		c.h.opt.Chat.Typing(context.Background(), c.lite(), convID, state, c.id)
+		ctx, cancel := c.ops.start(c.h.ctx, c.h.opt.FrameTimeout)
+		defer cancel()
+		if err := c.h.opt.Chat.Typing(ctx, c.lite(), convID, state, c.id); err != nil {
+			c.serviceError("typing", err)
+		}
 	}
 }
 
@@ -106,5 +110,5 @@ func (c *conn) stopTyping() {
 }
 
 func (c *conn) lite() chat.UserLite {
-	return chat.UserLite{ID: c.user.ID, Username: c.user.Username, DisplayName: c.user.DisplayName}
+	return c.user.Lite()
 }

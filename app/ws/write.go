@@ -1,9 +1,6 @@
 package ws
 
 import (
-	"encoding/binary"
-	"net"
-	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -11,57 +8,6 @@ import (
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/hub"
 )
-
-// maxBatch is the most frames one write carries.
-const maxBatch = 64
-
-// batch gathers queued frames so that one writev sends them all: under
-// load a connection pays one syscall per batch, not one per frame, and the
-// payload bytes shared by every subscriber are never copied.
-//
-// Frames are written straight to the network connection, beside gorilla's
-// own control frames (pong, close): each side's frames go out in single
-// Write calls, which the net package never interleaves.
-type batch struct {
-	bufs   net.Buffers
-	hdr    []byte // frame headers, 10 bytes each at most
-	frames int
-	types  []string
-}
-
-var batches = sync.Pool{New: func() any {
-	return &batch{
-		bufs:  make(net.Buffers, 0, 2*maxBatch),
-		hdr:   make([]byte, 0, 10*maxBatch),
-		types: make([]string, 0, maxBatch),
-	}
-}}
-
-// add appends one unmasked text frame.
-func (b *batch) add(typ string, payload []byte) {
-	start := len(b.hdr)
-	n := len(payload)
-	switch {
-	case n < 126:
-		b.hdr = append(b.hdr, 0x81, byte(n))
-	case n <= 0xffff:
-		b.hdr = append(b.hdr, 0x81, 126)
-		b.hdr = binary.BigEndian.AppendUint16(b.hdr, uint16(n))
-	default:
-		b.hdr = append(b.hdr, 0x81, 127)
-		b.hdr = binary.BigEndian.AppendUint64(b.hdr, uint64(n))
-	}
-	b.bufs = append(b.bufs, b.hdr[start:len(b.hdr):len(b.hdr)], payload)
-	b.types = append(b.types, typ)
-	b.frames++
-}
-
-func (b *batch) full() bool { return b.frames >= maxBatch }
-
-func (b *batch) reset() {
-	clear(b.bufs[:cap(b.bufs)]) // drop references to payloads
-	b.bufs, b.hdr, b.types, b.frames = b.bufs[:0], b.hdr[:0], b.types[:0], 0
-}
 
 // writeLoop is the connection's writer while its queue has frames: it
 // takes everything queued, writes it in batches, and ends when the queue
@@ -72,6 +18,8 @@ func (c *conn) writeLoop() {
 		c.qmu.Lock()
 		q := c.queue
 		if len(q) == 0 {
+			// The next writer may start as soon as writing is false.
+			c.fw.s.release()
 			c.queue, c.spare, c.writing = nil, nil, false
 			c.qmu.Unlock()
 			return
@@ -99,28 +47,22 @@ func (c *conn) writeQueued(q []*hub.Event) bool {
 			c.finish(w)
 			return true
 		case ctrlPing:
-			if !w.flush(writeWait) || c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) != nil {
-				c.kill(CloseNormal, "")
-			}
+			w.s.control(websocket.PingMessage, nil)
+		case ctrlPong:
+			w.s.control(websocket.PongMessage, ev.Data)
 		case ctrlExpiry:
 			c.onExpiry(w)
 		case ctrlRecovered:
-			if !c.writeRecovery(ev.ConversationID, w) {
-				c.kill(CloseNormal, "")
-			}
+			c.writeRecovery(ev.ConversationID, w)
 		default:
 			if isClosed(c.quit) && c.closeCode == CloseTooSlow {
 				continue // dropped: the queue overflowed
 			}
 			w.add(ev)
-			if w.full() && !w.flush(writeWait) {
-				c.kill(CloseNormal, "")
-			}
 		}
+		w.flushIfFull()
 	}
-	if !w.flush(writeWait) {
-		c.kill(CloseNormal, "")
-	}
+	w.flush()
 	return false
 }
 
@@ -160,12 +102,17 @@ func (c *conn) finish(w *frameWriter) {
 		// Closed for a reason (1001, 4001, 4029): the client still reads
 		// what was sent before, the replies that explain the close
 		// among them.
-		w.flush(time.Second)
+		w.s.flush(time.Second)
 	} else {
-		w.discard()
+		w.s.discard()
 	}
-	msg := websocket.FormatCloseMessage(c.closeCode, c.closeReason)
-	if c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second)) == nil {
+	// A close gorilla asked for (the answer to the peer's close, or a
+	// protocol error or an oversized frame) says why better than ours.
+	payload, ok := c.gc.gorillaClose()
+	if !ok {
+		payload = closePayload(c.closeCode, c.closeReason)
+	}
+	if w.s.close(payload, time.Second) == nil {
 		select {
 		case <-c.readerDone:
 		case <-time.After(time.Second):
@@ -178,10 +125,11 @@ func (c *conn) finish(w *frameWriter) {
 	close(c.closed)
 }
 
-// frameWriter is the writer's view of the socket.
+// frameWriter is the writer's view of the connection: the socket, and
+// what it has sent.
 type frameWriter struct {
 	c *conn
-	b *batch // nil when empty
+	s socket
 	// lastSent is the newest message id written per conversation; it
 	// keeps a recovery replay and live traffic from repeating a message.
 	lastSent map[int64]int64
@@ -199,74 +147,20 @@ func (w *frameWriter) add(ev *hub.Event) {
 		}
 		w.lastSent[ev.ConversationID] = ev.MessageID
 	}
-	if w.b == nil {
-		w.b = batches.Get().(*batch)
-	}
-	w.b.add(ev.Type, ev.Data)
+	w.s.text(ev.Type, ev.Data)
 }
 
-func (w *frameWriter) full() bool { return w.b != nil && w.b.full() }
-
-// discard drops the batch unwritten.
-func (w *frameWriter) discard() {
-	if w.b != nil {
-		w.b.reset()
-		batches.Put(w.b)
-		w.b = nil
+// flushIfFull writes a full batch.
+func (w *frameWriter) flushIfFull() {
+	if w.s.full() {
+		w.flush()
 	}
 }
 
-// flush writes the batch in one writev, within timeout.
-func (w *frameWriter) flush(timeout time.Duration) bool {
-	b := w.b
-	if b == nil {
-		return true
+// flush writes the batch; a socket that cannot take it within writeWait
+// is closed.
+func (w *frameWriter) flush() {
+	if err := w.s.flush(writeWait); err != nil {
+		w.c.kill(CloseNormal, "")
 	}
-	w.b = nil
-	defer func() { b.reset(); batches.Put(b) }()
-	nc := w.c.ws.NetConn()
-	nc.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := b.bufs.WriteTo(nc); err != nil {
-		return false
-	}
-	for _, typ := range b.types {
-		w.c.h.opt.Metrics.FrameOut(typ)
-	}
-	return true
-}
-
-// writeRecovery sends a join's replay, its joined reply, then the live
-// events held meanwhile, skipping what the replay already sent.
-func (c *conn) writeRecovery(convID int64, w *frameWriter) bool {
-	c.mu.Lock()
-	st := c.joined[convID]
-	if st == nil { // left meanwhile
-		c.mu.Unlock()
-		return true
-	}
-	replay, jr, held, after := st.replay, st.reply, st.buf, st.after
-	st.replay, st.reply, st.buf, st.recovering = nil, nil, nil, false
-	c.mu.Unlock()
-
-	if w.lastSent == nil {
-		w.lastSent = map[int64]int64{}
-	}
-	// The client asked for everything after `after`: start from there.
-	w.lastSent[convID] = after
-	for i := range replay {
-		w.add(chat.MessageEvent(&replay[i]))
-		if w.full() && !w.flush(writeWait) {
-			return false
-		}
-	}
-	if jr != nil {
-		w.add(jr)
-	}
-	for _, ev := range held {
-		w.add(ev)
-		if w.full() && !w.flush(writeWait) {
-			return false
-		}
-	}
-	return w.flush(writeWait)
 }

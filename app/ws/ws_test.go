@@ -416,15 +416,23 @@ func TestOrderingUnderConcurrentSenders(t *testing.T) {
 			defer wg.Done()
 			for n := range 100 {
 				content := fmt.Sprintf("%d-%d", i, n)
+				var err error
 				if i == 4 { // one sender over the socket, the rest over REST
-					wsSender.send(map[string]any{"type": "new_message", "conversation_id": conv, "content": content})
-					continue
+					err = wsSender.conn.WriteJSON(map[string]any{"type": "new_message", "conversation_id": conv, "content": content})
+				} else {
+					_, err = postMessage(s, u, conv, content)
 				}
-				s.Send(t, u, conv, content)
+				if err != nil {
+					t.Errorf("sender %d: %v", i, err)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	var first []int64
 	for ri, c := range receivers {
 		var ids []int64
@@ -466,7 +474,11 @@ func TestRecoveryRace(t *testing.T) {
 				return
 			default:
 			}
-			id := s.Send(t, alice, conv, fmt.Sprintf("m%d", i))
+			id, err := postMessage(s, alice, conv, fmt.Sprintf("m%d", i))
+			if err != nil {
+				t.Errorf("sender: %v", err)
+				return
+			}
 			mu.Lock()
 			sent = append(sent, id)
 			mu.Unlock()
@@ -550,11 +562,17 @@ func TestRecoveryPastTheLimitAsksForReload(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 126 {
-				s.Send(t, alice, conv, fmt.Sprintf("%d-%d", w, i))
+				if _, err := postMessage(s, alice, conv, fmt.Sprintf("%d-%d", w, i)); err != nil {
+					t.Errorf("sender %d: %v", w, err)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
 	c := dial(t, s, "/ws/chat/", bob.Access)
 	c.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": first})
 	f := c.nextAny()
@@ -598,7 +616,10 @@ func TestSlowConsumerIsClosed4008(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 200 {
-				s.Send(t, alice, conv, fmt.Sprintf("%d-%d %s", w, i, big))
+				if _, err := postMessage(s, alice, conv, fmt.Sprintf("%d-%d %s", w, i, big)); err != nil {
+					t.Errorf("sender %d: %v", w, err)
+					return
+				}
 			}
 		}()
 	}
@@ -680,6 +701,7 @@ func TestTokenExpiryOnOpenSocket(t *testing.T) {
 		}
 	})
 	t.Run("authenticate keeps it open", func(t *testing.T) {
+		timingTest(t) // it renews the token at set times before its expiry
 		u := s.Register(t, "bob")
 		c := dial(t, s, "/ws/chat/", u.Access)
 		c.next("token_expiring")

@@ -60,7 +60,7 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 	send := func(w *want, from chat.User) chat.Message {
 		t.Helper()
 		at := tick()
-		res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: w.id, Sender: lite(from), Content: fmt.Sprint("at ", at.Unix()), At: at}})
+		res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: w.id, Sender: from.Lite(), Content: fmt.Sprint("at ", at.Unix()), At: at}})
 		if err != nil || res[0].Err != nil {
 			t.Fatalf("insert: %v %v", err, res[0].Err)
 		}

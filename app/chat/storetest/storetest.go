@@ -112,13 +112,10 @@ func mustConversation(tb testing.TB, s chat.Store, group bool, users ...chat.Use
 	return id
 }
 
-func lite(u chat.User) chat.UserLite {
-	return chat.UserLite{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName}
-}
 
 func mustSend(tb testing.TB, s chat.Store, from chat.User, conv int64, content string) chat.Message {
 	tb.Helper()
-	res, err := s.InsertMessages(context.Background(), []chat.NewMessage{{ConversationID: conv, Sender: lite(from), Content: content, At: t0}})
+	res, err := s.InsertMessages(context.Background(), []chat.NewMessage{{ConversationID: conv, Sender: from.Lite(), Content: content, At: t0}})
 	if err != nil || res[0].Err != nil {
 		tb.Fatalf("insert: %v %v", err, res[0].Err)
 	}
@@ -372,18 +369,18 @@ func testBatchOutcomes(t *testing.T, open func(t *testing.T) chat.Store) {
 	other := mustConversation(t, s, false, a, outsider)
 
 	res, err := s.InsertMessages(ctx, []chat.NewMessage{
-		{ConversationID: conv, Sender: lite(a), Content: "first", ClientID: "k", At: t0},
-		{ConversationID: conv, Sender: lite(outsider), Content: "let me in", At: t0},
-		{ConversationID: conv, Sender: lite(a), Content: "retry", ClientID: "k", At: t0},
-		{ConversationID: conv, Sender: lite(b), Content: "same client id, other sender", ClientID: "k", At: t0.Add(time.Second)},
-		{ConversationID: other, Sender: lite(a), Content: "same client id, other conversation", ClientID: "k", At: t0},
-		{ConversationID: 999999, Sender: lite(a), Content: "nowhere", At: t0},
+		{ConversationID: conv, Sender: a.Lite(), Content: "first", ClientID: "k", At: t0},
+		{ConversationID: conv, Sender: outsider.Lite(), Content: "let me in", At: t0},
+		{ConversationID: conv, Sender: a.Lite(), Content: "retry", ClientID: "k", At: t0},
+		{ConversationID: conv, Sender: b.Lite(), Content: "same client id, other sender", ClientID: "k", At: t0.Add(time.Second)},
+		{ConversationID: other, Sender: a.Lite(), Content: "same client id, other conversation", ClientID: "k", At: t0},
+		{ConversationID: 999999, Sender: a.Lite(), Content: "nowhere", At: t0},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !res[0].Created || res[0].Err != nil || res[0].Message.Content != "first" || res[0].Message.Seq != 1 ||
-		res[0].Message.ClientID == nil || *res[0].Message.ClientID != "k" || res[0].Message.Sender != lite(a) {
+		res[0].Message.ClientID == nil || *res[0].Message.ClientID != "k" || res[0].Message.Sender != a.Lite() {
 		t.Errorf("first: %+v", res[0])
 	}
 	if !errors.Is(res[1].Err, chat.ErrNotFound) || res[1].Created {
@@ -417,7 +414,7 @@ func testBatchOutcomes(t *testing.T, open func(t *testing.T) chat.Store) {
 	if err := s.RemoveParticipant(ctx, conv, a.ID, t0); err != nil {
 		t.Fatal(err)
 	}
-	res, err = s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: conv, Sender: lite(a), Content: "again", ClientID: "k", At: t0}})
+	res, err = s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: conv, Sender: a.Lite(), Content: "again", ClientID: "k", At: t0}})
 	if err != nil || res[0].Created || res[0].Err != nil || res[0].Message.Content != "first" {
 		t.Errorf("later retry: %+v %v", res, err)
 	}
@@ -432,7 +429,7 @@ func testEditAndDelete(t *testing.T, open func(t *testing.T) chat.Store) {
 	id := sent.ID
 
 	m, err := s.EditMessage(ctx, id, "final", t0.Add(time.Minute))
-	if err != nil || m.Content != "final" || m.EditedAt == nil || !m.EditedAt.Equal(t0.Add(time.Minute)) || m.Seq != sent.Seq || m.Sender != lite(a) {
+	if err != nil || m.Content != "final" || m.EditedAt == nil || !m.EditedAt.Equal(t0.Add(time.Minute)) || m.Seq != sent.Seq || m.Sender != a.Lite() {
 		t.Fatalf("edit: %+v %v", m, err)
 	}
 	if got, err := s.Message(ctx, id); err != nil || got.Content != "final" || got.Seq != sent.Seq {
@@ -657,7 +654,7 @@ func testSeqConsecutive(t *testing.T, open func(t *testing.T) chat.Store) {
 		if i%3 == 0 {
 			conv, from = bc, c
 		}
-		batch = append(batch, chat.NewMessage{ConversationID: conv, Sender: lite(from), Content: fmt.Sprint(i), At: t0})
+		batch = append(batch, chat.NewMessage{ConversationID: conv, Sender: from.Lite(), Content: fmt.Sprint(i), At: t0})
 	}
 	res, err := s.InsertMessages(ctx, batch)
 	if err != nil {
@@ -712,11 +709,11 @@ func testSeqNoHoles(t *testing.T, open func(t *testing.T) chat.Store) {
 	other := mustConversation(t, s, false, a, out)
 	mustSend(t, s, a, other, "elsewhere")
 	res, err := s.InsertMessages(ctx, []chat.NewMessage{
-		{ConversationID: conv, Sender: lite(a), Content: "1", ClientID: "x", At: t0},
-		{ConversationID: conv, Sender: lite(out), Content: "rejected", At: t0},
-		{ConversationID: conv, Sender: lite(a), Content: "repeat", ClientID: "x", At: t0},
-		{ConversationID: other, Sender: lite(a), Content: "conflict", ClientID: "x", At: t0},
-		{ConversationID: conv, Sender: lite(b), Content: "2", At: t0},
+		{ConversationID: conv, Sender: a.Lite(), Content: "1", ClientID: "x", At: t0},
+		{ConversationID: conv, Sender: out.Lite(), Content: "rejected", At: t0},
+		{ConversationID: conv, Sender: a.Lite(), Content: "repeat", ClientID: "x", At: t0},
+		{ConversationID: other, Sender: a.Lite(), Content: "conflict", ClientID: "x", At: t0},
+		{ConversationID: conv, Sender: b.Lite(), Content: "2", At: t0},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -725,8 +722,8 @@ func testSeqNoHoles(t *testing.T, open func(t *testing.T) chat.Store) {
 		t.Errorf("seqs %d and %d, want 1 and 2", res[0].Message.Seq, res[4].Message.Seq)
 	}
 	res, err = s.InsertMessages(ctx, []chat.NewMessage{
-		{ConversationID: conv, Sender: lite(a), Content: "repeat", ClientID: "x", At: t0},
-		{ConversationID: conv, Sender: lite(b), Content: "3", At: t0},
+		{ConversationID: conv, Sender: a.Lite(), Content: "repeat", ClientID: "x", At: t0},
+		{ConversationID: conv, Sender: b.Lite(), Content: "3", At: t0},
 	})
 	if err != nil || res[0].Created || res[1].Message.Seq != 3 {
 		t.Errorf("after a repeat: %+v %v", res, err)
@@ -837,7 +834,7 @@ func testSeqConcurrent(t *testing.T, open func(t *testing.T) chat.Store) {
 				var batch []chat.NewMessage
 				for k := range 1 + (w+n)%5 {
 					batch = append(batch, chat.NewMessage{
-						ConversationID: convs[(w+n+k)%len(convs)], Sender: lite(users[w]),
+						ConversationID: convs[(w+n+k)%len(convs)], Sender: users[w].Lite(),
 						Content: fmt.Sprintf("%d/%d/%d", w, n, k), ClientID: fmt.Sprintf("%d-%d", n, k), At: t0,
 					})
 				}
