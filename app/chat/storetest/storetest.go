@@ -112,7 +112,6 @@ func mustConversation(tb testing.TB, s chat.Store, group bool, users ...chat.Use
 	return id
 }
 
-
 func mustSend(tb testing.TB, s chat.Store, from chat.User, conv int64, content string) chat.Message {
 	tb.Helper()
 	res, err := s.InsertMessages(context.Background(), []chat.NewMessage{{ConversationID: conv, Sender: from.Lite(), Content: content, At: t0}})
