@@ -168,56 +168,18 @@ func flood(s *servertest.Server, token string, conv int64, stop chan struct{}, s
 func TestFlood_OthersKeepTheirPaceAndMemoryStaysBounded(t *testing.T) {
 	timingTest(t) // it compares delivery times with and without a flood
 	longTest(t)
-	// The shipped socket limits; small REST allowances, so that they are
-	// spent quickly (their size does not change what happens after).
-	s := servertest.Start(t, withShippedLimits(t), servertest.WithConfig(func(c *config.Config) {
-		c.RegistrationsPerMinute, c.LoginAttemptsPerMinute = 4, 1 // 4: the test's own users
-	}))
-	bob, carol := s.Register(t, "bob"), s.Register(t, "carol")
-	mallory, dummy := s.Register(t, "mallory"), s.Register(t, "dummy")
-	conv := s.Conversation(t, bob, carol)
-	own := s.Conversation(t, mallory, dummy)
-	sender := dial(t, s, "/ws/chat/", bob.Access)
-	receiver := dial(t, s, "/ws/chat/", carol.Access)
-	receiver.join(conv)
-	sender.join(conv)
-
-	// 18 frames a second from the sender: under the shipped 20.
+	f := startFlood(t)
+	s, sender, receiver, conv, mallory, own, st := f.s, f.sender, f.receiver, f.conv, f.mallory, f.own, &f.st
 	const rounds, n, gap = 3, 7, 55 * time.Millisecond
-	deliveryTimes(t, sender, receiver, conv, 5, gap, "warm-up")
-	logs0, heap0 := len(s.Logs.String()), heapInUse()
-	var st floodStats
-	checkHeap := func() {
-		t.Helper()
-		// The heap, less the log lines the test harness keeps.
-		if grown := int64(heapInUse()) - int64(heap0) - int64(len(s.Logs.String())-logs0); grown > 8<<20 {
-			t.Errorf("the heap grew by %d KiB under the flood", grown>>10)
-		}
-	}
-
-	// Spend the allowances.
-	stop := make(chan struct{})
-	wg := flood(s, mallory.Access, own, stop, &st)
-	for deadline := time.Now().Add(30 * time.Second); st.refused.Load() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("the flood was not turned away within 30 s: %d requests, %d refused",
-				st.requests.Load(), st.refused.Load())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	checkHeap()
-	close(stop)
-	wg.Wait()
-
 	for try := 1; ; try++ {
 		var normal, flooded []time.Duration
 		for r := range rounds {
 			normal = append(normal, deliveryTimes(t, sender, receiver, conv, n, gap, fmt.Sprint("normal ", try, r))...)
 			stop := make(chan struct{})
-			wg := flood(s, mallory.Access, own, stop, &st)
+			wg := flood(s, mallory.Access, own, stop, st)
 			time.Sleep(100 * time.Millisecond)
 			flooded = append(flooded, deliveryTimes(t, sender, receiver, conv, n, gap, fmt.Sprint("flooded ", try, r))...)
-			checkHeap()
+			f.checkHeap()
 			close(stop)
 			wg.Wait()
 		}
@@ -232,4 +194,67 @@ func TestFlood_OthersKeepTheirPaceAndMemoryStaysBounded(t *testing.T) {
 			t.Fatalf("median delivery took %v under the flood, %v without: more than %v", during, base, limit)
 		}
 	}
+}
+
+// TestFlood_IsTurnedAwayAndMemoryStaysBounded is the part of the flood
+// test that needs no clock: the flood is refused, and the heap does not
+// grow with it.
+func TestFlood_IsTurnedAwayAndMemoryStaysBounded(t *testing.T) {
+	longTest(t)
+	startFlood(t)
+}
+
+// floodSetup is a server with the shipped limits whose REST and socket
+// allowances a flood from mallory has already spent.
+type floodSetup struct {
+	s                *servertest.Server
+	sender, receiver *client
+	conv, own        int64
+	mallory          servertest.User
+	st               floodStats
+	checkHeap        func()
+}
+
+func startFlood(t *testing.T) *floodSetup {
+	t.Helper()
+	// The shipped socket limits; small REST allowances, so that they are
+	// spent quickly (their size does not change what happens after).
+	s := servertest.Start(t, withShippedLimits(t), servertest.WithConfig(func(c *config.Config) {
+		c.RegistrationsPerMinute, c.LoginAttemptsPerMinute = 4, 1 // 4: the test's own users
+	}))
+	bob, carol := s.Register(t, "bob"), s.Register(t, "carol")
+	mallory, dummy := s.Register(t, "mallory"), s.Register(t, "dummy")
+	f := &floodSetup{s: s, mallory: mallory, conv: s.Conversation(t, bob, carol), own: s.Conversation(t, mallory, dummy)}
+	f.sender = dial(t, s, "/ws/chat/", bob.Access)
+	f.receiver = dial(t, s, "/ws/chat/", carol.Access)
+	f.receiver.join(f.conv)
+	f.sender.join(f.conv)
+
+	// 18 frames a second from the sender: under the shipped 20.
+	deliveryTimes(t, f.sender, f.receiver, f.conv, 5, 55*time.Millisecond, "warm-up")
+	logs0, heap0 := len(s.Logs.String()), heapInUse()
+	f.checkHeap = func() {
+		t.Helper()
+		// The heap, less the log lines the test harness keeps.
+		if grown := int64(heapInUse()) - int64(heap0) - int64(len(s.Logs.String())-logs0); grown > 8<<20 {
+			t.Errorf("the heap grew by %d KiB under the flood", grown>>10)
+		}
+	}
+
+	// Spend the allowances.
+	stop := make(chan struct{})
+	wg := flood(s, mallory.Access, f.own, stop, &f.st)
+	for deadline := time.Now().Add(30 * time.Second); f.st.refused.Load() < 2; {
+		if time.Now().After(deadline) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("the flood was not turned away within 30 s: %d requests, %d refused",
+				f.st.requests.Load(), f.st.refused.Load())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	f.checkHeap()
+	close(stop)
+	wg.Wait()
+	return f
 }
