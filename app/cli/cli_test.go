@@ -126,7 +126,7 @@ func (a *acks) snapshot() []int64 {
 }
 
 func TestBackup_WhileEightWritersSend(t *testing.T) {
-	srv := servertest.Start(t)
+	srv := servertest.Start(t, servertest.OnSQLite())
 	alice, bob := srv.Register(t, "alice"), srv.Register(t, "bob")
 	conv := srv.Conversation(t, alice, bob)
 
@@ -233,7 +233,7 @@ func TestBackup_WhileEightWritersSend(t *testing.T) {
 
 	// A server started on the copy serves them (with the same secret, so
 	// the same tokens).
-	restored := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.DatabasePath = dst }))
+	restored := servertest.Start(t, servertest.OnSQLite(), servertest.WithConfig(func(c *config.Config) { c.DatabasePath = dst }))
 	served := map[int64]bool{}
 	for after := prefillMax; ; {
 		resp := restored.Do(t, http.MethodGet, fmt.Sprintf("/api/conversations/%d/messages/?after=%d&limit=100", conv, after), bob.Access, nil)
@@ -261,7 +261,7 @@ func TestBackup_WhileEightWritersSend(t *testing.T) {
 }
 
 func TestBackup_RefusesAnExistingPath(t *testing.T) {
-	srv := servertest.Start(t)
+	srv := servertest.Start(t, servertest.OnSQLite())
 	dst := filepath.Join(t.TempDir(), "taken.db")
 	os.WriteFile(dst, []byte("precious"), 0o600)
 	code, _, errOut := runCLI(t, map[string]string{"DATABASE_PATH": srv.Config.DatabasePath}, "", "backup", dst)
@@ -299,7 +299,7 @@ func tables(t *testing.T, path string) []string {
 }
 
 func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
-	srv := servertest.Start(t)
+	srv := servertest.Start(t, servertest.OnSQLite())
 	alice, bob := srv.Register(t, "alice"), srv.Register(t, "bob")
 	conv := srv.Conversation(t, alice, bob)
 	srv.Send(t, alice, conv, "before the rollback")
@@ -360,7 +360,7 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 	}
 
 	// The data went with the down (documented); the schema works again.
-	again := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.DatabasePath = path }))
+	again := servertest.Start(t, servertest.OnSQLite(), servertest.WithConfig(func(c *config.Config) { c.DatabasePath = path }))
 	carol := again.Register(t, "carol")
 	if resp := again.Do(t, http.MethodGet, "/api/users/me/", carol.Access, nil); resp.Status != http.StatusOK {
 		t.Fatalf("after up: %d %s", resp.Status, resp.Body)
@@ -415,7 +415,7 @@ func TestCreateUser_PasswordFromStdin(t *testing.T) {
 
 	// The account logs in on a server with the same rules; the login that
 	// registering made is revoked.
-	srv := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.DatabasePath = path }))
+	srv := servertest.Start(t, servertest.OnSQLite(), servertest.WithConfig(func(c *config.Config) { c.DatabasePath = path }))
 	resp := srv.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": "carol", "password": password})
 	if resp.Status != http.StatusOK || !strings.Contains(string(resp.Body), `"display_name":"Carol C"`) {
 		t.Fatalf("login: %d %s", resp.Status, resp.Body)

@@ -61,6 +61,13 @@ func WithConfig(f func(*config.Config)) Option {
 	return func(c *config.Config, _ *server.Options) { f(c) }
 }
 
+// OnSQLite keeps the server on its SQLite file even under
+// CONFAB_TEST_STORE=postgres, for tests of what only SQLite has (the file
+// that backup, migrate and createuser open by DATABASE_PATH).
+func OnSQLite() Option {
+	return func(c *config.Config, _ *server.Options) { c.DatabaseURL, c.RedisURL = "", "" }
+}
+
 // Clock is a controllable clock for WithNow: it stands still until a test
 // moves it.
 type Clock struct {
