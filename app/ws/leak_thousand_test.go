@@ -151,4 +151,5 @@ func TestThousandClientsChatAndLeaveNoTrace(t *testing.T) {
 	if h1 > hWarm+1<<20 {
 		t.Fatalf("heap grew from %d (after the first %d clients; %d before them) to %d bytes after %d more clients left",
 			hWarm, warm*perRound, h0, h1, (rounds-warm)*perRound)
-	}}
+	}
+}
