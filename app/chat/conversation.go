@@ -140,10 +140,15 @@ func (s *Service) Conversations(ctx context.Context, viewer int64) ([]Conversati
 }
 
 // fillPresence sets IsOnline on every participant of every list, asking
-// the hub once for all of them.
+// the hub once for all of them. Lists that name the same users as the
+// first (one conversation as each of its members sees it) add nothing to
+// the question.
 func (s *Service) fillPresence(ctx context.Context, lists ...[]Participant) {
 	var ids []int64
-	for _, ps := range lists {
+	for j, ps := range lists {
+		if j > 0 && sameUsers(ps, lists[0]) {
+			continue
+		}
 		for i := range ps {
 			ids = append(ids, ps[i].User.ID)
 		}
@@ -154,6 +159,11 @@ func (s *Service) fillPresence(ctx context.Context, lists ...[]Participant) {
 			ps[i].User.IsOnline = on[ps[i].User.ID]
 		}
 	}
+}
+
+// sameUsers reports whether a and b list the same users in the same order.
+func sameUsers(a, b []Participant) bool {
+	return slices.EqualFunc(a, b, func(x, y Participant) bool { return x.User.ID == y.User.ID })
 }
 
 // online asks the hub once which of ids are online. ids is sorted and
@@ -295,7 +305,8 @@ func (s *Service) publishConversation(ctx context.Context, convID int64, to []in
 		views = append(views, c)
 		recipients = append(recipients, uid)
 	}
-	// Every view lists the same participants: ask about them once.
+	// Every view lists the same participants: fillPresence asks about
+	// them once.
 	lists := make([][]Participant, len(views))
 	for i := range views {
 		lists[i] = views[i].Participants
