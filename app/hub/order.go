@@ -110,8 +110,7 @@ func (h *Hub) drain(sh *shard, t Topic, tp *topic, read func(after, before int64
 		if tp.overflow {
 			// Too much arrived during the read: the subscribers
 			// recover from the store instead.
-			h.resyncs.Add(1)
-			h.fanout(t, h.snapshot(sh, t, tp), &Event{Type: EventResync, ConversationID: t.id})
+			h.resync(sh, t, tp)
 			tp.last = max(tp.last, tp.skip, tp.want)
 			tp.overflow, tp.skip = false, 0
 		}
@@ -160,8 +159,7 @@ func (h *Hub) drain(sh *shard, t Topic, tp *topic, read func(after, before int64
 			continue
 		}
 		if err != nil || len(evs) >= maxFill {
-			h.resyncs.Add(1)
-			h.fanout(t, h.snapshot(sh, t, tp), &Event{Type: EventResync, ConversationID: t.id})
+			h.resync(sh, t, tp)
 		} else {
 			h.fills.Add(1)
 			for _, e := range evs {
@@ -175,6 +173,12 @@ func (h *Hub) drain(sh *shard, t Topic, tp *topic, read func(after, before int64
 		// store did not have before the held event is not coming.
 		tp.last = max(tp.last, before-1)
 	}
+}
+
+// resync tells t's subscribers to recover from the store themselves.
+func (h *Hub) resync(sh *shard, t Topic, tp *topic) {
+	h.resyncs.Add(1)
+	h.fanout(t, h.snapshot(sh, t, tp), &Event{Type: EventResync, ConversationID: t.id})
 }
 
 func (h *Hub) lastSeq(convID int64) int64 {
