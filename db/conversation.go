@@ -23,23 +23,30 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 			if err == nil {
 				// Bring back anyone who had left, so that the pair
 				// can talk again in the one conversation they share.
+				var back int64
 				for _, uid := range c.UserIDs {
-					if _, err := tx.ExecContext(ctx, `
+					res, err := tx.ExecContext(ctx, `
 						INSERT INTO participants (conversation_id, user_id, role, joined_at) VALUES (?, ?, 'member', ?)
-						ON CONFLICT DO NOTHING`, id, uid, ms(c.At)); err != nil {
+						ON CONFLICT DO NOTHING`, id, uid, ms(c.At))
+					if err != nil {
 						return err
 					}
+					n, _ := res.RowsAffected()
+					back += n
 				}
-				return nil
+				if back > 0 {
+					_, err = tx.ExecContext(ctx, `UPDATE conversations SET member_count = member_count + ? WHERE id = ?`, back, id)
+				}
+				return err
 			}
 			if !errors.Is(err, sql.ErrNoRows) {
 				return err
 			}
 		}
 		err := tx.QueryRowContext(ctx, `
-			INSERT INTO conversations (title, is_group, direct_key, created_by, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?)
-			RETURNING id`, c.Title, c.IsGroup, direct, c.UserIDs[0], ms(c.At), ms(c.At)).Scan(&id)
+			INSERT INTO conversations (title, is_group, direct_key, created_by, created_at, updated_at, member_count)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`, c.Title, c.IsGroup, direct, c.UserIDs[0], ms(c.At), ms(c.At), len(c.UserIDs)).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -105,18 +112,6 @@ func (s *Store) conversations(ctx context.Context, r sqlq.ConversationRead) ([]c
 	return convs, nil
 }
 
-type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func (s *Store) unread(ctx context.Context, q querier, convID, userID, after int64) (int, error) {
-	var n int
-	if err := q.QueryRowContext(ctx, sqlq.Unread, convID, after, userID).Scan(&n); err != nil {
-		return 0, fmt.Errorf("unread count: %w", err)
-	}
-	return n, nil
-}
-
 // SetTitle implements chat.Store.
 func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
@@ -135,8 +130,8 @@ func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Ti
 func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role string, at time.Time) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `
-			INSERT INTO participants (conversation_id, user_id, role, joined_at, last_read_message_id)
-			SELECT ?, ?, ?, ?, coalesce(last_message_id, 0) FROM conversations WHERE id = ?
+			INSERT INTO participants (conversation_id, user_id, role, joined_at, last_read_message_id, last_read_seq)
+			SELECT ?, ?, ?, ?, coalesce(last_message_id, 0), last_seq FROM conversations WHERE id = ?
 			ON CONFLICT DO NOTHING`, convID, userID, role, ms(at), convID)
 		if err != nil {
 			return fmt.Errorf("add participant: %w", err)
@@ -144,7 +139,7 @@ func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role s
 		if n, _ := res.RowsAffected(); n == 0 {
 			return &chat.Error{Code: chat.CodeConflict, Detail: "That user is already a participant."}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ? WHERE id = ?`, ms(at), convID)
+		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count + 1 WHERE id = ?`, ms(at), convID)
 		return err
 	})
 }
@@ -169,7 +164,7 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 			convID); err != nil {
 			return fmt.Errorf("remove participant: next admin: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ? WHERE id = ?`, ms(at), convID)
+		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count - 1 WHERE id = ?`, ms(at), convID)
 		return err
 	})
 }

@@ -19,6 +19,10 @@ import (
 // batch.
 func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
 	out := make([]chat.Inserted, len(batch))
+	readOwnStmt, err := s.stmt(ctx, s.write, sqlq.ReadOwn)
+	if err != nil {
+		return nil, fmt.Errorf("insert messages: %w", err)
+	}
 	var st insertStmts
 	for _, p := range []struct {
 		dst   **sql.Stmt
@@ -29,7 +33,7 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 			return nil, fmt.Errorf("insert messages: %w", err)
 		}
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
+	err = s.tx(ctx, func(tx *sql.Tx) error {
 		in := insertStmts{
 			member:   tx.StmtContext(ctx, st.member),
 			insert:   tx.StmtContext(ctx, st.insert),
@@ -65,7 +69,7 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 				return err
 			}
 		}
-		return nil
+		return readOwn(ctx, tx.StmtContext(ctx, readOwnStmt), out)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("insert messages: %w", err)
@@ -102,6 +106,27 @@ const (
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
 		WHERE id = ?`
 )
+
+// readOwn moves each sender's unread position to the newest message they
+// stored in the batch, once per conversation and sender (sqlq.ReadOwn).
+func readOwn(ctx context.Context, st *sql.Stmt, out []chat.Inserted) error {
+	type key struct{ conv, sender int64 }
+	newest := make(map[key]*chat.Message, 1)
+	for i := range out {
+		if m := &out[i].Message; out[i].Created {
+			k := key{m.ConversationID, m.Sender.ID}
+			if n := newest[k]; n == nil || m.Seq > n.Seq {
+				newest[k] = m
+			}
+		}
+	}
+	for k, m := range newest {
+		if _, err := st.ExecContext(ctx, k.conv, k.sender, m.Seq); err != nil {
+			return fmt.Errorf("read own: %w", err)
+		}
+	}
+	return nil
+}
 
 type insertStmts struct{ member, insert, original, touch *sql.Stmt }
 
@@ -241,21 +266,18 @@ func (s *Store) MarkRead(ctx context.Context, convID, userID, msgID int64) (chat
 	var mark chat.ReadMark
 	moved := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `
-			UPDATE participants SET last_read_message_id = ?
-			WHERE conversation_id = ? AND user_id = ? AND last_read_message_id < ?`, msgID, convID, userID, msgID)
+		res, err := tx.ExecContext(ctx, sqlq.MarkRead, msgID, convID, userID)
 		if err != nil {
 			return err
 		}
 		n, _ := res.RowsAffected()
 		moved = n > 0
 		var last int64
-		if err := tx.QueryRowContext(ctx, sqlq.ReadMark, convID, userID).Scan(&last); err != nil {
+		if err := tx.QueryRowContext(ctx, sqlq.ReadMark, convID, userID).Scan(&last, &mark.UnreadCount); err != nil {
 			return notFound(err)
 		}
 		mark.LastReadMessageID = chat.OptID(last)
-		mark.UnreadCount, err = s.unread(ctx, tx, convID, userID, last)
-		return err
+		return nil
 	})
 	if err != nil {
 		return chat.ReadMark{}, false, fmt.Errorf("mark read: %w", err)

@@ -343,3 +343,54 @@ func TestMigrations_DisplayKeyForExistingUsers(t *testing.T) {
 	}
 }
 
+// TestMigrations_MemberCountsAndReadSeqsOfExistingData: a database from
+// before member_count and last_read_seq gets both from what it holds, so
+// that lists and unread counts are right at once; down removes them.
+func TestMigrations_MemberCountsAndReadSeqsOfExistingData(t *testing.T) {
+	s, path := mustOpenDB(t)
+	ctx := context.Background()
+	a, b, c := mustUser(t, s, "ann"), mustUser(t, s, "ben"), mustUser(t, s, "cy")
+	trio, pair := mustConversation(t, s, a, b, c), mustConversation(t, s, a, b)
+	var sent []chat.Message
+	for range 4 {
+		res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: trio, Sender: a.Lite(), Content: "hi", At: t0}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res[0].Err)
+		}
+		sent = append(sent, res[0].Message)
+	}
+	if err := s.Migrate(ctx, "down"); err != nil {
+		t.Fatal(err)
+	}
+	// Before: ben had read the second message, cy nothing.
+	w := writable(t, path)
+	if _, err := w.ExecContext(ctx, `UPDATE participants SET last_read_message_id = ? WHERE conversation_id = ? AND user_id = ?`,
+		sent[1].ID, trio, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx, "up"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		conv    int64
+		viewer  chat.User
+		members int
+		unread  int
+	}{{trio, b, 3, 2}, {trio, c, 3, 4}, {pair, a, 2, 0}} {
+		cv, err := s.Conversation(ctx, tc.conv, tc.viewer.ID)
+		if err != nil || cv.MemberCount != tc.members || cv.UnreadCount != tc.unread {
+			t.Errorf("conversation %d as %s: %d members, %d unread (%v); want %d, %d",
+				tc.conv, tc.viewer.Username, cv.MemberCount, cv.UnreadCount, err, tc.members, tc.unread)
+		}
+	}
+	if err := s.Migrate(ctx, "down"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `
+		SELECT (SELECT count(*) FROM pragma_table_info('conversations') WHERE name = 'member_count')
+		     + (SELECT count(*) FROM pragma_table_info('participants') WHERE name = 'last_read_seq')
+		     + (SELECT count(*) FROM sqlite_schema WHERE name = 'participants_joined')`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d of the columns and index left after down (%v)", n, err)
+	}
+}

@@ -142,6 +142,13 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 			WHERE last_message_id IN (SELECT id FROM messages WHERE sender_id = ?)`, id, id); err != nil {
 			return fmt.Errorf("delete user: last messages: %w", err)
 		}
+		// Their participant rows go too: every conversation they were
+		// in counts one member fewer.
+		if _, err := tx.ExecContext(ctx, `
+			UPDATE conversations SET member_count = member_count - 1
+			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = ?)`, id); err != nil {
+			return fmt.Errorf("delete user: member counts: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("delete user: %w", err)

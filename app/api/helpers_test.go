@@ -173,7 +173,7 @@ func wantConversation(t testing.TB, v any) map[string]any {
 		t.Fatalf("conversation is %T, want an object", v)
 	}
 	wantKeys(t, "conversation", c, "id", "title", "is_group", "created_by", "created_at", "updated_at",
-		"participants", "last_message", "unread_count")
+		"member_count", "participants", "last_message", "unread_count")
 	wantTimestamp(t, "conversation.created_at", c["created_at"])
 	wantTimestamp(t, "conversation.updated_at", c["updated_at"])
 	ps, ok := c["participants"].([]any)

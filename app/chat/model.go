@@ -77,6 +77,12 @@ type Participant struct {
 
 // Conversation is a direct (two people) or group conversation as one
 // participant sees it: UnreadCount is that viewer's.
+//
+// MemberCount is how many participants it has. UnreadCount is how many
+// messages came after the viewer's read position (LastSeq minus the seq
+// of their last read message): sending moves the sender's own position
+// to what they sent, and a message deleted after it still counts, as its
+// tombstone shows in the history.
 type Conversation struct {
 	ID           int64         `json:"id"`
 	Title        string        `json:"title"`
@@ -84,6 +90,7 @@ type Conversation struct {
 	CreatedBy    OptID         `json:"created_by"`
 	CreatedAt    Time          `json:"created_at"`
 	UpdatedAt    Time          `json:"updated_at"`
+	MemberCount  int           `json:"member_count"`
 	Participants []Participant `json:"participants"`
 	LastMessage  *Message      `json:"last_message"`
 	UnreadCount  int           `json:"unread_count"`

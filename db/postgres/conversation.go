@@ -32,10 +32,10 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 		// ON CONFLICT: the pair may be starting the same direct
 		// conversation from another node right now.
 		err := tx.QueryRow(ctx, `
-			INSERT INTO conversations (title, is_group, direct_key, created_by, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5)
+			INSERT INTO conversations (title, is_group, direct_key, created_by, created_at, updated_at, member_count)
+			VALUES ($1, $2, $3, $4, $5, $5, $6)
 			ON CONFLICT (direct_key) DO NOTHING
-			RETURNING id`, c.Title, c.IsGroup, direct, c.UserIDs[0], ms(c.At)).Scan(&id)
+			RETURNING id`, c.Title, c.IsGroup, direct, c.UserIDs[0], ms(c.At), len(c.UserIDs)).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// That other node committed first: a new statement sees it.
 			if err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE direct_key = $1`, c.DirectKey).Scan(&id); err != nil {
@@ -71,13 +71,16 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 // conversation id, so that the pair can talk again in the one conversation
 // they share.
 func rejoin(ctx context.Context, tx pgx.Tx, id int64, c chat.NewConversation) error {
-	b := &pgx.Batch{}
-	for _, uid := range c.UserIDs {
-		b.Queue(`
-			INSERT INTO participants (conversation_id, user_id, role, joined_at) VALUES ($1, $2, 'member', $3)
-			ON CONFLICT DO NOTHING`, id, uid, ms(c.At))
-	}
-	return tx.SendBatch(ctx, b).Close()
+	_, err := tx.Exec(ctx, `
+		WITH back AS (
+			INSERT INTO participants (conversation_id, user_id, role, joined_at)
+			SELECT $1, uid, 'member', $3 FROM unnest($2::bigint[]) AS uid
+			ON CONFLICT DO NOTHING
+			RETURNING 1
+		)
+		UPDATE conversations SET member_count = member_count + (SELECT count(*) FROM back)
+		WHERE id = $1 AND EXISTS (SELECT 1 FROM back)`, id, c.UserIDs, ms(c.At))
+	return err
 }
 
 // Conversation implements chat.Store.
@@ -111,14 +114,6 @@ func (s *Store) conversations(ctx context.Context, r sqlq.ConversationRead) ([]c
 	return convs, nil
 }
 
-func unread(ctx context.Context, q querier, convID, userID, after int64) (int, error) {
-	var n int
-	if err := q.QueryRow(ctx, sqlq.Unread, convID, after, userID).Scan(&n); err != nil {
-		return 0, fmt.Errorf("unread count: %w", err)
-	}
-	return n, nil
-}
-
 // SetTitle implements chat.Store.
 func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Time) error {
 	tag, err := s.pool.Exec(ctx, `UPDATE conversations SET title = $1, updated_at = $2 WHERE id = $3`, title, ms(at), id)
@@ -135,8 +130,8 @@ func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Ti
 func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role string, at time.Time) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
-			INSERT INTO participants (conversation_id, user_id, role, joined_at, last_read_message_id)
-			SELECT $1, $2, $3, $4, coalesce(last_message_id, 0) FROM conversations WHERE id = $1
+			INSERT INTO participants (conversation_id, user_id, role, joined_at, last_read_message_id, last_read_seq)
+			SELECT $1, $2, $3, $4, coalesce(last_message_id, 0), last_seq FROM conversations WHERE id = $1
 			ON CONFLICT DO NOTHING`, convID, userID, role, ms(at))
 		if err != nil {
 			return err
@@ -144,7 +139,7 @@ func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role s
 		if tag.RowsAffected() == 0 {
 			return &chat.Error{Code: chat.CodeConflict, Detail: "That user is already a participant."}
 		}
-		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, ms(at), convID)
+		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1, member_count = member_count + 1 WHERE id = $2`, ms(at), convID)
 		return err
 	})
 	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
@@ -180,7 +175,7 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 			convID); err != nil {
 			return fmt.Errorf("next admin: %w", err)
 		}
-		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1 WHERE id = $2`, ms(at), convID)
+		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1, member_count = member_count - 1 WHERE id = $2`, ms(at), convID)
 		return err
 	})
 	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {

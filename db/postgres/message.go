@@ -173,6 +173,9 @@ func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out
 		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return fmt.Errorf("insert: %w", err)
 		}
+		if err := readOwn(ctx, tx, out); err != nil {
+			return err
+		}
 	}
 	if len(absorbed) == 0 {
 		return nil
@@ -200,6 +203,33 @@ func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out
 			// the sender can tell; a retry will insert it.
 			out[i].Err = chat.ErrNotFound
 		}
+	}
+	return nil
+}
+
+// readOwn moves each sender's unread position to the newest message they
+// stored in the batch: one statement per conversation and sender, all in one
+// round trip (sqlq.ReadOwn).
+func readOwn(ctx context.Context, tx pgx.Tx, out []chat.Inserted) error {
+	type key struct{ conv, sender int64 }
+	newest := make(map[key]*chat.Message, 1)
+	for i := range out {
+		if m := &out[i].Message; out[i].Created {
+			k := key{m.ConversationID, m.Sender.ID}
+			if n := newest[k]; n == nil || m.Seq > n.Seq {
+				newest[k] = m
+			}
+		}
+	}
+	if len(newest) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for k, m := range newest {
+		b.Queue(sqlq.ReadOwn, k.conv, k.sender, m.Seq)
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("read own: %w", err)
 	}
 	return nil
 }
@@ -287,20 +317,17 @@ func (s *Store) MarkRead(ctx context.Context, convID, userID, msgID int64) (chat
 	var mark chat.ReadMark
 	var moved bool
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `
-			UPDATE participants SET last_read_message_id = $1
-			WHERE conversation_id = $2 AND user_id = $3 AND last_read_message_id < $1`, msgID, convID, userID)
+		tag, err := tx.Exec(ctx, sqlq.MarkRead, msgID, convID, userID)
 		if err != nil {
 			return err
 		}
 		moved = tag.RowsAffected() > 0
 		var last int64
-		if err := tx.QueryRow(ctx, sqlq.ReadMark, convID, userID).Scan(&last); err != nil {
+		if err := tx.QueryRow(ctx, sqlq.ReadMark, convID, userID).Scan(&last, &mark.UnreadCount); err != nil {
 			return notFound(err)
 		}
 		mark.LastReadMessageID = chat.OptID(last)
-		mark.UnreadCount, err = unread(ctx, tx, convID, userID, last)
-		return err
+		return nil
 	})
 	if err != nil {
 		return chat.ReadMark{}, false, fmt.Errorf("mark read: %w", err)

@@ -82,6 +82,7 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 		rows, err := tx.Query(ctx, `
 			SELECT id FROM conversations
 			WHERE last_message_id IN (SELECT id FROM messages WHERE sender_id = $1) OR created_by = $1
+			   OR id IN (SELECT conversation_id FROM participants WHERE user_id = $1)
 			ORDER BY id
 			FOR NO KEY UPDATE`, id)
 		if err != nil {
@@ -98,6 +99,13 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 				WHERE c.id = ANY($2) AND c.last_message_id IN (SELECT id FROM messages WHERE sender_id = $1)`, id, convs); err != nil {
 				return fmt.Errorf("last messages: %w", err)
 			}
+		}
+		// Their participant rows go too: every conversation they were
+		// in counts one member fewer.
+		if _, err := tx.Exec(ctx, `
+			UPDATE conversations SET member_count = member_count - 1
+			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = $1)`, id); err != nil {
+			return fmt.Errorf("member counts: %w", err)
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 		return err

@@ -43,13 +43,16 @@ func One(convs []chat.Conversation, err error) (chat.Conversation, error) {
 	return convs[0], nil
 }
 
+// unreadCount is the viewer's unread count: the messages after their read
+// position, O(1) from the two seqs (sending moves the sender's own). The
+// CASE, rather than SQLite's max() or PostgreSQL's greatest(), is the same
+// in both.
+const unreadCount = `CASE WHEN c.last_seq > p.last_read_seq THEN c.last_seq - p.last_read_seq ELSE 0 END`
+
 // conversationSelect reads what ScanConversation reads, for the viewer's
 // row p of participants.
 const conversationSelect = `
-	SELECT c.id, c.title, c.is_group, c.created_by, c.created_at, c.updated_at, (
-		SELECT count(*) FROM messages um
-		WHERE um.conversation_id = c.id AND um.id > p.last_read_message_id
-		  AND um.sender_id <> p.user_id AND um.deleted_at IS NULL),
+	SELECT c.id, c.title, c.is_group, c.created_by, c.created_at, c.updated_at, c.member_count, ` + unreadCount + `,
 		` + MessageColumns + `
 	FROM participants p JOIN conversations c ON c.id = p.conversation_id
 	LEFT JOIN messages m ON m.id = c.last_message_id
@@ -72,7 +75,7 @@ func ScanConversation(row Row) (chat.Conversation, error) {
 	var createdBy sql.NullInt64
 	var created, updated int64
 	var last messageDest
-	dst := append([]any{&c.ID, &c.Title, &c.IsGroup, &createdBy, &created, &updated, &c.UnreadCount}, last.targets()...)
+	dst := append([]any{&c.ID, &c.Title, &c.IsGroup, &createdBy, &created, &updated, &c.MemberCount, &c.UnreadCount}, last.targets()...)
 	if err := row.Scan(dst...); err != nil {
 		return chat.Conversation{}, err
 	}

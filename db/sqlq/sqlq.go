@@ -221,13 +221,33 @@ func MessagesBySeq(convID, afterSeq, beforeSeq int64, limit int) (query string, 
 		[]any{convID, afterSeq, beforeSeq, limit}, true
 }
 
-// Unread counts the messages of conversation $1 after id $2 that user $3
-// has not read: not their own, not deleted.
-const Unread = `SELECT count(*) FROM messages
-	WHERE conversation_id = $1 AND id > $2 AND sender_id <> $3 AND deleted_at IS NULL`
+// ReadMark is user $2's read position in conversation $1 and their unread
+// count.
+const ReadMark = `SELECT p.last_read_message_id, ` + unreadCount + `
+	FROM participants p JOIN conversations c ON c.id = p.conversation_id
+	WHERE p.conversation_id = $1 AND p.user_id = $2`
 
-// ReadMark is user $2's read position in conversation $1.
-const ReadMark = `SELECT last_read_message_id FROM participants WHERE conversation_id = $1 AND user_id = $2`
+// MarkRead moves user $3's read mark in conversation $2 forward to message
+// $1, and last_read_seq with it, unless sending already took it further:
+// to the seq of the newest message at or before $1 (the message itself,
+// unless it went with its deleted author).
+const MarkRead = `
+	UPDATE participants SET last_read_message_id = $1, last_read_seq = CASE
+		WHEN coalesce((` + seqAtOrBefore + `), 0) > last_read_seq THEN (` + seqAtOrBefore + `)
+		ELSE last_read_seq END
+	WHERE conversation_id = $2 AND user_id = $3 AND last_read_message_id < $1`
+
+const seqAtOrBefore = `SELECT m.seq FROM messages m WHERE m.conversation_id = $2 AND m.id <= $1 ORDER BY m.id DESC LIMIT 1`
+
+// ReadOwn moves sender $2's unread position in conversation $1 to seq $3,
+// their newest message of a batch just stored: what one sends, one has
+// read, so nothing before it counts as unread to them. Their read receipt
+// (last_read_message_id) is left to MarkRead: it moves, and is announced,
+// only when they say so. ReadOwn runs once per conversation and sender of
+// a batch, in its transaction: never a write per member.
+const ReadOwn = `
+	UPDATE participants SET last_read_seq = $3
+	WHERE conversation_id = $1 AND user_id = $2 AND last_read_seq < $3`
 
 // Membership reads the role of user $2 in conversation $1 and whether it
 // is a group.

@@ -14,8 +14,8 @@ import (
 // testConversationsList: a viewer in many conversations of every kind
 // (empty, read, unread, with a deleted message, with someone who joined
 // later or left) gets each one exactly as Conversation shows it, with the
-// participants, last message and unread count the test kept track of,
-// most recent activity first.
+// participants, member count, last message and unread count the test kept
+// track of, most recent activity first.
 func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 	s := open(t)
 	ctx := context.Background()
@@ -68,6 +68,8 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 		w.updated, w.last = at, &m
 		if from.ID != v.ID {
 			w.unread++
+		} else { // what one sends, one has read (the read receipt stays)
+			w.unread = 0
 		}
 		return m
 	}
@@ -97,12 +99,11 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 			}
 			w.unread, w.read = 0, w.last.ID
 			send(w, user(w.members[1]))
-		case i == 5: // a deleted message is not unread, and shows as a tombstone
+		case i == 5: // a deleted message still counts as unread: its tombstone shows
 			m := send(w, user(w.members[1]))
 			if _, _, err := s.DeleteMessage(ctx, m.ID, tick()); err != nil {
 				t.Fatal(err)
 			}
-			w.unread--
 			w.last.Content, w.last.IsDeleted = "", true
 		case i == 7: // someone joins later
 			at := tick()
@@ -142,8 +143,8 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 		for _, p := range c.Participants {
 			members = append(members, p.User.ID)
 		}
-		if !slices.Equal(members, w.members) {
-			t.Errorf("conversation %d: participants %v, want %v", w.id, members, w.members)
+		if !slices.Equal(members, w.members) || c.MemberCount != len(w.members) {
+			t.Errorf("conversation %d: participants %v (count %d), want %v", w.id, members, c.MemberCount, w.members)
 		}
 		if p := c.Participant(v.ID); p == nil || p.LastReadMessageID != chat.OptID(w.read) {
 			t.Errorf("conversation %d: the viewer's entry %+v, want read up to %d", w.id, p, w.read)
@@ -232,5 +233,77 @@ func ConversationReadsFixed(t *testing.T, s chat.Store, counters ...Counter) {
 			return err
 		})
 		cost("reading one", convs, func() error { _, err := s.Conversation(ctx, last, viewer.ID); return err })
+	}
+}
+
+// testUnreadFromSeq: the unread count is what came after the reader's mark;
+// a newcomer starts with nothing unread; sending makes everything before
+// read without moving the read receipt; a deleted message still counts.
+func testUnreadFromSeq(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	a, b, c := mustUser(t, s, "ann"), mustUser(t, s, "ben"), mustUser(t, s, "cy")
+	g := mustConversation(t, s, true, a, b)
+	unread := func(u chat.User) int {
+		t.Helper()
+		cv, err := s.Conversation(ctx, g, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cv.UnreadCount
+	}
+	m1 := mustSend(t, s, a, g, "1")
+	mustSend(t, s, a, g, "2")
+	if got := unread(a); got != 0 {
+		t.Errorf("ann's own messages: %d unread", got)
+	}
+	if got := unread(b); got != 2 {
+		t.Errorf("ben: %d unread, want 2", got)
+	}
+	if err := s.AddParticipant(ctx, g, c.ID, chat.RoleMember, t0.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got := unread(c); got != 0 {
+		t.Errorf("cy on joining: %d unread", got)
+	}
+	m3 := mustSend(t, s, a, g, "3")
+	if _, _, err := s.DeleteMessage(ctx, m3.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if got := unread(c); got != 1 {
+		t.Errorf("cy after a deleted message: %d unread, want 1", got)
+	}
+	mark, _, err := s.MarkRead(ctx, g, b.ID, m1.ID)
+	if err != nil || mark.UnreadCount != 2 || unread(b) != 2 {
+		t.Errorf("ben read the first: %+v %v, list says %d; want 2", mark, err, unread(b))
+	}
+	// Sending in a batch with others moves only each sender's own mark,
+	// to their newest message of it.
+	res, err := s.InsertMessages(ctx, []chat.NewMessage{
+		{ConversationID: g, Sender: b.Lite(), Content: "4", At: t0},
+		{ConversationID: g, Sender: c.Lite(), Content: "5", At: t0},
+		{ConversationID: g, Sender: b.Lite(), Content: "6", At: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := unread(b); got != 0 {
+		t.Errorf("ben after sending: %d unread", got)
+	}
+	if got := unread(c); got != 1 { // ben's 6
+		t.Errorf("cy after sending 5: %d unread, want 1", got)
+	}
+	if got := unread(a); got != 3 {
+		t.Errorf("ann: %d unread, want 3", got)
+	}
+	// The read receipt is ben's to move: sending leaves it where it was,
+	// and reading his own message then moves it.
+	cv, err := s.Conversation(ctx, g, b.ID)
+	if p := cv.Participant(b.ID); err != nil || p == nil || p.LastReadMessageID != chat.OptID(m1.ID) {
+		t.Errorf("ben's read receipt after sending: %+v %v, want %d", p, err, m1.ID)
+	}
+	mark, moved, err := s.MarkRead(ctx, g, b.ID, res[0].Message.ID)
+	if err != nil || !moved || mark.LastReadMessageID != chat.OptID(res[0].Message.ID) || mark.UnreadCount != 0 {
+		t.Errorf("ben reads his own 4 after sending 6: %+v moved=%v %v; want moved, 0 unread", mark, moved, err)
 	}
 }

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"CreateConversation_DirectOncePerPair", testDirectOncePerPair},
 		{"Participants_AddRemoveAndMembership", testParticipants},
 		{"Conversations_EachAsConversationShowsIt", testConversationsList},
+		{"UnreadCount_FromSeqAndReadMark", testUnreadFromSeq},
 		{"InsertMessages_BatchKeepsEachOutcome", testBatchOutcomes},
 		{"EditAndDelete", testEditAndDelete},
 		{"Messages_Pages", testMessagesPages},
