@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -72,25 +73,28 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 
 // Conversation implements chat.Store.
 func (s *Store) Conversation(ctx context.Context, id, viewer int64) (chat.Conversation, error) {
-	return sqlq.One(s.conversations(ctx, sqlq.ConversationOf(id, viewer)))
+	return sqlq.One(s.conversations(ctx, sqlq.Conversation, viewer, id))
 }
 
 // Conversations implements chat.Store: two queries in one read
 // transaction, however many conversations viewer is in.
-func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
-	return s.conversations(ctx, sqlq.ConversationsOf(viewer))
+func (s *Store) Conversations(ctx context.Context, viewer int64, before chat.Position, limit int) ([]chat.Conversation, error) {
+	if limit <= 0 {
+		return []chat.Conversation{}, nil
+	}
+	return s.conversations(ctx, sqlq.ConversationPage, sqlq.ConversationPageArgs(viewer, before, limit)...)
 }
 
-// conversations reads the conversations of r, then the participants of
-// them all, in one read transaction: both see the same snapshot of the
-// file.
-func (s *Store) conversations(ctx context.Context, r sqlq.ConversationRead) ([]chat.Conversation, error) {
+// conversations reads the conversations of query, then the first
+// participants of each of them, in one read transaction: both see the
+// same snapshot of the file.
+func (s *Store) conversations(ctx context.Context, query string, args ...any) ([]chat.Conversation, error) {
 	tx, err := s.read.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("conversations: %w", err)
 	}
 	defer tx.Rollback() // read only: nothing to commit
-	rows, err := tx.QueryContext(ctx, r.Conversations, r.ConversationArgs...)
+	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("conversations: %w", err)
 	}
@@ -102,7 +106,11 @@ func (s *Store) conversations(ctx context.Context, r sqlq.ConversationRead) ([]c
 	if len(convs) == 0 {
 		return convs, nil
 	}
-	if rows, err = tx.QueryContext(ctx, r.Participants, r.ParticipantArg); err != nil {
+	ids, err := json.Marshal(sqlq.IDs(convs))
+	if err != nil {
+		return nil, fmt.Errorf("participants: %w", err)
+	}
+	if rows, err = tx.QueryContext(ctx, sqlq.ParticipantsOfPageSQLite, string(ids), chat.MaxInlineParticipants); err != nil {
 		return nil, fmt.Errorf("participants: %w", err)
 	}
 	defer rows.Close()

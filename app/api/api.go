@@ -84,6 +84,7 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodPost, "/conversations/", a.handleCreateConversation)
 	u.route(http.MethodGet, "/conversations/:id/", a.handleGetConversation)
 	u.route(http.MethodPatch, "/conversations/:id/", a.handleRenameConversation)
+	u.route(http.MethodGet, "/conversations/:id/participants/", a.handleListParticipants)
 	u.route(http.MethodPost, "/conversations/:id/participants/", a.handleAddParticipant)
 	u.route(http.MethodDelete, "/conversations/:id/participants/:user_id/", a.handleRemoveParticipant)
 	u.route(http.MethodGet, "/conversations/:id/messages/", a.handleListMessages)

@@ -193,6 +193,8 @@ func azRows() []azRow {
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
 		{method: http.MethodGet, path: fixed("/api/conversations/%d/", direct), body: noBody, scoped: true, note: "direct",
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodGet, path: fixed("/api/conversations/%d/participants/", group), body: noBody, scoped: true,
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
 		{method: http.MethodPatch, path: fixed("/api/conversations/%d/", group), body: body(map[string]string{"title": "mine now"}), scoped: true, note: "group",
 			want: map[string]int{asOwner: ok, asParticipant: refused}},
 		{method: http.MethodPatch, path: fixed("/api/conversations/%d/", direct), body: body(map[string]string{"title": "mine now"}), scoped: true, note: "direct",

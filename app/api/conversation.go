@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -9,11 +11,44 @@ import (
 )
 
 func (a *API) handleListConversations(c echo.Context) error {
-	cs, err := a.chat.Conversations(c.Request().Context(), currentUser(c).ID)
+	limit, err := queryLimit(c)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"results": cs})
+	list, err := a.chat.Conversations(c.Request().Context(), currentUser(c).ID, limit, c.QueryParam("before"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+func (a *API) handleListParticipants(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	limit, err := queryLimit(c)
+	if err != nil {
+		return err
+	}
+	list, err := a.chat.Participants(c.Request().Context(), currentUser(c).ID, id, limit, c.QueryParam("after"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, list)
+}
+
+// queryLimit reads the limit of a page: 0 when absent, which the service
+// takes as its default; the service checks the range.
+func queryLimit(c echo.Context) (int, error) {
+	if c.QueryParam("limit") == "" {
+		return 0, nil
+	}
+	n, err := strconv.Atoi(c.QueryParam("limit"))
+	if err != nil || n == 0 {
+		return 0, chat.InvalidField("limit", fmt.Sprintf("Must be an integer between 1 and %d.", chat.MaxPageSize))
+	}
+	return n, nil
 }
 
 func (a *API) handleCreateConversation(c echo.Context) error {

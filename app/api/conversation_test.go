@@ -124,7 +124,10 @@ func TestConversations_MostRecentActivityFirst(t *testing.T) {
 		r := s.Do(t, http.MethodGet, "/api/conversations/", a.Access, nil)
 		wantStatus(t, r, http.StatusOK)
 		m := r.Map(t)
-		wantKeys(t, "list", m, "results")
+		wantKeys(t, "list", m, "results", "next")
+		if m["next"] != nil {
+			t.Errorf("a list of three has a next page: %v", m["next"])
+		}
 		list := m["results"].([]any)
 		for _, c := range list {
 			wantConversation(t, c)

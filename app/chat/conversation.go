@@ -125,18 +125,100 @@ func (s *Service) Conversation(ctx context.Context, viewer, id int64) (Conversat
 	return c, nil
 }
 
-// Conversations lists viewer's conversations, most recent activity first.
-func (s *Service) Conversations(ctx context.Context, viewer int64) ([]Conversation, error) {
-	cs, err := s.store.Conversations(ctx, viewer)
-	if err != nil {
-		return nil, err
+// ConversationList is one page of a viewer's conversations, most recent
+// activity first. Next is the cursor of the following page (the before of
+// the next call), nil on the last one.
+type ConversationList struct {
+	Results []Conversation `json:"results"`
+	Next    *string        `json:"next"`
+}
+
+// ParticipantList is one page of a conversation's participants in the
+// order they joined. Next is the cursor of the following page (the after
+// of the next call), nil on the last one.
+type ParticipantList struct {
+	Results []Participant `json:"results"`
+	Next    *string       `json:"next"`
+}
+
+// Page sizes of Conversations and Participants.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 100
+)
+
+// pageSize returns the page size limit asks for (DefaultPageSize for 0),
+// recording in v when it is out of range.
+func pageSize(v Invalid, limit int) int {
+	if limit == 0 {
+		return DefaultPageSize
 	}
-	parts := make([][]Participant, len(cs))
-	for i := range cs {
-		parts[i] = cs[i].Participants
+	if limit < 1 || limit > MaxPageSize {
+		v.Add("limit", fmt.Sprintf("Must be an integer between 1 and %d.", MaxPageSize))
+	}
+	return limit
+}
+
+// Conversations lists a page of viewer's conversations, most recent
+// activity first: limit of them (DefaultPageSize when 0, at most
+// MaxPageSize), after the cursor before ("" for the first page).
+func (s *Service) Conversations(ctx context.Context, viewer int64, limit int, before string) (ConversationList, error) {
+	v := Invalid{}
+	limit = pageSize(v, limit)
+	pos, err := DecodeCursor(before)
+	if err != nil {
+		v.Add("before", "Not a valid cursor: use the next of a previous page.")
+	}
+	if err := v.Err(); err != nil {
+		return ConversationList{}, err
+	}
+	cs, err := s.store.Conversations(ctx, viewer, pos, limit+1) // one more: is there a next page?
+	if err != nil {
+		return ConversationList{}, err
+	}
+	list := ConversationList{Results: cs}
+	if len(cs) > limit {
+		list.Results = cs[:limit]
+		next := EncodeCursor(list.Results[limit-1].Position())
+		list.Next = &next
+	}
+	parts := make([][]Participant, len(list.Results))
+	for i := range list.Results {
+		parts[i] = list.Results[i].Participants
 	}
 	s.fillPresence(ctx, parts...)
-	return cs, nil
+	return list, nil
+}
+
+// Participants lists a page of the participants of convID, which viewer
+// must be in (ErrNotFound otherwise), in the order they joined: limit of
+// them (DefaultPageSize when 0, at most MaxPageSize), after the cursor
+// after ("" for the first page).
+func (s *Service) Participants(ctx context.Context, viewer, convID int64, limit int, after string) (ParticipantList, error) {
+	v := Invalid{}
+	limit = pageSize(v, limit)
+	pos, err := DecodeCursor(after)
+	if err != nil {
+		v.Add("after", "Not a valid cursor: use the next of a previous page.")
+	}
+	if err := v.Err(); err != nil {
+		return ParticipantList{}, err
+	}
+	if err := s.CheckMember(ctx, convID, viewer); err != nil {
+		return ParticipantList{}, err
+	}
+	ps, err := s.store.Participants(ctx, convID, pos, limit+1)
+	if err != nil {
+		return ParticipantList{}, err
+	}
+	list := ParticipantList{Results: ps}
+	if len(ps) > limit {
+		list.Results = ps[:limit]
+		next := EncodeCursor(list.Results[limit-1].Position())
+		list.Next = &next
+	}
+	s.fillPresence(ctx, list.Results)
+	return list, nil
 }
 
 // fillPresence sets IsOnline on every participant of every list, asking
@@ -234,14 +316,12 @@ func (s *Service) AddParticipant(ctx context.Context, admin, convID, userID int6
 		return Participant{}, err
 	}
 	s.publishConversation(ctx, convID, nil)
-	c, err := s.Conversation(ctx, admin, convID)
+	p, err := s.store.Participant(ctx, convID, userID)
 	if err != nil {
-		return Participant{}, err
+		return Participant{}, err // ErrNotFound: removed again meanwhile
 	}
-	if p := c.Participant(userID); p != nil {
-		return *p, nil
-	}
-	return Participant{}, ErrNotFound // removed again meanwhile
+	s.fillPresence(ctx, []Participant{p})
+	return p, nil
 }
 
 // RemoveParticipant removes userID from a conversation: anyone may leave;

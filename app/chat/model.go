@@ -78,11 +78,14 @@ type Participant struct {
 // Conversation is a direct (two people) or group conversation as one
 // participant sees it: UnreadCount is that viewer's.
 //
-// MemberCount is how many participants it has. UnreadCount is how many
-// messages came after the viewer's read position (LastSeq minus the seq
-// of their last read message): sending moves the sender's own position
-// to what they sent, and a message deleted after it still counts, as its
-// tombstone shows in the history.
+// Participants are the first MaxInlineParticipants of them in the order
+// they joined; MemberCount says how many there are in all, and
+// Service.Participants pages through every one.
+//
+// UnreadCount is how many messages came after the viewer's read mark
+// (LastSeq minus the seq of the marked message): sending moves the sender's
+// own mark to what they sent, and a message deleted after the mark still
+// counts, as its tombstone shows in the history.
 type Conversation struct {
 	ID           int64         `json:"id"`
 	Title        string        `json:"title"`
@@ -95,6 +98,32 @@ type Conversation struct {
 	LastMessage  *Message      `json:"last_message"`
 	UnreadCount  int           `json:"unread_count"`
 }
+
+// MaxInlineParticipants is how many participants a Conversation carries.
+const MaxInlineParticipants = 10
+
+// Position returns where c stands in a list by recent activity: the
+// cursor of the page after it.
+func (c *Conversation) Position() Position {
+	return Position{At: c.UpdatedAt.UnixMilli(), ID: c.ID}
+}
+
+// Position returns where p stands in the list of a conversation's
+// participants, in the order they joined.
+func (p *Participant) Position() Position {
+	return Position{At: p.JoinedAt.UnixMilli(), ID: p.User.ID}
+}
+
+// Position is a place in a list ordered by a time and an id: a
+// conversation's activity (updated_at, id), or a participant's
+// (joined_at, user id). The zero Position is the start of either list.
+type Position struct {
+	At int64 // Unix milliseconds
+	ID int64
+}
+
+// IsZero reports whether p is the start of a list.
+func (p Position) IsZero() bool { return p == Position{} }
 
 // Participant returns the participant entry of userID, or nil.
 func (c *Conversation) Participant(userID int64) *Participant {

@@ -61,11 +61,11 @@ func TestPresence_ListingsAskOnceForEveryone(t *testing.T) {
 	}
 
 	asks("listing conversations", 1, func() {
-		cs, err := f.svc.Conversations(ctx, me)
-		if err != nil || len(cs) != len(convs)+1 {
-			t.Fatalf("conversations: %d, %v", len(cs), err)
+		list, err := f.svc.Conversations(ctx, me, 0, "")
+		if err != nil || len(list.Results) != len(convs)+1 {
+			t.Fatalf("conversations: %d, %v", len(list.Results), err)
 		}
-		for _, c := range cs {
+		for _, c := range list.Results {
 			check("conversations", c.Participants)
 		}
 	})

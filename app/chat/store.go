@@ -47,10 +47,22 @@ type Store interface {
 	// already exists (same DirectKey) it returns the existing id and
 	// created=false.
 	CreateConversation(ctx context.Context, c NewConversation) (id int64, created bool, err error)
-	// Conversation returns conversation id as viewer sees it.
+	// Conversation returns conversation id as viewer sees it, with its
+	// first MaxInlineParticipants participants.
 	Conversation(ctx context.Context, id, viewer int64) (Conversation, error)
-	// Conversations returns viewer's conversations, most recent activity first.
-	Conversations(ctx context.Context, viewer int64) ([]Conversation, error)
+	// Conversations returns at most limit of viewer's conversations, most
+	// recent activity first (updated_at, then id, descending), starting
+	// after before (from the most recent when zero); each with its first
+	// MaxInlineParticipants participants. A fixed number of queries
+	// however many conversations viewer is in.
+	Conversations(ctx context.Context, viewer int64, before Position, limit int) ([]Conversation, error)
+	// Participants returns at most limit participants of convID in the
+	// order they joined (joined_at, then user id), starting after after
+	// (from the first when zero).
+	Participants(ctx context.Context, convID int64, after Position, limit int) ([]Participant, error)
+	// Participant returns userID's entry in convID; ErrNotFound when not
+	// a participant.
+	Participant(ctx context.Context, convID, userID int64) (Participant, error)
 	// SetTitle renames a conversation.
 	SetTitle(ctx context.Context, id int64, title string, at time.Time) error
 	// AddParticipant returns CodeConflict when the user is already in.

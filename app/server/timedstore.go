@@ -50,6 +50,8 @@ const (
 	opCreateConversation
 	opConversation
 	opConversations
+	opParticipants
+	opParticipant
 	opSetTitle
 	opAddParticipant
 	opRemoveParticipant
@@ -83,6 +85,8 @@ func opNames() [opCount]string {
 		opCreateConversation: "create_conversation",
 		opConversation:       "conversation",
 		opConversations:      "conversations",
+		opParticipants:       "participants",
+		opParticipant:        "participant",
 		opSetTitle:           "set_title",
 		opAddParticipant:     "add_participant",
 		opRemoveParticipant:  "remove_participant",
@@ -160,9 +164,19 @@ func (s *timedStore) Conversation(ctx context.Context, id, viewer int64) (chat.C
 	return s.Store.Conversation(ctx, id, viewer)
 }
 
-func (s *timedStore) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
+func (s *timedStore) Conversations(ctx context.Context, viewer int64, before chat.Position, limit int) ([]chat.Conversation, error) {
 	defer s.since(opConversations, time.Now())
-	return s.Store.Conversations(ctx, viewer)
+	return s.Store.Conversations(ctx, viewer, before, limit)
+}
+
+func (s *timedStore) Participants(ctx context.Context, convID int64, after chat.Position, limit int) ([]chat.Participant, error) {
+	defer s.since(opParticipants, time.Now())
+	return s.Store.Participants(ctx, convID, after, limit)
+}
+
+func (s *timedStore) Participant(ctx context.Context, convID, userID int64) (chat.Participant, error) {
+	defer s.since(opParticipant, time.Now())
+	return s.Store.Participant(ctx, convID, userID)
 }
 
 func (s *timedStore) SetTitle(ctx context.Context, id int64, title string, at time.Time) error {

@@ -85,31 +85,40 @@ func rejoin(ctx context.Context, tx pgx.Tx, id int64, c chat.NewConversation) er
 
 // Conversation implements chat.Store.
 func (s *Store) Conversation(ctx context.Context, id, viewer int64) (chat.Conversation, error) {
-	return sqlq.One(s.conversations(ctx, sqlq.ConversationOf(id, viewer)))
+	return sqlq.One(s.conversations(ctx, sqlq.Conversation, viewer, id))
 }
 
-// Conversations implements chat.Store: two queries in one round trip,
-// however many conversations viewer is in.
-func (s *Store) Conversations(ctx context.Context, viewer int64) ([]chat.Conversation, error) {
-	return s.conversations(ctx, sqlq.ConversationsOf(viewer))
+// Conversations implements chat.Store: two queries however many
+// conversations viewer is in.
+func (s *Store) Conversations(ctx context.Context, viewer int64, before chat.Position, limit int) ([]chat.Conversation, error) {
+	if limit <= 0 {
+		return []chat.Conversation{}, nil
+	}
+	return s.conversations(ctx, sqlq.ConversationPage, sqlq.ConversationPageArgs(viewer, before, limit)...)
 }
 
-// conversations reads the conversations of r and their participants,
-// pipelined in one batch. A participant row of a conversation the first
-// query did not see (joined in between) is skipped.
-func (s *Store) conversations(ctx context.Context, r sqlq.ConversationRead) ([]chat.Conversation, error) {
-	var convs []chat.Conversation
-	b := &pgx.Batch{}
-	b.Queue(r.Conversations, r.ConversationArgs...).Query(func(rows pgx.Rows) error {
-		var err error
-		convs, err = sqlq.Collect(rows, 0, sqlq.ScanConversation)
-		return err
-	})
-	b.Queue(r.Participants, r.ParticipantArg).Query(func(rows pgx.Rows) error {
-		return sqlq.Assemble(convs, rows)
-	})
-	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+// conversations reads the conversations of query, then the first
+// participants of each of them. A participant who left in between is
+// still shown; one who joined in between may be.
+func (s *Store) conversations(ctx context.Context, query string, args ...any) ([]chat.Conversation, error) {
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
 		return nil, fmt.Errorf("conversations: %w", err)
+	}
+	convs, err := sqlq.Collect(rows, 0, sqlq.ScanConversation)
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("conversations: %w", err)
+	}
+	if len(convs) == 0 {
+		return convs, nil
+	}
+	if rows, err = s.pool.Query(ctx, sqlq.ParticipantsOfPagePostgres, sqlq.IDs(convs), chat.MaxInlineParticipants); err != nil {
+		return nil, fmt.Errorf("participants: %w", err)
+	}
+	defer rows.Close()
+	if err := sqlq.Assemble(convs, rows); err != nil {
+		return nil, fmt.Errorf("participants: %w", err)
 	}
 	return convs, nil
 }

@@ -2,49 +2,20 @@ package sqlq
 
 import (
 	"database/sql"
+	"math"
 
 	"github.com/confab/confab/app/chat"
 )
 
-// A conversation as its viewer sees it takes two queries however many
-// conversations are read: the conversations, each with its last message
-// and the viewer's unread count (Conversations, Conversation), then the
-// participants of them all (ParticipantsOf, ParticipantsIn). Assemble puts
-// the two together.
-
-// ConversationRead is the two queries of a read of conversations, with
-// their arguments.
-type ConversationRead struct {
-	Conversations    string
-	ConversationArgs []any
-	Participants     string
-	ParticipantArg   int64
-}
-
-// ConversationOf reads conversation id as viewer sees it.
-func ConversationOf(id, viewer int64) ConversationRead {
-	return ConversationRead{Conversation, []any{viewer, id}, ParticipantsIn, id}
-}
-
-// ConversationsOf reads every conversation of viewer.
-func ConversationsOf(viewer int64) ConversationRead {
-	return ConversationRead{Conversations, []any{viewer}, ParticipantsOf, viewer}
-}
-
-// One returns the conversation a ConversationOf read found: ErrNotFound
-// when it found none (unknown, or the viewer is not in it).
-func One(convs []chat.Conversation, err error) (chat.Conversation, error) {
-	if err != nil {
-		return chat.Conversation{}, err
-	}
-	if len(convs) == 0 {
-		return chat.Conversation{}, chat.ErrNotFound
-	}
-	return convs[0], nil
-}
+// A read of conversations takes two queries however many conversations
+// the viewer is in: the conversations (Conversation, or a page of
+// ConversationPage), each with its last message, member count and the
+// viewer's unread count, then the first chat.MaxInlineParticipants
+// participants of each of them (ParticipantsOfPage). Assemble puts the two
+// together.
 
 // unreadCount is the viewer's unread count: the messages after their read
-// position, O(1) from the two seqs (sending moves the sender's own). The
+// mark, O(1) from the two seqs (sending moves the sender's own mark). The
 // CASE, rather than SQLite's max() or PostgreSQL's greatest(), is the same
 // in both.
 const unreadCount = `CASE WHEN c.last_seq > p.last_read_seq THEN c.last_seq - p.last_read_seq ELSE 0 END`
@@ -58,17 +29,41 @@ const conversationSelect = `
 	LEFT JOIN messages m ON m.id = c.last_message_id
 	LEFT JOIN users u ON u.id = m.sender_id`
 
-// Conversations reads the conversations of viewer $1, most recent
-// activity first; Conversation reads conversation $2 if $1 is in it.
-const (
-	Conversations = conversationSelect + `
-	WHERE p.user_id = $1
-	ORDER BY c.updated_at DESC, c.id DESC`
-	Conversation = conversationSelect + `
+// Conversation reads conversation $2 if viewer $1 is in it.
+const Conversation = conversationSelect + `
 	WHERE p.user_id = $1 AND c.id = $2`
-)
 
-// ScanConversation reads a row of Conversations or Conversation; its
+// ConversationPage reads at most $4 conversations of viewer $1 that come
+// after ($2, $3) by recent activity: updated_at, then id, descending. It
+// walks the viewer's rows of participants (participants_user) and sorts
+// what it finds. ConversationPageArgs gives its arguments.
+const ConversationPage = conversationSelect + `
+	WHERE p.user_id = $1 AND (c.updated_at, c.id) < ($2, $3)
+	ORDER BY c.updated_at DESC, c.id DESC
+	LIMIT $4`
+
+// ConversationPageArgs are the arguments of ConversationPage and
+// ConversationWalk.
+func ConversationPageArgs(viewer int64, before chat.Position, limit int) []any {
+	if before.IsZero() {
+		before = chat.Position{At: math.MaxInt64, ID: math.MaxInt64}
+	}
+	return []any{viewer, before.At, before.ID, limit}
+}
+
+// One returns the conversation a Conversation read found: ErrNotFound
+// when it found none (unknown, or the viewer is not in it).
+func One(convs []chat.Conversation, err error) (chat.Conversation, error) {
+	if err != nil {
+		return chat.Conversation{}, err
+	}
+	if len(convs) == 0 {
+		return chat.Conversation{}, chat.ErrNotFound
+	}
+	return convs[0], nil
+}
+
+// ScanConversation reads a row of Conversation or ConversationPage; its
 // Participants are left to Assemble.
 func ScanConversation(row Row) (chat.Conversation, error) {
 	var c chat.Conversation
@@ -85,25 +80,71 @@ func ScanConversation(row Row) (chat.Conversation, error) {
 	return c, nil
 }
 
-const participantSelect = `
-	SELECT u.id, u.username, u.display_name, u.created_at, p.role, p.joined_at, p.last_read_message_id, p.conversation_id
-	FROM participants p JOIN users u ON u.id = p.user_id`
+// participantColumns are what ScanParticipant reads, from participants p
+// joined with users u.
+const participantColumns = `u.id, u.username, u.display_name, u.created_at, p.role, p.joined_at, p.last_read_message_id, p.conversation_id`
 
-// ParticipantsOf reads the participants of every conversation of user $1;
-// ParticipantsIn those of conversation $1. Each conversation's come in the
-// order they joined.
+// ParticipantsOfPageSQLite and ParticipantsOfPagePostgres read the first
+// $2 participants, in the order they joined, of each conversation of $1:
+// a JSON array of ids on SQLite, a bigint[] on PostgreSQL. Each
+// conversation's are read through participants_joined and stop at $2, so
+// a page never reads all of a big group.
 const (
-	ParticipantsOf = participantSelect + `
-	WHERE p.conversation_id IN (SELECT conversation_id FROM participants WHERE user_id = $1)
-	ORDER BY p.conversation_id, p.joined_at, u.id`
-	ParticipantsIn = participantSelect + `
-	WHERE p.conversation_id = $1
-	ORDER BY p.joined_at, u.id`
+	ParticipantsOfPageSQLite = `
+	SELECT ` + participantColumns + `
+	FROM json_each($1) j
+	JOIN participants p ON p.conversation_id = j.value AND p.user_id IN (
+		SELECT q.user_id FROM participants q WHERE q.conversation_id = j.value
+		ORDER BY q.joined_at, q.user_id LIMIT $2)
+	JOIN users u ON u.id = p.user_id
+	ORDER BY p.conversation_id, p.joined_at, p.user_id`
+	ParticipantsOfPagePostgres = `
+	SELECT ` + participantColumns + `
+	FROM unnest($1::bigint[]) j(id)
+	CROSS JOIN LATERAL (
+		SELECT q.* FROM participants q WHERE q.conversation_id = j.id
+		ORDER BY q.joined_at, q.user_id LIMIT $2) p
+	JOIN users u ON u.id = p.user_id
+	ORDER BY p.conversation_id, p.joined_at, p.user_id`
 )
 
+// ParticipantPage reads at most $4 participants of conversation $1 that
+// joined after ($2, $3): joined_at, then user id, ascending.
+const ParticipantPage = `
+	SELECT ` + participantColumns + `
+	FROM participants p JOIN users u ON u.id = p.user_id
+	WHERE p.conversation_id = $1 AND (p.joined_at, p.user_id) > ($2, $3)
+	ORDER BY p.joined_at, p.user_id
+	LIMIT $4`
+
+// ParticipantPageArgs are the arguments of ParticipantPage.
+func ParticipantPageArgs(convID int64, after chat.Position, limit int) []any {
+	if after.IsZero() {
+		after = chat.Position{At: math.MinInt64, ID: math.MinInt64}
+	}
+	return []any{convID, after.At, after.ID, limit}
+}
+
+// ParticipantOf reads user $2's entry in conversation $1.
+const ParticipantOf = `
+	SELECT ` + participantColumns + `
+	FROM participants p JOIN users u ON u.id = p.user_id
+	WHERE p.conversation_id = $1 AND p.user_id = $2`
+
+// ScanParticipant reads a row of participantColumns, and returns the
+// conversation it is in too.
+func ScanParticipant(row Row) (p chat.Participant, conv int64, err error) {
+	var joined, read int64
+	if p.User, err = ScanUser(row, &p.Role, &joined, &read, &conv); err != nil {
+		return chat.Participant{}, 0, err
+	}
+	p.JoinedAt, p.LastReadMessageID = chat.UnixMilli(joined), chat.OptID(read)
+	return p, conv, nil
+}
+
 // Assemble gives each of convs its participants from rows of
-// ParticipantsOf or ParticipantsIn. Rows of other conversations (joined
-// between the two reads) are skipped. It does not close rows.
+// ParticipantsOfPage. Rows of other conversations are skipped. It does
+// not close rows.
 func Assemble(convs []chat.Conversation, rows Rows) error {
 	at := make(map[int64]int, len(convs))
 	for i := range convs {
@@ -111,16 +152,22 @@ func Assemble(convs []chat.Conversation, rows Rows) error {
 		at[convs[i].ID] = i
 	}
 	for rows.Next() {
-		var conv, joined, read int64
-		var p chat.Participant
-		var err error
-		if p.User, err = ScanUser(rows, &p.Role, &joined, &read, &conv); err != nil {
+		p, conv, err := ScanParticipant(rows)
+		if err != nil {
 			return err
 		}
-		p.JoinedAt, p.LastReadMessageID = chat.UnixMilli(joined), chat.OptID(read)
 		if i, ok := at[conv]; ok {
 			convs[i].Participants = append(convs[i].Participants, p)
 		}
 	}
 	return rows.Err()
+}
+
+// IDs are the ids of convs.
+func IDs(convs []chat.Conversation) []int64 {
+	ids := make([]int64, len(convs))
+	for i := range convs {
+		ids[i] = convs[i].ID
+	}
+	return ids
 }

@@ -69,6 +69,28 @@ func (r Reader) ParticipantIDs(ctx context.Context, convID int64) ([]int64, erro
 	return collect(ctx, r.Q, 0, ScanID, ParticipantIDs, convID)
 }
 
+// Participants implements chat.Store.
+func (r Reader) Participants(ctx context.Context, convID int64, after chat.Position, limit int) ([]chat.Participant, error) {
+	if limit <= 0 {
+		return []chat.Participant{}, nil
+	}
+	ps, err := collect(ctx, r.Q, limit, scanParticipant, ParticipantPage, ParticipantPageArgs(convID, after, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("participants: %w", err)
+	}
+	return ps, nil
+}
+
+// Participant implements chat.Store.
+func (r Reader) Participant(ctx context.Context, convID, userID int64) (chat.Participant, error) {
+	return scanParticipant(r.Q.QueryRow(ctx, ParticipantOf, convID, userID))
+}
+
+func scanParticipant(row Row) (chat.Participant, error) {
+	p, _, err := ScanParticipant(row)
+	return p, err
+}
+
 // Message implements chat.Store.
 func (r Reader) Message(ctx context.Context, id int64) (chat.Message, error) {
 	return ScanMessage(r.Q.QueryRow(ctx, MessageByID, id))

@@ -67,7 +67,7 @@ func BenchConversations(b *testing.B, s chat.Store) {
 	}
 	b.ResetTimer()
 	for b.Loop() {
-		cs, err := s.Conversations(ctx, users[0].ID)
+		cs, err := s.Conversations(ctx, users[0].ID, chat.Position{}, 50)
 		if err != nil || len(cs) != 50 {
 			b.Fatalf("%d conversations, %v", len(cs), err)
 		}

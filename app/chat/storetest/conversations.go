@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -15,7 +16,7 @@ import (
 // (empty, read, unread, with a deleted message, with someone who joined
 // later or left) gets each one exactly as Conversation shows it, with the
 // participants, member count, last message and unread count the test kept
-// track of, most recent activity first.
+// track of, most recent activity first; and the same list again in pages.
 func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 	s := open(t)
 	ctx := context.Background()
@@ -120,7 +121,7 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 		}
 	}
 
-	got, err := s.Conversations(ctx, v.ID)
+	got, err := s.Conversations(ctx, v.ID, chat.Position{}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +160,24 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 			t.Errorf("conversation %d alone: %+v %v\nin the list: %+v", w.id, one, err, c)
 		}
 	}
+	// In pages of 5, each after the last of the one before: the same list.
+	var paged []chat.Conversation
+	for before := (chat.Position{}); ; {
+		page, err := s.Conversations(ctx, v.ID, before, 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		paged = append(paged, page...)
+		if len(page) < 5 {
+			break
+		}
+		before = page[len(page)-1].Position()
+	}
+	if !reflect.DeepEqual(paged, got) {
+		t.Errorf("in pages of 5: %d conversations, not the list of %d", len(paged), len(got))
+	}
 	// Another member's list counts their own unread messages.
-	theirs, err := s.Conversations(ctx, others[0].ID)
+	theirs, err := s.Conversations(ctx, others[0].ID, chat.Position{}, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,13 +243,106 @@ func ConversationReadsFixed(t *testing.T, s chat.Store, counters ...Counter) {
 			mustSend(t, s, a, last, "hi")
 		}
 		cost("listing them", convs, func() error {
-			cs, err := s.Conversations(ctx, viewer.ID)
+			cs, err := s.Conversations(ctx, viewer.ID, chat.Position{}, 100)
 			if err == nil && len(cs) != convs {
 				err = fmt.Errorf("%d conversations, want %d", len(cs), convs)
 			}
 			return err
 		})
 		cost("reading one", convs, func() error { _, err := s.Conversation(ctx, last, viewer.ID); return err })
+	}
+}
+
+// testBigGroup: a group of 25 shows its first ten members in the order
+// they joined and counts all 25; its members come in pages, in that
+// order, each after the last of the one before; and the count follows
+// every way in and out (joining, leaving, a direct conversation taken up
+// again, a deleted account).
+func testBigGroup(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	users := make([]chat.User, 25)
+	for i := range users {
+		users[i] = mustUser(t, s, fmt.Sprint("member", i))
+	}
+	// Created by users[0] with the next nine at t0, the rest joining one
+	// by one later, in an order that is not their ids'.
+	g := mustConversation(t, s, true, users[:10]...)
+	joined := []int64{} // at the same instant: by id, the order they were made in
+	for _, u := range users[:10] {
+		joined = append(joined, u.ID)
+	}
+	for k := len(users) - 1; k >= 10; k-- {
+		if err := s.AddParticipant(ctx, g, users[k].ID, chat.RoleMember, t0.Add(time.Duration(len(users)-k)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		joined = append(joined, users[k].ID)
+	}
+	check := func(what string, want []int64) {
+		t.Helper()
+		c, err := s.Conversation(ctx, g, users[1].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var first []int64
+		for _, p := range c.Participants {
+			first = append(first, p.User.ID)
+		}
+		if c.MemberCount != len(want) || !slices.Equal(first, want[:min(len(want), chat.MaxInlineParticipants)]) {
+			t.Errorf("%s: %d members, first %v; want %d, first %v", what, c.MemberCount, first, len(want), want[:min(len(want), chat.MaxInlineParticipants)])
+		}
+		var all []int64
+		for after := (chat.Position{}); ; {
+			page, err := s.Participants(ctx, g, after, 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range page {
+				all = append(all, p.User.ID)
+			}
+			if len(page) < 7 {
+				break
+			}
+			after = page[len(page)-1].Position()
+		}
+		if !slices.Equal(all, want) {
+			t.Errorf("%s: participants in pages %v, want %v", what, all, want)
+		}
+	}
+	check("25 members", joined)
+
+	if err := s.RemoveParticipant(ctx, g, users[3].ID, t0.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	joined = slices.DeleteFunc(joined, func(id int64) bool { return id == users[3].ID })
+	check("one left", joined)
+	if err := s.DeleteUser(ctx, users[5].ID); err != nil {
+		t.Fatal(err)
+	}
+	joined = slices.DeleteFunc(joined, func(id int64) bool { return id == users[5].ID })
+	check("one deleted", joined)
+
+	p, err := s.Participant(ctx, g, users[20].ID)
+	if err != nil || p.User.ID != users[20].ID || p.Role != chat.RoleMember {
+		t.Errorf("participant %d: %+v %v", users[20].ID, p, err)
+	}
+	if _, err := s.Participant(ctx, g, users[3].ID); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("participant who left: %v", err)
+	}
+
+	// A direct conversation: one leaves, and starting it again brings
+	// them back.
+	a, b := users[0], users[1]
+	direct := mustConversation(t, s, false, a, b)
+	if err := s.RemoveParticipant(ctx, direct, b.ID, t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Conversation(ctx, direct, a.ID); err != nil || c.MemberCount != 1 {
+		t.Errorf("direct after one left: %d members, %v", c.MemberCount, err)
+	}
+	mustConversation(t, s, false, a, b)
+	if c, err := s.Conversation(ctx, direct, a.ID); err != nil || c.MemberCount != 2 || len(c.Participants) != 2 {
+		t.Errorf("direct taken up again: %d members, %d shown, %v", c.MemberCount, len(c.Participants), err)
 	}
 }
 

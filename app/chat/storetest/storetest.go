@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"CreateConversation_DirectOncePerPair", testDirectOncePerPair},
 		{"Participants_AddRemoveAndMembership", testParticipants},
 		{"Conversations_EachAsConversationShowsIt", testConversationsList},
+		{"Participants_BigGroupCappedCountedAndPaged", testBigGroup},
 		{"UnreadCount_FromSeqAndReadMark", testUnreadFromSeq},
 		{"InsertMessages_BatchKeepsEachOutcome", testBatchOutcomes},
 		{"EditAndDelete", testEditAndDelete},
@@ -558,7 +559,7 @@ func testDeleteUser(t *testing.T, open func(t *testing.T) chat.Store) {
 	if cv, _ := s.Conversation(ctx, onlyGone, b.ID); cv.CreatedBy != 0 {
 		t.Errorf("created_by of a deleted creator: %d", cv.CreatedBy)
 	}
-	cs, err := s.Conversations(ctx, b.ID)
+	cs, err := s.Conversations(ctx, b.ID, chat.Position{}, 10)
 	if err != nil || len(cs) != 3 {
 		t.Errorf("b has %d conversations (%v), want 3", len(cs), err)
 	}
