@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -11,11 +10,7 @@ import (
 )
 
 func (a *API) handleListConversations(c echo.Context) error {
-	limit, err := queryLimit(c)
-	if err != nil {
-		return err
-	}
-	list, err := a.chat.Conversations(c.Request().Context(), currentUser(c).ID, limit, c.QueryParam("before"))
+	list, err := a.chat.Conversations(c.Request().Context(), currentUser(c).ID, queryLimit(c), c.QueryParam("before"))
 	if err != nil {
 		return err
 	}
@@ -27,28 +22,26 @@ func (a *API) handleListParticipants(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, err := queryLimit(c)
-	if err != nil {
-		return err
-	}
-	list, err := a.chat.Participants(c.Request().Context(), currentUser(c).ID, id, limit, c.QueryParam("after"))
+	list, err := a.chat.Participants(c.Request().Context(), currentUser(c).ID, id, queryLimit(c), c.QueryParam("after"))
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, list)
 }
 
-// queryLimit reads the limit of a page: 0 when absent, which the service
-// takes as its default; the service checks the range.
-func queryLimit(c echo.Context) (int, error) {
-	if c.QueryParam("limit") == "" {
-		return 0, nil
+// queryLimit reads the limit of a page for the service, which checks it
+// along with the cursor: 0 when absent (the default page size), -1 (out of
+// range) for anything that is not a positive integer.
+func queryLimit(c echo.Context) int {
+	s := c.QueryParam("limit")
+	if s == "" {
+		return 0
 	}
-	n, err := strconv.Atoi(c.QueryParam("limit"))
-	if err != nil || n == 0 {
-		return 0, chat.InvalidField("limit", fmt.Sprintf("Must be an integer between 1 and %d.", chat.MaxPageSize))
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return -1
 	}
-	return n, nil
+	return n
 }
 
 func (a *API) handleCreateConversation(c echo.Context) error {

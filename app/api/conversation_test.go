@@ -1,7 +1,10 @@
 package api_test
 
 import (
+	"encoding/base64"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -307,4 +310,188 @@ func TestGroupAdminRules(t *testing.T) {
 			t.Errorf("participants %v", got)
 		}
 	})
+}
+
+// GET /api/conversations/ in pages: each page's next, passed as before,
+// gives the following page, until next is null; together they are the
+// list a client that sends nothing would page through, most recent
+// activity first.
+func TestConversations_PagesFollowNext(t *testing.T) {
+	clk := newClock()
+	s := servertest.Start(t, servertest.WithNow(clk.Now))
+	a, b := s.Register(t, "mia"), s.Register(t, "ned")
+	var want []int64
+	for range 7 {
+		clk.Advance(time.Second)
+		want = append([]int64{s.Conversation(t, a, b, s.Register(t, "x"))}, want...)
+	}
+	list := func(query string) map[string]any {
+		t.Helper()
+		r := s.Do(t, http.MethodGet, "/api/conversations/"+query, a.Access, nil)
+		wantStatus(t, r, http.StatusOK)
+		m := r.Map(t)
+		wantKeys(t, "list", m, "results", "next")
+		for _, c := range m["results"].([]any) {
+			wantConversation(t, c)
+		}
+		return m
+	}
+	if got := ids(list("")["results"].([]any)); !slices.Equal(got, want) {
+		t.Fatalf("first page without parameters: %v, want %v", got, want)
+	}
+	var got []int64
+	var pages []int
+	for query := "?limit=3"; ; {
+		m := list(query)
+		page := ids(m["results"].([]any))
+		got, pages = append(got, page...), append(pages, len(page))
+		if m["next"] == nil {
+			break
+		}
+		query = "?limit=3&before=" + url.QueryEscape(m["next"].(string))
+	}
+	if !slices.Equal(got, want) || !slices.Equal(pages, []int{3, 3, 1}) {
+		t.Errorf("in pages of 3: %v (%v), want %v", got, pages, want)
+	}
+	// Activity moves a conversation to the front of the first page; a
+	// page already handed out goes on from where it stood.
+	first := list("?limit=3")
+	clk.Advance(time.Second)
+	s.Send(t, b, want[5], "bump")
+	if got := ids(list("?limit=1")["results"].([]any)); !slices.Equal(got, want[5:6]) {
+		t.Errorf("after a message in %d, the first page is %v", want[5], got)
+	}
+	second := list("?limit=3&before=" + url.QueryEscape(first["next"].(string)))
+	if got := ids(second["results"].([]any)); !slices.Equal(got, []int64{want[3], want[4], want[6]}) {
+		t.Errorf("the page after the first: %v, want %v", got, []int64{want[3], want[4], want[6]})
+	}
+}
+
+// A page's limit and cursor are checked: out of range or not a cursor
+// this server made is a 400 that names the parameter.
+func TestConversations_BadPageParameters(t *testing.T) {
+	s := servertest.Start(t)
+	a, b := s.Register(t, "oli"), s.Register(t, "pia")
+	conv := s.Conversation(t, a, b)
+	forged := base64.RawURLEncoding.EncodeToString([]byte("1.x"))
+	for _, tt := range []struct {
+		query  string
+		fields []string
+	}{
+		{"limit=0", []string{"limit"}},
+		{"limit=101", []string{"limit"}},
+		{"limit=-1", []string{"limit"}},
+		{"limit=ten", []string{"limit"}},
+		{"limit=99999999999999999999", []string{"limit"}},
+		{"before=nonsense!", []string{"before"}},
+		{"before=" + forged, []string{"before"}},
+		{"before=" + base64.RawURLEncoding.EncodeToString([]byte("1.-5")), []string{"before"}},
+		{"limit=0&before=x", []string{"limit", "before"}},
+	} {
+		t.Run(tt.query, func(t *testing.T) {
+			wantInvalid(t, s.Do(t, http.MethodGet, "/api/conversations/?"+tt.query, a.Access, nil), tt.fields...)
+			after := strings.Replace(tt.query, "before", "after", 1)
+			wantInvalid(t, s.Do(t, http.MethodGet, p("/api/conversations/%d/participants/?%s", conv, after), a.Access, nil),
+				strings.Split(strings.Replace(strings.Join(tt.fields, ","), "before", "after", 1), ",")...)
+		})
+	}
+	for _, q := range []string{"limit=1", "limit=100", "limit=50&before="} {
+		wantStatus(t, s.Do(t, http.MethodGet, "/api/conversations/?"+q, a.Access, nil), http.StatusOK)
+	}
+}
+
+// A group of 12: every view of it (created, listed, read alone, renamed,
+// conversation_updated) says 12 members and shows the first 10 in the
+// order they joined; the participants route lists all 12 in that order,
+// in pages, to members only.
+func TestConversation_BigGroupShowsFirstTenAndPagesTheRest(t *testing.T) {
+	clk := newClock()
+	s := servertest.Start(t, servertest.WithNow(clk.Now))
+	owner := s.Register(t, "rue")
+	var others []int64
+	order := []int64{owner.ID}
+	for range 9 {
+		u := s.Register(t, "early")
+		others = append(others, u.ID)
+		order = append(order, u.ID)
+	}
+	created := s.Do(t, http.MethodPost, "/api/conversations/", owner.Access, map[string]any{"participant_ids": others, "is_group": true})
+	wantStatus(t, created, http.StatusCreated)
+	conv := num(created.Map(t)["id"])
+	for range 2 {
+		clk.Advance(time.Second)
+		u := s.Register(t, "late")
+		wantStatus(t, s.Do(t, http.MethodPost, p("/api/conversations/%d/participants/", conv), owner.Access, map[string]any{"user_id": u.ID}), http.StatusCreated)
+		order = append(order, u.ID)
+	}
+	events := listen(t, s, hub.UserTopic(owner.ID))
+	clk.Advance(time.Second)
+	u := s.Register(t, "last")
+	added := s.Do(t, http.MethodPost, p("/api/conversations/%d/participants/", conv), owner.Access, map[string]any{"user_id": u.ID})
+	wantStatus(t, added, http.StatusCreated)
+	if id := num(added.Map(t)["user"].(map[string]any)["id"]); id != u.ID {
+		t.Errorf("the added participant is %d, want %d (the 13th, not among the first 10)", id, u.ID)
+	}
+	order = append(order, u.ID)
+
+	check := func(what string, c map[string]any) {
+		t.Helper()
+		wantConversation(t, c)
+		var shown []int64
+		for _, p := range c["participants"].([]any) {
+			shown = append(shown, num(p.(map[string]any)["user"].(map[string]any)["id"]))
+		}
+		if num(c["member_count"]) != int64(len(order)) || !slices.Equal(shown, order[:10]) {
+			t.Errorf("%s: member_count %v, participants %v; want %d, %v", what, c["member_count"], shown, len(order), order[:10])
+		}
+	}
+	if c := created.Map(t); num(c["member_count"]) != 10 || len(c["participants"].([]any)) != 10 {
+		t.Errorf("created: member_count %v, %d participants", c["member_count"], len(c["participants"].([]any)))
+	}
+	r := s.Do(t, http.MethodGet, p("/api/conversations/%d/", conv), owner.Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	check("read alone", r.Map(t))
+	r = s.Do(t, http.MethodGet, "/api/conversations/", owner.Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	check("listed", r.Map(t)["results"].([]any)[0].(map[string]any))
+	r = s.Do(t, http.MethodPatch, p("/api/conversations/%d/", conv), owner.Access, map[string]any{"title": "big"})
+	wantStatus(t, r, http.StatusOK)
+	check("renamed", r.Map(t))
+	evs := events.ofType(chat.EventConversationUpdated)
+	if len(evs) == 0 {
+		t.Fatal("no conversation_updated for the owner")
+	}
+	var frame map[string]any
+	if err := json.Unmarshal(evs[0].Data, &frame); err != nil {
+		t.Fatal(err)
+	}
+	check("conversation_updated", frame["conversation"].(map[string]any))
+
+	var got []int64
+	for query := "?limit=5"; ; {
+		r := s.Do(t, http.MethodGet, p("/api/conversations/%d/participants/%s", conv, query), u.Access, nil)
+		wantStatus(t, r, http.StatusOK)
+		m := r.Map(t)
+		wantKeys(t, "participants", m, "results", "next")
+		for _, pt := range m["results"].([]any) {
+			pm := pt.(map[string]any)
+			wantKeys(t, "participant", pm, "user", "role", "joined_at", "last_read_message_id")
+			got = append(got, num(pm["user"].(map[string]any)["id"]))
+		}
+		if m["next"] == nil {
+			break
+		}
+		query = "?limit=5&after=" + url.QueryEscape(m["next"].(string))
+	}
+	if !slices.Equal(got, order) {
+		t.Errorf("participants in pages of 5: %v, want %v", got, order)
+	}
+	r = s.Do(t, http.MethodGet, p("/api/conversations/%d/participants/", conv), owner.Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	if m := r.Map(t); len(m["results"].([]any)) != len(order) || m["next"] != nil {
+		t.Errorf("one default page: %d participants, next %v", len(m["results"].([]any)), m["next"])
+	}
+	outsider := s.Register(t, "out")
+	wantError(t, s.Do(t, http.MethodGet, p("/api/conversations/%d/participants/", conv), outsider.Access, nil), http.StatusNotFound, "not_found")
+	wantError(t, s.Do(t, http.MethodGet, "/api/conversations/999999/participants/", owner.Access, nil), http.StatusNotFound, "not_found")
 }

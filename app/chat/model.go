@@ -82,10 +82,10 @@ type Participant struct {
 // they joined; MemberCount says how many there are in all, and
 // Service.Participants pages through every one.
 //
-// UnreadCount is how many messages came after the viewer's read mark
-// (LastSeq minus the seq of the marked message): sending moves the sender's
-// own mark to what they sent, and a message deleted after the mark still
-// counts, as its tombstone shows in the history.
+// UnreadCount is how many messages came after the viewer's read position
+// (LastSeq minus the seq of their last read message): sending moves the
+// sender's own position to what they sent, and a message deleted after it
+// still counts, as its tombstone shows in the history.
 type Conversation struct {
 	ID           int64         `json:"id"`
 	Title        string        `json:"title"`

@@ -15,7 +15,7 @@ import (
 // together.
 
 // unreadCount is the viewer's unread count: the messages after their read
-// mark, O(1) from the two seqs (sending moves the sender's own mark). The
+// position, O(1) from the two seqs (sending moves the sender's own). The
 // CASE, rather than SQLite's max() or PostgreSQL's greatest(), is the same
 // in both.
 const unreadCount = `CASE WHEN c.last_seq > p.last_read_seq THEN c.last_seq - p.last_read_seq ELSE 0 END`
