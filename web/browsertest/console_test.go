@@ -326,3 +326,56 @@ func TestConsole_HeadersAndFavicon(t *testing.T) {
 		}
 	}
 }
+
+// A user in more conversations than one page holds sees the first 100
+// and a button for the rest; a group of 13 says 13 members although each
+// conversation carries only its first 10, and its details list all 13
+// from the participants route.
+func TestConsole_LongListAndBigGroup(t *testing.T) {
+	chromiumPath(t)
+	s := servertest.Start(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Second)
+	defer cancel()
+	browser := startBrowser(t, ctx)
+	watch := &consoleWatch{}
+	shots := newShots(t)
+	carol := newPage(t, browser, "carol", watch, shots)
+	t.Cleanup(func() { watch.check(t) })
+
+	carol.do("open the console", chromedp.Navigate(s.URL+"/"), chromedp.WaitVisible(tid("login-form")))
+	carol.register("carol", "Carol")
+	token := eval[string](carol, `sessionStorage.getItem('confab.access')`)
+	others := make([]int64, 12)
+	for i := range others {
+		others[i] = s.Register(t, "member").ID
+	}
+	create := func(ids []int64, title string) int64 {
+		t.Helper()
+		r := s.Do(t, http.MethodPost, "/api/conversations/", token, map[string]any{"participant_ids": ids, "is_group": true, "title": title})
+		if r.Status != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", title, r.Status, r.Body)
+		}
+		return int64(r.Map(t)["id"].(float64))
+	}
+	for i := range 103 {
+		create(others[:2], fmt.Sprint("group ", i))
+	}
+	big := create(others, "") // the most recent: first in the list
+
+	carol.do("reload", chromedp.Reload())
+	carol.waitFor("the live socket", `document.querySelector('[data-testid=connection-status]').dataset.status === 'live'`)
+	carol.waitFor("the first page", `document.querySelectorAll('[data-testid=conversation-item]').length === 100 &&
+	  !document.querySelector('[data-testid=conversation-list-more]').hidden`)
+	carol.click("conversation-list-more")
+	carol.waitFor("the rest", `document.querySelectorAll('[data-testid=conversation-item]').length === 104 &&
+	  document.querySelector('[data-testid=conversation-list-more]').hidden`)
+	carol.shot("long-list")
+
+	carol.clickCSS(fmt.Sprintf(`[data-testid="conversation-item"][data-conversation-id="%d"]`, big))
+	carol.waitFor("13 members in the header", `/^13 members/.test(document.querySelector('#conversation-subtitle').textContent)`)
+	carol.waitFor("the title naming the rest", `/ and 10 others$/.test(document.querySelector('#conversation-title').textContent)`)
+	carol.click("details-button")
+	carol.waitFor("every participant in the details", `document.querySelectorAll('[data-testid=participant-item]').length === 13 &&
+	  /\(13\)/.test(document.querySelector('#details-dialog h3').textContent)`)
+	carol.shot("big-group-details")
+}

@@ -6,6 +6,7 @@ import { h, setChildren, reconcile, displayName, initials, codePoints, uuid, sho
 import { request, qs } from './api.js';
 
 const PAGE_SIZE = 50;
+const LIST_PAGE_SIZE = 100; // conversations (and participants) per request: the server's maximum
 const ACK_TIMEOUT_MS = 10000; // no message_ack by then: re-send over REST (same client_id)
 const TYPING_SEND_EVERY_MS = 3000; // re-announce "typing" at most this often
 const TYPING_IDLE_MS = 3000; // quiet this long: send is_typing false
@@ -92,6 +93,8 @@ export class Chat extends EventTarget {
     this.msgCache = new Map();
     this.openSeq = 0;
     this.listLoaded = false;
+    this.listNext = null; // the cursor of the next page of conversations, null when all are shown
+    this.listPages = 0;
     this.connectedOnce = false;
 
     const byId = (id) => document.getElementById(id);
@@ -172,6 +175,8 @@ export class Chat extends EventTarget {
     this.listCache.clear();
     this.els.list.replaceChildren();
     this.listLoaded = false;
+    this.listNext = null;
+    this.listPages = 0;
     this.connectedOnce = false;
     this.me = null;
     this.showEmpty();
@@ -197,18 +202,23 @@ export class Chat extends EventTarget {
       st.hidden = false;
     }
     try {
-      const data = await request('GET', 'api/conversations/');
-      if (!this.me) return;
+      // As many pages as were shown before (the first, plus any that
+      // "More conversations" brought), most recent activity first.
       const fresh = new Map();
-      for (const c of (data && data.results) || []) {
-        fresh.set(c.id, c);
-        for (const p of c.participants || []) {
-          if (p.user && typeof p.user.is_online === 'boolean') this.presence.set(p.user.id, p.user.is_online);
-        }
-      }
+      let next = null;
+      let pages = 0;
+      do {
+        const data = await request('GET', `api/conversations/${qs({ limit: LIST_PAGE_SIZE, before: next })}`);
+        if (!this.me) return;
+        this.addConversations(fresh, data);
+        next = (data && data.next) || null;
+        pages++;
+      } while (next && pages < this.listPages);
       this.conversations = fresh;
+      this.listNext = next;
+      this.listPages = pages;
       this.listLoaded = true;
-      if (this.activeId !== null && !fresh.has(this.activeId)) {
+      if (this.activeId !== null && !fresh.has(this.activeId) && !(next && await this.stillThere(this.activeId))) {
         // Gone while we were away (removed, or never ours).
         this.toast('That conversation is no longer available.');
         location.hash = '';
@@ -223,6 +233,45 @@ export class Chat extends EventTarget {
       if (!this.me) return;
       st.textContent = `Could not load conversations: ${err.detail || err.message}`;
       st.hidden = false;
+    }
+  }
+
+  /** addConversations puts a page of conversations into into, noting who is online. */
+  addConversations(into, data) {
+    for (const c of (data && data.results) || []) {
+      into.set(c.id, c);
+      for (const p of c.participants || []) {
+        if (p.user && typeof p.user.is_online === 'boolean') this.presence.set(p.user.id, p.user.is_online);
+      }
+    }
+  }
+
+  /** stillThere asks for a conversation the loaded pages do not reach. */
+  async stillThere(id) {
+    try {
+      return Boolean(await this.fetchConversation(id));
+    } catch {
+      return false;
+    }
+  }
+
+  /** loadMore shows the next page of the conversation list. */
+  async loadMore() {
+    if (!this.listNext || this.loadingMore) return;
+    this.loadingMore = true;
+    try {
+      const data = await request('GET', `api/conversations/${qs({ limit: LIST_PAGE_SIZE, before: this.listNext })}`);
+      if (!this.me) return;
+      const page = new Map();
+      this.addConversations(page, data);
+      for (const [id, c] of page) if (!this.conversations.has(id)) this.conversations.set(id, c);
+      this.listNext = (data && data.next) || null;
+      this.listPages++;
+      this.renderList();
+    } catch (err) {
+      this.toast(`Could not load more conversations: ${err.detail || err.message}`, 'error');
+    } finally {
+      this.loadingMore = false;
     }
   }
 
@@ -281,7 +330,10 @@ export class Chat extends EventTarget {
     if (c.is_group) {
       if (c.title && c.title.trim()) return c.title;
       const names = this.others(c).map((p) => displayName(p.user));
-      return names.length ? joinNames(names.slice(0, 3).concat(names.length > 3 ? [`${names.length - 3} more`] : [])) : 'Group';
+      // participants are the first ten; member_count counts them all.
+      const others = Math.max((c.member_count || 0) - 1, names.length);
+      if (!names.length) return 'Group';
+      return others <= 3 ? joinNames(names) : `${names[0]}, ${names[1]} and ${others - 2} others`;
     }
     const other = this.others(c)[0];
     return other ? displayName(other.user) : c.title || 'Just you';
@@ -320,6 +372,11 @@ export class Chat extends EventTarget {
       (li, c) => this.updateConvItem(li.firstChild, c),
       this.listCache,
     );
+    if (!this.moreButton) {
+      this.moreButton = h('button', { type: 'button', class: 'btn btn-tiny', testid: 'conversation-list-more', on: { click: () => this.loadMore() } }, 'More conversations');
+      this.els.list.after(this.moreButton);
+    }
+    this.moreButton.hidden = !this.listNext;
   }
 
   updateConvItem(a, c) {
@@ -733,7 +790,7 @@ export class Chat extends EventTarget {
     }
     this.els.title.textContent = this.titleOf(c);
     if (c.is_group) {
-      const members = (c.participants || []).length;
+      const members = typeof c.member_count === 'number' ? c.member_count : (c.participants || []).length;
       const online = (c.participants || []).filter((p) => p.user && this.isOnline(p.user.id)).length;
       this.els.subtitle.textContent = `${members} member${members === 1 ? '' : 's'} · ${online} online`;
     } else {

@@ -208,7 +208,10 @@ export class DetailsDialog {
     chat.addEventListener('conversation', (ev) => {
       if (!this.dlg.open || ev.detail.id !== this.convId) return;
       if (ev.detail.removed) this.dlg.close();
-      else this.update();
+      else {
+        this.update();
+        this.loadMembers(true); // someone may have joined or left
+      }
     });
     chat.addEventListener('presence', () => {
       if (this.dlg.open) this.update();
@@ -219,10 +222,48 @@ export class DetailsDialog {
     return this.chat.conversations.get(this.convId);
   }
 
-  get amAdmin() {
+  /** parts are the participants known: the pages loaded, else the conversation's first ten. */
+  get parts() {
     const c = this.conv;
-    const me = c && (c.participants || []).find((p) => p.user && p.user.id === this.chat.me.id);
+    return this.members || (c && c.participants) || [];
+  }
+
+  get amAdmin() {
+    const me = this.parts.find((p) => p.user && p.user.id === this.chat.me.id);
     return Boolean(me && me.role === 'admin');
+  }
+
+  /**
+   * loadMembers reads the participants from the participants route, in
+   * join order: again from the first page (as many pages as were shown)
+   * when reset, else the next page.
+   */
+  async loadMembers(reset) {
+    const id = this.convId;
+    const want = reset ? Math.max(this.memberPages || 0, 1) : 1;
+    let list = reset ? [] : (this.members || []);
+    let next = reset ? null : this.membersNext;
+    let pages = 0;
+    try {
+      do {
+        const data = await request('GET', `api/conversations/${id}/participants/${qs({ limit: 100, after: next })}`);
+        if (this.convId !== id) return;
+        const page = (data && data.results) || [];
+        for (const p of page) {
+          if (p.user && typeof p.user.is_online === 'boolean' && !this.chat.presence.has(p.user.id)) this.chat.presence.set(p.user.id, p.user.is_online);
+        }
+        list = list.concat(page);
+        next = (data && data.next) || null;
+        pages++;
+      } while (next && pages < want);
+    } catch (err) {
+      if (this.convId === id) this.showError(err);
+      return;
+    }
+    this.members = list;
+    this.membersNext = next;
+    this.memberPages = reset ? pages : (this.memberPages || 0) + pages;
+    this.update();
   }
 
   build() {
@@ -237,12 +278,13 @@ export class DetailsDialog {
       this.renameError);
     this.count = h('h3', {});
     this.list = h('ul', { class: 'participants', testid: 'participant-list' });
+    this.moreMembers = h('button', { type: 'button', class: 'btn btn-tiny', testid: 'participant-list-more', hidden: true, on: { click: () => this.loadMembers(false) } }, 'Show more');
     this.search = userSearch({
       inputId: 'participant-add-search',
       testid: 'participant-add-search',
       resultTestid: 'participant-add-result',
       label: 'Add people',
-      exclude: (u) => Boolean(this.conv && (this.conv.participants || []).some((p) => p.user && p.user.id === u.id)),
+      exclude: (u) => this.parts.some((p) => p.user && p.user.id === u.id),
       isSelected: () => false,
       isOnline: (u) => (chat.presence.has(u.id) ? chat.isOnline(u.id) : Boolean(u.is_online)),
       onPick: (u) => this.add(u),
@@ -253,7 +295,7 @@ export class DetailsDialog {
     setChildren(this.dlg, h('div', { class: 'dialog-body stack' },
       h('div', {}, this.heading, this.kind),
       this.renameForm,
-      h('section', { class: 'stack-tight' }, this.count, this.list),
+      h('section', { class: 'stack-tight' }, this.count, this.list, this.moreMembers),
       this.addSection,
       this.error,
       h('div', { class: 'dialog-actions spread' },
@@ -266,6 +308,9 @@ export class DetailsDialog {
 
   open(convId) {
     this.convId = convId;
+    this.members = null;
+    this.membersNext = null;
+    this.memberPages = 0;
     const c = this.conv;
     if (!c) return;
     this.titleInput.value = c.title || '';
@@ -275,6 +320,7 @@ export class DetailsDialog {
     this.leaveNormal();
     this.update();
     this.dlg.showModal();
+    this.loadMembers(true);
   }
 
   update() {
@@ -287,8 +333,9 @@ export class DetailsDialog {
     this.renameForm.hidden = !(c.is_group && admin);
     this.addSection.hidden = !(c.is_group && admin);
     this.leaveBox.hidden = !c.is_group;
-    const parts = [...(c.participants || [])].sort((a, b) => (a.role === b.role ? displayName(a.user).localeCompare(displayName(b.user)) : a.role === 'admin' ? -1 : 1));
-    this.count.textContent = `Participants (${parts.length})`;
+    const parts = [...this.parts].sort((a, b) => (a.role === b.role ? displayName(a.user).localeCompare(displayName(b.user)) : a.role === 'admin' ? -1 : 1));
+    this.count.textContent = `Participants (${typeof c.member_count === 'number' ? c.member_count : parts.length})`;
+    this.moreMembers.hidden = !this.membersNext;
     setChildren(this.list, parts.map((p) => {
       const me = p.user.id === chat.me.id;
       const online = chat.isOnline(p.user.id);
