@@ -73,27 +73,49 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 
 // Conversation implements chat.Store.
 func (s *Store) Conversation(ctx context.Context, id, viewer int64) (chat.Conversation, error) {
-	return sqlq.One(s.conversations(ctx, sqlq.Conversation, viewer, id))
+	return sqlq.One(s.conversations(ctx, fixed(sqlq.Conversation), viewer, id))
 }
 
-// Conversations implements chat.Store: two queries in one read
-// transaction, however many conversations viewer is in.
+// Conversations implements chat.Store: three queries in one read
+// transaction, however many conversations viewer is in: how many (up to
+// manyConversations), the page by the plan that suits that, and the
+// page's participants.
 func (s *Store) Conversations(ctx context.Context, viewer int64, before chat.Position, limit int) ([]chat.Conversation, error) {
 	if limit <= 0 {
 		return []chat.Conversation{}, nil
 	}
-	return s.conversations(ctx, sqlq.ConversationPage, sqlq.ConversationPageArgs(viewer, before, limit)...)
+	return s.conversations(ctx, func(tx *sql.Tx) (string, error) {
+		var many bool
+		if err := tx.QueryRowContext(ctx, sqlq.ManyConversations, viewer, manyConversations).Scan(&many); err != nil {
+			return "", err
+		}
+		if many {
+			return sqlq.ConversationPageByActivity, nil
+		}
+		return sqlq.ConversationPageByMember, nil
+	}, sqlq.ConversationPageArgs(viewer, before, limit)...)
 }
 
-// conversations reads the conversations of query, then the first
-// participants of each of them, in one read transaction: both see the
-// same snapshot of the file.
-func (s *Store) conversations(ctx context.Context, query string, args ...any) ([]chat.Conversation, error) {
+// manyConversations is where a page of conversations stops reading all of
+// the viewer's and sorting them, and walks every conversation by recent
+// activity instead. BenchmarkConversationPage, in 10,000 of 20,000: the
+// sort took 25–30 ms a page, the walk 0.75–1.4 ms; sorting 500 costs
+// about as much as that walk.
+const manyConversations = 500
+
+// conversations reads the conversations of the query that choose picks,
+// then the first participants of each of them, in one read transaction:
+// all see the same snapshot of the file.
+func (s *Store) conversations(ctx context.Context, choose func(*sql.Tx) (string, error), args ...any) ([]chat.Conversation, error) {
 	tx, err := s.read.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("conversations: %w", err)
 	}
 	defer tx.Rollback() // read only: nothing to commit
+	query, err := choose(tx)
+	if err != nil {
+		return nil, fmt.Errorf("conversations: %w", err)
+	}
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("conversations: %w", err)
@@ -175,4 +197,9 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count - 1 WHERE id = ?`, ms(at), convID)
 		return err
 	})
+}
+
+// fixed chooses query whatever the data.
+func fixed(query string) func(*sql.Tx) (string, error) {
+	return func(*sql.Tx) (string, error) { return query, nil }
 }

@@ -22,25 +22,57 @@ const unreadCount = `CASE WHEN c.last_seq > p.last_read_seq THEN c.last_seq - p.
 
 // conversationSelect reads what ScanConversation reads, for the viewer's
 // row p of participants.
-const conversationSelect = `
+const conversationSelect = conversationSelectFrom + `
+	FROM participants p JOIN conversations c ON c.id = p.conversation_id` + conversationSelectJoins
+
+const (
+	conversationSelectFrom = `
 	SELECT c.id, c.title, c.is_group, c.created_by, c.created_at, c.updated_at, c.member_count, ` + unreadCount + `,
-		` + MessageColumns + `
-	FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		` + MessageColumns
+	conversationSelectJoins = `
 	LEFT JOIN messages m ON m.id = c.last_message_id
 	LEFT JOIN users u ON u.id = m.sender_id`
+)
 
 // Conversation reads conversation $2 if viewer $1 is in it.
 const Conversation = conversationSelect + `
 	WHERE p.user_id = $1 AND c.id = $2`
 
 // ConversationPage reads at most $4 conversations of viewer $1 that come
-// after ($2, $3) by recent activity: updated_at, then id, descending. It
-// walks the viewer's rows of participants (participants_user) and sorts
-// what it finds. ConversationPageArgs gives its arguments.
+// after ($2, $3) by recent activity: updated_at, then id, descending.
+// ConversationPageArgs gives its arguments. PostgreSQL plans it by how
+// many conversations the viewer is in (its statistics keep the most
+// common values of participants.user_id); SQLite's statistics are
+// averages, so the SQLite store chooses between the two plans itself
+// (ConversationPageByMember, ConversationPageByActivity).
 const ConversationPage = conversationSelect + `
 	WHERE p.user_id = $1 AND (c.updated_at, c.id) < ($2, $3)
 	ORDER BY c.updated_at DESC, c.id DESC
 	LIMIT $4`
+
+// ConversationPageByMember and ConversationPageByActivity are
+// ConversationPage with the order of its loops fixed (SQLite keeps the
+// order of a CROSS JOIN). ByMember reads every conversation of the viewer
+// and sorts them: right for a viewer in few. ByActivity walks all
+// conversations from the most recent (conversations_activity) and keeps
+// the viewer's: right for a viewer in many, who meets a page of theirs
+// soon. ManyConversations tells them apart.
+const (
+	ConversationPageByMember = conversationSelectFrom + `
+	FROM participants p CROSS JOIN conversations c ON c.id = p.conversation_id` + conversationSelectJoins + `
+	WHERE p.user_id = $1 AND (c.updated_at, c.id) < ($2, $3)
+	ORDER BY c.updated_at DESC, c.id DESC
+	LIMIT $4`
+	ConversationPageByActivity = conversationSelectFrom + `
+	FROM conversations c CROSS JOIN participants p ON p.conversation_id = c.id AND p.user_id = $1` + conversationSelectJoins + `
+	WHERE (c.updated_at, c.id) < ($2, $3)
+	ORDER BY c.updated_at DESC, c.id DESC
+	LIMIT $4`
+)
+
+// ManyConversations says whether viewer $1 is in at least $2
+// conversations, reading no more than $2 entries of participants_user.
+const ManyConversations = `SELECT count(*) >= $2 FROM (SELECT 1 FROM participants WHERE user_id = $1 LIMIT $2)`
 
 // ConversationPageArgs are the arguments of ConversationPage and
 // ConversationWalk.
@@ -88,15 +120,17 @@ const participantColumns = `u.id, u.username, u.display_name, u.created_at, p.ro
 // $2 participants, in the order they joined, of each conversation of $1:
 // a JSON array of ids on SQLite, a bigint[] on PostgreSQL. Each
 // conversation's are read through participants_joined and stop at $2, so
-// a page never reads all of a big group.
+// a page never reads all of a big group. On SQLite, CROSS JOIN keeps
+// that order of the loops: with statistics of a database of few users,
+// its planner would otherwise read every user and look each one up.
 const (
 	ParticipantsOfPageSQLite = `
 	SELECT ` + participantColumns + `
 	FROM json_each($1) j
-	JOIN participants p ON p.conversation_id = j.value AND p.user_id IN (
+	CROSS JOIN participants p ON p.conversation_id = j.value AND p.user_id IN (
 		SELECT q.user_id FROM participants q WHERE q.conversation_id = j.value
 		ORDER BY q.joined_at, q.user_id LIMIT $2)
-	JOIN users u ON u.id = p.user_id
+	CROSS JOIN users u ON u.id = p.user_id
 	ORDER BY p.conversation_id, p.joined_at, p.user_id`
 	ParticipantsOfPagePostgres = `
 	SELECT ` + participantColumns + `
