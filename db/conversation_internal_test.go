@@ -14,11 +14,12 @@ import (
 )
 
 // TestConversations_FixedNumberOfQueries counts the statements that reach
-// SQLite: two to list a viewer's conversations however many there are,
-// and two to read one.
+// SQLite: three to list a page of a viewer's conversations however many
+// there are (how many, up to a bound; the page; its participants), and two
+// to read one.
 func TestConversations_FixedNumberOfQueries(t *testing.T) {
 	s, n := mustOpenCounted(t)
-	storetest.ConversationReadsFixed(t, s, storetest.Counter{Name: "statements", Count: n.Load, Want: 2})
+	storetest.ConversationReadsFixed(t, s, storetest.Counter{Name: "statements", Count: n.Load, Want: 2, WantPage: 3})
 }
 
 // mustOpenCounted opens a migrated store on a new file whose connections
@@ -101,4 +102,29 @@ func (s countedStmt) QueryContext(ctx context.Context, args []driver.NamedValue)
 func (s countedStmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
 	s.n.Add(1)
 	return s.sqliteStmt.ExecContext(ctx, args)
+}
+
+// TestConversationPages_FixedNumberOfQueries: a page of 50 conversations,
+// the first or one after a cursor, is three statements whether the viewer
+// is in 1, 100 or 10,000 conversations (each plan of the page is met).
+func TestConversationPages_FixedNumberOfQueries(t *testing.T) {
+	s, n := mustOpenCounted(t)
+	storetest.ConversationPagesFixed(t, s, s.exec, storetest.Counter{Name: "statements", Count: n.Load, Want: 3})
+}
+
+// exec runs a statement on the write pool, for tests that seed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) error {
+	_, err := s.write.ExecContext(ctx, query, args...)
+	return err
+}
+
+// BenchmarkConversationPage is a page of 50 conversations of a user in
+// 10,000 (storetest.BenchConversationPage).
+func BenchmarkConversationPage(b *testing.B) {
+	s, err := Open(context.Background(), filepath.Join(b.TempDir(), "confab.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	storetest.BenchConversationPage(b, s, s.exec)
 }
