@@ -353,58 +353,40 @@ func (s *Service) RemoveParticipant(ctx context.Context, actor, convID, userID i
 }
 
 // publishConversation sends conversation_updated to every connection of
-// every participant, each with their own view (unread counts differ).
-// to overrides the recipients (for someone who has just left: they get
-// the conversation without themselves in it). Callers hold s.mu.
+// every participant, each with their own view: the same conversation with
+// their own unread count. to overrides the recipients (for someone who has
+// just left: they get the conversation without themselves in it, with
+// nothing unread). It reads the conversation once and every unread count
+// in one query, whatever the size of the group. Callers hold s.mu.
 func (s *Service) publishConversation(ctx context.Context, convID int64, to []int64) {
-	if to == nil {
-		var err error
-		if to, err = s.store.ParticipantIDs(ctx, convID); err != nil {
-			s.log.Error("conversation_updated: participants", "err", err, "conversation_id", convID)
-			return
-		}
-	}
-	var shared *Conversation
-	views := make([]Conversation, 0, len(to))
-	recipients := make([]int64, 0, len(to))
-	for _, uid := range to {
-		c, err := s.store.Conversation(ctx, convID, uid)
-		if ErrorCode(err) == CodeNotFound {
-			// Not (or no longer) a participant: show the others' view.
-			if shared == nil {
-				if shared, err = s.anyView(ctx, convID); err != nil {
-					continue
-				}
-			}
-			c = *shared
-			c.UnreadCount = 0
-		} else if err != nil {
-			s.log.Error("conversation_updated", "err", err, "conversation_id", convID)
-			continue
-		}
-		views = append(views, c)
-		recipients = append(recipients, uid)
-	}
-	// Every view lists the same participants: fillPresence asks about
-	// them once.
-	lists := make([][]Participant, len(views))
-	for i := range views {
-		lists[i] = views[i].Participants
-	}
-	s.fillPresence(ctx, lists...)
-	for i, uid := range recipients {
-		s.pub.Publish(hub.UserTopic(uid), encode(EventConversationUpdated, convID, conversationEvent{EventConversationUpdated, &views[i]}))
-	}
-}
-
-func (s *Service) anyView(ctx context.Context, convID int64) (*Conversation, error) {
-	ids, err := s.store.ParticipantIDs(ctx, convID)
-	if err != nil || len(ids) == 0 {
-		return nil, ErrNotFound
-	}
-	c, err := s.store.Conversation(ctx, convID, ids[0])
+	unread, err := s.store.UnreadCounts(ctx, convID)
 	if err != nil {
-		return nil, err
+		s.log.Error("conversation_updated: unread counts", "err", err, "conversation_id", convID)
+		return
 	}
-	return &c, nil
+	if to == nil {
+		to = make([]int64, 0, len(unread))
+		for uid := range unread {
+			to = append(to, uid)
+		}
+		slices.Sort(to)
+	}
+	// The view of one participant: the others' differ only by UnreadCount.
+	var view Conversation
+	found := false
+	for uid := range unread {
+		if view, err = s.store.Conversation(ctx, convID, uid); err == nil {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return // nobody left in it
+	}
+	s.fillPresence(ctx, view.Participants)
+	for _, uid := range to {
+		c := view
+		c.UnreadCount = unread[uid] // 0 for someone who has left
+		s.pub.Publish(hub.UserTopic(uid), encode(EventConversationUpdated, convID, conversationEvent{EventConversationUpdated, &c}))
+	}
 }

@@ -72,6 +72,9 @@ type Store interface {
 	// Membership returns the role of userID in convID, and whether the
 	// conversation is a group; ErrNotFound when not a participant.
 	Membership(ctx context.Context, convID, userID int64) (role string, isGroup bool, err error)
+	// UnreadCounts returns the unread count of every participant of
+	// convID, by user id, in one query.
+	UnreadCounts(ctx context.Context, convID int64) (map[int64]int, error)
 	// ParticipantIDs lists the user ids of a conversation.
 	ParticipantIDs(ctx context.Context, convID int64) ([]int64, error)
 	// ConversationIDs lists the conversations userID is in.

@@ -52,6 +52,7 @@ const (
 	opConversations
 	opParticipants
 	opParticipant
+	opUnreadCounts
 	opSetTitle
 	opAddParticipant
 	opRemoveParticipant
@@ -87,6 +88,7 @@ func opNames() [opCount]string {
 		opConversations:      "conversations",
 		opParticipants:       "participants",
 		opParticipant:        "participant",
+		opUnreadCounts:       "unread_counts",
 		opSetTitle:           "set_title",
 		opAddParticipant:     "add_participant",
 		opRemoveParticipant:  "remove_participant",
@@ -172,6 +174,11 @@ func (s *timedStore) Conversations(ctx context.Context, viewer int64, before cha
 func (s *timedStore) Participants(ctx context.Context, convID int64, after chat.Position, limit int) ([]chat.Participant, error) {
 	defer s.since(opParticipants, time.Now())
 	return s.Store.Participants(ctx, convID, after, limit)
+}
+
+func (s *timedStore) UnreadCounts(ctx context.Context, convID int64) (map[int64]int, error) {
+	defer s.since(opUnreadCounts, time.Now())
+	return s.Store.UnreadCounts(ctx, convID)
 }
 
 func (s *timedStore) Participant(ctx context.Context, convID, userID int64) (chat.Participant, error) {

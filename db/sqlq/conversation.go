@@ -20,6 +20,12 @@ import (
 // in both.
 const unreadCount = `CASE WHEN c.last_seq > p.last_read_seq THEN c.last_seq - p.last_read_seq ELSE 0 END`
 
+// UnreadCounts reads every participant of conversation $1 with their
+// unread count.
+const UnreadCounts = `SELECT p.user_id, ` + unreadCount + `
+	FROM participants p JOIN conversations c ON c.id = p.conversation_id
+	WHERE p.conversation_id = $1`
+
 // conversationSelect reads what ScanConversation reads, for the viewer's
 // row p of participants.
 const conversationSelect = conversationSelectFrom + `

@@ -69,6 +69,28 @@ func (r Reader) ParticipantIDs(ctx context.Context, convID int64) ([]int64, erro
 	return collect(ctx, r.Q, 0, ScanID, ParticipantIDs, convID)
 }
 
+// UnreadCounts implements chat.Store.
+func (r Reader) UnreadCounts(ctx context.Context, convID int64) (map[int64]int, error) {
+	rows, err := r.Q.Query(ctx, UnreadCounts, convID)
+	if err != nil {
+		return nil, fmt.Errorf("unread counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]int{}
+	for rows.Next() {
+		var uid int64
+		var n int
+		if err := rows.Scan(&uid, &n); err != nil {
+			return nil, fmt.Errorf("unread counts: %w", err)
+		}
+		out[uid] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("unread counts: %w", err)
+	}
+	return out, nil
+}
+
 // Participants implements chat.Store.
 func (r Reader) Participants(ctx context.Context, convID int64, after chat.Position, limit int) ([]chat.Participant, error) {
 	if limit <= 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"testing"
@@ -419,6 +420,10 @@ func testUnreadFromSeq(t *testing.T, open func(t *testing.T) chat.Store) {
 	}
 	if got := unread(a); got != 3 {
 		t.Errorf("ann: %d unread, want 3", got)
+	}
+	counts, err := s.UnreadCounts(ctx, g)
+	if want := map[int64]int{a.ID: 3, b.ID: 0, c.ID: 1}; err != nil || !maps.Equal(counts, want) {
+		t.Errorf("unread counts %v %v, want %v", counts, err, want)
 	}
 	// The read receipt is ben's to move: sending leaves it where it was,
 	// and reading his own message then moves it.
