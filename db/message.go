@@ -14,8 +14,8 @@ import (
 
 // InsertMessages implements chat.Store: the whole batch is one transaction,
 // so one fsync covers every message in it (group commit). A message costs
-// two statements, a membership lookup and the insert (which takes its seq
-// itself); each conversation's activity and last_seq are updated once per
+// two statements, a membership lookup (which reads last_seq) and the
+// insert; each conversation's activity and last_seq are updated once per
 // batch, after the inserts (batchTouch).
 //
 // It runs on the write connection's driver directly (sendConn), with
@@ -97,29 +97,31 @@ func (b *batchTouch) add(conv, id, at int64) {
 
 // The statements of a send, prepared once per write connection (sendConn).
 const (
-	// Membership is its own statement (sqlMember), run before the insert.
-	// Inside the insert, as an EXISTS on participants with the bound
-	// sender, it made SQLite expire the prepared insert at every new
-	// binding and compile it again at every step: a third of the CPU of a
-	// batch, gone with the split (BenchmarkInsertMessages: about 1.45× the
-	// messages per second). Nothing is inserted for a repeated client_id.
-	//
-	// Its seq is last_seq plus its place (?6) among the messages this
-	// batch stored in the conversation; the touch then moves last_seq past
-	// them, in the same transaction. Only the one writer (BEGIN IMMEDIATE)
-	// ever does this, so this is the same as taking
-	// "last_seq = last_seq + 1 RETURNING last_seq" before each insert —
-	// without a second statement per message, which cost a sixth of the
-	// send rate, and without handing back a number when nothing is
-	// inserted.
+	// sqlMember checks that the sender is a participant and reads the
+	// conversation's last_seq as it was before this batch (the touch
+	// moves it only at the end). It is its own statement: inside the
+	// insert, as an EXISTS on participants with the bound sender, it made
+	// SQLite expire the prepared insert at every new binding and compile
+	// it again at every step, a third of the CPU of a batch.
+	sqlMember = `
+		SELECT c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		WHERE p.conversation_id = ?1 AND p.user_id = ?2`
+	// sqlInsertMessage is a plain insert of bound values: seq is
+	// last_seq plus the message's place among those this batch stored in
+	// the conversation, and the touch then moves last_seq past them, in
+	// the same transaction. Only the one writer (BEGIN IMMEDIATE) ever
+	// does this, so this is the same as taking "last_seq = last_seq + 1
+	// RETURNING last_seq" before each insert, without a second statement
+	// per message and without handing out a number when nothing is
+	// inserted. Its id comes back as the last insert rowid, not through
+	// RETURNING (which SQLite runs through a temporary table), and a
+	// repeated client_id inserts nothing: no row changed. A seq that
+	// collided would fail on messages_seq, never pass silently.
 	sqlInsertMessage = `
 		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at)
-		SELECT ?1, c.last_seq + ?6, ?2, ?3, ?4, ?5 FROM conversations c
-		WHERE c.id = ?1
-		ON CONFLICT (sender_id, client_id) DO NOTHING
-		RETURNING id, seq`
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		ON CONFLICT (sender_id, client_id) DO NOTHING`
 	sqlOriginal          = sqlq.MessageByClientID
-	sqlMember            = `SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2`
 	sqlTouchConversation = `
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
 		WHERE id = ?`
@@ -133,23 +135,37 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 		clientID = nm.ClientID
 	}
 	at := ms(nm.At)
-	found, err := sc.query(sc.member, nil, nm.ConversationID, nm.Sender.ID)
-	var row [2]driver.Value // id, seq
-	if err == nil && found {
-		found, err = sc.query(sc.insert, row[:], nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at, nth)
-	}
+	var row [1]driver.Value // last_seq
+	member, err := sc.query(sc.member, row[:], nm.ConversationID, nm.Sender.ID)
 	if err != nil {
 		return chat.Inserted{}, err
 	}
-	if !found {
+	if !member {
 		if nm.ClientID == "" {
 			return chat.Inserted{}, chat.ErrNotFound // not a participant
 		}
-		// Either a retried send (return the original) or not a participant.
+		// A retried send returns the original even once the sender
+		// has left; otherwise not a participant.
 		return sc.original(nm)
 	}
-	id, _ := row[0].(int64)
-	seq, _ := row[1].(int64)
+	lastSeq, _ := row[0].(int64)
+	seq := lastSeq + nth
+	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at)
+	if err != nil {
+		return chat.Inserted{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err != nil {
+			return chat.Inserted{}, err
+		}
+		// (sender, client_id) is taken: a retried send (return the
+		// original) or a client_id used in another conversation.
+		return sc.original(nm)
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return chat.Inserted{}, err
+	}
 	m := chat.Message{
 		ID:             id,
 		ConversationID: nm.ConversationID,

@@ -152,8 +152,12 @@ func (sc *sendConn) query(st driver.Stmt, dst []driver.Value, args ...any) (foun
 }
 
 func (sc *sendConn) exec(st driver.Stmt, args ...any) error {
-	_, err := st.(driver.StmtExecContext).ExecContext(context.Background(), sc.bind(args))
+	_, err := sc.execResult(st, args...)
 	return err
+}
+
+func (sc *sendConn) execResult(st driver.Stmt, args ...any) (driver.Result, error) {
+	return st.(driver.StmtExecContext).ExecContext(context.Background(), sc.bind(args))
 }
 
 // valuesRow is a row read at the driver's level, scanned into the
