@@ -3,7 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"database/sql/driver"
 	"fmt"
 	"strings"
 	"time"
@@ -14,62 +14,53 @@ import (
 
 // InsertMessages implements chat.Store: the whole batch is one transaction,
 // so one fsync covers every message in it (group commit). A message costs
-// two statements, a membership lookup and the insert (which takes its seq
-// itself); each conversation's activity and last_seq are updated once per
-// batch.
+// two statements, a membership lookup (which reads last_seq) and the
+// insert; each conversation's activity and last_seq are updated once per
+// batch, after the inserts (batchTouch), and so is each sender's unread
+// position (readOwn): per conversation and per sender, never per member.
+//
+// It runs on the write connection's driver directly (sendConn), with
+// statements prepared once per connection: this is the one writer
+// goroutine every sender waits on, and database/sql's per-statement
+// machinery was a third of its time for a statement.
 func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
 	out := make([]chat.Inserted, len(batch))
-	readOwnStmt, err := s.stmt(ctx, s.write, sqlq.ReadOwn)
+	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("insert messages: %w", err)
 	}
-	var st insertStmts
-	for _, p := range []struct {
-		dst   **sql.Stmt
-		query string
-	}{{&st.member, sqlMember}, {&st.insert, sqlInsertMessage}, {&st.original, sqlOriginal}, {&st.touch, sqlTouchConversation}} {
-		var err error
-		if *p.dst, err = s.stmt(ctx, s.write, p.query); err != nil {
-			return nil, fmt.Errorf("insert messages: %w", err)
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		sc, err := s.sendConn(ctx, dc)
+		if err != nil {
+			return err
 		}
-	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
-		in := insertStmts{
-			member:   tx.StmtContext(ctx, st.member),
-			insert:   tx.StmtContext(ctx, st.insert),
-			original: tx.StmtContext(ctx, st.original),
-			touch:    tx.StmtContext(ctx, st.touch),
-		}
-		// Per conversation: how many messages this batch stored (the
-		// seqs it took past last_seq) and the newest of them.
-		type touch struct{ n, id, at int64 }
-		var touched map[int64]*touch
-		for i := range batch {
-			nm := &batch[i]
-			t := touched[nm.ConversationID]
-			if t == nil {
-				t = &touch{}
-			}
-			r, err := insertMessage(ctx, &in, nm, t.n+1)
-			if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
-				return err
-			}
-			r.Err = err
-			out[i] = r
-			if r.Created {
-				if touched == nil {
-					touched = make(map[int64]*touch, 1)
+		return sc.tx(ctx, func() error {
+			var touched batchTouch
+			for i := range batch {
+				// The statements run without ctx (see sendConn); the
+				// batch's deadline is checked between messages.
+				if err := ctx.Err(); err != nil {
+					return err
 				}
-				t.n, t.id, t.at = t.n+1, r.Message.ID, ms(nm.At)
-				touched[nm.ConversationID] = t
+				nm := &batch[i]
+				r, err := sc.insertMessage(nm, touched.next(nm.ConversationID))
+				if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
+					return err
+				}
+				r.Err = err
+				out[i] = r
+				if r.Created {
+					touched.add(nm.ConversationID, r.Message.ID, ms(nm.At))
+				}
 			}
-		}
-		for conv, t := range touched {
-			if _, err := in.touch.ExecContext(ctx, t.at, t.id, t.n, conv); err != nil {
-				return err
+			for _, t := range touched {
+				if err := sc.exec(sc.touch, t.at, t.id, t.n, t.conv); err != nil {
+					return err
+				}
 			}
-		}
-		return readOwn(ctx, tx.StmtContext(ctx, readOwnStmt), out)
+			return sc.readOwn(out)
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("insert messages: %w", err)
@@ -77,31 +68,61 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 	return out, nil
 }
 
-// The statements of a send, prepared once (Store.stmt).
+// batchTouch is, per conversation, how many messages a batch stored (the
+// seqs it took past last_seq) and the newest of them. A batch touches few
+// conversations: a slice scanned linearly beats a map here.
+type batchTouch []touch
+
+type touch struct{ conv, n, id, at int64 }
+
+// next is the place the next message of conv takes in this batch: 1 for
+// its first.
+func (b batchTouch) next(conv int64) int64 {
+	for i := range b {
+		if b[i].conv == conv {
+			return b[i].n + 1
+		}
+	}
+	return 1
+}
+
+func (b *batchTouch) add(conv, id, at int64) {
+	for i := range *b {
+		if t := &(*b)[i]; t.conv == conv {
+			t.n, t.id, t.at = t.n+1, id, at
+			return
+		}
+	}
+	*b = append(*b, touch{conv, 1, id, at})
+}
+
+// The statements of a send, prepared once per write connection (sendConn).
 const (
-	// Membership is its own statement (sqlMember), run before the insert.
-	// Inside the insert, as an EXISTS on participants with the bound
-	// sender, it made SQLite expire the prepared insert at every new
-	// binding and compile it again at every step: a third of the CPU of a
-	// batch, gone with the split (BenchmarkInsertMessages: about 1.45× the
-	// messages per second). Nothing is inserted for a repeated client_id.
-	//
-	// Its seq is last_seq plus its place (?6) among the messages this
-	// batch stored in the conversation; the touch then moves last_seq past
-	// them, in the same transaction. Only the one writer (BEGIN IMMEDIATE)
-	// ever does this, so this is the same as taking
-	// "last_seq = last_seq + 1 RETURNING last_seq" before each insert —
-	// without a second statement per message, which cost a sixth of the
-	// send rate, and without handing back a number when nothing is
-	// inserted.
+	// sqlMember checks that the sender is a participant and reads the
+	// conversation's last_seq as it was before this batch (the touch
+	// moves it only at the end). It is its own statement: inside the
+	// insert, as an EXISTS on participants with the bound sender, it made
+	// SQLite expire the prepared insert at every new binding and compile
+	// it again at every step, a third of the CPU of a batch.
+	sqlMember = `
+		SELECT c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		WHERE p.conversation_id = ?1 AND p.user_id = ?2`
+	// sqlInsertMessage is a plain insert of bound values: seq is
+	// last_seq plus the message's place among those this batch stored in
+	// the conversation, and the touch then moves last_seq past them, in
+	// the same transaction. Only the one writer (BEGIN IMMEDIATE) ever
+	// does this, so this is the same as taking "last_seq = last_seq + 1
+	// RETURNING last_seq" before each insert, without a second statement
+	// per message and without handing out a number when nothing is
+	// inserted. Its id comes back as the last insert rowid, not through
+	// RETURNING (which SQLite runs through a temporary table), and a
+	// repeated client_id inserts nothing: no row changed. A seq that
+	// collided would fail on messages_seq, never pass silently.
 	sqlInsertMessage = `
 		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at)
-		SELECT ?1, c.last_seq + ?6, ?2, ?3, ?4, ?5 FROM conversations c
-		WHERE c.id = ?1
-		ON CONFLICT (sender_id, client_id) DO NOTHING
-		RETURNING id, seq`
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		ON CONFLICT (sender_id, client_id) DO NOTHING`
 	sqlOriginal          = sqlq.MessageByClientID
-	sqlMember            = `SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2`
 	sqlTouchConversation = `
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
 		WHERE id = ?`
@@ -109,7 +130,7 @@ const (
 
 // readOwn moves each sender's unread position to the newest message they
 // stored in the batch, once per conversation and sender (sqlq.ReadOwn).
-func readOwn(ctx context.Context, st *sql.Stmt, out []chat.Inserted) error {
+func (sc *sendConn) readOwn(out []chat.Inserted) error {
 	type key struct{ conv, sender int64 }
 	newest := make(map[key]*chat.Message, 1)
 	for i := range out {
@@ -121,36 +142,49 @@ func readOwn(ctx context.Context, st *sql.Stmt, out []chat.Inserted) error {
 		}
 	}
 	for k, m := range newest {
-		if _, err := st.ExecContext(ctx, k.conv, k.sender, m.Seq); err != nil {
+		if err := sc.exec(sc.readOwnStmt, k.conv, k.sender, m.Seq); err != nil {
 			return fmt.Errorf("read own: %w", err)
 		}
 	}
 	return nil
 }
 
-type insertStmts struct{ member, insert, original, touch *sql.Stmt }
-
 // insertMessage stores nm as the nth message of this batch in its
 // conversation.
-func insertMessage(ctx context.Context, st *insertStmts, nm *chat.NewMessage, nth int64) (chat.Inserted, error) {
+func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted, error) {
 	var clientID any
 	if nm.ClientID != "" {
 		clientID = nm.ClientID
 	}
 	at := ms(nm.At)
-	var id, seq int64
-	var one int
-	err := st.member.QueryRowContext(ctx, nm.ConversationID, nm.Sender.ID).Scan(&one)
-	if err == nil {
-		err = st.insert.QueryRowContext(ctx, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at, nth).Scan(&id, &seq)
+	var row [1]driver.Value // last_seq
+	member, err := sc.query(sc.member, row[:], nm.ConversationID, nm.Sender.ID)
+	if err != nil {
+		return chat.Inserted{}, err
 	}
-	if errors.Is(err, sql.ErrNoRows) {
+	if !member {
 		if nm.ClientID == "" {
 			return chat.Inserted{}, chat.ErrNotFound // not a participant
 		}
-		// Either a retried send (return the original) or not a participant.
-		return original(ctx, st, nm)
+		// A retried send returns the original even once the sender
+		// has left; otherwise not a participant.
+		return sc.original(nm)
 	}
+	lastSeq, _ := row[0].(int64)
+	seq := lastSeq + nth
+	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at)
+	if err != nil {
+		return chat.Inserted{}, err
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		if err != nil {
+			return chat.Inserted{}, err
+		}
+		// (sender, client_id) is taken: a retried send (return the
+		// original) or a client_id used in another conversation.
+		return sc.original(nm)
+	}
+	id, err := res.LastInsertId()
 	if err != nil {
 		return chat.Inserted{}, err
 	}
@@ -172,10 +206,18 @@ func insertMessage(ctx context.Context, st *insertStmts, nm *chat.NewMessage, nt
 // original returns the message that (sender, client_id) of nm already
 // names: a retried send. ErrNotFound when there is none (the sender is not a
 // participant), CodeConflict when it is in another conversation.
-func original(ctx context.Context, st *insertStmts, nm *chat.NewMessage) (chat.Inserted, error) {
-	m, err := sqlq.ScanMessage(st.original.QueryRowContext(ctx, nm.Sender.ID, nm.ClientID))
+func (sc *sendConn) original(nm *chat.NewMessage) (chat.Inserted, error) {
+	var row [11]driver.Value
+	found, err := sc.query(sc.byClientID, row[:], nm.Sender.ID, nm.ClientID)
 	if err != nil {
-		return chat.Inserted{}, notFound(err)
+		return chat.Inserted{}, err
+	}
+	if !found {
+		return chat.Inserted{}, chat.ErrNotFound
+	}
+	m, err := sqlq.ScanMessage(valuesRow(row[:]))
+	if err != nil {
+		return chat.Inserted{}, err
 	}
 	if m.ConversationID != nm.ConversationID {
 		// Not a retry: the sender used this client_id for another

@@ -50,6 +50,9 @@ type Store struct {
 	stmtMu sync.Mutex
 	stmts  map[stmtKey]*sql.Stmt // see stmt
 
+	sendMu sync.Mutex
+	send   *sendConn // the group commit's statements on the write connection
+
 	users userCache
 }
 
@@ -231,10 +234,11 @@ func (s *Store) Close() error {
 		delete(s.stmts, k)
 	}
 	s.stmtMu.Unlock()
+	serr := s.closeSendConn(context.Background())
 	_, cerr := s.write.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	rerr := s.read.Close()
 	werr := s.write.Close()
-	return errors.Join(cerr, rerr, werr)
+	return errors.Join(serr, cerr, rerr, werr)
 }
 
 // stmt returns query prepared on pool (s.read or s.write), preparing it

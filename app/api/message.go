@@ -57,15 +57,15 @@ func (a *API) handleSendMessage(c echo.Context) error {
 	if in.Content == nil {
 		return chat.InvalidField("content", "This field is required.")
 	}
-	m, created, err := a.chat.SendMessage(c.Request().Context(), currentUser(c).Lite(), id, *in.Content, deref(in.ClientID))
+	s, err := a.chat.Send(c.Request().Context(), currentUser(c).Lite(), id, *in.Content, deref(in.ClientID))
 	if err != nil {
 		return err
 	}
 	status := http.StatusCreated
-	if !created {
+	if !s.Created {
 		status = http.StatusOK
 	}
-	return c.JSON(status, m)
+	return c.JSONBlob(status, s.JSON) // encoded once by the service, for the event too
 }
 
 func (a *API) handleMarkRead(c echo.Context) error {

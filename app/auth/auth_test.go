@@ -318,3 +318,38 @@ func mustTicket(t *testing.T, s *auth.Service, userID int64, accessExp time.Time
 	}
 	return tk
 }
+
+// TestTokens_RepeatedAccessTokenStillChecked: an access token seen before
+// is still refused once expired, and a token that differs from it in any
+// way (signature, payload) is verified on its own, not taken for it.
+func TestTokens_RepeatedAccessTokenStillChecked(t *testing.T) {
+	clk := newClock()
+	tk := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
+	access, _, err := tk.Issue(42, auth.Access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if c, err := tk.Parse(access, auth.Access); err != nil || c.UserID != 42 {
+			t.Fatalf("parse: %+v %v", c, err)
+		}
+	}
+	dot := strings.LastIndexByte(access, '.')
+	for name, bad := range map[string]string{
+		"other signature": access[:dot+1] + strings.Repeat("A", len(access)-dot-1),
+		"no signature":    access[:dot+1],
+		"other payload":   strings.Replace(access, ".", ".e", 1),
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := tk.Parse(bad, auth.Access)
+			wantCode(t, err, chat.CodeTokenNotValid)
+		})
+	}
+	clk.Advance(15*time.Minute - time.Second)
+	if _, err := tk.Parse(access, auth.Access); err != nil {
+		t.Errorf("a second before expiry: %v", err)
+	}
+	clk.Advance(time.Second)
+	_, err = tk.Parse(access, auth.Access)
+	wantCode(t, err, chat.CodeTokenNotValid)
+}

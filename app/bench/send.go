@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -12,7 +13,7 @@ import (
 
 func sendScenario() *scenario {
 	return &scenario{
-		name: "send", args: "--clients C --msgs M",
+		name: "send", args: "--clients C --msgs M [--ws]",
 		multi:   true,
 		summary: "C concurrent REST senders: committed messages per second, latency",
 		help: `Registers C senders and one recipient; each sender posts to its own direct
@@ -24,16 +25,25 @@ the POST latency; any failed POST makes the exit status 1.
 No socket is open, so this measures the write path (validation, the
 commit, the event publish) on its own.
 
+With --ws, each sender opens one socket (/ws/chat/) instead and sends
+new_message frames on it, each waiting for its message_ack (an error
+frame is a failed send): the same write path behind the WebSocket edge.
+The server's per-socket frame limit (WS_FRAMES_PER_SECOND, 20 by default)
+must be raised above what one sender sends, or the run fails with
+rate_limited.
+
 With several --url (the nodes of one cluster, sharing one database),
 sender i posts to node i modulo their number; the accounts and
 conversations are made on the first.
 
-  confab bench send --clients 16 --msgs 16000`,
+  confab bench send --clients 16 --msgs 16000
+  confab bench send --clients 16 --msgs 16000 --ws`,
 		timeout: func() time.Duration { return 30 * time.Minute },
 		flags: func(fs *flag.FlagSet) func(context.Context, *env) (report, error) {
 			clients := fs.Int("clients", 16, "concurrent senders")
 			msgs := fs.Int("msgs", 10000, "messages to send, in all")
 			size := fs.Int("size", 64, "message content length in characters (at least 48, at most 4000)")
+			overWS := fs.Bool("ws", false, "send new_message frames over WebSocket, each waiting for its message_ack, instead of REST POSTs")
 			return func(ctx context.Context, e *env) (report, error) {
 				switch {
 				case *clients < 1 || *msgs < 1:
@@ -41,7 +51,7 @@ conversations are made on the first.
 				case *size < minContent || *size > 4000:
 					return nil, &usageError{fmt.Sprintf("--size must be between %d and 4000", minContent)}
 				}
-				return runSend(ctx, e, *clients, *msgs, *size)
+				return runSend(ctx, e, *clients, *msgs, *size, *overWS)
 			}
 		},
 	}
@@ -49,7 +59,9 @@ conversations are made on the first.
 
 type sendReport struct {
 	header
-	Clients    int            `json:"clients"`
+	Clients int `json:"clients"`
+	// WS: sent as new_message frames over WebSocket, not REST.
+	WS         bool           `json:"ws,omitempty"`
 	Messages   int            `json:"messages"`
 	Committed  int64          `json:"committed"`
 	Errors     int64          `json:"errors"`
@@ -72,8 +84,13 @@ type nodeSends struct {
 func (r *sendReport) failed() bool { return r.Errors > 0 || r.Committed != int64(r.Messages) }
 
 func (r *sendReport) rows() [][2]string {
+	via, latency := "REST POST", "POST latency"
+	if r.WS {
+		via, latency = "WebSocket new_message → message_ack", "ack latency"
+	}
 	rows := [][2]string{
 		{"clients", fmt.Sprint(r.Clients)},
+		{"sent by", via},
 		{"committed", fmt.Sprintf("%d of %d", r.Committed, r.Messages)},
 		{"errors", fmtCodes(r.ErrorCodes)},
 	}
@@ -82,7 +99,7 @@ func (r *sendReport) rows() [][2]string {
 	}
 	rows = append(rows,
 		[2]string{"committed/s", fmt.Sprintf("%.0f (%.2f s)", r.Rate, r.Secs)},
-		[2]string{"POST latency", r.Latency.String()},
+		[2]string{latency, r.Latency.String()},
 	)
 	if len(r.PerNode) > 0 {
 		parts := make([]string, len(r.PerNode))
@@ -94,7 +111,7 @@ func (r *sendReport) rows() [][2]string {
 	return append(rows, append(r.serverRows(), cpuPer(r.Server, r.Committed, "message")...)...)
 }
 
-func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, error) {
+func runSend(ctx context.Context, e *env, clients, msgs, size int, overWS bool) (report, error) {
 	users, err := e.registerPhase(ctx, clients+1)
 	if err != nil {
 		return nil, err
@@ -106,7 +123,24 @@ func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, erro
 			return nil, fmt.Errorf("create a conversation: %w", err)
 		}
 	}
-	r := &sendReport{Clients: clients, Messages: msgs}
+	r := &sendReport{Clients: clients, Messages: msgs, WS: overWS}
+	var socks []*wsSender
+	if overWS {
+		socks = make([]*wsSender, clients)
+		for i, u := range senders {
+			if socks[i], err = e.dialSender(ctx, i, u); err != nil {
+				for _, s := range socks[:i] {
+					s.sock.close()
+				}
+				return nil, sizeConnLimit(fmt.Errorf("open a socket: %w", err), clients, clients)
+			}
+		}
+		defer func() {
+			for _, s := range socks {
+				s.sock.close()
+			}
+		}()
+	}
 	mem := e.memBefore()
 	var (
 		lat       hist
@@ -131,10 +165,15 @@ func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, erro
 				}
 				at := e.since()
 				tag := fmt.Sprintf("s%d-%d", i, n)
-				_, err := e.apiOf(i).post(ctx, senders[i], convs[i], stamp(at, tag, size), "send-"+tag)
+				var err error
+				if overWS {
+					err = socks[i].send(ctx, convs[i], stamp(at, tag, size), "send-"+tag)
+				} else {
+					_, err = e.apiOf(i).post(ctx, senders[i], convs[i], stamp(at, tag, size), "send-"+tag)
+				}
 				if err != nil {
 					if ctx.Err() == nil {
-						errs.add(statusName(err))
+						errs.add(sendErrorName(err))
 						firstErr.set(err)
 					}
 					continue
@@ -159,4 +198,88 @@ func runSend(ctx context.Context, e *env, clients, msgs, size int) (report, erro
 	r.Server = mem
 	r.finish(e)
 	return r, ctx.Err()
+}
+
+// wsSender is one sender's socket in a --ws send run: frames go out one at
+// a time, each answered by its message_ack or an error frame.
+type wsSender struct {
+	sock    *sock
+	replies chan *frame
+	next    int
+}
+
+// ackWait bounds the wait for one message_ack.
+const ackWait = 30 * time.Second
+
+func (e *env) dialSender(ctx context.Context, i int, u *user) (*wsSender, error) {
+	s, err := e.dial(ctx, i, "/ws/chat/", u)
+	if err != nil {
+		return nil, err
+	}
+	ws := &wsSender{sock: s, replies: make(chan *frame, 1)}
+	go s.run(e, u, func(f *frame, _ time.Duration) {
+		if f.Type == "message_ack" || f.Type == "error" {
+			select {
+			case ws.replies <- f:
+			default: // an answer nobody waits for: counted when it is late
+				e.protocolErrors.Add(1)
+			}
+		}
+	})
+	return ws, nil
+}
+
+// wsError is an error frame in answer to a new_message.
+type wsError struct{ code, detail string }
+
+func (e *wsError) Error() string {
+	if e.code == "rate_limited" {
+		return e.code + ": " + e.detail + " (start the server with WS_FRAMES_PER_SECOND and WS_FRAME_BURST above what one sender sends: the defaults allow 20 frames per second per socket)"
+	}
+	return e.code + ": " + e.detail
+}
+
+// sendErrorName names a failed send for the error counts: the HTTP
+// status, or the error frame's code.
+func sendErrorName(err error) string {
+	var we *wsError
+	if errors.As(err, &we) {
+		return "error " + we.code
+	}
+	return statusName(err)
+}
+
+// send sends one new_message frame and waits for its answer.
+func (w *wsSender) send(ctx context.Context, convID int64, content, clientID string) error {
+	w.next++
+	rid := fmt.Sprint(w.next)
+	if err := w.sock.send(map[string]any{"type": "new_message", "conversation_id": convID,
+		"content": content, "client_id": clientID, "request_id": rid}); err != nil {
+		return err
+	}
+	t := time.NewTimer(ackWait)
+	defer t.Stop()
+	for {
+		select {
+		case f := <-w.replies:
+			// An error without a request_id is the answer to the frame
+			// in flight too: the rate limit refuses a frame unread.
+			if f.RequestID != rid && !(f.Type == "error" && f.RequestID == "") {
+				continue // the late answer to a send given up on
+			}
+			if f.Type == "error" {
+				return &wsError{f.Code, f.Detail}
+			}
+			if f.Message == nil || f.ClientID == nil || *f.ClientID != clientID {
+				return fmt.Errorf("message_ack without the message sent")
+			}
+			return nil
+		case <-w.sock.done:
+			return fmt.Errorf("the socket closed (%s)", w.sock.closeCode())
+		case <-t.C:
+			return fmt.Errorf("no message_ack within %s", ackWait)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -79,6 +80,9 @@ type Service struct {
 	// others is publishMessage's scratch list of recipients. Guarded by
 	// mu.
 	others []int64
+	// jsons is commitBatch's scratch list of the batch's encoded
+	// messages. Guarded by mu.
+	jsons [][]byte
 
 	sends     chan *sendReq
 	quit      chan struct{}
@@ -87,9 +91,27 @@ type Service struct {
 }
 
 type sendReq struct {
-	msg   NewMessage
-	reply chan Inserted
+	msg NewMessage
+	// tail is the message's JSON after seq (encodeTail), encoded by the
+	// sender before the commit, as the store is expected to store it.
+	tail  []byte
+	reply chan sent
 	start time.Time // monotonic, for ObserveSend
+}
+
+// sent is the writer's answer to one sendReq.
+type sent struct {
+	Inserted
+	json []byte // the message's JSON, when this send created it
+}
+
+// storedAsSent reports whether m, as the store stored it, is the message
+// r encoded its tail from.
+func (r *sendReq) storedAsSent(m *Message) bool {
+	nm := &r.msg
+	return m.Sender == nm.Sender && m.Content == nm.Content &&
+		m.CreatedAt.UnixMilli() == nm.At.UnixMilli() && m.EditedAt == nil && !m.IsDeleted &&
+		(m.ClientID == nil && nm.ClientID == "" || m.ClientID != nil && *m.ClientID == nm.ClientID)
 }
 
 // NewService starts the service's group-commit writer; Close stops it.
@@ -174,25 +196,38 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 			err = ErrMaybeStored
 		}
 		for _, r := range batch {
-			r.reply <- Inserted{Err: err}
+			r.reply <- sent{Inserted: Inserted{Err: err}}
 		}
 		return
 	}
+	jsons := s.jsons[:0]
 	for i := range res {
-		if res[i].Created {
-			s.publishMessage(&res[i].Message, s.participants(res[i].Message.ConversationID))
+		var b []byte
+		if m := &res[i].Message; res[i].Created {
+			tail := batch[i].tail
+			if tail == nil || !batch[i].storedAsSent(m) {
+				tail = encodeTail(m)
+			}
+			b = s.publishMessage(m, tail, s.participants(m.ConversationID))
 		}
+		jsons = append(jsons, b)
 	}
 	for i, r := range batch {
 		if s.opt.ObserveSend != nil && res[i].Err == nil {
 			s.opt.ObserveSend(time.Since(r.start))
 		}
-		r.reply <- res[i]
+		r.reply <- sent{res[i], jsons[i]}
 	}
+	clear(jsons)
+	s.jsons = jsons
 }
 
-func (s *Service) publishMessage(m *Message, recipients []int64) {
-	s.pub.Publish(hub.ConversationTopic(m.ConversationID), MessageEvent(m))
+// publishMessage publishes the new message m, whose JSON after seq is
+// tail, to its conversation and a notification to the other recipients,
+// and returns m's JSON.
+func (s *Service) publishMessage(m *Message, tail []byte, recipients []int64) []byte {
+	ev, msg := newMessageEvent(m, tail)
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), ev)
 	others := s.others[:0]
 	for _, uid := range recipients {
 		if uid != m.Sender.ID {
@@ -201,9 +236,9 @@ func (s *Service) publishMessage(m *Message, recipients []int64) {
 	}
 	s.others = others
 	if len(others) > 0 {
-		note := encode(EventNotification, m.ConversationID, messageEvent{EventNotification, m.ConversationID, m})
-		s.pub.PublishUsers(others, note)
+		s.pub.PublishUsers(others, notificationEvent(m.ConversationID, msg))
 	}
+	return msg
 }
 
 // participants returns convID's participant ids from the cache, loading
@@ -243,6 +278,16 @@ func (s *Service) forgetMembers(convID int64) {
 
 // Messages
 
+// Sent is the outcome of a send.
+type Sent struct {
+	Message Message
+	// Created is false when the client_id repeated an earlier send:
+	// Message is then the original.
+	Created bool
+	// JSON is Message as the contract encodes it (a response body).
+	JSON []byte
+}
+
 // SendMessage validates and stores a message and publishes it. created is
 // false when clientID repeats an earlier send: the original is returned.
 //
@@ -252,38 +297,56 @@ func (s *Service) forgetMembers(convID int64) {
 // returns ErrMaybeStored. It returns ErrUnavailable once the service is
 // closed.
 func (s *Service) SendMessage(ctx context.Context, sender UserLite, convID int64, content, clientID string) (Message, bool, error) {
+	r, err := s.Send(ctx, sender, convID, content, clientID)
+	return r.Message, r.Created, err
+}
+
+// Send is SendMessage, with the message's JSON encoded as well: for the
+// edges, which answer with it.
+func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, content, clientID string) (Sent, error) {
 	content, err := validContent(content)
 	if err != nil {
-		return Message{}, false, err
+		return Sent{}, err
 	}
 	if utf8.RuneCountInString(clientID) > MaxClientID {
-		return Message{}, false, InvalidField("client_id", "Must be at most 64 characters.")
+		return Sent{}, InvalidField("client_id", "Must be at most 64 characters.")
 	}
 	r := &sendReq{
 		msg:   NewMessage{ConversationID: convID, Sender: sender, Content: content, ClientID: clientID, At: s.now()},
-		reply: make(chan Inserted, 1),
+		reply: make(chan sent, 1),
 		start: time.Now(),
 	}
+	// Encoded here, in the sender's goroutine, rather than on the writer.
+	m := Message{Sender: sender, Content: content, CreatedAt: UnixMilli(r.msg.At.UnixMilli())}
+	if clientID != "" {
+		m.ClientID = &clientID
+	}
+	r.tail = encodeTail(&m)
 	select {
 	case s.sends <- r:
 	case <-s.quit:
-		return Message{}, false, ErrUnavailable
+		return Sent{}, ErrUnavailable
 	case <-ctx.Done():
-		return Message{}, false, ctx.Err()
+		return Sent{}, ctx.Err()
 	}
 	// Once taken, the send commits or fails with its batch. A caller who
 	// stops waiting is told that it may have been stored; the writer's
 	// answer goes to the buffered reply, so nothing waits for it.
-	var res Inserted
+	var res sent
 	select {
 	case res = <-r.reply:
 	case <-ctx.Done():
-		return Message{}, false, ErrMaybeStored
+		return Sent{}, ErrMaybeStored
 	}
 	if res.Err != nil {
-		return Message{}, false, res.Err
+		return Sent{}, res.Err
 	}
-	return res.Message, res.Created, nil
+	if res.json == nil { // the original of a repeated client_id
+		if res.json, err = json.Marshal(&res.Message); err != nil {
+			return Sent{}, fmt.Errorf("encode message: %w", err)
+		}
+	}
+	return Sent{Message: res.Message, Created: res.Created, JSON: res.json}, nil
 }
 
 func validContent(content string) (string, error) {

@@ -422,11 +422,11 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 			clientID = *f.ClientID
 		}
 		u := c.lite()
-		m, _, err := h.opt.Chat.SendMessage(ctx, u, id, *f.Content, clientID)
+		s, err := h.opt.Chat.Send(ctx, u, id, *f.Content, clientID)
 		if err != nil {
 			return c.serviceError("new_message", err)
 		}
-		c.enqueue(reply("message_ack", ackFrame{Type: "message_ack", ClientID: m.ClientID, Message: &m, RequestID: rid}))
+		c.enqueue(ackEvent(&s, rid))
 
 	case typeTyping:
 		id, ferr := f.conversationID()

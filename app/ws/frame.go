@@ -173,11 +173,30 @@ type leftFrame struct {
 	RequestID      json.RawMessage `json:"request_id,omitempty"`
 }
 
-type ackFrame struct {
-	Type      string          `json:"type"`
-	ClientID  *string         `json:"client_id"`
-	Message   *chat.Message   `json:"message"`
-	RequestID json.RawMessage `json:"request_id,omitempty"`
+// ackEvent is the message_ack frame of a send,
+// {"type":"message_ack","client_id":…,"message":…,"request_id":…}, put
+// together around the message's JSON that the service already encoded
+// (s.JSON) rather than encoding the message again.
+func ackEvent(s *chat.Sent, rid json.RawMessage) *hub.Event {
+	cid, err := json.Marshal(s.Message.ClientID)
+	if err != nil {
+		panic("ws: encode message_ack: " + err.Error())
+	}
+	b := make([]byte, 0, 80+len(cid)+len(s.JSON)+len(rid))
+	b = append(b, `{"type":"message_ack","client_id":`...)
+	b = append(b, cid...)
+	b = append(b, `,"message":`...)
+	b = append(b, s.JSON...)
+	if len(rid) > 0 {
+		r, err := json.Marshal(rid) // as the other replies encode it
+		if err != nil {
+			panic("ws: encode message_ack: " + err.Error())
+		}
+		b = append(b, `,"request_id":`...)
+		b = append(b, r...)
+	}
+	b = append(b, '}')
+	return &hub.Event{Type: "message_ack", Data: b}
 }
 
 type expiryFrame struct {

@@ -32,7 +32,7 @@ type faultyChat struct {
 	// beforeMissed runs in the join, after subscribing and before the
 	// replay is read.
 	beforeMissed func()
-	// sendWait makes SendMessage wait for its context to end, and
+	// sendWait makes Send wait for its context to end, and
 	// reports that it started.
 	sendWait chan struct{}
 	// offlineCtx records the context of the last "offline" presence.
@@ -77,13 +77,13 @@ func (f *faultyChat) Missed(ctx context.Context, convID, afterID int64, limit in
 	return f.Chat.Missed(ctx, convID, afterID, limit)
 }
 
-func (f *faultyChat) SendMessage(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string) (chat.Message, bool, error) {
+func (f *faultyChat) Send(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string) (chat.Sent, error) {
 	if f.sendWait != nil {
 		close(f.sendWait)
 		<-ctx.Done()
-		return chat.Message{}, false, ctx.Err()
+		return chat.Sent{}, ctx.Err()
 	}
-	return f.Chat.SendMessage(ctx, sender, convID, content, clientID)
+	return f.Chat.Send(ctx, sender, convID, content, clientID)
 }
 
 func (f *faultyChat) Presence(ctx context.Context, userID int64, status string) error {

@@ -1,0 +1,72 @@
+package chat
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/confab/confab/app/hub"
+)
+
+// A new message is encoded once, and in two steps, so that the group
+// commit's writer (the goroutine every sender waits for) does almost none
+// of it: the sender's goroutine encodes everything it knows before the
+// commit (messageTail: sender, content, client_id, created_at), and the
+// writer only puts the id, conversation id and seq in front
+// (newMessageEvent). The same bytes are the new_message event, the
+// notification's message, and the REST and WebSocket answers to the
+// sender.
+
+// messageTail is the JSON of a message's fields after seq, in Message's
+// order, from the comma before "sender" to the closing brace: what
+// newMessageEvent completes.
+type messageTail struct {
+	Sender    UserLite `json:"sender"`
+	Content   string   `json:"content"`
+	ClientID  *string  `json:"client_id"`
+	CreatedAt Time     `json:"created_at"`
+	EditedAt  *Time    `json:"edited_at"`
+	IsDeleted bool     `json:"is_deleted"`
+}
+
+func encodeTail(m *Message) []byte {
+	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted})
+	if err != nil {
+		panic("chat: encode message: " + err.Error())
+	}
+	b[0] = ',' // it continues the object newMessageEvent opens
+	return b
+}
+
+// newMessageEvent returns the new_message event of m, whose tail
+// (encodeTail) is already encoded, and m's own JSON: a slice of the
+// event's data.
+func newMessageEvent(m *Message, tail []byte) (ev *hub.Event, msg []byte) {
+	b := make([]byte, 0, 128+len(tail))
+	b = append(b, `{"type":"new_message","conversation_id":`...)
+	b = strconv.AppendInt(b, m.ConversationID, 10)
+	b = append(b, `,"message":`...)
+	start := len(b)
+	b = append(b, `{"id":`...)
+	b = strconv.AppendInt(b, m.ID, 10)
+	b = append(b, `,"conversation_id":`...)
+	b = strconv.AppendInt(b, m.ConversationID, 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, m.Seq, 10)
+	b = append(b, tail...)
+	end := len(b)
+	b = append(b, '}')
+	ev = &hub.Event{Type: EventNewMessage, Data: b, ConversationID: m.ConversationID, MessageID: m.ID, Seq: m.Seq}
+	return ev, b[start:end:end]
+}
+
+// notificationEvent returns the notification of a new message whose JSON
+// is msg.
+func notificationEvent(convID int64, msg []byte) *hub.Event {
+	b := make([]byte, 0, 64+len(msg))
+	b = append(b, `{"type":"notification","conversation_id":`...)
+	b = strconv.AppendInt(b, convID, 10)
+	b = append(b, `,"message":`...)
+	b = append(b, msg...)
+	b = append(b, '}')
+	return &hub.Event{Type: EventNotification, Data: b, ConversationID: convID}
+}
