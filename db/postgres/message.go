@@ -1,31 +1,36 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/db/sqlq"
 )
 
 // InsertMessages implements chat.Store: the whole batch is one transaction
-// (group commit), in four round trips however long it is (see
+// (group commit) in two round trips however long it is (see
 // insertMessages). Another node's batch into the same conversation waits
 // for this one's commit, so seq follows commit order across nodes.
 func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
 	out := make([]chat.Inserted, len(batch))
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	for attempt := 1; ; attempt++ {
 		clear(out) // a retry starts over
-		return insertMessages(ctx, tx, batch, out)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("insert messages: %w", err)
+		err := s.insertMessages(ctx, batch, out)
+		if err == nil {
+			return out, nil
+		}
+		if attempt == maxAttempts || !(retryable(err) || clientIDRace(err)) || !backoff(ctx, attempt) {
+			return nil, fmt.Errorf("insert messages: %w", err)
+		}
 	}
-	return out, nil
 }
 
 // The statements of a send.
@@ -42,25 +47,41 @@ const (
 		WHERE (p.conversation_id, p.user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
 	sqlOriginals = `SELECT ` + sqlq.MessageColumns + sqlq.MessageFrom + `
 		WHERE (m.sender_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))`
-	// The insert takes the next seq of its conversation, and only when a
-	// row was inserted moves last_seq (and the conversation's activity)
-	// on: a concurrent duplicate that ON CONFLICT absorbs takes no
-	// number, so seq has no holes. This transaction holds the
-	// conversation's row lock (sqlLockConversations) from before its
-	// first insert to its commit, which is what makes last_seq + 1 safe
-	// and makes ids, taken at the insert, grow with seq.
-	sqlInsertMessage = `
-		WITH ins AS (
+	// sqlInsertMessages inserts a whole batch (one row per element of
+	// its arrays, in array order) and moves each conversation's last_seq
+	// and activity on, in one statement. The k-th message of a
+	// conversation in the batch takes its last_seq + k: this transaction
+	// holds the conversation's row lock (sqlLockConversations) from
+	// before the insert to its commit, which is what makes that safe.
+	// Rows are inserted in array order, so ids, taken at the insert, grow
+	// with seq.
+	//
+	// No row may fail to insert, or its number would be a hole in seq:
+	// every message was checked first, a (sender, client_id) pair occurs
+	// once, and there is no ON CONFLICT. A pair that another node stores
+	// meanwhile makes the statement fail on messages_client_id, and the
+	// whole batch runs again (clientIDRace), now seeing the original.
+	//
+	// A step per (conversation, sender) reads from ins: each row of ins
+	// is one inserted message with its conversation, sender and seq.
+	sqlInsertMessages = `
+		WITH new AS (
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
+				WITH ORDINALITY AS n (conversation_id, sender_id, content, client_id, created_at, i)
+		), ins AS (
 			INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at)
-			SELECT $1, c.last_seq + 1, $2, $3, $4, $5 FROM conversations c WHERE c.id = $1
-			ON CONFLICT (sender_id, client_id) DO NOTHING
-			RETURNING id, seq
+			SELECT n.conversation_id, c.last_seq + row_number() OVER (PARTITION BY n.conversation_id ORDER BY n.i),
+				n.sender_id, n.content, n.client_id, n.created_at
+			FROM new n JOIN conversations c ON c.id = n.conversation_id
+			ORDER BY n.i
+			RETURNING id, conversation_id, sender_id, seq, created_at
 		), bump AS (
-			UPDATE conversations c SET last_seq = ins.seq, updated_at = $5,
-				last_message_id = greatest(coalesce(c.last_message_id, 0), ins.id)
-			FROM ins WHERE c.id = $1
+			UPDATE conversations c SET last_seq = l.seq, updated_at = l.created_at,
+				last_message_id = greatest(coalesce(c.last_message_id, 0), l.id)
+			FROM (SELECT DISTINCT ON (conversation_id) * FROM ins ORDER BY conversation_id, seq DESC) l
+			WHERE c.id = l.conversation_id
 		)
-		SELECT id, seq FROM ins`
+		SELECT conversation_id, seq, id FROM ins`
 )
 
 type memberKey struct{ conv, user int64 }
@@ -70,16 +91,32 @@ type clientKey struct {
 	clientID string
 }
 
-// insertMessages stores batch into out, in input order:
+// insertMessages stores batch into out, in input order, in one
+// transaction of two pipelined round trips:
 //
-//  1. lock the senders and conversations, and read who is a participant
-//     and which (sender, client_id) pairs already exist — every message
-//     is checked before anything is inserted, because a statement that
-//     fails would abort the transaction and the whole batch with it;
-//  2. insert every message that passed, pipelined;
-//  3. only if some insert met a concurrent duplicate (from another node,
-//     or earlier in this batch): read the originals.
-func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out []chat.Inserted) error {
+//  1. begin; lock the senders and conversations, and read who is a
+//     participant and which (sender, client_id) pairs already exist —
+//     every message is checked before anything is inserted, because a
+//     statement that fails aborts the transaction and the whole batch
+//     with it;
+//  2. insert every message that passed in one statement; commit.
+//
+// A transaction left open by an error is rolled back, or its connection
+// closed.
+func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out []chat.Inserted) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' && ctx.Err() == nil {
+			// Release closes a connection still in a transaction;
+			// this keeps it.
+			conn.Exec(ctx, `ROLLBACK`)
+		}
+		conn.Release()
+	}()
+
 	var convs, senders, memberConvs, memberUsers, origSenders []int64
 	var origClientIDs []string
 	for _, nm := range batch {
@@ -99,6 +136,7 @@ func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out
 	members := make(map[memberKey]bool, len(batch))
 	originals := map[clientKey]chat.Message{}
 	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
 	b.Queue(sqlLockSenders, senders)
 	b.Queue(sqlLockConversations, convs)
 	b.Queue(sqlMembers, memberConvs, memberUsers).Query(func(rows pgx.Rows) error {
@@ -116,15 +154,20 @@ func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out
 			return collectOriginals(rows, originals)
 		})
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
 
-	b = &pgx.Batch{}
-	var absorbed []int // inserts that ON CONFLICT absorbed
+	var (
+		ins     insertArgs
+		sent    []int                 // index in batch of each inserted message, in order
+		firstOf = map[clientKey]int{} // first message sent with each (sender, client_id)
+		again   []int                 // later messages with the same pair
+	)
 	for i := range batch {
 		nm := &batch[i]
-		if m, ok := originals[clientKey{nm.Sender.ID, nm.ClientID}]; ok && nm.ClientID != "" {
+		k := clientKey{nm.Sender.ID, nm.ClientID}
+		if m, ok := originals[k]; ok && nm.ClientID != "" {
 			out[i] = retried(nm, m)
 			continue
 		}
@@ -132,76 +175,109 @@ func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out
 			out[i].Err = chat.ErrNotFound
 			continue
 		}
-		var clientID *string
 		if nm.ClientID != "" {
-			clientID = &nm.ClientID
+			if _, ok := firstOf[k]; ok {
+				again = append(again, i)
+				continue
+			}
+			firstOf[k] = i
 		}
-		at := ms(nm.At)
-		b.Queue(sqlInsertMessage, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at).Query(func(rows pgx.Rows) error {
-			var id, seq int64
-			inserted := false
-			for rows.Next() {
-				if err := rows.Scan(&id, &seq); err != nil {
-					return err
-				}
-				inserted = true
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if !inserted {
-				absorbed = append(absorbed, i)
-				return nil
-			}
-			m := chat.Message{
-				ID:             id,
-				ConversationID: nm.ConversationID,
-				Seq:            seq,
-				Sender:         nm.Sender,
-				Content:        nm.Content,
-				CreatedAt:      chat.UnixMilli(at),
-			}
-			if clientID != nil {
-				cid := *clientID
-				m.ClientID = &cid
-			}
-			out[i] = chat.Inserted{Message: m, Created: true}
-			return nil
-		})
+		ins.add(nm)
+		sent = append(sent, i)
 	}
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-	}
-	if len(absorbed) == 0 {
-		return nil
+	if len(sent) == 0 {
+		_, err := conn.Exec(ctx, `COMMIT`)
+		return err
 	}
 
-	origSenders, origClientIDs = origSenders[:0], origClientIDs[:0]
-	for _, i := range absorbed {
-		origSenders = append(origSenders, batch[i].Sender.ID)
-		origClientIDs = append(origClientIDs, batch[i].ClientID)
+	type row struct{ conv, seq, id int64 }
+	var rows []row
+	b = &pgx.Batch{}
+	b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats).Query(func(r pgx.Rows) error {
+		var x row
+		_, err := pgx.ForEachRow(r, []any{&x.conv, &x.seq, &x.id}, func() error {
+			rows = append(rows, x)
+			return nil
+		})
+		return err
+	})
+	b.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" {
+			return pgx.ErrTxCommitRollback
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert: %w", err)
 	}
-	rows, err := tx.Query(ctx, sqlOriginals, origSenders, origClientIDs)
-	if err != nil {
-		return fmt.Errorf("originals: %w", err)
+	if len(rows) != len(sent) {
+		// Committed, but not as asked: no statement here lets that
+		// happen.
+		return fmt.Errorf("insert: %d of %d messages stored", len(rows), len(sent))
 	}
-	if err := collectOriginals(rows, originals); err != nil {
-		return fmt.Errorf("originals: %w", err)
-	}
-	for _, i := range absorbed {
-		nm := &batch[i]
-		if m, ok := originals[clientKey{nm.Sender.ID, nm.ClientID}]; ok {
-			out[i] = retried(nm, m)
-		} else {
-			// The duplicate's transaction rolled back after all; what
-			// was asked is gone with it. Not a participant, as far as
-			// the sender can tell; a retry will insert it.
-			out[i].Err = chat.ErrNotFound
+
+	// The k-th message of a conversation in sent has the k-th smallest
+	// seq among its rows.
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.conv, b.conv), cmp.Compare(a.seq, b.seq)) })
+	next := map[int64]int{} // conversation → index in rows of its next message
+	for j, r := range rows {
+		if j == 0 || rows[j-1].conv != r.conv {
+			next[r.conv] = j
 		}
 	}
+	for _, i := range sent {
+		nm := &batch[i]
+		r := rows[next[nm.ConversationID]]
+		next[nm.ConversationID]++
+		m := chat.Message{
+			ID:             r.id,
+			ConversationID: nm.ConversationID,
+			Seq:            r.seq,
+			Sender:         nm.Sender,
+			Content:        nm.Content,
+			CreatedAt:      chat.UnixMilli(ms(nm.At)),
+		}
+		if nm.ClientID != "" {
+			cid := nm.ClientID
+			m.ClientID = &cid
+		}
+		out[i] = chat.Inserted{Message: m, Created: true}
+	}
+	// A pair sent twice in one batch: the later one is a retry of the
+	// first.
+	for _, i := range again {
+		nm := &batch[i]
+		out[i] = retried(nm, out[firstOf[clientKey{nm.Sender.ID, nm.ClientID}]].Message)
+	}
 	return nil
+}
+
+// insertArgs are the columns of sqlInsertMessages, one element per
+// message.
+type insertArgs struct {
+	convs, senders, ats []int64
+	contents            []string
+	clientIDs           []*string
+}
+
+func (a *insertArgs) add(nm *chat.NewMessage) {
+	a.convs = append(a.convs, nm.ConversationID)
+	a.senders = append(a.senders, nm.Sender.ID)
+	a.contents = append(a.contents, nm.Content)
+	var clientID *string
+	if nm.ClientID != "" {
+		clientID = &nm.ClientID
+	}
+	a.clientIDs = append(a.clientIDs, clientID)
+	a.ats = append(a.ats, ms(nm.At))
+}
+
+// clientIDRace reports an insert that met a (sender, client_id) pair
+// stored by another transaction after this one checked for it: running
+// the batch again finds it.
+func clientIDRace(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "messages_client_id"
 }
 
 func collectOriginals(rows pgx.Rows, into map[clientKey]chat.Message) error {
