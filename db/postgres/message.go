@@ -19,15 +19,27 @@ import (
 // (group commit) in two round trips however long it is (see
 // insertMessages). Another node's batch into the same conversation waits
 // for this one's commit, so seq follows commit order across nodes.
+//
+// A batch first runs as if every client_id were new, which is the rule: a
+// client_id already stored (a retried send) fails the insert, and the
+// batch runs again, this time reading the stored ones first.
 func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
 	out := make([]chat.Inserted, len(batch))
+	readPairs := false
 	for attempt := 1; ; attempt++ {
 		clear(out) // a retry starts over
-		err := s.insertMessages(ctx, batch, out)
+		err := s.insertMessages(ctx, batch, out, readPairs)
 		if err == nil {
 			return out, nil
 		}
-		if attempt == maxAttempts || !(retryable(err) || clientIDRace(err)) || !backoff(ctx, attempt) {
+		if attempt == maxAttempts || !(retryable(err) || clientIDRace(err)) {
+			return nil, fmt.Errorf("insert messages: %w", err)
+		}
+		if clientIDRace(err) && !readPairs {
+			readPairs = true // not a collision with another node: no wait
+			continue
+		}
+		if !backoff(ctx, attempt) {
 			return nil, fmt.Errorf("insert messages: %w", err)
 		}
 	}
@@ -95,15 +107,21 @@ type clientKey struct {
 // transaction of two pipelined round trips:
 //
 //  1. begin; lock the senders and conversations, and read who is a
-//     participant and which (sender, client_id) pairs already exist —
-//     every message is checked before anything is inserted, because a
-//     statement that fails aborts the transaction and the whole batch
-//     with it;
-//  2. insert every message that passed in one statement; commit.
+//     participant and, with readPairs, which (sender, client_id) pairs
+//     already exist — every message is checked before anything is
+//     inserted, because a statement that fails aborts the transaction
+//     and the whole batch with it;
+//  2. insert every message that passed in one statement; read the
+//     stored pairs of the messages refused for not being a participant
+//     (a retry from someone who left since is still answered with the
+//     original); commit.
+//
+// Without readPairs, a stored pair among the messages inserted fails the
+// insert (clientIDRace), and nothing of the batch is stored.
 //
 // A transaction left open by an error is rolled back, or its connection
 // closed.
-func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out []chat.Inserted) (err error) {
+func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out []chat.Inserted, readPairs bool) (err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -149,7 +167,7 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		}
 		return rows.Err()
 	})
-	if len(origSenders) > 0 {
+	if readPairs && len(origSenders) > 0 {
 		b.Queue(sqlOriginals, origSenders, origClientIDs).Query(func(rows pgx.Rows) error {
 			return collectOriginals(rows, originals)
 		})
@@ -163,6 +181,7 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		sent    []int                 // index in batch of each inserted message, in order
 		firstOf = map[clientKey]int{} // first message sent with each (sender, client_id)
 		again   []int                 // later messages with the same pair
+		refused []int                 // non-participants' messages with a client_id
 	)
 	for i := range batch {
 		nm := &batch[i]
@@ -173,6 +192,9 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		}
 		if !members[memberKey{nm.ConversationID, nm.Sender.ID}] {
 			out[i].Err = chat.ErrNotFound
+			if !readPairs && nm.ClientID != "" {
+				refused = append(refused, i)
+			}
 			continue
 		}
 		if nm.ClientID != "" {
@@ -185,22 +207,29 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		ins.add(nm)
 		sent = append(sent, i)
 	}
-	if len(sent) == 0 {
-		_, err := conn.Exec(ctx, `COMMIT`)
-		return err
-	}
-
 	type row struct{ conv, seq, id int64 }
 	var rows []row
 	b = &pgx.Batch{}
-	b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats).Query(func(r pgx.Rows) error {
-		var x row
-		_, err := pgx.ForEachRow(r, []any{&x.conv, &x.seq, &x.id}, func() error {
-			rows = append(rows, x)
-			return nil
+	if len(refused) > 0 {
+		origSenders, origClientIDs = origSenders[:0], origClientIDs[:0]
+		for _, i := range refused {
+			origSenders = append(origSenders, batch[i].Sender.ID)
+			origClientIDs = append(origClientIDs, batch[i].ClientID)
+		}
+		b.Queue(sqlOriginals, origSenders, origClientIDs).Query(func(rows pgx.Rows) error {
+			return collectOriginals(rows, originals)
 		})
-		return err
-	})
+	}
+	if len(sent) > 0 {
+		b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats).Query(func(r pgx.Rows) error {
+			var x row
+			_, err := pgx.ForEachRow(r, []any{&x.conv, &x.seq, &x.id}, func() error {
+				rows = append(rows, x)
+				return nil
+			})
+			return err
+		})
+	}
 	b.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
 		if tag.String() != "COMMIT" {
 			return pgx.ErrTxCommitRollback
@@ -214,6 +243,12 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		// Committed, but not as asked: no statement here lets that
 		// happen.
 		return fmt.Errorf("insert: %d of %d messages stored", len(rows), len(sent))
+	}
+	for _, i := range refused {
+		nm := &batch[i]
+		if m, ok := originals[clientKey{nm.Sender.ID, nm.ClientID}]; ok {
+			out[i] = retried(nm, m)
+		}
 	}
 
 	// The k-th message of a conversation in sent has the k-th smallest
