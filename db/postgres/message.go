@@ -68,11 +68,13 @@ const (
 	// Rows are inserted in array order, so ids, taken at the insert, grow
 	// with seq.
 	//
-	// No row may fail to insert, or its number would be a hole in seq:
-	// every message was checked first, a (sender, client_id) pair occurs
-	// once, and there is no ON CONFLICT. A pair that another node stores
-	// meanwhile makes the statement fail on messages_client_id, and the
-	// whole batch runs again (clientIDRace), now seeing the original.
+	// No row may be skipped, or its number would be a hole in seq: every
+	// sender was checked to be a participant, a (sender, client_id) pair
+	// occurs once in the arrays, and there is no ON CONFLICT. A pair
+	// already stored (a retried send, or one that another node stores
+	// meanwhile) makes the statement fail on messages_client_id instead,
+	// and the whole batch runs again (clientIDRace), reading the stored
+	// pairs first.
 	//
 	// A step per (conversation, sender) reads from ins: each row of ins
 	// is one inserted message with its conversation, sender and seq.
@@ -308,8 +310,8 @@ func (a *insertArgs) add(nm *chat.NewMessage) {
 }
 
 // clientIDRace reports an insert that met a (sender, client_id) pair
-// stored by another transaction after this one checked for it: running
-// the batch again finds it.
+// already stored, or stored by another node's transaction while this one
+// ran: running the batch again with readPairs finds it.
 func clientIDRace(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "messages_client_id"
