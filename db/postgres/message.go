@@ -1,31 +1,48 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/db/sqlq"
 )
 
 // InsertMessages implements chat.Store: the whole batch is one transaction
-// (group commit), in four round trips however long it is (see
+// (group commit) in two round trips however long it is (see
 // insertMessages). Another node's batch into the same conversation waits
 // for this one's commit, so seq follows commit order across nodes.
+//
+// A batch first runs as if every client_id were new, which is the rule: a
+// client_id already stored (a retried send) fails the insert, and the
+// batch runs again, this time reading the stored ones first.
 func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
 	out := make([]chat.Inserted, len(batch))
-	err := s.tx(ctx, func(tx pgx.Tx) error {
+	readPairs := false
+	for attempt := 1; ; attempt++ {
 		clear(out) // a retry starts over
-		return insertMessages(ctx, tx, batch, out)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("insert messages: %w", err)
+		err := s.insertMessages(ctx, batch, out, readPairs)
+		if err == nil {
+			return out, nil
+		}
+		if attempt == maxAttempts || !(retryable(err) || clientIDRace(err)) {
+			return nil, fmt.Errorf("insert messages: %w", err)
+		}
+		if clientIDRace(err) && !readPairs {
+			readPairs = true // not a collision with another node: no wait
+			continue
+		}
+		if !backoff(ctx, attempt) {
+			return nil, fmt.Errorf("insert messages: %w", err)
+		}
 	}
-	return out, nil
 }
 
 // The statements of a send.
@@ -42,25 +59,48 @@ const (
 		WHERE (p.conversation_id, p.user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
 	sqlOriginals = `SELECT ` + sqlq.MessageColumns + sqlq.MessageFrom + `
 		WHERE (m.sender_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))`
-	// The insert takes the next seq of its conversation, and only when a
-	// row was inserted moves last_seq (and the conversation's activity)
-	// on: a concurrent duplicate that ON CONFLICT absorbs takes no
-	// number, so seq has no holes. This transaction holds the
-	// conversation's row lock (sqlLockConversations) from before its
-	// first insert to its commit, which is what makes last_seq + 1 safe
-	// and makes ids, taken at the insert, grow with seq.
-	sqlInsertMessage = `
-		WITH ins AS (
+	// sqlInsertMessages inserts a whole batch (one row per element of
+	// its arrays, in array order) and moves each conversation's last_seq
+	// and activity on, in one statement. The k-th message of a
+	// conversation in the batch takes its last_seq + k: this transaction
+	// holds the conversation's row lock (sqlLockConversations) from
+	// before the insert to its commit, which is what makes that safe.
+	// Rows are inserted in array order, so ids, taken at the insert, grow
+	// with seq.
+	//
+	// No row may be skipped, or its number would be a hole in seq: every
+	// sender was checked to be a participant, a (sender, client_id) pair
+	// occurs once in the arrays, and there is no ON CONFLICT. A pair
+	// already stored (a retried send, or one that another node stores
+	// meanwhile) makes the statement fail on messages_client_id instead,
+	// and the whole batch runs again (clientIDRace), reading the stored
+	// pairs first.
+	//
+	// own moves each sender's unread position to their newest message of
+	// the batch (as sqlq.ReadOwn does): one row per conversation and
+	// sender, never a write per member.
+	sqlInsertMessages = `
+		WITH new AS (
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
+				WITH ORDINALITY AS n (conversation_id, sender_id, content, client_id, created_at, i)
+		), ins AS (
 			INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at)
-			SELECT $1, c.last_seq + 1, $2, $3, $4, $5 FROM conversations c WHERE c.id = $1
-			ON CONFLICT (sender_id, client_id) DO NOTHING
-			RETURNING id, seq
+			SELECT n.conversation_id, c.last_seq + row_number() OVER (PARTITION BY n.conversation_id ORDER BY n.i),
+				n.sender_id, n.content, n.client_id, n.created_at
+			FROM new n JOIN conversations c ON c.id = n.conversation_id
+			ORDER BY n.i
+			RETURNING id, conversation_id, sender_id, seq, created_at
 		), bump AS (
-			UPDATE conversations c SET last_seq = ins.seq, updated_at = $5,
-				last_message_id = greatest(coalesce(c.last_message_id, 0), ins.id)
-			FROM ins WHERE c.id = $1
+			UPDATE conversations c SET last_seq = l.seq, updated_at = l.created_at,
+				last_message_id = greatest(coalesce(c.last_message_id, 0), l.id)
+			FROM (SELECT DISTINCT ON (conversation_id) * FROM ins ORDER BY conversation_id, seq DESC) l
+			WHERE c.id = l.conversation_id
+		), own AS (
+			UPDATE participants p SET last_read_seq = o.seq
+			FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM ins GROUP BY 1, 2) o
+			WHERE p.conversation_id = o.conversation_id AND p.user_id = o.sender_id AND p.last_read_seq < o.seq
 		)
-		SELECT id, seq FROM ins`
+		SELECT conversation_id, seq, id FROM ins`
 )
 
 type memberKey struct{ conv, user int64 }
@@ -70,16 +110,38 @@ type clientKey struct {
 	clientID string
 }
 
-// insertMessages stores batch into out, in input order:
+// insertMessages stores batch into out, in input order, in one
+// transaction of two pipelined round trips:
 //
-//  1. lock the senders and conversations, and read who is a participant
-//     and which (sender, client_id) pairs already exist — every message
-//     is checked before anything is inserted, because a statement that
-//     fails would abort the transaction and the whole batch with it;
-//  2. insert every message that passed, pipelined;
-//  3. only if some insert met a concurrent duplicate (from another node,
-//     or earlier in this batch): read the originals.
-func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out []chat.Inserted) error {
+//  1. begin; lock the senders and conversations, and read who is a
+//     participant and, with readPairs, which (sender, client_id) pairs
+//     already exist — every message is checked before anything is
+//     inserted, because a statement that fails aborts the transaction
+//     and the whole batch with it;
+//  2. insert every message that passed in one statement; read the
+//     stored pairs of the messages refused for not being a participant
+//     (a retry from someone who left since is still answered with the
+//     original); commit.
+//
+// Without readPairs, a stored pair among the messages inserted fails the
+// insert (clientIDRace), and nothing of the batch is stored.
+//
+// A transaction left open by an error is rolled back, or its connection
+// closed.
+func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out []chat.Inserted, readPairs bool) (err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && !conn.Conn().IsClosed() && conn.Conn().PgConn().TxStatus() != 'I' && ctx.Err() == nil {
+			// Release closes a connection still in a transaction;
+			// this keeps it.
+			conn.Exec(ctx, `ROLLBACK`)
+		}
+		conn.Release()
+	}()
+
 	var convs, senders, memberConvs, memberUsers, origSenders []int64
 	var origClientIDs []string
 	for _, nm := range batch {
@@ -99,6 +161,7 @@ func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out
 	members := make(map[memberKey]bool, len(batch))
 	originals := map[clientKey]chat.Message{}
 	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
 	b.Queue(sqlLockSenders, senders)
 	b.Queue(sqlLockConversations, convs)
 	b.Queue(sqlMembers, memberConvs, memberUsers).Query(func(rows pgx.Rows) error {
@@ -111,127 +174,152 @@ func insertMessages(ctx context.Context, tx pgx.Tx, batch []chat.NewMessage, out
 		}
 		return rows.Err()
 	})
-	if len(origSenders) > 0 {
+	if readPairs && len(origSenders) > 0 {
 		b.Queue(sqlOriginals, origSenders, origClientIDs).Query(func(rows pgx.Rows) error {
 			return collectOriginals(rows, originals)
 		})
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
 
-	b = &pgx.Batch{}
-	var absorbed []int // inserts that ON CONFLICT absorbed
+	var (
+		ins     insertArgs
+		sent    []int                 // index in batch of each inserted message, in order
+		firstOf = map[clientKey]int{} // first message sent with each (sender, client_id)
+		again   []int                 // later messages with the same pair
+		refused []int                 // non-participants' messages with a client_id
+	)
 	for i := range batch {
 		nm := &batch[i]
-		if m, ok := originals[clientKey{nm.Sender.ID, nm.ClientID}]; ok && nm.ClientID != "" {
+		k := clientKey{nm.Sender.ID, nm.ClientID}
+		if m, ok := originals[k]; ok && nm.ClientID != "" {
 			out[i] = retried(nm, m)
 			continue
 		}
 		if !members[memberKey{nm.ConversationID, nm.Sender.ID}] {
 			out[i].Err = chat.ErrNotFound
+			if !readPairs && nm.ClientID != "" {
+				refused = append(refused, i)
+			}
 			continue
 		}
-		var clientID *string
 		if nm.ClientID != "" {
-			clientID = &nm.ClientID
+			if _, ok := firstOf[k]; ok {
+				again = append(again, i)
+				continue
+			}
+			firstOf[k] = i
 		}
-		at := ms(nm.At)
-		b.Queue(sqlInsertMessage, nm.ConversationID, nm.Sender.ID, nm.Content, clientID, at).Query(func(rows pgx.Rows) error {
-			var id, seq int64
-			inserted := false
-			for rows.Next() {
-				if err := rows.Scan(&id, &seq); err != nil {
-					return err
-				}
-				inserted = true
-			}
-			if err := rows.Err(); err != nil {
-				return err
-			}
-			if !inserted {
-				absorbed = append(absorbed, i)
-				return nil
-			}
-			m := chat.Message{
-				ID:             id,
-				ConversationID: nm.ConversationID,
-				Seq:            seq,
-				Sender:         nm.Sender,
-				Content:        nm.Content,
-				CreatedAt:      chat.UnixMilli(at),
-			}
-			if clientID != nil {
-				cid := *clientID
-				m.ClientID = &cid
-			}
-			out[i] = chat.Inserted{Message: m, Created: true}
-			return nil
+		ins.add(nm)
+		sent = append(sent, i)
+	}
+	type row struct{ conv, seq, id int64 }
+	var rows []row
+	b = &pgx.Batch{}
+	if len(refused) > 0 {
+		origSenders, origClientIDs = origSenders[:0], origClientIDs[:0]
+		for _, i := range refused {
+			origSenders = append(origSenders, batch[i].Sender.ID)
+			origClientIDs = append(origClientIDs, batch[i].ClientID)
+		}
+		b.Queue(sqlOriginals, origSenders, origClientIDs).Query(func(rows pgx.Rows) error {
+			return collectOriginals(rows, originals)
 		})
 	}
-	if b.Len() > 0 {
-		if err := tx.SendBatch(ctx, b).Close(); err != nil {
-			return fmt.Errorf("insert: %w", err)
-		}
-		if err := readOwn(ctx, tx, out); err != nil {
+	if len(sent) > 0 {
+		b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats).Query(func(r pgx.Rows) error {
+			var x row
+			_, err := pgx.ForEachRow(r, []any{&x.conv, &x.seq, &x.id}, func() error {
+				rows = append(rows, x)
+				return nil
+			})
 			return err
+		})
+	}
+	b.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" {
+			return pgx.ErrTxCommitRollback
 		}
-	}
-	if len(absorbed) == 0 {
 		return nil
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert: %w", err)
 	}
-
-	origSenders, origClientIDs = origSenders[:0], origClientIDs[:0]
-	for _, i := range absorbed {
-		origSenders = append(origSenders, batch[i].Sender.ID)
-		origClientIDs = append(origClientIDs, batch[i].ClientID)
+	if len(rows) != len(sent) {
+		// Committed, but not as asked: no statement here lets that
+		// happen.
+		return fmt.Errorf("insert: %d of %d messages stored", len(rows), len(sent))
 	}
-	rows, err := tx.Query(ctx, sqlOriginals, origSenders, origClientIDs)
-	if err != nil {
-		return fmt.Errorf("originals: %w", err)
-	}
-	if err := collectOriginals(rows, originals); err != nil {
-		return fmt.Errorf("originals: %w", err)
-	}
-	for _, i := range absorbed {
+	for _, i := range refused {
 		nm := &batch[i]
 		if m, ok := originals[clientKey{nm.Sender.ID, nm.ClientID}]; ok {
 			out[i] = retried(nm, m)
-		} else {
-			// The duplicate's transaction rolled back after all; what
-			// was asked is gone with it. Not a participant, as far as
-			// the sender can tell; a retry will insert it.
-			out[i].Err = chat.ErrNotFound
 		}
+	}
+
+	// The k-th message of a conversation in sent has the k-th smallest
+	// seq among its rows.
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Or(cmp.Compare(a.conv, b.conv), cmp.Compare(a.seq, b.seq)) })
+	next := map[int64]int{} // conversation → index in rows of its next message
+	for j, r := range rows {
+		if j == 0 || rows[j-1].conv != r.conv {
+			next[r.conv] = j
+		}
+	}
+	for _, i := range sent {
+		nm := &batch[i]
+		r := rows[next[nm.ConversationID]]
+		next[nm.ConversationID]++
+		m := chat.Message{
+			ID:             r.id,
+			ConversationID: nm.ConversationID,
+			Seq:            r.seq,
+			Sender:         nm.Sender,
+			Content:        nm.Content,
+			CreatedAt:      chat.UnixMilli(ms(nm.At)),
+		}
+		if nm.ClientID != "" {
+			cid := nm.ClientID
+			m.ClientID = &cid
+		}
+		out[i] = chat.Inserted{Message: m, Created: true}
+	}
+	// A pair sent twice in one batch: the later one is a retry of the
+	// first.
+	for _, i := range again {
+		nm := &batch[i]
+		out[i] = retried(nm, out[firstOf[clientKey{nm.Sender.ID, nm.ClientID}]].Message)
 	}
 	return nil
 }
 
-// readOwn moves each sender's unread position to the newest message they
-// stored in the batch: one statement per conversation and sender, all in one
-// round trip (sqlq.ReadOwn).
-func readOwn(ctx context.Context, tx pgx.Tx, out []chat.Inserted) error {
-	type key struct{ conv, sender int64 }
-	newest := make(map[key]*chat.Message, 1)
-	for i := range out {
-		if m := &out[i].Message; out[i].Created {
-			k := key{m.ConversationID, m.Sender.ID}
-			if n := newest[k]; n == nil || m.Seq > n.Seq {
-				newest[k] = m
-			}
-		}
+// insertArgs are the columns of sqlInsertMessages, one element per
+// message.
+type insertArgs struct {
+	convs, senders, ats []int64
+	contents            []string
+	clientIDs           []*string
+}
+
+func (a *insertArgs) add(nm *chat.NewMessage) {
+	a.convs = append(a.convs, nm.ConversationID)
+	a.senders = append(a.senders, nm.Sender.ID)
+	a.contents = append(a.contents, nm.Content)
+	var clientID *string
+	if nm.ClientID != "" {
+		clientID = &nm.ClientID
 	}
-	if len(newest) == 0 {
-		return nil
-	}
-	b := &pgx.Batch{}
-	for k, m := range newest {
-		b.Queue(sqlq.ReadOwn, k.conv, k.sender, m.Seq)
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("read own: %w", err)
-	}
-	return nil
+	a.clientIDs = append(a.clientIDs, clientID)
+	a.ats = append(a.ats, ms(nm.At))
+}
+
+// clientIDRace reports an insert that met a (sender, client_id) pair
+// already stored, or stored by another node's transaction while this one
+// ran: running the batch again with readPairs finds it.
+func clientIDRace(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "messages_client_id"
 }
 
 func collectOriginals(rows pgx.Rows, into map[clientKey]chat.Message) error {

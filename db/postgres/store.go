@@ -190,16 +190,23 @@ const maxAttempts = 5
 func (s *Store) tx(ctx context.Context, fn func(pgx.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := pgx.BeginFunc(ctx, s.pool, fn)
-		if err == nil || attempt == maxAttempts || !retryable(err) {
+		if err == nil || attempt == maxAttempts || !retryable(err) || !backoff(ctx, attempt) {
 			return err
 		}
-		// A little jitter, so that the two that collided do not
-		// collide again.
-		select {
-		case <-time.After(time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond):
-		case <-ctx.Done():
-			return err
-		}
+	}
+}
+
+// backoff waits before attempt+1 of a transaction, a little longer each
+// time and with some jitter, so that the two that collided do not collide
+// again. It reports false when ctx ended first.
+func backoff(ctx context.Context, attempt int) bool {
+	t := time.NewTimer(time.Duration(attempt) * time.Duration(1+rand.IntN(5)) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 

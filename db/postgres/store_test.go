@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -221,4 +222,185 @@ func BenchmarkInsertMessages(b *testing.B) {
 // BenchmarkConversations is the conversations list of a user in 50 groups.
 func BenchmarkConversations(b *testing.B) {
 	storetest.BenchConversations(b, mustOpen(b, pgtest.URL(b)))
+}
+
+// BenchmarkInsertMessages_OneWriter is the group commit as one node's
+// writer runs it under `confab bench send --clients 16`: one batch at a
+// time, each of 16 messages from 16 senders to 16 conversations, every
+// message with a client_id. One op is one message.
+func BenchmarkInsertMessages_OneWriter(b *testing.B) {
+	s := mustOpen(b, pgtest.URL(b))
+	ctx := context.Background()
+	const batch = 16
+	var convs, senders [batch]int64
+	sink, err := s.CreateUser(ctx, "sink", "", "h", t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range batch {
+		u, err := s.CreateUser(ctx, fmt.Sprint("user", i), "", "h", t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		senders[i] = u.ID
+	}
+	for i := range batch {
+		// Each sender writes to a conversation of its own with sink.
+		id, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{senders[i], sink.ID}, At: t0})
+		if err != nil {
+			b.Fatal(err)
+		}
+		convs[i] = id
+	}
+	msgs := make([]chat.NewMessage, 0, batch)
+	n := 0
+	flush := func() {
+		res, err := s.InsertMessages(ctx, msgs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, r := range res {
+			if r.Err != nil || !r.Created {
+				b.Fatalf("%+v", r)
+			}
+		}
+		msgs = msgs[:0]
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		i := n % batch
+		n++
+		msgs = append(msgs, chat.NewMessage{ConversationID: convs[i], Sender: chat.UserLite{ID: senders[i]},
+			Content: "a benchmark message of ordinary length, about sixty bytes", ClientID: fmt.Sprint("c", n), At: t0})
+		if len(msgs) == batch {
+			flush()
+		}
+	}
+	if len(msgs) > 0 {
+		flush()
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+}
+
+// TestInsertMessages_ClientIDRaceWithAnotherNode: another node stores the
+// same (sender, client_id) between this batch's check and its insert. The
+// batch waits for that node's transaction and then tells the truth about
+// every message, with no hole in seq: a conflict when the other node
+// committed (its message is in another conversation), and a new message
+// when it rolled back.
+func TestInsertMessages_ClientIDRaceWithAnotherNode(t *testing.T) {
+	for _, commit := range []bool{true, false} {
+		t.Run(fmt.Sprintf("commit=%v", commit), func(t *testing.T) {
+			url := pgtest.URL(t)
+			s := mustOpen(t, url)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			ann, err := s.CreateUser(ctx, "ann", "", "h", t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ben, err := s.CreateUser(ctx, "ben", "", "h", t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conv, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{ann.ID, ben.ID}, At: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+			other, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{ann.ID}, At: t0})
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// The other node's transaction, left open.
+			node, err := s.Pool().Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer node.Release()
+			tx, err := node.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, `INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at) VALUES ($1, 1, $2, 'there first', 'k', 0)`, other, ann.ID); err != nil {
+				t.Fatal(err)
+			}
+
+			type result struct {
+				res []chat.Inserted
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				res, err := s.InsertMessages(ctx, []chat.NewMessage{
+					{ConversationID: conv, Sender: ann.Lite(), Content: "mine", ClientID: "k", At: t0},
+					{ConversationID: conv, Sender: ben.Lite(), Content: "after it", At: t0},
+				})
+				done <- result{res, err}
+			}()
+			// Let the batch reach the insert and wait on the other node.
+			pid := node.Conn().PgConn().PID()
+			for {
+				var waiting int
+				if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))`, pid).Scan(&waiting); err != nil {
+					t.Fatal(err)
+				}
+				if waiting > 0 {
+					break
+				}
+				select {
+				case r := <-done:
+					t.Fatalf("the batch did not wait for the other node: %+v %v", r.res, r.err)
+				case <-ctx.Done():
+					t.Fatal("the batch never reached the insert")
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+			if commit {
+				err = tx.Commit(ctx)
+			} else {
+				err = tx.Rollback(ctx)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := <-done
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			mine, after := r.res[0], r.res[1]
+			wantAfter := int64(1)
+			if commit {
+				if chat.ErrorCode(mine.Err) != chat.CodeConflict || mine.Created {
+					t.Errorf("client_id stored elsewhere meanwhile: %+v, want a conflict", mine)
+				}
+			} else {
+				if mine.Err != nil || !mine.Created || mine.Message.Seq != 1 {
+					t.Errorf("client_id whose other insert rolled back: %+v, want it stored as seq 1", mine)
+				}
+				wantAfter = 2
+			}
+			if after.Err != nil || !after.Created || after.Message.Seq != wantAfter {
+				t.Errorf("the other message of the batch: %+v, want seq %d", after, wantAfter)
+			}
+			var seqs []int64
+			rows, err := s.Pool().Query(ctx, `SELECT seq FROM messages WHERE conversation_id = $1 ORDER BY seq`, conv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				var q int64
+				rows.Scan(&q)
+				seqs = append(seqs, q)
+			}
+			if rows.Err() != nil || len(seqs) != int(wantAfter) || seqs[len(seqs)-1] != wantAfter {
+				t.Errorf("stored seqs %v (%v), want 1..%d", seqs, rows.Err(), wantAfter)
+			}
+			var last int64
+			if err := s.Pool().QueryRow(ctx, `SELECT last_seq FROM conversations WHERE id = $1`, conv).Scan(&last); err != nil || last != wantAfter {
+				t.Errorf("last_seq %d (%v), want %d", last, err, wantAfter)
+			}
+		})
+	}
 }
