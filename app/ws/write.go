@@ -9,6 +9,10 @@ import (
 	"github.com/confab/confab/app/hub"
 )
 
+// keepQueue is the largest queue buffer a connection keeps while no
+// writer runs (8 bytes an event).
+const keepQueue = 16
+
 // writeLoop is the connection's writer while its queue has frames: it
 // takes everything queued, writes it in batches, and ends when the queue
 // is empty (the next frame starts a new one). The close frame ends it for
@@ -18,9 +22,19 @@ func (c *conn) writeLoop() {
 		c.qmu.Lock()
 		q := c.queue
 		if len(q) == 0 {
+			// A short queue's buffer stays for the next writer, so that
+			// a socket receiving one event at a time queues it with no
+			// allocation; a long one's goes, so that a socket idle
+			// after a burst does not keep it.
+			if cap(q) == 0 {
+				q = c.spare
+			}
+			if cap(q) > keepQueue {
+				q = nil
+			}
 			// The next writer may start as soon as writing is false.
 			c.fw.s.release()
-			c.queue, c.spare, c.writing = nil, nil, false
+			c.queue, c.spare, c.writing = q, nil, false
 			c.qmu.Unlock()
 			return
 		}
