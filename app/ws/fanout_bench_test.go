@@ -142,7 +142,13 @@ func TestFanout_AllocatesNothingPerDelivery(t *testing.T) {
 		timeout.Stop()
 	}
 	publish() // each socket's first event may allocate its queue
-	if allocs := testing.AllocsPerRun(200, publish); allocs >= 1 {
-		t.Fatalf("%.1f allocations per publish to %d sockets, want 0", allocs, subs)
+	// Under the race detector the writer's batch pool drops batches at
+	// random: at most one new batch per delivery, and nothing else.
+	want := 0.0
+	if raceEnabled {
+		want = subs
+	}
+	if allocs := testing.AllocsPerRun(200, publish); allocs > want {
+		t.Fatalf("%.1f allocations per publish to %d sockets, want at most %.0f", allocs, subs, want)
 	}
 }
