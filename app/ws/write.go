@@ -18,8 +18,8 @@ const keepQueue = 16
 // is empty (the next frame starts a new one). The close frame ends it for
 // good.
 func (c *conn) writeLoop() {
+	c.qmu.Lock()
 	for {
-		c.qmu.Lock()
 		q := c.queue
 		if len(q) == 0 {
 			// A short queue's buffer stays for the next writer, so that
@@ -47,7 +47,6 @@ func (c *conn) writeLoop() {
 		clear(q)
 		c.qmu.Lock()
 		c.spare = q[:0]
-		c.qmu.Unlock()
 	}
 }
 
