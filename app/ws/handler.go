@@ -122,7 +122,11 @@ type Options struct {
 	AllowedOrigins []string
 	PingInterval   time.Duration // 25s
 	PongTimeout    time.Duration // 60s
-	MaxFrameBytes  int64         // 64 KiB
+	// WriteDelay is how long a socket's writer waits, once something is
+	// queued, before it writes: the events that arrive meanwhile go out
+	// in the same write. Zero writes at once.
+	WriteDelay    time.Duration
+	MaxFrameBytes int64 // 64 KiB
 	// FramesPerSecond and FrameBurst size the per-connection token bucket.
 	FramesPerSecond float64 // 20
 	FrameBurst      int     // 60

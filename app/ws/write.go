@@ -16,8 +16,13 @@ const keepQueue = 16
 // writeLoop is the connection's writer while its queue has frames: it
 // takes everything queued, writes it in batches, and ends when the queue
 // is empty (the next frame starts a new one). The close frame ends it for
-// good.
+// good. With a WriteDelay it waits that long before each write, so that
+// events arriving back to back share it.
 func (c *conn) writeLoop() {
+	delay := c.h.opt.WriteDelay
+	if delay > 0 {
+		time.Sleep(delay)
+	}
 	c.qmu.Lock()
 	for {
 		q := c.queue
@@ -47,6 +52,11 @@ func (c *conn) writeLoop() {
 		clear(q)
 		c.qmu.Lock()
 		c.spare = q[:0]
+		if delay > 0 && len(c.queue) > 0 {
+			c.qmu.Unlock()
+			time.Sleep(delay)
+			c.qmu.Lock()
+		}
 	}
 }
 

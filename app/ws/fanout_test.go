@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/server/servertest"
 )
@@ -150,5 +151,48 @@ func TestFanout_AllocatesNothingPerDelivery(t *testing.T) {
 	}
 	if allocs := testing.AllocsPerRun(200, publish); allocs > want {
 		t.Fatalf("%.1f allocations per publish to %d sockets, want at most %.0f", allocs, subs, want)
+	}
+}
+
+// TestWriteDelay_BackToBackEventsShareAWrite: with WS_WRITE_DELAY, an
+// event that follows another within the delay reaches the client in the
+// same write, not in a second one.
+func TestWriteDelay_BackToBackEventsShareAWrite(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.WSWriteDelay = 100 * time.Millisecond }))
+	owner := s.Register(t, "owner")
+	member := s.Register(t, "member")
+	conv := s.Conversation(t, owner, member)
+	conn, _, err := dialRaw(t, s.WSURL("/ws/chat/")+"?token="+member.Access, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, _, err := conn.ReadMessage(); err != nil { // connection_established
+		t.Fatal(err)
+	}
+	if err := conn.WriteJSON(map[string]any{"type": "join_conversation", "conversation_id": conv}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := conn.ReadMessage(); err != nil { // joined
+		t.Fatal(err)
+	}
+
+	first := []byte(`{"type":"message_updated","message":{"id":1}}`)
+	second := []byte(`{"type":"message_updated","message":{"id":2}}`)
+	topic := hub.ConversationTopic(conv)
+	s.Hub.Publish(topic, &hub.Event{Type: "message_updated", ConversationID: conv, Data: first})
+	time.Sleep(20 * time.Millisecond) // long enough for a write made at once
+	s.Hub.Publish(topic, &hub.Event{Type: "message_updated", ConversationID: conv, Data: second})
+
+	nc := conn.UnderlyingConn()
+	nc.SetReadDeadline(time.Now().Add(waitFor))
+	buf := make([]byte, 4096)
+	n, err := nc.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]byte{0x81, byte(len(first))}, first...), append([]byte{0x81, byte(len(second))}, second...)...)
+	if !bytes.Equal(buf[:n], want) {
+		t.Fatalf("first read %q, want both frames %q", buf[:n], want)
 	}
 }
