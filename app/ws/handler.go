@@ -41,8 +41,9 @@ const (
 
 // Timing of a connection.
 const (
-	// writeWait bounds every write; a peer that cannot take a frame in
-	// this time is gone.
+	// writeWait bounds every write (the deadline in force is moved
+	// once it is less than writeWait/2 away); a peer that cannot take a
+	// frame in that time is gone.
 	writeWait = 10 * time.Second
 	// expiryWarning is how long before its token expires a socket is told.
 	expiryWarning = 60 * time.Second
