@@ -42,6 +42,7 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"WS_FRAME_BURST", c.WSFrameBurst, 60},
 		{"WS_PING_INTERVAL", c.WSPingInterval, 25 * time.Second},
 		{"WS_PONG_TIMEOUT", c.WSPongTimeout, 60 * time.Second},
+		{"WS_WRITE_DELAY", c.WSWriteDelay, time.Duration(0)},
 		{"MAX_BODY_BYTES", c.MaxBodyBytes, int64(64 << 10)},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 10 * time.Second},
 		{"REDIS_URL", c.RedisURL, ""},
@@ -72,6 +73,7 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		"WS_FRAME_BURST":            "200",
 		"WS_PING_INTERVAL":          "10s",
 		"WS_PONG_TIMEOUT":           "30s",
+		"WS_WRITE_DELAY":            "2ms",
 		"MAX_BODY_BYTES":            "131072",
 		"SHUTDOWN_TIMEOUT":          "1m",
 	}))
@@ -83,7 +85,7 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		c.LogLevel != slog.LevelDebug || c.LogFormat != "json" || !c.TrustProxy ||
 		c.RegistrationsPerMinute != 5 || c.LoginAttemptsPerMinute != 7 ||
 		c.WSFramesPerSecond != 50 || c.WSFrameBurst != 200 ||
-		c.WSPingInterval != 10*time.Second || c.WSPongTimeout != 30*time.Second ||
+		c.WSPingInterval != 10*time.Second || c.WSPongTimeout != 30*time.Second || c.WSWriteDelay != 2*time.Millisecond ||
 		c.MaxBodyBytes != 131072 || c.ShutdownTimeout != time.Minute {
 		t.Errorf("config = %+v", c)
 	}
@@ -114,6 +116,9 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"REFRESH_TOKEN_TTL", "7d"},
 		{"WS_PING_INTERVAL", "often"},
 		{"WS_PONG_TIMEOUT", "20s"}, // not longer than the ping interval
+		{"WS_WRITE_DELAY", "-1ms"},
+		{"WS_WRITE_DELAY", "1s"},
+		{"WS_WRITE_DELAY", "soon"},
 		{"SHUTDOWN_TIMEOUT", "10"},
 		{"JWT_SECRET", "too-short-secret"},
 		{"JWT_SECRET", strings.Repeat("s", 31)},

@@ -166,6 +166,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		AllowedOrigins:  cfg.AllowedOrigins,
 		PingInterval:    cfg.WSPingInterval,
 		PongTimeout:     cfg.WSPongTimeout,
+		WriteDelay:      cfg.WSWriteDelay,
 		MaxFrameBytes:   cfg.MaxBodyBytes,
 		FramesPerSecond: cfg.WSFramesPerSecond,
 		FrameBurst:      cfg.WSFrameBurst,

@@ -52,6 +52,9 @@ type conn struct {
 	queue   []*hub.Event
 	spare   []*hub.Event // the writer's last batch, reused while busy
 	writing bool         // a writer goroutine is running (or the socket is closed)
+	// writer is c.writeLoop, made once: a go statement on a method
+	// value made on the spot allocates it each time.
+	writer func()
 
 	quit chan struct{} // closed by kill
 	// readerDone is closed when the reader has returned: the writer
@@ -95,6 +98,7 @@ func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, ex
 		limiter:    rate.NewLimiter(rate.Limit(h.opt.FramesPerSecond), h.opt.FrameBurst),
 	}
 	c.fw.c = c
+	c.writer = c.writeLoop
 	c.fw.s = socket{nc: gc.Conn, metrics: h.opt.Metrics}
 	gc.own()
 	c.expires.Store(expires.UnixNano())
@@ -176,7 +180,7 @@ func (c *conn) push(ev *hub.Event, force bool) {
 	c.writing = true
 	c.qmu.Unlock()
 	if start {
-		go c.writeLoop()
+		go c.writer()
 	}
 }
 

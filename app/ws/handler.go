@@ -41,8 +41,9 @@ const (
 
 // Timing of a connection.
 const (
-	// writeWait bounds every write; a peer that cannot take a frame in
-	// this time is gone.
+	// writeWait bounds every write (the deadline in force is moved
+	// once it is less than writeWait/2 away); a peer that cannot take a
+	// frame in that time is gone.
 	writeWait = 10 * time.Second
 	// expiryWarning is how long before its token expires a socket is told.
 	expiryWarning = 60 * time.Second
@@ -124,7 +125,11 @@ type Options struct {
 	AllowedOrigins []string
 	PingInterval   time.Duration // 25s
 	PongTimeout    time.Duration // 60s
-	MaxFrameBytes  int64         // 64 KiB
+	// WriteDelay is how long a socket's writer waits, once something is
+	// queued, before it writes: the events that arrive meanwhile go out
+	// in the same write. Zero writes at once.
+	WriteDelay    time.Duration
+	MaxFrameBytes int64 // 64 KiB
 	// FramesPerSecond and FrameBurst size the per-connection token bucket.
 	FramesPerSecond float64 // 20
 	FrameBurst      int     // 60

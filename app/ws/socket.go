@@ -38,6 +38,8 @@ type socket struct {
 	metrics Metrics
 	b       *batch // nil when released
 	closed  bool   // the close frame was written, or its write failed
+	// deadline is the write deadline in force on nc (zero: none yet).
+	deadline time.Time
 }
 
 // batch is the frames of one write.
@@ -134,7 +136,7 @@ func (s *socket) flush(timeout time.Duration) error {
 	if s.closed {
 		return errCloseSent
 	}
-	s.nc.SetWriteDeadline(time.Now().Add(timeout))
+	s.setDeadline(timeout)
 	// WriteTo consumes the slice it is called on: a copy keeps bufs
 	// whole for reuse (a field, so that it is not allocated).
 	b.out = b.bufs
@@ -148,6 +150,18 @@ func (s *socket) flush(timeout time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// setDeadline gives the next write between timeout/2 and timeout. The
+// deadline in force is kept while it falls in that range: a busy socket
+// moves it once per timeout/2, not once per write (each move costs a
+// timer update in the runtime's poller).
+func (s *socket) setDeadline(timeout time.Duration) {
+	now := time.Now()
+	if s.deadline.Before(now.Add(timeout/2)) || s.deadline.After(now.Add(timeout)) {
+		s.deadline = now.Add(timeout)
+		s.nc.SetWriteDeadline(s.deadline)
+	}
 }
 
 // close writes the queued frames and then the close frame with payload

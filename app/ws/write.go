@@ -9,18 +9,37 @@ import (
 	"github.com/confab/confab/app/hub"
 )
 
+// keepQueue is the largest queue buffer a connection keeps while no
+// writer runs (8 bytes an event).
+const keepQueue = 16
+
 // writeLoop is the connection's writer while its queue has frames: it
 // takes everything queued, writes it in batches, and ends when the queue
 // is empty (the next frame starts a new one). The close frame ends it for
-// good.
+// good. With a WriteDelay it waits that long before each write, so that
+// events arriving back to back share it.
 func (c *conn) writeLoop() {
+	delay := c.h.opt.WriteDelay
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	c.qmu.Lock()
 	for {
-		c.qmu.Lock()
 		q := c.queue
 		if len(q) == 0 {
+			// A short queue's buffer stays for the next writer, so that
+			// a socket receiving one event at a time queues it with no
+			// allocation; a long one's goes, so that a socket idle
+			// after a burst does not keep it.
+			if cap(q) == 0 {
+				q = c.spare
+			}
+			if cap(q) > keepQueue {
+				q = nil
+			}
 			// The next writer may start as soon as writing is false.
 			c.fw.s.release()
-			c.queue, c.spare, c.writing = nil, nil, false
+			c.queue, c.spare, c.writing = q, nil, false
 			c.qmu.Unlock()
 			return
 		}
@@ -33,7 +52,11 @@ func (c *conn) writeLoop() {
 		clear(q)
 		c.qmu.Lock()
 		c.spare = q[:0]
-		c.qmu.Unlock()
+		if delay > 0 && len(c.queue) > 0 {
+			c.qmu.Unlock()
+			time.Sleep(delay)
+			c.qmu.Lock()
+		}
 	}
 }
 
