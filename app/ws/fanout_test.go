@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -129,8 +130,7 @@ func TestFanout_AllocatesNothingPerDelivery(t *testing.T) {
 	}
 	topic := hub.ConversationTopic(conv)
 	timeout := time.NewTimer(time.Hour)
-	publish := func() {
-		s.Hub.Publish(topic, ev)
+	await := func() {
 		timeout.Reset(waitFor)
 		for range subs {
 			select {
@@ -144,29 +144,40 @@ func TestFanout_AllocatesNothingPerDelivery(t *testing.T) {
 		}
 		timeout.Stop()
 	}
+	publish := func() {
+		s.Hub.Publish(topic, ev)
+		await()
+	}
 	publish() // each socket's first event may allocate its queue
 
 	// The writers take their batches from a sync.Pool, which may miss
 	// (under the race detector it drops a quarter of what is put back, on
 	// purpose): a miss costs one new batch, reused afterwards, and is
 	// counted apart. Whatever else allocates on every delivery shows as at
-	// least one allocation per socket per publish; the bound leaves room
-	// for the odd allocation of a runtime or test goroutine, not for that.
+	// least one allocation per socket per publish in every round; a
+	// busy machine's runtime and test goroutines allocate now and then,
+	// so the quietest round is the one judged.
 	perBatch := testing.AllocsPerRun(10, func() { ws.NewBatch() })
-	const runs = 200
-	var before, after runtime.MemStats
-	made := ws.BatchesMade()
-	runtime.ReadMemStats(&before)
-	for range runs {
-		publish()
+	const rounds, runs = 5, 100
+	least := math.Inf(1)
+	var misses int64
+	for range rounds {
+		var before, after runtime.MemStats
+		made := ws.BatchesMade()
+		runtime.ReadMemStats(&before)
+		for range runs {
+			publish()
+		}
+		runtime.ReadMemStats(&after)
+		missed := ws.BatchesMade() - made
+		misses += missed
+		allocs := (float64(after.Mallocs-before.Mallocs) - float64(missed)*perBatch) / runs
+		least = min(least, allocs)
 	}
-	runtime.ReadMemStats(&after)
-	misses := float64(ws.BatchesMade() - made)
-	allocs := (float64(after.Mallocs-before.Mallocs) - misses*perBatch) / runs
-	if allocs >= subs/2 {
-		t.Fatalf("%.1f allocations per publish to %d sockets besides %.0f pool misses, want none", allocs, subs, misses)
+	if least >= subs/2 {
+		t.Fatalf("%.1f allocations per publish to %d sockets besides pool misses in the quietest of %d rounds, want none", least, subs, rounds)
 	}
-	t.Logf("%.2f allocations per publish to %d sockets, %.0f pool misses in %d publishes", allocs, subs, misses, runs)
+	t.Logf("%.2f allocations per publish to %d sockets in the quietest of %d rounds of %d; %d pool misses in all", least, subs, rounds, runs, misses)
 }
 
 // TestWriteDelay_BackToBackEventsShareAWrite: with WS_WRITE_DELAY, an

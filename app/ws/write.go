@@ -27,19 +27,24 @@ func (c *conn) writeLoop() {
 	for {
 		q := c.queue
 		if len(q) == 0 {
-			// A short queue's buffer stays for the next writer, so that
-			// a socket receiving one event at a time queues it with no
-			// allocation; a long one's goes, so that a socket idle
-			// after a burst does not keep it.
+			// Short buffers stay for the next writer, so that a socket
+			// receiving one event at a time queues it with no
+			// allocation, even when it arrives while the previous one
+			// is being written (it goes into the spare); long ones go,
+			// so that a socket idle after a burst does not keep them.
+			spare := c.spare
 			if cap(q) == 0 {
-				q = c.spare
+				q, spare = spare, nil
 			}
 			if cap(q) > keepQueue {
 				q = nil
 			}
+			if cap(spare) > keepQueue {
+				spare = nil
+			}
 			// The next writer may start as soon as writing is false.
 			c.fw.s.release()
-			c.queue, c.spare, c.writing = q, nil, false
+			c.queue, c.spare, c.writing = q, spare, false
 			c.qmu.Unlock()
 			return
 		}
