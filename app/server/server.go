@@ -196,6 +196,11 @@ func (s *Server) routes() *echo.Echo {
 	e.Use(api.AccessLog(s.Log))
 	e.Use(middleware.Recover())
 	e.Use(api.SecurityHeaders())
+	if len(s.Config.AllowedOrigins) > 0 {
+		// Before anything that may refuse a request, so that a refusal
+		// (413, 429) carries the headers a front end needs to read it.
+		e.Use(api.CORS(s.Config.AllowedOrigins))
+	}
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
 
 	s.api.Routes(e)
