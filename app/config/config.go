@@ -72,7 +72,9 @@ type Config struct {
 	PprofAddr string
 
 	// MetricsToken is METRICS_TOKEN (≥ 16 bytes, no spaces, when set): the
-	// Bearer token /metrics requires; empty: /metrics is open.
+	// Bearer token /metrics requires; empty: /metrics answers only
+	// clients that connect from loopback or private addresses, not
+	// through a proxy.
 	MetricsToken string
 
 	RedisURL    string // REDIS_URL, empty: set, events fan out across nodes (needs DATABASE_URL)
