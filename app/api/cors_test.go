@@ -145,6 +145,9 @@ func TestCORS_ListedOriginCallsTheAPI(t *testing.T) {
 			if got := corsHeaders(r.Header); len(got) > 0 {
 				t.Errorf("%s: %s %s from %s: %v", tc.name, tc.method, tc.path, tc.origin, got)
 			}
+			if tc.method == http.MethodOptions && r.Status != http.StatusNoContent {
+				t.Errorf("%s: %d, want the 204 of every preflight under /api/", tc.name, r.Status)
+			}
 		}
 	})
 }
