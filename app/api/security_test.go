@@ -1,7 +1,9 @@
 package api_test
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -13,7 +15,8 @@ import (
 	"github.com/confab/confab/app/server/servertest"
 )
 
-// do sends a request with headers and returns the answer.
+// do sends a request with headers and returns the answer, a redirect
+// itself rather than where it leads.
 func do(t *testing.T, s *servertest.Server, method, path string, body string, header http.Header) servertest.Response {
 	t.Helper()
 	req, err := http.NewRequest(method, s.URL+path, strings.NewReader(body))
@@ -26,7 +29,8 @@ func do(t *testing.T, s *servertest.Server, method, path string, body string, he
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -59,6 +63,14 @@ func TestSecurityHeaders_OnEveryKindOfResponse(t *testing.T) {
 		{"console style", http.MethodGet, "/style.css", "", nil, http.StatusOK, true},
 		{"favicon", http.MethodGet, "/favicon.ico", "", nil, http.StatusOK, true},
 		{"missing static file", http.MethodGet, "/nope.txt", "", nil, http.StatusNotFound, true},
+		{"missing static file HEAD", http.MethodHead, "/nope/deeper.js", "", nil, http.StatusNotFound, true},
+		{"static redirect", http.MethodGet, "/index.html", "", nil, http.StatusMovedPermanently, true},
+		{"router 405 on the console", http.MethodPost, "/", "", nil, http.StatusMethodNotAllowed, true},
+		{"router 405 on healthz", http.MethodDelete, "/healthz", "", nil, http.StatusMethodNotAllowed, false},
+		{"router 405 on metrics", http.MethodPost, "/metrics", "", nil, http.StatusMethodNotAllowed, false},
+		{"OPTIONS on the console", http.MethodOptions, "/", "", nil, http.StatusNoContent, true},
+		{"redirect", http.MethodGet, "/healthz/", "", nil, http.StatusMovedPermanently, false},
+		{"metrics 403", http.MethodGet, "/metrics", "", http.Header{"X-Forwarded-For": {"203.0.113.9"}}, http.StatusForbidden, false},
 		{"api", http.MethodGet, "/api/users/me/", "", bearer, http.StatusOK, false},
 		{"api 401", http.MethodGet, "/api/users/me/", "", nil, http.StatusUnauthorized, false},
 		{"api 404", http.MethodGet, "/api/nothing/", "", bearer, http.StatusNotFound, false},
@@ -164,5 +176,78 @@ func TestLogin_TimeDoesNotRevealWhetherTheUserExists(t *testing.T) {
 	t.Logf("median failed login: %v for an existing user, %v for a missing one", a, b)
 	if ratio := float64(b) / float64(a); ratio < 0.5 || ratio > 2 {
 		t.Errorf("a failed login takes %v for an existing user and %v for a missing one: the time tells them apart", a, b)
+	}
+}
+
+// Some answers net/http writes itself, before any handler runs: to a
+// request line or header it cannot parse, headers past MaxHeaderBytes, a
+// protocol version or transfer coding it does not speak, an Expect it
+// cannot meet. No code of ours sees those requests, so none of our
+// headers can go on those answers. This test sends them over raw TCP and
+// holds what they are (short plain text, or no body, with none of our
+// headers), so that what docs/operations.md says stays true: it fails when
+// a Go release changes them. A well-formed request on the same path gets
+// every header.
+func TestSecurityHeaders_NetHTTPsOwnAnswersCarryNone(t *testing.T) {
+	s := servertest.Start(t)
+	addr := strings.TrimPrefix(s.URL, "http://")
+	ours := []string{"X-Content-Type-Options", "Referrer-Policy", "X-Frame-Options", "Content-Security-Policy", "X-Request-Id"}
+	for _, tc := range []struct {
+		name, request string
+		status        int
+	}{
+		{"well formed", "GET /nope.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", http.StatusNotFound},
+		{"malformed request line", "GARBAGE\r\n\r\n", http.StatusBadRequest},
+		{"bad escape in the path", "GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n", http.StatusBadRequest},
+		{"no Host", "GET / HTTP/1.1\r\n\r\n", http.StatusBadRequest},
+		{"malformed header", "GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n", http.StatusBadRequest},
+		{"headers too large", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 80<<10) + "\r\n\r\n", http.StatusRequestHeaderFieldsTooLarge},
+		{"unknown version", "GET / HTTP/3.0\r\nHost: x\r\n\r\n", http.StatusHTTPVersionNotSupported},
+		{"unknown transfer coding", "POST /api/auth/token/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: zip\r\n\r\n", http.StatusNotImplemented},
+		{"unmeetable Expect", "GET / HTTP/1.1\r\nHost: x\r\nExpect: the-unexpected\r\n\r\n", http.StatusExpectationFailed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			// The server may answer and hang up before it has read all of
+			// a request it refuses: a failed write is no failure here.
+			go conn.Write([]byte(tc.request))
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("read the answer: %v", err)
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if tc.status == http.StatusNotFound { // ours
+				for _, h := range ours {
+					if resp.Header.Get(h) == "" {
+						t.Errorf("a well-formed request's answer lacks %s", h)
+					}
+				}
+				return
+			}
+			for _, h := range ours {
+				if v := resp.Header.Get(h); v != "" {
+					t.Errorf("%s: %q: net/http now lets our headers on (or adds its own); update docs/operations.md", h, v)
+				}
+			}
+			if !resp.Close {
+				t.Error("the connection stays open")
+			}
+			if ct := resp.Header.Get("Content-Type"); len(body) > 0 && !strings.HasPrefix(ct, "text/plain") {
+				t.Errorf("Content-Type %q for %q: a browser could render it", ct, body)
+			}
+			if strings.Contains(string(body), "<") {
+				t.Errorf("body %q has markup", body)
+			}
+			t.Logf("%s %q", resp.Status, body)
+		})
 	}
 }

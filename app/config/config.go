@@ -27,7 +27,8 @@ type Config struct {
 	RefreshTokenTTL time.Duration // REFRESH_TOKEN_TTL, 168h
 
 	// AllowedOrigins is ALLOWED_ORIGINS (comma list, or "*"); empty: the
-	// server's own host only.
+	// server's own host only. Pages on these origins may open sockets and
+	// call the REST API (CORS); see OriginListed.
 	AllowedOrigins []string
 	LogLevel       slog.Level // LOG_LEVEL, info
 	LogFormat      string     // LOG_FORMAT, "text" (or "json")
@@ -71,11 +72,28 @@ type Config struct {
 	PprofAddr string
 
 	// MetricsToken is METRICS_TOKEN (≥ 16 bytes, no spaces, when set): the
-	// Bearer token /metrics requires; empty: /metrics is open.
+	// Bearer token /metrics requires; empty: /metrics answers only
+	// clients that connect from loopback or private addresses, not
+	// through a proxy.
 	MetricsToken string
 
 	RedisURL    string // REDIS_URL, empty: set, events fan out across nodes (needs DATABASE_URL)
 	DatabaseURL string // DATABASE_URL, empty: set (postgres://), Postgres replaces SQLite
+}
+
+// OriginListed reports whether origin, a browser's Origin header, is in
+// allowed (ALLOWED_ORIGINS as Load returns it): listed, whatever its case
+// and trailing slash, or allowed holds "*". The sockets and CORS both ask
+// it, so one list means the same to both. The server's own host is not in
+// the list: a caller that allows it checks it apart.
+func OriginListed(allowed []string, origin string) bool {
+	origin = strings.TrimRight(origin, "/")
+	for _, o := range allowed {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
 }
 
 // Addr is the listen address.

@@ -189,3 +189,33 @@ func TestLoad_ErrorsNeverShowSecrets(t *testing.T) {
 		}
 	}
 }
+
+// ALLOWED_ORIGINS means the same to the sockets and to CORS: an origin is
+// listed whatever its case and trailing slash, "*" lists every origin, and
+// an empty list none (the server's own host is the callers' business).
+func TestOriginListed(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"ALLOWED_ORIGINS": " https://app.example.com/ , http://localhost:5173"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		allowed []string
+		origin  string
+		want    bool
+	}{
+		{c.AllowedOrigins, "https://app.example.com", true},
+		{c.AllowedOrigins, "https://App.Example.com/", true},
+		{c.AllowedOrigins, "http://localhost:5173", true},
+		{c.AllowedOrigins, "http://app.example.com", false},          // another scheme is another origin
+		{c.AllowedOrigins, "https://app.example.com:8443", false},    // so is another port
+		{c.AllowedOrigins, "https://evil.app.example.com", false},    // no subdomains
+		{c.AllowedOrigins, "https://app.example.com.evil.io", false}, // no prefixes
+		{c.AllowedOrigins, "null", false},
+		{[]string{"*"}, "https://anyone.example", true},
+		{nil, "https://app.example.com", false},
+	} {
+		if got := config.OriginListed(tc.allowed, tc.origin); got != tc.want {
+			t.Errorf("OriginListed(%q, %q) = %v, want %v", tc.allowed, tc.origin, got, tc.want)
+		}
+	}
+}

@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -128,6 +131,142 @@ func TestMetrics_Token(t *testing.T) {
 	}
 	if strings.Contains(srv.Logs.String(), token) {
 		t.Error("the metrics token reached the log")
+	}
+}
+
+// Without METRICS_TOKEN, /metrics answers a scraper that connects
+// straight from this host or a private network, and no one else: not a
+// public address, and not a request that came through a proxy, even a
+// local one, whatever its X-Forwarded-For says.
+func TestMetrics_PrivateNetworksOnlyWithoutAToken(t *testing.T) {
+	srv := servertest.Start(t)
+	trusting := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.TrustProxy = true }))
+
+	t.Run("over loopback", func(t *testing.T) {
+		for _, tc := range []struct {
+			name   string
+			srv    *servertest.Server
+			header http.Header
+			want   int
+		}{
+			{"direct", srv, nil, http.StatusOK},
+			{"direct, TRUST_PROXY", trusting, nil, http.StatusOK},
+			{"through a proxy", srv, http.Header{"X-Forwarded-For": {"203.0.113.9"}}, http.StatusForbidden},
+			{"through a proxy that claims loopback", srv, http.Header{"X-Forwarded-For": {"127.0.0.1"}}, http.StatusForbidden},
+			{"through a proxy, TRUST_PROXY", trusting, http.Header{"X-Forwarded-For": {"10.0.0.5"}}, http.StatusForbidden},
+			{"Forwarded", srv, http.Header{"Forwarded": {"for=192.0.2.60"}}, http.StatusForbidden},
+			{"X-Real-IP", srv, http.Header{"X-Real-Ip": {"203.0.113.9"}}, http.StatusForbidden},
+			{"Via", srv, http.Header{"Via": {"1.1 fly.io"}}, http.StatusForbidden},
+			{"Fly-Client-IP", srv, http.Header{"Fly-Client-Ip": {"203.0.113.9"}}, http.StatusForbidden},
+		} {
+			req, err := http.NewRequest(http.MethodGet, tc.srv.URL+"/metrics", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.header {
+				req.Header[k] = v
+			}
+			wantMetricsAnswer(t, tc.name, req, tc.want)
+		}
+	})
+
+	// The handler sees the peer address the listener reports; these are
+	// the addresses no loopback test can come from.
+	t.Run("peer addresses", func(t *testing.T) {
+		tokened := servertest.Start(t, servertest.WithConfig(func(c *config.Config) { c.MetricsToken = "metrics-token-0123456789" }))
+		for _, tc := range []struct {
+			peer string
+			srv  *servertest.Server
+			want int
+		}{
+			{"127.0.0.1:40000", srv, http.StatusOK},
+			{"[::1]:40000", srv, http.StatusOK},
+			{"10.1.2.3:40000", srv, http.StatusOK},
+			{"172.16.0.9:40000", srv, http.StatusOK},
+			{"172.31.255.1:40000", srv, http.StatusOK},
+			{"192.168.1.2:40000", srv, http.StatusOK},
+			{"[fdaa:0:1::3]:40000", srv, http.StatusOK}, // Fly's private network (6PN)
+			{"[::ffff:10.0.0.1]:40000", srv, http.StatusOK},
+			{"203.0.113.7:40000", srv, http.StatusForbidden},
+			{"172.32.0.1:40000", srv, http.StatusForbidden},  // past 172.16/12
+			{"100.64.0.1:40000", srv, http.StatusForbidden},  // carrier-grade NAT is shared, not private
+			{"169.254.1.1:40000", srv, http.StatusForbidden}, // link-local
+			{"[2001:db8::1]:40000", srv, http.StatusForbidden},
+			{"not an address", srv, http.StatusForbidden},
+			{"10.1.2.3:40000", tokened, http.StatusUnauthorized}, // a token, once set, is asked of everyone
+		} {
+			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+			req.RemoteAddr = tc.peer
+			rec := httptest.NewRecorder()
+			tc.srv.Handler().ServeHTTP(rec, req)
+			if rec.Code != tc.want {
+				t.Errorf("from %s: %d, want %d; %s", tc.peer, rec.Code, tc.want, rec.Body)
+			}
+			if tc.want == http.StatusForbidden && !strings.Contains(rec.Body.String(), `"code":"forbidden"`) {
+				t.Errorf("from %s: 403 body %s", tc.peer, rec.Body)
+			}
+		}
+	})
+
+	// Real connections to this machine's own other addresses: a private
+	// one is let in, any other (a public or documentation address) is not.
+	t.Run("over this machine's addresses", func(t *testing.T) {
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			t.Skip(err)
+		}
+		ln, err := net.Listen("tcp", ":0")
+		if err != nil {
+			t.Skip(err)
+		}
+		hs := httptest.NewUnstartedServer(srv.Handler())
+		hs.Listener.Close()
+		hs.Listener = ln
+		hs.Start()
+		defer hs.Close()
+		port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+		tried := 0
+		for _, a := range addrs {
+			n, ok := a.(*net.IPNet)
+			if !ok || n.IP.IsLoopback() || n.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			want := http.StatusForbidden
+			if n.IP.IsPrivate() {
+				want = http.StatusOK
+			}
+			req, err := http.NewRequest(http.MethodGet, "http://"+net.JoinHostPort(n.IP.String(), port)+"/metrics", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantMetricsAnswer(t, n.IP.String(), req, want)
+			tried++
+		}
+		if tried == 0 {
+			t.Skip("this machine has no address besides loopback")
+		}
+	})
+}
+
+// wantMetricsAnswer sends req and checks its status, and the contract's
+// error body on a 403.
+func wantMetricsAnswer(t *testing.T, name string, req *http.Request, want int) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Errorf("%s: %d, want %d; %s", name, resp.StatusCode, want, body)
+		return
+	}
+	if want == http.StatusForbidden && (!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") || !bytes.Contains(body, []byte(`"code":"forbidden"`))) {
+		t.Errorf("%s: 403 %q %s, want the contract's JSON error", name, resp.Header.Get("Content-Type"), body)
+	}
+	if want != http.StatusOK && bytes.Contains(body, []byte("confab_")) {
+		t.Errorf("%s: the refusal carries metrics", name)
 	}
 }
 

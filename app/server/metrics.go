@@ -2,7 +2,9 @@ package server
 
 import (
 	"crypto/subtle"
+	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -18,8 +20,11 @@ import (
 // reports, and the /metrics route.
 
 // metricsRoute serves m's registry. When token is not empty, a request
-// must send it as "Authorization: Bearer <token>", or it gets the
-// contract's 401.
+// must send it as "Authorization: Bearer <token>", from wherever it comes,
+// or it gets the contract's 401. When token is empty, only a scraper on
+// this host or its private network gets it (see directFromPrivateNetwork);
+// anyone else gets 403, so that a public deploy without METRICS_TOKEN does
+// not publish its traffic figures.
 func metricsRoute(m *metrics.Metrics, token string) echo.HandlerFunc {
 	h := m.Handler()
 	return func(c echo.Context) error {
@@ -28,10 +33,42 @@ func metricsRoute(m *metrics.Metrics, token string) echo.HandlerFunc {
 			if subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
 				return &chat.Error{Code: chat.CodeNotAuthenticated, Detail: "A valid metrics token is required."}
 			}
+		} else if !directFromPrivateNetwork(c.Request()) {
+			return &chat.Error{Code: chat.CodeForbidden,
+				Detail: "Metrics are served to loopback and private addresses only, unless METRICS_TOKEN is set."}
 		}
 		h.ServeHTTP(c.Response(), c.Request())
 		return nil
 	}
+}
+
+// directFromPrivateNetwork reports whether r's TCP peer (r.RemoteAddr,
+// never X-Forwarded-For, whatever TRUST_PROXY says) is a loopback or
+// private address (10/8, 172.16/12, 192.168/16, fc00::/7) and r carries
+// no header that a proxy adds. The second half matters: Fly's and
+// Render's edge proxies, and nginx on the same host, themselves connect
+// from such addresses, so a request that came through one of them says so
+// in its headers and is not trusted, while a scraper that connects
+// directly (Prometheus beside the server, Fly's metrics scraper on its
+// private network) sends none. A client cannot take a proxy's header
+// away, only add one, which only refuses it.
+func directFromPrivateNetwork(r *http.Request) bool {
+	for _, h := range [...]string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto",
+		"X-Real-Ip", "Via", "Fly-Client-Ip", "Fly-Forwarded-Port", "True-Client-Ip", "Cf-Connecting-Ip"} {
+		if _, ok := r.Header[h]; ok {
+			return false
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return false
+	}
+	ip = ip.Unmap() // ::ffff:10.0.0.1 is 10.0.0.1
+	return ip.IsLoopback() || ip.IsPrivate()
 }
 
 // observeRequests counts and times every request by its route pattern

@@ -190,12 +190,20 @@ func (s *Server) routes() *echo.Echo {
 	} else {
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
+	// First of all, before routing: every answer Echo writes carries the
+	// security headers, the router's own 404s and 405s and whatever a
+	// later middleware refuses included, whatever order those come in.
+	e.Pre(api.SecurityHeaders())
 	e.Pre(api.TrailingSlash())
 	e.Use(middleware.RequestID())
 	e.Use(observeRequests(s.Metrics)) // outside the access log: it sees the written status
 	e.Use(api.AccessLog(s.Log))
 	e.Use(middleware.Recover())
-	e.Use(api.SecurityHeaders())
+	if len(s.Config.AllowedOrigins) > 0 {
+		// Before anything that may refuse a request, so that a refusal
+		// (413, 429) carries the headers a front end needs to read it.
+		e.Use(api.CORS(s.Config.AllowedOrigins))
+	}
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
 
 	s.api.Routes(e)

@@ -147,6 +147,10 @@ func TestDeploy_FlyAndRenderAgreeWithTheServer(t *testing.T) {
 			KillTimeout string            `toml:"kill_timeout"`
 			Env         map[string]string `toml:"env"`
 			Build       struct{ Dockerfile string }
+			Metrics     struct {
+				Port int
+				Path string
+			}
 			Mounts      []struct{ Source, Destination string }
 			HTTPService struct {
 				InternalPort       int `toml:"internal_port"`
@@ -187,6 +191,11 @@ func TestDeploy_FlyAndRenderAgreeWithTheServer(t *testing.T) {
 			if _, ok := fly.Env[secret]; ok {
 				t.Errorf("%s is in fly.toml: it belongs in fly secrets", secret)
 			}
+		}
+		// Fly scrapes /metrics on its private network, which the server
+		// serves without a token.
+		if fly.Metrics.Port != def.Port || fly.Metrics.Path != "/metrics" {
+			t.Errorf("[metrics] %+v: Fly would scrape nothing; the server serves /metrics on %d", fly.Metrics, def.Port)
 		}
 		if fly.Build.Dockerfile != "Dockerfile" {
 			t.Errorf("build.dockerfile %q", fly.Build.Dockerfile)

@@ -25,6 +25,7 @@ import (
 
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
 )
 
@@ -275,12 +276,7 @@ func (h *Handler) originAllowed(r *http.Request) bool {
 	if strings.EqualFold(u.Host, r.Host) {
 		return true
 	}
-	for _, o := range h.opt.AllowedOrigins {
-		if o == "*" || strings.EqualFold(o, strings.TrimRight(origin, "/")) {
-			return true
-		}
-	}
-	return false
+	return config.OriginListed(h.opt.AllowedOrigins, origin)
 }
 
 func writeJSONError(w http.ResponseWriter, status int, code, detail string) {
