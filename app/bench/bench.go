@@ -148,17 +148,32 @@ func btoi(b bool) int {
 // receiver measures latency on the same monotonic clock as the sender.
 func (e *env) since() time.Duration { return time.Since(e.start) }
 
-// Run runs confab bench with args (the scenario and its flags) and returns
-// the exit status.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Tool is a subcommand of confab bench that drives no server over its
+// API, such as seed, which writes a database file for one to start on.
+// The command line passes the tools in, so that this package, a client of
+// any server, imports none of the server's packages.
+type Tool struct {
+	Name, Summary string
+	// Run runs the tool with its flags and returns the exit status.
+	Run func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// Run runs confab bench with args (the scenario or tool, and its flags)
+// and returns the exit status.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, tools ...Tool) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage())
+		fmt.Fprint(stderr, usage(tools))
 		return exitUsage
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage())
+		fmt.Fprint(stdout, usage(tools))
 		return exitOK
+	}
+	for _, t := range tools {
+		if t.Name == args[0] {
+			return t.Run(ctx, args[1:], stdout, stderr)
+		}
 	}
 	var sc *scenario
 	for _, s := range scenarios() {
@@ -167,7 +182,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if sc == nil {
-		fmt.Fprintf(stderr, "confab bench: unknown scenario %q\n\n%s", args[0], usage())
+		fmt.Fprintf(stderr, "confab bench: unknown scenario %q\n\n%s", args[0], usage(tools))
 		return exitUsage
 	}
 
@@ -256,12 +271,15 @@ func usageFail(w io.Writer, sc *scenario, msg string) int {
 	return exitUsage
 }
 
-func usage() string {
+func usage(tools []Tool) string {
 	var b strings.Builder
 	b.WriteString("Usage: confab bench SCENARIO [flags]\n\n" +
 		"Drives a Confab server over its public API, with accounts it registers itself.\n\nScenarios:\n")
 	for _, s := range scenarios() {
 		fmt.Fprintf(&b, "  %-8s %s\n", s.name, s.summary)
+	}
+	for _, t := range tools {
+		fmt.Fprintf(&b, "  %-8s %s\n", t.Name, t.Summary)
 	}
 	b.WriteString("\nRun 'confab bench SCENARIO --help' for a scenario's flags. The target is --url\n" +
 		"(default http://127.0.0.1:8000); it must be a loopback address unless --allow-remote\n" +
