@@ -53,7 +53,7 @@ type scenario struct {
 }
 
 func scenarios() []*scenario {
-	return []*scenario{idleScenario(), fanoutScenario(), sendScenario(), chatScenario()}
+	return []*scenario{idleScenario(), fanoutScenario(), sendScenario(), chatScenario(), readsScenario()}
 }
 
 // report is a scenario's result.
@@ -257,7 +257,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, tools ...
 		enc.SetIndent("", "  ")
 		enc.Encode(rep)
 	} else {
-		printTable(stdout, sc.name, o.url, time.Since(e.start), rep.rows())
+		what := "against " + o.url
+		if t, ok := rep.(interface{ title() string }); ok { // it loaded no --url
+			what = t.title()
+		}
+		printTable(stdout, sc.name, what, time.Since(e.start), rep.rows())
 	}
 	if rep.failed() {
 		fmt.Fprintf(stderr, "confab bench %s: FAILED: see the report\n", sc.name)
@@ -295,8 +299,8 @@ func printHelp(w io.Writer, sc *scenario, fs *flag.FlagSet) {
 	fs.PrintDefaults()
 }
 
-func printTable(w io.Writer, name, url string, took time.Duration, rows [][2]string) {
-	fmt.Fprintf(w, "confab bench %s against %s (%.1f s)\n\n", name, url, took.Seconds())
+func printTable(w io.Writer, name, what string, took time.Duration, rows [][2]string) {
+	fmt.Fprintf(w, "confab bench %s %s (%.1f s)\n\n", name, what, took.Seconds())
 	width := 0
 	for _, r := range rows {
 		width = max(width, len(r[0]))
