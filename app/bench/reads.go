@@ -211,7 +211,10 @@ func metText(met bool, target string) string {
 }
 
 func runReads(ctx context.Context, e *env, clients, requests int, names []string, password string, page int) (report, error) {
-	e.progress.set(func() string { return "logging in and finding the pages" })
+	e.progress.set(func() string { return "waiting for the server, logging in and finding the pages" })
+	if err := awaitReady(ctx, e.api); err != nil {
+		return nil, err
+	}
 	readers := make([]*reader, len(names))
 	for i, n := range names {
 		r, err := prepareReader(ctx, e.api, n, password, page)
@@ -291,6 +294,23 @@ func runReads(ctx context.Context, e *env, clients, requests int, names []string
 	}
 	rep.finish(e)
 	return rep, ctx.Err()
+}
+
+// awaitReady waits up to 60 s for the server to answer /readyz: a server
+// started a moment before the bench may still be opening its file.
+func awaitReady(ctx context.Context, a *api) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := a.do(ctx, http.MethodGet, "/readyz", "", nil, nil)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // prepareReader logs name in and finds its pages: the cursor of the
