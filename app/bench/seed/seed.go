@@ -19,6 +19,7 @@
 package seed
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -271,7 +272,7 @@ func (l *loader) load(ctx context.Context) error {
 		for k := range order {
 			order[k] = c.part + k
 		}
-		slices.SortFunc(order, func(a, b int) int { return cmpInt64(parts[a].cut, parts[b].cut) })
+		slices.SortFunc(order, func(a, b int) int { return cmp.Compare(parts[a].cut, parts[b].cut) })
 		byCut[i] = order
 	}
 
@@ -290,16 +291,6 @@ func (l *loader) load(ctx context.Context) error {
 		return err
 	}
 	return l.insertParticipants(ctx, convs, parts)
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // heavyCount is how many conversations heavy user h is in, scaled to n
@@ -324,15 +315,13 @@ func plan(rnd *rand.Rand, cfg Config) ([]conversation, error) {
 	}
 	// The heavy users, each in their count of conversations chosen at
 	// random; a direct conversation holds at most one of them, so that
-	// no pair of them repeats.
+	// no pair of them repeats. With only a handful of conversations
+	// there may be no room for all of them: they get fewer.
 	heavy := heavyUsers()
 	heavyIn := make([][]int32, n)
 	for h := range heavy {
 		want := heavyCount(h, n)
-		for got, tries := 0, 0; got < want; tries++ {
-			if tries > 100*n+1000 {
-				return nil, fmt.Errorf("cannot place user %d in %d conversations", heavy[h].user, want)
-			}
+		for got, tries := 0, 0; got < want && tries < 100*n+1000; tries++ {
 			i := rnd.IntN(n)
 			if slices.Contains(heavyIn[i], int32(heavy[h].user)) || (!convs[i].isGroup && len(heavyIn[i]) > 0) {
 				continue
@@ -433,7 +422,8 @@ func (l *loader) insertMessages(ctx context.Context, rnd *rand.Rand, convs []con
 	const cols = `(id, conversation_id, seq, sender_id, content, created_at)`
 	return l.batched(ctx, `INSERT INTO messages `+cols+` VALUES `, 6, l.cfg.Messages, &l.msgs, func(i int, args []any) {
 		id := int64(i + 1)
-		ci := min(sortSearch(cum, rnd.Float64()*total), len(convs)-1)
+		ci, _ := slices.BinarySearch(cum, rnd.Float64()*total)
+		ci = min(ci, len(convs)-1)
 		c := &convs[ci]
 		k := rnd.IntN(len(c.members))
 		at += 1 + rnd.Int64N(maxGap)
@@ -449,12 +439,6 @@ func (l *loader) insertMessages(ctx context.Context, rnd *rand.Rand, convs []con
 		content = appendContent(content[:0], rnd, vocabulary)
 		args[0], args[1], args[2], args[3], args[4], args[5] = id, ci+1, c.lastSeq, c.members[k], string(content), at
 	})
-}
-
-// sortSearch returns the first index of cum (ascending) at or above x.
-func sortSearch(cum []float64, x float64) int {
-	i, _ := slices.BinarySearch(cum, x)
-	return i
 }
 
 // insertConversations writes the conversations with what their messages
