@@ -1,16 +1,21 @@
 // Package bench is confab bench, a load generator for any Confab server
 // (like nats bench or redis-benchmark): it makes its own accounts through
-// the public API and drives the server over REST and WebSockets only.
+// the public API (reads uses those confab bench seed wrote) and drives the
+// server over REST and WebSockets only.
 //
 // Scenarios: idle (many authenticated sockets: connect rate, the server's
 // memory per connection), fanout (one conversation, many subscribers:
 // deliveries per second, publish→deliver latency, lost/duplicated/out of
-// order), send (concurrent REST senders: commits per second) and chat (a
-// realistic mix for soak runs, checked for exactly-once delivery).
+// order), send (concurrent REST senders: commits per second), chat (a
+// realistic mix for soak runs, checked for exactly-once delivery) and
+// reads (conversation and history pages of a database written by confab
+// bench seed, or the start time on it). seed itself writes a file, not
+// traffic: it is a Tool the command line passes in.
 //
 // It is a client and nothing else: it imports none of the server's
 // packages. It sends traffic only to the address given with --url, a
-// loopback one unless --allow-remote is passed, follows no redirect and
+// loopback one unless --allow-remote is passed (and reads --start-db only
+// to the loopback port of the server it started), follows no redirect and
 // uses no proxy; every loop is bounded in count and in time.
 package bench
 
