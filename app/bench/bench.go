@@ -1,16 +1,21 @@
 // Package bench is confab bench, a load generator for any Confab server
 // (like nats bench or redis-benchmark): it makes its own accounts through
-// the public API and drives the server over REST and WebSockets only.
+// the public API (reads uses those confab bench seed wrote) and drives the
+// server over REST and WebSockets only.
 //
 // Scenarios: idle (many authenticated sockets: connect rate, the server's
 // memory per connection), fanout (one conversation, many subscribers:
 // deliveries per second, publish→deliver latency, lost/duplicated/out of
-// order), send (concurrent REST senders: commits per second) and chat (a
-// realistic mix for soak runs, checked for exactly-once delivery).
+// order), send (concurrent REST senders: commits per second), chat (a
+// realistic mix for soak runs, checked for exactly-once delivery) and
+// reads (conversation and history pages of a database written by confab
+// bench seed, or the start time on it). seed itself writes a file, not
+// traffic: it is a Tool the command line passes in.
 //
 // It is a client and nothing else: it imports none of the server's
 // packages. It sends traffic only to the address given with --url, a
-// loopback one unless --allow-remote is passed, follows no redirect and
+// loopback one unless --allow-remote is passed (and reads --start-db only
+// to the loopback port of the server it started), follows no redirect and
 // uses no proxy; every loop is bounded in count and in time.
 package bench
 
@@ -53,7 +58,7 @@ type scenario struct {
 }
 
 func scenarios() []*scenario {
-	return []*scenario{idleScenario(), fanoutScenario(), sendScenario(), chatScenario()}
+	return []*scenario{idleScenario(), fanoutScenario(), sendScenario(), chatScenario(), readsScenario()}
 }
 
 // report is a scenario's result.
@@ -148,17 +153,32 @@ func btoi(b bool) int {
 // receiver measures latency on the same monotonic clock as the sender.
 func (e *env) since() time.Duration { return time.Since(e.start) }
 
-// Run runs confab bench with args (the scenario and its flags) and returns
-// the exit status.
-func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// Tool is a subcommand of confab bench that drives no server over its
+// API, such as seed, which writes a database file for one to start on.
+// The command line passes the tools in, so that this package, a client of
+// any server, imports none of the server's packages.
+type Tool struct {
+	Name, Summary string
+	// Run runs the tool with its flags and returns the exit status.
+	Run func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// Run runs confab bench with args (the scenario or tool, and its flags)
+// and returns the exit status.
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer, tools ...Tool) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage())
+		fmt.Fprint(stderr, usage(tools))
 		return exitUsage
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(stdout, usage())
+		fmt.Fprint(stdout, usage(tools))
 		return exitOK
+	}
+	for _, t := range tools {
+		if t.Name == args[0] {
+			return t.Run(ctx, args[1:], stdout, stderr)
+		}
 	}
 	var sc *scenario
 	for _, s := range scenarios() {
@@ -167,7 +187,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if sc == nil {
-		fmt.Fprintf(stderr, "confab bench: unknown scenario %q\n\n%s", args[0], usage())
+		fmt.Fprintf(stderr, "confab bench: unknown scenario %q\n\n%s", args[0], usage(tools))
 		return exitUsage
 	}
 
@@ -242,7 +262,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		enc.SetIndent("", "  ")
 		enc.Encode(rep)
 	} else {
-		printTable(stdout, sc.name, o.url, time.Since(e.start), rep.rows())
+		what := "against " + o.url
+		if t, ok := rep.(interface{ title() string }); ok { // it loaded no --url
+			what = t.title()
+		}
+		printTable(stdout, sc.name, what, time.Since(e.start), rep.rows())
 	}
 	if rep.failed() {
 		fmt.Fprintf(stderr, "confab bench %s: FAILED: see the report\n", sc.name)
@@ -256,12 +280,15 @@ func usageFail(w io.Writer, sc *scenario, msg string) int {
 	return exitUsage
 }
 
-func usage() string {
+func usage(tools []Tool) string {
 	var b strings.Builder
 	b.WriteString("Usage: confab bench SCENARIO [flags]\n\n" +
 		"Drives a Confab server over its public API, with accounts it registers itself.\n\nScenarios:\n")
 	for _, s := range scenarios() {
 		fmt.Fprintf(&b, "  %-8s %s\n", s.name, s.summary)
+	}
+	for _, t := range tools {
+		fmt.Fprintf(&b, "  %-8s %s\n", t.Name, t.Summary)
 	}
 	b.WriteString("\nRun 'confab bench SCENARIO --help' for a scenario's flags. The target is --url\n" +
 		"(default http://127.0.0.1:8000); it must be a loopback address unless --allow-remote\n" +
@@ -277,8 +304,8 @@ func printHelp(w io.Writer, sc *scenario, fs *flag.FlagSet) {
 	fs.PrintDefaults()
 }
 
-func printTable(w io.Writer, name, url string, took time.Duration, rows [][2]string) {
-	fmt.Fprintf(w, "confab bench %s against %s (%.1f s)\n\n", name, url, took.Seconds())
+func printTable(w io.Writer, name, what string, took time.Duration, rows [][2]string) {
+	fmt.Fprintf(w, "confab bench %s %s (%.1f s)\n\n", name, what, took.Seconds())
 	width := 0
 	for _, r := range rows {
 		width = max(width, len(r[0]))

@@ -1,7 +1,8 @@
 // Package cli is confab's command line: one file per command (serve,
 // migrate, createuser, backup, healthcheck, version), the dispatcher that
 // picks one, and the flags they share. bench, a client of any server, lives
-// in app/bench and is only dispatched from here.
+// in app/bench and is only dispatched from here, with the one bench tool
+// that writes a database (app/bench/seed) passed in.
 //
 //	confab [serve]                   run the server (the default)
 //	confab migrate up|down|status    manage the database schema
@@ -9,7 +10,7 @@
 //	confab backup PATH               copy the live database, consistently
 //	confab healthcheck               exit 0 when the local server answers
 //	confab version                   print the version
-//	confab bench SCENARIO            load a server over its API
+//	confab bench SCENARIO            load a server over its API, or seed a database
 //
 // Every command takes --help. A command parses its flags and arguments and
 // calls the packages that do the work (app/server, db, app/auth); it holds
@@ -28,6 +29,7 @@ import (
 	"strings"
 
 	"github.com/confab/confab/app/bench"
+	"github.com/confab/confab/app/bench/seed"
 	"github.com/confab/confab/app/config"
 )
 
@@ -104,7 +106,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 	}
 	switch name {
 	case "bench": // a client of any server, with scenarios and flags of its own
-		return bench.Run(ctx, args, c.stdout, c.stderr)
+		return bench.Run(ctx, args, c.stdout, c.stderr, bench.Tool{Name: "seed", Summary: seed.Summary, Run: seed.Run})
 	}
 	for _, cmd := range commands() {
 		if cmd.name == name {
@@ -121,7 +123,7 @@ func usage() string {
 	for _, cmd := range commands() {
 		fmt.Fprintf(&b, "  %-12s %s\n", cmd.name, cmd.summary)
 	}
-	fmt.Fprintf(&b, "  %-12s %s\n", "bench", "load a server over its API: idle, fanout, send, chat")
+	fmt.Fprintf(&b, "  %-12s %s\n", "bench", "load a server over its API: idle, fanout, send, chat, reads; seed a database")
 	b.WriteString("\nWithout a command, confab serves. Run 'confab COMMAND --help' for a command's flags.\n" +
 		"Settings come from environment variables (PORT, DATABASE_PATH, JWT_SECRET, ...): see README.md.\n")
 	return b.String()
