@@ -353,3 +353,54 @@ func TestTokens_RepeatedAccessTokenStillChecked(t *testing.T) {
 	_, err = tk.Parse(access, auth.Access)
 	wantCode(t, err, chat.CodeTokenNotValid)
 }
+
+// TestTokens_ClockSkewLeeway: a token issued by a node whose clock runs a
+// little ahead (iat or nbf up to auth.ClockLeeway in the future) is
+// accepted; one from further ahead is refused, and the leeway never
+// lengthens a token's life past its exp.
+func TestTokens_ClockSkewLeeway(t *testing.T) {
+	clk := newClock()
+	tk := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
+	now := clk.Now()
+	sign := func(iat, nbf, exp time.Time) string {
+		t.Helper()
+		c := jwt.MapClaims{"token_type": "access", "user_id": 7, "jti": "j" + iat.String() + nbf.String(),
+			"iat": iat.Unix(), "exp": exp.Unix()}
+		if !nbf.IsZero() {
+			c["nbf"] = nbf.Unix()
+		}
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	hour := now.Add(time.Hour)
+	for _, tc := range []struct {
+		name   string
+		token  string
+		accept bool
+	}{
+		{"iat now", sign(now, time.Time{}, hour), true},
+		{"iat 5s ahead", sign(now.Add(5*time.Second), time.Time{}, hour), true},
+		{"iat at the leeway", sign(now.Add(auth.ClockLeeway), time.Time{}, hour), true},
+		{"iat past the leeway", sign(now.Add(auth.ClockLeeway+time.Second), time.Time{}, hour), false},
+		{"iat an hour ahead", sign(now.Add(time.Hour), time.Time{}, now.Add(2*time.Hour)), false},
+		{"nbf 20s ahead", sign(now, now.Add(20*time.Second), hour), true},
+		{"nbf a minute ahead", sign(now, now.Add(time.Minute), hour), false},
+		{"expired a second ago", sign(now.Add(-time.Hour), time.Time{}, now.Add(-time.Second)), false},
+		{"expiring now", sign(now.Add(-time.Hour), time.Time{}, now), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 2 { // the second time from the verified cache
+				_, err := tk.Parse(tc.token, auth.Access)
+				if tc.accept && err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if !tc.accept {
+					wantCode(t, err, chat.CodeTokenNotValid)
+				}
+			}
+		})
+	}
+}

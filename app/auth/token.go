@@ -58,6 +58,12 @@ type Tokens struct {
 // maxVerified bounds Tokens.verified: about 1 MB of tokens.
 const maxVerified = 4096
 
+// ClockLeeway is how far in the future a token's iat (or nbf) may be and
+// still be accepted: the clocks of the nodes that issue and check tokens
+// may disagree by that much. A token from further ahead is refused. The
+// expiry gets no leeway: a token is refused from its exp on, as before.
+const ClockLeeway = 30 * time.Second
+
 // NewTokens returns a Tokens signing with secret.
 func NewTokens(secret []byte, accessTTL, refreshTTL time.Duration, now func() time.Time) *Tokens {
 	if now == nil {
@@ -100,8 +106,9 @@ func (t *Tokens) Parse(token, typ string) (Claims, error) {
 		c, ok := t.verified[token]
 		t.mu.Unlock()
 		if ok {
-			// As jwt checks them: exp is exclusive, iat may be now.
-			if now := t.now(); now.Before(c.ExpiresAt.Time) && !now.Before(c.IssuedAt.Time) {
+			// As Parse checks them: exp is exclusive, iat may be up
+			// to ClockLeeway ahead.
+			if now := t.now(); now.Before(c.ExpiresAt.Time) && !now.Add(ClockLeeway).Before(c.IssuedAt.Time) {
 				return c, nil
 			}
 			t.mu.Lock()
@@ -119,8 +126,15 @@ func (t *Tokens) Parse(token, typ string) (Claims, error) {
 		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		// Another node's clock may run a little ahead of ours: its
+		// fresh tokens' iat is then in our future. jwt applies the
+		// leeway to exp as well; exp is checked again without it below.
+		jwt.WithLeeway(ClockLeeway),
 		jwt.WithTimeFunc(t.now),
 	)
+	if err == nil && !t.now().Before(c.ExpiresAt.Time) {
+		err = errors.New("token is expired")
+	}
 	if err != nil {
 		return Claims{}, &chat.Error{Code: ErrTokenNotValid.Code, Detail: ErrTokenNotValid.Detail, Err: err}
 	}
