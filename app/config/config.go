@@ -33,10 +33,15 @@ type Config struct {
 	LogFormat      string     // LOG_FORMAT, "text" (or "json")
 	TrustProxy     bool       // TRUST_PROXY, false
 
-	RegistrationsPerMinute int     // REGISTRATIONS_PER_MINUTE, 30
-	LoginAttemptsPerMinute int     // LOGIN_ATTEMPTS_PER_MINUTE, 10
-	WSFramesPerSecond      float64 // WS_FRAMES_PER_SECOND, 20
-	WSFrameBurst           int     // WS_FRAME_BURST, 60
+	RegistrationsPerMinute int // REGISTRATIONS_PER_MINUTE, 30
+	LoginAttemptsPerMinute int // LOGIN_ATTEMPTS_PER_MINUTE, 10
+	// RequestsPerSecond (REQUESTS_PER_SECOND, 50; 0 turns it off) and
+	// RequestBurst (REQUEST_BURST, 100) size the token bucket each client
+	// address has for /api/ requests.
+	RequestsPerSecond int
+	RequestBurst      int
+	WSFramesPerSecond float64 // WS_FRAMES_PER_SECOND, 20
+	WSFrameBurst      int     // WS_FRAME_BURST, 60
 
 	// WSSendQueue is WS_SEND_QUEUE, 256: frames that may wait for one slow
 	// socket before it is closed with 4008.
@@ -108,6 +113,8 @@ func Load(getenv func(string) string) (Config, error) {
 		TrustProxy:             p.boolean("TRUST_PROXY", false),
 		RegistrationsPerMinute: p.integer("REGISTRATIONS_PER_MINUTE", 30, 1, 1<<30),
 		LoginAttemptsPerMinute: p.integer("LOGIN_ATTEMPTS_PER_MINUTE", 10, 1, 1<<30),
+		RequestsPerSecond:      p.integer("REQUESTS_PER_SECOND", 50, 0, 1<<30),
+		RequestBurst:           p.integer("REQUEST_BURST", 100, 1, 1<<30),
 		WSFramesPerSecond:      float64(p.integer("WS_FRAMES_PER_SECOND", 20, 1, 1<<30)),
 		WSFrameBurst:           p.integer("WS_FRAME_BURST", 60, 1, 1<<30),
 		WSSendQueue:            p.integer("WS_SEND_QUEUE", 256, 8, 1<<16),

@@ -38,6 +38,8 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"TRUST_PROXY", c.TrustProxy, false},
 		{"REGISTRATIONS_PER_MINUTE", c.RegistrationsPerMinute, 30},
 		{"LOGIN_ATTEMPTS_PER_MINUTE", c.LoginAttemptsPerMinute, 10},
+		{"REQUESTS_PER_SECOND", c.RequestsPerSecond, 50},
+		{"REQUEST_BURST", c.RequestBurst, 100},
 		{"WS_FRAMES_PER_SECOND", c.WSFramesPerSecond, 20.0},
 		{"WS_FRAME_BURST", c.WSFrameBurst, 60},
 		{"WS_PING_INTERVAL", c.WSPingInterval, 25 * time.Second},
@@ -69,6 +71,8 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		"TRUST_PROXY":               "true",
 		"REGISTRATIONS_PER_MINUTE":  "5",
 		"LOGIN_ATTEMPTS_PER_MINUTE": "7",
+		"REQUESTS_PER_SECOND":       "0",
+		"REQUEST_BURST":             "3",
 		"WS_FRAMES_PER_SECOND":      "50",
 		"WS_FRAME_BURST":            "200",
 		"WS_PING_INTERVAL":          "10s",
@@ -84,6 +88,7 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		c.AccessTokenTTL != 90*time.Second || c.RefreshTokenTTL != 720*time.Hour ||
 		c.LogLevel != slog.LevelDebug || c.LogFormat != "json" || !c.TrustProxy ||
 		c.RegistrationsPerMinute != 5 || c.LoginAttemptsPerMinute != 7 ||
+		c.RequestsPerSecond != 0 || c.RequestBurst != 3 ||
 		c.WSFramesPerSecond != 50 || c.WSFrameBurst != 200 ||
 		c.WSPingInterval != 10*time.Second || c.WSPongTimeout != 30*time.Second || c.WSWriteDelay != 2*time.Millisecond ||
 		c.MaxBodyBytes != 131072 || c.ShutdownTimeout != time.Minute {
@@ -130,6 +135,8 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"REGISTRATIONS_PER_MINUTE", "many"},
 		{"LOGIN_ATTEMPTS_PER_MINUTE", "-1"},
 		{"WS_FRAMES_PER_SECOND", "fast"},
+		{"REQUESTS_PER_SECOND", "-1"},
+		{"REQUEST_BURST", "0"},
 		{"WS_FRAME_BURST", "x"},
 		{"MAX_BODY_BYTES", "64KiB"},
 		{"REDIS_URL", "redis://localhost:6379"}, // without DATABASE_URL

@@ -138,6 +138,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	aopt := api.Options{
 		RegistrationsPerMinute: cfg.RegistrationsPerMinute,
 		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,
+		RequestsPerSecond:      float64(cfg.RequestsPerSecond),
+		RequestBurst:           cfg.RequestBurst,
 		Ready:                  store.Ping,
 		Now:                    opt.Now,
 	}
@@ -196,6 +198,7 @@ func (s *Server) routes() *echo.Echo {
 	e.Use(api.AccessLog(s.Log))
 	e.Use(middleware.Recover())
 	e.Use(api.SecurityHeaders())
+	e.Use(s.api.LimitRequests())
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
 
 	s.api.Routes(e)

@@ -42,7 +42,7 @@ func startCluster(t *testing.T, n int) *cluster {
 	c := &cluster{t: t, bin: BuildBinary(t, "multinode"), redis: redistest.Start(t)}
 	c.env = []string{
 		"DATABASE_URL=" + dbURL, "REDIS_URL=" + c.redis.URL(), "LOG_LEVEL=warn",
-		"REGISTRATIONS_PER_MINUTE=100000", "LOGIN_ATTEMPTS_PER_MINUTE=100000",
+		"REGISTRATIONS_PER_MINUTE=100000", "LOGIN_ATTEMPTS_PER_MINUTE=100000", "REQUESTS_PER_SECOND=0",
 		"WS_FRAMES_PER_SECOND=100000", "WS_FRAME_BURST=100000",
 		"WS_MAX_CONNS_PER_IP=100000", "WS_MAX_CONNS_PER_USER=1000",
 	}
