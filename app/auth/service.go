@@ -81,7 +81,7 @@ func (s *Service) Register(ctx context.Context, username, password, displayName 
 	if _, err := s.store.UserByUsername(ctx, username); err == nil {
 		return chat.User{}, Pair{}, chat.InvalidField("username", "A user with that username already exists.")
 	}
-	hash, err := s.hasher.Hash(password)
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return chat.User{}, Pair{}, err
 	}
@@ -103,7 +103,11 @@ func (s *Service) Login(ctx context.Context, username, password string) (chat.Us
 	if err != nil && !errors.Is(err, chat.ErrNotFound) {
 		return chat.User{}, Pair{}, err
 	}
-	if !s.hasher.Check(a.PasswordHash, password) {
+	ok, err := s.hasher.Check(ctx, a.PasswordHash, password)
+	if err != nil {
+		return chat.User{}, Pair{}, err
+	}
+	if !ok {
 		return chat.User{}, Pair{}, ErrBadCredentials
 	}
 	p, err := s.newLogin(ctx, a.ID)
@@ -193,7 +197,7 @@ func (s *Service) UpdateMe(ctx context.Context, userID int64, displayName, passw
 	}
 	var hash *string
 	if password != nil {
-		h, err := s.hasher.Hash(*password)
+		h, err := s.hasher.Hash(ctx, *password)
 		if err != nil {
 			return chat.User{}, err
 		}

@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -40,6 +41,8 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"LOGIN_ATTEMPTS_PER_MINUTE", c.LoginAttemptsPerMinute, 10},
 		{"REQUESTS_PER_SECOND", c.RequestsPerSecond, 50},
 		{"REQUEST_BURST", c.RequestBurst, 100},
+		{"PASSWORD_HASH_CONCURRENCY", c.PasswordHashConcurrency, runtime.GOMAXPROCS(0)},
+		{"PASSWORD_HASH_QUEUE", c.PasswordHashQueue, 4 * runtime.GOMAXPROCS(0)},
 		{"WS_FRAMES_PER_SECOND", c.WSFramesPerSecond, 20.0},
 		{"WS_FRAME_BURST", c.WSFrameBurst, 60},
 		{"WS_PING_INTERVAL", c.WSPingInterval, 25 * time.Second},
@@ -73,6 +76,8 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		"LOGIN_ATTEMPTS_PER_MINUTE": "7",
 		"REQUESTS_PER_SECOND":       "0",
 		"REQUEST_BURST":             "3",
+		"PASSWORD_HASH_CONCURRENCY": "3",
+		"PASSWORD_HASH_QUEUE":       "0",
 		"WS_FRAMES_PER_SECOND":      "50",
 		"WS_FRAME_BURST":            "200",
 		"WS_PING_INTERVAL":          "10s",
@@ -88,7 +93,7 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		c.AccessTokenTTL != 90*time.Second || c.RefreshTokenTTL != 720*time.Hour ||
 		c.LogLevel != slog.LevelDebug || c.LogFormat != "json" || !c.TrustProxy ||
 		c.RegistrationsPerMinute != 5 || c.LoginAttemptsPerMinute != 7 ||
-		c.RequestsPerSecond != 0 || c.RequestBurst != 3 ||
+		c.RequestsPerSecond != 0 || c.RequestBurst != 3 || c.PasswordHashConcurrency != 3 || c.PasswordHashQueue != 0 ||
 		c.WSFramesPerSecond != 50 || c.WSFrameBurst != 200 ||
 		c.WSPingInterval != 10*time.Second || c.WSPongTimeout != 30*time.Second || c.WSWriteDelay != 2*time.Millisecond ||
 		c.MaxBodyBytes != 131072 || c.ShutdownTimeout != time.Minute {
@@ -137,6 +142,8 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"WS_FRAMES_PER_SECOND", "fast"},
 		{"REQUESTS_PER_SECOND", "-1"},
 		{"REQUEST_BURST", "0"},
+		{"PASSWORD_HASH_CONCURRENCY", "0"},
+		{"PASSWORD_HASH_QUEUE", "-1"},
 		{"WS_FRAME_BURST", "x"},
 		{"MAX_BODY_BYTES", "64KiB"},
 		{"REDIS_URL", "redis://localhost:6379"}, // without DATABASE_URL

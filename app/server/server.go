@@ -130,7 +130,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Store:   store,
 		Hub:     h,
 		Cluster: cl,
-		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost),
+		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost, auth.HashLimit{
+			Concurrent: cfg.PasswordHashConcurrency, Waiting: cfg.PasswordHashQueue}),
 			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), authOpt),
 		Chat:    chat.NewService(timed, h, chatOpt),
 		Metrics: m,

@@ -116,6 +116,7 @@ func Config(t testing.TB) config.Config {
 	cfg.LoginAttemptsPerMinute = 1 << 20
 	cfg.RequestsPerSecond = 1 << 20
 	cfg.RequestBurst = 1 << 20
+	cfg.PasswordHashQueue = 1 << 20
 	cfg.WSFramesPerSecond = 1 << 20
 	cfg.WSFrameBurst = 1 << 20
 	cfg.WSMaxConnsPerIP = 1 << 20
