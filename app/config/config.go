@@ -50,6 +50,12 @@ type Config struct {
 	PasswordHashQueue       int
 	WSFramesPerSecond       float64 // WS_FRAMES_PER_SECOND, 20
 	WSFrameBurst            int     // WS_FRAME_BURST, 60
+	// WSUserFramesPerSecond (WS_USER_FRAMES_PER_SECOND, 3 ×
+	// WS_FRAMES_PER_SECOND) and WSUserFrameBurst (WS_USER_FRAME_BURST, 3
+	// × WS_FRAME_BURST) size the bucket all the sockets of one user on a
+	// node share.
+	WSUserFramesPerSecond float64
+	WSUserFrameBurst      int
 
 	// WSSendQueue is WS_SEND_QUEUE, 256: frames that may wait for one slow
 	// socket before it is closed with 4008.
@@ -141,6 +147,8 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL:             getenv("DATABASE_URL"),
 	}
 	c.PasswordHashQueue = p.integer("PASSWORD_HASH_QUEUE", 4*c.PasswordHashConcurrency, 0, 1<<20)
+	c.WSUserFramesPerSecond = float64(p.integer("WS_USER_FRAMES_PER_SECOND", 3*int(c.WSFramesPerSecond), 1, 1<<30))
+	c.WSUserFrameBurst = p.integer("WS_USER_FRAME_BURST", 3*c.WSFrameBurst, 1, 1<<30)
 	switch lv := strings.ToLower(p.str("LOG_LEVEL", "info")); lv {
 	case "debug":
 		c.LogLevel = slog.LevelDebug

@@ -45,6 +45,8 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"PASSWORD_HASH_QUEUE", c.PasswordHashQueue, 4 * runtime.GOMAXPROCS(0)},
 		{"WS_FRAMES_PER_SECOND", c.WSFramesPerSecond, 20.0},
 		{"WS_FRAME_BURST", c.WSFrameBurst, 60},
+		{"WS_USER_FRAMES_PER_SECOND", c.WSUserFramesPerSecond, 60.0},
+		{"WS_USER_FRAME_BURST", c.WSUserFrameBurst, 180},
 		{"WS_PING_INTERVAL", c.WSPingInterval, 25 * time.Second},
 		{"WS_PONG_TIMEOUT", c.WSPongTimeout, 60 * time.Second},
 		{"WS_WRITE_DELAY", c.WSWriteDelay, time.Duration(0)},
@@ -80,6 +82,7 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		"PASSWORD_HASH_QUEUE":       "0",
 		"WS_FRAMES_PER_SECOND":      "50",
 		"WS_FRAME_BURST":            "200",
+		"WS_USER_FRAMES_PER_SECOND": "70",
 		"WS_PING_INTERVAL":          "10s",
 		"WS_PONG_TIMEOUT":           "30s",
 		"WS_WRITE_DELAY":            "2ms",
@@ -95,6 +98,7 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		c.RegistrationsPerMinute != 5 || c.LoginAttemptsPerMinute != 7 ||
 		c.RequestsPerSecond != 0 || c.RequestBurst != 3 || c.PasswordHashConcurrency != 3 || c.PasswordHashQueue != 0 ||
 		c.WSFramesPerSecond != 50 || c.WSFrameBurst != 200 ||
+		c.WSUserFramesPerSecond != 70 || c.WSUserFrameBurst != 600 || // 3 × WS_FRAME_BURST
 		c.WSPingInterval != 10*time.Second || c.WSPongTimeout != 30*time.Second || c.WSWriteDelay != 2*time.Millisecond ||
 		c.MaxBodyBytes != 131072 || c.ShutdownTimeout != time.Minute {
 		t.Errorf("config = %+v", c)
@@ -145,6 +149,8 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"PASSWORD_HASH_CONCURRENCY", "0"},
 		{"PASSWORD_HASH_QUEUE", "-1"},
 		{"WS_FRAME_BURST", "x"},
+		{"WS_USER_FRAMES_PER_SECOND", "0"},
+		{"WS_USER_FRAME_BURST", "lots"},
 		{"MAX_BODY_BYTES", "64KiB"},
 		{"REDIS_URL", "redis://localhost:6379"}, // without DATABASE_URL
 		{"REDIS_URL", "localhost:6379"},

@@ -75,7 +75,9 @@ type conn struct {
 	fw frameWriter
 
 	// Reader-only state.
-	limiter    *rate.Limiter
+	limiter *rate.Limiter
+	// budget is the bucket of all the user's connections on this node.
+	budget     *rate.Limiter
 	strikes    int           // refusals in a row, to answer only the first few
 	refusals   *rate.Limiter // refusals over time; made at the first one
 	typingGate typingGate
@@ -83,7 +85,7 @@ type conn struct {
 
 // newConn takes over a socket just upgraded: from here on only its
 // writer writes to gc.
-func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, expires time.Time, requestID string) *conn {
+func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, expires time.Time, requestID string, budget *rate.Limiter) *conn {
 	c := &conn{
 		h:          h,
 		ws:         ws,
@@ -96,6 +98,7 @@ func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, ex
 		closed:     make(chan struct{}),
 		joins:      newJoins(h.opt.MaxJoined, h.opt.QueueSize),
 		limiter:    rate.NewLimiter(rate.Limit(h.opt.FramesPerSecond), h.opt.FrameBurst),
+		budget:     budget,
 	}
 	c.fw.c = c
 	c.writer = c.writeLoop
@@ -354,11 +357,11 @@ func (c *conn) reader() int {
 	}
 }
 
-// allowFrame applies the token bucket. A refused frame gets a
-// rate_limited error; a connection that keeps going past a whole burst of
-// refusals is closed with 4029.
+// allowFrame applies the connection's token bucket, then the user's. A
+// refused frame gets a rate_limited error either way; a connection that
+// keeps going past a whole burst of refusals is closed with 4029.
 func (c *conn) allowFrame() bool {
-	if c.limiter.Allow() {
+	if c.limiter.Allow() && c.budget.Allow() {
 		c.strikes = 0
 		return true
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
@@ -133,6 +134,11 @@ type Options struct {
 	// FramesPerSecond and FrameBurst size the per-connection token bucket.
 	FramesPerSecond float64 // 20
 	FrameBurst      int     // 60
+	// UserFramesPerSecond and UserFrameBurst size the bucket all the
+	// connections of one user (on this node) share; zero means
+	// userBudgetFactor times the connection's.
+	UserFramesPerSecond float64
+	UserFrameBurst      int
 	// QueueSize is how many frames may wait for one slow connection
 	// before it is closed with 4008 (default 256).
 	QueueSize int
@@ -163,6 +169,10 @@ type Handler struct {
 	conns   map[*conn]struct{}
 	perIP   map[string]int
 	perUser map[int64]int
+	// budgets are the users' frame buckets, shared by their connections.
+	// A bucket outlives its user's last connection until it is full
+	// again (sweepBudgets), so that reconnecting does not refill it.
+	budgets map[int64]*rate.Limiter
 	closing bool
 	wg      sync.WaitGroup
 
@@ -197,6 +207,12 @@ func New(opt Options) *Handler {
 	if opt.FrameBurst <= 0 {
 		opt.FrameBurst = 60
 	}
+	if opt.UserFramesPerSecond <= 0 {
+		opt.UserFramesPerSecond = userBudgetFactor * opt.FramesPerSecond
+	}
+	if opt.UserFrameBurst <= 0 {
+		opt.UserFrameBurst = userBudgetFactor * opt.FrameBurst
+	}
 	if opt.QueueSize <= 0 {
 		opt.QueueSize = 256
 	}
@@ -228,6 +244,7 @@ func New(opt Options) *Handler {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{opt: opt, conns: map[*conn]struct{}{}, perIP: map[string]int{}, perUser: map[int64]int{},
+		budgets:   map[int64]*rate.Limiter{},
 		stopPings: make(chan struct{}), pingsDone: make(chan struct{})}
 	h.ctx, h.cancel = context.WithCancel(opt.Context)
 	go h.pinger()
@@ -360,7 +377,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		closeNow(ws, hw.conn, CloseRateLimited, "too many connections for this user")
 		return
 	}
-	c := newConn(h, ws, hw.conn, user, expires, requestID)
+	budget := h.budgets[user.ID]
+	if budget == nil {
+		budget = rate.NewLimiter(rate.Limit(h.opt.UserFramesPerSecond), h.opt.UserFrameBurst)
+		h.budgets[user.ID] = budget
+	}
+	c := newConn(h, ws, hw.conn, user, expires, requestID, budget)
 	h.conns[c] = struct{}{}
 	h.perIP[ip]++
 	h.perUser[user.ID]++
@@ -442,12 +464,32 @@ func (h *Handler) pinger() {
 				due = append(due, c)
 			}
 		}
+		if slot == 0 {
+			h.sweepBudgets()
+		}
 		h.mu.Unlock()
 		for _, c := range due {
 			c.push(&hub.Event{Type: ctrlPing}, true)
 		}
 		clear(due)
 		due = due[:0]
+	}
+}
+
+// userBudgetFactor is how many connections' worth of frames one user may
+// send across all of theirs, by default: a phone, a laptop and a browser
+// tab each at full rate, but not fifty sockets of one account at fifty
+// times the rate.
+const userBudgetFactor = 3
+
+// sweepBudgets forgets the buckets of users without a connection once
+// they are full again: forgetting them then changes nothing. h.mu is held.
+func (h *Handler) sweepBudgets() {
+	now := time.Now()
+	for id, b := range h.budgets {
+		if h.perUser[id] == 0 && b.TokensAt(now) >= float64(b.Burst()) {
+			delete(h.budgets, id)
+		}
 	}
 }
 

@@ -897,3 +897,44 @@ loop:
 		t.Fatal("no frame got through at all: the flood was not interleaved with allowed frames")
 	}
 }
+
+// The frame budget of a user holds across all their sockets: two sockets,
+// each well within its own bucket, share WS_USER_FRAME_BURST, and past it
+// a frame gets the same rate_limited error the per-socket limit gives.
+// Another user's budget is their own.
+func TestFrameBudgetPerUserAcrossSockets(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.WSFramesPerSecond, c.WSFrameBurst = 1000, 1000
+		c.WSUserFramesPerSecond, c.WSUserFrameBurst = 0.001, 6 // none come back during the test
+	}))
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	phone, laptop := dial(t, s, "/ws/chat/", alice.Access), dial(t, s, "/ws/chat/", alice.Access)
+	ping := func(c *client, n int) {
+		c.send(map[string]any{"type": "ping", "request_id": n})
+	}
+	for i := range 4 {
+		ping(phone, i)
+		if f := phone.nextAny(); f.typ() != "pong" {
+			t.Fatalf("phone frame %d: %v, want pong", i, f)
+		}
+	}
+	for i := range 2 { // the budget's last two
+		ping(laptop, i)
+		if f := laptop.nextAny(); f.typ() != "pong" {
+			t.Fatalf("laptop frame %d: %v, want pong", i, f)
+		}
+	}
+	ping(laptop, 2)
+	if f := laptop.nextAny(); f.typ() != "error" || f["code"] != "rate_limited" {
+		t.Fatalf("laptop frame past the user's budget: %v, want error rate_limited", f)
+	}
+	ping(phone, 4)
+	if f := phone.nextAny(); f.typ() != "error" || f["code"] != "rate_limited" {
+		t.Fatalf("phone frame past the user's budget: %v, want error rate_limited", f)
+	}
+	other := dial(t, s, "/ws/chat/", bob.Access)
+	ping(other, 0)
+	if f := other.nextAny(); f.typ() != "pong" {
+		t.Fatalf("another user: %v, want pong", f)
+	}
+}
