@@ -23,11 +23,23 @@ const (
 	Refresh = "refresh"
 )
 
-// Claims are SimpleJWT's: token_type, user_id, jti, iat, exp.
+// Claims are SimpleJWT's (token_type, user_id, jti, iat, exp) and the
+// session the token belongs to (sid, epoch).
 type Claims struct {
 	TokenType string `json:"token_type"`
 	UserID    int64  `json:"user_id"`
+	Session
 	jwt.RegisteredClaims
+}
+
+// Session says which login a token belongs to: SID is its refresh chain,
+// Epoch the user's token epoch when it was issued. A password change
+// moves the epoch on and keeps one chain: tokens of an older epoch are
+// then valid only in that chain. Tokens issued before sessions existed
+// have neither, and count as another session.
+type Session struct {
+	SID   string `json:"sid,omitempty"`
+	Epoch int64  `json:"epoch,omitempty"`
 }
 
 // Expiry returns the exp claim.
@@ -72,8 +84,8 @@ func NewTokens(secret []byte, accessTTL, refreshTTL time.Duration, now func() ti
 	return &Tokens{secret: secret, accessTTL: accessTTL, refreshTTL: refreshTTL, now: now}
 }
 
-// Issue signs a new token of type typ for userID.
-func (t *Tokens) Issue(userID int64, typ string) (string, Claims, error) {
+// Issue signs a new token of type typ for userID in session s.
+func (t *Tokens) Issue(userID int64, typ string, sess Session) (string, Claims, error) {
 	ttl := t.accessTTL
 	if typ == Refresh {
 		ttl = t.refreshTTL
@@ -82,6 +94,7 @@ func (t *Tokens) Issue(userID int64, typ string) (string, Claims, error) {
 	c := Claims{
 		TokenType: typ,
 		UserID:    userID,
+		Session:   sess,
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        randomHex(16),
 			IssuedAt:  jwt.NewNumericDate(now),

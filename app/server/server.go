@@ -124,6 +124,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		authOpt.Tickets = cl
 		chatOpt.SharedStore = true
 	}
+	// A password change closes the other sessions' sockets through the
+	// hub, so on every node.
+	chatSvc := chat.NewService(timed, h, chatOpt)
+	authOpt.SessionsRevoked = chatSvc.SessionsRevoked
 	s := &Server{
 		Config:  cfg,
 		Log:     log,
@@ -133,7 +137,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost, auth.HashLimit{
 			Concurrent: cfg.PasswordHashConcurrency, Waiting: cfg.PasswordHashQueue}),
 			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), authOpt),
-		Chat:    chat.NewService(timed, h, chatOpt),
+		Chat:    chatSvc,
 		Metrics: m,
 	}
 	aopt := api.Options{

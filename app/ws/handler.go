@@ -325,7 +325,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 
 	// Authenticate before the upgrade, but answer after it: browsers can
 	// read a close code, not a refused handshake's status.
-	user, expires, authErr := h.authenticate(r)
+	user, sess, expires, authErr := h.authenticate(r)
 
 	// Echo's RequestID middleware sets the id on the response.
 	requestID := w.Header().Get("X-Request-Id")
@@ -382,7 +382,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		budget = rate.NewLimiter(rate.Limit(h.opt.UserFramesPerSecond), h.opt.UserFrameBurst)
 		h.budgets[user.ID] = budget
 	}
-	c := newConn(h, ws, hw.conn, user, expires, requestID, budget)
+	c := newConn(h, ws, hw.conn, user, sess.SID, expires, requestID, budget)
 	h.conns[c] = struct{}{}
 	h.perIP[ip]++
 	h.perUser[user.ID]++
@@ -410,12 +410,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 	}()
 }
 
-// authenticate reads ?ticket=, ?token= or the Authorization header.
-func (h *Handler) authenticate(r *http.Request) (chat.User, time.Time, error) {
+// authenticate reads ?ticket=, ?token= or the Authorization header. It
+// returns the user, the session and the expiry of the token.
+func (h *Handler) authenticate(r *http.Request) (chat.User, auth.Session, time.Time, error) {
 	q := r.URL.Query()
 	ctx := r.Context()
 	if t := q.Get("ticket"); t != "" {
-		return h.opt.Auth.RedeemTicket(ctx, t)
+		u, tk, err := h.opt.Auth.RedeemTicket(ctx, t)
+		return u, tk.Session, tk.AccessExp, err
 	}
 	token := q.Get("token")
 	if token == "" {
@@ -424,13 +426,13 @@ func (h *Handler) authenticate(r *http.Request) (chat.User, time.Time, error) {
 		}
 	}
 	if token == "" {
-		return chat.User{}, time.Time{}, auth.ErrTokenNotValid
+		return chat.User{}, auth.Session{}, time.Time{}, auth.ErrTokenNotValid
 	}
 	u, claims, err := h.opt.Auth.Authenticate(ctx, token)
 	if err != nil {
-		return chat.User{}, time.Time{}, err
+		return chat.User{}, auth.Session{}, time.Time{}, err
 	}
-	return u, claims.Expiry(), nil
+	return u, claims.Session, claims.Expiry(), nil
 }
 
 // closeNow sends a close frame and drops a connection that never got a
