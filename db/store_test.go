@@ -127,7 +127,7 @@ func TestOpen_CreatesFolderWithDurableSettings(t *testing.T) {
 func TestMigrations_DownAndUpAgain(t *testing.T) {
 	s, _ := mustOpenDB(t)
 	ctx := context.Background()
-	for range 4 { // every migration there is
+	for range 5 { // every migration there is
 		if err := s.Migrate(ctx, "down"); err != nil {
 			t.Fatal(err)
 		}
@@ -148,7 +148,7 @@ func TestMigrations_SeqNumbersExistingMessages(t *testing.T) {
 	ctx := context.Background()
 	a, b := mustUser(t, s, "ann"), mustUser(t, s, "ben")
 	c1, c2, empty := mustConversation(t, s, a, b), mustConversation(t, s, a, b), mustConversation(t, s, a)
-	for range 3 { // to the schema before seq
+	for range 4 { // to the schema before seq
 		if err := s.Migrate(ctx, "down"); err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +271,7 @@ func BenchmarkConversations(b *testing.B) {
 func TestMigrations_DisplayKeyForExistingUsers(t *testing.T) {
 	s, path := mustOpenDB(t)
 	ctx := context.Background()
-	for range 2 { // to the schema before display_key
+	for range 3 { // to the schema before display_key
 		if err := s.Migrate(ctx, "down"); err != nil {
 			t.Fatal(err)
 		}
@@ -329,7 +329,7 @@ func TestMigrations_DisplayKeyForExistingUsers(t *testing.T) {
 		t.Errorf("after a restart: display keys %q, want %q", got, want)
 	}
 
-	for range 2 {
+	for range 3 {
 		if err := s.Migrate(ctx, "down"); err != nil {
 			t.Fatal(err)
 		}
@@ -338,8 +338,10 @@ func TestMigrations_DisplayKeyForExistingUsers(t *testing.T) {
 	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('users') WHERE name = 'display_key'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("display_key after down: %d %v", n, err)
 	}
-	if u, err := s.UserByUsername(ctx, "ozil"); err != nil || u.DisplayName != names["ozil"] {
-		t.Errorf("after down: %+v %v", u, err)
+	// Read by hand: the store's own queries need the later columns.
+	var name string
+	if err := s.DB().QueryRowContext(ctx, `SELECT display_name FROM users WHERE username = 'ozil'`).Scan(&name); err != nil || name != names["ozil"] {
+		t.Errorf("after down: %q %v", name, err)
 	}
 }
 
@@ -359,8 +361,10 @@ func TestMigrations_MemberCountsAndReadSeqsOfExistingData(t *testing.T) {
 		}
 		sent = append(sent, res[0].Message)
 	}
-	if err := s.Migrate(ctx, "down"); err != nil {
-		t.Fatal(err)
+	for range 2 { // to the schema before member_count
+		if err := s.Migrate(ctx, "down"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Before: ben had read the second message, cy nothing.
 	w := writable(t, path)
@@ -383,8 +387,10 @@ func TestMigrations_MemberCountsAndReadSeqsOfExistingData(t *testing.T) {
 				tc.conv, tc.viewer.Username, cv.MemberCount, cv.UnreadCount, err, tc.members, tc.unread)
 		}
 	}
-	if err := s.Migrate(ctx, "down"); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := s.Migrate(ctx, "down"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	var n int
 	if err := s.DB().QueryRowContext(ctx, `

@@ -128,6 +128,30 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordH
 	return u, nil
 }
 
+// ChangePassword implements chat.Store.
+func (s *Store) ChangePassword(ctx context.Context, id int64, passwordHash, keepChain string, at time.Time) (chat.Account, error) {
+	var a chat.Account
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		a, err = sqlq.ScanAccount(tx.QueryRowContext(ctx, `
+			UPDATE users SET password_hash = ?, token_epoch = token_epoch + 1, kept_session = ?
+			WHERE id = ?
+			RETURNING `+sqlq.AccountColumns, passwordHash, keepChain, id))
+		if err != nil {
+			return notFound(err)
+		}
+		_, err = tx.ExecContext(ctx, `
+			UPDATE refresh_tokens SET revoked_at = ?
+			WHERE user_id = ? AND chain_id <> ? AND revoked_at IS NULL`, ms(at), id, keepChain)
+		return err
+	})
+	s.users.forget(id)
+	if err != nil {
+		return chat.Account{}, fmt.Errorf("change password: %w", err)
+	}
+	return a, nil
+}
+
 // DeleteUser implements chat.Store.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 	defer s.users.forget(id)

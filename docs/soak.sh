@@ -28,7 +28,7 @@ cd "$(dirname "$0")/.."
 
 go build -o "$OUT/confab" .
 HOST=127.0.0.1 PORT=$PORT DATABASE_PATH="$OUT/confab.db" LOG_LEVEL=warn \
-	REGISTRATIONS_PER_MINUTE=100000 "$OUT/confab" serve >"$OUT/server.log" 2>&1 &
+	REGISTRATIONS_PER_MINUTE=100000 REQUESTS_PER_SECOND=0 "$OUT/confab" serve >"$OUT/server.log" 2>&1 &
 PID=$!
 trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
 until curl -sf "$URL/healthz" >/dev/null; do sleep 0.2; done

@@ -119,8 +119,7 @@ func (a *API) handleLogout(c echo.Context) error {
 }
 
 func (a *API) handleTicket(c echo.Context) error {
-	claims := c.Get(claimsKey).(auth.Claims)
-	t, err := a.auth.IssueTicket(c.Request().Context(), currentUser(c).ID, claims.Expiry())
+	t, err := a.auth.IssueTicket(c.Request().Context(), c.Get(claimsKey).(auth.Claims))
 	if err != nil {
 		return err
 	}
@@ -144,7 +143,9 @@ func (a *API) handleUpdateMe(c echo.Context) error {
 		return err
 	}
 	ctx := c.Request().Context()
-	if _, err := a.auth.UpdateMe(ctx, currentUser(c).ID, in.DisplayName, in.Password); err != nil {
+	// A new password ends every session but this one.
+	sid := c.Get(claimsKey).(auth.Claims).SID
+	if _, err := a.auth.UpdateMe(ctx, currentUser(c).ID, sid, in.DisplayName, in.Password); err != nil {
 		return err
 	}
 	u, err := a.chat.User(ctx, currentUser(c).ID)

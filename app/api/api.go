@@ -22,6 +22,11 @@ import (
 type Options struct {
 	RegistrationsPerMinute int
 	LoginAttemptsPerMinute int
+	// RequestsPerSecond and RequestBurst size the token bucket every
+	// client address has for /api/ requests; RequestsPerSecond zero
+	// turns it off.
+	RequestsPerSecond float64
+	RequestBurst      int
 	// Ready reports whether the server can serve (for /readyz).
 	Ready func(ctx context.Context) error
 	// Degraded, when set, reports what does not work fully while the
@@ -43,6 +48,8 @@ type API struct {
 	// loginAddrs limits failed logins per address across usernames, at
 	// loginsPerAddress times the per-username limit.
 	loginAddrs *keyedLimiter
+	// requests limits every /api/ request per client address.
+	requests *keyedLimiter
 }
 
 // loginsPerAddress is how many times LoginAttemptsPerMinute one address
@@ -56,9 +63,10 @@ func New(a *auth.Service, c *chat.Service, log *slog.Logger, opt Options) *API {
 	}
 	return &API{
 		auth: a, chat: c, log: log, opt: opt,
-		logins:     newKeyedLimiter(opt.LoginAttemptsPerMinute, opt.Now),
-		register:   newKeyedLimiter(opt.RegistrationsPerMinute, opt.Now),
-		loginAddrs: newKeyedLimiter(loginsPerAddress*opt.LoginAttemptsPerMinute, opt.Now),
+		logins:     perMinute(opt.LoginAttemptsPerMinute, opt.Now),
+		register:   perMinute(opt.RegistrationsPerMinute, opt.Now),
+		loginAddrs: perMinute(loginsPerAddress*opt.LoginAttemptsPerMinute, opt.Now),
+		requests:   newKeyedLimiter(opt.RequestsPerSecond, max(opt.RequestBurst, 1), opt.Now),
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/server/servertest"
 )
@@ -427,6 +428,19 @@ func TestAccessToken_Forgeries(t *testing.T) {
 			}
 		})
 	}
+
+	// Clock skew between nodes: a token issued a little ahead of this
+	// node's clock passes; one from far ahead is refused (above).
+	t.Run("issued within the clock leeway", func(t *testing.T) {
+		for _, ahead := range []time.Duration{time.Second, auth.ClockLeeway} {
+			tok := sign(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) {
+				c["iat"], c["jti"] = now.Add(ahead).Unix(), "skew"+ahead.String()
+			}))
+			wantStatus(t, s.Do(t, http.MethodGet, "/api/users/me/", tok, nil), http.StatusOK)
+		}
+		past := sign(t, jwt.SigningMethodHS256, key, claims(func(c jwt.MapClaims) { c["iat"] = now.Add(auth.ClockLeeway + 2*time.Second).Unix() }))
+		wantError(t, s.Do(t, http.MethodGet, "/api/users/me/", past, nil), http.StatusUnauthorized, "token_not_valid")
+	})
 
 	t.Run("no Authorization header", func(t *testing.T) {
 		wantError(t, s.Do(t, http.MethodGet, "/api/users/me/", "", nil), http.StatusUnauthorized, "not_authenticated")

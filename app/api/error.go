@@ -43,7 +43,7 @@ func Status(code chat.Code) int {
 		return http.StatusRequestEntityTooLarge
 	case chat.CodeRateLimited:
 		return http.StatusTooManyRequests
-	case chat.CodeUnavailable:
+	case chat.CodeUnavailable, chat.CodeOverloaded:
 		return http.StatusServiceUnavailable
 	default:
 		return http.StatusInternalServerError
@@ -63,10 +63,14 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if errors.As(err, &rl) {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.after.Seconds()))))
 		}
+		if chat.ErrorCode(err) == chat.CodeOverloaded {
+			// The queue it met drains in well under a second.
+			c.Response().Header().Set("Retry-After", "1")
+		}
 		if status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 		}
-		if status >= 500 {
+		if status >= 500 && chat.ErrorCode(err) != chat.CodeOverloaded { // refusing is the plan, not a failure
 			log.Error("request failed", "err", err, "method", c.Request().Method,
 				"path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 		}
@@ -110,7 +114,7 @@ func toBody(err error) (errorBody, int) {
 	var ce *chat.Error
 	if errors.As(err, &ce) {
 		status := Status(ce.Code)
-		if status >= 500 && ce.Code != chat.CodeUnavailable {
+		if status >= 500 && ce.Code != chat.CodeUnavailable && ce.Code != chat.CodeOverloaded {
 			return errorBody{Detail: "A server error occurred.", Code: string(chat.CodeInternal)}, status
 		}
 		return errorBody{Detail: ce.Detail, Code: string(ce.Code), Fields: ce.Fields}, status

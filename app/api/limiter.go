@@ -3,21 +3,27 @@ package api
 import (
 	"context"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
 )
 
 // keyedLimiter is a token bucket per key (a client address, an address and
 // a username). Buckets idle long enough to be full again are forgotten, so
-// memory stays bounded by the keys seen in the last window.
+// memory stays bounded by the keys seen in the last sweep interval.
 type keyedLimiter struct {
 	mu      sync.Mutex
-	perMin  int
+	limit   rate.Limit
+	burst   int
 	buckets map[string]*bucket
-	sweep   time.Time
-	now     func() time.Time
+	// full is how long an idle bucket takes to fill up again: after
+	// that, forgetting it changes nothing.
+	full  time.Duration
+	sweep time.Time
+	now   func() time.Time
 }
 
 type bucket struct {
@@ -42,14 +48,27 @@ func (b *bucket) refuse(wait time.Duration) refusal {
 	return refusal{wait, b.refused}
 }
 
-func newKeyedLimiter(perMinute int, now func() time.Time) *keyedLimiter {
-	return &keyedLimiter{perMin: perMinute, buckets: map[string]*bucket{}, now: now}
+// newKeyedLimiter returns a limiter of perSecond attempts a second per
+// key, with bursts of burst.
+func newKeyedLimiter(perSecond float64, burst int, now func() time.Time) *keyedLimiter {
+	return &keyedLimiter{limit: rate.Limit(perSecond), burst: burst, buckets: map[string]*bucket{}, now: now,
+		full: time.Duration(float64(burst) / perSecond * float64(time.Second))}
 }
 
+// perMinute returns a limiter of n attempts a minute per key, all of
+// which may come at once.
+func perMinute(n int, now func() time.Time) *keyedLimiter {
+	return newKeyedLimiter(float64(n)/60, n, now)
+}
+
+// minSweep bounds how often the idle buckets are looked for: a sweep
+// walks every key under the lock.
+const minSweep = time.Minute
+
 func (k *keyedLimiter) bucket(key string, now time.Time) *bucket {
-	if now.Sub(k.sweep) > time.Minute {
+	if now.Sub(k.sweep) > max(k.full, minSweep) {
 		for key, b := range k.buckets {
-			if now.Sub(b.seen) > 2*time.Minute && b.pending == 0 {
+			if now.Sub(b.seen) > k.full && b.pending == 0 {
 				delete(k.buckets, key)
 			}
 		}
@@ -57,11 +76,18 @@ func (k *keyedLimiter) bucket(key string, now time.Time) *bucket {
 	}
 	b := k.buckets[key]
 	if b == nil {
-		b = &bucket{lim: rate.NewLimiter(rate.Limit(float64(k.perMin)/60), k.perMin)}
+		b = &bucket{lim: rate.NewLimiter(k.limit, k.burst)}
 		k.buckets[key] = b
 	}
 	b.seen = now
 	return b
+}
+
+// size is how many keys the limiter holds.
+func (k *keyedLimiter) size() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return len(k.buckets)
 }
 
 // begin lets one attempt of key go ahead, or returns how long key must
@@ -132,4 +158,26 @@ func limited(ctx context.Context, r refusal) error {
 		}
 	}
 	return &rateLimited{r.wait}
+}
+
+// LimitRequests applies the per-address request limit to /api/ requests.
+// Health checks, metrics, the console's files and socket handshakes are
+// not limited by it: probes must always get through, the console's files
+// cost next to nothing, and sockets have limits of their own. It runs
+// before authentication, so that a loop of bad tokens is limited too.
+func (a *API) LimitRequests() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		if a.opt.RequestsPerSecond <= 0 {
+			return next
+		}
+		return func(c echo.Context) error {
+			if !strings.HasPrefix(c.Request().URL.Path, "/api/") {
+				return next(c)
+			}
+			if r := a.requests.allow(c.RealIP()); r.wait > 0 {
+				return limited(c.Request().Context(), r)
+			}
+			return next(c)
+		}
+	}
 }

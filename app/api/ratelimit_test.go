@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/server/servertest"
 )
@@ -23,9 +25,21 @@ func postFrom(t *testing.T, s *servertest.Server, addr, path string, body any) s
 	if err != nil {
 		t.Fatal(err)
 	}
-	req, _ := http.NewRequest(http.MethodPost, s.URL+path, bytes.NewReader(b))
-	req.Header.Set("Content-Type", "application/json")
+	return requestFrom(t, s, addr, http.MethodPost, path, "", bytes.NewReader(b))
+}
+
+// requestFrom sends a request as if from addr (the server trusts
+// X-Forwarded-For), with token as its Bearer when not empty.
+func requestFrom(t *testing.T, s *servertest.Server, addr, method, path, token string, body io.Reader) servertest.Response {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.URL+path, body)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	req.Header.Set("X-Forwarded-For", addr)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -93,4 +107,44 @@ func TestRateLimited_AnswersAreHeldBack(t *testing.T) {
 	if answers > 6 {
 		t.Errorf("%d refusals in 2 s on one connection, want 3 at once, then about one a second", answers)
 	}
+}
+
+// A tight loop of GETs from one address runs into REQUEST_BURST and gets
+// 429 rate_limited with Retry-After, while another address is served and
+// health checks, metrics, the console and socket handshakes from the
+// looping address still pass.
+func TestRequests_RateLimitedPerAddress(t *testing.T) {
+	clk := newClock() // stands still: no token comes back during the test
+	s := servertest.Start(t, servertest.WithNow(clk.Now), servertest.WithConfig(func(c *config.Config) {
+		c.TrustProxy, c.RequestsPerSecond, c.RequestBurst = true, 2, 5
+	}))
+	u := s.Register(t, "looper") // from 127.0.0.1, not the addresses below
+	const looper, other = "203.0.113.50", "198.51.100.60"
+	for range 5 {
+		wantStatus(t, requestFrom(t, s, looper, http.MethodGet, "/api/users/me/", u.Access, nil), http.StatusOK)
+	}
+	r := requestFrom(t, s, looper, http.MethodGet, "/api/users/me/", u.Access, nil)
+	wantError(t, r, http.StatusTooManyRequests, "rate_limited")
+	if ra := r.Header.Get("Retry-After"); ra != "1" {
+		t.Errorf("Retry-After %q, want 1 (a token back every half second)", ra)
+	}
+	// Unauthenticated requests count too: the limit runs before the token
+	// is checked.
+	wantError(t, requestFrom(t, s, looper, http.MethodGet, "/api/users/me/", "not-a-token", nil), http.StatusTooManyRequests, "rate_limited")
+
+	wantStatus(t, requestFrom(t, s, other, http.MethodGet, "/api/users/me/", u.Access, nil), http.StatusOK)
+	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/", "/app.js"} {
+		if st := requestFrom(t, s, looper, http.MethodGet, path, "", nil).Status; st != http.StatusOK {
+			t.Errorf("GET %s from the limited address: %d, want 200", path, st)
+		}
+	}
+	h := http.Header{"X-Forwarded-For": {looper}}
+	ws, _, err := websocket.DefaultDialer.Dial(s.WSURL("/ws/chat/?token="+u.Access), h)
+	if err != nil {
+		t.Fatalf("socket from the limited address: %v", err)
+	}
+	ws.Close()
+
+	clk.Advance(time.Second) // two tokens back
+	wantStatus(t, requestFrom(t, s, looper, http.MethodGet, "/api/users/me/", u.Access, nil), http.StatusOK)
 }

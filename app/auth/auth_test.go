@@ -36,7 +36,7 @@ func newService(t *testing.T, clk *servertest.Clock) (*auth.Service, *db.Store) 
 	t.Helper()
 	store := mustOpenDB(t)
 	tokens := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
-	return auth.NewService(store, auth.NewHasher(4), tokens, auth.Options{Now: clk.Now}), store
+	return auth.NewService(store, auth.NewHasher(4, auth.HashLimit{}), tokens, auth.Options{Now: clk.Now}), store
 }
 
 func wantCode(t *testing.T, err error, code chat.Code) {
@@ -49,7 +49,7 @@ func wantCode(t *testing.T, err error, code chat.Code) {
 func TestTokens_IssueAndParse(t *testing.T) {
 	clk := newClock()
 	tk := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
-	access, c, err := tk.Issue(42, auth.Access)
+	access, c, err := tk.Issue(42, auth.Access, auth.Session{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,11 +74,11 @@ func TestTokens_IssueAndParse(t *testing.T) {
 	if err != nil || got.UserID != 42 {
 		t.Fatalf("parse: %+v %v", got, err)
 	}
-	refresh, rc, _ := tk.Issue(42, auth.Refresh)
+	refresh, rc, _ := tk.Issue(42, auth.Refresh, auth.Session{})
 	if !rc.Expiry().Equal(clk.Now().Add(168 * time.Hour)) {
 		t.Errorf("refresh expiry %v", rc.Expiry())
 	}
-	_, again, _ := tk.Issue(42, auth.Access)
+	_, again, _ := tk.Issue(42, auth.Access, auth.Session{})
 	if again.ID == c.ID {
 		t.Error("two tokens share a jti")
 	}
@@ -126,27 +126,36 @@ func TestTokens_RefuseOtherAlgorithms(t *testing.T) {
 }
 
 func TestHasher_EveryCharacterCounts(t *testing.T) {
-	h := auth.NewHasher(4)
+	h := auth.NewHasher(4, auth.HashLimit{})
+	ctx := context.Background()
+	check := func(hash, pw string) bool {
+		t.Helper()
+		ok, err := h.Check(ctx, hash, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
 	// 100 ASCII characters: bcrypt alone reads 72 bytes, so a difference
 	// in the last one would go unseen without the pre-hash.
 	pw := strings.Repeat("p", 99) + "1"
-	hash, err := h.Hash(pw)
+	hash, err := h.Hash(ctx, pw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if strings.Contains(hash, pw[:20]) {
 		t.Error("the hash contains the password")
 	}
-	if !h.Check(hash, pw) {
+	if !check(hash, pw) {
 		t.Error("the right password fails")
 	}
-	if h.Check(hash, strings.Repeat("p", 99)+"2") {
+	if check(hash, strings.Repeat("p", 99)+"2") {
 		t.Error("a password differing in the 100th character passes")
 	}
-	if h.Check("", pw) {
+	if check("", pw) {
 		t.Error("an empty hash passes")
 	}
-	if auth.NewHasher(0).Cost != auth.DefaultCost {
+	if auth.NewHasher(0, auth.HashLimit{}).Cost != auth.DefaultCost {
 		t.Error("cost 0 is not the default")
 	}
 }
@@ -227,15 +236,95 @@ func TestService_UpdateMe(t *testing.T) {
 		t.Fatal(err)
 	}
 	short := "short"
-	_, err = s.UpdateMe(ctx, u.ID, nil, &short)
+	_, err = s.UpdateMe(ctx, u.ID, "", nil, &short)
 	wantCode(t, err, chat.CodeInvalid)
 	name, pw := "Robert", "a better password"
-	got, err := s.UpdateMe(ctx, u.ID, &name, &pw)
+	got, err := s.UpdateMe(ctx, u.ID, "", &name, &pw)
 	if err != nil || got.DisplayName != "Robert" {
 		t.Fatalf("update: %+v %v", got, err)
 	}
 	if _, _, err := s.Login(ctx, "bob", pw); err != nil {
 		t.Errorf("login with the new password: %v", err)
+	}
+}
+
+// A password change ends every other session of the user: their refresh
+// tokens, access tokens and tickets are refused, and SessionsRevoked
+// names the session that stays. That session's tokens keep working, and
+// so does a login with the new password.
+func TestService_PasswordChangeEndsOtherSessions(t *testing.T) {
+	clk := newClock()
+	store := mustOpenDB(t)
+	type revocation struct {
+		user int64
+		kept string
+	}
+	var revoked []revocation
+	s := auth.NewService(store, auth.NewHasher(4, auth.HashLimit{}),
+		auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now), auth.Options{Now: clk.Now,
+			SessionsRevoked: func(id int64, kept string) { revoked = append(revoked, revocation{id, kept}) }})
+	ctx := context.Background()
+	u, phone, err := s.Register(ctx, "erin", "password1", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, laptop, err := s.Login(ctx, "erin", "password1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, phoneClaims, _ := s.Authenticate(ctx, phone.Access)
+	_, laptopClaims, _ := s.Authenticate(ctx, laptop.Access)
+	if phoneClaims.SID == "" || phoneClaims.SID == laptopClaims.SID {
+		t.Fatalf("sessions %q and %q: want two, distinct", phoneClaims.SID, laptopClaims.SID)
+	}
+	phoneTicket, err := s.IssueTicket(ctx, phoneClaims)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pw := "a better password"
+	if _, err := s.UpdateMe(ctx, u.ID, laptopClaims.SID, nil, &pw); err != nil {
+		t.Fatal(err)
+	}
+	if len(revoked) != 1 || revoked[0] != (revocation{u.ID, laptopClaims.SID}) {
+		t.Errorf("SessionsRevoked calls %+v, want one for %d keeping %q", revoked, u.ID, laptopClaims.SID)
+	}
+	_, err = s.Refresh(ctx, phone.Refresh)
+	wantCode(t, err, chat.CodeTokenNotValid)
+	_, _, err = s.Authenticate(ctx, phone.Access)
+	wantCode(t, err, chat.CodeTokenNotValid)
+	_, _, err = s.RedeemTicket(ctx, phoneTicket)
+	wantCode(t, err, chat.CodeTokenNotValid)
+
+	// The laptop stays signed in, its refreshed tokens too.
+	if _, _, err := s.Authenticate(ctx, laptop.Access); err != nil {
+		t.Errorf("the changing session's access token: %v", err)
+	}
+	next, err := s.Refresh(ctx, laptop.Refresh)
+	if err != nil {
+		t.Fatalf("the changing session's refresh: %v", err)
+	}
+	if _, c, err := s.Authenticate(ctx, next.Access); err != nil || c.SID != laptopClaims.SID || c.Epoch != 1 {
+		t.Errorf("refreshed access token: %+v %v, want session %q of epoch 1", c.Session, err, laptopClaims.SID)
+	}
+	// Old password out, new one in; a new login is a session of the new
+	// epoch.
+	_, _, err = s.Login(ctx, "erin", "password1")
+	wantCode(t, err, chat.CodeNotAuthenticated)
+	_, again, err := s.Login(ctx, "erin", pw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Authenticate(ctx, again.Access); err != nil {
+		t.Errorf("a login after the change: %v", err)
+	}
+	// Changing the display name alone ends nothing.
+	name := "Erin"
+	if _, err := s.UpdateMe(ctx, u.ID, "", &name, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Authenticate(ctx, again.Access); err != nil || len(revoked) != 1 {
+		t.Errorf("after a display-name change: %v, %d revocations", err, len(revoked))
 	}
 }
 
@@ -250,9 +339,9 @@ func TestTickets_OneUseWithin30s(t *testing.T) {
 	_, claims, _ := s.Authenticate(ctx, pair.Access)
 
 	tk := mustTicket(t, s, u.ID, claims.Expiry())
-	got, exp, err := s.RedeemTicket(ctx, tk)
-	if err != nil || got.ID != u.ID || !exp.Equal(claims.Expiry()) {
-		t.Fatalf("redeem: %+v %v %v", got, exp, err)
+	got, ticket, err := s.RedeemTicket(ctx, tk)
+	if err != nil || got.ID != u.ID || !ticket.AccessExp.Equal(claims.Expiry()) {
+		t.Fatalf("redeem: %+v %+v %v", got, ticket, err)
 	}
 	_, _, err = s.RedeemTicket(ctx, tk)
 	wantCode(t, err, chat.CodeTokenNotValid)
@@ -312,7 +401,8 @@ func TestTickets_ConcurrentRedeemOnce(t *testing.T) {
 
 func mustTicket(t *testing.T, s *auth.Service, userID int64, accessExp time.Time) string {
 	t.Helper()
-	tk, err := s.IssueTicket(t.Context(), userID, accessExp)
+	tk, err := s.IssueTicket(t.Context(), auth.Claims{UserID: userID,
+		RegisteredClaims: jwt.RegisteredClaims{ExpiresAt: jwt.NewNumericDate(accessExp)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,7 +415,7 @@ func mustTicket(t *testing.T, s *auth.Service, userID int64, accessExp time.Time
 func TestTokens_RepeatedAccessTokenStillChecked(t *testing.T) {
 	clk := newClock()
 	tk := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
-	access, _, err := tk.Issue(42, auth.Access)
+	access, _, err := tk.Issue(42, auth.Access, auth.Session{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,4 +442,55 @@ func TestTokens_RepeatedAccessTokenStillChecked(t *testing.T) {
 	clk.Advance(time.Second)
 	_, err = tk.Parse(access, auth.Access)
 	wantCode(t, err, chat.CodeTokenNotValid)
+}
+
+// TestTokens_ClockSkewLeeway: a token issued by a node whose clock runs a
+// little ahead (iat or nbf up to auth.ClockLeeway in the future) is
+// accepted; one from further ahead is refused, and the leeway never
+// lengthens a token's life past its exp.
+func TestTokens_ClockSkewLeeway(t *testing.T) {
+	clk := newClock()
+	tk := auth.NewTokens(key, 15*time.Minute, 168*time.Hour, clk.Now)
+	now := clk.Now()
+	sign := func(iat, nbf, exp time.Time) string {
+		t.Helper()
+		c := jwt.MapClaims{"token_type": "access", "user_id": 7, "jti": "j" + iat.String() + nbf.String(),
+			"iat": iat.Unix(), "exp": exp.Unix()}
+		if !nbf.IsZero() {
+			c["nbf"] = nbf.Unix()
+		}
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	hour := now.Add(time.Hour)
+	for _, tc := range []struct {
+		name   string
+		token  string
+		accept bool
+	}{
+		{"iat now", sign(now, time.Time{}, hour), true},
+		{"iat 5s ahead", sign(now.Add(5*time.Second), time.Time{}, hour), true},
+		{"iat at the leeway", sign(now.Add(auth.ClockLeeway), time.Time{}, hour), true},
+		{"iat past the leeway", sign(now.Add(auth.ClockLeeway+time.Second), time.Time{}, hour), false},
+		{"iat an hour ahead", sign(now.Add(time.Hour), time.Time{}, now.Add(2*time.Hour)), false},
+		{"nbf 20s ahead", sign(now, now.Add(20*time.Second), hour), true},
+		{"nbf a minute ahead", sign(now, now.Add(time.Minute), hour), false},
+		{"expired a second ago", sign(now.Add(-time.Hour), time.Time{}, now.Add(-time.Second)), false},
+		{"expiring now", sign(now.Add(-time.Hour), time.Time{}, now), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for range 2 { // the second time from the verified cache
+				_, err := tk.Parse(tc.token, auth.Access)
+				if tc.accept && err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if !tc.accept {
+					wantCode(t, err, chat.CodeTokenNotValid)
+				}
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -13,9 +14,9 @@ import (
 // takes at least 50 ms on this machine (a lower bound, not a speed
 // target), and a stored hash is made at that cost.
 func TestPasswordHash_TakesAtLeast50ms(t *testing.T) {
-	h := auth.NewHasher(0)
+	h := auth.NewHasher(0, auth.HashLimit{})
 	start := time.Now()
-	hash, err := h.Hash("correct horse battery staple")
+	hash, err := h.Hash(context.Background(), "correct horse battery staple")
 	took := time.Since(start)
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,7 @@ func FuzzTokensParse(f *testing.F) {
 	other := auth.NewTokens([]byte("another-secret-0123456789abcdef-012345"), 15*time.Minute, 7*24*time.Hour, clock)
 	for _, typ := range []string{auth.Access, auth.Refresh} {
 		for _, tk := range []*auth.Tokens{tokens, other} {
-			s, _, err := tk.Issue(42, typ)
+			s, _, err := tk.Issue(42, typ, auth.Session{})
 			if err != nil {
 				f.Fatal(err)
 			}

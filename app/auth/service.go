@@ -17,6 +17,7 @@ type Store interface {
 	UserByID(ctx context.Context, id int64) (chat.Account, error)
 	UserByUsername(ctx context.Context, username string) (chat.Account, error)
 	UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error)
+	ChangePassword(ctx context.Context, id int64, passwordHash, keepChain string, at time.Time) (chat.Account, error)
 	InsertRefreshToken(ctx context.Context, t chat.RefreshToken) error
 	RotateRefreshToken(ctx context.Context, old []byte, next chat.RefreshToken, at time.Time) error
 	RevokeRefreshChain(ctx context.Context, h []byte, at time.Time) (int64, error)
@@ -35,6 +36,7 @@ type Service struct {
 	tokens  *Tokens
 	now     func() time.Time
 	tickets TicketStore
+	revoked func(userID int64, keptSession string)
 }
 
 // Options configure a Service. Each zero value is a working default.
@@ -45,6 +47,11 @@ type Options struct {
 	// that a ticket issued by one node is redeemed by any. Nil: tickets
 	// live in this process's memory.
 	Tickets TicketStore
+	// SessionsRevoked, when set, is told that a password change ended
+	// every session of userID but keptSession (a refresh chain id; empty
+	// for none), once that is committed: the sockets of those sessions,
+	// on every node, are to be closed.
+	SessionsRevoked func(userID int64, keptSession string)
 }
 
 // NewService returns a Service.
@@ -55,7 +62,7 @@ func NewService(store Store, hasher *Hasher, tokens *Tokens, opt Options) *Servi
 	if opt.Tickets == nil {
 		opt.Tickets = &memoryTickets{m: map[string]Ticket{}}
 	}
-	return &Service{store: store, hasher: hasher, tokens: tokens, now: opt.Now, tickets: opt.Tickets}
+	return &Service{store: store, hasher: hasher, tokens: tokens, now: opt.Now, tickets: opt.Tickets, revoked: opt.SessionsRevoked}
 }
 
 // Tokens returns the token issuer.
@@ -81,7 +88,7 @@ func (s *Service) Register(ctx context.Context, username, password, displayName 
 	if _, err := s.store.UserByUsername(ctx, username); err == nil {
 		return chat.User{}, Pair{}, chat.InvalidField("username", "A user with that username already exists.")
 	}
-	hash, err := s.hasher.Hash(password)
+	hash, err := s.hasher.Hash(ctx, password)
 	if err != nil {
 		return chat.User{}, Pair{}, err
 	}
@@ -92,7 +99,7 @@ func (s *Service) Register(ctx context.Context, username, password, displayName 
 	if err != nil {
 		return chat.User{}, Pair{}, err
 	}
-	p, err := s.newLogin(ctx, u.ID)
+	p, err := s.newLogin(ctx, u.ID, 0)
 	return u, p, err
 }
 
@@ -103,26 +110,32 @@ func (s *Service) Login(ctx context.Context, username, password string) (chat.Us
 	if err != nil && !errors.Is(err, chat.ErrNotFound) {
 		return chat.User{}, Pair{}, err
 	}
-	if !s.hasher.Check(a.PasswordHash, password) {
+	ok, err := s.hasher.Check(ctx, a.PasswordHash, password)
+	if err != nil {
+		return chat.User{}, Pair{}, err
+	}
+	if !ok {
 		return chat.User{}, Pair{}, ErrBadCredentials
 	}
-	p, err := s.newLogin(ctx, a.ID)
+	p, err := s.newLogin(ctx, a.ID, a.TokenEpoch)
 	return a.User, p, err
 }
 
-func (s *Service) newLogin(ctx context.Context, userID int64) (Pair, error) {
-	return s.issuePair(ctx, userID, func(rt chat.RefreshToken) error {
-		rt.ChainID = randomHex(16)
+// newLogin starts a session: a new refresh chain.
+func (s *Service) newLogin(ctx context.Context, userID, epoch int64) (Pair, error) {
+	sess := Session{SID: randomHex(16), Epoch: epoch}
+	return s.issuePair(ctx, userID, sess, func(rt chat.RefreshToken) error {
+		rt.ChainID = sess.SID
 		return s.store.InsertRefreshToken(ctx, rt)
 	})
 }
 
-func (s *Service) issuePair(ctx context.Context, userID int64, store func(chat.RefreshToken) error) (Pair, error) {
-	access, _, err := s.tokens.Issue(userID, Access)
+func (s *Service) issuePair(ctx context.Context, userID int64, sess Session, store func(chat.RefreshToken) error) (Pair, error) {
+	access, _, err := s.tokens.Issue(userID, Access, sess)
 	if err != nil {
 		return Pair{}, err
 	}
-	refresh, rc, err := s.tokens.Issue(userID, Refresh)
+	refresh, rc, err := s.tokens.Issue(userID, Refresh, sess)
 	if err != nil {
 		return Pair{}, err
 	}
@@ -140,10 +153,13 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Pair, error) {
 	if err != nil {
 		return Pair{}, err
 	}
-	if _, err := s.store.UserByID(ctx, c.UserID); err != nil {
+	a, err := s.store.UserByID(ctx, c.UserID)
+	if err != nil {
 		return Pair{}, notValid(err)
 	}
-	return s.issuePair(ctx, c.UserID, func(next chat.RefreshToken) error {
+	// The chain is the store's to check: a password change revoked every
+	// chain but the one that made it. The new tokens are of this epoch.
+	return s.issuePair(ctx, c.UserID, Session{SID: c.SID, Epoch: a.TokenEpoch}, func(next chat.RefreshToken) error {
 		return s.store.RotateRefreshToken(ctx, hashToken(refresh), next, s.now())
 	})
 }
@@ -168,7 +184,21 @@ func (s *Service) Authenticate(ctx context.Context, access string) (chat.User, C
 	if err != nil {
 		return chat.User{}, Claims{}, notValid(err)
 	}
+	if err := current(a, c.Session); err != nil {
+		return chat.User{}, Claims{}, err
+	}
 	return a.User, c, nil
+}
+
+// current refuses a token of a session that a password change ended:
+// one issued before the user's last change, in another login than the
+// one that made it.
+func current(a chat.Account, s Session) error {
+	if s.Epoch >= a.TokenEpoch || s.SID != "" && s.SID == a.KeptSession {
+		return nil
+	}
+	return &chat.Error{Code: ErrTokenNotValid.Code, Detail: ErrTokenNotValid.Detail,
+		Err: errors.New("session ended by a password change")}
 }
 
 // notValid turns "user not found" into an invalid token.
@@ -179,8 +209,12 @@ func notValid(err error) error {
 	return err
 }
 
-// UpdateMe changes the caller's display name and/or password.
-func (s *Service) UpdateMe(ctx context.Context, userID int64, displayName, password *string) (chat.User, error) {
+// UpdateMe changes the caller's display name and/or password. A new
+// password ends every other session of the user: their refresh chains
+// are revoked, their access tokens refused, and SessionsRevoked is told
+// so that their sockets close. The session the change is made in (sid,
+// its refresh chain) stays signed in with the tokens it has.
+func (s *Service) UpdateMe(ctx context.Context, userID int64, sid string, displayName, password *string) (chat.User, error) {
 	v := chat.Invalid{}
 	if displayName != nil {
 		validateDisplayName(v, *displayName)
@@ -191,15 +225,24 @@ func (s *Service) UpdateMe(ctx context.Context, userID int64, displayName, passw
 	if err := v.Err(); err != nil {
 		return chat.User{}, err
 	}
-	var hash *string
-	if password != nil {
-		h, err := s.hasher.Hash(*password)
-		if err != nil {
-			return chat.User{}, err
-		}
-		hash = &h
+	if password == nil {
+		return s.store.UpdateUser(ctx, userID, displayName, nil)
 	}
-	return s.store.UpdateUser(ctx, userID, displayName, hash)
+	hash, err := s.hasher.Hash(ctx, *password)
+	if err != nil {
+		return chat.User{}, err
+	}
+	a, err := s.store.ChangePassword(ctx, userID, hash, sid, s.now())
+	if err != nil {
+		return chat.User{}, err
+	}
+	if s.revoked != nil {
+		s.revoked(userID, sid)
+	}
+	if displayName == nil {
+		return a.User, nil
+	}
+	return s.store.UpdateUser(ctx, userID, displayName, nil)
 }
 
 // Username, password and display name rules (lengths in code points).
@@ -256,6 +299,7 @@ type Ticket struct {
 	UserID    int64
 	ExpiresAt time.Time // of the ticket
 	AccessExp time.Time // of the access token it was issued against
+	Session   Session   // of that access token
 }
 
 // TicketStore keeps tickets until they are redeemed or expire. Take must
@@ -290,29 +334,34 @@ func (mt *memoryTickets) TakeTicket(_ context.Context, key string) (Ticket, bool
 	return t, ok, nil
 }
 
-// IssueTicket returns a one-time ticket for the holder of an access token.
-func (s *Service) IssueTicket(ctx context.Context, userID int64, accessExp time.Time) (string, error) {
+// IssueTicket returns a one-time ticket for the holder of the access
+// token with claims c.
+func (s *Service) IssueTicket(ctx context.Context, c Claims) (string, error) {
 	t := randomHex(24)
-	err := s.tickets.PutTicket(ctx, t, Ticket{UserID: userID, ExpiresAt: s.now().Add(TicketTTL), AccessExp: accessExp})
+	err := s.tickets.PutTicket(ctx, t, Ticket{UserID: c.UserID, ExpiresAt: s.now().Add(TicketTTL), AccessExp: c.Expiry(), Session: c.Session})
 	if err != nil {
 		return "", fmt.Errorf("store ticket: %w", err)
 	}
 	return t, nil
 }
 
-// RedeemTicket spends a ticket and returns its user and the expiry of the
-// access token it stands for.
-func (s *Service) RedeemTicket(ctx context.Context, t string) (chat.User, time.Time, error) {
+// RedeemTicket spends a ticket and returns its user and the ticket as
+// stored: the expiry and session of the access token it stands for. A
+// ticket of a session a password change ended is not valid.
+func (s *Service) RedeemTicket(ctx context.Context, t string) (chat.User, Ticket, error) {
 	tk, ok, err := s.tickets.TakeTicket(ctx, t)
 	if err != nil {
-		return chat.User{}, time.Time{}, fmt.Errorf("redeem ticket: %w", err)
+		return chat.User{}, Ticket{}, fmt.Errorf("redeem ticket: %w", err)
 	}
 	if !ok || s.now().After(tk.ExpiresAt) {
-		return chat.User{}, time.Time{}, ErrTokenNotValid
+		return chat.User{}, Ticket{}, ErrTokenNotValid
 	}
 	a, err := s.store.UserByID(ctx, tk.UserID)
 	if err != nil {
-		return chat.User{}, time.Time{}, notValid(err)
+		return chat.User{}, Ticket{}, notValid(err)
 	}
-	return a.User, tk.AccessExp, nil
+	if err := current(a, tk.Session); err != nil {
+		return chat.User{}, Ticket{}, err
+	}
+	return a.User, tk, nil
 }

@@ -23,11 +23,23 @@ const (
 	Refresh = "refresh"
 )
 
-// Claims are SimpleJWT's: token_type, user_id, jti, iat, exp.
+// Claims are SimpleJWT's (token_type, user_id, jti, iat, exp) and the
+// session the token belongs to (sid, epoch).
 type Claims struct {
 	TokenType string `json:"token_type"`
 	UserID    int64  `json:"user_id"`
+	Session
 	jwt.RegisteredClaims
+}
+
+// Session says which login a token belongs to: SID is its refresh chain,
+// Epoch the user's token epoch when it was issued. A password change
+// moves the epoch on and keeps one chain: tokens of an older epoch are
+// then valid only in that chain. Tokens issued before sessions existed
+// have neither, and count as another session.
+type Session struct {
+	SID   string `json:"sid,omitempty"`
+	Epoch int64  `json:"epoch,omitempty"`
 }
 
 // Expiry returns the exp claim.
@@ -58,6 +70,12 @@ type Tokens struct {
 // maxVerified bounds Tokens.verified: about 1 MB of tokens.
 const maxVerified = 4096
 
+// ClockLeeway is how far in the future a token's iat (or nbf) may be and
+// still be accepted: the clocks of the nodes that issue and check tokens
+// may disagree by that much. A token from further ahead is refused. The
+// expiry gets no leeway: a token is refused from its exp on, as before.
+const ClockLeeway = 30 * time.Second
+
 // NewTokens returns a Tokens signing with secret.
 func NewTokens(secret []byte, accessTTL, refreshTTL time.Duration, now func() time.Time) *Tokens {
 	if now == nil {
@@ -66,8 +84,8 @@ func NewTokens(secret []byte, accessTTL, refreshTTL time.Duration, now func() ti
 	return &Tokens{secret: secret, accessTTL: accessTTL, refreshTTL: refreshTTL, now: now}
 }
 
-// Issue signs a new token of type typ for userID.
-func (t *Tokens) Issue(userID int64, typ string) (string, Claims, error) {
+// Issue signs a new token of type typ for userID in session s.
+func (t *Tokens) Issue(userID int64, typ string, sess Session) (string, Claims, error) {
 	ttl := t.accessTTL
 	if typ == Refresh {
 		ttl = t.refreshTTL
@@ -76,6 +94,7 @@ func (t *Tokens) Issue(userID int64, typ string) (string, Claims, error) {
 	c := Claims{
 		TokenType: typ,
 		UserID:    userID,
+		Session:   sess,
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        randomHex(16),
 			IssuedAt:  jwt.NewNumericDate(now),
@@ -100,8 +119,9 @@ func (t *Tokens) Parse(token, typ string) (Claims, error) {
 		c, ok := t.verified[token]
 		t.mu.Unlock()
 		if ok {
-			// As jwt checks them: exp is exclusive, iat may be now.
-			if now := t.now(); now.Before(c.ExpiresAt.Time) && !now.Before(c.IssuedAt.Time) {
+			// As Parse checks them: exp is exclusive, iat may be up
+			// to ClockLeeway ahead.
+			if now := t.now(); now.Before(c.ExpiresAt.Time) && !now.Add(ClockLeeway).Before(c.IssuedAt.Time) {
 				return c, nil
 			}
 			t.mu.Lock()
@@ -119,8 +139,15 @@ func (t *Tokens) Parse(token, typ string) (Claims, error) {
 		jwt.WithStrictDecoding(),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
+		// Another node's clock may run a little ahead of ours: its
+		// fresh tokens' iat is then in our future. jwt applies the
+		// leeway to exp as well; exp is checked again without it below.
+		jwt.WithLeeway(ClockLeeway),
 		jwt.WithTimeFunc(t.now),
 	)
+	if err == nil && !t.now().Before(c.ExpiresAt.Time) {
+		err = errors.New("token is expired")
+	}
 	if err != nil {
 		return Claims{}, &chat.Error{Code: ErrTokenNotValid.Code, Detail: ErrTokenNotValid.Detail, Err: err}
 	}

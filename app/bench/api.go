@@ -141,7 +141,8 @@ type errRegistrations struct{ made, want int }
 
 func (e *errRegistrations) Error() string {
 	return fmt.Sprintf("the server refused more registrations (429) after %d of the %d accounts this run needs: "+
-		"start it with REGISTRATIONS_PER_MINUTE=%d (it limits new accounts per client address per minute; the default is 30)",
+		"start it with REGISTRATIONS_PER_MINUTE=%d (it limits new accounts per client address per minute; the default is 30) "+
+		"and REQUESTS_PER_SECOND=0 (every request from one address counts against 50 a second by default)",
 		e.made, e.want, max(100000, e.want))
 }
 

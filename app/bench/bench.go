@@ -294,7 +294,8 @@ func usage(tools []Tool) string {
 		"(default http://127.0.0.1:8000); it must be a loopback address unless --allow-remote\n" +
 		"is given. fanout, send and chat also take a comma-separated list, the nodes of one\n" +
 		"cluster, and spread sockets and senders over them round robin. Start the server with\n" +
-		"REGISTRATIONS_PER_MINUTE raised (e.g. 100000): every run registers its own accounts.\n")
+		"REGISTRATIONS_PER_MINUTE raised (e.g. 100000): every run registers its own accounts;\n" +
+		"and REQUESTS_PER_SECOND=0: the bench's REST calls all come from one address.\n")
 	return b.String()
 }
 

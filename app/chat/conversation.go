@@ -37,6 +37,12 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) error {
 	return nil
 }
 
+// SessionsRevoked closes, on every node, the sockets of the sessions of
+// userID that a password change ended: all but keptSession's.
+func (s *Service) SessionsRevoked(userID int64, keptSession string) {
+	s.pub.Publish(hub.UserTopic(userID), &hub.Event{Type: EventSessionsRevoked, Data: []byte(keptSession)})
+}
+
 // SearchUsers finds users by username or display-name prefix.
 func (s *Service) SearchUsers(ctx context.Context, prefix string, limit int) ([]User, error) {
 	if limit == 0 {

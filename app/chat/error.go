@@ -20,7 +20,10 @@ const (
 	CodeRateLimited      Code = "rate_limited"
 	CodeTooLarge         Code = "too_large"
 	CodeUnavailable      Code = "unavailable"
-	CodeInternal         Code = "internal"
+	// CodeOverloaded: the server refused the work at once rather than
+	// queue it without limit; the client may retry shortly.
+	CodeOverloaded Code = "overloaded"
+	CodeInternal   Code = "internal"
 )
 
 // Error is the one error type that crosses package boundaries with a

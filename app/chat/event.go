@@ -20,6 +20,10 @@ const (
 	// EventUserDeleted is internal: it tells the edges to drop a deleted
 	// user's connections, and is never sent to a client.
 	EventUserDeleted = "\x00user_deleted"
+	// EventSessionsRevoked is internal: a password change ended every
+	// session of the user but the one in its Data (a refresh chain id,
+	// empty for none); the edges close those sessions' sockets.
+	EventSessionsRevoked = "\x00sessions_revoked"
 	// EventParticipantRemoved is internal too: published to a user's
 	// topic once they are out of ConversationID, so their sockets stop
 	// that conversation's events. Never sent to a client.

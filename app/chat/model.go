@@ -47,6 +47,12 @@ type User struct {
 type Account struct {
 	User
 	PasswordHash string
+	// TokenEpoch counts the user's password changes: a token issued
+	// before the last one (with a smaller epoch) is no longer valid,
+	// unless it belongs to KeptSession, the login (refresh chain) that
+	// made the change.
+	TokenEpoch  int64
+	KeptSession string
 }
 
 // UserLite is the sender shown inside a message.

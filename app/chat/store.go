@@ -21,6 +21,12 @@ type Store interface {
 	UserByUsername(ctx context.Context, username string) (Account, error)
 	// UpdateUser changes the fields that are non-nil.
 	UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (User, error)
+	// ChangePassword sets user id's password hash, moves its TokenEpoch
+	// on by one, keeps keepChain as its KeptSession, and revokes every
+	// refresh token of the user outside keepChain (all of them when it
+	// is empty), in one transaction. Returns the account as changed, or
+	// ErrNotFound for an unknown id.
+	ChangePassword(ctx context.Context, id int64, passwordHash, keepChain string, at time.Time) (Account, error)
 	// SearchUsers returns users whose username or display name starts with
 	// prefix (case-insensitively), by username.
 	SearchUsers(ctx context.Context, prefix string, limit int) ([]User, error)

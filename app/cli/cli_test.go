@@ -324,7 +324,7 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 
 	// Each down rolls back one migration, the latest first, down to the
 	// first one, which drops every table.
-	files := []string{"00001_init.sql", "00002_seq.sql", "00003_display_key.sql", "00004_reads.sql"}
+	files := []string{"00001_init.sql", "00002_seq.sql", "00003_display_key.sql", "00004_reads.sql", "00005_token_epoch.sql"}
 	for v := len(files); v > 1; v-- {
 		if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
 			t.Fatalf("down to %d: exit %d: %s%s", v-1, code, out, errOut)

@@ -105,7 +105,7 @@ func createUser(ctx context.Context, cfg config.Config, username, password, disp
 	// they are signed with a throwaway key and their login is revoked.
 	key := make([]byte, 32)
 	rand.Read(key)
-	a := auth.NewService(store, auth.NewHasher(0), auth.NewTokens(key, time.Minute, time.Minute, nil), auth.Options{})
+	a := auth.NewService(store, auth.NewHasher(0, auth.HashLimit{}), auth.NewTokens(key, time.Minute, time.Minute, nil), auth.Options{})
 	u, pair, err := a.Register(ctx, username, password, display)
 	if err != nil {
 		return chat.User{}, err

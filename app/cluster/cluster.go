@@ -580,8 +580,9 @@ return {offline, added}`)
 // PutTicket implements auth.TicketStore: tickets live in Redis, so that a
 // client may redeem one at any node. The key is the ticket's hash.
 func (c *Cluster) PutTicket(ctx context.Context, key string, t auth.Ticket) error {
+	// The session's id is hex: it cannot hold the separator.
 	v := strconv.FormatInt(t.UserID, 10) + ":" + strconv.FormatInt(t.ExpiresAt.UnixNano(), 10) +
-		":" + strconv.FormatInt(t.AccessExp.UnixNano(), 10)
+		":" + strconv.FormatInt(t.AccessExp.UnixNano(), 10) + ":" + strconv.FormatInt(t.Session.Epoch, 10) + ":" + t.Session.SID
 	return c.rdb.Set(ctx, c.ticketKey(key), v, auth.TicketTTL).Err()
 }
 
@@ -594,13 +595,20 @@ func (c *Cluster) TakeTicket(ctx context.Context, key string) (auth.Ticket, bool
 	if err != nil {
 		return auth.Ticket{}, false, err
 	}
-	var f [3]int64
-	for i, s := range strings.SplitN(v, ":", 3) {
+	// uid:expires:access_exp[:epoch:sid]; a ticket put by a node from
+	// before sessions has no session.
+	parts := strings.SplitN(v, ":", 5)
+	var f [4]int64
+	for i, s := range parts[:min(len(parts), 4)] {
 		if f[i], err = strconv.ParseInt(s, 10, 64); err != nil {
 			return auth.Ticket{}, false, nil
 		}
 	}
-	return auth.Ticket{UserID: f[0], ExpiresAt: time.Unix(0, f[1]), AccessExp: time.Unix(0, f[2])}, true, nil
+	t := auth.Ticket{UserID: f[0], ExpiresAt: time.Unix(0, f[1]), AccessExp: time.Unix(0, f[2])}
+	if len(parts) == 5 {
+		t.Session = auth.Session{Epoch: f[3], SID: parts[4]}
+	}
+	return t, true, nil
 }
 
 func (c *Cluster) ticketKey(key string) string {

@@ -232,12 +232,12 @@ func TestTickets_RedeemedOnceOnAnyNode(t *testing.T) {
 	r := redistest.Start(t)
 	a, b := startNode(t, r, fast()), startNode(t, r, fast())
 	exp := time.Now().Add(time.Minute).Truncate(time.Microsecond)
-	tk := auth.Ticket{UserID: 5, ExpiresAt: exp, AccessExp: exp.Add(time.Hour)}
+	tk := auth.Ticket{UserID: 5, ExpiresAt: exp, AccessExp: exp.Add(time.Hour), Session: auth.Session{SID: "0a1b2c", Epoch: 3}}
 	if err := a.c.PutTicket(t.Context(), "secret-ticket", tk); err != nil {
 		t.Fatal(err)
 	}
 	got, ok, err := b.c.TakeTicket(t.Context(), "secret-ticket")
-	if err != nil || !ok || got.UserID != 5 || !got.ExpiresAt.Equal(exp) || !got.AccessExp.Equal(tk.AccessExp) {
+	if err != nil || !ok || got.UserID != 5 || !got.ExpiresAt.Equal(exp) || !got.AccessExp.Equal(tk.AccessExp) || got.Session != tk.Session {
 		t.Fatalf("take on b: %+v %v %v", got, ok, err)
 	}
 	if _, ok, _ := a.c.TakeTicket(t.Context(), "secret-ticket"); ok {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -34,10 +35,28 @@ type Config struct {
 	LogFormat      string     // LOG_FORMAT, "text" (or "json")
 	TrustProxy     bool       // TRUST_PROXY, false
 
-	RegistrationsPerMinute int     // REGISTRATIONS_PER_MINUTE, 30
-	LoginAttemptsPerMinute int     // LOGIN_ATTEMPTS_PER_MINUTE, 10
-	WSFramesPerSecond      float64 // WS_FRAMES_PER_SECOND, 20
-	WSFrameBurst           int     // WS_FRAME_BURST, 60
+	RegistrationsPerMinute int // REGISTRATIONS_PER_MINUTE, 30
+	LoginAttemptsPerMinute int // LOGIN_ATTEMPTS_PER_MINUTE, 10
+	// RequestsPerSecond (REQUESTS_PER_SECOND, 50; 0 turns it off) and
+	// RequestBurst (REQUEST_BURST, 100) size the token bucket each client
+	// address has for /api/ requests.
+	RequestsPerSecond int
+	RequestBurst      int
+	// PasswordHashConcurrency (PASSWORD_HASH_CONCURRENCY, the number of
+	// cores Go uses) bounds the password hashes (logins, registrations,
+	// password changes) that run at once, and PasswordHashQueue
+	// (PASSWORD_HASH_QUEUE, 4 × the concurrency) how many more may wait;
+	// past them a request is answered 503 overloaded at once.
+	PasswordHashConcurrency int
+	PasswordHashQueue       int
+	WSFramesPerSecond       float64 // WS_FRAMES_PER_SECOND, 20
+	WSFrameBurst            int     // WS_FRAME_BURST, 60
+	// WSUserFramesPerSecond (WS_USER_FRAMES_PER_SECOND, 3 ×
+	// WS_FRAMES_PER_SECOND) and WSUserFrameBurst (WS_USER_FRAME_BURST, 3
+	// × WS_FRAME_BURST) size the bucket all the sockets of one user on a
+	// node share.
+	WSUserFramesPerSecond float64
+	WSUserFrameBurst      int
 
 	// WSSendQueue is WS_SEND_QUEUE, 256: frames that may wait for one slow
 	// socket before it is closed with 4008.
@@ -116,32 +135,38 @@ const maxWriteDelay = 100 * time.Millisecond
 func Load(getenv func(string) string) (Config, error) {
 	p := parser{getenv: getenv}
 	c := Config{
-		Host:                   p.str("HOST", "0.0.0.0"),
-		Port:                   p.integer("PORT", 8000, 1, 65535),
-		DatabasePath:           p.str("DATABASE_PATH", "./data/confab.db"),
-		JWTSecret:              getenv("JWT_SECRET"),
-		AccessTokenTTL:         p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
-		RefreshTokenTTL:        p.duration("REFRESH_TOKEN_TTL", 168*time.Hour),
-		LogFormat:              p.oneOf("LOG_FORMAT", "text", "text", "json"),
-		TrustProxy:             p.boolean("TRUST_PROXY", false),
-		RegistrationsPerMinute: p.integer("REGISTRATIONS_PER_MINUTE", 30, 1, 1<<30),
-		LoginAttemptsPerMinute: p.integer("LOGIN_ATTEMPTS_PER_MINUTE", 10, 1, 1<<30),
-		WSFramesPerSecond:      float64(p.integer("WS_FRAMES_PER_SECOND", 20, 1, 1<<30)),
-		WSFrameBurst:           p.integer("WS_FRAME_BURST", 60, 1, 1<<30),
-		WSSendQueue:            p.integer("WS_SEND_QUEUE", 256, 8, 1<<16),
-		WSMaxConnsPerIP:        p.integer("WS_MAX_CONNS_PER_IP", 1000, 1, 1<<24),
-		WSMaxConnsPerUser:      p.integer("WS_MAX_CONNS_PER_USER", 50, 1, 1<<24),
-		WSMaxJoined:            p.integer("WS_MAX_JOINED", 500, 1, 1<<20),
-		WSPingInterval:         p.duration("WS_PING_INTERVAL", 25*time.Second),
-		WSPongTimeout:          p.duration("WS_PONG_TIMEOUT", 60*time.Second),
-		MaxBodyBytes:           int64(p.integer("MAX_BODY_BYTES", 64<<10, 1024, 64<<20)),
-		ShutdownTimeout:        p.duration("SHUTDOWN_TIMEOUT", 10*time.Second),
-		ReadHeaderTimeout:      p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
-		ReadTimeout:            p.duration("HTTP_READ_TIMEOUT", 30*time.Second),
-		MetricsToken:           getenv("METRICS_TOKEN"),
-		RedisURL:               getenv("REDIS_URL"),
-		DatabaseURL:            getenv("DATABASE_URL"),
+		Host:                    p.str("HOST", "0.0.0.0"),
+		Port:                    p.integer("PORT", 8000, 1, 65535),
+		DatabasePath:            p.str("DATABASE_PATH", "./data/confab.db"),
+		JWTSecret:               getenv("JWT_SECRET"),
+		AccessTokenTTL:          p.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
+		RefreshTokenTTL:         p.duration("REFRESH_TOKEN_TTL", 168*time.Hour),
+		LogFormat:               p.oneOf("LOG_FORMAT", "text", "text", "json"),
+		TrustProxy:              p.boolean("TRUST_PROXY", false),
+		RegistrationsPerMinute:  p.integer("REGISTRATIONS_PER_MINUTE", 30, 1, 1<<30),
+		LoginAttemptsPerMinute:  p.integer("LOGIN_ATTEMPTS_PER_MINUTE", 10, 1, 1<<30),
+		RequestsPerSecond:       p.integer("REQUESTS_PER_SECOND", 50, 0, 1<<30),
+		RequestBurst:            p.integer("REQUEST_BURST", 100, 1, 1<<30),
+		PasswordHashConcurrency: p.integer("PASSWORD_HASH_CONCURRENCY", runtime.GOMAXPROCS(0), 1, 1<<16),
+		WSFramesPerSecond:       float64(p.integer("WS_FRAMES_PER_SECOND", 20, 1, 1<<30)),
+		WSFrameBurst:            p.integer("WS_FRAME_BURST", 60, 1, 1<<30),
+		WSSendQueue:             p.integer("WS_SEND_QUEUE", 256, 8, 1<<16),
+		WSMaxConnsPerIP:         p.integer("WS_MAX_CONNS_PER_IP", 1000, 1, 1<<24),
+		WSMaxConnsPerUser:       p.integer("WS_MAX_CONNS_PER_USER", 50, 1, 1<<24),
+		WSMaxJoined:             p.integer("WS_MAX_JOINED", 500, 1, 1<<20),
+		WSPingInterval:          p.duration("WS_PING_INTERVAL", 25*time.Second),
+		WSPongTimeout:           p.duration("WS_PONG_TIMEOUT", 60*time.Second),
+		MaxBodyBytes:            int64(p.integer("MAX_BODY_BYTES", 64<<10, 1024, 64<<20)),
+		ShutdownTimeout:         p.duration("SHUTDOWN_TIMEOUT", 10*time.Second),
+		ReadHeaderTimeout:       p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
+		ReadTimeout:             p.duration("HTTP_READ_TIMEOUT", 30*time.Second),
+		MetricsToken:            getenv("METRICS_TOKEN"),
+		RedisURL:                getenv("REDIS_URL"),
+		DatabaseURL:             getenv("DATABASE_URL"),
 	}
+	c.PasswordHashQueue = p.integer("PASSWORD_HASH_QUEUE", 4*c.PasswordHashConcurrency, 0, 1<<20)
+	c.WSUserFramesPerSecond = float64(p.integer("WS_USER_FRAMES_PER_SECOND", 3*int(c.WSFramesPerSecond), 1, 1<<30))
+	c.WSUserFrameBurst = p.integer("WS_USER_FRAME_BURST", 3*c.WSFrameBurst, 1, 1<<30)
 	switch lv := strings.ToLower(p.str("LOG_LEVEL", "info")); lv {
 	case "debug":
 		c.LogLevel = slog.LevelDebug

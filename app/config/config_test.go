@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"log/slog"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -38,8 +39,14 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"TRUST_PROXY", c.TrustProxy, false},
 		{"REGISTRATIONS_PER_MINUTE", c.RegistrationsPerMinute, 30},
 		{"LOGIN_ATTEMPTS_PER_MINUTE", c.LoginAttemptsPerMinute, 10},
+		{"REQUESTS_PER_SECOND", c.RequestsPerSecond, 50},
+		{"REQUEST_BURST", c.RequestBurst, 100},
+		{"PASSWORD_HASH_CONCURRENCY", c.PasswordHashConcurrency, runtime.GOMAXPROCS(0)},
+		{"PASSWORD_HASH_QUEUE", c.PasswordHashQueue, 4 * runtime.GOMAXPROCS(0)},
 		{"WS_FRAMES_PER_SECOND", c.WSFramesPerSecond, 20.0},
 		{"WS_FRAME_BURST", c.WSFrameBurst, 60},
+		{"WS_USER_FRAMES_PER_SECOND", c.WSUserFramesPerSecond, 60.0},
+		{"WS_USER_FRAME_BURST", c.WSUserFrameBurst, 180},
 		{"WS_PING_INTERVAL", c.WSPingInterval, 25 * time.Second},
 		{"WS_PONG_TIMEOUT", c.WSPongTimeout, 60 * time.Second},
 		{"WS_WRITE_DELAY", c.WSWriteDelay, time.Duration(0)},
@@ -69,8 +76,13 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		"TRUST_PROXY":               "true",
 		"REGISTRATIONS_PER_MINUTE":  "5",
 		"LOGIN_ATTEMPTS_PER_MINUTE": "7",
+		"REQUESTS_PER_SECOND":       "0",
+		"REQUEST_BURST":             "3",
+		"PASSWORD_HASH_CONCURRENCY": "3",
+		"PASSWORD_HASH_QUEUE":       "0",
 		"WS_FRAMES_PER_SECOND":      "50",
 		"WS_FRAME_BURST":            "200",
+		"WS_USER_FRAMES_PER_SECOND": "70",
 		"WS_PING_INTERVAL":          "10s",
 		"WS_PONG_TIMEOUT":           "30s",
 		"WS_WRITE_DELAY":            "2ms",
@@ -84,7 +96,9 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		c.AccessTokenTTL != 90*time.Second || c.RefreshTokenTTL != 720*time.Hour ||
 		c.LogLevel != slog.LevelDebug || c.LogFormat != "json" || !c.TrustProxy ||
 		c.RegistrationsPerMinute != 5 || c.LoginAttemptsPerMinute != 7 ||
+		c.RequestsPerSecond != 0 || c.RequestBurst != 3 || c.PasswordHashConcurrency != 3 || c.PasswordHashQueue != 0 ||
 		c.WSFramesPerSecond != 50 || c.WSFrameBurst != 200 ||
+		c.WSUserFramesPerSecond != 70 || c.WSUserFrameBurst != 600 || // 3 × WS_FRAME_BURST
 		c.WSPingInterval != 10*time.Second || c.WSPongTimeout != 30*time.Second || c.WSWriteDelay != 2*time.Millisecond ||
 		c.MaxBodyBytes != 131072 || c.ShutdownTimeout != time.Minute {
 		t.Errorf("config = %+v", c)
@@ -130,7 +144,13 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"REGISTRATIONS_PER_MINUTE", "many"},
 		{"LOGIN_ATTEMPTS_PER_MINUTE", "-1"},
 		{"WS_FRAMES_PER_SECOND", "fast"},
+		{"REQUESTS_PER_SECOND", "-1"},
+		{"REQUEST_BURST", "0"},
+		{"PASSWORD_HASH_CONCURRENCY", "0"},
+		{"PASSWORD_HASH_QUEUE", "-1"},
 		{"WS_FRAME_BURST", "x"},
+		{"WS_USER_FRAMES_PER_SECOND", "0"},
+		{"WS_USER_FRAME_BURST", "lots"},
 		{"MAX_BODY_BYTES", "64KiB"},
 		{"REDIS_URL", "redis://localhost:6379"}, // without DATABASE_URL
 		{"REDIS_URL", "localhost:6379"},

@@ -124,20 +124,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		authOpt.Tickets = cl
 		chatOpt.SharedStore = true
 	}
+	// A password change closes the other sessions' sockets through the
+	// hub, so on every node.
+	chatSvc := chat.NewService(timed, h, chatOpt)
+	authOpt.SessionsRevoked = chatSvc.SessionsRevoked
 	s := &Server{
 		Config:  cfg,
 		Log:     log,
 		Store:   store,
 		Hub:     h,
 		Cluster: cl,
-		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost),
+		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost, auth.HashLimit{
+			Concurrent: cfg.PasswordHashConcurrency, Waiting: cfg.PasswordHashQueue}),
 			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), authOpt),
-		Chat:    chat.NewService(timed, h, chatOpt),
+		Chat:    chatSvc,
 		Metrics: m,
 	}
 	aopt := api.Options{
 		RegistrationsPerMinute: cfg.RegistrationsPerMinute,
 		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,
+		RequestsPerSecond:      float64(cfg.RequestsPerSecond),
+		RequestBurst:           cfg.RequestBurst,
 		Ready:                  store.Ping,
 		Now:                    opt.Now,
 	}
@@ -158,24 +165,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	}
 	s.api = api.New(s.Auth, s.Chat, log, aopt)
 	s.WS = ws.New(ws.Options{
-		Auth:            s.Auth,
-		Chat:            s.Chat,
-		Hub:             h,
-		Log:             log,
-		Metrics:         m,
-		AllowedOrigins:  cfg.AllowedOrigins,
-		PingInterval:    cfg.WSPingInterval,
-		PongTimeout:     cfg.WSPongTimeout,
-		WriteDelay:      cfg.WSWriteDelay,
-		MaxFrameBytes:   cfg.MaxBodyBytes,
-		FramesPerSecond: cfg.WSFramesPerSecond,
-		FrameBurst:      cfg.WSFrameBurst,
-		QueueSize:       cfg.WSSendQueue,
-		MaxJoined:       cfg.WSMaxJoined,
-		MaxConnsPerIP:   cfg.WSMaxConnsPerIP,
-		MaxConnsPerUser: cfg.WSMaxConnsPerUser,
-		ClientIP:        s.clientIP,
-		Now:             opt.Now,
+		Auth:                s.Auth,
+		Chat:                s.Chat,
+		Hub:                 h,
+		Log:                 log,
+		Metrics:             m,
+		AllowedOrigins:      cfg.AllowedOrigins,
+		PingInterval:        cfg.WSPingInterval,
+		PongTimeout:         cfg.WSPongTimeout,
+		WriteDelay:          cfg.WSWriteDelay,
+		MaxFrameBytes:       cfg.MaxBodyBytes,
+		FramesPerSecond:     cfg.WSFramesPerSecond,
+		FrameBurst:          cfg.WSFrameBurst,
+		UserFramesPerSecond: cfg.WSUserFramesPerSecond,
+		UserFrameBurst:      cfg.WSUserFrameBurst,
+		QueueSize:           cfg.WSSendQueue,
+		MaxJoined:           cfg.WSMaxJoined,
+		MaxConnsPerIP:       cfg.WSMaxConnsPerIP,
+		MaxConnsPerUser:     cfg.WSMaxConnsPerUser,
+		ClientIP:            s.clientIP,
+		Now:                 opt.Now,
 	})
 	s.echo = s.routes()
 	return s, nil
@@ -204,6 +213,7 @@ func (s *Server) routes() *echo.Echo {
 		// (413, 429) carries the headers a front end needs to read it.
 		e.Use(api.CORS(s.Config.AllowedOrigins))
 	}
+	e.Use(s.api.LimitRequests())
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
 
 	s.api.Routes(e)

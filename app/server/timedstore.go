@@ -67,6 +67,7 @@ const (
 	opEditMessage
 	opDeleteMessage
 	opMarkRead
+	opChangePassword
 	opCount
 )
 
@@ -77,6 +78,7 @@ func opNames() [opCount]string {
 		opUserByID:           "user_by_id",
 		opUserByUsername:     "user_by_username",
 		opUpdateUser:         "update_user",
+		opChangePassword:     "change_password",
 		opSearchUsers:        "search_users",
 		opDeleteUser:         "delete_user",
 		opInsertRefreshToken: "insert_refresh_token",
@@ -119,6 +121,11 @@ func (s *timedStore) UserByID(ctx context.Context, id int64) (chat.Account, erro
 func (s *timedStore) UserByUsername(ctx context.Context, username string) (chat.Account, error) {
 	defer s.since(opUserByUsername, time.Now())
 	return s.Store.UserByUsername(ctx, username)
+}
+
+func (s *timedStore) ChangePassword(ctx context.Context, id int64, passwordHash, keepChain string, at time.Time) (chat.Account, error) {
+	defer s.since(opChangePassword, time.Now())
+	return s.Store.ChangePassword(ctx, id, passwordHash, keepChain, at)
 }
 
 func (s *timedStore) UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error) {

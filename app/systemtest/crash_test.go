@@ -499,7 +499,7 @@ func TestCrash_SIGKILLLosesNothingAcknowledged(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0))
 
 	s := &crashServer{t: t, bin: BuildBinary(t, "crash-test"), db: filepath.Join(t.TempDir(), "confab.db"),
-		env:  []string{"LOG_LEVEL=warn", "WS_FRAMES_PER_SECOND=100000", "WS_FRAME_BURST=100000"},
+		env:  []string{"LOG_LEVEL=warn", "WS_FRAMES_PER_SECOND=100000", "WS_FRAME_BURST=100000", "REQUESTS_PER_SECOND=0"},
 		logs: &servertest.LogBuffer{}}
 	t.Cleanup(func() {
 		if s.cmd != nil {

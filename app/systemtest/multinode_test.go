@@ -2,6 +2,7 @@ package systemtest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -42,7 +43,7 @@ func startCluster(t *testing.T, n int) *cluster {
 	c := &cluster{t: t, bin: BuildBinary(t, "multinode"), redis: redistest.Start(t)}
 	c.env = []string{
 		"DATABASE_URL=" + dbURL, "REDIS_URL=" + c.redis.URL(), "LOG_LEVEL=warn",
-		"REGISTRATIONS_PER_MINUTE=100000", "LOGIN_ATTEMPTS_PER_MINUTE=100000",
+		"REGISTRATIONS_PER_MINUTE=100000", "LOGIN_ATTEMPTS_PER_MINUTE=100000", "REQUESTS_PER_SECOND=0",
 		"WS_FRAMES_PER_SECOND=100000", "WS_FRAME_BURST=100000",
 		"WS_MAX_CONNS_PER_IP=100000", "WS_MAX_CONNS_PER_USER=1000",
 	}
@@ -648,4 +649,64 @@ func TestMultiNode_LiveEventsCrossNodes(t *testing.T) {
 	if got := len(b.received(conv)); got != before {
 		t.Errorf("bob, removed on node 0, still got a message on node 1")
 	}
+}
+
+// A password changed on one node closes the other sessions' sockets on
+// every node with 4001 (the revocation crosses through Redis), and their
+// tokens are refused everywhere; the changing session's socket, on the
+// other node, stays open.
+func TestMultiNode_PasswordChangeEndsSessionsOnEveryNode(t *testing.T) {
+	c := startCluster(t, 2)
+	phone := c.register("pat_x", 0)
+	code, m := c.nodes[1].Call(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": phone.name, "password": "correct horse battery"})
+	if code != http.StatusOK {
+		t.Fatalf("login on node 1: %d %v", code, m)
+	}
+	laptop := mnUser{id: phone.id, name: phone.name, access: m["access"].(string), node: 1}
+
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	phoneSock, _, err := d.Dial("ws"+strings.TrimPrefix(c.nodes[1].URL, "http")+"/ws/chat/?token="+phone.access, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer phoneSock.Close()
+	closed := make(chan int, 1)
+	go func() {
+		for {
+			if _, _, err := phoneSock.ReadMessage(); err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					closed <- ce.Code
+				} else {
+					closed <- 0
+				}
+				return
+			}
+		}
+	}()
+	laptopSock := dialNode(t, c.nodes[0], laptop)
+
+	if code, m := c.nodes[0].Call(t, http.MethodPatch, "/api/users/me/", laptop.access, map[string]string{"password": "a brand new password"}); code != http.StatusOK {
+		t.Fatalf("change on node 0: %d %v", code, m)
+	}
+	select {
+	case code := <-closed:
+		if code != 4001 {
+			t.Errorf("the phone's socket on node 1 closed with %d, want 4001", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the phone's socket on node 1 is still open 10 s after the change on node 0")
+	}
+	for i, p := range c.nodes {
+		if code, _ := p.Call(t, http.MethodGet, "/api/users/me/", phone.access, nil); code != http.StatusUnauthorized {
+			t.Errorf("the phone's access token on node %d: %d, want 401", i, code)
+		}
+		if code, _ := p.Call(t, http.MethodGet, "/api/users/me/", laptop.access, nil); code != http.StatusOK {
+			t.Errorf("the laptop's access token on node %d: %d, want 200", i, code)
+		}
+	}
+	if err := laptopSock.conn.WriteJSON(map[string]any{"type": "ping"}); err != nil {
+		t.Fatal(err)
+	}
+	laptopSock.next("pong")
 }

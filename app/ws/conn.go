@@ -45,8 +45,11 @@ type conn struct {
 	ops ops
 	// expires is the Unix-nanosecond expiry of the token in force.
 	expires atomic.Int64
-	warned  atomic.Bool // token_expiring sent for the token in force
-	expiry  *time.Timer
+	// sid is the session (refresh chain) of the token in force; the
+	// socket closes when a password change ends it.
+	sid    atomic.Pointer[string]
+	warned atomic.Bool // token_expiring sent for the token in force
+	expiry *time.Timer
 
 	qmu     sync.Mutex // guards the queue
 	queue   []*hub.Event
@@ -75,7 +78,9 @@ type conn struct {
 	fw frameWriter
 
 	// Reader-only state.
-	limiter    *rate.Limiter
+	limiter *rate.Limiter
+	// budget is the bucket of all the user's connections on this node.
+	budget     *rate.Limiter
 	strikes    int           // refusals in a row, to answer only the first few
 	refusals   *rate.Limiter // refusals over time; made at the first one
 	typingGate typingGate
@@ -83,7 +88,7 @@ type conn struct {
 
 // newConn takes over a socket just upgraded: from here on only its
 // writer writes to gc.
-func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, expires time.Time, requestID string) *conn {
+func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, sid string, expires time.Time, requestID string, budget *rate.Limiter) *conn {
 	c := &conn{
 		h:          h,
 		ws:         ws,
@@ -96,12 +101,14 @@ func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, ex
 		closed:     make(chan struct{}),
 		joins:      newJoins(h.opt.MaxJoined, h.opt.QueueSize),
 		limiter:    rate.NewLimiter(rate.Limit(h.opt.FramesPerSecond), h.opt.FrameBurst),
+		budget:     budget,
 	}
 	c.fw.c = c
 	c.writer = c.writeLoop
 	c.fw.s = socket{nc: gc.Conn, metrics: h.opt.Metrics}
 	gc.own()
 	c.expires.Store(expires.UnixNano())
+	c.sid.Store(&sid)
 	// Armed in run, once connection_established is queued ahead of it.
 	c.expiry = time.AfterFunc(time.Duration(math.MaxInt64), func() { c.push(&hub.Event{Type: ctrlExpiry}, true) })
 	return c
@@ -127,6 +134,12 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 	switch {
 	case ev.Type == chat.EventUserDeleted:
 		c.kill(CloseUnauthorized, "user deleted")
+		return
+	case ev.Type == chat.EventSessionsRevoked:
+		// Data is the session that changed the password: it stays.
+		if sid := *c.sid.Load(); sid == "" || sid != string(ev.Data) {
+			c.kill(CloseUnauthorized, "password changed")
+		}
 		return
 	case ev.Type == chat.EventParticipantRemoved:
 		c.leave(ev.ConversationID)
@@ -354,11 +367,11 @@ func (c *conn) reader() int {
 	}
 }
 
-// allowFrame applies the token bucket. A refused frame gets a
-// rate_limited error; a connection that keeps going past a whole burst of
-// refusals is closed with 4029.
+// allowFrame applies the connection's token bucket, then the user's. A
+// refused frame gets a rate_limited error either way; a connection that
+// keeps going past a whole burst of refusals is closed with 4029.
 func (c *conn) allowFrame() bool {
-	if c.limiter.Allow() {
+	if c.limiter.Allow() && c.budget.Allow() {
 		c.strikes = 0
 		return true
 	}
@@ -463,6 +476,7 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 			return &frameError{codeForbidden, "That token is not valid for this connection."}
 		}
 		c.expires.Store(claims.Expiry().UnixNano())
+		c.sid.Store(&claims.SID)
 		c.warned.Store(false)
 		c.expiry.Reset(c.untilWarning())
 		c.enqueue(reply("authenticated", expiryFrame{Type: "authenticated", ExpiresAt: chat.Time{Time: claims.Expiry()}, RequestID: rid}))

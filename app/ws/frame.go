@@ -31,6 +31,7 @@ const (
 	codeForbidden   = "forbidden"
 	codeRateLimited = "rate_limited"
 	codeUnavailable = "unavailable"
+	codeOverloaded  = "overloaded"
 	codeInternal    = "internal"
 )
 
@@ -131,6 +132,8 @@ func chatError(err error) *frameError {
 		return &frameError{codeRateLimited, ce.Detail}
 	case chat.CodeUnavailable:
 		return &frameError{codeUnavailable, ce.Detail}
+	case chat.CodeOverloaded:
+		return &frameError{codeOverloaded, ce.Detail}
 	default:
 		return &frameError{codeInternal, "A server error occurred."}
 	}

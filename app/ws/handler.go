@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
@@ -134,6 +135,11 @@ type Options struct {
 	// FramesPerSecond and FrameBurst size the per-connection token bucket.
 	FramesPerSecond float64 // 20
 	FrameBurst      int     // 60
+	// UserFramesPerSecond and UserFrameBurst size the bucket all the
+	// connections of one user (on this node) share; zero means
+	// userBudgetFactor times the connection's.
+	UserFramesPerSecond float64
+	UserFrameBurst      int
 	// QueueSize is how many frames may wait for one slow connection
 	// before it is closed with 4008 (default 256).
 	QueueSize int
@@ -164,6 +170,10 @@ type Handler struct {
 	conns   map[*conn]struct{}
 	perIP   map[string]int
 	perUser map[int64]int
+	// budgets are the users' frame buckets, shared by their connections.
+	// A bucket outlives its user's last connection until it is full
+	// again (sweepBudgets), so that reconnecting does not refill it.
+	budgets map[int64]*rate.Limiter
 	closing bool
 	wg      sync.WaitGroup
 
@@ -198,6 +208,12 @@ func New(opt Options) *Handler {
 	if opt.FrameBurst <= 0 {
 		opt.FrameBurst = 60
 	}
+	if opt.UserFramesPerSecond <= 0 {
+		opt.UserFramesPerSecond = userBudgetFactor * opt.FramesPerSecond
+	}
+	if opt.UserFrameBurst <= 0 {
+		opt.UserFrameBurst = userBudgetFactor * opt.FrameBurst
+	}
 	if opt.QueueSize <= 0 {
 		opt.QueueSize = 256
 	}
@@ -229,6 +245,7 @@ func New(opt Options) *Handler {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	h := &Handler{opt: opt, conns: map[*conn]struct{}{}, perIP: map[string]int{}, perUser: map[int64]int{},
+		budgets:   map[int64]*rate.Limiter{},
 		stopPings: make(chan struct{}), pingsDone: make(chan struct{})}
 	h.ctx, h.cancel = context.WithCancel(opt.Context)
 	go h.pinger()
@@ -304,7 +321,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 
 	// Authenticate before the upgrade, but answer after it: browsers can
 	// read a close code, not a refused handshake's status.
-	user, expires, authErr := h.authenticate(r)
+	user, sess, expires, authErr := h.authenticate(r)
 
 	// Echo's RequestID middleware sets the id on the response.
 	requestID := w.Header().Get("X-Request-Id")
@@ -356,7 +373,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		closeNow(ws, hw.conn, CloseRateLimited, "too many connections for this user")
 		return
 	}
-	c := newConn(h, ws, hw.conn, user, expires, requestID)
+	budget := h.budgets[user.ID]
+	if budget == nil {
+		budget = rate.NewLimiter(rate.Limit(h.opt.UserFramesPerSecond), h.opt.UserFrameBurst)
+		h.budgets[user.ID] = budget
+	}
+	c := newConn(h, ws, hw.conn, user, sess.SID, expires, requestID, budget)
 	h.conns[c] = struct{}{}
 	h.perIP[ip]++
 	h.perUser[user.ID]++
@@ -384,12 +406,14 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 	}()
 }
 
-// authenticate reads ?ticket=, ?token= or the Authorization header.
-func (h *Handler) authenticate(r *http.Request) (chat.User, time.Time, error) {
+// authenticate reads ?ticket=, ?token= or the Authorization header. It
+// returns the user, the session and the expiry of the token.
+func (h *Handler) authenticate(r *http.Request) (chat.User, auth.Session, time.Time, error) {
 	q := r.URL.Query()
 	ctx := r.Context()
 	if t := q.Get("ticket"); t != "" {
-		return h.opt.Auth.RedeemTicket(ctx, t)
+		u, tk, err := h.opt.Auth.RedeemTicket(ctx, t)
+		return u, tk.Session, tk.AccessExp, err
 	}
 	token := q.Get("token")
 	if token == "" {
@@ -398,13 +422,13 @@ func (h *Handler) authenticate(r *http.Request) (chat.User, time.Time, error) {
 		}
 	}
 	if token == "" {
-		return chat.User{}, time.Time{}, auth.ErrTokenNotValid
+		return chat.User{}, auth.Session{}, time.Time{}, auth.ErrTokenNotValid
 	}
 	u, claims, err := h.opt.Auth.Authenticate(ctx, token)
 	if err != nil {
-		return chat.User{}, time.Time{}, err
+		return chat.User{}, auth.Session{}, time.Time{}, err
 	}
-	return u, claims.Expiry(), nil
+	return u, claims.Session, claims.Expiry(), nil
 }
 
 // closeNow sends a close frame and drops a connection that never got a
@@ -438,12 +462,32 @@ func (h *Handler) pinger() {
 				due = append(due, c)
 			}
 		}
+		if slot == 0 {
+			h.sweepBudgets()
+		}
 		h.mu.Unlock()
 		for _, c := range due {
 			c.push(&hub.Event{Type: ctrlPing}, true)
 		}
 		clear(due)
 		due = due[:0]
+	}
+}
+
+// userBudgetFactor is how many connections' worth of frames one user may
+// send across all of theirs, by default: a phone, a laptop and a browser
+// tab each at full rate, but not fifty sockets of one account at fifty
+// times the rate.
+const userBudgetFactor = 3
+
+// sweepBudgets forgets the buckets of users without a connection once
+// they are full again: forgetting them then changes nothing. h.mu is held.
+func (h *Handler) sweepBudgets() {
+	now := time.Now()
+	for id, b := range h.budgets {
+		if h.perUser[id] == 0 && b.TokensAt(now) >= float64(b.Burst()) {
+			delete(h.budgets, id)
+		}
 	}
 }
 

@@ -744,6 +744,64 @@ func TestDeletedUserIsClosedAtOnce(t *testing.T) {
 	}
 }
 
+// A password change ends every other session of the user: the other
+// session's refresh and access tokens get 401 and its sockets (opened with
+// a token or a ticket) close with 4001, while the session that changed
+// the password keeps its socket and its tokens.
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	s := servertest.Start(t)
+	alice := s.Register(t, "alice") // the phone's session
+	var laptop struct{ Access, Refresh string }
+	s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": alice.Username, "password": servertest.Password}).JSON(t, &laptop)
+	var ticket struct{ Ticket string }
+	s.Do(t, http.MethodPost, "/api/auth/ws-ticket/", alice.Access, nil).JSON(t, &ticket)
+
+	phoneSock := dial(t, s, "/ws/chat/", alice.Access)
+	phoneTicketSock := wrap(t, mustDialURL(t, s.WSURL("/ws/chat/?ticket="+ticket.Ticket)))
+	phoneTicketSock.next("connection_established")
+	laptopSock := dial(t, s, "/ws/chat/", laptop.Access)
+
+	r := s.Do(t, http.MethodPatch, "/api/users/me/", laptop.Access, map[string]string{"password": "a brand new password"})
+	if r.Status != http.StatusOK {
+		t.Fatalf("change: %d %s", r.Status, r.Body)
+	}
+	for name, c := range map[string]*client{"token": phoneSock, "ticket": phoneTicketSock} {
+		if code, reason := c.closeCode(); code != 4001 {
+			t.Errorf("the other session's socket (%s): closed %d %q, want 4001", name, code, reason)
+		}
+	}
+	if r := s.Do(t, http.MethodPost, "/api/auth/token/refresh/", "", map[string]string{"refresh": alice.Refresh}); r.Status != http.StatusUnauthorized {
+		t.Errorf("the other session's refresh: %d, want 401", r.Status)
+	}
+	if r := s.Do(t, http.MethodGet, "/api/users/me/", alice.Access, nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("the other session's access token: %d, want 401", r.Status)
+	}
+	if code, _ := dialNoWait(t, s, "/ws/chat/", alice.Access).closeCode(); code != 4001 {
+		t.Errorf("a new socket with the other session's token: %d, want 4001", code)
+	}
+
+	// The laptop carries on: its socket, its access token, its refresh.
+	laptopSock.send(map[string]any{"type": "ping"})
+	if f := laptopSock.nextAny(); f.typ() != "pong" {
+		t.Errorf("the changing session's socket: %v, want pong", f)
+	}
+	if r := s.Do(t, http.MethodGet, "/api/users/me/", laptop.Access, nil); r.Status != http.StatusOK {
+		t.Errorf("the changing session's access token: %d", r.Status)
+	}
+	if r := s.Do(t, http.MethodPost, "/api/auth/token/refresh/", "", map[string]string{"refresh": laptop.Refresh}); r.Status != http.StatusOK {
+		t.Errorf("the changing session's refresh: %d %s", r.Status, r.Body)
+	}
+}
+
+func mustDialURL(t *testing.T, url string) *websocket.Conn {
+	t.Helper()
+	conn, resp, err := dialRaw(t, url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v (%v)", url, err, resp)
+	}
+	return conn
+}
+
 func TestShutdownClosesSockets1001WithoutLeaks(t *testing.T) {
 	before := runtime.NumGoroutine()
 	s := servertest.Start(t)
@@ -895,5 +953,46 @@ loop:
 	}
 	if pongs == 0 {
 		t.Fatal("no frame got through at all: the flood was not interleaved with allowed frames")
+	}
+}
+
+// The frame budget of a user holds across all their sockets: two sockets,
+// each well within its own bucket, share WS_USER_FRAME_BURST, and past it
+// a frame gets the same rate_limited error the per-socket limit gives.
+// Another user's budget is their own.
+func TestFrameBudgetPerUserAcrossSockets(t *testing.T) {
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.WSFramesPerSecond, c.WSFrameBurst = 1000, 1000
+		c.WSUserFramesPerSecond, c.WSUserFrameBurst = 0.001, 6 // none come back during the test
+	}))
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	phone, laptop := dial(t, s, "/ws/chat/", alice.Access), dial(t, s, "/ws/chat/", alice.Access)
+	ping := func(c *client, n int) {
+		c.send(map[string]any{"type": "ping", "request_id": n})
+	}
+	for i := range 4 {
+		ping(phone, i)
+		if f := phone.nextAny(); f.typ() != "pong" {
+			t.Fatalf("phone frame %d: %v, want pong", i, f)
+		}
+	}
+	for i := range 2 { // the budget's last two
+		ping(laptop, i)
+		if f := laptop.nextAny(); f.typ() != "pong" {
+			t.Fatalf("laptop frame %d: %v, want pong", i, f)
+		}
+	}
+	ping(laptop, 2)
+	if f := laptop.nextAny(); f.typ() != "error" || f["code"] != "rate_limited" {
+		t.Fatalf("laptop frame past the user's budget: %v, want error rate_limited", f)
+	}
+	ping(phone, 4)
+	if f := phone.nextAny(); f.typ() != "error" || f["code"] != "rate_limited" {
+		t.Fatalf("phone frame past the user's budget: %v, want error rate_limited", f)
+	}
+	other := dial(t, s, "/ws/chat/", bob.Access)
+	ping(other, 0)
+	if f := other.nextAny(); f.typ() != "pong" {
+		t.Fatalf("another user: %v, want pong", f)
 	}
 }

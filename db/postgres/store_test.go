@@ -64,7 +64,7 @@ func TestMigrations_DownAndUpAgain(t *testing.T) {
 	if _, err := s.CreateUser(ctx, "before", "", "h", t0); err != nil {
 		t.Fatal(err)
 	}
-	for range 2 { // every migration there is
+	for range 3 { // every migration there is
 		if err := s.Migrate(ctx, "down"); err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestMigrations_DownAndUpAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	for range 2 {
+	for range 3 {
 		if err := n.Migrate(ctx, "down"); err != nil {
 			t.Fatal(err)
 		}

@@ -62,6 +62,29 @@ func (s *Store) UpdateUser(ctx context.Context, id int64, displayName, passwordH
 	return u, nil
 }
 
+// ChangePassword implements chat.Store.
+func (s *Store) ChangePassword(ctx context.Context, id int64, passwordHash, keepChain string, at time.Time) (chat.Account, error) {
+	var a chat.Account
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var err error
+		a, err = sqlq.ScanAccount(tx.QueryRow(ctx, `
+			UPDATE users SET password_hash = $1, token_epoch = token_epoch + 1, kept_session = $2
+			WHERE id = $3
+			RETURNING `+sqlq.AccountColumns, passwordHash, keepChain, id))
+		if err != nil {
+			return notFound(err)
+		}
+		_, err = tx.Exec(ctx, `
+			UPDATE refresh_tokens SET revoked_at = $1
+			WHERE user_id = $2 AND chain_id <> $3 AND revoked_at IS NULL`, ms(at), id, keepChain)
+		return err
+	})
+	if err != nil {
+		return chat.Account{}, fmt.Errorf("change password: %w", err)
+	}
+	return a, nil
+}
+
 // DeleteUser implements chat.Store.
 func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {

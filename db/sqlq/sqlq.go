@@ -63,10 +63,13 @@ func Fold(s string) string { return strings.ToLower(s) }
 // UserColumns are the columns ScanUser reads, in its order.
 const UserColumns = `id, username, display_name, created_at`
 
-// Account lookups, with the password hash after UserColumns (ScanAccount).
+// AccountColumns are UserColumns and the credentials ScanAccount reads.
+const AccountColumns = UserColumns + `, password_hash, token_epoch, kept_session`
+
+// Account lookups (ScanAccount).
 const (
-	AccountByID       = `SELECT ` + UserColumns + `, password_hash FROM users WHERE id = $1`
-	AccountByUsername = `SELECT ` + UserColumns + `, password_hash FROM users WHERE username_key = $1`
+	AccountByID       = `SELECT ` + AccountColumns + ` FROM users WHERE id = $1`
+	AccountByUsername = `SELECT ` + AccountColumns + ` FROM users WHERE username_key = $1`
 )
 
 // ScanUser reads UserColumns, then extra.
@@ -81,10 +84,10 @@ func ScanUser(row Row, extra ...any) (chat.User, error) {
 	return u, nil
 }
 
-// ScanAccount reads UserColumns and password_hash.
+// ScanAccount reads AccountColumns.
 func ScanAccount(row Row) (chat.Account, error) {
 	var a chat.Account
-	u, err := ScanUser(row, &a.PasswordHash)
+	u, err := ScanUser(row, &a.PasswordHash, &a.TokenEpoch, &a.KeptSession)
 	if err != nil {
 		return chat.Account{}, err
 	}

@@ -174,7 +174,7 @@ func write(ctx context.Context, cfg Config) (Result, error) {
 	if err := s.Close(); err != nil {
 		return Result{}, fmt.Errorf("close after migrating: %w", err)
 	}
-	hash, err := auth.NewHasher(cfg.PasswordCost).Hash(Password)
+	hash, err := auth.NewHasher(cfg.PasswordCost, auth.HashLimit{}).Hash(ctx, Password)
 	if err != nil {
 		return Result{}, fmt.Errorf("hash the password: %w", err)
 	}

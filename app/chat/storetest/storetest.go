@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 	}{
 		{"CreateUser_UniqueCaseInsensitively", testCreateUser},
 		{"UpdateUser_ChangesWhatIsGiven", testUpdateUser},
+		{"ChangePassword_RevokesOtherChainsAndMovesTheEpoch", testChangePassword},
 		{"SearchUsers_PrefixOfUsernameOrDisplayName", testSearchUsers},
 		{"CreateConversation_DirectOncePerPair", testDirectOncePerPair},
 		{"Participants_AddRemoveAndMembership", testParticipants},
@@ -562,6 +563,67 @@ func testDeleteUser(t *testing.T, open func(t *testing.T) chat.Store) {
 	cs, err := s.Conversations(ctx, b.ID, chat.Position{}, 10)
 	if err != nil || len(cs) != 3 {
 		t.Errorf("b has %d conversations (%v), want 3", len(cs), err)
+	}
+}
+
+func testChangePassword(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	u, other := mustUser(t, s, "pat"), mustUser(t, s, "quinn")
+	week := t0.Add(168 * time.Hour)
+	insert := func(name string, userID int64, chain string) {
+		t.Helper()
+		rt := chat.RefreshToken{Hash: hash(name), UserID: userID, ChainID: chain, ExpiresAt: week, CreatedAt: t0}
+		if err := s.InsertRefreshToken(ctx, rt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert("phone", u.ID, "chain-phone")
+	insert("laptop", u.ID, "chain-laptop")
+	insert("tablet", u.ID, "chain-tablet")
+	insert("theirs", other.ID, "chain-theirs")
+	if a, err := s.UserByID(ctx, u.ID); err != nil || a.TokenEpoch != 0 || a.KeptSession != "" {
+		t.Fatalf("a new account: epoch %d, kept %q (%v)", a.TokenEpoch, a.KeptSession, err)
+	}
+
+	a, err := s.ChangePassword(ctx, u.ID, "new-hash", "chain-laptop", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.PasswordHash != "new-hash" || a.TokenEpoch != 1 || a.KeptSession != "chain-laptop" || a.ID != u.ID || a.Username != u.Username {
+		t.Errorf("changed account %+v", a)
+	}
+	if b, err := s.UserByID(ctx, u.ID); err != nil || b != a {
+		t.Errorf("read back %+v (%v), want %+v", b, err, a)
+	}
+	if b, err := s.UserByUsername(ctx, u.Username); err != nil || b != a {
+		t.Errorf("by username %+v (%v), want %+v", b, err, a)
+	}
+	next := func(name, chain string, userID int64) chat.RefreshToken {
+		return chat.RefreshToken{Hash: hash(name), UserID: userID, ChainID: chain, ExpiresAt: week, CreatedAt: t0}
+	}
+	for _, gone := range []string{"phone", "tablet"} {
+		if err := s.RotateRefreshToken(ctx, hash(gone), next(gone+"2", "", u.ID), t0); !errors.Is(err, chat.ErrTokenNotValid) {
+			t.Errorf("%s's chain after the change: %v, want ErrTokenNotValid", gone, err)
+		}
+	}
+	if err := s.RotateRefreshToken(ctx, hash("laptop"), next("laptop2", "", u.ID), t0); err != nil {
+		t.Errorf("the kept chain: %v", err)
+	}
+	if err := s.RotateRefreshToken(ctx, hash("theirs"), next("theirs2", "", other.ID), t0); err != nil {
+		t.Errorf("another user's chain: %v", err)
+	}
+
+	// Changed again with no chain to keep: every chain goes.
+	a, err = s.ChangePassword(ctx, u.ID, "newer-hash", "", t0)
+	if err != nil || a.TokenEpoch != 2 || a.KeptSession != "" {
+		t.Errorf("second change: %+v %v", a, err)
+	}
+	if err := s.RotateRefreshToken(ctx, hash("laptop2"), next("laptop3", "", u.ID), t0); !errors.Is(err, chat.ErrTokenNotValid) {
+		t.Errorf("the once-kept chain after a change that keeps none: %v", err)
+	}
+	if _, err := s.ChangePassword(ctx, 999999, "h", "", t0); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("unknown user: %v", err)
 	}
 }
 

@@ -114,8 +114,13 @@ func Config(t testing.TB) config.Config {
 	}
 	cfg.RegistrationsPerMinute = 1 << 20
 	cfg.LoginAttemptsPerMinute = 1 << 20
+	cfg.RequestsPerSecond = 1 << 20
+	cfg.RequestBurst = 1 << 20
+	cfg.PasswordHashQueue = 1 << 20
 	cfg.WSFramesPerSecond = 1 << 20
 	cfg.WSFrameBurst = 1 << 20
+	cfg.WSUserFramesPerSecond = 1 << 20
+	cfg.WSUserFrameBurst = 1 << 20
 	cfg.WSMaxConnsPerIP = 1 << 20
 	cfg.WSMaxConnsPerUser = 1 << 20
 	cfg.ShutdownTimeout = 5 * time.Second
