@@ -1,6 +1,7 @@
 package ws_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -609,6 +610,36 @@ func TestSlowConsumerIsClosed4008(t *testing.T) {
 	healthy := dial(t, s, "/ws/chat/", alice.Access)
 	healthy.join(conv)
 
+	// It reads again once the server has given up on it (the drop
+	// counter moves): what was sent ends in a 4008 close. A client must
+	// read within writeWait of that for the close frame to be written at
+	// all (else the server drops the connection without one), so it does
+	// not wait for the senders, which a busy machine makes slow.
+	closed := make(chan int, 1)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for !droppedSlow(s) {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		conn.SetReadDeadline(time.Now().Add(waitFor))
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					closed <- ce.Code
+				} else {
+					closed <- 0
+				}
+				return
+			}
+		}
+	}()
+
 	big := strings.Repeat("x", 3900)
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -629,11 +660,29 @@ func TestSlowConsumerIsClosed4008(t *testing.T) {
 	}
 	wg.Wait()
 
-	// Now read what the slow client was sent: it ends in a 4008 close.
-	slow := wrap(t, conn)
-	if code, _ := slow.closeCode(); code != 4008 {
-		t.Fatalf("slow client close code = %d, want 4008", code)
+	select {
+	case code := <-closed:
+		if code != 4008 {
+			t.Fatalf("slow client close code = %d, want 4008", code)
+		}
+	case <-time.After(waitFor):
+		t.Fatal("the slow client was not dropped")
 	}
+}
+
+// droppedSlow reports whether the server has dropped a socket for being
+// too slow, from its metrics.
+func droppedSlow(s *servertest.Server) bool {
+	r, err := s.Request(http.MethodGet, "/metrics", "", nil)
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(r.Body)) {
+		if n, ok := strings.CutPrefix(line, `confab_ws_dropped_total{reason="slow"} `); ok {
+			return strings.TrimSpace(n) != "0"
+		}
+	}
+	return false
 }
 
 func TestTicketsAreSingleUseAndShortLived(t *testing.T) {
