@@ -114,9 +114,12 @@ func TestRateLimited_AnswersAreHeldBack(t *testing.T) {
 // health checks, metrics, the console and socket handshakes from the
 // looping address still pass.
 func TestRequests_RateLimitedPerAddress(t *testing.T) {
+	const metricsToken = "a-metrics-token-of-some-length"
 	clk := newClock() // stands still: no token comes back during the test
 	s := servertest.Start(t, servertest.WithNow(clk.Now), servertest.WithConfig(func(c *config.Config) {
 		c.TrustProxy, c.RequestsPerSecond, c.RequestBurst = true, 2, 5
+		// Metrics from a forwarded address need the token.
+		c.MetricsToken = metricsToken
 	}))
 	u := s.Register(t, "looper") // from 127.0.0.1, not the addresses below
 	const looper, other = "203.0.113.50", "198.51.100.60"
@@ -134,7 +137,11 @@ func TestRequests_RateLimitedPerAddress(t *testing.T) {
 
 	wantStatus(t, requestFrom(t, s, other, http.MethodGet, "/api/users/me/", u.Access, nil), http.StatusOK)
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/", "/app.js"} {
-		if st := requestFrom(t, s, looper, http.MethodGet, path, "", nil).Status; st != http.StatusOK {
+		token := ""
+		if path == "/metrics" {
+			token = metricsToken
+		}
+		if st := requestFrom(t, s, looper, http.MethodGet, path, token, nil).Status; st != http.StatusOK {
 			t.Errorf("GET %s from the limited address: %d, want 200", path, st)
 		}
 	}
