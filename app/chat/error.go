@@ -23,6 +23,17 @@ const (
 	CodeInternal         Code = "internal"
 )
 
+// Error codes of a server that cannot take more work now.
+const (
+	// CodeOverloaded: the work was refused at once, none of it done,
+	// because too much is already waiting (the queue in front of the
+	// group commit is full). Retrying shortly is safe.
+	CodeOverloaded Code = "overloaded"
+	// CodeStorageFull: the database's disk is full, so nothing could be
+	// written; reads still work.
+	CodeStorageFull Code = "storage_full"
+)
+
 // Error is the one error type that crosses package boundaries with a
 // meaning a client may see. Detail is safe to show; Err (if any) is the
 // internal cause and is only logged.
@@ -63,6 +74,13 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return CodeInternal
+}
+
+// StorageFull returns the CodeStorageFull error a store returns when its
+// disk is full, with cause (the database's own error) kept for the logs.
+func StorageFull(cause error) *Error {
+	return &Error{Code: CodeStorageFull, Err: cause,
+		Detail: "The server's storage is full; nothing was stored. Retry later."}
 }
 
 // Invalid collects field errors for a CodeInvalid error.
