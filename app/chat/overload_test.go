@@ -51,9 +51,9 @@ func stuckFixture(t *testing.T, opt chat.Options) (*fixture, *stuckStore) {
 func waitQueued(t *testing.T, svc *chat.Service, n int64) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for chat.QueuedSends(svc) != n {
+	for int64(svc.Queued()) != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d sends queued, want %d", chat.QueuedSends(svc), n)
+			t.Fatalf("%d sends queued, want %d", int64(svc.Queued()), n)
 		}
 		time.Sleep(time.Millisecond)
 	}

@@ -43,6 +43,9 @@ const (
 	// twice Options.CommitTimeout: it is stuck in a commit that does
 	// not end at its deadline (an fsync the disk does not finish).
 	RefusedQueueTimeout = "queue_timeout"
+	// RefusedStorageFull: its commit failed because the database's disk
+	// is full (CodeStorageFull); nothing of it was stored.
+	RefusedStorageFull = "storage_full"
 )
 
 // ErrOverloaded is returned by SendMessage when the message was refused
@@ -92,9 +95,10 @@ type Options struct {
 	// its deadline refuses what waits.
 	// Zero or less means DefaultQueueSize.
 	QueueSize int
-	// Refused, when set, is called once per send refused with
-	// ErrOverloaded, with the reason (RefusedQueueFull,
-	// RefusedQueueTimeout). Nil: not reported.
+	// Refused, when set, is called once per send that was not stored and
+	// whose sender is told so, with the reason: RefusedQueueFull and
+	// RefusedQueueTimeout (ErrOverloaded), RefusedStorageFull (a commit
+	// failed for a full disk). Nil: not reported.
 	Refused func(reason string)
 }
 
@@ -238,6 +242,11 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 	cancel()
 	if err != nil {
 		if ErrorCode(err) == CodeStorageFull {
+			if s.opt.Refused != nil {
+				for range batch {
+					s.opt.Refused(RefusedStorageFull)
+				}
+			}
 			if n, ok := s.full.note(); ok {
 				s.log.Error("group commit failed: the database's disk is full; sends fail until space is freed",
 					"err", err, "failed_commits", n)
@@ -409,6 +418,10 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 	}
 	return Sent{Message: res.Message, Created: res.Created, JSON: res.json}, nil
 }
+
+// Queued returns how many sends wait for the writer to take them: the
+// length of the queue Options.QueueSize bounds.
+func (s *Service) Queued() int { return int(s.queued.Load()) }
 
 // handOff gives r to the writer. It returns ctx's error, ErrUnavailable
 // (closed) or ErrOverloaded (not taken within twice the commit
