@@ -358,10 +358,11 @@ type Sent struct {
 // When ctx ends before the writer takes the message, it was not stored and
 // ctx's error is returned. When Options.QueueSize sends are already
 // waiting for the writer, or the writer does not take this one within
-// twice Options.CommitTimeout, it returns ErrOverloaded (not stored). Once taken, it waits for the commit until ctx
-// ends or the commit passes its deadline; either way, without an answer it
-// returns ErrMaybeStored. It returns ErrUnavailable once the service is
-// closed.
+// twice Options.CommitTimeout, it returns ErrOverloaded (not stored).
+// Once taken, it waits for the commit until ctx ends or the commit passes
+// its deadline (and a second, for a commit that its deadline does not
+// stop); either way, without an answer it returns ErrMaybeStored. It
+// returns ErrUnavailable once the service is closed.
 func (s *Service) SendMessage(ctx context.Context, sender UserLite, convID int64, content, clientID string) (Message, bool, error) {
 	r, err := s.Send(ctx, sender, convID, content, clientID)
 	return r.Message, r.Created, err
@@ -401,11 +402,18 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 	}
 	// Once taken, the send commits or fails with its batch. A caller who
 	// stops waiting is told that it may have been stored; the writer's
-	// answer goes to the buffered reply, so nothing waits for it.
+	// answer goes to the buffered reply, so nothing waits for it. So is
+	// one whose commit outlives its deadline by replySlack: a commit
+	// stuck in an fsync that the disk does not finish, which no deadline
+	// interrupts, must not hold its senders without an answer.
+	t := time.NewTimer(s.opt.CommitTimeout + replySlack)
+	defer t.Stop()
 	var res sent
 	select {
 	case res = <-r.reply:
 	case <-ctx.Done():
+		return Sent{}, ErrMaybeStored
+	case <-t.C:
 		return Sent{}, ErrMaybeStored
 	}
 	if res.Err != nil {
@@ -457,6 +465,11 @@ func (s *Service) refuse(reason string) error {
 	}
 	return ErrOverloaded
 }
+
+// replySlack is how long past the commit deadline a sender waits for
+// the writer's answer before it answers ErrMaybeStored itself: time for
+// a commit that ended at its deadline to be answered.
+const replySlack = time.Second
 
 // logEvery is the least time between two log lines of one throttle.
 const logEvery = 10 * time.Second
