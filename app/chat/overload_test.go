@@ -95,6 +95,9 @@ func TestSend_FullQueueRefusesAtOnceWhileTheCommitIsStuck(t *testing.T) {
 	}
 	go send("q-0")
 	<-ss.entered // the writer holds q-0 in a commit that does not return
+	// q-0 counts as queued until its sender has seen it taken: the count
+	// errs on the side of refusing.
+	waitQueued(t, f.svc, 0)
 	for i := 1; i <= size; i++ {
 		go send(fmt.Sprint("q-", i))
 	}

@@ -127,12 +127,19 @@ type Service struct {
 
 	sends chan *sendReq
 	// queued counts the senders admitted to wait on sends and not yet
-	// taken or gone; Options.QueueSize bounds it.
+	// taken or gone; Options.QueueSize bounds it. A sender leaves the
+	// count once it sees its message taken, so for a moment the count
+	// may include a few that the writer already took: it errs on the
+	// side of refusing.
 	queued atomic.Int64
 	// overload and full log refused sends and commits that failed for
 	// a full disk at most once per logEvery each: they come at the rate
 	// clients send, and one line per send would flood the log.
 	overload, full throttle
+	// timers are stopped *time.Timer for the waits of a send (timer),
+	// reused: a send waits at most twice, and each wait needs a bound,
+	// but a timer made per wait was a third of a send's allocations.
+	timers sync.Pool
 
 	quit      chan struct{}
 	done      chan struct{}
@@ -395,7 +402,12 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 		s.queued.Add(-1)
 		return Sent{}, s.refuse(RefusedQueueFull)
 	}
-	err = s.handOff(ctx, r)
+	t := s.timer(2 * s.opt.CommitTimeout)
+	defer func() {
+		t.Stop()
+		s.timers.Put(t)
+	}()
+	err = s.handOff(ctx, r, t)
 	s.queued.Add(-1)
 	if err != nil {
 		return Sent{}, err
@@ -406,8 +418,7 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 	// one whose commit outlives its deadline by replySlack: a commit
 	// stuck in an fsync that the disk does not finish, which no deadline
 	// interrupts, must not hold its senders without an answer.
-	t := time.NewTimer(s.opt.CommitTimeout + replySlack)
-	defer t.Stop()
+	t.Reset(s.opt.CommitTimeout + replySlack) // since Go 1.23, no stale tick survives a Reset
 	var res sent
 	select {
 	case res = <-r.reply:
@@ -432,16 +443,9 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 func (s *Service) Queued() int { return int(s.queued.Load()) }
 
 // handOff gives r to the writer. It returns ctx's error, ErrUnavailable
-// (closed) or ErrOverloaded (not taken within twice the commit
+// (closed) or ErrOverloaded (not taken before t fires: twice the commit
 // deadline) when the writer did not take r: then r is not stored.
-func (s *Service) handOff(ctx context.Context, r *sendReq) error {
-	select { // an idle writer takes it at once, with no timer to make
-	case s.sends <- r:
-		return nil
-	default:
-	}
-	t := time.NewTimer(2 * s.opt.CommitTimeout)
-	defer t.Stop()
+func (s *Service) handOff(ctx context.Context, r *sendReq, t *time.Timer) error {
 	select {
 	case s.sends <- r:
 		return nil
@@ -452,6 +456,16 @@ func (s *Service) handOff(ctx context.Context, r *sendReq) error {
 	case <-t.C:
 		return s.refuse(RefusedQueueTimeout)
 	}
+}
+
+// timer returns a running timer that fires after d, reused from
+// s.timers when one is there.
+func (s *Service) timer(d time.Duration) *time.Timer {
+	if t, ok := s.timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
 }
 
 // refuse reports a send refused for reason and returns ErrOverloaded.
