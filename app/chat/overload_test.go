@@ -160,14 +160,22 @@ func TestSend_NotTakenWithinTheDeadlineIsRefused(t *testing.T) {
 		first <- err
 	}()
 	<-ss.entered
+	// A caller whose own deadline (a socket frame's) passes in line is
+	// told the same as one the writer never took: overloaded, not stored.
+	short, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	_, _, err := f.svc.SendMessage(short, f.users[1], conv, "in line", "in-line")
+	if chat.ErrorCode(err) != chat.CodeOverloaded || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("send whose caller's deadline passed in line: %v, want overloaded wrapping DeadlineExceeded", err)
+	}
 	// The writer is stuck past its deadline: a send behind it waits at
 	// most twice that deadline to be taken, then is told it was not stored.
-	_, _, err := f.svc.SendMessage(context.Background(), f.users[1], conv, "behind", "behind")
+	_, _, err = f.svc.SendMessage(context.Background(), f.users[1], conv, "behind", "behind")
 	if !errors.Is(err, chat.ErrOverloaded) {
 		t.Fatalf("send behind a stuck commit: %v, want ErrOverloaded", err)
 	}
-	if got := refused.list(); len(got) != 1 || got[0] != chat.RefusedQueueTimeout {
-		t.Errorf("refusals reported %v, want [%s]", got, chat.RefusedQueueTimeout)
+	if got := refused.list(); len(got) != 2 || got[0] != chat.RefusedQueueTimeout || got[1] != chat.RefusedQueueTimeout {
+		t.Errorf("refusals reported %v, want two %s", got, chat.RefusedQueueTimeout)
 	}
 	// The send in the stuck commit is answered too, while it is still
 	// stuck: its outcome is unknown, and the sender is told so.

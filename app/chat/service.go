@@ -90,9 +90,8 @@ type Options struct {
 	// them (the queue in front of the group commit, apart from the batch
 	// being committed). A send past it fails at once with ErrOverloaded,
 	// and so does one the writer has not taken within twice
-	// CommitTimeout: time for the commit in progress to end at its
-	// deadline and the next to take it, so that only a writer stuck past
-	// its deadline refuses what waits.
+	// CommitTimeout (time for the commit in progress to end at its
+	// deadline and the next to take it): no send waits longer in line.
 	// Zero or less means DefaultQueueSize.
 	QueueSize int
 	// Refused, when set, is called once per send that was not stored and
@@ -362,10 +361,12 @@ type Sent struct {
 // SendMessage validates and stores a message and publishes it. created is
 // false when clientID repeats an earlier send: the original is returned.
 //
-// When ctx ends before the writer takes the message, it was not stored and
-// ctx's error is returned. When Options.QueueSize sends are already
-// waiting for the writer, or the writer does not take this one within
-// twice Options.CommitTimeout, it returns ErrOverloaded (not stored).
+// When ctx is cancelled before the writer takes the message, it was not
+// stored and ctx's error is returned. When Options.QueueSize sends are
+// already waiting for the writer, or the writer does not take this one
+// within twice Options.CommitTimeout, it returns ErrOverloaded (not
+// stored); when ctx's deadline passes first, a CodeOverloaded error that
+// wraps context.DeadlineExceeded.
 // Once taken, it waits for the commit until ctx ends or the commit passes
 // its deadline (and a second, for a commit that its deadline does not
 // stop); either way, without an answer it returns ErrMaybeStored. It
@@ -443,8 +444,9 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 func (s *Service) Queued() int { return int(s.queued.Load()) }
 
 // handOff gives r to the writer. It returns ctx's error, ErrUnavailable
-// (closed) or ErrOverloaded (not taken before t fires: twice the commit
-// deadline) when the writer did not take r: then r is not stored.
+// (closed) or CodeOverloaded (not taken before t fires, twice the commit
+// deadline, or before ctx's deadline) when the writer did not take r:
+// then r is not stored.
 func (s *Service) handOff(ctx context.Context, r *sendReq, t *time.Timer) error {
 	select {
 	case s.sends <- r:
@@ -452,7 +454,13 @@ func (s *Service) handOff(ctx context.Context, r *sendReq, t *time.Timer) error 
 	case <-s.quit:
 		return ErrUnavailable
 	case <-ctx.Done():
-		return ctx.Err()
+		if ctx.Err() != context.DeadlineExceeded {
+			return ctx.Err() // the caller went away: nobody to answer
+		}
+		// The caller's own deadline (a socket frame's) passed in line:
+		// not stored either, and overloaded is what it should be told.
+		s.refuse(RefusedQueueTimeout)
+		return &Error{Code: CodeOverloaded, Detail: ErrOverloaded.Detail, Err: ctx.Err()}
 	case <-t.C:
 		return s.refuse(RefusedQueueTimeout)
 	}
