@@ -100,7 +100,8 @@ func (s *Store) closeSendConn(ctx context.Context) error {
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE, from the DSN's
-// _txlock) and commits it; ctx bounds the BEGIN and the COMMIT.
+// _txlock) and commits it; ctx bounds the BEGIN and the COMMIT. A full
+// disk is chat.CodeStorageFull (storageFull).
 func (sc *sendConn) tx(ctx context.Context, fn func() error) error {
 	b, ok := sc.dc.(driver.ConnBeginTx)
 	if !ok {
@@ -108,14 +109,14 @@ func (sc *sendConn) tx(ctx context.Context, fn func() error) error {
 	}
 	tx, err := b.BeginTx(ctx, driver.TxOptions{})
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return storageFull(fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(); err != nil {
 		tx.Rollback()
-		return err
+		return storageFull(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return storageFull(fmt.Errorf("commit: %w", err))
 	}
 	return nil
 }

@@ -28,7 +28,8 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // registers the "sqlite" driver
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/db/sqlq"
@@ -280,19 +281,34 @@ type stmtKey struct {
 }
 
 // tx runs fn in a write transaction (BEGIN IMMEDIATE) and commits it.
+// A full disk is chat.CodeStorageFull (storageFull).
 func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+		return storageFull(fmt.Errorf("begin: %w", err))
 	}
 	if err := fn(tx); err != nil {
 		tx.Rollback()
-		return err
+		return storageFull(err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return storageFull(fmt.Errorf("commit: %w", err))
 	}
 	return nil
+}
+
+// storageFull returns err as chat.StorageFull when SQLite says the disk
+// is full (SQLITE_FULL, whatever its extended code: a write to the WAL,
+// or a page the file could not grow by), else err as it is. The
+// transaction it ended was rolled back, by SQLite or by the caller (a
+// failed COMMIT too: the driver rolls back what it leaves open), so the
+// write connection is ready for the next one once space is freed.
+func storageFull(err error) error {
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+		return chat.StorageFull(err)
+	}
+	return err
 }
 
 func ms(t time.Time) int64 { return t.UnixMilli() }

@@ -45,6 +45,8 @@ func Status(code chat.Code) int {
 		return http.StatusTooManyRequests
 	case chat.CodeUnavailable, chat.CodeOverloaded:
 		return http.StatusServiceUnavailable
+	case chat.CodeStorageFull:
+		return http.StatusInsufficientStorage
 	default:
 		return http.StatusInternalServerError
 	}
@@ -63,14 +65,13 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if errors.As(err, &rl) {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.after.Seconds()))))
 		}
-		if chat.ErrorCode(err) == chat.CodeOverloaded {
-			// The queue it met drains in well under a second.
-			c.Response().Header().Set("Retry-After", "1")
+		if code := chat.ErrorCode(err); code == chat.CodeOverloaded {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(overloadedRetryAfter))
 		}
 		if status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 		}
-		if status >= 500 && chat.ErrorCode(err) != chat.CodeOverloaded { // refusing is the plan, not a failure
+		if status >= 500 && !loggedAtSource(err) {
 			log.Error("request failed", "err", err, "method", c.Request().Method,
 				"path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
 		}
@@ -80,6 +81,20 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		c.JSON(status, body)
 	}
+}
+
+// overloadedRetryAfter is the Retry-After, in seconds, of a send refused
+// as overloaded: a queue that fills drains within about a second unless
+// the disk has stalled, and then a retry is refused at once, cheaply.
+const overloadedRetryAfter = 1
+
+// loggedAtSource reports whether err is a failure the service logs
+// itself, at most once per interval with a count (overloaded,
+// storage_full): they come at the rate clients send, and one line per
+// request would flood the log when it can least take it.
+func loggedAtSource(err error) bool {
+	code := chat.ErrorCode(err)
+	return code == chat.CodeOverloaded || code == chat.CodeStorageFull
 }
 
 func toBody(err error) (errorBody, int) {
@@ -114,7 +129,7 @@ func toBody(err error) (errorBody, int) {
 	var ce *chat.Error
 	if errors.As(err, &ce) {
 		status := Status(ce.Code)
-		if status >= 500 && ce.Code != chat.CodeUnavailable && ce.Code != chat.CodeOverloaded {
+		if status >= 500 && ce.Code != chat.CodeUnavailable && ce.Code != chat.CodeOverloaded && ce.Code != chat.CodeStorageFull {
 			return errorBody{Detail: "A server error occurred.", Code: string(chat.CodeInternal)}, status
 		}
 		return errorBody{Detail: ce.Detail, Code: string(ce.Code), Fields: ce.Fields}, status

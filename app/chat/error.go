@@ -20,10 +20,19 @@ const (
 	CodeRateLimited      Code = "rate_limited"
 	CodeTooLarge         Code = "too_large"
 	CodeUnavailable      Code = "unavailable"
-	// CodeOverloaded: the server refused the work at once rather than
-	// queue it without limit; the client may retry shortly.
+	CodeInternal         Code = "internal"
+)
+
+// Error codes of a server that cannot take more work now.
+const (
+	// CodeOverloaded: the work was refused at once, none of it done,
+	// because too much is already waiting (the queue in front of the
+	// group commit, or the one in front of password hashing, is full).
+	// Retrying shortly is safe.
 	CodeOverloaded Code = "overloaded"
-	CodeInternal   Code = "internal"
+	// CodeStorageFull: the database's disk is full, so nothing could be
+	// written; reads still work.
+	CodeStorageFull Code = "storage_full"
 )
 
 // Error is the one error type that crosses package boundaries with a
@@ -66,6 +75,13 @@ func ErrorCode(err error) Code {
 		return e.Code
 	}
 	return CodeInternal
+}
+
+// StorageFull returns the CodeStorageFull error a store returns when its
+// disk is full, with cause (the database's own error) kept for the logs.
+func StorageFull(cause error) *Error {
+	return &Error{Code: CodeStorageFull, Err: cause,
+		Detail: "The server's storage is full; nothing was stored. Retry later."}
 }
 
 // Invalid collects field errors for a CodeInvalid error.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -26,6 +27,32 @@ const (
 // DefaultCommitTimeout bounds a group commit when Options.CommitTimeout
 // is zero.
 const DefaultCommitTimeout = 10 * time.Second
+
+// DefaultQueueSize bounds the sends waiting for the group commit when
+// Options.QueueSize is zero: sixteen full batches, far more than a laptop
+// or a healthy server ever has waiting, and few enough that a stalled
+// disk turns into refusals rather than thousands of parked requests.
+const DefaultQueueSize = 16 * MaxBatch
+
+// Reasons a send is refused without being stored, for Options.Refused.
+const (
+	// RefusedQueueFull: Options.QueueSize sends were already waiting
+	// for the writer; refused at once.
+	RefusedQueueFull = "queue_full"
+	// RefusedQueueTimeout: the writer did not take the send within
+	// twice Options.CommitTimeout: it is stuck in a commit that does
+	// not end at its deadline (an fsync the disk does not finish).
+	RefusedQueueTimeout = "queue_timeout"
+	// RefusedStorageFull: its commit failed because the database's disk
+	// is full (CodeStorageFull); nothing of it was stored.
+	RefusedStorageFull = "storage_full"
+)
+
+// ErrOverloaded is returned by SendMessage when the message was refused
+// before the writer took it: the queue in front of the group commit was
+// full, or the writer did not take it in time. It was not stored.
+var ErrOverloaded = &Error{Code: CodeOverloaded,
+	Detail: "The server is busy and did not store the message; retry shortly."}
 
 // ErrUnavailable is returned once the service is shutting down.
 var ErrUnavailable = &Error{Code: CodeUnavailable, Detail: "The server is shutting down; retry shortly."}
@@ -59,6 +86,19 @@ type Options struct {
 	// turns into errors (ErrMaybeStored) instead of waiting senders.
 	// Zero or less means DefaultCommitTimeout.
 	CommitTimeout time.Duration
+	// QueueSize bounds the sends that may wait for the writer to take
+	// them (the queue in front of the group commit, apart from the batch
+	// being committed). A send past it fails at once with ErrOverloaded,
+	// and so does one the writer has not taken within twice
+	// CommitTimeout (time for the commit in progress to end at its
+	// deadline and the next to take it): no send waits longer in line.
+	// Zero or less means DefaultQueueSize.
+	QueueSize int
+	// Refused, when set, is called once per send that was not stored and
+	// whose sender is told so, with the reason: RefusedQueueFull and
+	// RefusedQueueTimeout (ErrOverloaded), RefusedStorageFull (a commit
+	// failed for a full disk). Nil: not reported.
+	Refused func(reason string)
 }
 
 // Service holds the rules. Every edge calls it.
@@ -84,7 +124,22 @@ type Service struct {
 	// messages. Guarded by mu.
 	jsons [][]byte
 
-	sends     chan *sendReq
+	sends chan *sendReq
+	// queued counts the senders admitted to wait on sends and not yet
+	// taken or gone; Options.QueueSize bounds it. A sender leaves the
+	// count once it sees its message taken, so for a moment the count
+	// may include a few that the writer already took: it errs on the
+	// side of refusing.
+	queued atomic.Int64
+	// overload and full log refused sends and commits that failed for
+	// a full disk at most once per logEvery each: they come at the rate
+	// clients send, and one line per send would flood the log.
+	overload, full throttle
+	// timers are stopped *time.Timer for the waits of a send (timer),
+	// reused: a send waits at most twice, and each wait needs a bound,
+	// but a timer made per wait was a third of a send's allocations.
+	timers sync.Pool
+
 	quit      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -124,6 +179,9 @@ func NewService(store Store, pub Publisher, opt Options) *Service {
 	}
 	if opt.CommitTimeout <= 0 {
 		opt.CommitTimeout = DefaultCommitTimeout
+	}
+	if opt.QueueSize <= 0 {
+		opt.QueueSize = DefaultQueueSize
 	}
 	s := &Service{
 		store: store, pub: pub, now: opt.Now, log: opt.Log, opt: opt,
@@ -189,7 +247,19 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 	expired := ctx.Err() != nil
 	cancel()
 	if err != nil {
-		s.log.Error("group commit failed", "err", err, "batch", len(msgs))
+		if ErrorCode(err) == CodeStorageFull {
+			if s.opt.Refused != nil {
+				for range batch {
+					s.opt.Refused(RefusedStorageFull)
+				}
+			}
+			if n, ok := s.full.note(); ok {
+				s.log.Error("group commit failed: the database's disk is full; sends fail until space is freed",
+					"err", err, "failed_commits", n)
+			}
+		} else {
+			s.log.Error("group commit failed", "err", err, "batch", len(msgs))
+		}
 		if expired {
 			// Past the deadline the outcome is unknown: a commit can
 			// succeed on the server after its answer was given up on.
@@ -291,11 +361,16 @@ type Sent struct {
 // SendMessage validates and stores a message and publishes it. created is
 // false when clientID repeats an earlier send: the original is returned.
 //
-// When ctx ends before the writer takes the message, it was not stored and
-// ctx's error is returned. Once taken, it waits for the commit until ctx
-// ends or the commit passes its deadline; either way, without an answer it
-// returns ErrMaybeStored. It returns ErrUnavailable once the service is
-// closed.
+// When ctx is cancelled before the writer takes the message, it was not
+// stored and ctx's error is returned. When Options.QueueSize sends are
+// already waiting for the writer, or the writer does not take this one
+// within twice Options.CommitTimeout, it returns ErrOverloaded (not
+// stored); when ctx's deadline passes first, a CodeOverloaded error that
+// wraps context.DeadlineExceeded.
+// Once taken, it waits for the commit until ctx ends or the commit passes
+// its deadline (and a second, for a commit that its deadline does not
+// stop); either way, without an answer it returns ErrMaybeStored. It
+// returns ErrUnavailable once the service is closed.
 func (s *Service) SendMessage(ctx context.Context, sender UserLite, convID int64, content, clientID string) (Message, bool, error) {
 	r, err := s.Send(ctx, sender, convID, content, clientID)
 	return r.Message, r.Created, err
@@ -322,20 +397,35 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 		m.ClientID = &clientID
 	}
 	r.tail = encodeTail(&m)
-	select {
-	case s.sends <- r:
-	case <-s.quit:
-		return Sent{}, ErrUnavailable
-	case <-ctx.Done():
-		return Sent{}, ctx.Err()
+	// Admission: a bounded number of senders may wait for the writer;
+	// past that, the answer is at once, not after a wait in line.
+	if s.queued.Add(1) > int64(s.opt.QueueSize) {
+		s.queued.Add(-1)
+		return Sent{}, s.refuse(RefusedQueueFull)
+	}
+	t := s.timer(2 * s.opt.CommitTimeout)
+	defer func() {
+		t.Stop()
+		s.timers.Put(t)
+	}()
+	err = s.handOff(ctx, r, t)
+	s.queued.Add(-1)
+	if err != nil {
+		return Sent{}, err
 	}
 	// Once taken, the send commits or fails with its batch. A caller who
 	// stops waiting is told that it may have been stored; the writer's
-	// answer goes to the buffered reply, so nothing waits for it.
+	// answer goes to the buffered reply, so nothing waits for it. So is
+	// one whose commit outlives its deadline by replySlack: a commit
+	// stuck in an fsync that the disk does not finish, which no deadline
+	// interrupts, must not hold its senders without an answer.
+	t.Reset(s.opt.CommitTimeout + replySlack) // since Go 1.23, no stale tick survives a Reset
 	var res sent
 	select {
 	case res = <-r.reply:
 	case <-ctx.Done():
+		return Sent{}, ErrMaybeStored
+	case <-t.C:
 		return Sent{}, ErrMaybeStored
 	}
 	if res.Err != nil {
@@ -347,6 +437,83 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 		}
 	}
 	return Sent{Message: res.Message, Created: res.Created, JSON: res.json}, nil
+}
+
+// Queued returns how many sends wait for the writer to take them: the
+// length of the queue Options.QueueSize bounds.
+func (s *Service) Queued() int { return int(s.queued.Load()) }
+
+// handOff gives r to the writer. It returns ctx's error, ErrUnavailable
+// (closed) or CodeOverloaded (not taken before t fires, twice the commit
+// deadline, or before ctx's deadline) when the writer did not take r:
+// then r is not stored.
+func (s *Service) handOff(ctx context.Context, r *sendReq, t *time.Timer) error {
+	select {
+	case s.sends <- r:
+		return nil
+	case <-s.quit:
+		return ErrUnavailable
+	case <-ctx.Done():
+		if ctx.Err() != context.DeadlineExceeded {
+			return ctx.Err() // the caller went away: nobody to answer
+		}
+		// The caller's own deadline (a socket frame's) passed in line:
+		// not stored either, and overloaded is what it should be told.
+		s.refuse(RefusedQueueTimeout)
+		return &Error{Code: CodeOverloaded, Detail: ErrOverloaded.Detail, Err: ctx.Err()}
+	case <-t.C:
+		return s.refuse(RefusedQueueTimeout)
+	}
+}
+
+// timer returns a running timer that fires after d, reused from
+// s.timers when one is there.
+func (s *Service) timer(d time.Duration) *time.Timer {
+	if t, ok := s.timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
+}
+
+// refuse reports a send refused for reason and returns ErrOverloaded.
+func (s *Service) refuse(reason string) error {
+	if s.opt.Refused != nil {
+		s.opt.Refused(reason)
+	}
+	if n, ok := s.overload.note(); ok {
+		s.log.Warn("sends refused: the group commit is not keeping up (answered 503 overloaded)",
+			"reason", reason, "refused", n, "queue_size", s.opt.QueueSize)
+	}
+	return ErrOverloaded
+}
+
+// replySlack is how long past the commit deadline a sender waits for
+// the writer's answer before it answers ErrMaybeStored itself: time for
+// a commit that ended at its deadline to be answered.
+const replySlack = time.Second
+
+// logEvery is the least time between two log lines of one throttle.
+const logEvery = 10 * time.Second
+
+// throttle counts events and says when one may be logged: the first,
+// then at most one per logEvery, each with the number of events since
+// the last line. Safe for concurrent use; the zero value is ready.
+type throttle struct {
+	n    atomic.Int64
+	next atomic.Int64 // unix nanoseconds before which nothing is logged
+}
+
+// note counts one event and reports whether to log now, with the count
+// it stands for.
+func (t *throttle) note() (n int64, log bool) {
+	t.n.Add(1)
+	now := time.Now().UnixNano()
+	next := t.next.Load()
+	if now < next || !t.next.CompareAndSwap(next, now+int64(logEvery)) {
+		return 0, false
+	}
+	return t.n.Swap(0), true
 }
 
 func validContent(content string) (string, error) {

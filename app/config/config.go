@@ -60,7 +60,11 @@ type Config struct {
 
 	// WSSendQueue is WS_SEND_QUEUE, 256: frames that may wait for one slow
 	// socket before it is closed with 4008.
-	WSSendQueue       int
+	WSSendQueue int
+	// CommitQueue is COMMIT_QUEUE, 4096: sends that may wait for the
+	// group commit (the one database writer) at once; past it a send is
+	// refused at once with 503 overloaded.
+	CommitQueue       int
 	WSMaxConnsPerIP   int           // WS_MAX_CONNS_PER_IP, 1000
 	WSMaxConnsPerUser int           // WS_MAX_CONNS_PER_USER, 50
 	WSMaxJoined       int           // WS_MAX_JOINED, 500: conversations one socket may join at once
@@ -151,6 +155,7 @@ func Load(getenv func(string) string) (Config, error) {
 		WSFramesPerSecond:       float64(p.integer("WS_FRAMES_PER_SECOND", 20, 1, 1<<30)),
 		WSFrameBurst:            p.integer("WS_FRAME_BURST", 60, 1, 1<<30),
 		WSSendQueue:             p.integer("WS_SEND_QUEUE", 256, 8, 1<<16),
+		CommitQueue:             p.integer("COMMIT_QUEUE", 4096, 1, 1<<20),
 		WSMaxConnsPerIP:         p.integer("WS_MAX_CONNS_PER_IP", 1000, 1, 1<<24),
 		WSMaxConnsPerUser:       p.integer("WS_MAX_CONNS_PER_USER", 50, 1, 1<<24),
 		WSMaxJoined:             p.integer("WS_MAX_JOINED", 500, 1, 1<<20),

@@ -52,6 +52,7 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"WS_WRITE_DELAY", c.WSWriteDelay, time.Duration(0)},
 		{"MAX_BODY_BYTES", c.MaxBodyBytes, int64(64 << 10)},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 10 * time.Second},
+		{"COMMIT_QUEUE", c.CommitQueue, 4096},
 		{"REDIS_URL", c.RedisURL, ""},
 		{"DATABASE_URL", c.DatabaseURL, ""},
 	}
@@ -152,6 +153,8 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"WS_USER_FRAMES_PER_SECOND", "0"},
 		{"WS_USER_FRAME_BURST", "lots"},
 		{"MAX_BODY_BYTES", "64KiB"},
+		{"COMMIT_QUEUE", "0"},
+		{"COMMIT_QUEUE", "lots"},
 		{"REDIS_URL", "redis://localhost:6379"}, // without DATABASE_URL
 		{"REDIS_URL", "localhost:6379"},
 		{"DATABASE_URL", "mysql://localhost/confab"},

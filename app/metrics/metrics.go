@@ -32,6 +32,9 @@ type Options struct {
 	// ClusterStats the Redis link. Nil: not exported (a single node).
 	OrderStats   func() (repeats, fills, resyncs uint64)
 	ClusterStats func() ClusterStats
+	// QueuedSends reports how many sends wait for the group commit
+	// (chat.Service.Queued). Nil: not exported.
+	QueuedSends func() int
 }
 
 // ClusterStats are the Redis link's counters since start, and whether it
@@ -57,6 +60,7 @@ type Metrics struct {
 	dropped   map[string]prometheus.Counter
 
 	sendDuration prometheus.Histogram
+	refused      map[string]prometheus.Counter // by reason
 	hopDuration  prometheus.Histogram
 	dbDuration   *prometheus.HistogramVec
 }
@@ -93,6 +97,14 @@ const (
 	DropSlow        = "slow"         // send queue overflowed: closed with 4008
 	DropRateLimited = "rate_limited" // too many frames: closed with 4029
 	DropResync      = "resync"       // the node could not fill a gap: closed with 4008 to recover
+)
+
+// Reasons passed to SendRefused: the service's own (chat.Refused*), of
+// which this leaf package keeps a copy.
+const (
+	RefusedQueueFull    = "queue_full"    // the queue in front of the group commit was full
+	RefusedQueueTimeout = "queue_timeout" // the writer did not take it in time (a stalled commit)
+	RefusedStorageFull  = "storage_full"  // its commit failed for a full disk
 )
 
 // New builds the registry with Confab's series and the Go runtime and
@@ -140,6 +152,13 @@ func New(opt Options) *Metrics {
 		m.dropped[r] = dropped.WithLabelValues(r)
 	}
 
+	refused := f.counterVec("confab_sends_refused_total",
+		"Sends answered with an error that says they were not stored, by reason: queue_full and queue_timeout (503 overloaded), storage_full (507).", "reason")
+	m.refused = map[string]prometheus.Counter{}
+	for _, r := range []string{RefusedQueueFull, RefusedQueueTimeout, RefusedStorageFull, otherType} {
+		m.refused[r] = refused.WithLabelValues(r)
+	}
+
 	if opt.OrderStats != nil {
 		stats := opt.OrderStats
 		reg.MustRegister(
@@ -180,6 +199,12 @@ func New(opt Options) *Metrics {
 			counter("confab_cluster_swept_users_total", "Users announced offline because the node holding their sockets stopped.",
 				func(s ClusterStats) uint64 { return s.Swept }),
 		)
+	}
+	if opt.QueuedSends != nil {
+		queued := opt.QueuedSends
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "confab_sends_queued",
+			Help: "Sends waiting for the group commit to take them; at COMMIT_QUEUE further sends are refused (503 overloaded)."},
+			func() float64 { return float64(queued()) }))
 	}
 	if opt.HubStats != nil {
 		stats := opt.HubStats
@@ -233,6 +258,11 @@ func boundMethod(m string) string {
 // ObserveSend records one message's send latency; chat.Service calls it
 // after each commit (chat.Service.ObserveSend).
 func (m *Metrics) ObserveSend(d time.Duration) { m.sendDuration.Observe(d.Seconds()) }
+
+// SendRefused counts one send that was not stored, by reason
+// (RefusedQueueFull, RefusedQueueTimeout, RefusedStorageFull; "other"
+// for any other); chat.Service calls it (chat.Options.Refused).
+func (m *Metrics) SendRefused(reason string) { count(m.refused, reason) }
 
 // ObserveHop records the Redis hop of one event from another node.
 func (m *Metrics) ObserveHop(d time.Duration) { m.hopDuration.Observe(d.Seconds()) }

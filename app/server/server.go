@@ -43,6 +43,10 @@ type Options struct {
 	// Cluster tunes the Redis link when REDIS_URL is set (tests shorten
 	// its timings and isolate their keys).
 	Cluster cluster.Options
+	// WrapStore, when set, wraps the store the services use (the
+	// readiness probe and Close keep the store itself): tests put faults
+	// there, such as a commit that stalls. Nil: the store itself.
+	WrapStore func(chat.Store) chat.Store
 }
 
 // presenceTimeout bounds announcing that a user went offline when their
@@ -100,6 +104,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		// m is built below, once the hub and the cluster it reports on
 		// exist, and before Start runs the loop that observes hops.
 		m *metrics.Metrics
+		// svc is the chat service, built after m, which reports on it.
+		svc *chat.Service
 	)
 	if cfg.RedisURL != "" {
 		copt := opt.Cluster
@@ -112,14 +118,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		hopt = hub.Options{Broker: cl, Presence: cl, Sequence: chat.Sequence(store)}
 	}
 	h := hub.New(hopt)
-	mopt := metrics.Options{HubStats: h.Stats}
+	mopt := metrics.Options{HubStats: h.Stats, QueuedSends: func() int { return svc.Queued() }}
 	if cl != nil {
 		mopt.OrderStats, mopt.ClusterStats = h.OrderStats, clusterStats(cl)
 	}
 	m = metrics.New(mopt)
-	timed := timeStore(m, store) // every service call to the database is timed
+	var used chat.Store = store
+	if opt.WrapStore != nil {
+		used = opt.WrapStore(store)
+	}
+	timed := timeStore(m, used) // every service call to the database is timed
 	authOpt := auth.Options{Now: opt.Now}
-	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend}
+	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend,
+		QueueSize: cfg.CommitQueue, Refused: m.SendRefused}
 	if cl != nil {
 		authOpt.Tickets = cl
 		chatOpt.SharedStore = true
@@ -140,6 +151,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Chat:    chatSvc,
 		Metrics: m,
 	}
+	svc = s.Chat
 	aopt := api.Options{
 		RegistrationsPerMinute: cfg.RegistrationsPerMinute,
 		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,

@@ -31,8 +31,14 @@ const (
 	codeForbidden   = "forbidden"
 	codeRateLimited = "rate_limited"
 	codeUnavailable = "unavailable"
-	codeOverloaded  = "overloaded"
 	codeInternal    = "internal"
+)
+
+// Error frame codes of a server that cannot take more work now, the same
+// as the REST codes of that name.
+const (
+	codeOverloaded  = "overloaded"
+	codeStorageFull = "storage_full"
 )
 
 // inFrame is every field any client frame may carry. Pointers tell a
@@ -134,6 +140,8 @@ func chatError(err error) *frameError {
 		return &frameError{codeUnavailable, ce.Detail}
 	case chat.CodeOverloaded:
 		return &frameError{codeOverloaded, ce.Detail}
+	case chat.CodeStorageFull:
+		return &frameError{codeStorageFull, ce.Detail}
 	default:
 		return &frameError{codeInternal, "A server error occurred."}
 	}
@@ -228,7 +236,9 @@ func (c *conn) serviceError(op string, err error) *frameError {
 }
 
 // serversFault reports whether an error reply is the server's fault
-// rather than the client's.
+// rather than the client's. overloaded and storage_full are the
+// server's too, but the service logs them itself, once per interval:
+// they come at the rate clients send.
 func serversFault(fe *frameError) bool {
 	return fe.code == codeInternal || fe.code == codeUnavailable
 }

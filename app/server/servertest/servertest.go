@@ -32,6 +32,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for DB
 	_ "modernc.org/sqlite"             // the "sqlite" driver, for DB
 
+	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/server"
 	"github.com/confab/confab/db/postgres/pgtest"
@@ -66,6 +67,12 @@ func WithConfig(f func(*config.Config)) Option {
 // that backup, migrate and createuser open by DATABASE_PATH).
 func OnSQLite() Option {
 	return func(c *config.Config, _ *server.Options) { c.DatabaseURL, c.RedisURL = "", "" }
+}
+
+// WithStore has the services use the store as wrap wraps it: a fault
+// injected for one test (server.Options.WrapStore).
+func WithStore(wrap func(chat.Store) chat.Store) Option {
+	return func(_ *config.Config, o *server.Options) { o.WrapStore = wrap }
 }
 
 // Clock is a controllable clock for WithNow: it stands still until a test
