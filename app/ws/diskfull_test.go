@@ -139,9 +139,15 @@ func TestDiskFull_SendsAre507ReadsWorkAndItHeals(t *testing.T) {
 			t.Errorf("GET %s on a full disk: %d %s, want 200", path, r.Status, r.Body)
 		}
 	}
+	// A login's write (one refresh token) is smaller than a send's and
+	// may still fit in the WAL's old frames: it is stored or refused as
+	// storage_full, never anything else.
 	login := s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": bob.Username, "password": servertest.Password})
-	if login.Status != http.StatusInsufficientStorage || !strings.Contains(string(login.Body), `"code":"storage_full"`) {
-		t.Errorf("login on a full disk: %d %s, want 507 storage_full", login.Status, login.Body)
+	switch {
+	case login.Status == http.StatusOK:
+		t.Logf("login on a full disk: its refresh token still fit")
+	case login.Status != http.StatusInsufficientStorage || !strings.Contains(string(login.Body), `"code":"storage_full"`):
+		t.Errorf("login on a full disk: %d %s, want 200 or 507 storage_full", login.Status, login.Body)
 	}
 	if logs := s.Logs.String(); !strings.Contains(logs, "disk is full") {
 		t.Errorf("no log line says the disk is full:\n%s", logs)
