@@ -117,7 +117,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		mopt.OrderStats, mopt.ClusterStats = h.OrderStats, clusterStats(cl)
 	}
 	m = metrics.New(mopt)
-	timed := timeStore(m, store) // every service call to the database is timed
+	var classify func(error) error
+	if _, ok := store.(*postgres.Store); ok {
+		classify = postgres.Unavailable // an outage answers 503, not 500
+	}
+	timed := timeStore(m, store, classify) // every service call to the database is timed
 	authOpt := auth.Options{Now: opt.Now}
 	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend}
 	if cl != nil {
@@ -205,6 +209,7 @@ func (s *Server) routes() *echo.Echo {
 		e.Use(api.CORS(s.Config.AllowedOrigins))
 	}
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
+	e.Use(api.Deadline(api.RequestTimeout))
 
 	s.api.Routes(e)
 	e.GET("/api/openapi.json/", api.HandleOpenAPI) // the trailing-slash rewrite adds the slash
