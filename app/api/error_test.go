@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,7 +37,9 @@ func TestErrorHandler_Mapping(t *testing.T) {
 		{"conflict", chat.Errorf(chat.CodeConflict, "taken"), 409, "conflict", false, ""},
 		{"echo 413", echo.ErrStatusRequestEntityTooLarge, 413, "too_large", false, ""},
 		{"echo 404", echo.ErrNotFound, 404, "not_found", false, ""},
-		{"unavailable", chat.ErrUnavailable, 503, "unavailable", true, ""},
+		{"unavailable", chat.ErrUnavailable, 503, "unavailable", true, "1"},
+		{"maybe stored", fmt.Errorf("send: %w", chat.ErrMaybeStored), 503, "unavailable", true, "1"},
+		{"request deadline", fmt.Errorf("user by id: %w", context.DeadlineExceeded), 503, "unavailable", true, "1"},
 		{"plain error", fmt.Errorf("insert messages: %w", sqlErr), 500, "internal", true, ""},
 		{"internal chat error", &chat.Error{Code: chat.CodeInternal, Detail: "SELECT * FROM users", Err: sqlErr}, 500, "internal", true, ""},
 		{"echo 500", echo.NewHTTPError(500, "SELECT secrets"), 500, "internal", true, ""},
@@ -59,6 +62,9 @@ func TestErrorHandler_Mapping(t *testing.T) {
 				if strings.Contains(body, leak) {
 					t.Errorf("body leaks %q: %s", leak, body)
 				}
+			}
+			if got := rec.Header().Get("Retry-After"); got != tt.retryAfter {
+				t.Errorf("Retry-After %q, want %q", got, tt.retryAfter)
 			}
 			if got := logs.Len() > 0; got != tt.logged {
 				t.Errorf("logged %v, want %v: %s", got, tt.logged, logs.String())
