@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,13 +63,18 @@ func TestUnavailable_Classifies(t *testing.T) {
 
 // cutter forwards TCP connections to a target until cut: then it closes
 // every connection it holds and refuses new ones, as a database that went
-// away would, until mend.
+// away would, until uncut. Armed with cutAfterCommit, it lets the next
+// group commit's COMMIT reach the database and closes that connection
+// before the answer comes back: a commit whose outcome the client cannot
+// know.
 type cutter struct {
 	ln     net.Listener
 	target string
 	mu     sync.Mutex
 	cut    bool
 	conns  map[net.Conn]bool
+	// commitCut is armed by cutAfterCommit, and closed when it has cut.
+	commitCut chan struct{}
 }
 
 func newCutter(t *testing.T, target string) *cutter {
@@ -117,8 +124,9 @@ func (c *cutter) forward(in net.Conn) {
 	c.conns[in], c.conns[out] = true, true
 	c.mu.Unlock()
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(out, in); done <- struct{}{} }()
-	go func() { io.Copy(in, out); done <- struct{}{} }()
+	var mute atomic.Bool // the database's answers are no longer passed on
+	go func() { c.upstream(in, out, &mute); done <- struct{}{} }()
+	go func() { io.Copy(in, mutable{out, &mute}); done <- struct{}{} }()
 	<-done
 	in.Close()
 	out.Close()
@@ -127,6 +135,71 @@ func (c *cutter) forward(in net.Conn) {
 	delete(c.conns, in)
 	delete(c.conns, out)
 	c.mu.Unlock()
+}
+
+// upstream copies what the client sends. pgx prepares a batch's
+// statements first (the text "COMMIT" goes by once, in the group commit's
+// first batch on a connection), then executes them in one write: when
+// armed, the write after the one that named COMMIT is the execution, and
+// the connection is closed once the database had time to commit it.
+func (c *cutter) upstream(in, out net.Conn, mute *atomic.Bool) {
+	buf := make([]byte, 64<<10)
+	named := false
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			c.mu.Lock()
+			armed := c.commitCut
+			c.mu.Unlock()
+			if armed != nil && named {
+				mute.Store(true) // the client never hears how it ended
+			}
+			if _, werr := out.Write(buf[:n]); werr != nil {
+				return
+			}
+			switch {
+			case armed == nil:
+			case named:
+				time.Sleep(200 * time.Millisecond) // the database commits
+				in.Close()
+				out.Close()
+				c.mu.Lock()
+				c.commitCut = nil
+				c.mu.Unlock()
+				close(armed)
+				return
+			case bytes.Contains(buf[:n], []byte("COMMIT")):
+				named = true
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// mutable reads a connection, and hides what it read once muted.
+type mutable struct {
+	net.Conn
+	mute *atomic.Bool
+}
+
+func (m mutable) Read(p []byte) (int, error) {
+	for {
+		n, err := m.Conn.Read(p)
+		if !m.mute.Load() || err != nil {
+			return n, err
+		}
+	}
+}
+
+// cutAfterCommit arms the cutter for the next group commit on a new
+// connection; the channel is closed once it has cut.
+func (c *cutter) cutAfterCommit() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.commitCut = make(chan struct{})
+	return c.commitCut
 }
 
 func (c *cutter) setCut(cut bool) {
@@ -196,5 +269,67 @@ func TestStore_DatabaseGoneAndBack(t *testing.T) {
 	}
 	if !res[0].Created || res[0].Message.Seq != 2 {
 		t.Errorf("after the outage: %+v, want the message stored as seq 2", res[0])
+	}
+}
+
+// TestStore_CommitOutcomeUnknown: the connection breaks after COMMIT went
+// out and before its answer came back. The send is told it may have been
+// stored; sent again with its client_id it comes back as the original,
+// stored once.
+func TestStore_CommitOutcomeUnknown(t *testing.T) {
+	raw := pgtest.URL(t)
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := newCutter(t, u.Host)
+	u.Host = cut.ln.Addr().String()
+	q := u.Query()
+	q.Set("pool_max_conns", "1") // the one connection the cut is armed for
+	u.RawQuery = q.Encode()
+	s := mustOpen(t, u.String())
+	ctx := context.Background()
+	alice, err := s.CreateUser(ctx, "alice", "Alice", "x", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := s.CreateUser(ctx, "bob", "Bob", "x", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, _, err := s.CreateConversation(ctx, chat.NewConversation{UserIDs: []int64{alice.ID, bob.ID}, At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A fresh connection, so that the group commit prepares its
+	// statements on it and COMMIT goes by.
+	s.Pool().Reset()
+	cutDone := cut.cutAfterCommit()
+	batch := []chat.NewMessage{{ConversationID: conv, Sender: chat.UserLite{ID: alice.ID, Username: "alice", DisplayName: "Alice"},
+		Content: "did it commit?", ClientID: "c-1", At: t0}}
+	_, err = s.InsertMessages(ctx, batch)
+	select {
+	case <-cutDone:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the connection was not cut after COMMIT (insert: %v)", err)
+	}
+	var ce *chat.Error
+	if !errors.As(err, &ce) || ce.Code != chat.CodeUnavailable || ce.Detail != chat.ErrMaybeStored.Detail {
+		t.Fatalf("a commit cut on its way back: %v, want ErrMaybeStored's code and detail", err)
+	}
+
+	res, err := s.InsertMessages(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Created || res[0].Message.Seq != 1 {
+		t.Errorf("sent again: %+v, want the original (created false, seq 1): the first commit went through", res[0])
+	}
+	page, err := s.Messages(ctx, conv, chat.PageQuery{Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Results) != 1 {
+		t.Errorf("%d messages stored, want 1", len(page.Results))
 	}
 }
