@@ -35,13 +35,24 @@ type cluster struct {
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startClusterVia(t, n, nil)
+}
+
+// startClusterVia starts n nodes whose database and Redis URLs have first
+// gone through via (nil: unchanged), which may point them at proxies.
+func startClusterVia(t *testing.T, n int, via func(dbURL, redisURL string) (string, string)) *cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts several confab processes, Postgres and Redis")
 	}
 	dbURL := pgtest.URL(t)
 	c := &cluster{t: t, bin: BuildBinary(t, "multinode"), redis: redistest.Start(t)}
+	redisURL := c.redis.URL()
+	if via != nil {
+		dbURL, redisURL = via(dbURL, redisURL)
+	}
 	c.env = []string{
-		"DATABASE_URL=" + dbURL, "REDIS_URL=" + c.redis.URL(), "LOG_LEVEL=warn",
+		"DATABASE_URL=" + dbURL, "REDIS_URL=" + redisURL, "LOG_LEVEL=warn",
 		"REGISTRATIONS_PER_MINUTE=100000", "LOGIN_ATTEMPTS_PER_MINUTE=100000",
 		"WS_FRAMES_PER_SECOND=100000", "WS_FRAME_BURST=100000",
 		"WS_MAX_CONNS_PER_IP=100000", "WS_MAX_CONNS_PER_USER=1000",
@@ -116,6 +127,24 @@ func (c *cluster) group(owner mnUser, members []mnUser) int64 {
 // first then older ones: ids and seqs in id order.
 func (c *cluster) history(node int, u mnUser, conv int64) (ids, seqs []int64) {
 	c.t.Helper()
+	for _, m := range c.messages(node, u, conv) {
+		ids, seqs = append(ids, m.ID), append(seqs, m.Seq)
+	}
+	return ids, seqs
+}
+
+// storedMessage is what the tests read of a stored message.
+type storedMessage struct {
+	ID       int64   `json:"id"`
+	Seq      int64   `json:"seq"`
+	ClientID *string `json:"client_id"`
+}
+
+// messages reads a conversation's whole history over REST, newest page
+// first then older ones, in id order.
+func (c *cluster) messages(node int, u mnUser, conv int64) []storedMessage {
+	c.t.Helper()
+	var all []storedMessage
 	before := int64(0)
 	for {
 		q := "limit=100"
@@ -130,21 +159,17 @@ func (c *cluster) history(node int, u mnUser, conv int64) (ids, seqs []int64) {
 			c.t.Fatal(err)
 		}
 		var page struct {
-			Results []struct{ ID, Seq int64 } `json:"results"`
-			HasMore bool                      `json:"has_more"`
+			Results []storedMessage `json:"results"`
+			HasMore bool            `json:"has_more"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&page)
 		resp.Body.Close()
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		var pids, pseqs []int64
-		for _, m := range page.Results {
-			pids, pseqs = append(pids, m.ID), append(pseqs, m.Seq)
-		}
-		ids, seqs = append(pids, ids...), append(pseqs, seqs...)
+		all = append(page.Results, all...)
 		if !page.HasMore || len(page.Results) == 0 {
-			return ids, seqs
+			return all
 		}
 		before = page.Results[0].ID
 	}
