@@ -152,11 +152,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			}
 			return "Redis is not answering: each node serves only its own sockets until it does."
 		}
-		cl.Start(h, func(userID int64) {
+		cl.Start(h, func(userID int64, status string) {
 			ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 			defer cancel()
-			if err := s.Chat.Presence(ctx, userID, "offline"); err != nil {
-				log.Warn("presence", "err", err, "user_id", userID)
+			if err := s.Chat.Presence(ctx, userID, status); err != nil {
+				log.Warn("presence", "err", err, "user_id", userID, "status", status)
 			}
 		})
 	}
