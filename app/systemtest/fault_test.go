@@ -620,21 +620,7 @@ func TestFault_BadNetworkToPostgresAndRedis(t *testing.T) {
 	const presenceConverges = 10 * time.Second
 	watcher, far := run.users[0], run.readers[2].u
 	eventually(t, presenceConverges-time.Since(healed), fmt.Sprintf("%s (node 2) is online as seen from node 0", far.name), func() bool {
-		req, _ := http.NewRequest(http.MethodGet, c.nodes[0].URL+"/api/users/?search="+far.name, nil)
-		req.Header.Set("Authorization", "Bearer "+watcher.access)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var found struct {
-			Results []struct {
-				ID       int64 `json:"id"`
-				IsOnline bool  `json:"is_online"`
-			} `json:"results"`
-		}
-		json.NewDecoder(resp.Body).Decode(&found)
-		return len(found.Results) == 1 && found.Results[0].ID == far.id && found.Results[0].IsOnline
+		return c.seesOnline(0, watcher, far)
 	})
 	run.finish(nil)
 }

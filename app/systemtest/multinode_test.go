@@ -581,22 +581,28 @@ func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
 
 	// Redis came back empty: each node told it again who is online.
 	eventually(t, 10*time.Second, "a user connected on node 2 is online as seen from node 0 after the restart", func() bool {
-		req, _ := http.NewRequest(http.MethodGet, c.nodes[0].URL+"/api/users/?search="+us[2].name, nil)
-		req.Header.Set("Authorization", "Bearer "+us[0].access)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var found struct {
-			Results []struct {
-				ID       int64 `json:"id"`
-				IsOnline bool  `json:"is_online"`
-			} `json:"results"`
-		}
-		json.NewDecoder(resp.Body).Decode(&found)
-		return len(found.Results) == 1 && found.Results[0].ID == us[2].id && found.Results[0].IsOnline
+		return c.seesOnline(0, us[0], us[2])
 	})
+}
+
+// seesOnline reports whether asker, asking node, finds u online (the
+// user search's is_online).
+func (c *cluster) seesOnline(node int, asker, u mnUser) bool {
+	req, _ := http.NewRequest(http.MethodGet, c.nodes[node].URL+"/api/users/?search="+u.name, nil)
+	req.Header.Set("Authorization", "Bearer "+asker.access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var found struct {
+		Results []struct {
+			ID       int64 `json:"id"`
+			IsOnline bool  `json:"is_online"`
+		} `json:"results"`
+	}
+	json.NewDecoder(resp.Body).Decode(&found)
+	return len(found.Results) == 1 && found.Results[0].ID == u.id && found.Results[0].IsOnline
 }
 
 func TestMultiNode_LiveEventsCrossNodes(t *testing.T) {

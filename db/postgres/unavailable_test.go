@@ -213,14 +213,20 @@ func (c *cutter) setCut(cut bool) {
 	}
 }
 
-func TestStore_DatabaseGoneAndBack(t *testing.T) {
-	raw := pgtest.URL(t)
-	u, err := url.Parse(raw)
+// openBehindCutter opens a store that reaches its database through a
+// cutter (with query added to its URL), with alice and bob in a
+// conversation.
+func openBehindCutter(t *testing.T, query string) (*postgres.Store, *cutter, chat.User, int64) {
+	t.Helper()
+	u, err := url.Parse(pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cut := newCutter(t, u.Host)
 	u.Host = cut.ln.Addr().String()
+	if query != "" {
+		u.RawQuery += "&" + query
+	}
 	s := mustOpen(t, u.String())
 	ctx := context.Background()
 	alice, err := s.CreateUser(ctx, "alice", "Alice", "x", t0)
@@ -235,6 +241,12 @@ func TestStore_DatabaseGoneAndBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, cut, alice, conv
+}
+
+func TestStore_DatabaseGoneAndBack(t *testing.T) {
+	s, cut, alice, conv := openBehindCutter(t, "")
+	ctx := context.Background()
 	send := func(clientID string) ([]chat.Inserted, error) {
 		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
@@ -248,7 +260,7 @@ func TestStore_DatabaseGoneAndBack(t *testing.T) {
 
 	cut.setCut(true)
 	start := time.Now()
-	_, err = s.UserByID(ctx, alice.ID)
+	_, err := s.UserByID(ctx, alice.ID)
 	if code := chat.ErrorCode(postgres.Unavailable(err)); code != chat.CodeUnavailable {
 		t.Errorf("a read with the database gone: %v (code %q), want unavailable", err, code)
 	}
@@ -277,37 +289,16 @@ func TestStore_DatabaseGoneAndBack(t *testing.T) {
 // stored; sent again with its client_id it comes back as the original,
 // stored once.
 func TestStore_CommitOutcomeUnknown(t *testing.T) {
-	raw := pgtest.URL(t)
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cut := newCutter(t, u.Host)
-	u.Host = cut.ln.Addr().String()
-	q := u.Query()
-	q.Set("pool_max_conns", "1") // the one connection the cut is armed for
-	u.RawQuery = q.Encode()
-	s := mustOpen(t, u.String())
+	// One connection: the one the cut is armed for.
+	s, cut, alice, conv := openBehindCutter(t, "pool_max_conns=1")
 	ctx := context.Background()
-	alice, err := s.CreateUser(ctx, "alice", "Alice", "x", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob, err := s.CreateUser(ctx, "bob", "Bob", "x", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conv, _, err := s.CreateConversation(ctx, chat.NewConversation{UserIDs: []int64{alice.ID, bob.ID}, At: t0})
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A fresh connection, so that the group commit prepares its
 	// statements on it and COMMIT goes by.
 	s.Pool().Reset()
 	cutDone := cut.cutAfterCommit()
 	batch := []chat.NewMessage{{ConversationID: conv, Sender: chat.UserLite{ID: alice.ID, Username: "alice", DisplayName: "Alice"},
 		Content: "did it commit?", ClientID: "c-1", At: t0}}
-	_, err = s.InsertMessages(ctx, batch)
+	_, err := s.InsertMessages(ctx, batch)
 	select {
 	case <-cutDone:
 	case <-time.After(5 * time.Second):
