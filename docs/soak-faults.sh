@@ -98,6 +98,7 @@ while kill -0 "$BENCH" 2>/dev/null; do
 		down=$((1 + RANDOM % 3))
 		log "fault $faults: Redis killed, back empty in ${down}s"
 		kill -9 "$(cat "$OUT/redis.pid")"
+		wait "$(cat "$OUT/redis.pid")" 2>/dev/null
 		sleep "$down"
 		start_redis
 		;;
@@ -113,6 +114,7 @@ while kill -0 "$BENCH" 2>/dev/null; do
 		down=$((1 + RANDOM % 3))
 		log "fault $faults: node $i (port ${PORTS[$i]}) killed, started again in ${down}s"
 		kill -9 "${NODE_PIDS[$i]}"
+		wait "${NODE_PIDS[$i]}" 2>/dev/null
 		sleep "$down"
 		start_node "$i"
 		;;
