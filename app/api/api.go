@@ -123,6 +123,30 @@ func TrailingSlash() echo.MiddlewareFunc {
 	})
 }
 
+// RequestTimeout bounds the work of one REST request: its database reads
+// and writes, and the wait for its message's group commit (whose own
+// deadline is chat.DefaultCommitTimeout, the same 10 s). A request past
+// it answers 503 unavailable with Retry-After, so that a database that
+// stops answering never holds a client, or a goroutine, longer.
+const RequestTimeout = 10 * time.Second
+
+// Deadline gives every request under /api/ a context that ends d after it
+// began. Sockets (/ws/) bound their own work per frame.
+func Deadline(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			if !strings.HasPrefix(r.URL.Path, "/api/") {
+				return next(c)
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			c.SetRequest(r.WithContext(ctx))
+			return next(c)
+		}
+	}
+}
+
 // SecurityHeaders sets the headers every response carries. The policy
 // allows the console's own scripts and styles and nothing inline.
 func SecurityHeaders() echo.MiddlewareFunc {

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -20,6 +21,12 @@ type errorBody struct {
 	Code   string              `json:"code"`
 	Fields map[string][]string `json:"fields,omitempty"`
 }
+
+// retryUnavailable is the Retry-After of a 503 unavailable, in seconds.
+const retryUnavailable = "1"
+
+// errTimedOut answers a request that passed its deadline.
+var errTimedOut = &chat.Error{Code: chat.CodeUnavailable, Detail: "The server could not answer in time; retry shortly."}
 
 // rateLimited is a 429 with its Retry-After.
 type rateLimited struct{ after time.Duration }
@@ -74,6 +81,11 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if status >= 500 && !loggedAtSource(err) {
 			log.Error("request failed", "err", err, "method", c.Request().Method,
 				"path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+		}
+		if body.Code == string(chat.CodeUnavailable) {
+			// Shutting down, or the database out of reach: either is
+			// worth asking again soon, from this node or another.
+			c.Response().Header().Set("Retry-After", retryUnavailable)
 		}
 		if c.Request().Method == http.MethodHead {
 			c.NoContent(status)
@@ -138,6 +150,11 @@ func toBody(err error) (errorBody, int) {
 	if errors.As(err, &se) {
 		return errorBody{Detail: "Malformed JSON.", Code: string(chat.CodeInvalid),
 			Fields: map[string][]string{"non_field_errors": {"Malformed JSON."}}}, http.StatusBadRequest
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The request's own deadline (Deadline) passed before whatever
+		// it waited for answered.
+		return errorBody{Detail: errTimedOut.Detail, Code: string(errTimedOut.Code)}, http.StatusServiceUnavailable
 	}
 	return errorBody{Detail: "A server error occurred.", Code: string(chat.CodeInternal)}, http.StatusInternalServerError
 }

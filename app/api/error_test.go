@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,7 +37,9 @@ func TestErrorHandler_Mapping(t *testing.T) {
 		{"conflict", chat.Errorf(chat.CodeConflict, "taken"), 409, "conflict", false, ""},
 		{"echo 413", echo.ErrStatusRequestEntityTooLarge, 413, "too_large", false, ""},
 		{"echo 404", echo.ErrNotFound, 404, "not_found", false, ""},
-		{"unavailable", chat.ErrUnavailable, 503, "unavailable", true, ""},
+		{"unavailable", chat.ErrUnavailable, 503, "unavailable", true, "1"},
+		{"maybe stored", fmt.Errorf("send: %w", chat.ErrMaybeStored), 503, "unavailable", true, "1"},
+		{"request deadline", fmt.Errorf("user by id: %w", context.DeadlineExceeded), 503, "unavailable", true, "1"},
 		// Logged by the service once per interval, not per request.
 		{"overloaded", fmt.Errorf("send: %w", chat.ErrOverloaded), 503, "overloaded", false, "1"},
 		{"storage full", chat.StorageFull(errors.New("database or disk is full (13)")), 507, "storage_full", false, ""},

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -28,7 +29,10 @@ without a close frame). --reconnect of the socket sends are also
 followed at once by a reconnect, before their ack can arrive. A reconnect, or a close by the server, is
 followed by join_conversation with last_message_id for every
 conversation, then the unacknowledged sends are sent again with the same
-client_id, as a careful client does.
+client_id, as a careful client does. So is a send answered unavailable
+(an error frame a second later; a REST 503, or no answer from a node
+that is restarting, every half second for up to half a minute), and a
+join answered unavailable is made again on a new socket.
 
 After --duration the users stop, the bench waits up to --drain for the
 last deliveries, and checks: every acknowledged message must have been
@@ -111,6 +115,7 @@ type chatReport struct {
 	Reconnects   int64          `json:"reconnects"`
 	ServerCloses map[string]int `json:"server_closes,omitempty"`
 	Unrecovered  int64          `json:"unrecovered"`
+	Unavailable  int64          `json:"unavailable"`
 	Errors       map[string]int `json:"errors,omitempty"`
 	FirstError   string         `json:"first_error,omitempty"`
 }
@@ -135,6 +140,7 @@ func (r *chatReport) rows() [][2]string {
 		{"receipts sent / received", fmt.Sprintf("%d / %d", r.ReceiptsSent, r.ReceiptsGot)},
 		{"pings", fmt.Sprint(r.Pings)},
 		{"reconnects", fmt.Sprintf("%d, unrecovered users %d", r.Reconnects, r.Unrecovered)},
+		{"unavailable, sent again", fmt.Sprint(r.Unavailable)},
 		{"closed by the server", fmtCodes(r.ServerCloses)},
 		{"errors", fmtCodes(r.Errors)},
 	}
@@ -204,8 +210,11 @@ type chatRun struct {
 	typingSent, typingGot            atomic.Int64
 	receiptsSent, receiptsGot, pings atomic.Int64
 	reconnects, unrecovered          atomic.Int64
-	closes, errs                     codes
-	firstErr                         firstError
+	// unavailable counts the answers "unavailable" (error frames and
+	// REST 503s) that were sent again.
+	unavailable  atomic.Int64
+	closes, errs codes
+	firstErr     firstError
 }
 
 func (run *chatRun) fail(code string, err error) {
@@ -226,7 +235,7 @@ func (run *chatRun) ack(m *member, conv, id int64, sentAt, at time.Duration) {
 	run.sendLat.add(at - sentAt)
 }
 
-func (m *member) handle(run *chatRun) func(*frame, time.Duration) {
+func (m *member) handle(run *chatRun, s *sock) func(*frame, time.Duration) {
 	return func(f *frame, at time.Duration) {
 		switch f.Type {
 		case "new_message":
@@ -287,12 +296,62 @@ func (m *member) handle(run *chatRun) func(*frame, time.Duration) {
 		case "read_receipt":
 			run.receiptsGot.Add(1)
 		case "error":
+			if f.Code == "unavailable" {
+				// The database did not answer: not a failure of the
+				// server's contract, and a careful client tries again.
+				run.unavailable.Add(1)
+				m.retryLater(run, s, f.RequestID)
+				return
+			}
 			if f.RequestID != "" {
 				m.mu.Lock()
 				delete(m.pending, f.RequestID) // refused: it will never be acked
 				m.mu.Unlock()
 			}
 			run.fail(f.Code, fmt.Errorf("error frame %s: %s", f.Code, f.Detail))
+		}
+	}
+}
+
+// retryLater answers an unavailable error frame on s: a send (cid, its
+// request_id) stays pending and goes again on s a second later (or with
+// the next reconnect, if s is gone by then); anything else (a join that
+// could not be read) makes the member reconnect and join again.
+func (m *member) retryLater(run *chatRun, s *sock, cid string) {
+	m.mu.Lock()
+	_, pending := m.pending[cid]
+	m.mu.Unlock()
+	if !pending {
+		s.ws.Close() // from the socket's own reader: drop would wait for itself
+		return
+	}
+	time.AfterFunc(time.Second, func() {
+		m.mu.Lock()
+		p, ok := m.pending[cid]
+		current := m.sock == s
+		m.mu.Unlock()
+		if ok && current {
+			run.resent.Add(1)
+			s.send(map[string]any{"type": "new_message", "conversation_id": p.conv,
+				"content": p.content, "client_id": cid, "request_id": cid})
+		}
+	})
+}
+
+// postRetried sends a message over REST as a careful client does: a 503,
+// or no answer (a node restarting), is sent again with the same client_id
+// every half second, for up to half a minute.
+func (m *member) postRetried(ctx context.Context, run *chatRun, convID int64, content, cid string) (wireMessage, error) {
+	for attempt := 1; ; attempt++ {
+		msg, err := run.e.apiOf(m.idx).post(ctx, m.u, convID, content, cid) // its socket's node
+		if st := statusOf(err); err == nil || (st != 0 && st != http.StatusServiceUnavailable) || attempt == 60 {
+			return msg, err
+		}
+		run.unavailable.Add(1)
+		select {
+		case <-time.After(500 * time.Millisecond):
+		case <-ctx.Done():
+			return msg, err
 		}
 	}
 }
@@ -320,7 +379,7 @@ func (m *member) connect(ctx context.Context, run *chatRun, recover bool) error 
 		}
 	}
 	m.mu.Unlock()
-	run.readers.Go(func() { s.run(e, m.u, m.handle(run)) })
+	run.readers.Go(func() { s.run(e, m.u, m.handle(run, s)) })
 	for _, j := range joins {
 		if err := s.send(j); err != nil {
 			s.drop()
@@ -371,7 +430,7 @@ func (m *member) reconnect(ctx context.Context, run *chatRun, voluntary bool) bo
 		old.drop()
 	}
 	run.reconnects.Add(1)
-	for attempt := 1; attempt <= 8; attempt++ {
+	for attempt := 1; attempt <= 16; attempt++ {
 		pause := time.Duration(50+m.rng.IntN(250)) * time.Millisecond * time.Duration(attempt)
 		select {
 		case <-time.After(min(pause, 2*time.Second)):
@@ -466,7 +525,7 @@ func (m *member) action(ctx, actCtx context.Context, run *chatRun) bool {
 	content := stamp(at, cid, cfg.size)
 	if m.rng.Float64() < cfg.rest {
 		run.sentREST.Add(1)
-		msg, err := e.apiOf(m.idx).post(ctx, m.u, r.id, content, cid) // its socket's node
+		msg, err := m.postRetried(ctx, run, r.id, content, cid)
 		if err != nil {
 			run.fail("POST "+statusName(err), err)
 			return true
@@ -644,6 +703,7 @@ func runChat(ctx context.Context, e *env, cfg chatConfig) (report, error) {
 	r.TypingSent, r.TypingGot = run.typingSent.Load(), run.typingGot.Load()
 	r.ReceiptsSent, r.ReceiptsGot, r.Pings = run.receiptsSent.Load(), run.receiptsGot.Load(), run.pings.Load()
 	r.Reconnects, r.Unrecovered, r.ServerCloses = run.reconnects.Load(), run.unrecovered.Load(), run.closes.snapshot()
+	r.Unavailable = run.unavailable.Load()
 	r.Errors, r.FirstError = run.errs.snapshot(), run.firstErr.String()
 	r.header = e.header("chat")
 	r.Server = mem

@@ -627,6 +627,9 @@ func (s *Service) MarkRead(ctx context.Context, reader, convID, msgID int64) (Re
 		return ReadMark{}, err
 	}
 	m, err := s.store.Message(ctx, msgID)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return ReadMark{}, err // not the client's fault: a database that did not answer
+	}
 	if err != nil || m.ConversationID != convID {
 		return ReadMark{}, InvalidField("message_id", "No such message in this conversation.")
 	}

@@ -73,8 +73,10 @@ type Cluster struct {
 	channel  string
 	nodesKey string
 
-	hub       *hub.Hub
-	onOffline func(userID int64)
+	hub *hub.Hub
+	// announce tells the server that a user went "online" or "offline"
+	// because of what happened to a node, not to a socket.
+	announce func(userID int64, status string)
 
 	pubq chan []byte
 
@@ -136,11 +138,14 @@ func New(url string, opt Options) (*Cluster, error) {
 }
 
 // Start attaches the hub that receives other nodes' events and starts the
-// node's loops. onOffline is called for each user who went offline
-// because the node that held their sockets stopped (or this node lost
-// track of them while Redis was away): the server announces it.
-func (c *Cluster) Start(h *hub.Hub, onOffline func(userID int64)) {
-	c.hub, c.onOffline = h, onOffline
+// node's loops. announce is called with "offline" for each user who went
+// offline because the node that held their sockets stopped (or this node
+// lost track of them while Redis was away), and with "online" for each
+// user this node registers again after Redis had lost it or the others
+// had swept it, with no other node holding them: the server announces
+// it, so that presence seen anywhere converges once Redis answers.
+func (c *Cluster) Start(h *hub.Hub, announce func(userID int64, status string)) {
+	c.hub, c.announce = h, announce
 	c.wg.Add(4)
 	go c.publisher()
 	go c.subscriber()
@@ -154,7 +159,7 @@ func (c *Cluster) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if offline, _, err := c.sync(ctx, nil); err == nil {
-		c.announceOffline(offline)
+		c.announcePresence(offline, "offline")
 	}
 	close(c.quit) // the publisher sends what is queued, then stops
 	c.wg.Wait()
@@ -381,9 +386,12 @@ func (c *Cluster) beat() {
 		if err != nil {
 			return
 		}
-		c.announceOffline(offline)
-		if online > 0 {
-			c.log.Info("presence registered", "node", c.node, "users", online)
+		c.announcePresence(offline, "offline")
+		// Those the others had swept (and said were offline) are
+		// back: say so, or their "offline" would stand.
+		c.announcePresence(online, "online")
+		if len(online) > 0 {
+			c.log.Info("presence registered", "node", c.node, "users", len(online))
 		}
 	}
 	if !c.beatOK.Swap(true) {
@@ -394,14 +402,14 @@ func (c *Cluster) beat() {
 	if err != nil {
 		return
 	}
-	c.announceOffline(offline)
+	c.announcePresence(offline, "offline")
 }
 
-// announceOffline tells the server about users who went offline, in a
-// goroutine of its own: announcing reads the database, and a long sweep
-// must not hold up this node's own heartbeat.
-func (c *Cluster) announceOffline(users []string) {
-	if len(users) == 0 || c.onOffline == nil {
+// announcePresence tells the server that users went offline or came
+// back online, in a goroutine of its own: announcing reads the database,
+// and a long sweep must not hold up this node's own heartbeat.
+func (c *Cluster) announcePresence(users []string, status string) {
+	if len(users) == 0 || c.announce == nil {
 		return
 	}
 	c.wg.Add(1)
@@ -409,8 +417,10 @@ func (c *Cluster) announceOffline(users []string) {
 		defer c.wg.Done()
 		for _, u := range users {
 			if id, err := strconv.ParseInt(u, 10, 64); err == nil {
-				c.swept.Add(1)
-				c.onOffline(id)
+				if status == "offline" {
+					c.swept.Add(1)
+				}
+				c.announce(id, status)
 			}
 		}
 	}()
@@ -496,8 +506,9 @@ func (c *Cluster) OnlineAmong(ctx context.Context, userIDs []int64) ([]int64, er
 }
 
 // sync makes Redis's set of this node's users exactly users; it returns
-// the users who are now offline everywhere, and how many were added.
-func (c *Cluster) sync(ctx context.Context, users []int64) (offline []string, added int, err error) {
+// the users who are now offline everywhere, and those who were on no node
+// and now are on this one.
+func (c *Cluster) sync(ctx context.Context, users []int64) (offline, online []string, err error) {
 	args := make([]any, 0, len(users)+2)
 	args = append(args, c.node, c.prefix)
 	for _, u := range users {
@@ -505,18 +516,21 @@ func (c *Cluster) sync(ctx context.Context, users []int64) (offline []string, ad
 	}
 	res, err := syncScript.Run(ctx, c.rdb, []string{c.nodeUsersKey()}, args...).Slice()
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, err
 	}
 	if len(res) != 2 {
-		return nil, 0, fmt.Errorf("presence sync: unexpected reply %v", res)
+		return nil, nil, fmt.Errorf("presence sync: unexpected reply %v", res)
 	}
-	for _, v := range res[0].([]any) {
-		if s, ok := v.(string); ok {
-			offline = append(offline, s)
+	lists := [2]*[]string{&offline, &online}
+	for i, l := range lists {
+		vs, _ := res[i].([]any)
+		for _, v := range vs {
+			if s, ok := v.(string); ok {
+				*l = append(*l, s)
+			}
 		}
 	}
-	n, _ := res[1].(int64)
-	return offline, int(n), nil
+	return offline, online, nil
 }
 
 // The presence scripts: each runs atomically in Redis, so that exactly one
@@ -555,7 +569,8 @@ for _, n in ipairs(dead) do
 end
 return offline`)
 	// KEYS[1] this node's users; ARGV node, prefix, users... Makes the
-	// node's users exactly those; returns {users now offline, added}.
+	// node's users exactly those; returns {users now offline, users now
+	// online that were on no node}.
 	syncScript = redis.NewScript(`
 local want = {}
 for i = 3, #ARGV do want[ARGV[i]] = true end
@@ -568,13 +583,15 @@ for _, u in ipairs(redis.call('SMEMBERS', KEYS[1])) do
     if redis.call('SCARD', uk) == 0 then table.insert(offline, u) end
   end
 end
-local added = 0
+local online = {}
 for i = 3, #ARGV do
   local uk = ARGV[2] .. 'user:' .. ARGV[i] .. ':nodes'
-  added = added + redis.call('SADD', uk, ARGV[1])
+  if redis.call('SADD', uk, ARGV[1]) == 1 and redis.call('SCARD', uk) == 1 then
+    table.insert(online, ARGV[i])
+  end
   redis.call('SADD', KEYS[1], ARGV[i])
 end
-return {offline, added}`)
+return {offline, online}`)
 )
 
 // PutTicket implements auth.TicketStore: tickets live in Redis, so that a

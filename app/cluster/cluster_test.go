@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,12 +18,19 @@ import (
 	"github.com/confab/confab/app/hub"
 )
 
-// node is one hub joined to Redis, with what it announced offline.
+// node is one hub joined to Redis, with what it announced offline and
+// online.
 type node struct {
-	c   *Cluster
-	h   *hub.Hub
-	mu  sync.Mutex
-	off []int64
+	c       *Cluster
+	h       *hub.Hub
+	mu      sync.Mutex
+	off, on []int64
+}
+
+func (n *node) online() []int64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]int64(nil), n.on...)
 }
 
 func (n *node) offline() []int64 {
@@ -53,9 +61,13 @@ func startNodeHooked(t *testing.T, r *redistest.Server, opt Options, hook redis.
 	}
 	n := &node{c: c}
 	n.h = hub.New(hub.Options{Broker: c, Presence: c})
-	c.Start(n.h, func(id int64) {
+	c.Start(n.h, func(id int64, status string) {
 		n.mu.Lock()
-		n.off = append(n.off, id)
+		if status == "offline" {
+			n.off = append(n.off, id)
+		} else {
+			n.on = append(n.on, id)
+		}
 		n.mu.Unlock()
 	})
 	t.Cleanup(func() {
@@ -213,6 +225,60 @@ func TestPresence_RedisRestartReregisters(t *testing.T) {
 	r.Restart()
 	waitFor(t, 5*time.Second, "both nodes are healthy again", func() bool { return a.c.Healthy() && b.c.Healthy() })
 	waitFor(t, 5*time.Second, "b sees a's user online again", func() bool { return b.h.Online(ctx, 30) })
+}
+
+// cutOff fails every command of one node's Redis client while set: that
+// node alone has lost its way to Redis.
+type cutOff struct{ on atomic.Bool }
+
+var errCutOff = errors.New("cut off from Redis")
+
+func (c *cutOff) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (c *cutOff) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if c.on.Load() {
+			cmd.SetErr(errCutOff)
+			return errCutOff
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (c *cutOff) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if c.on.Load() {
+			return errCutOff
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestPresence_SweptNodeAnnouncesItsUsersAgain: a node cut off from Redis
+// longer than NodeTTL is swept by the others, which announce its users
+// offline; when it reaches Redis again it registers them and announces
+// them online, so that what clients were told converges.
+func TestPresence_SweptNodeAnnouncesItsUsersAgain(t *testing.T) {
+	ctx := t.Context()
+	r := redistest.Start(t)
+	var cut cutOff
+	a, b := startNodeHooked(t, r, fast(), &cut), startNode(t, r, fast())
+	a.h.Connect(ctx, 40)
+	b.h.Connect(ctx, 41)
+	cut.on.Store(true)
+	waitFor(t, 5*time.Second, "b sweeps a and announces its user offline", func() bool {
+		return slices.Contains(b.offline(), 40)
+	})
+	cut.on.Store(false)
+	waitFor(t, 5*time.Second, "a announces its user online again", func() bool {
+		return slices.Contains(a.online(), 40)
+	})
+	if !b.h.Online(ctx, 40) {
+		t.Error("b does not see a's user online again")
+	}
+	if got := a.online(); slices.Contains(got, 41) {
+		t.Errorf("a announced b's user, who never went offline: %v", got)
+	}
 }
 
 func TestHealthy_FollowsRedis(t *testing.T) {

@@ -127,7 +127,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if opt.WrapStore != nil {
 		used = opt.WrapStore(store)
 	}
-	timed := timeStore(m, used) // every service call to the database is timed
+	var classify func(error) error
+	if _, ok := store.(*postgres.Store); ok {
+		classify = postgres.Unavailable // an outage answers 503, not 500
+	}
+	timed := timeStore(m, used, classify) // every service call to the database is timed
 	authOpt := auth.Options{Now: opt.Now}
 	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend,
 		QueueSize: cfg.CommitQueue, Refused: m.SendRefused}
@@ -167,11 +171,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			}
 			return "Redis is not answering: each node serves only its own sockets until it does."
 		}
-		cl.Start(h, func(userID int64) {
+		cl.Start(h, func(userID int64, status string) {
 			ctx, cancel := context.WithTimeout(context.Background(), presenceTimeout)
 			defer cancel()
-			if err := s.Chat.Presence(ctx, userID, "offline"); err != nil {
-				log.Warn("presence", "err", err, "user_id", userID)
+			if err := s.Chat.Presence(ctx, userID, status); err != nil {
+				log.Warn("presence", "err", err, "user_id", userID, "status", status)
 			}
 		})
 	}
@@ -227,6 +231,7 @@ func (s *Server) routes() *echo.Echo {
 	}
 	e.Use(s.api.LimitRequests())
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
+	e.Use(api.Deadline(api.RequestTimeout))
 
 	s.api.Routes(e)
 	e.GET("/api/openapi.json/", api.HandleOpenAPI) // the trailing-slash rewrite adds the slash

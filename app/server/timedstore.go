@@ -9,15 +9,20 @@ import (
 )
 
 // timeStore wraps s so that every call is observed in
-// confab_db_query_duration_seconds{op}. It is the chosen way to time the
-// database: around the store's methods rather than inside db, so db stays
-// free of metrics, and a group commit (insert_messages) is timed as the
-// one transaction it is. The cost per call is two clock reads and one
+// confab_db_query_duration_seconds{op}, and its error passed through
+// classify (nil: unchanged). It is the chosen way to time the database:
+// around the store's methods rather than inside db, so db stays free of
+// metrics, and a group commit (insert_messages) is timed as the one
+// transaction it is. The cost per call is two clock reads and one
 // histogram observation; nothing allocates. Methods added to chat.Store
 // later pass through untimed until they are listed here; Ping (the
 // readiness probe) is deliberately not timed.
-func timeStore(m *metrics.Metrics, s chat.Store) chat.Store {
-	t := &timedStore{Store: s}
+//
+// classify is the store's own reading of its errors (postgres.Unavailable:
+// a database out of reach becomes chat.CodeUnavailable), applied here
+// because this is the one place every service call to the store passes.
+func timeStore(m *metrics.Metrics, s chat.Store, classify func(error) error) chat.Store {
+	t := &timedStore{Store: s, classify: classify}
 	for op, name := range opNames() {
 		t.obs[op] = m.StoreObserver(name)
 	}
@@ -28,11 +33,16 @@ var _ chat.Store = (*timedStore)(nil)
 
 type timedStore struct {
 	chat.Store
-	obs [opCount]func(time.Duration)
+	obs      [opCount]func(time.Duration)
+	classify func(error) error
 }
 
-func (s *timedStore) since(op int, start time.Time) {
+// since observes op's duration and classifies the error it returned.
+func (s *timedStore) since(op int, start time.Time, err *error) {
 	s.obs[op](time.Since(start))
+	if *err != nil && s.classify != nil {
+		*err = s.classify(*err)
+	}
 }
 
 // Operations, the index of timedStore.obs.
@@ -108,157 +118,157 @@ func opNames() [opCount]string {
 	}
 }
 
-func (s *timedStore) CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (chat.User, error) {
-	defer s.since(opCreateUser, time.Now())
+func (s *timedStore) CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (u chat.User, err error) {
+	defer s.since(opCreateUser, time.Now(), &err)
 	return s.Store.CreateUser(ctx, username, displayName, passwordHash, at)
 }
 
-func (s *timedStore) UserByID(ctx context.Context, id int64) (chat.Account, error) {
-	defer s.since(opUserByID, time.Now())
+func (s *timedStore) UserByID(ctx context.Context, id int64) (a chat.Account, err error) {
+	defer s.since(opUserByID, time.Now(), &err)
 	return s.Store.UserByID(ctx, id)
 }
 
-func (s *timedStore) UserByUsername(ctx context.Context, username string) (chat.Account, error) {
-	defer s.since(opUserByUsername, time.Now())
+func (s *timedStore) UserByUsername(ctx context.Context, username string) (a chat.Account, err error) {
+	defer s.since(opUserByUsername, time.Now(), &err)
 	return s.Store.UserByUsername(ctx, username)
 }
 
-func (s *timedStore) ChangePassword(ctx context.Context, id int64, passwordHash, keepChain string, at time.Time) (chat.Account, error) {
-	defer s.since(opChangePassword, time.Now())
+func (s *timedStore) ChangePassword(ctx context.Context, id int64, passwordHash, keepChain string, at time.Time) (a chat.Account, err error) {
+	defer s.since(opChangePassword, time.Now(), &err)
 	return s.Store.ChangePassword(ctx, id, passwordHash, keepChain, at)
 }
 
-func (s *timedStore) UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (chat.User, error) {
-	defer s.since(opUpdateUser, time.Now())
+func (s *timedStore) UpdateUser(ctx context.Context, id int64, displayName, passwordHash *string) (u chat.User, err error) {
+	defer s.since(opUpdateUser, time.Now(), &err)
 	return s.Store.UpdateUser(ctx, id, displayName, passwordHash)
 }
 
-func (s *timedStore) SearchUsers(ctx context.Context, prefix string, limit int) ([]chat.User, error) {
-	defer s.since(opSearchUsers, time.Now())
+func (s *timedStore) SearchUsers(ctx context.Context, prefix string, limit int) (us []chat.User, err error) {
+	defer s.since(opSearchUsers, time.Now(), &err)
 	return s.Store.SearchUsers(ctx, prefix, limit)
 }
 
-func (s *timedStore) DeleteUser(ctx context.Context, id int64) error {
-	defer s.since(opDeleteUser, time.Now())
+func (s *timedStore) DeleteUser(ctx context.Context, id int64) (err error) {
+	defer s.since(opDeleteUser, time.Now(), &err)
 	return s.Store.DeleteUser(ctx, id)
 }
 
-func (s *timedStore) InsertRefreshToken(ctx context.Context, t chat.RefreshToken) error {
-	defer s.since(opInsertRefreshToken, time.Now())
+func (s *timedStore) InsertRefreshToken(ctx context.Context, t chat.RefreshToken) (err error) {
+	defer s.since(opInsertRefreshToken, time.Now(), &err)
 	return s.Store.InsertRefreshToken(ctx, t)
 }
 
-func (s *timedStore) RotateRefreshToken(ctx context.Context, old []byte, next chat.RefreshToken, at time.Time) error {
-	defer s.since(opRotateRefreshToken, time.Now())
+func (s *timedStore) RotateRefreshToken(ctx context.Context, old []byte, next chat.RefreshToken, at time.Time) (err error) {
+	defer s.since(opRotateRefreshToken, time.Now(), &err)
 	return s.Store.RotateRefreshToken(ctx, old, next, at)
 }
 
 func (s *timedStore) RevokeRefreshChain(ctx context.Context, h []byte, at time.Time) (userID int64, err error) {
-	defer s.since(opRevokeRefreshChain, time.Now())
+	defer s.since(opRevokeRefreshChain, time.Now(), &err)
 	return s.Store.RevokeRefreshChain(ctx, h, at)
 }
 
-func (s *timedStore) Setting(ctx context.Context, key string, def []byte) ([]byte, error) {
-	defer s.since(opSetting, time.Now())
+func (s *timedStore) Setting(ctx context.Context, key string, def []byte) (v []byte, err error) {
+	defer s.since(opSetting, time.Now(), &err)
 	return s.Store.Setting(ctx, key, def)
 }
 
 func (s *timedStore) CreateConversation(ctx context.Context, c chat.NewConversation) (id int64, created bool, err error) {
-	defer s.since(opCreateConversation, time.Now())
+	defer s.since(opCreateConversation, time.Now(), &err)
 	return s.Store.CreateConversation(ctx, c)
 }
 
-func (s *timedStore) Conversation(ctx context.Context, id, viewer int64) (chat.Conversation, error) {
-	defer s.since(opConversation, time.Now())
+func (s *timedStore) Conversation(ctx context.Context, id, viewer int64) (c chat.Conversation, err error) {
+	defer s.since(opConversation, time.Now(), &err)
 	return s.Store.Conversation(ctx, id, viewer)
 }
 
-func (s *timedStore) Conversations(ctx context.Context, viewer int64, before chat.Position, limit int) ([]chat.Conversation, error) {
-	defer s.since(opConversations, time.Now())
+func (s *timedStore) Conversations(ctx context.Context, viewer int64, before chat.Position, limit int) (cs []chat.Conversation, err error) {
+	defer s.since(opConversations, time.Now(), &err)
 	return s.Store.Conversations(ctx, viewer, before, limit)
 }
 
-func (s *timedStore) Participants(ctx context.Context, convID int64, after chat.Position, limit int) ([]chat.Participant, error) {
-	defer s.since(opParticipants, time.Now())
+func (s *timedStore) Participants(ctx context.Context, convID int64, after chat.Position, limit int) (ps []chat.Participant, err error) {
+	defer s.since(opParticipants, time.Now(), &err)
 	return s.Store.Participants(ctx, convID, after, limit)
 }
 
-func (s *timedStore) UnreadCounts(ctx context.Context, convID int64) (map[int64]int, error) {
-	defer s.since(opUnreadCounts, time.Now())
+func (s *timedStore) UnreadCounts(ctx context.Context, convID int64) (n map[int64]int, err error) {
+	defer s.since(opUnreadCounts, time.Now(), &err)
 	return s.Store.UnreadCounts(ctx, convID)
 }
 
-func (s *timedStore) Participant(ctx context.Context, convID, userID int64) (chat.Participant, error) {
-	defer s.since(opParticipant, time.Now())
+func (s *timedStore) Participant(ctx context.Context, convID, userID int64) (p chat.Participant, err error) {
+	defer s.since(opParticipant, time.Now(), &err)
 	return s.Store.Participant(ctx, convID, userID)
 }
 
-func (s *timedStore) SetTitle(ctx context.Context, id int64, title string, at time.Time) error {
-	defer s.since(opSetTitle, time.Now())
+func (s *timedStore) SetTitle(ctx context.Context, id int64, title string, at time.Time) (err error) {
+	defer s.since(opSetTitle, time.Now(), &err)
 	return s.Store.SetTitle(ctx, id, title, at)
 }
 
-func (s *timedStore) AddParticipant(ctx context.Context, convID, userID int64, role string, at time.Time) error {
-	defer s.since(opAddParticipant, time.Now())
+func (s *timedStore) AddParticipant(ctx context.Context, convID, userID int64, role string, at time.Time) (err error) {
+	defer s.since(opAddParticipant, time.Now(), &err)
 	return s.Store.AddParticipant(ctx, convID, userID, role, at)
 }
 
-func (s *timedStore) RemoveParticipant(ctx context.Context, convID, userID int64, at time.Time) error {
-	defer s.since(opRemoveParticipant, time.Now())
+func (s *timedStore) RemoveParticipant(ctx context.Context, convID, userID int64, at time.Time) (err error) {
+	defer s.since(opRemoveParticipant, time.Now(), &err)
 	return s.Store.RemoveParticipant(ctx, convID, userID, at)
 }
 
 func (s *timedStore) Membership(ctx context.Context, convID, userID int64) (role string, isGroup bool, err error) {
-	defer s.since(opMembership, time.Now())
+	defer s.since(opMembership, time.Now(), &err)
 	return s.Store.Membership(ctx, convID, userID)
 }
 
-func (s *timedStore) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
-	defer s.since(opParticipantIDs, time.Now())
+func (s *timedStore) ParticipantIDs(ctx context.Context, convID int64) (ids []int64, err error) {
+	defer s.since(opParticipantIDs, time.Now(), &err)
 	return s.Store.ParticipantIDs(ctx, convID)
 }
 
-func (s *timedStore) ConversationIDs(ctx context.Context, userID int64) ([]int64, error) {
-	defer s.since(opConversationIDs, time.Now())
+func (s *timedStore) ConversationIDs(ctx context.Context, userID int64) (ids []int64, err error) {
+	defer s.since(opConversationIDs, time.Now(), &err)
 	return s.Store.ConversationIDs(ctx, userID)
 }
 
-func (s *timedStore) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
-	defer s.since(opInsertMessages, time.Now())
+func (s *timedStore) InsertMessages(ctx context.Context, batch []chat.NewMessage) (res []chat.Inserted, err error) {
+	defer s.since(opInsertMessages, time.Now(), &err)
 	return s.Store.InsertMessages(ctx, batch)
 }
 
-func (s *timedStore) Messages(ctx context.Context, convID int64, q chat.PageQuery) (chat.Page, error) {
-	defer s.since(opMessages, time.Now())
+func (s *timedStore) Messages(ctx context.Context, convID int64, q chat.PageQuery) (page chat.Page, err error) {
+	defer s.since(opMessages, time.Now(), &err)
 	return s.Store.Messages(ctx, convID, q)
 }
 
-func (s *timedStore) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
-	defer s.since(opLastSeqs, time.Now())
+func (s *timedStore) LastSeqs(ctx context.Context, convIDs []int64) (seqs map[int64]int64, err error) {
+	defer s.since(opLastSeqs, time.Now(), &err)
 	return s.Store.LastSeqs(ctx, convIDs)
 }
 
-func (s *timedStore) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]chat.Message, error) {
-	defer s.since(opMessagesBySeq, time.Now())
+func (s *timedStore) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) (ms []chat.Message, err error) {
+	defer s.since(opMessagesBySeq, time.Now(), &err)
 	return s.Store.MessagesBySeq(ctx, convID, afterSeq, beforeSeq, limit)
 }
 
-func (s *timedStore) Message(ctx context.Context, id int64) (chat.Message, error) {
-	defer s.since(opMessage, time.Now())
+func (s *timedStore) Message(ctx context.Context, id int64) (m chat.Message, err error) {
+	defer s.since(opMessage, time.Now(), &err)
 	return s.Store.Message(ctx, id)
 }
 
-func (s *timedStore) EditMessage(ctx context.Context, id int64, content string, at time.Time) (chat.Message, error) {
-	defer s.since(opEditMessage, time.Now())
+func (s *timedStore) EditMessage(ctx context.Context, id int64, content string, at time.Time) (m chat.Message, err error) {
+	defer s.since(opEditMessage, time.Now(), &err)
 	return s.Store.EditMessage(ctx, id, content, at)
 }
 
 func (s *timedStore) DeleteMessage(ctx context.Context, id int64, at time.Time) (m chat.Message, changed bool, err error) {
-	defer s.since(opDeleteMessage, time.Now())
+	defer s.since(opDeleteMessage, time.Now(), &err)
 	return s.Store.DeleteMessage(ctx, id, at)
 }
 
 func (s *timedStore) MarkRead(ctx context.Context, convID, userID, msgID int64) (mark chat.ReadMark, moved bool, err error) {
-	defer s.since(opMarkRead, time.Now())
+	defer s.since(opMarkRead, time.Now(), &err)
 	return s.Store.MarkRead(ctx, convID, userID, msgID)
 }

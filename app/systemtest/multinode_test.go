@@ -36,13 +36,24 @@ type cluster struct {
 
 func startCluster(t *testing.T, n int) *cluster {
 	t.Helper()
+	return startClusterVia(t, n, nil)
+}
+
+// startClusterVia starts n nodes whose database and Redis URLs have first
+// gone through via (nil: unchanged), which may point them at proxies.
+func startClusterVia(t *testing.T, n int, via func(dbURL, redisURL string) (string, string)) *cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts several confab processes, Postgres and Redis")
 	}
 	dbURL := pgtest.URL(t)
 	c := &cluster{t: t, bin: BuildBinary(t, "multinode"), redis: redistest.Start(t)}
+	redisURL := c.redis.URL()
+	if via != nil {
+		dbURL, redisURL = via(dbURL, redisURL)
+	}
 	c.env = []string{
-		"DATABASE_URL=" + dbURL, "REDIS_URL=" + c.redis.URL(), "LOG_LEVEL=warn",
+		"DATABASE_URL=" + dbURL, "REDIS_URL=" + redisURL, "LOG_LEVEL=warn",
 		"REGISTRATIONS_PER_MINUTE=100000", "LOGIN_ATTEMPTS_PER_MINUTE=100000", "REQUESTS_PER_SECOND=0",
 		"WS_FRAMES_PER_SECOND=100000", "WS_FRAME_BURST=100000",
 		"WS_MAX_CONNS_PER_IP=100000", "WS_MAX_CONNS_PER_USER=1000",
@@ -117,6 +128,24 @@ func (c *cluster) group(owner mnUser, members []mnUser) int64 {
 // first then older ones: ids and seqs in id order.
 func (c *cluster) history(node int, u mnUser, conv int64) (ids, seqs []int64) {
 	c.t.Helper()
+	for _, m := range c.messages(node, u, conv) {
+		ids, seqs = append(ids, m.ID), append(seqs, m.Seq)
+	}
+	return ids, seqs
+}
+
+// storedMessage is what the tests read of a stored message.
+type storedMessage struct {
+	ID       int64   `json:"id"`
+	Seq      int64   `json:"seq"`
+	ClientID *string `json:"client_id"`
+}
+
+// messages reads a conversation's whole history over REST, newest page
+// first then older ones, in id order.
+func (c *cluster) messages(node int, u mnUser, conv int64) []storedMessage {
+	c.t.Helper()
+	var all []storedMessage
 	before := int64(0)
 	for {
 		q := "limit=100"
@@ -131,21 +160,17 @@ func (c *cluster) history(node int, u mnUser, conv int64) (ids, seqs []int64) {
 			c.t.Fatal(err)
 		}
 		var page struct {
-			Results []struct{ ID, Seq int64 } `json:"results"`
-			HasMore bool                      `json:"has_more"`
+			Results []storedMessage `json:"results"`
+			HasMore bool            `json:"has_more"`
 		}
 		err = json.NewDecoder(resp.Body).Decode(&page)
 		resp.Body.Close()
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		var pids, pseqs []int64
-		for _, m := range page.Results {
-			pids, pseqs = append(pids, m.ID), append(pseqs, m.Seq)
-		}
-		ids, seqs = append(pids, ids...), append(pseqs, seqs...)
+		all = append(page.Results, all...)
 		if !page.HasMore || len(page.Results) == 0 {
-			return ids, seqs
+			return all
 		}
 		before = page.Results[0].ID
 	}
@@ -557,22 +582,28 @@ func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
 
 	// Redis came back empty: each node told it again who is online.
 	eventually(t, 10*time.Second, "a user connected on node 2 is online as seen from node 0 after the restart", func() bool {
-		req, _ := http.NewRequest(http.MethodGet, c.nodes[0].URL+"/api/users/?search="+us[2].name, nil)
-		req.Header.Set("Authorization", "Bearer "+us[0].access)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var found struct {
-			Results []struct {
-				ID       int64 `json:"id"`
-				IsOnline bool  `json:"is_online"`
-			} `json:"results"`
-		}
-		json.NewDecoder(resp.Body).Decode(&found)
-		return len(found.Results) == 1 && found.Results[0].ID == us[2].id && found.Results[0].IsOnline
+		return c.seesOnline(0, us[0], us[2])
 	})
+}
+
+// seesOnline reports whether asker, asking node, finds u online (the
+// user search's is_online).
+func (c *cluster) seesOnline(node int, asker, u mnUser) bool {
+	req, _ := http.NewRequest(http.MethodGet, c.nodes[node].URL+"/api/users/?search="+u.name, nil)
+	req.Header.Set("Authorization", "Bearer "+asker.access)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var found struct {
+		Results []struct {
+			ID       int64 `json:"id"`
+			IsOnline bool  `json:"is_online"`
+		} `json:"results"`
+	}
+	json.NewDecoder(resp.Body).Decode(&found)
+	return len(found.Results) == 1 && found.Results[0].ID == u.id && found.Results[0].IsOnline
 }
 
 func TestMultiNode_LiveEventsCrossNodes(t *testing.T) {

@@ -118,6 +118,11 @@ func (f *inFrame) conversationID() (int64, *frameError) {
 func chatError(err error) *frameError {
 	var ce *chat.Error
 	if !errors.As(err, &ce) {
+		if errors.Is(err, context.DeadlineExceeded) {
+			// The frame's deadline passed before what it waited for
+			// answered (a database that does not).
+			return &frameError{codeUnavailable, "The server could not answer in time; retry shortly."}
+		}
 		return &frameError{codeInternal, "A server error occurred."}
 	}
 	switch ce.Code {

@@ -32,13 +32,16 @@ import (
 
 // Close codes of the contract.
 const (
-	CloseNormal       = websocket.CloseNormalClosure // 1000
-	CloseGoingAway    = websocket.CloseGoingAway     // 1001: server shutting down
-	CloseTooBig       = websocket.CloseMessageTooBig // 1009
-	CloseUnauthorized = 4001
-	CloseNotFound     = 4004
-	CloseTooSlow      = 4008
-	CloseRateLimited  = 4029
+	CloseNormal    = websocket.CloseNormalClosure // 1000
+	CloseGoingAway = websocket.CloseGoingAway     // 1001: server shutting down
+	CloseTooBig    = websocket.CloseMessageTooBig // 1009
+	// CloseTryAgainLater (1013): the handshake could not be checked
+	// because the database did not answer; reconnect with backoff.
+	CloseTryAgainLater = websocket.CloseTryAgainLater
+	CloseUnauthorized  = 4001
+	CloseNotFound      = 4004
+	CloseTooSlow       = 4008
+	CloseRateLimited   = 4029
 )
 
 // Timing of a connection.
@@ -334,10 +337,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		return // the upgrader has answered with an HTTP error
 	}
 	if authErr != nil {
-		// Refused all the same: the store failing says no more.
-		if serversFault(chatError(authErr)) {
+		fe := chatError(authErr)
+		if serversFault(fe) {
 			h.logInternal("authenticate", authErr, 0, 0, requestID)
 		}
+		if fe.code == codeUnavailable {
+			// The token may be fine: the database did not answer. A
+			// client told 4001 would throw its tokens away.
+			closeNow(ws, hw.conn, CloseTryAgainLater, "try again later")
+			return
+		}
+		// Refused all the same: the store failing says no more.
 		closeNow(ws, hw.conn, CloseUnauthorized, "unauthorized")
 		return
 	}
@@ -345,10 +355,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 	if convPath != "" {
 		convID, err = strconv.ParseInt(convPath, 10, 64)
 		if err == nil && convID > 0 {
-			err = h.opt.Chat.CheckMember(r.Context(), convID, user.ID)
+			ctx, cancel := context.WithTimeout(r.Context(), h.opt.FrameTimeout)
+			err = h.opt.Chat.CheckMember(ctx, convID, user.ID)
+			cancel()
 			if err != nil && serversFault(chatError(err)) {
 				h.logInternal("join", err, 0, user.ID, requestID)
 			}
+		}
+		if err != nil && chatError(err).code == codeUnavailable {
+			closeNow(ws, hw.conn, CloseTryAgainLater, "try again later")
+			return
 		}
 		if err != nil || convID <= 0 {
 			closeNow(ws, hw.conn, CloseNotFound, "conversation not found")
@@ -410,7 +426,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 // returns the user, the session and the expiry of the token.
 func (h *Handler) authenticate(r *http.Request) (chat.User, auth.Session, time.Time, error) {
 	q := r.URL.Query()
-	ctx := r.Context()
+	// Bounded like a frame's work: a database that does not answer must
+	// not hold the handshake open.
+	ctx, cancel := context.WithTimeout(r.Context(), h.opt.FrameTimeout)
+	defer cancel()
 	if t := q.Get("ticket"); t != "" {
 		u, tk, err := h.opt.Auth.RedeemTicket(ctx, t)
 		return u, tk.Session, tk.AccessExp, err

@@ -33,16 +33,27 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 			return out, nil
 		}
 		if attempt == maxAttempts || !(retryable(err) || clientIDRace(err)) {
-			return nil, fmt.Errorf("insert messages: %w", err)
+			return nil, maybeStored(fmt.Errorf("insert messages: %w", err))
 		}
 		if clientIDRace(err) && !readPairs {
 			readPairs = true // not a collision with another node: no wait
 			continue
 		}
 		if !backoff(ctx, attempt) {
-			return nil, fmt.Errorf("insert messages: %w", err)
+			return nil, maybeStored(fmt.Errorf("insert messages: %w", err))
 		}
 	}
+}
+
+// maybeStored makes an error of the way to the database (Unavailable) the
+// answer a send gets when its commit's outcome is unknown: a connection
+// cut while COMMIT was on its way may have committed it, and the client
+// must retry with the same client_id.
+func maybeStored(err error) error {
+	if !unreachable(err) {
+		return err
+	}
+	return &chat.Error{Code: chat.ErrMaybeStored.Code, Detail: chat.ErrMaybeStored.Detail, Err: err}
 }
 
 // The statements of a send.

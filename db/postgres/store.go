@@ -74,8 +74,19 @@ func OpenNoMigrate(ctx context.Context, url string) (*Store, error) {
 		// pgx's message may quote the URL, password included.
 		return nil, errors.New("open database: the PostgreSQL URL does not parse")
 	}
+	if cfg.ConnConfig.ConnectTimeout <= 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
 	return openPool(ctx, cfg)
 }
+
+// connectTimeout bounds making one connection (dial, TLS, startup) when
+// the URL sets no connect_timeout. pgxpool finishes a connection attempt
+// in the background after the call that wanted it gave up, for up to two
+// minutes by default: against a database that swallows packets, every
+// slot of the pool would hang that long, and the node would stay
+// unavailable long after the database came back.
+const connectTimeout = 5 * time.Second
 
 // openPool connects with cfg (in tests, one that traces every statement).
 func openPool(ctx context.Context, cfg *pgxpool.Config) (*Store, error) {
