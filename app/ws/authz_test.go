@@ -1,10 +1,13 @@
 package ws_test
 
 import (
+	"context"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/server/servertest"
 )
 
@@ -219,4 +222,37 @@ func TestRemovedParticipant_SocketStopsReceiving(t *testing.T) {
 		}
 	}
 	quiet(t, stays, 300*time.Millisecond, "new_message", "typing", "read_receipt")
+}
+
+// downStore answers every account lookup with unavailable while down:
+// a database that does not answer.
+type downStore struct {
+	chat.Store
+	down atomic.Bool
+}
+
+func (s *downStore) UserByID(ctx context.Context, id int64) (chat.Account, error) {
+	if s.down.Load() {
+		return chat.Account{}, chat.ErrUnavailable
+	}
+	return s.Store.UserByID(ctx, id)
+}
+
+// An authenticate frame the database cannot check gets unavailable (the
+// token may be fine: send it again later), not forbidden, which would
+// tell the client its token is bad.
+func TestAuthenticateFrame_DatabaseAwayIsUnavailable(t *testing.T) {
+	store := &downStore{}
+	s := servertest.Start(t, servertest.WithStore(func(st chat.Store) chat.Store { store.Store = st; return store }))
+	alice := s.Register(t, "alice")
+	c := dial(t, s, "/ws/chat/", alice.Access)
+
+	store.down.Store(true)
+	c.send(map[string]any{"type": "authenticate", "token": alice.Access, "request_id": "a1"})
+	if f := c.next("error"); f["code"] != "unavailable" || f["request_id"] != "a1" {
+		t.Fatalf("authenticate while the database is away: %v, want an unavailable error frame", f)
+	}
+	store.down.Store(false)
+	c.send(map[string]any{"type": "authenticate", "token": alice.Access})
+	c.next("authenticated")
 }

@@ -470,7 +470,11 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 		}
 		u, claims, err := h.opt.Auth.Authenticate(ctx, *f.Token)
 		if err != nil {
-			c.serviceError("authenticate", err) // a token that is not valid is not logged
+			// A token that is not valid is not logged; a database that
+			// did not answer is, and says so: the token may be fine.
+			if fe := c.serviceError("authenticate", err); fe.code == codeUnavailable {
+				return fe
+			}
 		}
 		if err != nil || u.ID != c.user.ID {
 			return &frameError{codeForbidden, "That token is not valid for this connection."}
