@@ -63,6 +63,10 @@ func Status(code chat.Code) int {
 // only what the client cannot be told: internal errors never reach the
 // body.
 func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	// An outage (the database out of reach) answers every request
+	// unavailable: it is logged once per interval, with the count, not
+	// once per request.
+	var unavailable chat.Throttle
 	return func(err error, c echo.Context) {
 		if c.Response().Committed {
 			return
@@ -79,8 +83,13 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="api"`)
 		}
 		if status >= 500 && !loggedAtSource(err) {
-			log.Error("request failed", "err", err, "method", c.Request().Method,
-				"path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+			attrs := []any{"err", err, "method", c.Request().Method,
+				"path", c.Request().URL.Path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID)}
+			if body.Code != string(chat.CodeUnavailable) {
+				log.Error("request failed", attrs...)
+			} else if n, ok := unavailable.Note(); ok {
+				log.Error("requests failed: unavailable", append(attrs, "count", n)...)
+			}
 		}
 		if body.Code == string(chat.CodeUnavailable) {
 			// Shutting down, or the database out of reach: either is

@@ -94,3 +94,26 @@ func TestErrorHandler_PanicShowsNoStack(t *testing.T) {
 		t.Errorf("the panic was not logged: %s", logs.String())
 	}
 }
+
+// An outage answers every request unavailable: the first is logged, the
+// rest of the interval only counted into the next line.
+func TestErrorHandler_UnavailableLoggedOncePerInterval(t *testing.T) {
+	var logs bytes.Buffer
+	h := api.ErrorHandler(slog.New(slog.NewTextHandler(&logs, nil)))
+	e := echo.New()
+	for range 50 {
+		c := e.NewContext(httptest.NewRequest(http.MethodGet, "/api/users/me/", nil), httptest.NewRecorder())
+		h(fmt.Errorf("user by id: %w", chat.ErrUnavailable), c)
+		if st := c.Response().Status; st != http.StatusServiceUnavailable {
+			t.Fatalf("status %d, want 503", st)
+		}
+	}
+	if n := strings.Count(logs.String(), "requests failed: unavailable"); n != 1 {
+		t.Errorf("%d log lines for 50 unavailable answers in one interval, want 1:\n%s", n, logs.String())
+	}
+	c := e.NewContext(httptest.NewRequest(http.MethodGet, "/api/users/me/", nil), httptest.NewRecorder())
+	h(errors.New("boom"), c)
+	if n := strings.Count(logs.String(), "request failed"); n != 1 {
+		t.Errorf("an internal error after them was not logged on its own line:\n%s", logs.String())
+	}
+}

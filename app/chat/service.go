@@ -134,7 +134,7 @@ type Service struct {
 	// overload and full log refused sends and commits that failed for
 	// a full disk at most once per logEvery each: they come at the rate
 	// clients send, and one line per send would flood the log.
-	overload, full throttle
+	overload, full Throttle
 	// timers are stopped *time.Timer for the waits of a send (timer),
 	// reused: a send waits at most twice, and each wait needs a bound,
 	// but a timer made per wait was a third of a send's allocations.
@@ -253,7 +253,7 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 					s.opt.Refused(RefusedStorageFull)
 				}
 			}
-			if n, ok := s.full.note(); ok {
+			if n, ok := s.full.Note(); ok {
 				s.log.Error("group commit failed: the database's disk is full; sends fail until space is freed",
 					"err", err, "failed_commits", n)
 			}
@@ -481,7 +481,7 @@ func (s *Service) refuse(reason string) error {
 	if s.opt.Refused != nil {
 		s.opt.Refused(reason)
 	}
-	if n, ok := s.overload.note(); ok {
+	if n, ok := s.overload.Note(); ok {
 		s.log.Warn("sends refused: the group commit is not keeping up (answered 503 overloaded)",
 			"reason", reason, "refused", n, "queue_size", s.opt.QueueSize)
 	}
@@ -493,20 +493,20 @@ func (s *Service) refuse(reason string) error {
 // a commit that ended at its deadline to be answered.
 const replySlack = time.Second
 
-// logEvery is the least time between two log lines of one throttle.
+// logEvery is the least time between two log lines of one Throttle.
 const logEvery = 10 * time.Second
 
-// throttle counts events and says when one may be logged: the first,
+// Throttle counts events and says when one may be logged: the first,
 // then at most one per logEvery, each with the number of events since
 // the last line. Safe for concurrent use; the zero value is ready.
-type throttle struct {
+type Throttle struct {
 	n    atomic.Int64
 	next atomic.Int64 // unix nanoseconds before which nothing is logged
 }
 
-// note counts one event and reports whether to log now, with the count
+// Note counts one event and reports whether to log now, with the count
 // it stands for.
-func (t *throttle) note() (n int64, log bool) {
+func (t *Throttle) Note() (n int64, log bool) {
 	t.n.Add(1)
 	now := time.Now().UnixNano()
 	next := t.next.Load()

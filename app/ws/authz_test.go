@@ -2,7 +2,9 @@ package ws_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -248,9 +250,16 @@ func TestAuthenticateFrame_DatabaseAwayIsUnavailable(t *testing.T) {
 	c := dial(t, s, "/ws/chat/", alice.Access)
 
 	store.down.Store(true)
-	c.send(map[string]any{"type": "authenticate", "token": alice.Access, "request_id": "a1"})
-	if f := c.next("error"); f["code"] != "unavailable" || f["request_id"] != "a1" {
-		t.Fatalf("authenticate while the database is away: %v, want an unavailable error frame", f)
+	for i := range 5 {
+		rid := fmt.Sprint("a", i)
+		c.send(map[string]any{"type": "authenticate", "token": alice.Access, "request_id": rid})
+		if f := c.next("error"); f["code"] != "unavailable" || f["request_id"] != rid {
+			t.Fatalf("authenticate while the database is away: %v, want an unavailable error frame", f)
+		}
+	}
+	// An outage is logged once per interval, not once per frame.
+	if n := strings.Count(s.Logs.String(), "ws internal error"); n != 1 {
+		t.Errorf("%d log lines for 5 unavailable frames, want 1:\n%s", n, s.Logs.String())
 	}
 	store.down.Store(false)
 	c.send(map[string]any{"type": "authenticate", "token": alice.Access})

@@ -259,7 +259,14 @@ func (c *conn) internalError(op string, err error) {
 // logInternal is where every internal error of the package is logged,
 // once, with the connection's id (0 before it has one) and its upgrade
 // request's id.
+// An outage (the database out of reach) fails every frame and handshake
+// alike: unavailable errors are logged once per interval, with the count
+// of those since the last line.
 func (h *Handler) logInternal(op string, err error, connID uint64, userID int64, requestID string) {
-	h.opt.Log.Error("ws internal error", "op", op, "err", err,
-		"conn_id", connID, "user_id", userID, "request_id", requestID)
+	attrs := []any{"op", op, "err", err, "conn_id", connID, "user_id", userID, "request_id", requestID}
+	if chatError(err).code != codeUnavailable {
+		h.opt.Log.Error("ws internal error", attrs...)
+	} else if n, ok := h.unavailable.Note(); ok {
+		h.opt.Log.Error("ws internal error", append(attrs, "count", n)...)
+	}
 }

@@ -165,6 +165,8 @@ type Handler struct {
 	opt      Options
 	upgrader websocket.Upgrader
 	nextID   atomic.Uint64
+	// unavailable throttles the log lines of an outage (logInternal).
+	unavailable chat.Throttle
 	// ctx is every socket's parent; Shutdown cancels it.
 	ctx    context.Context
 	cancel context.CancelFunc
