@@ -5,6 +5,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -47,6 +48,10 @@ type Options struct {
 	// readiness probe and Close keep the store itself): tests put faults
 	// there, such as a commit that stalls. Nil: the store itself.
 	WrapStore func(chat.Store) chat.Store
+	// RequestTimeout bounds each /api/ request; zero means
+	// api.RequestTimeout. Tests under the race detector, where a password
+	// hash takes ten times its usual CPU, give it more room.
+	RequestTimeout time.Duration
 }
 
 // presenceTimeout bounds announcing that a user went offline when their
@@ -76,6 +81,8 @@ type Server struct {
 	WS      *ws.Handler
 	echo    *echo.Echo
 	api     *api.API
+	// requestTimeout bounds each /api/ request (Options.RequestTimeout).
+	requestTimeout time.Duration
 }
 
 // New opens the database (applying migrations) and builds the server.
@@ -154,6 +161,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), authOpt),
 		Chat:    chatSvc,
 		Metrics: m,
+
+		requestTimeout: cmp.Or(opt.RequestTimeout, api.RequestTimeout),
 	}
 	svc = s.Chat
 	aopt := api.Options{
@@ -231,7 +240,7 @@ func (s *Server) routes() *echo.Echo {
 	}
 	e.Use(s.api.LimitRequests())
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
-	e.Use(api.Deadline(api.RequestTimeout))
+	e.Use(api.Deadline(s.requestTimeout))
 
 	s.api.Routes(e)
 	e.GET("/api/openapi.json/", api.HandleOpenAPI) // the trailing-slash rewrite adds the slash

@@ -138,7 +138,11 @@ func Config(t testing.TB) config.Config {
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
 	cfg := Config(t)
-	o := server.Options{PasswordCost: 4}
+	// Under the race detector CPU-bound work (a password hash made
+	// elsewhere at the default cost, verified here) takes several times
+	// its usual time, which on a loaded machine can pass the REST
+	// deadline meant for a database that stops answering.
+	o := server.Options{PasswordCost: 4, RequestTimeout: time.Minute}
 	// Each test server's Redis keys and channel are its own.
 	o.Cluster.Prefix = "test" + strconvItoa(prefixSeq.Add(1)) + "." + strconvItoa(int64(os.Getpid())) + ":"
 	for _, f := range opts {
