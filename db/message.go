@@ -119,9 +119,14 @@ const (
 	// repeated client_id inserts nothing: no row changed. A seq that
 	// collided would fail on messages_seq, never pass silently.
 	sqlInsertMessage = `
-		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
 		ON CONFLICT (sender_id, client_id) DO NOTHING`
+	// sqlReplyTo reads the original of a reply, by primary key: the
+	// writer checks its conversation before the insert, in the batch's
+	// transaction, so no other write comes between. Only a reply runs
+	// it: a plain send costs what it did.
+	sqlReplyTo           = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?1`
 	sqlOriginal          = sqlq.MessageByClientID
 	sqlTouchConversation = `
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
@@ -170,9 +175,18 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 		// has left; otherwise not a participant.
 		return sc.original(nm)
 	}
+	var replyTo *chat.ReplyTo
+	var replyToID any
+	if nm.ReplyToID != 0 {
+		if replyTo, err = sc.replyOriginal(nm); err != nil {
+			return chat.Inserted{}, err
+		}
+		replyToID = nm.ReplyToID
+	}
 	lastSeq, _ := row[0].(int64)
 	seq := lastSeq + nth
-	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at)
+	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at,
+		replyToID, sqlq.Mentions(nm.Mentions))
 	if err != nil {
 		return chat.Inserted{}, err
 	}
@@ -195,6 +209,8 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 		Sender:         nm.Sender,
 		Content:        nm.Content,
 		CreatedAt:      chat.UnixMilli(at),
+		ReplyTo:        replyTo,
+		Mentions:       nm.Mentions,
 	}
 	if nm.ClientID != "" {
 		cid := nm.ClientID
@@ -203,11 +219,32 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 	return chat.Inserted{Message: m, Created: true}, nil
 }
 
+// replyOriginal returns the original nm answers, as the reply shows it:
+// ErrReplyTo unless it is a message of nm's conversation.
+func (sc *sendConn) replyOriginal(nm *chat.NewMessage) (*chat.ReplyTo, error) {
+	var row [7]driver.Value
+	found, err := sc.query(sc.replyTo, row[:], nm.ReplyToID)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, chat.ErrReplyTo
+	}
+	conv, rt, err := sqlq.ScanReply(valuesRow(row[:]))
+	if err != nil {
+		return nil, err
+	}
+	if conv != nm.ConversationID {
+		return nil, chat.ErrReplyTo
+	}
+	return rt, nil
+}
+
 // original returns the message that (sender, client_id) of nm already
 // names: a retried send. ErrNotFound when there is none (the sender is not a
 // participant), CodeConflict when it is in another conversation.
 func (sc *sendConn) original(nm *chat.NewMessage) (chat.Inserted, error) {
-	var row [11]driver.Value
+	var row [18]driver.Value
 	found, err := sc.query(sc.byClientID, row[:], nm.Sender.ID, nm.ClientID)
 	if err != nil {
 		return chat.Inserted{}, err
@@ -264,10 +301,11 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 }
 
 // EditMessage implements chat.Store.
-func (s *Store) EditMessage(ctx context.Context, id int64, content string, at time.Time) (chat.Message, error) {
+func (s *Store) EditMessage(ctx context.Context, id int64, content string, mentions []int64, at time.Time) (chat.Message, error) {
 	var m chat.Message
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL`, content, ms(at), id)
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = ?, mentions = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL`,
+			content, sqlq.Mentions(mentions), ms(at), id)
 		if err != nil {
 			return err
 		}

@@ -438,8 +438,12 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 		if f.ClientID != nil {
 			clientID = *f.ClientID
 		}
+		var replyTo int64
+		if f.ReplyToID != nil {
+			replyTo = *f.ReplyToID
+		}
 		u := c.lite()
-		s, err := h.opt.Chat.Send(ctx, u, id, *f.Content, clientID)
+		s, err := h.opt.Chat.Send(ctx, u, id, *f.Content, clientID, replyTo)
 		if err != nil {
 			return c.serviceError("new_message", err)
 		}

@@ -3,6 +3,8 @@ package sqlq
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/confab/confab/app/chat"
 )
@@ -67,6 +69,45 @@ func (r Reader) ConversationIDs(ctx context.Context, userID int64) ([]int64, err
 // ParticipantIDs implements chat.Store.
 func (r Reader) ParticipantIDs(ctx context.Context, convID int64) ([]int64, error) {
 	return collect(ctx, r.Q, 0, ScanID, ParticipantIDs, convID)
+}
+
+// ParticipantsNamed implements chat.Store. The keys are few (a message's
+// @names): one placeholder each, the same text on both databases.
+func (r Reader) ParticipantsNamed(ctx context.Context, convID int64, keys []string) (map[string]int64, error) {
+	out := make(map[string]int64, len(keys))
+	if len(keys) == 0 {
+		return out, nil
+	}
+	var q strings.Builder
+	q.WriteString(`SELECT u.username_key, u.id FROM users u JOIN participants p ON p.user_id = u.id AND p.conversation_id = $1
+		WHERE u.username_key IN (`)
+	args := make([]any, 0, 1+len(keys))
+	args = append(args, convID)
+	for i, k := range keys {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("$" + strconv.Itoa(i+2))
+		args = append(args, k)
+	}
+	q.WriteString(")")
+	rows, err := r.Q.Query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("participants named: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var id int64
+		if err := rows.Scan(&k, &id); err != nil {
+			return nil, fmt.Errorf("participants named: %w", err)
+		}
+		out[k] = id
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("participants named: %w", err)
+	}
+	return out, nil
 }
 
 // UnreadCounts implements chat.Store.
