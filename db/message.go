@@ -186,7 +186,7 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 	lastSeq, _ := row[0].(int64)
 	seq := lastSeq + nth
 	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at,
-		replyToID, sqlq.Mentions(nm.Mentions))
+		replyToID, mentionsArg(nm.Mentions))
 	if err != nil {
 		return chat.Inserted{}, err
 	}
@@ -217,6 +217,15 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 		m.ClientID = &cid
 	}
 	return chat.Inserted{Message: m, Created: true}, nil
+}
+
+// mentionsArg binds sqlq.Mentions: nil (NULL) for none, without boxing a
+// nil pointer into a non-nil interface.
+func mentionsArg(ids []int64) any {
+	if m := sqlq.Mentions(ids); m != nil {
+		return *m
+	}
+	return nil
 }
 
 // replyOriginal returns the original nm answers, as the reply shows it:
@@ -305,7 +314,7 @@ func (s *Store) EditMessage(ctx context.Context, id int64, content string, menti
 	var m chat.Message
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = ?, mentions = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL`,
-			content, sqlq.Mentions(mentions), ms(at), id)
+			content, mentionsArg(mentions), ms(at), id)
 		if err != nil {
 			return err
 		}

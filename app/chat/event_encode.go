@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 
@@ -59,6 +60,26 @@ func newMessageEvent(m *Message, tail []byte) (ev *hub.Event, msg []byte) {
 	b = append(b, '}')
 	ev = &hub.Event{Type: EventNewMessage, Data: b, ConversationID: m.ConversationID, MessageID: m.ID, Seq: m.Seq}
 	return ev, b[start:end:end]
+}
+
+// IsMention reports whether ev is a notification with reason mention. It
+// reads the frame as notificationEvent wrote it, with no decoding, so
+// that it holds for one that came from another node too (which carries
+// the frame's bytes, not a Go value).
+func IsMention(ev *hub.Event) bool {
+	if ev.Type != EventNotification {
+		return false
+	}
+	const head = `{"type":"notification","conversation_id":`
+	d := ev.Data
+	if !bytes.HasPrefix(d, []byte(head)) {
+		return false
+	}
+	d = d[len(head):]
+	for len(d) > 0 && d[0] >= '0' && d[0] <= '9' {
+		d = d[1:]
+	}
+	return bytes.HasPrefix(d, []byte(`,"reason":"`+ReasonMention+`"`))
 }
 
 // Reasons of a notification.

@@ -151,7 +151,9 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 		c.kill(CloseTooSlow, "missed events; rejoin with last_message_id")
 		return
 	case ev.Type == chat.EventNotification:
-		if c.joins.joined(ev.ConversationID) { // it gets the new_message instead
+		// A joined connection gets the new_message instead; but a
+		// mention is for the user wherever they are looking.
+		if c.joins.joined(ev.ConversationID) && !chat.IsMention(ev) {
 			return
 		}
 	case t.IsConversation() && ev.ConversationID != 0:

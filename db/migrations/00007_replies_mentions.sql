@@ -7,11 +7,13 @@
 --                         deleting a user scan messages for replies.
 --   messages.mentions     the user ids the content mentions, as a JSON
 --                         array (the same text in both stores, read by
---                         the shared scanner), resolved when stored.
+--                         the shared scanner), resolved when stored; NULL
+--                         for none, which a plain send binds without a
+--                         string to allocate and copy.
 
 -- +goose Up
 ALTER TABLE messages ADD COLUMN reply_to_id INTEGER;
-ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN mentions TEXT;
 
 -- +goose Down
 ALTER TABLE messages DROP COLUMN mentions;

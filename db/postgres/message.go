@@ -347,8 +347,8 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 // message.
 type insertArgs struct {
 	convs, senders, ats []int64
-	contents, mentions  []string
-	clientIDs           []*string
+	contents            []string
+	clientIDs, mentions []*string
 	replyTos            []*int64
 }
 

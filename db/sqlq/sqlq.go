@@ -203,13 +203,15 @@ func ScanReply(row Row) (conv int64, rt *chat.ReplyTo, err error) {
 	return c.Int64, d.replyTo(), nil
 }
 
-// Mentions is the stored text of a message's mentions: a JSON array.
-func Mentions(ids []int64) string {
+// Mentions is the stored text of a message's mentions, a JSON array, or
+// nil (NULL) for none: most messages, which then bind nothing to copy.
+func Mentions(ids []int64) *string {
 	if len(ids) == 0 {
-		return "[]" // most messages: no allocation
+		return nil
 	}
 	b, _ := chat.IDs(ids).MarshalJSON()
-	return string(b)
+	s := string(b)
+	return &s
 }
 
 // parseMentions reads what Mentions stored; nil for none.

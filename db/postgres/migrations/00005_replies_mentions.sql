@@ -4,13 +4,13 @@
 --                         key: a reply outlives its original's hard
 --                         removal (with its author's account) and then
 --                         shows reply_to null.
---   messages.mentions     the mentioned user ids as a JSON array in text:
+--   messages.mentions     the mentioned user ids as a JSON array in text,
 --                         the same column in both stores, read by the
 --                         shared scanner (nothing queries inside it).
 
 -- +goose Up
 ALTER TABLE messages ADD COLUMN reply_to_id BIGINT;
-ALTER TABLE messages ADD COLUMN mentions TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE messages ADD COLUMN mentions TEXT;
 
 -- +goose Down
 ALTER TABLE messages DROP COLUMN mentions;
