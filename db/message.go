@@ -106,7 +106,7 @@ const (
 	// it again at every step, a third of the CPU of a batch.
 	sqlMember = `
 		SELECT c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
-		WHERE p.conversation_id = ?1 AND p.user_id = ?2`
+		WHERE p.conversation_id = ? AND p.user_id = ?`
 	// sqlInsertMessage is a plain insert of bound values: seq is
 	// last_seq plus the message's place among those this batch stored in
 	// the conversation, and the touch then moves last_seq past them, in
@@ -118,15 +118,19 @@ const (
 	// RETURNING (which SQLite runs through a temporary table), and a
 	// repeated client_id inserts nothing: no row changed. A seq that
 	// collided would fail on messages_seq, never pass silently.
+	//
+	// The send's statements use anonymous ? placeholders: for a numbered
+	// ?N the driver copies the parameter's name into a Go string at every
+	// bind, an allocation per argument per message.
 	sqlInsertMessage = `
 		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sender_id, client_id) DO NOTHING`
 	// sqlReplyTo reads the original of a reply, by primary key: the
 	// writer checks its conversation before the insert, in the batch's
 	// transaction, so no other write comes between. Only a reply runs
 	// it: a plain send costs what it did.
-	sqlReplyTo           = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?1`
+	sqlReplyTo           = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?`
 	sqlOriginal          = sqlq.MessageByClientID
 	sqlTouchConversation = `
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
