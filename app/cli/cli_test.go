@@ -330,7 +330,7 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 		version int
 		name    string
 	}{{1, "00001_init.sql"}, {2, "00002_seq.sql"}, {3, "00003_display_key.sql"}, {4, "00004_reads.sql"}, {5, "00005_token_epoch.sql"},
-		{7, "00007_replies_mentions.sql"}}
+		{6, "00006_replies_mentions.sql"}}
 	for v := len(files); v > 1; v-- {
 		if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
 			t.Fatalf("down to %d: exit %d: %s%s", files[v-2].version, code, out, errOut)

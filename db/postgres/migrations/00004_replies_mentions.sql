@@ -1,4 +1,4 @@
--- Replies and mentions, as db/migrations/00007 does for the SQLite store:
+-- Replies and mentions, as db/migrations/00006 does for the SQLite store:
 --   messages.reply_to_id  the message this one answers (same conversation,
 --                         checked in the send's transaction). No foreign
 --                         key: a reply outlives its original's hard
