@@ -106,7 +106,7 @@ const (
 	// it again at every step, a third of the CPU of a batch.
 	sqlMember = `
 		SELECT c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
-		WHERE p.conversation_id = ?1 AND p.user_id = ?2`
+		WHERE p.conversation_id = ? AND p.user_id = ?`
 	// sqlInsertMessage is a plain insert of bound values: seq is
 	// last_seq plus the message's place among those this batch stored in
 	// the conversation, and the touch then moves last_seq past them, in
@@ -118,10 +118,19 @@ const (
 	// RETURNING (which SQLite runs through a temporary table), and a
 	// repeated client_id inserts nothing: no row changed. A seq that
 	// collided would fail on messages_seq, never pass silently.
+	//
+	// The send's statements use anonymous ? placeholders: for a numbered
+	// ?N the driver copies the parameter's name into a Go string at every
+	// bind, an allocation per argument per message.
 	sqlInsertMessage = `
-		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at)
-		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sender_id, client_id) DO NOTHING`
+	// sqlReplyTo reads the original of a reply, by primary key: the
+	// writer checks its conversation before the insert, in the batch's
+	// transaction, so no other write comes between. Only a reply runs
+	// it: a plain send costs what it did.
+	sqlReplyTo           = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?`
 	sqlOriginal          = sqlq.MessageByClientID
 	sqlTouchConversation = `
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
@@ -170,9 +179,18 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 		// has left; otherwise not a participant.
 		return sc.original(nm)
 	}
+	var replyTo *chat.ReplyTo
+	var replyToID any
+	if nm.ReplyToID != 0 {
+		if replyTo, err = sc.replyOriginal(nm); err != nil {
+			return chat.Inserted{}, err
+		}
+		replyToID = nm.ReplyToID
+	}
 	lastSeq, _ := row[0].(int64)
 	seq := lastSeq + nth
-	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at)
+	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at,
+		replyToID, mentionsArg(nm.Mentions))
 	if err != nil {
 		return chat.Inserted{}, err
 	}
@@ -195,6 +213,8 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 		Sender:         nm.Sender,
 		Content:        nm.Content,
 		CreatedAt:      chat.UnixMilli(at),
+		ReplyTo:        replyTo,
+		Mentions:       nm.Mentions,
 	}
 	if nm.ClientID != "" {
 		cid := nm.ClientID
@@ -203,11 +223,41 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 	return chat.Inserted{Message: m, Created: true}, nil
 }
 
+// mentionsArg binds sqlq.Mentions: nil (NULL) for none, without boxing a
+// nil pointer into a non-nil interface.
+func mentionsArg(ids []int64) any {
+	if m := sqlq.Mentions(ids); m != nil {
+		return *m
+	}
+	return nil
+}
+
+// replyOriginal returns the original nm answers, as the reply shows it:
+// ErrReplyTo unless it is a message of nm's conversation.
+func (sc *sendConn) replyOriginal(nm *chat.NewMessage) (*chat.ReplyTo, error) {
+	var row [7]driver.Value
+	found, err := sc.query(sc.replyTo, row[:], nm.ReplyToID)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, chat.ErrReplyTo
+	}
+	conv, rt, err := sqlq.ScanReply(valuesRow(row[:]))
+	if err != nil {
+		return nil, err
+	}
+	if conv != nm.ConversationID {
+		return nil, chat.ErrReplyTo
+	}
+	return rt, nil
+}
+
 // original returns the message that (sender, client_id) of nm already
 // names: a retried send. ErrNotFound when there is none (the sender is not a
 // participant), CodeConflict when it is in another conversation.
 func (sc *sendConn) original(nm *chat.NewMessage) (chat.Inserted, error) {
-	var row [11]driver.Value
+	var row [18]driver.Value
 	found, err := sc.query(sc.byClientID, row[:], nm.Sender.ID, nm.ClientID)
 	if err != nil {
 		return chat.Inserted{}, err
@@ -264,10 +314,11 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 }
 
 // EditMessage implements chat.Store.
-func (s *Store) EditMessage(ctx context.Context, id int64, content string, at time.Time) (chat.Message, error) {
+func (s *Store) EditMessage(ctx context.Context, id int64, content string, mentions []int64, at time.Time) (chat.Message, error) {
 	var m chat.Message
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL`, content, ms(at), id)
+		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = ?, mentions = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL`,
+			content, mentionsArg(mentions), ms(at), id)
 		if err != nil {
 			return err
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/chat/storetest"
 	"github.com/confab/confab/db"
@@ -127,11 +129,7 @@ func TestOpen_CreatesFolderWithDurableSettings(t *testing.T) {
 func TestMigrations_DownAndUpAgain(t *testing.T) {
 	s, _ := mustOpenDB(t)
 	ctx := context.Background()
-	for range 5 { // every migration there is
-		if err := s.Migrate(ctx, "down"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	downTo(t, s, 0) // every migration there is
 	if err := s.Migrate(ctx, "up"); err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +146,7 @@ func TestMigrations_SeqNumbersExistingMessages(t *testing.T) {
 	ctx := context.Background()
 	a, b := mustUser(t, s, "ann"), mustUser(t, s, "ben")
 	c1, c2, empty := mustConversation(t, s, a, b), mustConversation(t, s, a, b), mustConversation(t, s, a)
-	for range 4 { // to the schema before seq
-		if err := s.Migrate(ctx, "down"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	downTo(t, s, 1) // to the schema before seq
 	w := writable(t, path)
 	for i, conv := range []int64{c1, c2, c1, c1, c2} {
 		if _, err := w.ExecContext(ctx, `INSERT INTO messages (conversation_id, sender_id, content, created_at) VALUES (?, ?, ?, 0)`,
@@ -271,11 +265,7 @@ func BenchmarkConversations(b *testing.B) {
 func TestMigrations_DisplayKeyForExistingUsers(t *testing.T) {
 	s, path := mustOpenDB(t)
 	ctx := context.Background()
-	for range 3 { // to the schema before display_key
-		if err := s.Migrate(ctx, "down"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	downTo(t, s, 2) // to the schema before display_key
 	w := writable(t, path)
 	names := map[string]string{"ozil": "ÖZIL Ünal", "ann": "ANN Smith", "nobody": "", "emile": "Émile"}
 	for username, display := range names {
@@ -329,11 +319,7 @@ func TestMigrations_DisplayKeyForExistingUsers(t *testing.T) {
 		t.Errorf("after a restart: display keys %q, want %q", got, want)
 	}
 
-	for range 3 {
-		if err := s.Migrate(ctx, "down"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	downTo(t, s, 2)
 	var n int
 	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('users') WHERE name = 'display_key'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("display_key after down: %d %v", n, err)
@@ -361,11 +347,7 @@ func TestMigrations_MemberCountsAndReadSeqsOfExistingData(t *testing.T) {
 		}
 		sent = append(sent, res[0].Message)
 	}
-	for range 2 { // to the schema before member_count
-		if err := s.Migrate(ctx, "down"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	downTo(t, s, 3) // to the schema before member_count
 	// Before: ben had read the second message, cy nothing.
 	w := writable(t, path)
 	if _, err := w.ExecContext(ctx, `UPDATE participants SET last_read_message_id = ? WHERE conversation_id = ? AND user_id = ?`,
@@ -387,16 +369,31 @@ func TestMigrations_MemberCountsAndReadSeqsOfExistingData(t *testing.T) {
 				tc.conv, tc.viewer.Username, cv.MemberCount, cv.UnreadCount, err, tc.members, tc.unread)
 		}
 	}
-	for range 2 {
-		if err := s.Migrate(ctx, "down"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	downTo(t, s, 3)
 	var n int
 	if err := s.DB().QueryRowContext(ctx, `
 		SELECT (SELECT count(*) FROM pragma_table_info('conversations') WHERE name = 'member_count')
 		     + (SELECT count(*) FROM pragma_table_info('participants') WHERE name = 'last_read_seq')
 		     + (SELECT count(*) FROM sqlite_schema WHERE name = 'participants_joined')`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d of the columns and index left after down (%v)", n, err)
+	}
+}
+
+// downTo migrates s down until version is the last one applied: a test
+// of one migration starts from the schema before it, however many came
+// after it.
+func downTo(t *testing.T, s *db.Store, version int64) {
+	t.Helper()
+	ctx := context.Background()
+	status, err := s.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range status {
+		if m.Source.Version > version && m.State == goose.StateApplied {
+			if err := s.Migrate(ctx, "down"); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

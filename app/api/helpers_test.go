@@ -152,9 +152,22 @@ func wantMessage(t testing.TB, v any) map[string]any {
 	if !ok {
 		t.Fatalf("message is %T, want an object", v)
 	}
-	wantKeys(t, "message", m, "id", "conversation_id", "seq", "sender", "content", "client_id", "created_at", "edited_at", "is_deleted")
+	wantKeys(t, "message", m, "id", "conversation_id", "seq", "sender", "content", "client_id", "created_at", "edited_at", "is_deleted",
+		"reply_to", "mentions")
 	sender, _ := m["sender"].(map[string]any)
 	wantKeys(t, "message.sender", sender, "id", "username", "display_name")
+	if r := m["reply_to"]; r != nil {
+		reply, ok := r.(map[string]any)
+		if !ok {
+			t.Fatalf("message.reply_to is %T, want an object or null", r)
+		}
+		wantKeys(t, "message.reply_to", reply, "id", "sender", "content_preview", "is_deleted")
+		sender, _ := reply["sender"].(map[string]any)
+		wantKeys(t, "message.reply_to.sender", sender, "id", "username", "display_name")
+	}
+	if _, ok := m["mentions"].([]any); !ok {
+		t.Errorf("message.mentions = %v, want an array", m["mentions"])
+	}
 	wantTimestamp(t, "message.created_at", m["created_at"])
 	if m["edited_at"] != nil {
 		wantTimestamp(t, "message.edited_at", m["edited_at"])

@@ -48,8 +48,9 @@ func (a *API) handleSendMessage(c echo.Context) error {
 		return err
 	}
 	var in struct {
-		Content  *string `json:"content"`
-		ClientID *string `json:"client_id"`
+		Content   *string `json:"content"`
+		ClientID  *string `json:"client_id"`
+		ReplyToID *int64  `json:"reply_to_id"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
@@ -57,7 +58,11 @@ func (a *API) handleSendMessage(c echo.Context) error {
 	if in.Content == nil {
 		return chat.InvalidField("content", "This field is required.")
 	}
-	s, err := a.chat.Send(c.Request().Context(), currentUser(c).Lite(), id, *in.Content, deref(in.ClientID))
+	var replyTo int64
+	if in.ReplyToID != nil {
+		replyTo = *in.ReplyToID
+	}
+	s, err := a.chat.Send(c.Request().Context(), currentUser(c).Lite(), id, *in.Content, deref(in.ClientID), replyTo)
 	if err != nil {
 		return err
 	}

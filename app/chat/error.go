@@ -64,6 +64,12 @@ func Errorf(code Code, format string, args ...any) *Error {
 // caller may not see: the two look the same so that nothing leaks existence.
 var ErrNotFound = &Error{Code: CodeNotFound, Detail: "Not found."}
 
+// ErrReplyTo refuses a reply to a message that is not in the reply's
+// conversation: of another one, or none at all (the two look alike, so
+// that nothing leaks existence).
+var ErrReplyTo = &Error{Code: CodeInvalid, Detail: "Invalid input.",
+	Fields: map[string][]string{"reply_to_id": {"No such message in this conversation."}}}
+
 // ErrorCode returns the code of err, CodeInternal for an error without one,
 // and "" for nil.
 func ErrorCode(err error) Code {

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 
@@ -26,10 +27,12 @@ type messageTail struct {
 	CreatedAt Time     `json:"created_at"`
 	EditedAt  *Time    `json:"edited_at"`
 	IsDeleted bool     `json:"is_deleted"`
+	ReplyTo   *ReplyTo `json:"reply_to"`
+	Mentions  IDs      `json:"mentions"`
 }
 
 func encodeTail(m *Message) []byte {
-	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted})
+	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted, m.ReplyTo, m.Mentions})
 	if err != nil {
 		panic("chat: encode message: " + err.Error())
 	}
@@ -59,13 +62,43 @@ func newMessageEvent(m *Message, tail []byte) (ev *hub.Event, msg []byte) {
 	return ev, b[start:end:end]
 }
 
-// notificationEvent returns the notification of a new message whose JSON
-// is msg.
-func notificationEvent(convID int64, msg []byte) *hub.Event {
-	b := make([]byte, 0, 64+len(msg))
+// IsMention reports whether ev is a notification with reason mention. It
+// reads the frame as notificationEvent wrote it, with no decoding, so
+// that it holds for one that came from another node too (which carries
+// the frame's bytes, not a Go value).
+func IsMention(ev *hub.Event) bool {
+	if ev.Type != EventNotification {
+		return false
+	}
+	const head = `{"type":"notification","conversation_id":`
+	d := ev.Data
+	if !bytes.HasPrefix(d, []byte(head)) {
+		return false
+	}
+	d = d[len(head):]
+	for len(d) > 0 && d[0] >= '0' && d[0] <= '9' {
+		d = d[1:]
+	}
+	return bytes.HasPrefix(d, []byte(`,"reason":"`+ReasonMention+`"`))
+}
+
+// Reasons of a notification.
+const (
+	// ReasonMessage: a new message in a conversation of the user's.
+	ReasonMessage = "message"
+	// ReasonMention: a new message that mentions the user.
+	ReasonMention = "mention"
+)
+
+// notificationEvent returns the notification, for reason, of a new
+// message whose JSON is msg.
+func notificationEvent(convID int64, reason string, msg []byte) *hub.Event {
+	b := make([]byte, 0, 80+len(msg))
 	b = append(b, `{"type":"notification","conversation_id":`...)
 	b = strconv.AppendInt(b, convID, 10)
-	b = append(b, `,"message":`...)
+	b = append(b, `,"reason":"`...)
+	b = append(b, reason...)
+	b = append(b, `","message":`...)
 	b = append(b, msg...)
 	b = append(b, '}')
 	return &hub.Event{Type: EventNotification, Data: b, ConversationID: convID}

@@ -59,27 +59,44 @@ func TestSend_EncodedAsHistoryShowsIt(t *testing.T) {
 	type event struct {
 		Type           string           `json:"type"`
 		ConversationID int64            `json:"conversation_id"`
+		Reason         string           `json:"reason,omitempty"`
 		Message        *json.RawMessage `json:"message"`
 	}
-	wantEvent := func(typ string, msg []byte) []byte {
+	wantEvent := func(typ, reason string, msg []byte) []byte {
 		raw := json.RawMessage(msg)
-		b, err := json.Marshal(event{typ, c.ID, &raw})
+		b, err := json.Marshal(event{typ, c.ID, reason, &raw})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return b
 	}
-	for _, tc := range []struct{ name, content, clientID string }{
-		{"plain", "hello", ""},
-		{"quotes and html", `say "hi" <script>alert(1)</script> & \ done`, "cid-1"},
-		{"control characters", "tab\there\nnew line \x01 \x7f \u2028 \u2029 end", ""},
-		{"non-ascii", "héllo wörld 🎉 日本語", "ünïcode-id"},
-		{"trimmed", "  spaced out \n", "cid-2"},
+	var prev int64 // the message sent last, for a reply
+	for _, tc := range []struct {
+		name, content, clientID string
+		reply                   bool
+		reason                  string
+	}{
+		{"plain", "hello", "", false, chat.ReasonMessage},
+		{"quotes and html", `say "hi" <script>alert(1)</script> & \ done`, "cid-1", false, chat.ReasonMessage},
+		{"control characters", "tab\there\nnew line \x01 \x7f \u2028 \u2029 end", "", false, chat.ReasonMessage},
+		{"non-ascii", "héllo wörld 🎉 日本語", "ünïcode-id", false, chat.ReasonMessage},
+		{"trimmed", "  spaced out \n", "cid-2", false, chat.ReasonMessage},
+		{"reply", "quoting you", "", true, chat.ReasonMessage},
+		{"reply with client id", "quoting again", "cid-3", true, chat.ReasonMessage},
+		{"mention", "hi @USER0, and @nobody", "cid-4", false, chat.ReasonMention},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := f.svc.Send(ctx, sender, c.ID, tc.content, tc.clientID)
+			var replyTo int64
+			if tc.reply {
+				replyTo = prev
+			}
+			s, err := f.svc.Send(ctx, sender, c.ID, tc.content, tc.clientID, replyTo)
 			if err != nil || !s.Created {
 				t.Fatalf("send: %+v %v", s, err)
+			}
+			prev = s.Message.ID
+			if tc.reply && (s.Message.ReplyTo == nil || s.Message.ReplyTo.ID != replyTo) {
+				t.Errorf("reply_to = %+v, want message %d", s.Message.ReplyTo, replyTo)
 			}
 			page, err := f.svc.Messages(ctx, recipient.ID, c.ID, chat.PageQuery{Limit: 1})
 			if err != nil || len(page.Results) != 1 {
@@ -92,16 +109,16 @@ func TestSend_EncodedAsHistoryShowsIt(t *testing.T) {
 			if !bytes.Equal(s.JSON, want) {
 				t.Errorf("answer\n %s\nhistory\n %s", s.JSON, want)
 			}
-			if got := conv.last(t); !bytes.Equal(got, wantEvent(chat.EventNewMessage, want)) {
-				t.Errorf("new_message\n %s\nwant\n %s", got, wantEvent(chat.EventNewMessage, want))
+			if got := conv.last(t); !bytes.Equal(got, wantEvent(chat.EventNewMessage, "", want)) {
+				t.Errorf("new_message\n %s\nwant\n %s", got, wantEvent(chat.EventNewMessage, "", want))
 			}
-			if got := notes.last(t); !bytes.Equal(got, wantEvent(chat.EventNotification, want)) {
-				t.Errorf("notification\n %s\nwant\n %s", got, wantEvent(chat.EventNotification, want))
+			if got := notes.last(t); !bytes.Equal(got, wantEvent(chat.EventNotification, tc.reason, want)) {
+				t.Errorf("notification\n %s\nwant\n %s", got, wantEvent(chat.EventNotification, tc.reason, want))
 			}
 			if tc.clientID == "" {
 				return
 			}
-			again, err := f.svc.Send(ctx, sender, c.ID, "a retry's content is not stored", tc.clientID)
+			again, err := f.svc.Send(ctx, sender, c.ID, "a retry's content is not stored", tc.clientID, 0)
 			if err != nil || again.Created || !bytes.Equal(again.JSON, want) {
 				t.Errorf("retry: created %v, %s %v; want %s", again.Created, again.JSON, err, want)
 			}

@@ -159,6 +159,41 @@ type Message struct {
 	CreatedAt      Time     `json:"created_at"`
 	EditedAt       *Time    `json:"edited_at"`
 	IsDeleted      bool     `json:"is_deleted"`
+	// ReplyTo is the message this one answers, as it is now; nil for
+	// none, and for an original removed with its author's account.
+	ReplyTo *ReplyTo `json:"reply_to"`
+	// Mentions are the participants the content named with @username
+	// when it was stored (and again at each edit), in order of first
+	// mention.
+	Mentions IDs `json:"mentions"`
+}
+
+// MaxPreview is the most code points of a ReplyTo's ContentPreview.
+const MaxPreview = 200
+
+// ReplyTo is the original a reply shows: a preview of its content, empty
+// once it is deleted.
+type ReplyTo struct {
+	ID             int64    `json:"id"`
+	Sender         UserLite `json:"sender"`
+	ContentPreview string   `json:"content_preview"`
+	IsDeleted      bool     `json:"is_deleted"`
+}
+
+// IDs is a list of ids that encodes as [] when empty, never null.
+type IDs []int64
+
+// MarshalJSON implements json.Marshaler.
+func (ids IDs) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 2+8*len(ids))
+	b = append(b, '[')
+	for i, id := range ids {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, id, 10)
+	}
+	return append(b, ']'), nil
 }
 
 // Page is one page of a conversation's history, in ascending id order.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -164,7 +165,7 @@ type sent struct {
 // r encoded its tail from.
 func (r *sendReq) storedAsSent(m *Message) bool {
 	nm := &r.msg
-	return m.Sender == nm.Sender && m.Content == nm.Content &&
+	return m.Sender == nm.Sender && m.Content == nm.Content && m.ReplyTo == nil && len(m.Mentions) == len(nm.Mentions) &&
 		m.CreatedAt.UnixMilli() == nm.At.UnixMilli() && m.EditedAt == nil && !m.IsDeleted &&
 		(m.ClientID == nil && nm.ClientID == "" || m.ClientID != nil && *m.ClientID == nm.ClientID)
 }
@@ -293,20 +294,33 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 }
 
 // publishMessage publishes the new message m, whose JSON after seq is
-// tail, to its conversation and a notification to the other recipients,
-// and returns m's JSON.
+// tail, to its conversation, and a notification to the other recipients:
+// reason "mention" to those m mentions (even one the recipients miss, a
+// stale cache's newcomer), "message" to the rest. Each is one event for
+// all its users, as it crosses to other nodes. It returns m's JSON.
 func (s *Service) publishMessage(m *Message, tail []byte, recipients []int64) []byte {
 	ev, msg := newMessageEvent(m, tail)
 	s.pub.Publish(hub.ConversationTopic(m.ConversationID), ev)
 	others := s.others[:0]
 	for _, uid := range recipients {
-		if uid != m.Sender.ID {
+		if uid != m.Sender.ID && !slices.Contains(m.Mentions, uid) {
 			others = append(others, uid)
 		}
 	}
 	s.others = others
 	if len(others) > 0 {
-		s.pub.PublishUsers(others, notificationEvent(m.ConversationID, msg))
+		s.pub.PublishUsers(others, notificationEvent(m.ConversationID, ReasonMessage, msg))
+	}
+	if len(m.Mentions) > 0 {
+		var to []int64
+		for _, uid := range m.Mentions {
+			if uid != m.Sender.ID { // mentioning oneself notifies nobody
+				to = append(to, uid)
+			}
+		}
+		if len(to) > 0 {
+			s.pub.PublishUsers(to, notificationEvent(m.ConversationID, ReasonMention, msg))
+		}
 	}
 	return msg
 }
@@ -372,13 +386,19 @@ type Sent struct {
 // stop); either way, without an answer it returns ErrMaybeStored. It
 // returns ErrUnavailable once the service is closed.
 func (s *Service) SendMessage(ctx context.Context, sender UserLite, convID int64, content, clientID string) (Message, bool, error) {
-	r, err := s.Send(ctx, sender, convID, content, clientID)
+	r, err := s.Send(ctx, sender, convID, content, clientID, 0)
 	return r.Message, r.Created, err
 }
 
 // Send is SendMessage, with the message's JSON encoded as well: for the
-// edges, which answer with it.
-func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, content, clientID string) (Sent, error) {
+// edges, which answer with it. A replyToID that is not zero makes the
+// message a reply to that message, which must be one of the same
+// conversation (ErrReplyTo otherwise: a 400 on reply_to_id).
+//
+// The @names in content are resolved here, in the sender's goroutine and
+// before the commit, against the conversation's participants (one query,
+// only for content with an @): those found are the message's Mentions.
+func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, content, clientID string, replyToID int64) (Sent, error) {
 	content, err := validContent(content)
 	if err != nil {
 		return Sent{}, err
@@ -386,17 +406,28 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 	if utf8.RuneCountInString(clientID) > MaxClientID {
 		return Sent{}, InvalidField("client_id", "Must be at most 64 characters.")
 	}
+	if replyToID < 0 {
+		return Sent{}, ErrReplyTo
+	}
+	mentions, err := s.mentions(ctx, convID, content)
+	if err != nil {
+		return Sent{}, err
+	}
 	r := &sendReq{
-		msg:   NewMessage{ConversationID: convID, Sender: sender, Content: content, ClientID: clientID, At: s.now()},
+		msg: NewMessage{ConversationID: convID, Sender: sender, Content: content, ClientID: clientID,
+			ReplyToID: replyToID, Mentions: mentions, At: s.now()},
 		reply: make(chan sent, 1),
 		start: time.Now(),
 	}
 	// Encoded here, in the sender's goroutine, rather than on the writer.
-	m := Message{Sender: sender, Content: content, CreatedAt: UnixMilli(r.msg.At.UnixMilli())}
+	// A reply's tail is encoded by the writer, which reads its original.
+	m := Message{Sender: sender, Content: content, CreatedAt: UnixMilli(r.msg.At.UnixMilli()), Mentions: mentions}
 	if clientID != "" {
 		m.ClientID = &clientID
 	}
-	r.tail = encodeTail(&m)
+	if replyToID == 0 {
+		r.tail = encodeTail(&m)
+	}
 	// Admission: a bounded number of senders may wait for the writer;
 	// past that, the answer is at once, not after a wait in line.
 	if s.queued.Add(1) > int64(s.opt.QueueSize) {
@@ -437,6 +468,21 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 		}
 	}
 	return Sent{Message: res.Message, Created: res.Created, JSON: res.json}, nil
+}
+
+// mentions resolves the @names of content among convID's participants.
+// A sender who is not a participant finds nobody, and the store refuses
+// the message.
+func (s *Service) mentions(ctx context.Context, convID int64, content string) ([]int64, error) {
+	names := mentionNames(content)
+	if len(names) == 0 {
+		return nil, nil
+	}
+	found, err := s.store.ParticipantsNamed(ctx, convID, names)
+	if err != nil {
+		return nil, fmt.Errorf("mentions: %w", err)
+	}
+	return mentioned(names, found), nil
 }
 
 // Queued returns how many sends wait for the writer to take them: the
@@ -583,9 +629,16 @@ func (s *Service) EditMessage(ctx context.Context, editor, msgID int64, content 
 	if m.IsDeleted {
 		return Message{}, InvalidField("content", "A deleted message cannot be edited.")
 	}
+	// An edit recomputes the mentions, so that they say what the content
+	// says; it notifies nobody (a mention added by an edit is seen live
+	// in message_updated, not as a notification).
+	mentions, err := s.mentions(ctx, m.ConversationID, content)
+	if err != nil {
+		return Message{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, err = s.store.EditMessage(ctx, msgID, content, s.now())
+	m, err = s.store.EditMessage(ctx, msgID, content, mentions, s.now())
 	if err != nil {
 		if errors.Is(err, ErrNotFound) { // deleted meanwhile
 			return Message{}, InvalidField("content", "A deleted message cannot be edited.")

@@ -81,6 +81,10 @@ type Store interface {
 	// UnreadCounts returns the unread count of every participant of
 	// convID, by user id, in one query.
 	UnreadCounts(ctx context.Context, convID int64) (map[int64]int, error)
+	// ParticipantsNamed returns, of the users whose folded username
+	// (username_key) is in keys, those in convID: key to user id, in one
+	// query.
+	ParticipantsNamed(ctx context.Context, convID int64, keys []string) (map[string]int64, error)
 	// ParticipantIDs lists the user ids of a conversation.
 	ParticipantIDs(ctx context.Context, convID int64) ([]int64, error)
 	// ConversationIDs lists the conversations userID is in.
@@ -88,7 +92,8 @@ type Store interface {
 
 	// InsertMessages stores a batch in one transaction (group commit). Each
 	// result carries its own error (ErrNotFound when the sender is not a
-	// participant); a failed commit fails them all. A created message
+	// participant, ErrReplyTo when ReplyToID is not a message of the same
+	// conversation); a failed commit fails them all. A created message
 	// carries the Seq it was given.
 	InsertMessages(ctx context.Context, batch []NewMessage) ([]Inserted, error)
 	// Messages returns one page of a conversation's history.
@@ -104,8 +109,9 @@ type Store interface {
 	MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]Message, error)
 	// Message returns one message, ErrNotFound when unknown.
 	Message(ctx context.Context, id int64) (Message, error)
-	// EditMessage replaces the content and sets edited_at.
-	EditMessage(ctx context.Context, id int64, content string, at time.Time) (Message, error)
+	// EditMessage replaces the content and its mentions and sets
+	// edited_at.
+	EditMessage(ctx context.Context, id int64, content string, mentions []int64, at time.Time) (Message, error)
 	// DeleteMessage tombstones a message; changed is false when it was
 	// already deleted.
 	DeleteMessage(ctx context.Context, id int64, at time.Time) (m Message, changed bool, err error)
@@ -149,7 +155,15 @@ type NewMessage struct {
 	Sender         UserLite
 	Content        string
 	ClientID       string
-	At             time.Time
+	// ReplyToID, when not zero, is the message this one answers. The
+	// store checks that it is a message of the same conversation, in the
+	// batch's transaction, and refuses the message with ErrReplyTo
+	// otherwise.
+	ReplyToID int64
+	// Mentions are the user ids to store as mentioned (Service resolves
+	// them against the participants).
+	Mentions []int64
+	At       time.Time
 }
 
 // Inserted is the outcome of one NewMessage.

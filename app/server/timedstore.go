@@ -68,6 +68,7 @@ const (
 	opRemoveParticipant
 	opMembership
 	opParticipantIDs
+	opParticipantsNamed
 	opConversationIDs
 	opInsertMessages
 	opMessages
@@ -106,6 +107,7 @@ func opNames() [opCount]string {
 		opRemoveParticipant:  "remove_participant",
 		opMembership:         "membership",
 		opParticipantIDs:     "participant_ids",
+		opParticipantsNamed:  "participants_named",
 		opConversationIDs:    "conversation_ids",
 		opInsertMessages:     "insert_messages",
 		opMessages:           "messages",
@@ -223,6 +225,11 @@ func (s *timedStore) Membership(ctx context.Context, convID, userID int64) (role
 	return s.Store.Membership(ctx, convID, userID)
 }
 
+func (s *timedStore) ParticipantsNamed(ctx context.Context, convID int64, keys []string) (ids map[string]int64, err error) {
+	defer s.since(opParticipantsNamed, time.Now(), &err)
+	return s.Store.ParticipantsNamed(ctx, convID, keys)
+}
+
 func (s *timedStore) ParticipantIDs(ctx context.Context, convID int64) (ids []int64, err error) {
 	defer s.since(opParticipantIDs, time.Now(), &err)
 	return s.Store.ParticipantIDs(ctx, convID)
@@ -258,9 +265,9 @@ func (s *timedStore) Message(ctx context.Context, id int64) (m chat.Message, err
 	return s.Store.Message(ctx, id)
 }
 
-func (s *timedStore) EditMessage(ctx context.Context, id int64, content string, at time.Time) (m chat.Message, err error) {
+func (s *timedStore) EditMessage(ctx context.Context, id int64, content string, mentions []int64, at time.Time) (m chat.Message, err error) {
 	defer s.since(opEditMessage, time.Now(), &err)
-	return s.Store.EditMessage(ctx, id, content, at)
+	return s.Store.EditMessage(ctx, id, content, mentions, at)
 }
 
 func (s *timedStore) DeleteMessage(ctx context.Context, id int64, at time.Time) (m chat.Message, changed bool, err error) {

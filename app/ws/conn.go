@@ -151,7 +151,9 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 		c.kill(CloseTooSlow, "missed events; rejoin with last_message_id")
 		return
 	case ev.Type == chat.EventNotification:
-		if c.joins.joined(ev.ConversationID) { // it gets the new_message instead
+		// A joined connection gets the new_message instead; but a
+		// mention is for the user wherever they are looking.
+		if c.joins.joined(ev.ConversationID) && !chat.IsMention(ev) {
 			return
 		}
 	case t.IsConversation() && ev.ConversationID != 0:
@@ -438,8 +440,12 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 		if f.ClientID != nil {
 			clientID = *f.ClientID
 		}
+		var replyTo int64
+		if f.ReplyToID != nil {
+			replyTo = *f.ReplyToID
+		}
 		u := c.lite()
-		s, err := h.opt.Chat.Send(ctx, u, id, *f.Content, clientID)
+		s, err := h.opt.Chat.Send(ctx, u, id, *f.Content, clientID, replyTo)
 		if err != nil {
 			return c.serviceError("new_message", err)
 		}

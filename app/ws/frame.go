@@ -52,6 +52,7 @@ type inFrame struct {
 	LastMessageID  *int64          `json:"last_message_id"`
 	Content        *string         `json:"content"`
 	ClientID       *string         `json:"client_id"`
+	ReplyToID      *int64          `json:"reply_to_id"`
 	IsTyping       *bool           `json:"is_typing"`
 	MessageID      *int64          `json:"message_id"`
 }

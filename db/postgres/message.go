@@ -68,6 +68,12 @@ const (
 	sqlMembers           = `
 		SELECT p.conversation_id, p.user_id FROM participants p
 		WHERE (p.conversation_id, p.user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
+	// sqlReplies reads the originals the batch's replies answer, in the
+	// first round trip, in the same transaction as the insert: a reply
+	// to a message of another conversation (or none) is refused before
+	// the insert, which may skip no row. Queued only when the batch has
+	// a reply: a plain batch costs what it did.
+	sqlReplies   = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ANY($1)`
 	sqlOriginals = `SELECT ` + sqlq.MessageColumns + sqlq.MessageFrom + `
 		WHERE (m.sender_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))`
 	// sqlInsertMessages inserts a whole batch (one row per element of
@@ -92,12 +98,12 @@ const (
 	// sender, never a write per member.
 	sqlInsertMessages = `
 		WITH new AS (
-			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[])
-				WITH ORDINALITY AS n (conversation_id, sender_id, content, client_id, created_at, i)
+			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
+				WITH ORDINALITY AS n (conversation_id, sender_id, content, client_id, created_at, reply_to_id, mentions, i)
 		), ins AS (
-			INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at)
+			INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions)
 			SELECT n.conversation_id, c.last_seq + row_number() OVER (PARTITION BY n.conversation_id ORDER BY n.i),
-				n.sender_id, n.content, n.client_id, n.created_at
+				n.sender_id, n.content, n.client_id, n.created_at, n.reply_to_id, n.mentions
 			FROM new n JOIN conversations c ON c.id = n.conversation_id
 			ORDER BY n.i
 			RETURNING id, conversation_id, sender_id, seq, created_at
@@ -155,7 +161,11 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 
 	var convs, senders, memberConvs, memberUsers, origSenders []int64
 	var origClientIDs []string
+	var replyIDs []int64
 	for _, nm := range batch {
+		if nm.ReplyToID != 0 {
+			replyIDs = append(replyIDs, nm.ReplyToID)
+		}
 		convs = append(convs, nm.ConversationID)
 		senders = append(senders, nm.Sender.ID)
 		memberConvs = append(memberConvs, nm.ConversationID)
@@ -185,6 +195,24 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		}
 		return rows.Err()
 	})
+	type original struct {
+		conv    int64
+		replyTo *chat.ReplyTo
+	}
+	var replies map[int64]original
+	if len(replyIDs) > 0 {
+		replies = make(map[int64]original, len(replyIDs))
+		b.Queue(sqlReplies, replyIDs).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				conv, rt, err := sqlq.ScanReply(rows)
+				if err != nil {
+					return err
+				}
+				replies[rt.ID] = original{conv, rt}
+			}
+			return rows.Err()
+		})
+	}
 	if readPairs && len(origSenders) > 0 {
 		b.Queue(sqlOriginals, origSenders, origClientIDs).Query(func(rows pgx.Rows) error {
 			return collectOriginals(rows, originals)
@@ -215,6 +243,12 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			}
 			continue
 		}
+		if nm.ReplyToID != 0 {
+			if o, ok := replies[nm.ReplyToID]; !ok || o.conv != nm.ConversationID {
+				out[i].Err = chat.ErrReplyTo
+				continue
+			}
+		}
 		if nm.ClientID != "" {
 			if _, ok := firstOf[k]; ok {
 				again = append(again, i)
@@ -239,7 +273,7 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		})
 	}
 	if len(sent) > 0 {
-		b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats).Query(func(r pgx.Rows) error {
+		b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats, ins.replyTos, ins.mentions).Query(func(r pgx.Rows) error {
 			var x row
 			_, err := pgx.ForEachRow(r, []any{&x.conv, &x.seq, &x.id}, func() error {
 				rows = append(rows, x)
@@ -289,6 +323,10 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			Sender:         nm.Sender,
 			Content:        nm.Content,
 			CreatedAt:      chat.UnixMilli(ms(nm.At)),
+			Mentions:       nm.Mentions,
+		}
+		if nm.ReplyToID != 0 {
+			m.ReplyTo = replies[nm.ReplyToID].replyTo
 		}
 		if nm.ClientID != "" {
 			cid := nm.ClientID
@@ -310,7 +348,8 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 type insertArgs struct {
 	convs, senders, ats []int64
 	contents            []string
-	clientIDs           []*string
+	clientIDs, mentions []*string
+	replyTos            []*int64
 }
 
 func (a *insertArgs) add(nm *chat.NewMessage) {
@@ -323,6 +362,12 @@ func (a *insertArgs) add(nm *chat.NewMessage) {
 	}
 	a.clientIDs = append(a.clientIDs, clientID)
 	a.ats = append(a.ats, ms(nm.At))
+	var replyTo *int64
+	if nm.ReplyToID != 0 {
+		replyTo = &nm.ReplyToID
+	}
+	a.replyTos = append(a.replyTos, replyTo)
+	a.mentions = append(a.mentions, sqlq.Mentions(nm.Mentions))
 }
 
 // clientIDRace reports an insert that met a (sender, client_id) pair
@@ -379,13 +424,13 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 }
 
 // EditMessage implements chat.Store.
-func (s *Store) EditMessage(ctx context.Context, id int64, content string, at time.Time) (chat.Message, error) {
+func (s *Store) EditMessage(ctx context.Context, id int64, content string, mentions []int64, at time.Time) (chat.Message, error) {
 	m, err := sqlq.ScanMessage(s.pool.QueryRow(ctx, `
 		WITH m AS (
-			UPDATE messages SET content = $1, edited_at = $2 WHERE id = $3 AND deleted_at IS NULL
+			UPDATE messages SET content = $1, edited_at = $2, mentions = $4 WHERE id = $3 AND deleted_at IS NULL
 			RETURNING *
 		)
-		SELECT `+sqlq.MessageColumns+` FROM m JOIN users u ON u.id = m.sender_id`, content, ms(at), id))
+		SELECT `+sqlq.MessageColumns+` FROM m JOIN users u ON u.id = m.sender_id`+sqlq.ReplyJoins, content, ms(at), id, sqlq.Mentions(mentions)))
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("edit message: %w", notFound(err))
 	}

@@ -37,7 +37,7 @@ const (
 		` + MessageColumns
 	conversationSelectJoins = `
 	LEFT JOIN messages m ON m.id = c.last_message_id
-	LEFT JOIN users u ON u.id = m.sender_id`
+	LEFT JOIN users u ON u.id = m.sender_id` + ReplyJoins
 )
 
 // Conversation reads conversation $2 if viewer $1 is in it.

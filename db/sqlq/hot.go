@@ -45,6 +45,7 @@ func HotQueries(conv, user, msg int64, participantsOfPage string, pageIDs any) [
 		q("participant", ParticipantOf, conv, user),
 		q("membership", Membership, conv, user),
 		q("participant ids", ParticipantIDs, conv),
+		q("participants named (mentions)", ParticipantsNamed(2), conv, "someone", "other"),
 		q("unread counts of a conversation", UnreadCounts, conv),
 		q("conversation ids", ConversationIDs, user),
 		q("user by id", AccountByID, user),

@@ -3,6 +3,8 @@ package sqlq
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/confab/confab/app/chat"
 )
@@ -69,23 +71,45 @@ func (r Reader) ParticipantIDs(ctx context.Context, convID int64) ([]int64, erro
 	return collect(ctx, r.Q, 0, ScanID, ParticipantIDs, convID)
 }
 
+// ParticipantsNamed implements chat.Store.
+func (r Reader) ParticipantsNamed(ctx context.Context, convID int64, keys []string) (map[string]int64, error) {
+	if len(keys) == 0 {
+		return map[string]int64{}, nil
+	}
+	args := make([]any, 0, 1+len(keys))
+	args = append(args, convID)
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	out, err := collectMap[string, int64](ctx, r.Q, ParticipantsNamed(len(keys)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("participants named: %w", err)
+	}
+	return out, nil
+}
+
+// ParticipantsNamed reads (username_key, id) of the participants of
+// conversation $1 whose username_key is one of $2…$n+1. The keys are few
+// (a message's @names): one placeholder each, the same text on both
+// databases.
+func ParticipantsNamed(n int) string {
+	var q strings.Builder
+	q.WriteString(`SELECT u.username_key, u.id FROM participants p JOIN users u ON u.id = p.user_id
+		WHERE p.conversation_id = $1 AND u.username_key IN (`)
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("$" + strconv.Itoa(i+2))
+	}
+	q.WriteString(")")
+	return q.String()
+}
+
 // UnreadCounts implements chat.Store.
 func (r Reader) UnreadCounts(ctx context.Context, convID int64) (map[int64]int, error) {
-	rows, err := r.Q.Query(ctx, UnreadCounts, convID)
+	out, err := collectMap[int64, int](ctx, r.Q, UnreadCounts, convID)
 	if err != nil {
-		return nil, fmt.Errorf("unread counts: %w", err)
-	}
-	defer rows.Close()
-	out := map[int64]int{}
-	for rows.Next() {
-		var uid int64
-		var n int
-		if err := rows.Scan(&uid, &n); err != nil {
-			return nil, fmt.Errorf("unread counts: %w", err)
-		}
-		out[uid] = n
-	}
-	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("unread counts: %w", err)
 	}
 	return out, nil
@@ -148,4 +172,23 @@ func collect[T any](ctx context.Context, q Querier, capacity int, scan func(Row)
 	}
 	defer rows.Close()
 	return Collect(rows, capacity, scan)
+}
+
+// collectMap reads rows of two columns, a key and its value, into a map.
+func collectMap[K comparable, V any](ctx context.Context, q Querier, query string, args ...any) (map[K]V, error) {
+	rows, err := q.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[K]V{}
+	for rows.Next() {
+		var k K
+		var v V
+		if err := rows.Scan(&k, &v); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, rows.Err()
 }

@@ -18,6 +18,7 @@ import (
 	"database/sql"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/confab/confab/app/chat"
@@ -120,11 +121,23 @@ func PrefixPattern(prefix string) string {
 
 // MessageColumns are the columns ScanMessage reads, in its order, from
 // messages m joined with its sender u (MessageFrom).
+// ReplyJoins (the original r of a reply, and its sender ru), in the same
+// row: a page reads its previews in its one query.
 const MessageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, u.username, u.display_name,
-	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at`
+	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.mentions,
+	r.id, r.sender_id, ru.username, ru.display_name, substr(r.content, 1, ` + previewLen + `), r.deleted_at`
 
-// MessageFrom joins each message with its sender.
-const MessageFrom = ` FROM messages m JOIN users u ON u.id = m.sender_id `
+// previewLen is chat.MaxPreview: substr counts characters (code points)
+// in both databases.
+const previewLen = `200`
+
+// ReplyJoins joins a message m with the message it answers, r, and r's
+// sender, ru: by primary key, one lookup per reply.
+const ReplyJoins = `
+	LEFT JOIN messages r ON r.id = m.reply_to_id LEFT JOIN users ru ON ru.id = r.sender_id `
+
+// MessageFrom joins each message with its sender and its original.
+const MessageFrom = ` FROM messages m JOIN users u ON u.id = m.sender_id ` + ReplyJoins
 
 // Message reads: by id, and by (sender, client_id) for a retried send.
 const (
@@ -137,11 +150,83 @@ const (
 type messageDest struct {
 	id, conv, seq, sender, created, edited, deleted sql.NullInt64
 	username, displayName, content, clientID        sql.NullString
+	mentions                                        sql.NullString
+	reply                                           replyDest
+}
+
+// replyDest receives the original's columns: NULL for no reply.
+type replyDest struct {
+	id, sender, deleted            sql.NullInt64
+	username, displayName, preview sql.NullString
 }
 
 func (d *messageDest) targets() []any {
+	r := &d.reply
 	return []any{&d.id, &d.conv, &d.seq, &d.sender, &d.username, &d.displayName,
-		&d.content, &d.clientID, &d.created, &d.edited, &d.deleted}
+		&d.content, &d.clientID, &d.created, &d.edited, &d.deleted, &d.mentions,
+		&r.id, &r.sender, &r.username, &r.displayName, &r.preview, &r.deleted}
+}
+
+// replyTo returns the original read, or nil for none.
+func (r *replyDest) replyTo() *chat.ReplyTo {
+	if !r.id.Valid {
+		return nil
+	}
+	rt := &chat.ReplyTo{
+		ID:             r.id.Int64,
+		Sender:         chat.UserLite{ID: r.sender.Int64, Username: r.username.String, DisplayName: r.displayName.String},
+		ContentPreview: r.preview.String,
+		IsDeleted:      r.deleted.Valid,
+	}
+	if rt.IsDeleted {
+		rt.ContentPreview = ""
+	}
+	return rt
+}
+
+// ReplyColumns are what ScanReply reads: an original (r, its sender ru,
+// ReplyOriginal) that a message to store answers, with its conversation,
+// for the writer to check.
+const ReplyColumns = `r.id, r.conversation_id, r.sender_id, ru.username, ru.display_name, substr(r.content, 1, ` + previewLen + `), r.deleted_at`
+
+// ReplyOriginal joins an original r with its sender ru.
+const ReplyOriginal = ` FROM messages r JOIN users ru ON ru.id = r.sender_id `
+
+// ScanReply reads ReplyColumns: the original as a reply shows it, and its
+// conversation.
+func ScanReply(row Row) (conv int64, rt *chat.ReplyTo, err error) {
+	var d replyDest
+	var c sql.NullInt64
+	if err := row.Scan(&d.id, &c, &d.sender, &d.username, &d.displayName, &d.preview, &d.deleted); err != nil {
+		return 0, nil, err
+	}
+	return c.Int64, d.replyTo(), nil
+}
+
+// Mentions is the stored text of a message's mentions, a JSON array, or
+// nil (NULL) for none: most messages, which then bind nothing to copy.
+func Mentions(ids []int64) *string {
+	if len(ids) == 0 {
+		return nil
+	}
+	b, _ := chat.IDs(ids).MarshalJSON()
+	s := string(b)
+	return &s
+}
+
+// parseMentions reads what Mentions stored; nil for none.
+func parseMentions(s string) chat.IDs {
+	if len(s) <= 2 {
+		return nil
+	}
+	var ids chat.IDs
+	for f := range strings.SplitSeq(s[1:len(s)-1], ",") {
+		id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+		if err == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // message returns the message read, or nil when the columns were NULL.
@@ -167,6 +252,8 @@ func (d *messageDest) message() *chat.Message {
 	if d.deleted.Valid {
 		m.IsDeleted, m.Content = true, ""
 	}
+	m.ReplyTo = d.reply.replyTo()
+	m.Mentions = parseMentions(d.mentions.String)
 	return m
 }
 

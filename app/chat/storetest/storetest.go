@@ -42,6 +42,8 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"UnreadCount_FromSeqAndReadMark", testUnreadFromSeq},
 		{"InsertMessages_BatchKeepsEachOutcome", testBatchOutcomes},
 		{"EditAndDelete", testEditAndDelete},
+		{"Replies_PreviewEverywhereAndSameConversationOnly", testReplies},
+		{"Mentions_StoredAndReplacedByEdit", testMentions},
 		{"Messages_Pages", testMessagesPages},
 		{"MarkRead_NeverMovesBackwards", testMarkRead},
 		{"DeleteUser_RepointsLastMessages", testDeleteUser},
@@ -430,7 +432,7 @@ func testEditAndDelete(t *testing.T, open func(t *testing.T) chat.Store) {
 	sent := mustSend(t, s, a, conv, "draft")
 	id := sent.ID
 
-	m, err := s.EditMessage(ctx, id, "final", t0.Add(time.Minute))
+	m, err := s.EditMessage(ctx, id, "final", nil, t0.Add(time.Minute))
 	if err != nil || m.Content != "final" || m.EditedAt == nil || !m.EditedAt.Equal(t0.Add(time.Minute)) || m.Seq != sent.Seq || m.Sender != a.Lite() {
 		t.Fatalf("edit: %+v %v", m, err)
 	}
@@ -444,13 +446,13 @@ func testEditAndDelete(t *testing.T, open func(t *testing.T) chat.Store) {
 	if _, changed, err = s.DeleteMessage(ctx, id, t0); err != nil || changed {
 		t.Errorf("second delete: changed=%v %v", changed, err)
 	}
-	if _, err := s.EditMessage(ctx, id, "again", t0); !errors.Is(err, chat.ErrNotFound) {
+	if _, err := s.EditMessage(ctx, id, "again", nil, t0); !errors.Is(err, chat.ErrNotFound) {
 		t.Errorf("edit of a deleted message: %v", err)
 	}
 	if _, _, err := s.DeleteMessage(ctx, 999999, t0); !errors.Is(err, chat.ErrNotFound) {
 		t.Errorf("delete of a missing message: %v", err)
 	}
-	if _, err := s.EditMessage(ctx, 999999, "x", t0); !errors.Is(err, chat.ErrNotFound) {
+	if _, err := s.EditMessage(ctx, 999999, "x", nil, t0); !errors.Is(err, chat.ErrNotFound) {
 		t.Errorf("edit of a missing message: %v", err)
 	}
 	if _, err := s.Message(ctx, 999999); !errors.Is(err, chat.ErrNotFound) {
