@@ -22,11 +22,12 @@ type errorBody struct {
 	Fields map[string][]string `json:"fields,omitempty"`
 }
 
-// retryUnavailable is the Retry-After of a 503 unavailable, in seconds.
-const retryUnavailable = "1"
-
-// errTimedOut answers a request that passed its deadline.
-var errTimedOut = &chat.Error{Code: chat.CodeUnavailable, Detail: "The server could not answer in time; retry shortly."}
+// retryServiceUnavailable is the Retry-After of every 503, in seconds:
+// unavailable (shutting down, the database out of reach) is worth asking
+// again soon, from this node or another; overloaded (a queue that was
+// full) drains within about a second unless the disk has stalled, and
+// then a retry is refused at once, cheaply.
+const retryServiceUnavailable = "1"
 
 // rateLimited is a 429 with its Retry-After.
 type rateLimited struct{ after time.Duration }
@@ -76,8 +77,8 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if errors.As(err, &rl) {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.after.Seconds()))))
 		}
-		if code := chat.ErrorCode(err); code == chat.CodeOverloaded {
-			c.Response().Header().Set("Retry-After", strconv.Itoa(overloadedRetryAfter))
+		if status == http.StatusServiceUnavailable {
+			c.Response().Header().Set("Retry-After", retryServiceUnavailable)
 		}
 		if status == http.StatusUnauthorized {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="api"`)
@@ -91,11 +92,6 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				log.Error("requests failed: unavailable", append(attrs, "count", n)...)
 			}
 		}
-		if body.Code == string(chat.CodeUnavailable) {
-			// Shutting down, or the database out of reach: either is
-			// worth asking again soon, from this node or another.
-			c.Response().Header().Set("Retry-After", retryUnavailable)
-		}
 		if c.Request().Method == http.MethodHead {
 			c.NoContent(status)
 			return
@@ -103,11 +99,6 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		c.JSON(status, body)
 	}
 }
-
-// overloadedRetryAfter is the Retry-After, in seconds, of a send refused
-// as overloaded: a queue that fills drains within about a second unless
-// the disk has stalled, and then a retry is refused at once, cheaply.
-const overloadedRetryAfter = 1
 
 // loggedAtSource reports whether err is a failure the service logs
 // itself, at most once per interval with a count (overloaded,
@@ -148,9 +139,14 @@ func toBody(err error) (errorBody, int) {
 		return errorBody{Detail: "A server error occurred.", Code: string(chat.CodeInternal)}, http.StatusInternalServerError
 	}
 	var ce *chat.Error
-	if errors.As(err, &ce) {
+	if !errors.As(err, &ce) && errors.Is(err, context.DeadlineExceeded) {
+		// The request's own deadline (Deadline) passed before whatever
+		// it waited for answered.
+		ce = chat.ErrTimedOut
+	}
+	if ce != nil {
 		status := Status(ce.Code)
-		if status >= 500 && ce.Code != chat.CodeUnavailable && ce.Code != chat.CodeOverloaded && ce.Code != chat.CodeStorageFull {
+		if status == http.StatusInternalServerError { // its detail may say what only the log should
 			return errorBody{Detail: "A server error occurred.", Code: string(chat.CodeInternal)}, status
 		}
 		return errorBody{Detail: ce.Detail, Code: string(ce.Code), Fields: ce.Fields}, status
@@ -159,11 +155,6 @@ func toBody(err error) (errorBody, int) {
 	if errors.As(err, &se) {
 		return errorBody{Detail: "Malformed JSON.", Code: string(chat.CodeInvalid),
 			Fields: map[string][]string{"non_field_errors": {"Malformed JSON."}}}, http.StatusBadRequest
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		// The request's own deadline (Deadline) passed before whatever
-		// it waited for answered.
-		return errorBody{Detail: errTimedOut.Detail, Code: string(errTimedOut.Code)}, http.StatusServiceUnavailable
 	}
 	return errorBody{Detail: "A server error occurred.", Code: string(chat.CodeInternal)}, http.StatusInternalServerError
 }

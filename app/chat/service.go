@@ -58,6 +58,12 @@ var ErrOverloaded = &Error{Code: CodeOverloaded,
 // ErrUnavailable is returned once the service is shutting down.
 var ErrUnavailable = &Error{Code: CodeUnavailable, Detail: "The server is shutting down; retry shortly."}
 
+// ErrTimedOut stands for a deadline (a request's, a frame's) that passed
+// before what it waited for answered: a database that does not answer.
+// The REST and socket edges answer it in place of
+// context.DeadlineExceeded.
+var ErrTimedOut = &Error{Code: CodeUnavailable, Detail: "The server could not answer in time; retry shortly."}
+
 // ErrMaybeStored is returned by SendMessage when the writer had taken the
 // message but no answer came in time: the caller's context ended while
 // the commit was in flight, or the commit passed its deadline

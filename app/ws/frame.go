@@ -118,12 +118,12 @@ func (f *inFrame) conversationID() (int64, *frameError) {
 // happens for the socket.
 func chatError(err error) *frameError {
 	var ce *chat.Error
-	if !errors.As(err, &ce) {
-		if errors.Is(err, context.DeadlineExceeded) {
-			// The frame's deadline passed before what it waited for
-			// answered (a database that does not).
-			return &frameError{codeUnavailable, "The server could not answer in time; retry shortly."}
-		}
+	if !errors.As(err, &ce) && errors.Is(err, context.DeadlineExceeded) {
+		// The frame's deadline passed before what it waited for
+		// answered (a database that does not).
+		ce = chat.ErrTimedOut
+	}
+	if ce == nil {
 		return &frameError{codeInternal, "A server error occurred."}
 	}
 	switch ce.Code {
@@ -259,10 +259,9 @@ func (c *conn) internalError(op string, err error) {
 
 // logInternal is where every internal error of the package is logged,
 // once, with the connection's id (0 before it has one) and its upgrade
-// request's id.
-// An outage (the database out of reach) fails every frame and handshake
-// alike: unavailable errors are logged once per interval, with the count
-// of those since the last line.
+// request's id. An outage (the database out of reach) fails every frame
+// and handshake alike: unavailable errors are logged once per interval,
+// with the count of those since the last line.
 func (h *Handler) logInternal(op string, err error, connID uint64, userID int64, requestID string) {
 	attrs := []any{"op", op, "err", err, "conn_id", connID, "user_id", userID, "request_id", requestID}
 	if chatError(err).code != codeUnavailable {
