@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,6 +37,14 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 			return err
 		}
 		return sc.tx(ctx, func() error {
+			// The batch's versions: one per message, in batch order
+			// (a refused message leaves its number unused).
+			var row [1]driver.Value
+			if _, err := sc.query(sc.clock, row[:], int64(len(batch))); err != nil {
+				return fmt.Errorf("take versions: %w", err)
+			}
+			last, _ := row[0].(int64)
+			base := last - int64(len(batch))
 			var touched batchTouch
 			for i := range batch {
 				// The statements run without ctx (see sendConn); the
@@ -44,18 +53,18 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 					return err
 				}
 				nm := &batch[i]
-				r, err := sc.insertMessage(nm, touched.next(nm.ConversationID))
+				r, err := sc.insertMessage(nm, touched.next(nm.ConversationID), base+int64(i)+1)
 				if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 					return err
 				}
 				r.Err = err
 				out[i] = r
 				if r.Created {
-					touched.add(nm.ConversationID, r.Message.ID, ms(nm.At))
+					touched.add(nm.ConversationID, r.Message.ID, ms(nm.At), r.Message.Version)
 				}
 			}
 			for _, t := range touched {
-				if err := sc.exec(sc.touch, t.at, t.id, t.n, t.conv); err != nil {
+				if err := sc.exec(sc.touch, t.at, t.id, t.n, t.version, t.conv); err != nil {
 					return err
 				}
 			}
@@ -73,7 +82,7 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 // conversations: a slice scanned linearly beats a map here.
 type batchTouch []touch
 
-type touch struct{ conv, n, id, at int64 }
+type touch struct{ conv, n, id, at, version int64 }
 
 // next is the place the next message of conv takes in this batch: 1 for
 // its first.
@@ -86,14 +95,14 @@ func (b batchTouch) next(conv int64) int64 {
 	return 1
 }
 
-func (b *batchTouch) add(conv, id, at int64) {
+func (b *batchTouch) add(conv, id, at, version int64) {
 	for i := range *b {
 		if t := &(*b)[i]; t.conv == conv {
-			t.n, t.id, t.at = t.n+1, id, at
+			t.n, t.id, t.at, t.version = t.n+1, id, at, version
 			return
 		}
 	}
-	*b = append(*b, touch{conv, 1, id, at})
+	*b = append(*b, touch{conv, 1, id, at, version})
 }
 
 // The statements of a send, prepared once per write connection (sendConn).
@@ -123,8 +132,8 @@ const (
 	// ?N the driver copies the parameter's name into a Go string at every
 	// bind, an allocation per argument per message.
 	sqlInsertMessage = `
-		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions, version, created_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sender_id, client_id) DO NOTHING`
 	// sqlReplyTo reads the original of a reply, by primary key: the
 	// writer checks its conversation before the insert, in the batch's
@@ -133,8 +142,11 @@ const (
 	sqlReplyTo           = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?`
 	sqlOriginal          = sqlq.MessageByClientID
 	sqlTouchConversation = `
-		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
+		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?,
+			version = ?
 		WHERE id = ?`
+	// sqlTakeVersions is sqlq.TakeVersions for the batch.
+	sqlTakeVersions = `UPDATE feed_clock SET version = version + ? WHERE id = 1 RETURNING version`
 )
 
 // readOwn moves each sender's unread position to the newest message they
@@ -160,7 +172,7 @@ func (sc *sendConn) readOwn(out []chat.Inserted) error {
 
 // insertMessage stores nm as the nth message of this batch in its
 // conversation.
-func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted, error) {
+func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, version int64) (chat.Inserted, error) {
 	var clientID any
 	if nm.ClientID != "" {
 		clientID = nm.ClientID
@@ -190,7 +202,7 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 	lastSeq, _ := row[0].(int64)
 	seq := lastSeq + nth
 	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at,
-		replyToID, mentionsArg(nm.Mentions))
+		replyToID, mentionsArg(nm.Mentions), version, version)
 	if err != nil {
 		return chat.Inserted{}, err
 	}
@@ -215,6 +227,8 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 		CreatedAt:      chat.UnixMilli(at),
 		ReplyTo:        replyTo,
 		Mentions:       nm.Mentions,
+		Version:        version,
+		CreatedVersion: version,
 	}
 	if nm.ClientID != "" {
 		cid := nm.ClientID
@@ -257,7 +271,7 @@ func (sc *sendConn) replyOriginal(nm *chat.NewMessage) (*chat.ReplyTo, error) {
 // names: a retried send. ErrNotFound when there is none (the sender is not a
 // participant), CodeConflict when it is in another conversation.
 func (sc *sendConn) original(nm *chat.NewMessage) (chat.Inserted, error) {
-	var row [18]driver.Value
+	var row [20]driver.Value
 	found, err := sc.query(sc.byClientID, row[:], nm.Sender.ID, nm.ClientID)
 	if err != nil {
 		return chat.Inserted{}, err
@@ -317,13 +331,14 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 func (s *Store) EditMessage(ctx context.Context, id int64, content string, mentions []int64, at time.Time) (chat.Message, error) {
 	var m chat.Message
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = ?, mentions = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL`,
-			content, mentionsArg(mentions), ms(at), id)
+		var conv int64
+		err := tx.QueryRowContext(ctx, `UPDATE messages SET content = ?, mentions = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL
+			RETURNING conversation_id`, content, mentionsArg(mentions), ms(at), id).Scan(&conv)
 		if err != nil {
-			return err
+			return notFound(err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return chat.ErrNotFound
+		if _, err := bumpMessage(ctx, tx, conv, id); err != nil {
+			return err
 		}
 		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
 		return err
@@ -339,12 +354,18 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 	var m chat.Message
 	changed := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = '', deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(at), id)
-		if err != nil {
+		var conv int64
+		err := tx.QueryRowContext(ctx, `UPDATE messages SET content = '', deleted_at = ? WHERE id = ? AND deleted_at IS NULL
+			RETURNING conversation_id`, ms(at), id).Scan(&conv)
+		switch {
+		case err == nil:
+			changed = true
+			if _, err := bumpMessage(ctx, tx, conv, id); err != nil {
+				return err
+			}
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		n, _ := res.RowsAffected()
-		changed = n > 0
 		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
 		return notFound(err)
 	})

@@ -37,10 +37,10 @@ func TestQueryPlans_NoFullScan(t *testing.T) {
 	ids, _ := json.Marshal([]int64{conv, conv + 1})
 	hot := append(sqlq.HotQueries(conv, viewer.ID, msg, sqlq.ParticipantsOfPageSQLite, string(ids)),
 		sqlq.HotQuery{Name: "send: membership", Query: sqlMember, Args: []any{conv, viewer.ID}},
-		sqlq.HotQuery{Name: "send: insert", Query: sqlInsertMessage, Args: []any{conv, viewer.ID, "hi", nil, 0, 1, msg, nil}},
+		sqlq.HotQuery{Name: "send: insert", Query: sqlInsertMessage, Args: []any{conv, viewer.ID, "hi", nil, 0, 1, msg, nil, 1, 1}},
 		sqlq.HotQuery{Name: "send: reply's original", Query: sqlReplyTo, Args: []any{msg}},
 		sqlq.HotQuery{Name: "send: original", Query: sqlOriginal, Args: []any{viewer.ID, "client"}},
-		sqlq.HotQuery{Name: "send: touch", Query: sqlTouchConversation, Args: []any{0, msg, 1, conv}},
+		sqlq.HotQuery{Name: "send: touch", Query: sqlTouchConversation, Args: []any{0, msg, 1, 1, conv}},
 		sqlq.HotQuery{Name: "conversation page: by member", Query: sqlq.ConversationPageByMember, Args: sqlq.ConversationPageArgs(viewer.ID, chat.Position{}, 51)},
 		sqlq.HotQuery{Name: "conversation page: by activity", Query: sqlq.ConversationPageByActivity, Args: sqlq.ConversationPageArgs(viewer.ID, chat.Position{}, 51)},
 		sqlq.HotQuery{Name: "conversation page: how many", Query: sqlq.ManyConversations, Args: []any{viewer.ID, manyConversations}},

@@ -13,7 +13,7 @@ import (
 // of it: the sender's goroutine encodes everything it knows before the
 // commit (messageTail: sender, content, client_id, created_at), and the
 // writer only puts the id, conversation id and seq in front
-// (newMessageEvent). The same bytes are the new_message event, the
+// (newMessageEvent), and the version. The same bytes are the new_message event, the
 // notification's message, and the REST and WebSocket answers to the
 // sender.
 
@@ -55,6 +55,8 @@ func newMessageEvent(m *Message, tail []byte) (ev *hub.Event, msg []byte) {
 	b = strconv.AppendInt(b, m.ConversationID, 10)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendInt(b, m.Seq, 10)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, m.Version, 10)
 	b = append(b, tail...)
 	end := len(b)
 	b = append(b, '}')

@@ -103,6 +103,13 @@ type Conversation struct {
 	Participants []Participant `json:"participants"`
 	LastMessage  *Message      `json:"last_message"`
 	UnreadCount  int           `json:"unread_count"`
+	// Version is the version of the conversation's last change that its
+	// participants can see: a message created, edited, deleted or reacted
+	// to, its title, a member added, removed or gone. Versions come from
+	// one clock for the whole database and grow in commit order, so a
+	// conversation's only grow, and a version seen means every change
+	// before it was committed too (the sync feed's cursor).
+	Version int64 `json:"version"`
 }
 
 // MaxInlineParticipants is how many participants a Conversation carries.
@@ -150,9 +157,14 @@ func (c *Conversation) Participant(userID int64) *Participant {
 // that same order. Seq has holes only where messages were removed together
 // with their deleted author; it is never reused.
 type Message struct {
-	ID             int64    `json:"id"`
-	ConversationID int64    `json:"conversation_id"`
-	Seq            int64    `json:"seq"`
+	ID             int64 `json:"id"`
+	ConversationID int64 `json:"conversation_id"`
+	Seq            int64 `json:"seq"`
+	// Version is the conversation version of the message's last change
+	// (created, edited, deleted, reacted to); CreatedVersion the one it
+	// was created with. See Conversation.Version.
+	Version        int64    `json:"version"`
+	CreatedVersion int64    `json:"-"`
 	Sender         UserLite `json:"sender"`
 	Content        string   `json:"content"`
 	ClientID       *string  `json:"client_id"`

@@ -101,14 +101,15 @@ const (
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
 				WITH ORDINALITY AS n (conversation_id, sender_id, content, client_id, created_at, reply_to_id, mentions, i)
 		), ins AS (
-			INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions)
+			INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions,
+				version, created_version)
 			SELECT n.conversation_id, c.last_seq + row_number() OVER (PARTITION BY n.conversation_id ORDER BY n.i),
-				n.sender_id, n.content, n.client_id, n.created_at, n.reply_to_id, n.mentions
+				n.sender_id, n.content, n.client_id, n.created_at, n.reply_to_id, n.mentions, $8 + n.i, $8 + n.i
 			FROM new n JOIN conversations c ON c.id = n.conversation_id
 			ORDER BY n.i
-			RETURNING id, conversation_id, sender_id, seq, created_at
+			RETURNING id, conversation_id, sender_id, seq, created_at, version
 		), bump AS (
-			UPDATE conversations c SET last_seq = l.seq, updated_at = l.created_at,
+			UPDATE conversations c SET last_seq = l.seq, updated_at = l.created_at, version = l.version,
 				last_message_id = greatest(coalesce(c.last_message_id, 0), l.id)
 			FROM (SELECT DISTINCT ON (conversation_id) * FROM ins ORDER BY conversation_id, seq DESC) l
 			WHERE c.id = l.conversation_id
@@ -117,7 +118,7 @@ const (
 			FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM ins GROUP BY 1, 2) o
 			WHERE p.conversation_id = o.conversation_id AND p.user_id = o.sender_id AND p.last_read_seq < o.seq
 		)
-		SELECT conversation_id, seq, id FROM ins`
+		SELECT conversation_id, seq, id, version FROM ins`
 )
 
 type memberKey struct{ conv, user int64 }
@@ -181,8 +182,12 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 
 	members := make(map[memberKey]bool, len(batch))
 	originals := map[clientKey]chat.Message{}
+	var lastVersion int64
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
+	// The batch's versions first (see sqlq.TakeVersions): one per
+	// message, the i-th inserted taking the i-th.
+	b.Queue(sqlq.TakeVersions, len(batch)).QueryRow(func(r pgx.Row) error { return r.Scan(&lastVersion) })
 	b.Queue(sqlLockSenders, senders)
 	b.Queue(sqlLockConversations, convs)
 	b.Queue(sqlMembers, memberConvs, memberUsers).Query(func(rows pgx.Rows) error {
@@ -259,7 +264,7 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		ins.add(nm)
 		sent = append(sent, i)
 	}
-	type row struct{ conv, seq, id int64 }
+	type row struct{ conv, seq, id, version int64 }
 	var rows []row
 	b = &pgx.Batch{}
 	if len(refused) > 0 {
@@ -273,9 +278,10 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		})
 	}
 	if len(sent) > 0 {
-		b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats, ins.replyTos, ins.mentions).Query(func(r pgx.Rows) error {
+		b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats, ins.replyTos, ins.mentions,
+			lastVersion-int64(len(batch))).Query(func(r pgx.Rows) error {
 			var x row
-			_, err := pgx.ForEachRow(r, []any{&x.conv, &x.seq, &x.id}, func() error {
+			_, err := pgx.ForEachRow(r, []any{&x.conv, &x.seq, &x.id, &x.version}, func() error {
 				rows = append(rows, x)
 				return nil
 			})
@@ -320,6 +326,8 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			ID:             r.id,
 			ConversationID: nm.ConversationID,
 			Seq:            r.seq,
+			Version:        r.version,
+			CreatedVersion: r.version,
 			Sender:         nm.Sender,
 			Content:        nm.Content,
 			CreatedAt:      chat.UnixMilli(ms(nm.At)),
@@ -425,14 +433,25 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 
 // EditMessage implements chat.Store.
 func (s *Store) EditMessage(ctx context.Context, id int64, content string, mentions []int64, at time.Time) (chat.Message, error) {
-	m, err := sqlq.ScanMessage(s.pool.QueryRow(ctx, `
-		WITH m AS (
-			UPDATE messages SET content = $1, edited_at = $2, mentions = $4 WHERE id = $3 AND deleted_at IS NULL
-			RETURNING *
-		)
-		SELECT `+sqlq.MessageColumns+` FROM m JOIN users u ON u.id = m.sender_id`+sqlq.ReplyJoins, content, ms(at), id, sqlq.Mentions(mentions)))
+	var m chat.Message
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		v, err := takeVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		m, err = sqlq.ScanMessage(tx.QueryRow(ctx, `
+			WITH m AS (
+				UPDATE messages SET content = $1, edited_at = $2, mentions = $4, version = $5 WHERE id = $3 AND deleted_at IS NULL
+				RETURNING *
+			)
+			SELECT `+sqlq.MessageColumns+` FROM m JOIN users u ON u.id = m.sender_id`+sqlq.ReplyJoins, content, ms(at), id, sqlq.Mentions(mentions), v))
+		if err != nil {
+			return notFound(err)
+		}
+		return setConversationVersion(ctx, tx, m.ConversationID, v)
+	})
 	if err != nil {
-		return chat.Message{}, fmt.Errorf("edit message: %w", notFound(err))
+		return chat.Message{}, fmt.Errorf("edit message: %w", err)
 	}
 	return m, nil
 }
@@ -442,11 +461,24 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 	var m chat.Message
 	var changed bool
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE messages SET content = '', deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL`, ms(at), id)
+		v, err := takeVersion(ctx, tx)
 		if err != nil {
 			return err
 		}
-		changed = tag.RowsAffected() > 0
+		var conv int64
+		err = tx.QueryRow(ctx, `UPDATE messages SET content = '', deleted_at = $1, version = $3 WHERE id = $2 AND deleted_at IS NULL
+			RETURNING conversation_id`, ms(at), id, v).Scan(&conv)
+		switch {
+		case err == nil:
+			if err := setConversationVersion(ctx, tx, conv, v); err != nil {
+				return err
+			}
+			changed = true
+		case errors.Is(err, pgx.ErrNoRows):
+			changed = false
+		default:
+			return err
+		}
 		m, err = sqlq.ScanMessage(tx.QueryRow(ctx, sqlq.MessageByID, id))
 		return notFound(err)
 	})

@@ -124,7 +124,7 @@ func PrefixPattern(prefix string) string {
 // ReplyJoins (the original r of a reply, and its sender ru), in the same
 // row: a page reads its previews in its one query.
 const MessageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, u.username, u.display_name,
-	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.mentions,
+	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.mentions, m.version, m.created_version,
 	r.id, r.sender_id, ru.username, ru.display_name, substr(r.content, 1, ` + previewLen + `), r.deleted_at`
 
 // previewLen is chat.MaxPreview: substr counts characters (code points)
@@ -151,6 +151,7 @@ type messageDest struct {
 	id, conv, seq, sender, created, edited, deleted sql.NullInt64
 	username, displayName, content, clientID        sql.NullString
 	mentions                                        sql.NullString
+	version, createdVersion                         sql.NullInt64
 	reply                                           replyDest
 }
 
@@ -163,7 +164,7 @@ type replyDest struct {
 func (d *messageDest) targets() []any {
 	r := &d.reply
 	return []any{&d.id, &d.conv, &d.seq, &d.sender, &d.username, &d.displayName,
-		&d.content, &d.clientID, &d.created, &d.edited, &d.deleted, &d.mentions,
+		&d.content, &d.clientID, &d.created, &d.edited, &d.deleted, &d.mentions, &d.version, &d.createdVersion,
 		&r.id, &r.sender, &r.username, &r.displayName, &r.preview, &r.deleted}
 }
 
@@ -241,6 +242,8 @@ func (d *messageDest) message() *chat.Message {
 		Sender:         chat.UserLite{ID: d.sender.Int64, Username: d.username.String, DisplayName: d.displayName.String},
 		Content:        d.content.String,
 		CreatedAt:      chat.UnixMilli(d.created.Int64),
+		Version:        d.version.Int64,
+		CreatedVersion: d.createdVersion.Int64,
 	}
 	if d.clientID.Valid {
 		m.ClientID = &d.clientID.String
@@ -353,3 +356,21 @@ const ConversationIDs = `
 
 // ParticipantIDs lists the users of conversation $1.
 const ParticipantIDs = `SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id`
+
+// Versions (see chat.Conversation.Version).
+const (
+	// TakeVersions hands out the next $1 versions and returns the last
+	// of them. In PostgreSQL the row stays locked until the transaction
+	// ends, so versions become visible in the order they were taken:
+	// every transaction that changes what participants see takes its
+	// versions here, as its first lock.
+	TakeVersions = `UPDATE feed_clock SET version = version + $1 WHERE id = 1 RETURNING version`
+	// CurrentVersion reads the last version handed out.
+	CurrentVersion = `SELECT version FROM feed_clock WHERE id = 1`
+	// SetConversationVersion records conversation $2's change $1.
+	SetConversationVersion = `UPDATE conversations SET version = $1 WHERE id = $2`
+	// Departure records that user $1 left (or was removed from)
+	// conversation $2 at version $3.
+	Departure = `INSERT INTO departures (user_id, conversation_id, version) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, conversation_id) DO UPDATE SET version = excluded.version`
+)
