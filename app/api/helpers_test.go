@@ -153,7 +153,10 @@ func wantMessage(t testing.TB, v any) map[string]any {
 		t.Fatalf("message is %T, want an object", v)
 	}
 	wantKeys(t, "message", m, "id", "conversation_id", "seq", "sender", "content", "client_id", "created_at", "edited_at", "is_deleted",
-		"reply_to", "mentions")
+		"reply_to", "mentions", "version")
+	if v, ok := m["version"].(float64); !ok || v < 0 {
+		t.Errorf("message.version = %v, want a number", m["version"])
+	}
 	sender, _ := m["sender"].(map[string]any)
 	wantKeys(t, "message.sender", sender, "id", "username", "display_name")
 	if r := m["reply_to"]; r != nil {
@@ -186,7 +189,7 @@ func wantConversation(t testing.TB, v any) map[string]any {
 		t.Fatalf("conversation is %T, want an object", v)
 	}
 	wantKeys(t, "conversation", c, "id", "title", "is_group", "created_by", "created_at", "updated_at",
-		"member_count", "participants", "last_message", "unread_count")
+		"member_count", "participants", "last_message", "unread_count", "version")
 	wantTimestamp(t, "conversation.created_at", c["created_at"])
 	wantTimestamp(t, "conversation.updated_at", c["updated_at"])
 	ps, ok := c["participants"].([]any)

@@ -651,8 +651,7 @@ func (s *Service) EditMessage(ctx context.Context, editor, msgID int64, content 
 		}
 		return Message{}, err
 	}
-	s.pub.Publish(hub.ConversationTopic(m.ConversationID), encode(EventMessageUpdated, m.ConversationID,
-		messageEvent{EventMessageUpdated, m.ConversationID, &m}))
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), ChangeEvent(&m))
 	return m, nil
 }
 
@@ -671,8 +670,7 @@ func (s *Service) DeleteMessage(ctx context.Context, deleter, msgID int64) error
 	if err != nil || !changed {
 		return err
 	}
-	s.pub.Publish(hub.ConversationTopic(m.ConversationID), encode(EventMessageDeleted, m.ConversationID,
-		messageEvent{EventMessageDeleted, m.ConversationID, &m}))
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), ChangeEvent(&m))
 	return nil
 }
 
@@ -747,4 +745,26 @@ func (s *Service) OnlineUserIDs(ctx context.Context, convID int64) ([]int64, err
 		on = []int64{} // the contract's empty list, not null
 	}
 	return on, nil
+}
+
+// ConversationVersion returns convID's version (Conversation.Version);
+// the caller must be a participant.
+func (s *Service) ConversationVersion(ctx context.Context, convID int64) (int64, error) {
+	m, err := s.store.LastVersions(ctx, []int64{convID})
+	if err != nil {
+		return 0, err
+	}
+	v, ok := m[convID]
+	if !ok {
+		return 0, ErrNotFound
+	}
+	return v, nil
+}
+
+// Changes returns the messages of convID created or changed after
+// version after and up to version upTo, as viewer sees them, ascending,
+// at most limit: a join's since_version replay. The caller must be a
+// participant.
+func (s *Service) Changes(ctx context.Context, viewer, convID, after, upTo int64, limit int) ([]Change, error) {
+	return s.store.Changes(ctx, convID, after, upTo+1, limit)
 }
