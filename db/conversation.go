@@ -39,7 +39,7 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 					if _, err = tx.ExecContext(ctx, `UPDATE conversations SET member_count = member_count + ? WHERE id = ?`, back, id); err != nil {
 						return err
 					}
-					_, err = bumpConversation(ctx, tx, id)
+					_, _, err = bumpConversation(ctx, tx, id)
 				}
 				return err
 			}
@@ -159,7 +159,7 @@ func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Ti
 		if n, _ := res.RowsAffected(); n == 0 {
 			return chat.ErrNotFound
 		}
-		_, err = bumpConversation(ctx, tx, id)
+		_, _, err = bumpConversation(ctx, tx, id)
 		return err
 	})
 }
@@ -180,7 +180,7 @@ func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role s
 		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count + 1 WHERE id = ?`, ms(at), convID); err != nil {
 			return err
 		}
-		_, err = bumpConversation(ctx, tx, convID)
+		_, _, err = bumpConversation(ctx, tx, convID)
 		return err
 	})
 }
@@ -208,7 +208,7 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count - 1 WHERE id = ?`, ms(at), convID); err != nil {
 			return err
 		}
-		v, err := bumpConversation(ctx, tx, convID)
+		v, _, err := bumpConversation(ctx, tx, convID)
 		if err != nil {
 			return err
 		}

@@ -53,7 +53,8 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 					return err
 				}
 				nm := &batch[i]
-				r, err := sc.insertMessage(nm, touched.next(nm.ConversationID), base+int64(i)+1)
+				nth, prev := touched.next(nm.ConversationID)
+				r, err := sc.insertMessage(nm, nth, prev, base+int64(i)+1)
 				if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 					return err
 				}
@@ -84,15 +85,16 @@ type batchTouch []touch
 
 type touch struct{ conv, n, id, at, version int64 }
 
-// next is the place the next message of conv takes in this batch: 1 for
-// its first.
-func (b batchTouch) next(conv int64) int64 {
+// next is the place the next message of conv takes in this batch (1 for
+// its first), and the version of the message before it in the batch (-1
+// for its first: the conversation's, as read).
+func (b batchTouch) next(conv int64) (nth, prev int64) {
 	for i := range b {
 		if b[i].conv == conv {
-			return b[i].n + 1
+			return b[i].n + 1, b[i].version
 		}
 	}
-	return 1
+	return 1, -1
 }
 
 func (b *batchTouch) add(conv, id, at, version int64) {
@@ -114,7 +116,7 @@ const (
 	// SQLite expire the prepared insert at every new binding and compile
 	// it again at every step, a third of the CPU of a batch.
 	sqlMember = `
-		SELECT c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		SELECT c.last_seq, c.version FROM participants p JOIN conversations c ON c.id = p.conversation_id
 		WHERE p.conversation_id = ? AND p.user_id = ?`
 	// sqlInsertMessage is a plain insert of bound values: seq is
 	// last_seq plus the message's place among those this batch stored in
@@ -172,13 +174,13 @@ func (sc *sendConn) readOwn(out []chat.Inserted) error {
 
 // insertMessage stores nm as the nth message of this batch in its
 // conversation.
-func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, version int64) (chat.Inserted, error) {
+func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64) (chat.Inserted, error) {
 	var clientID any
 	if nm.ClientID != "" {
 		clientID = nm.ClientID
 	}
 	at := ms(nm.At)
-	var row [1]driver.Value // last_seq
+	var row [2]driver.Value // last_seq, version
 	member, err := sc.query(sc.member, row[:], nm.ConversationID, nm.Sender.ID)
 	if err != nil {
 		return chat.Inserted{}, err
@@ -201,6 +203,9 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, version int64) (chat
 	}
 	lastSeq, _ := row[0].(int64)
 	seq := lastSeq + nth
+	if prev < 0 {
+		prev, _ = row[1].(int64)
+	}
 	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at,
 		replyToID, mentionsArg(nm.Mentions), version, version)
 	if err != nil {
@@ -229,6 +234,7 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, version int64) (chat
 		Mentions:       nm.Mentions,
 		Version:        version,
 		CreatedVersion: version,
+		PrevVersion:    prev,
 	}
 	if nm.ClientID != "" {
 		cid := nm.ClientID
@@ -347,10 +353,12 @@ func (s *Store) EditMessage(ctx context.Context, id int64, content string, menti
 		if err != nil {
 			return notFound(err)
 		}
-		if _, err := bumpMessage(ctx, tx, conv, id); err != nil {
+		_, prev, err := bumpMessage(ctx, tx, conv, id)
+		if err != nil {
 			return err
 		}
 		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
+		m.PrevVersion = prev
 		return err
 	})
 	if err != nil {
@@ -364,18 +372,19 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 	var m chat.Message
 	changed := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var conv int64
+		var conv, prev int64
 		err := tx.QueryRowContext(ctx, `UPDATE messages SET content = '', deleted_at = ? WHERE id = ? AND deleted_at IS NULL
 			RETURNING conversation_id`, ms(at), id).Scan(&conv)
 		switch {
 		case err == nil:
 			changed = true
-			if _, err := bumpMessage(ctx, tx, conv, id); err != nil {
+			if _, prev, err = bumpMessage(ctx, tx, conv, id); err != nil {
 				return err
 			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
+		defer func() { m.PrevVersion = prev }()
 		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
 		return notFound(err)
 	})

@@ -19,27 +19,29 @@ func takeVersions(ctx context.Context, tx *sql.Tx, n int) (int64, error) {
 }
 
 // bumpConversation records a change of conversation convID in tx: it
-// takes a version and gives it to the conversation.
-func bumpConversation(ctx context.Context, tx *sql.Tx, convID int64) (int64, error) {
-	v, err := takeVersions(ctx, tx, 1)
-	if err != nil {
-		return 0, err
+// takes a version and gives it to the conversation. prev is the
+// conversation's version before.
+func bumpConversation(ctx context.Context, tx *sql.Tx, convID int64) (v, prev int64, err error) {
+	if v, err = takeVersions(ctx, tx, 1); err != nil {
+		return 0, 0, err
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT version FROM conversations WHERE id = ?`, convID).Scan(&prev); err != nil {
+		return 0, 0, fmt.Errorf("conversation version: %w", notFound(err))
 	}
 	if _, err := tx.ExecContext(ctx, sqlq.SetConversationVersion, v, convID); err != nil {
-		return 0, fmt.Errorf("conversation version: %w", err)
+		return 0, 0, fmt.Errorf("conversation version: %w", err)
 	}
-	return v, nil
+	return v, prev, nil
 }
 
 // bumpMessage records a change of message msgID (of conversation convID)
 // in tx: the message and its conversation take the same new version.
-func bumpMessage(ctx context.Context, tx *sql.Tx, convID, msgID int64) (int64, error) {
-	v, err := bumpConversation(ctx, tx, convID)
-	if err != nil {
-		return 0, err
+func bumpMessage(ctx context.Context, tx *sql.Tx, convID, msgID int64) (v, prev int64, err error) {
+	if v, prev, err = bumpConversation(ctx, tx, convID); err != nil {
+		return 0, 0, err
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE messages SET version = ? WHERE id = ?`, v, msgID); err != nil {
-		return 0, fmt.Errorf("message version: %w", err)
+		return 0, 0, fmt.Errorf("message version: %w", err)
 	}
-	return v, nil
+	return v, prev, nil
 }

@@ -87,7 +87,7 @@ func encode(typ string, convID int64, v any) *hub.Event {
 // replayed on recovery: its order key is the version m was created with.
 func MessageEvent(m *Message) *hub.Event {
 	ev := encode(EventNewMessage, m.ConversationID, messageEvent{EventNewMessage, m.ConversationID, m})
-	ev.MessageID, ev.Version = m.ID, m.CreatedVersion
+	ev.MessageID, ev.Version, ev.Prev = m.ID, m.CreatedVersion, m.PrevVersion
 	return ev
 }
 
@@ -99,7 +99,7 @@ func ChangeEvent(m *Message) *hub.Event {
 		typ = EventMessageDeleted
 	}
 	ev := encode(typ, m.ConversationID, messageEvent{typ, m.ConversationID, m})
-	ev.MessageID, ev.Version = m.ID, m.Version
+	ev.MessageID, ev.Version, ev.Prev = m.ID, m.Version, m.PrevVersion
 	return ev
 }
 

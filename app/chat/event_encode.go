@@ -60,7 +60,7 @@ func newMessageEvent(m *Message, tail []byte) (ev *hub.Event, msg []byte) {
 	b = append(b, tail...)
 	end := len(b)
 	b = append(b, '}')
-	ev = &hub.Event{Type: EventNewMessage, Data: b, ConversationID: m.ConversationID, MessageID: m.ID, Version: m.CreatedVersion}
+	ev = &hub.Event{Type: EventNewMessage, Data: b, ConversationID: m.ConversationID, MessageID: m.ID, Version: m.CreatedVersion, Prev: m.PrevVersion}
 	return ev, b[start:end:end]
 }
 

@@ -163,14 +163,17 @@ type Message struct {
 	// Version is the conversation version of the message's last change
 	// (created, edited, deleted, reacted to); CreatedVersion the one it
 	// was created with. See Conversation.Version.
-	Version        int64    `json:"version"`
-	CreatedVersion int64    `json:"-"`
-	Sender         UserLite `json:"sender"`
-	Content        string   `json:"content"`
-	ClientID       *string  `json:"client_id"`
-	CreatedAt      Time     `json:"created_at"`
-	EditedAt       *Time    `json:"edited_at"`
-	IsDeleted      bool     `json:"is_deleted"`
+	Version        int64 `json:"version"`
+	CreatedVersion int64 `json:"-"`
+	// PrevVersion is, on a message just created or changed, the
+	// conversation's version before that change (the event's Prev).
+	PrevVersion int64    `json:"-"`
+	Sender      UserLite `json:"sender"`
+	Content     string   `json:"content"`
+	ClientID    *string  `json:"client_id"`
+	CreatedAt   Time     `json:"created_at"`
+	EditedAt    *Time    `json:"edited_at"`
+	IsDeleted   bool     `json:"is_deleted"`
 	// ReplyTo is the message this one answers, as it is now; nil for
 	// none, and for an original removed with its author's account.
 	ReplyTo *ReplyTo `json:"reply_to"`

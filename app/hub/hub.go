@@ -62,6 +62,10 @@ type Event struct {
 	// Sequence delivers a conversation's versioned events in version
 	// order, each once, with no change missing.
 	Version int64
+	// Prev is the conversation's version before the change: versions
+	// come from one clock for every conversation, so a conversation's
+	// are not consecutive, and Prev says which one an event follows.
+	Prev int64
 	// Sheddable events (typing, presence) may be dropped for a connection
 	// whose queue is nearly full.
 	Sheddable bool

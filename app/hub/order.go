@@ -19,8 +19,9 @@ const maxHeld = 1024
 const storeTimeout = 5 * time.Second
 
 // deliverOrdered delivers a versioned event in version order: at once
-// when it is the next, dropped when it was delivered already, and after
-// the changes it skipped when it skips ahead. Those are read from the store
+// when it follows the last one delivered (its Prev), dropped when it was
+// delivered already, and after the changes it skipped when it skips
+// ahead. Those are read from the store
 // by a filler goroutine, never by the publisher: until the filler is
 // done, the topic's later events (of every kind) are held in arrival
 // order, and the filler delivers them after the gap.
@@ -36,13 +37,13 @@ func (h *Hub) deliverOrdered(sh *shard, t Topic, tp *topic, ev *Event) {
 		return
 	}
 	if tp.last < 0 { // the store did not say where it stood
-		tp.last = ev.Version - 1
+		tp.last = ev.Prev
 	}
 	if ev.Version <= tp.last {
 		h.repeats.Add(1)
 		return
 	}
-	if ev.Version == tp.last+1 {
+	if ev.Prev <= tp.last {
 		h.fanout(t, h.snapshot(sh, t, tp), ev)
 		tp.last = ev.Version
 		return
@@ -122,13 +123,13 @@ func (h *Hub) drain(sh *shard, t Topic, tp *topic, read func(after, before int64
 				continue
 			}
 			if tp.last < 0 {
-				tp.last = ev.Version - 1
+				tp.last = ev.Prev
 			}
 			if ev.Version <= tp.last {
 				h.repeats.Add(1)
 				continue
 			}
-			if ev.Version > tp.last+1 {
+			if ev.Prev > tp.last {
 				break
 			}
 			h.fanout(t, h.snapshot(sh, t, tp), ev)

@@ -64,7 +64,7 @@ const (
 	// KEY SHARE on a sender is what the message's foreign key would take
 	// anyway, only earlier; a sender deleted meanwhile is then simply gone.
 	sqlLockSenders       = `SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR KEY SHARE`
-	sqlLockConversations = `SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
+	sqlLockConversations = `SELECT id, version FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
 	sqlMembers           = `
 		SELECT p.conversation_id, p.user_id FROM participants p
 		WHERE (p.conversation_id, p.user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
@@ -189,7 +189,15 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 	// message, the i-th inserted taking the i-th.
 	b.Queue(sqlq.TakeVersions, len(batch)).QueryRow(func(r pgx.Row) error { return r.Scan(&lastVersion) })
 	b.Queue(sqlLockSenders, senders)
-	b.Queue(sqlLockConversations, convs)
+	versions := make(map[int64]int64, len(convs)) // each conversation's, before the batch
+	b.Queue(sqlLockConversations, convs).Query(func(rows pgx.Rows) error {
+		var id, v int64
+		_, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error {
+			versions[id] = v
+			return nil
+		})
+		return err
+	})
 	b.Queue(sqlMembers, memberConvs, memberUsers).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var k memberKey
@@ -328,6 +336,7 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			Seq:            r.seq,
 			Version:        r.version,
 			CreatedVersion: r.version,
+			PrevVersion:    versions[nm.ConversationID],
 			Sender:         nm.Sender,
 			Content:        nm.Content,
 			CreatedAt:      chat.UnixMilli(ms(nm.At)),
@@ -340,6 +349,7 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			cid := nm.ClientID
 			m.ClientID = &cid
 		}
+		versions[nm.ConversationID] = r.version
 		out[i] = chat.Inserted{Message: m, Created: true}
 	}
 	// A pair sent twice in one batch: the later one is a retry of the
@@ -458,7 +468,8 @@ func (s *Store) EditMessage(ctx context.Context, id int64, content string, menti
 		if err != nil {
 			return notFound(err)
 		}
-		return setConversationVersion(ctx, tx, m.ConversationID, v)
+		m.PrevVersion, err = setConversationVersion(ctx, tx, m.ConversationID, v)
+		return err
 	})
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("edit message: %w", err)
@@ -475,12 +486,12 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 		if err != nil {
 			return err
 		}
-		var conv int64
+		var conv, prev int64
 		err = tx.QueryRow(ctx, `UPDATE messages SET content = '', deleted_at = $1, version = $3 WHERE id = $2 AND deleted_at IS NULL
 			RETURNING conversation_id`, ms(at), id, v).Scan(&conv)
 		switch {
 		case err == nil:
-			if err := setConversationVersion(ctx, tx, conv, v); err != nil {
+			if prev, err = setConversationVersion(ctx, tx, conv, v); err != nil {
 				return err
 			}
 			changed = true
@@ -490,6 +501,7 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 			return err
 		}
 		m, err = sqlq.ScanMessage(tx.QueryRow(ctx, sqlq.MessageByID, id))
+		m.PrevVersion = prev
 		return notFound(err)
 	})
 	if err != nil {

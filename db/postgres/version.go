@@ -21,10 +21,15 @@ func takeVersion(ctx context.Context, tx pgx.Tx) (int64, error) {
 	return v, nil
 }
 
-// setConversationVersion records conversation convID's change v.
-func setConversationVersion(ctx context.Context, tx pgx.Tx, convID, v int64) error {
-	if _, err := tx.Exec(ctx, sqlq.SetConversationVersion, v, convID); err != nil {
-		return fmt.Errorf("conversation version: %w", err)
+// setConversationVersion records conversation convID's change v and
+// returns its version before. No other writer changes it meanwhile: they
+// all take the clock first.
+func setConversationVersion(ctx context.Context, tx pgx.Tx, convID, v int64) (prev int64, err error) {
+	err = tx.QueryRow(ctx, `
+		UPDATE conversations c SET version = $1 FROM (SELECT id, version FROM conversations WHERE id = $2) o
+		WHERE c.id = o.id RETURNING o.version`, v, convID).Scan(&prev)
+	if err != nil {
+		return 0, fmt.Errorf("conversation version: %w", err)
 	}
-	return nil
+	return prev, nil
 }

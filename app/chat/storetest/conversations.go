@@ -67,6 +67,7 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 			t.Fatalf("insert: %v %v", err, res[0].Err)
 		}
 		m := res[0].Message
+		m.PrevVersion = 0 // the change's, not the message's: not read back
 		w.updated, w.last = at, &m
 		if from.ID != v.ID {
 			w.unread++

@@ -72,12 +72,15 @@ func testVersions(t *testing.T, open func(t *testing.T) chat.Store) {
 	}
 	m2 := mustSend(t, s, b, g, "two")
 	v2 := step("second send", v1)
+	if m1.PrevVersion != v0 || m2.PrevVersion != v1 {
+		t.Errorf("sends follow versions %d and %d, want %d and %d", m1.PrevVersion, m2.PrevVersion, v0, v1)
+	}
 	e, err := s.EditMessage(ctx, m1.ID, "one, edited", nil, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	v3 := step("edit", v2)
-	if e.Version != v3 || e.CreatedVersion != v1 {
+	if e.Version != v3 || e.CreatedVersion != v1 || e.PrevVersion != v2 {
 		t.Errorf("edited message: version %d created %d, want %d and %d", e.Version, e.CreatedVersion, v3, v1)
 	}
 	if err := s.SetTitle(ctx, g, "renamed", t0); err != nil {
@@ -93,7 +96,7 @@ func testVersions(t *testing.T, open func(t *testing.T) chat.Store) {
 		t.Fatal(err, changed)
 	}
 	v6 := step("delete", v5)
-	if d.Version != v6 {
+	if d.Version != v6 || d.PrevVersion != v5 {
 		t.Errorf("deleted message: version %d, want %d", d.Version, v6)
 	}
 	if _, changed, _ := s.DeleteMessage(ctx, m2.ID, t0); changed || version(t, s, g) != v6 {
@@ -103,6 +106,24 @@ func testVersions(t *testing.T, open func(t *testing.T) chat.Store) {
 		t.Fatal(err)
 	}
 	v7 := step("member removed", v6)
+	// One batch, two conversations: each message follows the one
+	// before it in its own conversation.
+	h := mustConversation(t, s, true, a, b)
+	vh := version(t, s, h)
+	res, err := s.InsertMessages(ctx, []chat.NewMessage{
+		{ConversationID: g, Sender: a.Lite(), Content: "g1", At: t0},
+		{ConversationID: h, Sender: a.Lite(), Content: "h1", At: t0},
+		{ConversationID: g, Sender: a.Lite(), Content: "g2", At: t0},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g1, h1, g2 := res[0].Message, res[1].Message, res[2].Message
+	if g1.PrevVersion != v7 || h1.PrevVersion != vh || g2.PrevVersion != g1.Version || !(g1.Version < h1.Version && h1.Version < g2.Version) {
+		t.Errorf("a batch: g1 %d after %d, h1 %d after %d, g2 %d after %d; want g1 after %d, h1 after %d, g2 after g1",
+			g1.Version, g1.PrevVersion, h1.Version, h1.PrevVersion, g2.Version, g2.PrevVersion, v7, vh)
+	}
+	v7 = g2.Version
 	if other := mustConversation(t, s, true, b, c); version(t, s, other) <= v7 {
 		t.Errorf("another conversation's version %d, want past %d: one clock for all", version(t, s, other), v7)
 	}
@@ -133,12 +154,13 @@ func testVersions(t *testing.T, open func(t *testing.T) chat.Store) {
 	}
 	// From before anything: both messages are new, in the order they
 	// were created, each in its current state.
-	check(v0, 0, 10, want{m1.ID, true, v1, "one, edited", false}, want{m2.ID, true, v2, "", true})
+	news := []want{{g1.ID, true, g1.Version, "g1", false}, {g2.ID, true, g2.Version, "g2", false}}
+	check(v0, 0, 10, append([]want{{m1.ID, true, v1, "one, edited", false}, {m2.ID, true, v2, "", true}}, news...)...)
 	// After the first send: the second is new, the first changed.
-	check(v1, 0, 10, want{m2.ID, true, v2, "", true}, want{m1.ID, false, v3, "one, edited", false})
+	check(v1, 0, 10, append([]want{{m2.ID, true, v2, "", true}, {m1.ID, false, v3, "one, edited", false}}, news...)...)
 	// After the edit: only the deletion.
-	check(v3, 0, 10, want{m2.ID, false, v6, "", true})
-	check(v6, 0, 10)
+	check(v3, 0, 10, append([]want{{m2.ID, false, v6, "", true}}, news...)...)
+	check(g2.Version, 0, 10)
 	// Bounded above (exclusive) and by the limit.
 	check(v1, v3, 10, want{m2.ID, true, v2, "", true})
 	check(v0, 0, 1, want{m1.ID, true, v1, "one, edited", false})
