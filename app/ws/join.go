@@ -196,7 +196,7 @@ func (c *conn) join(ctx context.Context, convID int64, lastMessageID *int64, rid
 		c.enqueue(reply("joined", jf))
 		return nil
 	}
-	page, err := h.opt.Chat.Missed(ctx, convID, *lastMessageID, maxReplay)
+	page, err := h.opt.Chat.Missed(ctx, c.user.ID, convID, *lastMessageID, maxReplay)
 	if err != nil {
 		c.leave(convID)
 		return c.serviceError("join", err)
