@@ -125,6 +125,14 @@ func TestReactions_PutAndDelete(t *testing.T) {
 
 	wantReactions(t, "a's history", historyMessage(t, s, a, conv, msg), [3]any{"👍", int64(2), false}, [3]any{"🎉", int64(1), false})
 	wantReactions(t, "b's history", historyMessage(t, s, b, conv, msg), [3]any{"👍", int64(2), true}, [3]any{"🎉", int64(1), false})
+	r := s.Do(t, http.MethodGet, p("/api/conversations/%d/", conv), c.Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	wantReactions(t, "c's conversation's last_message", wantConversation(t, r.Map(t))["last_message"].(map[string]any),
+		[3]any{"👍", int64(2), true}, [3]any{"🎉", int64(1), true})
+	r = s.Do(t, http.MethodGet, "/api/conversations/", b.Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	wantReactions(t, "b's list's last_message", wantConversation(t, r.Map(t)["results"].([]any)[0])["last_message"].(map[string]any),
+		[3]any{"👍", int64(2), true}, [3]any{"🎉", int64(1), false})
 
 	// The order is that of the oldest reaction of each emoji: with b's
 	// gone, c's 👍 is younger than c's 🎉.
@@ -147,7 +155,7 @@ func TestReactions_PutAndDelete(t *testing.T) {
 	wantReactions(t, "🎉 gone", m, [3]any{"👍", int64(1), true})
 
 	// An edit keeps them: the answer with me, the event without.
-	r := s.Do(t, http.MethodPatch, p("/api/messages/%d/", msg), a.Access, map[string]string{"content": "edited"})
+	r = s.Do(t, http.MethodPatch, p("/api/messages/%d/", msg), a.Access, map[string]string{"content": "edited"})
 	wantStatus(t, r, http.StatusOK)
 	wantReactions(t, "the edit's answer", wantMessage(t, r.Map(t)), [3]any{"👍", int64(1), false})
 	upd := events.ofType(chat.EventMessageUpdated)
