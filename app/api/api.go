@@ -102,6 +102,7 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodDelete, "/messages/:id/", a.handleDeleteMessage)
 	u.route(http.MethodPut, "/messages/:id/reactions/:emoji/", a.handleAddReaction)
 	u.route(http.MethodDelete, "/messages/:id/reactions/:emoji/", a.handleRemoveReaction)
+	u.route(http.MethodGet, "/sync/", a.handleSync)
 }
 
 type authed struct {

@@ -186,6 +186,7 @@ func azRows() []azRow {
 		{method: http.MethodPatch, path: fixed("/api/users/me/"), body: body(map[string]string{"display_name": "Renamed"}), want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/users/?search=o"), body: noBody, want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/conversations/"), body: noBody, want: everyone(ok)},
+		{method: http.MethodGet, path: fixed("/api/sync/"), body: noBody, want: everyone(ok), note: "each their own feed"},
 		{method: http.MethodPost, path: fixed("/api/conversations/"), body: func(w *azWorld) any {
 			return map[string]any{"participant_ids": []int64{w.third.ID, w.other.ID}, "is_group": true}
 		}, want: everyone(created)},

@@ -154,6 +154,9 @@ func wantMessage(t testing.TB, v any) map[string]any {
 	}
 	wantKeys(t, "message", m, "id", "conversation_id", "seq", "sender", "content", "client_id", "created_at", "edited_at", "is_deleted",
 		"reply_to", "mentions", "version", "reactions")
+	if v, ok := m["version"].(float64); !ok || v < 0 {
+		t.Errorf("message.version = %v, want a number", m["version"])
+	}
 	sender, _ := m["sender"].(map[string]any)
 	wantKeys(t, "message.sender", sender, "id", "username", "display_name")
 	if r := m["reply_to"]; r != nil {

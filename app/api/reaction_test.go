@@ -94,6 +94,9 @@ func TestReactions_PutAndDelete(t *testing.T) {
 	msg := s.Send(t, a, conv, "react to this")
 	events := listen(t, s, hub.ConversationTopic(conv))
 	before := conversationVersion(t, s, a, conv)
+	r := s.Do(t, http.MethodGet, "/api/sync/", c.Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	cursor := r.Map(t)["cursor"].(string)
 
 	m := react(t, s, b, msg, "👍", true)
 	wantReactions(t, "b's 👍", m, [3]any{"👍", int64(1), true})
@@ -104,7 +107,7 @@ func TestReactions_PutAndDelete(t *testing.T) {
 	evs := events.ofType(chat.EventReactionUpdated)
 	want := fmt.Sprintf(`{"type":"reaction_updated","conversation_id":%d,"message_id":%d,"emoji":"👍","count":1,"user_id":%d,"added":true,"version":%d}`,
 		conv, msg, b.ID, v1)
-	if len(evs) != 1 || string(evs[0].Data) != want || evs[0].ConversationID != conv {
+	if len(evs) != 1 || string(evs[0].Data) != want || evs[0].ConversationID != conv || evs[0].Version != v1 {
 		t.Fatalf("events %v, want one %s", evs, want)
 	}
 
@@ -125,7 +128,7 @@ func TestReactions_PutAndDelete(t *testing.T) {
 
 	wantReactions(t, "a's history", historyMessage(t, s, a, conv, msg), [3]any{"👍", int64(2), false}, [3]any{"🎉", int64(1), false})
 	wantReactions(t, "b's history", historyMessage(t, s, b, conv, msg), [3]any{"👍", int64(2), true}, [3]any{"🎉", int64(1), false})
-	r := s.Do(t, http.MethodGet, p("/api/conversations/%d/", conv), c.Access, nil)
+	r = s.Do(t, http.MethodGet, p("/api/conversations/%d/", conv), c.Access, nil)
 	wantStatus(t, r, http.StatusOK)
 	wantReactions(t, "c's conversation's last_message", wantConversation(t, r.Map(t))["last_message"].(map[string]any),
 		[3]any{"👍", int64(2), true}, [3]any{"🎉", int64(1), true})
@@ -153,6 +156,16 @@ func TestReactions_PutAndDelete(t *testing.T) {
 	// The last one of an emoji goes, and the emoji with it.
 	m = react(t, s, c, msg, "🎉", false)
 	wantReactions(t, "🎉 gone", m, [3]any{"👍", int64(1), true})
+
+	// The sync feed has the message, changed by the reactions, with
+	// them and c's me.
+	r = s.Do(t, http.MethodGet, "/api/sync/?since="+url.QueryEscape(cursor), c.Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	synced := r.Map(t)["messages"].([]any)
+	if len(synced) != 1 {
+		t.Fatalf("sync: %d messages, want the one reacted to", len(synced))
+	}
+	wantReactions(t, "c's sync", wantMessage(t, synced[0]), [3]any{"👍", int64(1), true})
 
 	// An edit keeps them: the answer with me, the event without.
 	r = s.Do(t, http.MethodPatch, p("/api/messages/%d/", msg), a.Access, map[string]string{"content": "edited"})

@@ -62,7 +62,7 @@ func newMessageEvent(m *Message, tail []byte) (ev *hub.Event, msg []byte) {
 	b = append(b, tail...)
 	end := len(b)
 	b = append(b, '}')
-	ev = &hub.Event{Type: EventNewMessage, Data: b, ConversationID: m.ConversationID, MessageID: m.ID, Seq: m.Seq}
+	ev = &hub.Event{Type: EventNewMessage, Data: b, ConversationID: m.ConversationID, MessageID: m.ID, Version: m.CreatedVersion}
 	return ev, b[start:end:end]
 }
 

@@ -694,8 +694,7 @@ func (s *Service) EditMessage(ctx context.Context, editor, msgID int64, content 
 	if err := s.withReactions(ctx, 0, one); err != nil {
 		s.log.Error("reactions of an edited message", "err", err, "message_id", m.ID)
 	}
-	s.pub.Publish(hub.ConversationTopic(m.ConversationID), encode(EventMessageUpdated, m.ConversationID,
-		messageEvent{EventMessageUpdated, m.ConversationID, &one[0]}))
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), ChangeEvent(&one[0]))
 	if err := s.withReactions(ctx, editor, one); err != nil {
 		return Message{}, err
 	}
@@ -717,8 +716,7 @@ func (s *Service) DeleteMessage(ctx context.Context, deleter, msgID int64) error
 	if err != nil || !changed {
 		return err
 	}
-	s.pub.Publish(hub.ConversationTopic(m.ConversationID), encode(EventMessageDeleted, m.ConversationID,
-		messageEvent{EventMessageDeleted, m.ConversationID, &m}))
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), ChangeEvent(&m))
 	return nil
 }
 
@@ -741,11 +739,12 @@ func (s *Service) React(ctx context.Context, user UserLite, msgID int64, emoji s
 	s.mu.Lock()
 	rc, err := s.store.React(ctx, msgID, user.ID, emoji, add, s.now())
 	if err == nil && rc.Changed {
-		// The hub orders a conversation's events by message seq
-		// (hub.Event.Seq), which a reaction does not have: it goes out
-		// unordered, like an edit.
-		s.pub.Publish(hub.ConversationTopic(rc.ConversationID), encode(EventReactionUpdated, rc.ConversationID,
-			reactionEvent{EventReactionUpdated, rc.ConversationID, msgID, emoji, rc.Count, user.ID, add, rc.Version}))
+		// Ordered by its version among the conversation's changes, like
+		// every other (hub.Event.Version).
+		ev := encode(EventReactionUpdated, rc.ConversationID,
+			reactionEvent{EventReactionUpdated, rc.ConversationID, msgID, emoji, rc.Count, user.ID, add, rc.Version})
+		ev.MessageID, ev.Version = msgID, rc.Version
+		s.pub.Publish(hub.ConversationTopic(rc.ConversationID), ev)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -832,4 +831,46 @@ func (s *Service) OnlineUserIDs(ctx context.Context, convID int64) ([]int64, err
 		on = []int64{} // the contract's empty list, not null
 	}
 	return on, nil
+}
+
+// ConversationVersion returns convID's version (Conversation.Version);
+// the caller must be a participant.
+func (s *Service) ConversationVersion(ctx context.Context, convID int64) (int64, error) {
+	m, err := s.store.LastVersions(ctx, []int64{convID})
+	if err != nil {
+		return 0, err
+	}
+	v, ok := m[convID]
+	if !ok {
+		return 0, ErrNotFound
+	}
+	return v, nil
+}
+
+// Changes returns the messages of convID created or changed after
+// version after and up to version upTo, as viewer sees them, ascending,
+// at most limit: a join's since_version replay. The caller must be a
+// participant.
+func (s *Service) Changes(ctx context.Context, viewer, convID, after, upTo int64, limit int) ([]Change, error) {
+	changes, err := s.store.Changes(ctx, convID, after, upTo+1, limit)
+	if err != nil {
+		return nil, err
+	}
+	return changes, changeReactions(ctx, s.store, viewer, changes)
+}
+
+// changeReactions sets the Reactions of the messages of changes, as
+// viewer sees them: one query for all of them.
+func changeReactions(ctx context.Context, store Store, viewer int64, changes []Change) error {
+	msgs := make([]Message, len(changes))
+	for i := range changes {
+		msgs[i] = changes[i].Message
+	}
+	if err := withReactions(ctx, store, viewer, msgs); err != nil {
+		return err
+	}
+	for i := range changes {
+		changes[i].Message.Reactions = msgs[i].Reactions
+	}
+	return nil
 }

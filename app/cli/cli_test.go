@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -308,7 +307,6 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 	srv.Close()
 	env := map[string]string{"DATABASE_PATH": path}
 	schema := tables(t, path)
-	all := slices.Clone(schema)
 	if len(schema) < 6 {
 		t.Fatalf("tables before: %v", schema)
 	}
@@ -328,17 +326,14 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 	// first one, which drops every table.
 	// Versions need not be consecutive: a branch may take a number that
 	// another one's migration fills in later.
-	// tables are the tables a migration after the first creates, which
-	// its down drops.
 	files := []struct {
 		version int
 		name    string
-		tables  []string
-	}{{1, "00001_init.sql", nil}, {2, "00002_seq.sql", nil}, {3, "00003_display_key.sql", nil}, {4, "00004_reads.sql", nil},
-		{5, "00005_token_epoch.sql", nil}, {6, "00006_replies_mentions.sql", nil},
-		{7, "00007_versions.sql", []string{"departures", "feed_clock"}}, {8, "00008_reactions.sql", []string{"reactions"}}}
+	}{{1, "00001_init.sql"}, {2, "00002_seq.sql"}, {3, "00003_display_key.sql"}, {4, "00004_reads.sql"}, {5, "00005_token_epoch.sql"},
+		{6, "00006_replies_mentions.sql"}, {7, "00007_versions.sql"}, {8, "00008_reactions.sql"}}
+	// The migrations after the first that create tables.
+	tableAddedBy := map[string]int{"feed_clock": 7, "departures": 7, "reactions": 8}
 	for v := len(files); v > 1; v-- {
-		schema = slices.DeleteFunc(schema, func(name string) bool { return slices.Contains(files[v-1].tables, name) })
 		if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
 			t.Fatalf("down to %d: exit %d: %s%s", files[v-2].version, code, out, errOut)
 		}
@@ -352,8 +347,14 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 				t.Fatalf("status after the down to %d: want %s %s: exit %d:\n%s", files[v-2].version, f.name, state, code, out)
 			}
 		}
-		if got := tables(t, path); !slices.Equal(got, schema) {
-			t.Fatalf("tables after the down to %d: %v, want %v", v-1, got, schema)
+		var want []string // the schema's tables but those of the migrations undone
+		for _, tb := range schema {
+			if added := tableAddedBy[tb]; added == 0 || added < v {
+				want = append(want, tb)
+			}
+		}
+		if got := tables(t, path); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("tables after the down to %d: %v, want %v", v-1, got, want)
 		}
 	}
 	if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
@@ -368,7 +369,7 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 		t.Fatalf("up: exit %d: %s%s", code, out, errOut)
 	}
 	status("applied")
-	if got := tables(t, path); strings.Join(got, ",") != strings.Join(all, ",") {
+	if got := tables(t, path); strings.Join(got, ",") != strings.Join(schema, ",") {
 		t.Fatalf("schema after up: %v, want %v", got, schema)
 	}
 

@@ -47,7 +47,7 @@ func encodeEvent(node string, t hub.Topic, users []int64, ev *hub.Event, sent ti
 	b = binary.AppendVarint(b, t.ID())
 	b = binary.AppendVarint(b, ev.ConversationID)
 	b = binary.AppendVarint(b, ev.MessageID)
-	b = binary.AppendVarint(b, ev.Seq)
+	b = binary.AppendVarint(b, ev.Version)
 	b = binary.AppendVarint(b, sent.UnixNano())
 	if users != nil {
 		b = binary.AppendUvarint(b, uint64(len(users)))
@@ -105,7 +105,7 @@ func decodeEvent(p string) (node string, t hub.Topic, users []int64, ev *hub.Eve
 		Data:           b[tl:],
 		ConversationID: v[1],
 		MessageID:      v[2],
-		Seq:            v[3],
+		Version:        v[3],
 		Sheddable:      flags&flagSheddable != 0,
 	}
 	if flags&flagUser != 0 {

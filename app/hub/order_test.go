@@ -28,10 +28,10 @@ func (l *log) commit() *hub.Event {
 }
 
 func msg(seq int64) *hub.Event {
-	return &hub.Event{Type: "new_message", ConversationID: 1, MessageID: 100 + seq, Seq: seq}
+	return &hub.Event{Type: "new_message", ConversationID: 1, MessageID: 100 + seq, Version: seq}
 }
 
-func (l *log) LastSeqs(_ context.Context, ids []int64) (map[int64]int64, error) {
+func (l *log) LastVersions(_ context.Context, ids []int64) (map[int64]int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail {
@@ -303,17 +303,17 @@ func TestOrdered_CloseStopsAHungFill(t *testing.T) {
 	}
 }
 
-// slowStart is a store whose LastSeqs hangs until released.
+// slowStart is a store whose LastVersions hangs until released.
 type slowStart struct {
 	*log
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (s *slowStart) LastSeqs(ctx context.Context, ids []int64) (map[int64]int64, error) {
+func (s *slowStart) LastVersions(ctx context.Context, ids []int64) (map[int64]int64, error) {
 	s.entered <- struct{}{}
 	<-s.release
-	return s.log.LastSeqs(ctx, ids)
+	return s.log.LastVersions(ctx, ids)
 }
 
 func TestOrdered_PublishDoesNotWaitForAFirstSubscriber(t *testing.T) {

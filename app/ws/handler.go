@@ -70,6 +70,11 @@ type Chat interface {
 	// with their reactions as viewer sees them; HasMore says there were
 	// more.
 	Missed(ctx context.Context, viewer, convID, afterID int64, limit int) (chat.Page, error)
+	// ConversationVersion returns the conversation's version.
+	ConversationVersion(ctx context.Context, convID int64) (int64, error)
+	// Changes returns the messages created or changed in (after, upTo],
+	// in order, at most limit, as viewer sees them.
+	Changes(ctx context.Context, viewer, convID, after, upTo int64, limit int) ([]chat.Change, error)
 	// Send stores and publishes a message; Sent.JSON is the message
 	// encoded, for the ack.
 	Send(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string, replyToID int64) (chat.Sent, error)

@@ -47,13 +47,15 @@ func rawFrames(t *testing.T, s *servertest.Server, token string, conv int64) fun
 
 // TestReactionUpdated_SameBytesForEverySubscriber: two participants
 // joined to a conversation receive one reaction_updated frame per change,
-// byte for byte the same; the replay on join carries the reactions with
-// the joiner's own me.
+// byte for byte the same, with the change's version; the replays on join
+// (since_version and last_message_id) carry the reactions with the
+// joiner's own me.
 func TestReactionUpdated_SameBytesForEverySubscriber(t *testing.T) {
 	s := servertest.Start(t)
 	alice, bob, cat := s.Register(t, "alice"), s.Register(t, "bob"), s.Register(t, "cat")
 	conv := s.Conversation(t, alice, bob, cat)
 	msg := s.Send(t, alice, conv, "react")
+	since := dial(t, s, "/ws/chat/", cat.Access).join(conv).int("version")
 	a := rawFrames(t, s, alice.Access, conv)
 	b := rawFrames(t, s, bob.Access, conv)
 
@@ -72,6 +74,20 @@ func TestReactionUpdated_SameBytesForEverySubscriber(t *testing.T) {
 	if ev["emoji"] != "👨‍👩‍👧" || ev["count"] != 1.0 || ev["added"] != true || int64(ev["user_id"].(float64)) != cat.ID ||
 		int64(ev["message_id"].(float64)) != msg || int64(ev["conversation_id"].(float64)) != conv || ev["version"].(float64) <= 0 {
 		t.Errorf("reaction_updated = %s", fa)
+	}
+
+	// The frames carry the change's version, as the hub orders them.
+	if int64(ev["version"].(float64)) <= since {
+		t.Errorf("reaction_updated version %v, not past the join's %d", ev["version"], since)
+	}
+
+	// A since_version replay has the message as changed, reactions and
+	// the joiner's me included.
+	d := dial(t, s, "/ws/chat/", cat.Access)
+	d.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "since_version": since})
+	upd := d.next("message_updated").obj("message")
+	if rs, _ := upd["reactions"].([]any); len(rs) != 1 || rs[0].(map[string]any)["me"] != true {
+		t.Errorf("since_version replay: reactions %v, want one with me true", upd["reactions"])
 	}
 
 	// The replay carries the reactions, with the joiner's me.

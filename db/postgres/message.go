@@ -412,21 +412,31 @@ var errClientIDElsewhere = &chat.Error{Code: chat.CodeConflict,
 
 // LastSeqs implements chat.Store.
 func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	return s.lastOf(ctx, "last_seq", convIDs)
+}
+
+// LastVersions implements chat.Store.
+func (s *Store) LastVersions(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	return s.lastOf(ctx, "version", convIDs)
+}
+
+// lastOf reads column (last_seq or version) of each conversation.
+func (s *Store) lastOf(ctx context.Context, column string, convIDs []int64) (map[int64]int64, error) {
 	out := make(map[int64]int64, len(convIDs))
-	rows, err := s.pool.Query(ctx, `SELECT id, last_seq FROM conversations WHERE id = ANY($1)`, convIDs)
+	rows, err := s.pool.Query(ctx, `SELECT id, `+column+` FROM conversations WHERE id = ANY($1)`, convIDs)
 	if err != nil {
-		return nil, fmt.Errorf("last seqs: %w", err)
+		return nil, fmt.Errorf("last %s: %w", column, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id, seq int64
 		if err := rows.Scan(&id, &seq); err != nil {
-			return nil, fmt.Errorf("last seqs: %w", err)
+			return nil, fmt.Errorf("last %s: %w", column, err)
 		}
 		out[id] = seq
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("last seqs: %w", err)
+		return nil, fmt.Errorf("last %s: %w", column, err)
 	}
 	return out, nil
 }
@@ -512,4 +522,21 @@ func (s *Store) MarkRead(ctx context.Context, convID, userID, msgID int64) (chat
 		return chat.ReadMark{}, false, fmt.Errorf("mark read: %w", err)
 	}
 	return mark, moved, nil
+}
+
+// Feed implements chat.Store.
+func (s *Store) Feed(ctx context.Context, user int64, after chat.SyncKey, limit int) (chat.FeedRead, error) {
+	var read chat.FeedRead
+	var err error
+	if read.Version, err = s.CurrentVersion(ctx); err != nil {
+		return chat.FeedRead{}, err
+	}
+	v, id := after.After(chat.FeedConversation)
+	if read.Conversations, err = s.conversations(ctx, sqlq.FeedConversations, user, v, id, read.Version, limit+1); err != nil {
+		return chat.FeedRead{}, fmt.Errorf("feed: %w", err)
+	}
+	if err := s.FeedRest(ctx, user, after, read.Version, limit, &read); err != nil {
+		return chat.FeedRead{}, err
+	}
+	return read, nil
 }

@@ -374,3 +374,44 @@ const (
 	Departure = `INSERT INTO departures (user_id, conversation_id, version) VALUES ($1, $2, $3)
 		ON CONFLICT (user_id, conversation_id) DO UPDATE SET version = excluded.version`
 )
+
+// The reads of versions: a conversation's changes (chat.Store.Changes)
+// and a user's feed (chat.Store.Feed).
+
+// changeKey is where a message stands among the changes after version
+// $2: its creation when that came after $2, else its last change.
+const changeKey = `(CASE WHEN m.created_version > $2 THEN m.created_version ELSE m.version END)`
+
+// Changes reads the messages of conversation $1 created or changed after
+// version $2, with their key below $3, ascending by key, at most $4.
+const Changes = `SELECT ` + MessageColumns + MessageFrom + `
+	WHERE m.conversation_id = $1 AND m.version > $2 AND ` + changeKey + ` < $3
+	ORDER BY ` + changeKey + `, m.id
+	LIMIT $4`
+
+// FeedConversations reads viewer $1's conversations whose (version, id)
+// is past ($2, $3) and whose version is at most $4, ascending, at most
+// $5.
+const FeedConversations = conversationSelect + `
+	WHERE p.user_id = $1 AND (c.version > $2 OR (c.version = $2 AND c.id > $3)) AND c.version <= $4
+	ORDER BY c.version, c.id
+	LIMIT $5`
+
+// FeedDepartures reads user $1's departures (from conversations they are
+// not in now) past ($2, $3) and at most $4, ascending, at most $5.
+const FeedDepartures = `
+	SELECT d.conversation_id, d.version FROM departures d
+	WHERE d.user_id = $1 AND (d.version > $2 OR (d.version = $2 AND d.conversation_id > $3)) AND d.version <= $4
+	  AND NOT EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = d.conversation_id AND p.user_id = $1)
+	ORDER BY d.version, d.conversation_id
+	LIMIT $5`
+
+// FeedMessages reads the messages of viewer $1's conversations whose
+// (version, id) is past ($2, $3) and whose version is at most $4,
+// ascending, at most $5: through each conversation's messages_version.
+const FeedMessages = `SELECT ` + MessageColumns + `
+	FROM participants p JOIN messages m ON m.conversation_id = p.conversation_id
+	JOIN users u ON u.id = m.sender_id ` + ReplyJoins + `
+	WHERE p.user_id = $1 AND (m.version > $2 OR (m.version = $2 AND m.id > $3)) AND m.version <= $4
+	ORDER BY m.version, m.id
+	LIMIT $5`

@@ -56,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"Seq_HolesOnlyWhereAuthorDeletedAndNeverReused", testSeqDeletedAuthor},
 		{"MessagesBySeq_BoundsAndLimit", testMessagesBySeq},
 		{"Seq_ConcurrentNodesGiveEachConversationOneOrder", testSeqConcurrent},
+		{"Versions_EveryChangeAndChangesSince", testVersions},
+		{"Feed_ConversationsDeparturesMessagesInPages", testFeed},
+		{"Feed_GaplessWithWritersOnSeveralNodes", testFeedGapless},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
