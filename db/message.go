@@ -387,6 +387,9 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 			if _, prev, err = bumpMessage(ctx, tx, conv, id); err != nil {
 				return err
 			}
+			if _, err := tx.ExecContext(ctx, sqlq.ClearReactions, id); err != nil {
+				return fmt.Errorf("clear reactions: %w", err)
+			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}

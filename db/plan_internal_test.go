@@ -45,6 +45,10 @@ func TestQueryPlans_NoFullScan(t *testing.T) {
 		sqlq.HotQuery{Name: "conversation page: by activity", Query: sqlq.ConversationPageByActivity, Args: sqlq.ConversationPageArgs(viewer.ID, chat.Position{}, 51)},
 		sqlq.HotQuery{Name: "conversation page: how many", Query: sqlq.ManyConversations, Args: []any{viewer.ID, manyConversations}},
 		sqlq.HotQuery{Name: "last seqs", Query: `SELECT id, last_seq FROM conversations WHERE id IN (?, ?)`, Args: []any{conv, conv + 1}},
+		sqlq.HotQuery{Name: "reactions of a page", Query: sqlq.ReactionsOf(`IN (?, ?)`), Args: []any{viewer.ID, msg, msg + 1}},
+		sqlq.HotQuery{Name: "react: distinct emoji", Query: sqlq.ReactionEmojis, Args: []any{msg, "👍"}},
+		sqlq.HotQuery{Name: "react: count", Query: sqlq.ReactionCount, Args: []any{msg, "👍"}},
+		sqlq.HotQuery{Name: "react: remove", Query: sqlq.RemoveReaction, Args: []any{msg, "👍", viewer.ID}},
 	)
 	for _, h := range hot {
 		t.Run(h.Name, func(t *testing.T) {

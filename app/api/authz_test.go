@@ -99,6 +99,7 @@ func (w *azWorld) snapshot(t *testing.T) string {
 		`SELECT conversation_id, user_id, role, last_read_message_id FROM participants ORDER BY conversation_id, user_id`,
 		`SELECT id, conversation_id, sender_id, content, edited_at, deleted_at FROM messages ORDER BY id`,
 		`SELECT id, username, display_name, password_hash FROM users ORDER BY id`,
+		`SELECT message_id, emoji, user_id FROM reactions ORDER BY message_id, emoji, user_id`,
 	} {
 		rows, err := sqlDB.Query(q)
 		if err != nil {
@@ -233,6 +234,12 @@ func azRows() []azRow {
 			want: map[string]int{asParticipant: gone, asOwner: gone}},
 		{method: http.MethodDelete, path: fixed("/api/messages/%d/", directMsg), body: noBody, scoped: true, note: "the participant's in a direct one",
 			want: map[string]int{asOwner: refused, asParticipant: gone}},
+		// Any participant reacts to any message of theirs, and takes
+		// back their own reaction (a removal of none is a harmless 200).
+		{method: http.MethodPut, path: fixed("/api/messages/%d/reactions/%%F0%%9F%%91%%8D/", memberMsg), body: noBody, scoped: true,
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodDelete, path: fixed("/api/messages/%d/reactions/%%F0%%9F%%91%%8D/", memberMsg), body: noBody, scoped: true,
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
 	}
 }
 
@@ -364,7 +371,9 @@ func idPattern(key string) string {
 	method, path, _ := strings.Cut(key, " ")
 	parts := strings.Split(path, "/")
 	for i, part := range parts {
-		if part != "" && strings.Trim(part, "0123456789") == "" {
+		if i > 0 && parts[i-1] == "reactions" {
+			parts[i] = "{emoji}"
+		} else if part != "" && strings.Trim(part, "0123456789") == "" {
 			if i > 0 && parts[i-1] == "participants" {
 				parts[i] = "{user_id}"
 			} else {

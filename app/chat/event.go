@@ -17,6 +17,7 @@ const (
 	EventPresence            = "presence"
 	EventNotification        = "notification"
 	EventConversationUpdated = "conversation_updated"
+	EventReactionUpdated     = "reaction_updated"
 	// EventUserDeleted is internal: it tells the edges to drop a deleted
 	// user's connections, and is never sent to a client.
 	EventUserDeleted = "\x00user_deleted"
@@ -45,6 +46,19 @@ type messageEvent struct {
 	Type           string   `json:"type"`
 	ConversationID int64    `json:"conversation_id"`
 	Message        *Message `json:"message"`
+}
+
+// reactionEvent is a reaction added or removed: the emoji's new count on
+// the message, and who changed it, so that each client sets its own Me.
+type reactionEvent struct {
+	Type           string `json:"type"`
+	ConversationID int64  `json:"conversation_id"`
+	MessageID      int64  `json:"message_id"`
+	Emoji          string `json:"emoji"`
+	Count          int    `json:"count"`
+	UserID         int64  `json:"user_id"`
+	Added          bool   `json:"added"`
+	Version        int64  `json:"version"`
 }
 
 type typingEvent struct {
@@ -125,6 +139,11 @@ func (q sequence) LastVersions(ctx context.Context, convIDs []int64) (map[int64]
 func (q sequence) Between(ctx context.Context, convID, after, before int64, limit int) ([]*hub.Event, error) {
 	changes, err := q.store.Changes(ctx, convID, after, before, limit)
 	if err != nil {
+		return nil, err
+	}
+	// As they are now, reactions included; without Me, like every
+	// event the hub hands to many sockets.
+	if err := changeReactions(ctx, q.store, 0, changes); err != nil {
 		return nil, err
 	}
 	evs := make([]*hub.Event, len(changes))

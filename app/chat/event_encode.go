@@ -29,10 +29,12 @@ type messageTail struct {
 	IsDeleted bool     `json:"is_deleted"`
 	ReplyTo   *ReplyTo `json:"reply_to"`
 	Mentions  IDs      `json:"mentions"`
+	// Reactions of a new message are none: [].
+	Reactions Reactions `json:"reactions"`
 }
 
 func encodeTail(m *Message) []byte {
-	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted, m.ReplyTo, m.Mentions})
+	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted, m.ReplyTo, m.Mentions, m.Reactions})
 	if err != nil {
 		panic("chat: encode message: " + err.Error())
 	}

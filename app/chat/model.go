@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -181,6 +182,46 @@ type Message struct {
 	// when it was stored (and again at each edit), in order of first
 	// mention.
 	Mentions IDs `json:"mentions"`
+	// Reactions are the message's reactions by emoji, in order of each
+	// emoji's first use. Me is set for the viewer a read is for, and
+	// left out of what goes to many sockets at once.
+	Reactions Reactions `json:"reactions"`
+}
+
+// MaxReactions is the most distinct emoji one message takes.
+const MaxReactions = 20
+
+// Reaction is one emoji's reactions to a message: how many users reacted
+// with it, and, for a viewer, whether they are one of them.
+type Reaction struct {
+	Emoji string `json:"emoji"`
+	Count int    `json:"count"`
+	Me    *bool  `json:"me,omitempty"`
+}
+
+// Reactions are a message's reactions; they encode as [] when empty,
+// never null.
+type Reactions []Reaction
+
+// MarshalJSON implements json.Marshaler.
+func (r Reactions) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("[]"), nil
+	}
+	return json.Marshal([]Reaction(r))
+}
+
+// ReactionChange is what a reaction added or removed did.
+type ReactionChange struct {
+	ConversationID int64
+	// Changed is false when the reaction was already there (add) or
+	// not there (remove): nothing was written.
+	Changed bool
+	// Count is how many users now react to the message with the emoji.
+	Count int
+	// Version is the change's version, given to the message and its
+	// conversation; zero when nothing changed.
+	Version int64
 }
 
 // MaxPreview is the most code points of a ReplyTo's ContentPreview.

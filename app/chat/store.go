@@ -129,6 +129,19 @@ type Store interface {
 	// DeleteMessage tombstones a message; changed is false when it was
 	// already deleted.
 	DeleteMessage(ctx context.Context, id int64, at time.Time) (m Message, changed bool, err error)
+	// React adds (add) or removes userID's reaction emoji to message
+	// msgID, in one transaction: ErrNotFound for an unknown message,
+	// CodeInvalid on "message" for a deleted one, and on "emoji" for a
+	// new emoji past MaxReactions distinct ones. A change takes a
+	// version and gives it to the message and its conversation, as an
+	// edit does; a reaction already there (add) or not there (remove)
+	// changes nothing, and Changed is false. It does not check that
+	// userID is a participant (the Service does).
+	React(ctx context.Context, msgID, userID int64, emoji string, add bool, at time.Time) (ReactionChange, error)
+	// Reactions returns the reactions of each of msgIDs that has any, in
+	// one query: by emoji, in order of first use, with Me set for viewer
+	// (left nil when viewer is 0).
+	Reactions(ctx context.Context, viewer int64, msgIDs []int64) (map[int64]Reactions, error)
 	// MarkRead moves userID's read mark in convID forward to msgID; moved is
 	// false when the mark was already at or past it.
 	MarkRead(ctx context.Context, convID, userID, msgID int64) (mark ReadMark, moved bool, err error)

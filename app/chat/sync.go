@@ -113,7 +113,12 @@ func (s *Service) Sync(ctx context.Context, user int64, since string, hasSince b
 	if err != nil {
 		return SyncPage{}, err
 	}
-	return FeedPage(read, after, limit), nil
+	page := FeedPage(read, after, limit)
+	// The page's messages with their reactions as user sees them.
+	if err := s.withReactions(ctx, user, page.Messages); err != nil {
+		return SyncPage{}, err
+	}
+	return page, nil
 }
 
 // FeedPage makes the page of a feed read after after: its entries in

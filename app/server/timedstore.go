@@ -78,6 +78,8 @@ const (
 	opEditMessage
 	opDeleteMessage
 	opMarkRead
+	opReact
+	opReactions
 	opChangePassword
 	opCount
 )
@@ -117,6 +119,8 @@ func opNames() [opCount]string {
 		opEditMessage:        "edit_message",
 		opDeleteMessage:      "delete_message",
 		opMarkRead:           "mark_read",
+		opReact:              "react",
+		opReactions:          "reactions",
 	}
 }
 
@@ -273,6 +277,16 @@ func (s *timedStore) EditMessage(ctx context.Context, id int64, content string, 
 func (s *timedStore) DeleteMessage(ctx context.Context, id int64, at time.Time) (m chat.Message, changed bool, err error) {
 	defer s.since(opDeleteMessage, time.Now(), &err)
 	return s.Store.DeleteMessage(ctx, id, at)
+}
+
+func (s *timedStore) React(ctx context.Context, msgID, userID int64, emoji string, add bool, at time.Time) (rc chat.ReactionChange, err error) {
+	defer s.since(opReact, time.Now(), &err)
+	return s.Store.React(ctx, msgID, userID, emoji, add, at)
+}
+
+func (s *timedStore) Reactions(ctx context.Context, viewer int64, msgIDs []int64) (r map[int64]chat.Reactions, err error) {
+	defer s.since(opReactions, time.Now(), &err)
+	return s.Store.Reactions(ctx, viewer, msgIDs)
 }
 
 func (s *timedStore) MarkRead(ctx context.Context, convID, userID, msgID int64) (mark chat.ReadMark, moved bool, err error) {

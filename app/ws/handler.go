@@ -66,9 +66,10 @@ type Chat interface {
 	// CheckMember returns ErrNotFound unless userID takes part in convID.
 	CheckMember(ctx context.Context, convID, userID int64) error
 	OnlineUserIDs(ctx context.Context, convID int64) ([]int64, error)
-	// Missed returns up to limit messages after afterID, oldest first;
-	// HasMore says there were more.
-	Missed(ctx context.Context, convID, afterID int64, limit int) (chat.Page, error)
+	// Missed returns up to limit messages after afterID, oldest first,
+	// with their reactions as viewer sees them; HasMore says there were
+	// more.
+	Missed(ctx context.Context, viewer, convID, afterID int64, limit int) (chat.Page, error)
 	// ConversationVersion returns the conversation's version.
 	ConversationVersion(ctx context.Context, convID int64) (int64, error)
 	// Changes returns the messages created or changed in (after, upTo],

@@ -238,7 +238,7 @@ func (c *conn) join(ctx context.Context, convID int64, lastMessageID, sinceVersi
 		jf.Missed = len(changes)
 		r = recovery{since: true, changes: changes, version: version}
 	} else {
-		page, err := h.opt.Chat.Missed(ctx, convID, *lastMessageID, maxReplay)
+		page, err := h.opt.Chat.Missed(ctx, c.user.ID, convID, *lastMessageID, maxReplay)
 		if err != nil {
 			c.leave(convID)
 			return c.serviceError("join", err)

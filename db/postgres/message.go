@@ -494,6 +494,9 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 			if prev, err = setConversationVersion(ctx, tx, conv, v); err != nil {
 				return err
 			}
+			if _, err := tx.Exec(ctx, sqlq.ClearReactions, id); err != nil {
+				return fmt.Errorf("clear reactions: %w", err)
+			}
 			changed = true
 		case errors.Is(err, pgx.ErrNoRows):
 			changed = false

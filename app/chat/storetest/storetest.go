@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"EditAndDelete", testEditAndDelete},
 		{"Replies_PreviewEverywhereAndSameConversationOnly", testReplies},
 		{"Mentions_StoredAndReplacedByEdit", testMentions},
+		{"Reactions_CountedVersionedAndListedByFirstUse", testReactions},
+		{"Reactions_AtMostTwentyEmojiEvenConcurrently", testReactionsCap},
 		{"Messages_Pages", testMessagesPages},
 		{"MarkRead_NeverMovesBackwards", testMarkRead},
 		{"DeleteUser_RepointsLastMessages", testDeleteUser},
