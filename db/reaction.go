@@ -50,7 +50,7 @@ func (s *Store) React(ctx context.Context, msgID, userID int64, emoji string, ad
 		}
 		if n, _ := res.RowsAffected(); n > 0 {
 			rc.Changed = true
-			if rc.Version, err = bumpMessage(ctx, tx, rc.ConversationID, msgID); err != nil {
+			if rc.Version, rc.Prev, err = bumpMessage(ctx, tx, rc.ConversationID, msgID); err != nil {
 				return err
 			}
 		}

@@ -220,8 +220,9 @@ type ReactionChange struct {
 	// Count is how many users now react to the message with the emoji.
 	Count int
 	// Version is the change's version, given to the message and its
-	// conversation; zero when nothing changed.
-	Version int64
+	// conversation; zero when nothing changed. Prev is the
+	// conversation's version before it.
+	Version, Prev int64
 }
 
 // MaxPreview is the most code points of a ReplyTo's ContentPreview.

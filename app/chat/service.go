@@ -743,7 +743,7 @@ func (s *Service) React(ctx context.Context, user UserLite, msgID int64, emoji s
 		// every other (hub.Event.Version).
 		ev := encode(EventReactionUpdated, rc.ConversationID,
 			reactionEvent{EventReactionUpdated, rc.ConversationID, msgID, emoji, rc.Count, user.ID, add, rc.Version})
-		ev.MessageID, ev.Version = msgID, rc.Version
+		ev.MessageID, ev.Version, ev.Prev = msgID, rc.Version, rc.Prev
 		s.pub.Publish(hub.ConversationTopic(rc.ConversationID), ev)
 	}
 	s.mu.Unlock()

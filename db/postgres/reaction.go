@@ -71,9 +71,11 @@ func (s *Store) React(ctx context.Context, msgID, userID int64, emoji string, ad
 		if _, err := tx.Exec(ctx, `UPDATE messages SET version = $1 WHERE id = $2`, v, msgID); err != nil {
 			return fmt.Errorf("message version: %w", err)
 		}
-		if err := setConversationVersion(ctx, tx, rc.ConversationID, v); err != nil {
+		prev, err := setConversationVersion(ctx, tx, rc.ConversationID, v)
+		if err != nil {
 			return err
 		}
+		rc.Prev = prev
 		rc.Changed, rc.Version = true, v
 		return nil
 	})
