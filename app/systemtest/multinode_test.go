@@ -235,7 +235,7 @@ func (c *mnClient) read() {
 			c.mu.Lock()
 			c.presence = append(c.presence, fmt.Sprintf("%d:%s", int64(f["user_id"].(float64)), f["status"]))
 			c.mu.Unlock()
-		case "typing", "notification", "read_receipt", "conversation_updated":
+		case "typing", "notification", "read_receipt", "conversation_updated", "message_updated", "message_deleted", "reaction_updated":
 			c.mu.Lock()
 			c.events = append(c.events, f)
 			c.mu.Unlock()
@@ -549,12 +549,28 @@ func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
 		clients = append(clients, cl)
 	}
 
+	toEdit, err := mnSend(c.nodes[0].URL, us[0], conv, "to be edited while Redis is away")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toDelete, err := mnSend(c.nodes[0].URL, us[0], conv, "to be deleted while Redis is away")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tr := c.startTraffic(t, conv, 5*time.Millisecond, us[:3]...) // one sender per node
 	time.Sleep(500 * time.Millisecond)
 
 	c.redis.Stop()
 	for _, p := range c.nodes {
 		c.waitReady(p, "degraded", 10*time.Second)
+	}
+	// An edit and a deletion on node 0, whose events reach no other node.
+	if code, m := c.nodes[0].Call(t, http.MethodPatch, fmt.Sprintf("/api/messages/%d/", toEdit), us[0].access,
+		map[string]any{"content": "edited while Redis was away"}); code != http.StatusOK {
+		t.Fatalf("edit: %d %v", code, m)
+	}
+	if code, m := c.nodes[0].Call(t, http.MethodDelete, fmt.Sprintf("/api/messages/%d/", toDelete), us[0].access, nil); code != http.StatusNoContent {
+		t.Fatalf("delete: %d %v", code, m)
 	}
 	before := len(tr.acked())
 	time.Sleep(time.Second) // nodes keep taking messages without Redis
@@ -579,6 +595,19 @@ func TestMultiNode_RedisRestartLosesNothing(t *testing.T) {
 		return
 	}
 	checkOneOrder(t, c, us[0], conv, clients, acked)
+	// The nodes caught up on the edit and the deletion too, from the
+	// database: every client saw both.
+	for i, cl := range clients {
+		msgID := func(id int64) func(map[string]any) bool {
+			return func(f map[string]any) bool {
+				m, _ := f["message"].(map[string]any)
+				return m != nil && int64(m["id"].(float64)) == id
+			}
+		}
+		eventually(t, 10*time.Second, fmt.Sprintf("client %d (node %d) saw the edit and the deletion", i, us[i].node), func() bool {
+			return cl.sawEvent("message_updated", msgID(toEdit)) && cl.sawEvent("message_deleted", msgID(toDelete))
+		})
+	}
 
 	// Redis came back empty: each node told it again who is online.
 	eventually(t, 10*time.Second, "a user connected on node 2 is online as seen from node 0 after the restart", func() bool {
