@@ -435,7 +435,7 @@ func (s *Store) Feed(ctx context.Context, user int64, after chat.SyncKey, limit 
 		return chat.FeedRead{}, err
 	}
 	v, id := after.After(chat.FeedConversation)
-	if read.Conversations, err = s.conversations(ctx, fixed(sqlq.FeedConversations), user, v, id, read.Version, limit+1); err != nil {
+	if read.Conversations, err = s.conversations(ctx, fixed(sqlq.FeedConversationsSQLite), user, v, id, read.Version, limit+1); err != nil {
 		return chat.FeedRead{}, fmt.Errorf("feed: %w", err)
 	}
 	if err := s.FeedRest(ctx, user, after, read.Version, limit, &read); err != nil {

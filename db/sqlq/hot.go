@@ -50,5 +50,12 @@ func HotQueries(conv, user, msg int64, participantsOfPage string, pageIDs any) [
 		q("conversation ids", ConversationIDs, user),
 		q("user by id", AccountByID, user),
 		q("user by username", AccountByUsername, "someone"),
+		q("changes: changed", ChangesChanged, conv, int64(1), int64(1<<40), 1001),
+		q("changes: created", ChangesCreated, conv, int64(1), int64(1<<40), 1001),
+		q("last versions", `SELECT id, version FROM conversations WHERE id = $1`, conv),
+		q("feed: conversations", FeedConversations, user, int64(1), int64(0), int64(1<<40), 101),
+		q("feed: departures", FeedDepartures, user, int64(1), int64(0), int64(1<<40), 101),
+		q("feed: messages changed", FeedMessagesChanged, user, int64(1), int64(0), int64(1<<40), 101),
+		q("feed: messages created", FeedMessagesCreated, user, int64(1), int64(0), int64(1<<40), 101),
 	}
 }

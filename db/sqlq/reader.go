@@ -1,9 +1,11 @@
 package sqlq
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -211,13 +213,36 @@ func (r Reader) Changes(ctx context.Context, convID, after, before int64, limit 
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	msgs, err := collect(ctx, r.Q, 0, ScanMessage, Changes, convID, after, before, limit)
+	changed, err := collect(ctx, r.Q, 0, ScanMessage, ChangesChanged, convID, after, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("changes: %w", err)
 	}
-	out := make([]chat.Change, len(msgs))
-	for i, m := range msgs {
-		out[i] = chat.Change{Message: m, Created: m.CreatedVersion > after}
+	created, err := collect(ctx, r.Q, 0, ScanMessage, ChangesCreated, convID, after, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("changes: %w", err)
+	}
+	// A message created after `after` and changed may be in both (each
+	// read is its own snapshot): once, as it was last read changed.
+	out := make([]chat.Change, 0, min(limit, len(changed)+len(created)))
+	at := make(map[int64]int, len(changed))
+	for _, m := range changed {
+		at[m.ID] = len(out)
+		out = append(out, chat.Change{Message: m, Created: m.CreatedVersion > after})
+	}
+	for _, m := range created {
+		if i, ok := at[m.ID]; ok {
+			if m.Version > out[i].Message.Version {
+				out[i].Message = m
+			}
+			continue
+		}
+		out = append(out, chat.Change{Message: m, Created: true})
+	}
+	// Each list is in key order and holds the first limit of its kind:
+	// the first limit of both are the first limit of the two together.
+	slices.SortFunc(out, func(a, b chat.Change) int { return cmp.Compare(a.Key(), b.Key()) })
+	if len(out) > limit {
+		out = out[:limit]
 	}
 	return out, nil
 }
@@ -235,9 +260,23 @@ func (r Reader) FeedRest(ctx context.Context, user int64, after chat.SyncKey, up
 		return fmt.Errorf("feed: departures: %w", err)
 	}
 	v, id = after.After(chat.FeedMessage)
-	msgs, err := collect(ctx, r.Q, 0, ScanMessage, FeedMessages, user, v, id, upTo, limit+1)
+	msgs, err := collect(ctx, r.Q, 0, ScanMessage, FeedMessagesChanged, user, v, id, upTo, limit+1)
 	if err != nil {
 		return fmt.Errorf("feed: messages: %w", err)
+	}
+	createdQuery := FeedMessagesCreated
+	if r.ByteOrder == ByteOrderSQLite {
+		createdQuery = FeedMessagesCreatedSQLite
+	}
+	created, err := collect(ctx, r.Q, 0, ScanMessage, createdQuery, user, v, id, upTo, limit+1)
+	if err != nil {
+		return fmt.Errorf("feed: messages: %w", err)
+	}
+	// Both in (version, id) order; the first limit+1 of the two together.
+	msgs = append(msgs, created...)
+	slices.SortFunc(msgs, func(a, b chat.Message) int { return cmp.Or(cmp.Compare(a.Version, b.Version), cmp.Compare(a.ID, b.ID)) })
+	if len(msgs) > limit+1 {
+		msgs = msgs[:limit+1]
 	}
 	read.Departures, read.Messages = deps, msgs
 	return nil

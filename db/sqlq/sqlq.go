@@ -377,17 +377,44 @@ const (
 
 // The reads of versions: a conversation's changes (chat.Store.Changes)
 // and a user's feed (chat.Store.Feed).
+//
+// messages_changed indexes only the messages changed since they were
+// created (version > created_version): a send, the hot path, writes no
+// entry in it. A message never changed is found through messages_seq
+// instead: created versions grow with seq in a conversation, so the
+// messages created after a version are those past the newest one created
+// at or before it (createdAfterIn, createdFromOf), found walking back from the newest.
+
+// createdAfterIn is the seq past which the messages of conversation $1
+// were created after version $2; createdFromOf the one past which those
+// of conversation c were created at or after version $2.
+const (
+	createdAfterIn = `coalesce((SELECT x.seq FROM messages x WHERE x.conversation_id = $1 AND x.created_version <= $2
+		ORDER BY x.seq DESC LIMIT 1), 0)`
+	createdFromOf = `coalesce((SELECT x.seq FROM messages x WHERE x.conversation_id = c.id AND x.created_version < $2
+		ORDER BY x.seq DESC LIMIT 1), 0)`
+)
 
 // changeKey is where a message stands among the changes after version
 // $2: its creation when that came after $2, else its last change.
 const changeKey = `(CASE WHEN m.created_version > $2 THEN m.created_version ELSE m.version END)`
 
-// Changes reads the messages of conversation $1 created or changed after
-// version $2, with their key below $3, ascending by key, at most $4.
-const Changes = `SELECT ` + MessageColumns + MessageFrom + `
-	WHERE m.conversation_id = $1 AND m.version > $2 AND ` + changeKey + ` < $3
+// ChangesChanged reads the messages of conversation $1 changed after
+// version $2, with their key below $3, ascending by key, at most $4;
+// ChangesCreated those created after $2 (changed since or not: a message
+// changed between the two reads is in this one), with a created version
+// below $3, ascending, at most $4.
+const (
+	ChangesChanged = `SELECT ` + MessageColumns + MessageFrom + `
+	WHERE m.conversation_id = $1 AND m.version > m.created_version AND m.version > $2 AND ` + changeKey + ` < $3
 	ORDER BY ` + changeKey + `, m.id
 	LIMIT $4`
+	ChangesCreated = `SELECT ` + MessageColumns + MessageFrom + `
+	WHERE m.conversation_id = $1 AND m.seq > ` + createdAfterIn + `
+	  AND m.created_version > $2 AND m.created_version < $3
+	ORDER BY m.seq
+	LIMIT $4`
+)
 
 // FeedConversations reads viewer $1's conversations whose (version, id)
 // is past ($2, $3) and whose version is at most $4, ascending, at most
@@ -406,12 +433,41 @@ const FeedDepartures = `
 	ORDER BY d.version, d.conversation_id
 	LIMIT $5`
 
-// FeedMessages reads the messages of viewer $1's conversations whose
-// (version, id) is past ($2, $3) and whose version is at most $4,
-// ascending, at most $5: through each conversation's messages_version.
-const FeedMessages = `SELECT ` + MessageColumns + `
+// FeedMessagesChanged reads the messages of viewer $1's conversations
+// changed since they were created, whose (version, id) is past ($2, $3)
+// and whose version is at most $4, ascending, at most $5: through each
+// conversation's messages_changed. FeedMessagesCreated reads those never
+// changed: only in the conversations whose version moved past $2 (every
+// change moves it), each from its first message created after $2.
+const (
+	FeedMessagesChanged = `SELECT ` + MessageColumns + `
 	FROM participants p JOIN messages m ON m.conversation_id = p.conversation_id
 	JOIN users u ON u.id = m.sender_id ` + ReplyJoins + `
-	WHERE p.user_id = $1 AND (m.version > $2 OR (m.version = $2 AND m.id > $3)) AND m.version <= $4
+	WHERE p.user_id = $1 AND m.version > m.created_version
+	  AND (m.version > $2 OR (m.version = $2 AND m.id > $3)) AND m.version <= $4
 	ORDER BY m.version, m.id
 	LIMIT $5`
+	FeedMessagesCreated = `SELECT ` + MessageColumns + `
+	FROM participants p JOIN conversations c ON c.id = p.conversation_id
+	JOIN messages m ON m.conversation_id = c.id AND m.seq > ` + createdFromOf + `
+	JOIN users u ON u.id = m.sender_id ` + ReplyJoins + `
+	WHERE p.user_id = $1 AND c.version >= $2 AND m.version = m.created_version
+	  AND (m.version > $2 OR (m.version = $2 AND m.id > $3)) AND m.version <= $4
+	ORDER BY m.version, m.id
+	LIMIT $5`
+)
+
+// FeedConversationsSQLite and FeedMessagesCreatedSQLite are the same
+// reads with the order of their loops fixed for SQLite (it keeps the
+// order of a CROSS JOIN): from the viewer's participant rows, as
+// PostgreSQL plans them by its statistics. SQLite's averages would
+// otherwise start from every conversation or message.
+var (
+	FeedConversationsSQLite   = crossJoins(FeedConversations)
+	FeedMessagesCreatedSQLite = crossJoins(FeedMessagesCreated)
+)
+
+func crossJoins(q string) string {
+	q = strings.Replace(q, "FROM participants p JOIN conversations c", "FROM participants p CROSS JOIN conversations c", 1)
+	return strings.Replace(q, "\n\tJOIN messages m ON m.conversation_id = c.id", "\n\tCROSS JOIN messages m ON m.conversation_id = c.id", 1)
+}

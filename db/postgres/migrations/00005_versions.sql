@@ -30,7 +30,7 @@ INSERT INTO feed_clock (id, version) VALUES (1, 0);
 ALTER TABLE conversations ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN created_version BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX messages_version ON messages (conversation_id, version);
+CREATE INDEX messages_changed ON messages (conversation_id, version) WHERE version > created_version;
 CREATE TABLE departures (
     user_id         BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     conversation_id BIGINT NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
@@ -41,7 +41,7 @@ CREATE INDEX departures_version ON departures (user_id, version);
 
 -- +goose Down
 DROP TABLE departures;
-DROP INDEX messages_version;
+DROP INDEX messages_changed;
 ALTER TABLE messages DROP COLUMN created_version;
 ALTER TABLE messages DROP COLUMN version;
 ALTER TABLE conversations DROP COLUMN version;
