@@ -115,6 +115,13 @@ type Store interface {
 	// DeleteMessage tombstones a message; changed is false when it was
 	// already deleted.
 	DeleteMessage(ctx context.Context, id int64, at time.Time) (m Message, changed bool, err error)
+	// SearchMessages returns the messages q asks for (see SearchQuery):
+	// not deleted, in a conversation q.Viewer is in, with every term (the
+	// last as a prefix) compared without case or diacritics, best match
+	// first, then newest (higher id) first. Each hit's Snippet is a short
+	// part of the content, as stored (not escaped), with SnippetStart and
+	// SnippetEnd around each matched word.
+	SearchMessages(ctx context.Context, q SearchQuery) ([]SearchHit, error)
 	// MarkRead moves userID's read mark in convID forward to msgID; moved is
 	// false when the mark was already at or past it.
 	MarkRead(ctx context.Context, convID, userID, msgID int64) (mark ReadMark, moved bool, err error)

@@ -192,3 +192,13 @@ func collectMap[K comparable, V any](ctx context.Context, q Querier, query strin
 	}
 	return out, rows.Err()
 }
+
+// SearchHits runs a store's message search query (its dialect's own:
+// FTS5 or tsvector) and reads its rows with ScanSearchHit.
+func (r Reader) SearchHits(ctx context.Context, limit int, query string, args ...any) ([]chat.SearchHit, error) {
+	hits, err := collect(ctx, r.Q, limit, ScanSearchHit, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	return hits, nil
+}

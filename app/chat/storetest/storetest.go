@@ -53,6 +53,8 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"Seq_NoHoleForRejectedOrRepeatedSends", testSeqNoHoles},
 		{"Seq_HolesOnlyWhereAuthorDeletedAndNeverReused", testSeqDeletedAuthor},
 		{"MessagesBySeq_BoundsAndLimit", testMessagesBySeq},
+		{"SearchMessages_WhatIsFound", testSearchMessages},
+		{"SearchMessages_RankedThenNewestAndPaged", testSearchRanking},
 		{"Seq_ConcurrentNodesGiveEachConversationOneOrder", testSeqConcurrent},
 	}
 	for _, tt := range tests {
