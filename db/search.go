@@ -2,7 +2,6 @@ package db
 
 import (
 	"context"
-	"strings"
 
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/db/sqlq"
@@ -23,27 +22,15 @@ const sqlSearch = `
 	ORDER BY bm25(messages_fts), m.id DESC
 	LIMIT $4 OFFSET $5`
 
+// ftsQuery makes the FTS5 query of terms: each a quoted string (so that
+// nothing in it is FTS5 syntax: AND, NEAR, *, -, column filters), all of
+// them required, the last a prefix.
+func ftsQuery(terms []string) string { return sqlq.FullText(terms, `"`, " ", "*") }
+
 // SearchMessages implements chat.Store.
 func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) ([]chat.SearchHit, error) {
 	if len(q.Terms) == 0 || q.Limit <= 0 {
 		return []chat.SearchHit{}, nil
 	}
 	return s.SearchHits(ctx, q.Limit, sqlSearch, ftsQuery(q.Terms), q.Viewer, q.ConversationID, q.Limit, q.Offset)
-}
-
-// ftsQuery makes the FTS5 query of terms: each a quoted string (so that
-// nothing in it is FTS5 syntax: AND, NEAR, *, -, column filters), all of
-// them required, the last a prefix.
-func ftsQuery(terms []string) string {
-	var b strings.Builder
-	for i, t := range terms {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteByte('"')
-		b.WriteString(strings.ReplaceAll(t, `"`, `""`))
-		b.WriteByte('"')
-	}
-	b.WriteByte('*')
-	return b.String()
 }

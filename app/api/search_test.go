@@ -3,6 +3,7 @@ package api_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 
@@ -139,7 +140,7 @@ func TestSearchMessages_Pages(t *testing.T) {
 		}
 		kv = []string{"q", "words", "limit", "2", "before", next}
 	}
-	if !slicesEqual(got, want) {
+	if !slices.Equal(got, want) {
 		t.Errorf("pages gave %v, want %v", got, want)
 	}
 	ids, _ := searchIDs(t, s, b, "q", "words")
@@ -148,30 +149,10 @@ func TestSearchMessages_Pages(t *testing.T) {
 	}
 }
 
+// sameSet reports whether a and b hold the same ids, in any order.
 func sameSet(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	seen := map[int64]int{}
-	for _, v := range a {
-		seen[v]++
-	}
-	for _, v := range b {
-		if seen[v]--; seen[v] < 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func slicesEqual(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
 }

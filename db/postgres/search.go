@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"strings"
 
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/db/sqlq"
@@ -32,28 +31,16 @@ const sqlSearch = `
 	JOIN users u ON u.id = m.sender_id
 	ORDER BY hit.rank DESC, m.id DESC`
 
+// tsQuery makes the to_tsquery text of terms: each quoted, so that
+// nothing is tsquery syntax, all of them required (&), the last a prefix
+// (:*). Terms hold no backslash (chat.SearchTerms), the one other
+// character a quoted tsquery word treats specially.
+func tsQuery(terms []string) string { return sqlq.FullText(terms, "'", " & ", ":*") }
+
 // SearchMessages implements chat.Store.
 func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) ([]chat.SearchHit, error) {
 	if len(q.Terms) == 0 || q.Limit <= 0 {
 		return []chat.SearchHit{}, nil
 	}
 	return s.SearchHits(ctx, q.Limit, sqlSearch, tsQuery(q.Terms), q.Viewer, q.ConversationID, q.Limit, q.Offset)
-}
-
-// tsQuery makes the to_tsquery text of terms: each quoted (terms are
-// letters, digits and marks only, but a quote is doubled all the same, so
-// that nothing is ever tsquery syntax), all of them required (&), the last
-// a prefix (:*).
-func tsQuery(terms []string) string {
-	var b strings.Builder
-	for i, t := range terms {
-		if i > 0 {
-			b.WriteString(" & ")
-		}
-		b.WriteByte('\'')
-		b.WriteString(strings.ReplaceAll(strings.ReplaceAll(t, `\`, `\\`), `'`, `''`))
-		b.WriteByte('\'')
-	}
-	b.WriteString(":*")
-	return b.String()
 }

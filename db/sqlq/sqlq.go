@@ -365,3 +365,21 @@ func ScanSearchHit(row Row) (chat.SearchHit, error) {
 	h.Message = *d.message()
 	return h, nil
 }
+
+// FullText joins search terms (chat.SearchTerms: letters, digits and
+// marks only) into one dialect's full-text query: each term between two
+// quote characters (a quote inside doubled, so that no term is ever
+// syntax), joined by and, the last followed by prefix.
+func FullText(terms []string, quote, and, prefix string) string {
+	var b strings.Builder
+	for i, t := range terms {
+		if i > 0 {
+			b.WriteString(and)
+		}
+		b.WriteString(quote)
+		b.WriteString(strings.ReplaceAll(t, quote, quote+quote))
+		b.WriteString(quote)
+	}
+	b.WriteString(prefix)
+	return b.String()
+}
