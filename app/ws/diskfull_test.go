@@ -70,7 +70,7 @@ func fill(t *testing.T, dir string) string {
 // acknowledged message and no refused one; and once space is freed,
 // sends are stored again without a restart.
 func TestDiskFull_SendsAre507ReadsWorkAndItHeals(t *testing.T) {
-	dir := mountTmpfs(t, "2m")
+	dir := mountTmpfs(t, "4m")
 	s := servertest.Start(t, servertest.OnSQLite(),
 		servertest.WithConfig(func(c *config.Config) { c.DatabasePath = filepath.Join(dir, "confab.db") }))
 	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
