@@ -13,8 +13,9 @@
 --
 -- unaccent ships in PostgreSQL's contrib (Debian's postgresql package
 -- has it) and is a trusted extension: the database owner may create it.
--- Where it is not available at all, confab_search is plain 'simple', and
--- search ignores case but not diacritics. The extension is created once per
+-- Where it is not available at all (or this role may not create it),
+-- confab_search is plain 'simple', and search ignores case but not
+-- diacritics. The extension is created once per
 -- database, wherever it already is (the tests' schemas share it).
 
 -- +goose Up
@@ -26,8 +27,11 @@ BEGIN
     IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'unaccent') THEN
         BEGIN
             CREATE EXTENSION IF NOT EXISTS unaccent SCHEMA public;
-        EXCEPTION WHEN unique_violation OR duplicate_object THEN
-            NULL; -- created meanwhile by another migration (tests in parallel)
+        EXCEPTION
+            WHEN unique_violation OR duplicate_object THEN
+                NULL; -- created meanwhile by another migration (tests in parallel)
+            WHEN insufficient_privilege THEN
+                RAISE NOTICE 'may not create the unaccent extension: %', SQLERRM;
         END;
     END IF;
     CREATE TEXT SEARCH CONFIGURATION confab_search (COPY = pg_catalog.simple);
