@@ -17,7 +17,7 @@ const sqlSearch = `
 	FROM messages_fts
 	JOIN messages m ON m.id = messages_fts.rowid
 	JOIN participants p ON p.conversation_id = m.conversation_id AND p.user_id = $2
-	JOIN users u ON u.id = m.sender_id
+	JOIN users u ON u.id = m.sender_id ` + sqlq.ReplyJoins + `
 	WHERE messages_fts MATCH $1 AND m.deleted_at IS NULL AND ($3 = 0 OR m.conversation_id = $3)
 	ORDER BY bm25(messages_fts), m.id DESC
 	LIMIT $4 OFFSET $5`

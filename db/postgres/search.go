@@ -28,7 +28,7 @@ const sqlSearch = `
 	) hit
 	CROSS JOIN q
 	JOIN messages m ON m.id = hit.id
-	JOIN users u ON u.id = m.sender_id
+	JOIN users u ON u.id = m.sender_id ` + sqlq.ReplyJoins + `
 	ORDER BY hit.rank DESC, m.id DESC`
 
 // tsQuery makes the to_tsquery text of terms: each quoted, so that
