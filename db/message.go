@@ -130,8 +130,15 @@ const (
 	// writer checks its conversation before the insert, in the batch's
 	// transaction, so no other write comes between. Only a reply runs
 	// it: a plain send costs what it did.
-	sqlReplyTo           = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?`
-	sqlOriginal          = sqlq.MessageByClientID
+	sqlReplyTo  = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?`
+	sqlOriginal = sqlq.MessageByClientID
+	// sqlIndexMessage adds a stored message to the search index
+	// (migration 00009) in the batch's transaction. The writer does it
+	// itself, with the content it already holds, rather than a trigger on
+	// messages: a trigger program per row was part of the index's cost on
+	// this path (docs/performance.md). Edits and deletions, off the send
+	// path, keep the index through the migration's triggers.
+	sqlIndexMessage      = `INSERT INTO messages_fts (rowid, content, conversation_id) VALUES (?, ?, ?)`
 	sqlTouchConversation = `
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
 		WHERE id = ?`
@@ -189,7 +196,9 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 	}
 	lastSeq, _ := row[0].(int64)
 	seq := lastSeq + nth
-	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at,
+	// Boxed once for the insert and the index: an allocation each.
+	var conv, content any = nm.ConversationID, nm.Content
+	res, err := sc.execResult(sc.insert, conv, seq, nm.Sender.ID, content, clientID, at,
 		replyToID, mentionsArg(nm.Mentions))
 	if err != nil {
 		return chat.Inserted{}, err
@@ -205,6 +214,9 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 	id, err := res.LastInsertId()
 	if err != nil {
 		return chat.Inserted{}, err
+	}
+	if err := sc.exec(sc.index, id, content, conv); err != nil {
+		return chat.Inserted{}, fmt.Errorf("index message: %w", err)
 	}
 	m := chat.Message{
 		ID:             id,
