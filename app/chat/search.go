@@ -14,6 +14,11 @@ const (
 	DefaultSearchPageSize = 20
 	MaxSearchPageSize     = 50
 	MaxSearchLength       = 200 // characters of q
+	// SearchCandidates is how many of the newest matching messages a
+	// search ranks: relevance is computed for these, not for every
+	// message that has the words, so that a common word costs the same
+	// in a year of history as in a week. Pages end after them.
+	SearchCandidates = 300
 )
 
 // SnippetStart and SnippetEnd are what a store puts around each matched
@@ -87,7 +92,7 @@ func (s *Service) SearchMessages(ctx context.Context, viewer int64, q string, co
 	// The cursor is how many results came before: relevance is no column
 	// a keyset could follow, and it moves as messages come and go.
 	pos, err := DecodeCursor(before)
-	if err != nil || pos.At != 0 {
+	if err != nil || pos.At != 0 || pos.ID < 0 {
 		v.Add("before", "Not a valid cursor: use the next of a previous page.")
 	}
 	if err := v.Err(); err != nil {
@@ -111,8 +116,12 @@ func (s *Service) SearchMessages(ctx context.Context, viewer int64, q string, co
 	if err != nil {
 		return SearchResults{}, err
 	}
-	if len(hits) > limit {
+	more := len(hits) > limit
+	if more {
 		hits = hits[:limit]
+	}
+	// Pages end with the SearchCandidates ranked: no cursor past them.
+	if more && offset+limit < SearchCandidates {
 		next := EncodeCursor(Position{ID: int64(offset + limit)})
 		out.Next = &next
 	}

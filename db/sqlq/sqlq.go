@@ -354,18 +354,6 @@ const ConversationIDs = `
 // ParticipantIDs lists the users of conversation $1.
 const ParticipantIDs = `SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id`
 
-// ScanSearchHit reads MessageColumns, then the snippet: the rows of
-// either store's message search.
-func ScanSearchHit(row Row) (chat.SearchHit, error) {
-	var d messageDest
-	var h chat.SearchHit
-	if err := row.Scan(append(d.targets(), &h.Snippet)...); err != nil {
-		return chat.SearchHit{}, err
-	}
-	h.Message = *d.message()
-	return h, nil
-}
-
 // FullText joins search terms (chat.SearchTerms: letters, digits and
 // marks only) into one dialect's full-text query: each term between two
 // quote characters (a quote inside doubled, so that no term is ever
