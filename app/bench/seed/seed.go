@@ -202,6 +202,11 @@ func write(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// The search index is built once, from every message stored: the
+	// loader's inserts bypass the writer that indexes each send.
+	if _, err := conn.ExecContext(ctx, `INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')`); err != nil {
+		return Result{}, fmt.Errorf("index the messages: %w", err)
+	}
 	// Leave the file as the server keeps it: in WAL mode, everything in
 	// the main file.
 	if _, err := conn.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
