@@ -439,8 +439,9 @@ func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
 	}
 }
 
-// TestSearchIndex_MatchesMessagesAfterEveryWrite: the triggers remove
-// exactly what they indexed, through sends, edits, deletions and a
+// TestSearchIndex_MatchesMessagesAfterEveryWrite: what the writer indexes
+// for a send and the triggers for an edit are exactly what the triggers
+// remove again, through sends, edits, deletions and a
 // deleted author's messages going with them (FTS5's integrity-check
 // compares the index with the messages it indexes).
 func TestSearchIndex_MatchesMessagesAfterEveryWrite(t *testing.T) {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -126,5 +127,42 @@ func testSearchRanking(t *testing.T, open func(t *testing.T) chat.Store) {
 	}
 	if ids, _ := search(t, s, ann, 0, "*** ", 0, 50); len(ids) != 0 {
 		t.Errorf("no terms found %v", ids)
+	}
+}
+
+// testSearchManyConversations: a viewer in many conversations (more than
+// a store may name in one query) still finds only their own, and not a
+// conversation's messages once they have left it.
+func testSearchManyConversations(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	ann, bob, cat := mustUser(t, s, "ann"), mustUser(t, s, "bob"), mustUser(t, s, "cat")
+	for i := range 240 {
+		conv := mustConversation(t, s, true, ann, bob)
+		mustSend(t, s, bob, conv, fmt.Sprintf("status report %d", i))
+	}
+	secret := mustConversation(t, s, false, bob, cat)
+	mustSend(t, s, bob, secret, "status report for cat only")
+	left := mustConversation(t, s, true, ann, bob)
+	mustSend(t, s, bob, left, "status report after ann left")
+	if err := s.RemoveParticipant(ctx, left, ann.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		viewer chat.User
+		q      string
+		want   int
+	}{
+		{ann, "status", 50},   // a full page
+		{ann, "report 7", 11}, // 7 and 70–79: the last word is a prefix
+		{ann, "report 239", 1},
+		{ann, "cat only", 0},
+		{ann, "after left", 0},
+		{cat, "status", 1},
+		{bob, "after left", 1},
+	} {
+		if got, _ := search(t, s, tc.viewer, 0, tc.q, 0, 50); len(got) != tc.want {
+			t.Errorf("search %q as %s found %d, want %d", tc.q, tc.viewer.Username, len(got), tc.want)
+		}
 	}
 }

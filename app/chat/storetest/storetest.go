@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"MessagesBySeq_BoundsAndLimit", testMessagesBySeq},
 		{"SearchMessages_WhatIsFound", testSearchMessages},
 		{"SearchMessages_RankedThenNewestAndPaged", testSearchRanking},
+		{"SearchMessages_ViewerInManyConversations", testSearchManyConversations},
 		{"Seq_ConcurrentNodesGiveEachConversationOneOrder", testSeqConcurrent},
 	}
 	for _, tt := range tests {
