@@ -137,7 +137,7 @@ func testSearchManyConversations(t *testing.T, open func(t *testing.T) chat.Stor
 	s := open(t)
 	ctx := context.Background()
 	ann, bob, cat := mustUser(t, s, "ann"), mustUser(t, s, "bob"), mustUser(t, s, "cat")
-	for i := range 240 {
+	for i := range 205 { // more than the 200 the SQLite store names in a query
 		conv := mustConversation(t, s, true, ann, bob)
 		mustSend(t, s, bob, conv, fmt.Sprintf("status report %d", i))
 	}
@@ -155,7 +155,7 @@ func testSearchManyConversations(t *testing.T, open func(t *testing.T) chat.Stor
 	}{
 		{ann, "status", 50},   // a full page
 		{ann, "report 7", 11}, // 7 and 70–79: the last word is a prefix
-		{ann, "report 239", 1},
+		{ann, "report 204", 1},
 		{ann, "cat only", 0},
 		{ann, "after left", 0},
 		{cat, "status", 1},
