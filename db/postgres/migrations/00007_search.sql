@@ -8,8 +8,8 @@
 -- with the unaccent dictionary in front of it, so that "Café" and "cafe"
 -- are one word, as with remove_diacritics there. A configuration rather
 -- than unaccent() around the content: to_tsvector(regconfig, text) is
--- IMMUTABLE, as a generated column needs, and ts_headline, given the same
--- configuration, marks "Café" in the original text for a query "cafe".
+-- IMMUTABLE, as a generated column needs. (Ranking and snippets are made
+-- in Go from the content, as for SQLite: chat.SearchText.)
 --
 -- unaccent ships in PostgreSQL's contrib (Debian's postgresql package
 -- has it) and is a trusted extension: the database owner may create it.
