@@ -36,7 +36,10 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 					back += n
 				}
 				if back > 0 {
-					_, err = tx.ExecContext(ctx, `UPDATE conversations SET member_count = member_count + ? WHERE id = ?`, back, id)
+					if _, err = tx.ExecContext(ctx, `UPDATE conversations SET member_count = member_count + ? WHERE id = ?`, back, id); err != nil {
+						return err
+					}
+					_, _, err = bumpConversation(ctx, tx, id)
 				}
 				return err
 			}
@@ -44,10 +47,14 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 				return err
 			}
 		}
-		err := tx.QueryRowContext(ctx, `
-			INSERT INTO conversations (title, is_group, direct_key, created_by, created_at, updated_at, member_count)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
-			RETURNING id`, c.Title, c.IsGroup, direct, c.UserIDs[0], ms(c.At), ms(c.At), len(c.UserIDs)).Scan(&id)
+		v, err := takeVersions(ctx, tx, 1)
+		if err != nil {
+			return err
+		}
+		err = tx.QueryRowContext(ctx, `
+			INSERT INTO conversations (title, is_group, direct_key, created_by, created_at, updated_at, member_count, version)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			RETURNING id`, c.Title, c.IsGroup, direct, c.UserIDs[0], ms(c.At), ms(c.At), len(c.UserIDs), v).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -152,7 +159,8 @@ func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Ti
 		if n, _ := res.RowsAffected(); n == 0 {
 			return chat.ErrNotFound
 		}
-		return nil
+		_, _, err = bumpConversation(ctx, tx, id)
+		return err
 	})
 }
 
@@ -169,7 +177,10 @@ func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role s
 		if n, _ := res.RowsAffected(); n == 0 {
 			return &chat.Error{Code: chat.CodeConflict, Detail: "That user is already a participant."}
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count + 1 WHERE id = ?`, ms(at), convID)
+		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count + 1 WHERE id = ?`, ms(at), convID); err != nil {
+			return err
+		}
+		_, _, err = bumpConversation(ctx, tx, convID)
 		return err
 	})
 }
@@ -194,7 +205,14 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 			convID); err != nil {
 			return fmt.Errorf("remove participant: next admin: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count - 1 WHERE id = ?`, ms(at), convID)
+		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count - 1 WHERE id = ?`, ms(at), convID); err != nil {
+			return err
+		}
+		v, _, err := bumpConversation(ctx, tx, convID)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, sqlq.Departure, userID, convID, v)
 		return err
 	})
 }

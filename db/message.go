@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -36,6 +37,14 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 			return err
 		}
 		return sc.tx(ctx, func() error {
+			// The batch's versions: one per message, in batch order
+			// (a refused message leaves its number unused).
+			var row [1]driver.Value
+			if _, err := sc.query(sc.clock, row[:], int64(len(batch))); err != nil {
+				return fmt.Errorf("take versions: %w", err)
+			}
+			last, _ := row[0].(int64)
+			base := last - int64(len(batch))
 			var touched batchTouch
 			for i := range batch {
 				// The statements run without ctx (see sendConn); the
@@ -44,18 +53,19 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 					return err
 				}
 				nm := &batch[i]
-				r, err := sc.insertMessage(nm, touched.next(nm.ConversationID))
+				nth, prev := touched.next(nm.ConversationID)
+				r, err := sc.insertMessage(nm, nth, prev, base+int64(i)+1)
 				if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 					return err
 				}
 				r.Err = err
 				out[i] = r
 				if r.Created {
-					touched.add(nm.ConversationID, r.Message.ID, ms(nm.At))
+					touched.add(nm.ConversationID, r.Message.ID, ms(nm.At), r.Message.Version)
 				}
 			}
 			for _, t := range touched {
-				if err := sc.exec(sc.touch, t.at, t.id, t.n, t.conv); err != nil {
+				if err := sc.exec(sc.touch, t.at, t.id, t.n, t.version, t.conv); err != nil {
 					return err
 				}
 			}
@@ -73,27 +83,28 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 // conversations: a slice scanned linearly beats a map here.
 type batchTouch []touch
 
-type touch struct{ conv, n, id, at int64 }
+type touch struct{ conv, n, id, at, version int64 }
 
-// next is the place the next message of conv takes in this batch: 1 for
-// its first.
-func (b batchTouch) next(conv int64) int64 {
+// next is the place the next message of conv takes in this batch (1 for
+// its first), and the version of the message before it in the batch (-1
+// for its first: the conversation's, as read).
+func (b batchTouch) next(conv int64) (nth, prev int64) {
 	for i := range b {
 		if b[i].conv == conv {
-			return b[i].n + 1
+			return b[i].n + 1, b[i].version
 		}
 	}
-	return 1
+	return 1, -1
 }
 
-func (b *batchTouch) add(conv, id, at int64) {
+func (b *batchTouch) add(conv, id, at, version int64) {
 	for i := range *b {
 		if t := &(*b)[i]; t.conv == conv {
-			t.n, t.id, t.at = t.n+1, id, at
+			t.n, t.id, t.at, t.version = t.n+1, id, at, version
 			return
 		}
 	}
-	*b = append(*b, touch{conv, 1, id, at})
+	*b = append(*b, touch{conv, 1, id, at, version})
 }
 
 // The statements of a send, prepared once per write connection (sendConn).
@@ -111,7 +122,7 @@ const (
 	// guess for boolean columns), which conversation 1 and user 1 did at
 	// every change of sender, 8–10 % of the writer's CPU.
 	sqlMember = `
-		SELECT c.last_seq FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		SELECT c.last_seq, c.version FROM participants p JOIN conversations c ON c.id = p.conversation_id
 		WHERE p.conversation_id = CAST(? AS INTEGER) AND p.user_id = CAST(? AS INTEGER)`
 	// sqlInsertMessage is a plain insert of bound values: seq is
 	// last_seq plus the message's place among those this batch stored in
@@ -129,8 +140,8 @@ const (
 	// ?N the driver copies the parameter's name into a Go string at every
 	// bind, an allocation per argument per message.
 	sqlInsertMessage = `
-		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions, version, created_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (sender_id, client_id) DO NOTHING`
 	// sqlReplyTo reads the original of a reply, by primary key: the
 	// writer checks its conversation before the insert, in the batch's
@@ -146,8 +157,11 @@ const (
 	// path, keep the index through the migration's triggers.
 	sqlIndexMessage      = `INSERT INTO messages_fts (rowid, content, conversation_id) VALUES (?, ?, ?)`
 	sqlTouchConversation = `
-		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?
+		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?,
+			version = ?
 		WHERE id = ?`
+	// sqlTakeVersions is sqlq.TakeVersions for the batch.
+	sqlTakeVersions = `UPDATE feed_clock SET version = version + ? WHERE id = 1 RETURNING version`
 )
 
 // readOwn moves each sender's unread position to the newest message they
@@ -173,13 +187,13 @@ func (sc *sendConn) readOwn(out []chat.Inserted) error {
 
 // insertMessage stores nm as the nth message of this batch in its
 // conversation.
-func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted, error) {
+func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64) (chat.Inserted, error) {
 	var clientID any
 	if nm.ClientID != "" {
 		clientID = nm.ClientID
 	}
 	at := ms(nm.At)
-	var row [1]driver.Value // last_seq
+	var row [2]driver.Value // last_seq, version
 	member, err := sc.query(sc.member, row[:], nm.ConversationID, nm.Sender.ID)
 	if err != nil {
 		return chat.Inserted{}, err
@@ -202,10 +216,13 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 	}
 	lastSeq, _ := row[0].(int64)
 	seq := lastSeq + nth
+	if prev < 0 {
+		prev, _ = row[1].(int64)
+	}
 	// Boxed once for the insert and the index: an allocation each.
 	var conv, content any = nm.ConversationID, nm.Content
 	res, err := sc.execResult(sc.insert, conv, seq, nm.Sender.ID, content, clientID, at,
-		replyToID, mentionsArg(nm.Mentions))
+		replyToID, mentionsArg(nm.Mentions), version, version)
 	if err != nil {
 		return chat.Inserted{}, err
 	}
@@ -233,6 +250,9 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth int64) (chat.Inserted
 		CreatedAt:      chat.UnixMilli(at),
 		ReplyTo:        replyTo,
 		Mentions:       nm.Mentions,
+		Version:        version,
+		CreatedVersion: version,
+		PrevVersion:    prev,
 	}
 	if nm.ClientID != "" {
 		cid := nm.ClientID
@@ -275,7 +295,7 @@ func (sc *sendConn) replyOriginal(nm *chat.NewMessage) (*chat.ReplyTo, error) {
 // names: a retried send. ErrNotFound when there is none (the sender is not a
 // participant), CodeConflict when it is in another conversation.
 func (sc *sendConn) original(nm *chat.NewMessage) (chat.Inserted, error) {
-	var row [18]driver.Value
+	var row [20]driver.Value
 	found, err := sc.query(sc.byClientID, row[:], nm.Sender.ID, nm.ClientID)
 	if err != nil {
 		return chat.Inserted{}, err
@@ -300,6 +320,16 @@ var errClientIDElsewhere = &chat.Error{Code: chat.CodeConflict,
 
 // LastSeqs implements chat.Store.
 func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	return s.lastOf(ctx, "last_seq", convIDs)
+}
+
+// LastVersions implements chat.Store.
+func (s *Store) LastVersions(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	return s.lastOf(ctx, "version", convIDs)
+}
+
+// lastOf reads column (last_seq or version) of each conversation.
+func (s *Store) lastOf(ctx context.Context, column string, convIDs []int64) (map[int64]int64, error) {
 	out := make(map[int64]int64, len(convIDs))
 	for len(convIDs) > 0 {
 		chunk := convIDs[:min(len(convIDs), 500)]
@@ -308,24 +338,24 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 		for i, id := range chunk {
 			args[i] = id
 		}
-		q := `SELECT id, last_seq FROM conversations WHERE id IN (?` + strings.Repeat(`, ?`, len(chunk)-1) + `)`
+		q := `SELECT id, ` + column + ` FROM conversations WHERE id IN (?` + strings.Repeat(`, ?`, len(chunk)-1) + `)`
 		rows, err := s.read.QueryContext(ctx, q, args...)
 		if err != nil {
-			return nil, fmt.Errorf("last seqs: %w", err)
+			return nil, fmt.Errorf("last %s: %w", column, err)
 		}
 		for rows.Next() {
 			var id, seq int64
 			if err := rows.Scan(&id, &seq); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("last seqs: %w", err)
+				return nil, fmt.Errorf("last %s: %w", column, err)
 			}
 			out[id] = seq
 		}
 		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("last seqs: %w", err)
+			return nil, fmt.Errorf("last %s: %w", column, err)
 		}
 		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("last seqs: %w", err)
+			return nil, fmt.Errorf("last %s: %w", column, err)
 		}
 	}
 	return out, nil
@@ -335,15 +365,18 @@ func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64,
 func (s *Store) EditMessage(ctx context.Context, id int64, content string, mentions []int64, at time.Time) (chat.Message, error) {
 	var m chat.Message
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = ?, mentions = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL`,
-			content, mentionsArg(mentions), ms(at), id)
+		var conv int64
+		err := tx.QueryRowContext(ctx, `UPDATE messages SET content = ?, mentions = ?, edited_at = ? WHERE id = ? AND deleted_at IS NULL
+			RETURNING conversation_id`, content, mentionsArg(mentions), ms(at), id).Scan(&conv)
+		if err != nil {
+			return notFound(err)
+		}
+		_, prev, err := bumpMessage(ctx, tx, conv, id)
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return chat.ErrNotFound
-		}
 		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
+		m.PrevVersion = prev
 		return err
 	})
 	if err != nil {
@@ -357,12 +390,22 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 	var m chat.Message
 	changed := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE messages SET content = '', deleted_at = ? WHERE id = ? AND deleted_at IS NULL`, ms(at), id)
-		if err != nil {
+		var conv, prev int64
+		err := tx.QueryRowContext(ctx, `UPDATE messages SET content = '', deleted_at = ? WHERE id = ? AND deleted_at IS NULL
+			RETURNING conversation_id`, ms(at), id).Scan(&conv)
+		switch {
+		case err == nil:
+			changed = true
+			if _, prev, err = bumpMessage(ctx, tx, conv, id); err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, sqlq.ClearReactions, id); err != nil {
+				return fmt.Errorf("clear reactions: %w", err)
+			}
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
-		n, _ := res.RowsAffected()
-		changed = n > 0
+		defer func() { m.PrevVersion = prev }()
 		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
 		return notFound(err)
 	})
@@ -394,4 +437,21 @@ func (s *Store) MarkRead(ctx context.Context, convID, userID, msgID int64) (chat
 		return chat.ReadMark{}, false, fmt.Errorf("mark read: %w", err)
 	}
 	return mark, moved, nil
+}
+
+// Feed implements chat.Store.
+func (s *Store) Feed(ctx context.Context, user int64, after chat.SyncKey, limit int) (chat.FeedRead, error) {
+	var read chat.FeedRead
+	var err error
+	if read.Version, err = s.CurrentVersion(ctx); err != nil {
+		return chat.FeedRead{}, err
+	}
+	v, id := after.After(chat.FeedConversation)
+	if read.Conversations, err = s.conversations(ctx, fixed(sqlq.FeedConversations), user, v, id, read.Version, limit+1); err != nil {
+		return chat.FeedRead{}, fmt.Errorf("feed: %w", err)
+	}
+	if err := s.FeedRest(ctx, user, after, read.Version, limit, &read); err != nil {
+		return chat.FeedRead{}, err
+	}
+	return read, nil
 }

@@ -37,14 +37,18 @@ func TestQueryPlans_NoFullScan(t *testing.T) {
 	ids, _ := json.Marshal([]int64{conv, conv + 1})
 	hot := append(sqlq.HotQueries(conv, viewer.ID, msg, sqlq.ParticipantsOfPageSQLite, string(ids)),
 		sqlq.HotQuery{Name: "send: membership", Query: sqlMember, Args: []any{conv, viewer.ID}},
-		sqlq.HotQuery{Name: "send: insert", Query: sqlInsertMessage, Args: []any{conv, viewer.ID, "hi", nil, 0, 1, msg, nil}},
+		sqlq.HotQuery{Name: "send: insert", Query: sqlInsertMessage, Args: []any{conv, viewer.ID, "hi", nil, 0, 1, msg, nil, 1, 1}},
 		sqlq.HotQuery{Name: "send: reply's original", Query: sqlReplyTo, Args: []any{msg}},
 		sqlq.HotQuery{Name: "send: original", Query: sqlOriginal, Args: []any{viewer.ID, "client"}},
-		sqlq.HotQuery{Name: "send: touch", Query: sqlTouchConversation, Args: []any{0, msg, 1, conv}},
+		sqlq.HotQuery{Name: "send: touch", Query: sqlTouchConversation, Args: []any{0, msg, 1, 1, conv}},
 		sqlq.HotQuery{Name: "conversation page: by member", Query: sqlq.ConversationPageByMember, Args: sqlq.ConversationPageArgs(viewer.ID, chat.Position{}, 51)},
 		sqlq.HotQuery{Name: "conversation page: by activity", Query: sqlq.ConversationPageByActivity, Args: sqlq.ConversationPageArgs(viewer.ID, chat.Position{}, 51)},
 		sqlq.HotQuery{Name: "conversation page: how many", Query: sqlq.ManyConversations, Args: []any{viewer.ID, manyConversations}},
 		sqlq.HotQuery{Name: "last seqs", Query: `SELECT id, last_seq FROM conversations WHERE id IN (?, ?)`, Args: []any{conv, conv + 1}},
+		sqlq.HotQuery{Name: "reactions of a page", Query: sqlq.ReactionsOf(`IN (?, ?)`), Args: []any{viewer.ID, msg, msg + 1}},
+		sqlq.HotQuery{Name: "react: distinct emoji", Query: sqlq.ReactionEmojis, Args: []any{msg, "👍"}},
+		sqlq.HotQuery{Name: "react: count", Query: sqlq.ReactionCount, Args: []any{msg, "👍"}},
+		sqlq.HotQuery{Name: "react: remove", Query: sqlq.RemoveReaction, Args: []any{msg, "👍", viewer.ID}},
 	)
 	for _, h := range hot {
 		t.Run(h.Name, func(t *testing.T) {

@@ -168,9 +168,14 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 		}
 		// Their participant rows go too: every conversation they were
 		// in counts one member fewer.
+		// That is a change each of them sees: one version for all.
+		v, err := takeVersions(ctx, tx, 1)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `
-			UPDATE conversations SET member_count = member_count - 1
-			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = ?)`, id); err != nil {
+			UPDATE conversations SET member_count = member_count - 1, version = ?
+			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = ?)`, v, id); err != nil {
 			return fmt.Errorf("delete user: member counts: %w", err)
 		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)

@@ -101,6 +101,9 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodPatch, "/messages/:id/", a.handleEditMessage)
 	u.route(http.MethodDelete, "/messages/:id/", a.handleDeleteMessage)
 	u.route(http.MethodGet, "/search/messages/", a.handleSearchMessages)
+	u.route(http.MethodPut, "/messages/:id/reactions/:emoji/", a.handleAddReaction)
+	u.route(http.MethodDelete, "/messages/:id/reactions/:emoji/", a.handleRemoveReaction)
+	u.route(http.MethodGet, "/sync/", a.handleSync)
 }
 
 type authed struct {

@@ -99,6 +99,7 @@ func (w *azWorld) snapshot(t *testing.T) string {
 		`SELECT conversation_id, user_id, role, last_read_message_id FROM participants ORDER BY conversation_id, user_id`,
 		`SELECT id, conversation_id, sender_id, content, edited_at, deleted_at FROM messages ORDER BY id`,
 		`SELECT id, username, display_name, password_hash FROM users ORDER BY id`,
+		`SELECT message_id, emoji, user_id FROM reactions ORDER BY message_id, emoji, user_id`,
 	} {
 		rows, err := sqlDB.Query(q)
 		if err != nil {
@@ -185,6 +186,7 @@ func azRows() []azRow {
 		{method: http.MethodPatch, path: fixed("/api/users/me/"), body: body(map[string]string{"display_name": "Renamed"}), want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/users/?search=o"), body: noBody, want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/conversations/"), body: noBody, want: everyone(ok)},
+		{method: http.MethodGet, path: fixed("/api/sync/"), body: noBody, want: everyone(ok), note: "each their own feed"},
 		{method: http.MethodPost, path: fixed("/api/conversations/"), body: func(w *azWorld) any {
 			return map[string]any{"participant_ids": []int64{w.third.ID, w.other.ID}, "is_group": true}
 		}, want: everyone(created)},
@@ -236,6 +238,12 @@ func azRows() []azRow {
 		// only by its participants.
 		{method: http.MethodGet, path: fixed("/api/search/messages/?q=the"), body: noBody, note: "everywhere", want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/search/messages/?q=the&conversation_id=%d", group), body: noBody, scoped: true, note: "one conversation",
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		// Any participant reacts to any message of theirs, and takes
+		// back their own reaction (a removal of none is a harmless 200).
+		{method: http.MethodPut, path: fixed("/api/messages/%d/reactions/%%F0%%9F%%91%%8D/", memberMsg), body: noBody, scoped: true,
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodDelete, path: fixed("/api/messages/%d/reactions/%%F0%%9F%%91%%8D/", memberMsg), body: noBody, scoped: true,
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
 	}
 }
@@ -369,7 +377,9 @@ func idPattern(key string) string {
 	method, path, _ := strings.Cut(key, " ")
 	parts := strings.Split(path, "/")
 	for i, part := range parts {
-		if part != "" && strings.Trim(part, "0123456789") == "" {
+		if i > 0 && parts[i-1] == "reactions" {
+			parts[i] = "{emoji}"
+		} else if part != "" && strings.Trim(part, "0123456789") == "" {
 			if i > 0 && parts[i-1] == "participants" {
 				parts[i] = "{user_id}"
 			} else {

@@ -153,7 +153,10 @@ func wantMessage(t testing.TB, v any) map[string]any {
 		t.Fatalf("message is %T, want an object", v)
 	}
 	wantKeys(t, "message", m, "id", "conversation_id", "seq", "sender", "content", "client_id", "created_at", "edited_at", "is_deleted",
-		"reply_to", "mentions")
+		"reply_to", "mentions", "version", "reactions")
+	if v, ok := m["version"].(float64); !ok || v < 0 {
+		t.Errorf("message.version = %v, want a number", m["version"])
+	}
 	sender, _ := m["sender"].(map[string]any)
 	wantKeys(t, "message.sender", sender, "id", "username", "display_name")
 	if r := m["reply_to"]; r != nil {
@@ -167,6 +170,18 @@ func wantMessage(t testing.TB, v any) map[string]any {
 	}
 	if _, ok := m["mentions"].([]any); !ok {
 		t.Errorf("message.mentions = %v, want an array", m["mentions"])
+	}
+	rs, ok := m["reactions"].([]any)
+	if !ok {
+		t.Errorf("message.reactions = %v, want an array", m["reactions"])
+	}
+	for _, r := range rs {
+		r, _ := r.(map[string]any)
+		if _, me := r["me"]; me {
+			wantKeys(t, "message.reactions[]", r, "emoji", "count", "me")
+		} else {
+			wantKeys(t, "message.reactions[]", r, "emoji", "count")
+		}
 	}
 	wantTimestamp(t, "message.created_at", m["created_at"])
 	if m["edited_at"] != nil {
@@ -186,7 +201,7 @@ func wantConversation(t testing.TB, v any) map[string]any {
 		t.Fatalf("conversation is %T, want an object", v)
 	}
 	wantKeys(t, "conversation", c, "id", "title", "is_group", "created_by", "created_at", "updated_at",
-		"member_count", "participants", "last_message", "unread_count")
+		"member_count", "participants", "last_message", "unread_count", "version")
 	wantTimestamp(t, "conversation.created_at", c["created_at"])
 	wantTimestamp(t, "conversation.updated_at", c["updated_at"])
 	ps, ok := c["participants"].([]any)

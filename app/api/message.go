@@ -2,6 +2,7 @@ package api
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -124,4 +125,40 @@ func (a *API) handleDeleteMessage(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) handleAddReaction(c echo.Context) error    { return a.react(c, true) }
+func (a *API) handleRemoveReaction(c echo.Context) error { return a.react(c, false) }
+
+// react adds or removes the caller's reaction named in the path and
+// answers with the message.
+func (a *API) react(c echo.Context, add bool) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	emoji, err := pathEmoji(c)
+	if err != nil {
+		return err
+	}
+	m, err := a.chat.React(c.Request().Context(), currentUser(c).Lite(), id, emoji, add)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, m)
+}
+
+// pathEmoji reads the path's emoji. The router matches the escaped path
+// when the request's escaping is not Go's own (lower-case hex, say), and
+// its parameters are then still escaped.
+func pathEmoji(c echo.Context) (string, error) {
+	e := c.Param("emoji")
+	if c.Request().URL.RawPath == "" {
+		return e, nil
+	}
+	u, err := url.PathUnescape(e)
+	if err != nil {
+		return "", chat.InvalidField("emoji", "Must be one emoji.")
+	}
+	return u, nil
 }

@@ -48,6 +48,8 @@ func (w *world) participantRoutes() []route {
 		{http.MethodPost, p("/api/conversations/%d/read/", w.group), map[string]any{"message_id": w.msg}},
 		{http.MethodPatch, p("/api/messages/%d/", w.msg), map[string]string{"content": "x"}},
 		{http.MethodDelete, p("/api/messages/%d/", w.msg), nil},
+		{http.MethodPut, p("/api/messages/%d/reactions/%%F0%%9F%%91%%8D/", w.msg), nil},
+		{http.MethodDelete, p("/api/messages/%d/reactions/%%F0%%9F%%91%%8D/", w.msg), nil},
 		{http.MethodGet, p("/api/conversations/%d/", w.direct), nil},
 		{http.MethodGet, p("/api/conversations/%d/messages/", w.direct), nil},
 	}
@@ -199,6 +201,8 @@ func TestEveryPath_WorksWithAndWithoutTrailingSlash(t *testing.T) {
 			}
 			do(http.MethodPost, x(p("/api/conversations/%d/read", conv)), w.admin.Access, map[string]any{"message_id": msg}, http.StatusOK)
 			do(http.MethodPatch, x(p("/api/messages/%d", msg)), u.Access, map[string]string{"content": "hey"}, http.StatusOK)
+			do(http.MethodPut, x(p("/api/messages/%d/reactions/%%F0%%9F%%91%%8D", msg)), u.Access, nil, http.StatusOK)
+			do(http.MethodDelete, x(p("/api/messages/%d/reactions/%%F0%%9F%%91%%8D", msg)), u.Access, nil, http.StatusOK)
 			do(http.MethodDelete, x(p("/api/messages/%d", msg)), u.Access, nil, http.StatusNoContent)
 		})
 	}

@@ -128,7 +128,32 @@ func (s *Service) Conversation(ctx context.Context, viewer, id int64) (Conversat
 		return Conversation{}, err
 	}
 	s.fillPresence(ctx, c.Participants)
+	if err := s.lastMessageReactions(ctx, viewer, []Conversation{c}); err != nil {
+		return Conversation{}, err
+	}
 	return c, nil
+}
+
+// lastMessageReactions sets the reactions of the last messages of cs, as
+// viewer sees them: one query for all of them.
+func (s *Service) lastMessageReactions(ctx context.Context, viewer int64, cs []Conversation) error {
+	var msgs []Message
+	for i := range cs {
+		if cs[i].LastMessage != nil {
+			msgs = append(msgs, *cs[i].LastMessage)
+		}
+	}
+	if err := s.withReactions(ctx, viewer, msgs); err != nil {
+		return err
+	}
+	j := 0
+	for i := range cs {
+		if m := cs[i].LastMessage; m != nil {
+			m.Reactions = msgs[j].Reactions
+			j++
+		}
+	}
+	return nil
 }
 
 // ConversationList is one page of a viewer's conversations, most recent
@@ -193,6 +218,9 @@ func (s *Service) Conversations(ctx context.Context, viewer int64, limit int, be
 		parts[i] = list.Results[i].Participants
 	}
 	s.fillPresence(ctx, parts...)
+	if err := s.lastMessageReactions(ctx, viewer, list.Results); err != nil {
+		return ConversationList{}, err
+	}
 	return list, nil
 }
 

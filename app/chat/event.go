@@ -17,6 +17,7 @@ const (
 	EventPresence            = "presence"
 	EventNotification        = "notification"
 	EventConversationUpdated = "conversation_updated"
+	EventReactionUpdated     = "reaction_updated"
 	// EventUserDeleted is internal: it tells the edges to drop a deleted
 	// user's connections, and is never sent to a client.
 	EventUserDeleted = "\x00user_deleted"
@@ -45,6 +46,19 @@ type messageEvent struct {
 	Type           string   `json:"type"`
 	ConversationID int64    `json:"conversation_id"`
 	Message        *Message `json:"message"`
+}
+
+// reactionEvent is a reaction added or removed: the emoji's new count on
+// the message, and who changed it, so that each client sets its own Me.
+type reactionEvent struct {
+	Type           string `json:"type"`
+	ConversationID int64  `json:"conversation_id"`
+	MessageID      int64  `json:"message_id"`
+	Emoji          string `json:"emoji"`
+	Count          int    `json:"count"`
+	UserID         int64  `json:"user_id"`
+	Added          bool   `json:"added"`
+	Version        int64  `json:"version"`
 }
 
 type typingEvent struct {
@@ -84,31 +98,57 @@ func encode(typ string, convID int64, v any) *hub.Event {
 }
 
 // MessageEvent returns the new_message frame for m, as sent live and as
-// replayed on recovery.
+// replayed on recovery: its order key is the version m was created with.
 func MessageEvent(m *Message) *hub.Event {
 	ev := encode(EventNewMessage, m.ConversationID, messageEvent{EventNewMessage, m.ConversationID, m})
-	ev.MessageID, ev.Seq = m.ID, m.Seq
+	ev.MessageID, ev.Version, ev.Prev = m.ID, m.CreatedVersion, m.PrevVersion
 	return ev
 }
 
-// Sequence lets a hub order each conversation's messages by Seq and fill
-// gaps from the store (hub.Sequence): for nodes that share a store.
+// ChangeEvent returns the message_updated frame for m as it is now, or
+// message_deleted for a tombstone: its order key is m's version.
+func ChangeEvent(m *Message) *hub.Event {
+	typ := EventMessageUpdated
+	if m.IsDeleted {
+		typ = EventMessageDeleted
+	}
+	ev := encode(typ, m.ConversationID, messageEvent{typ, m.ConversationID, m})
+	ev.MessageID, ev.Version, ev.Prev = m.ID, m.Version, m.PrevVersion
+	return ev
+}
+
+// Event returns the frame of a change: new_message when it is the
+// message's creation, else ChangeEvent.
+func (c *Change) Event() *hub.Event {
+	if c.Created {
+		return MessageEvent(&c.Message)
+	}
+	return ChangeEvent(&c.Message)
+}
+
+// Sequence lets a hub order each conversation's changes by version and
+// fill gaps from the store (hub.Sequence): for nodes that share a store.
 func Sequence(store Store) hub.Sequence { return sequence{store} }
 
 type sequence struct{ store Store }
 
-func (q sequence) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
-	return q.store.LastSeqs(ctx, convIDs)
+func (q sequence) LastVersions(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	return q.store.LastVersions(ctx, convIDs)
 }
 
 func (q sequence) Between(ctx context.Context, convID, after, before int64, limit int) ([]*hub.Event, error) {
-	msgs, err := q.store.MessagesBySeq(ctx, convID, after, before, limit)
+	changes, err := q.store.Changes(ctx, convID, after, before, limit)
 	if err != nil {
 		return nil, err
 	}
-	evs := make([]*hub.Event, len(msgs))
-	for i := range msgs {
-		evs[i] = MessageEvent(&msgs[i])
+	// As they are now, reactions included; without Me, like every
+	// event the hub hands to many sockets.
+	if err := changeReactions(ctx, q.store, 0, changes); err != nil {
+		return nil, err
+	}
+	evs := make([]*hub.Event, len(changes))
+	for i := range changes {
+		evs[i] = changes[i].Event()
 	}
 	return evs, nil
 }

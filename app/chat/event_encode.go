@@ -13,7 +13,7 @@ import (
 // of it: the sender's goroutine encodes everything it knows before the
 // commit (messageTail: sender, content, client_id, created_at), and the
 // writer only puts the id, conversation id and seq in front
-// (newMessageEvent). The same bytes are the new_message event, the
+// (newMessageEvent), and the version. The same bytes are the new_message event, the
 // notification's message, and the REST and WebSocket answers to the
 // sender.
 
@@ -29,10 +29,12 @@ type messageTail struct {
 	IsDeleted bool     `json:"is_deleted"`
 	ReplyTo   *ReplyTo `json:"reply_to"`
 	Mentions  IDs      `json:"mentions"`
+	// Reactions of a new message are none: [].
+	Reactions Reactions `json:"reactions"`
 }
 
 func encodeTail(m *Message) []byte {
-	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted, m.ReplyTo, m.Mentions})
+	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted, m.ReplyTo, m.Mentions, m.Reactions})
 	if err != nil {
 		panic("chat: encode message: " + err.Error())
 	}
@@ -55,10 +57,12 @@ func newMessageEvent(m *Message, tail []byte) (ev *hub.Event, msg []byte) {
 	b = strconv.AppendInt(b, m.ConversationID, 10)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendInt(b, m.Seq, 10)
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, m.Version, 10)
 	b = append(b, tail...)
 	end := len(b)
 	b = append(b, '}')
-	ev = &hub.Event{Type: EventNewMessage, Data: b, ConversationID: m.ConversationID, MessageID: m.ID, Seq: m.Seq}
+	ev = &hub.Event{Type: EventNewMessage, Data: b, ConversationID: m.ConversationID, MessageID: m.ID, Version: m.CreatedVersion, Prev: m.PrevVersion}
 	return ev, b[start:end:end]
 }
 

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"encoding/json"
 	"strconv"
 	"time"
 )
@@ -103,6 +104,13 @@ type Conversation struct {
 	Participants []Participant `json:"participants"`
 	LastMessage  *Message      `json:"last_message"`
 	UnreadCount  int           `json:"unread_count"`
+	// Version is the version of the conversation's last change that its
+	// participants can see: a message created, edited, deleted or reacted
+	// to, its title, a member added, removed or gone. Versions come from
+	// one clock for the whole database and grow in commit order, so a
+	// conversation's only grow, and a version seen means every change
+	// before it was committed too (the sync feed's cursor).
+	Version int64 `json:"version"`
 }
 
 // MaxInlineParticipants is how many participants a Conversation carries.
@@ -150,15 +158,23 @@ func (c *Conversation) Participant(userID int64) *Participant {
 // that same order. Seq has holes only where messages were removed together
 // with their deleted author; it is never reused.
 type Message struct {
-	ID             int64    `json:"id"`
-	ConversationID int64    `json:"conversation_id"`
-	Seq            int64    `json:"seq"`
-	Sender         UserLite `json:"sender"`
-	Content        string   `json:"content"`
-	ClientID       *string  `json:"client_id"`
-	CreatedAt      Time     `json:"created_at"`
-	EditedAt       *Time    `json:"edited_at"`
-	IsDeleted      bool     `json:"is_deleted"`
+	ID             int64 `json:"id"`
+	ConversationID int64 `json:"conversation_id"`
+	Seq            int64 `json:"seq"`
+	// Version is the conversation version of the message's last change
+	// (created, edited, deleted, reacted to); CreatedVersion the one it
+	// was created with. See Conversation.Version.
+	Version        int64 `json:"version"`
+	CreatedVersion int64 `json:"-"`
+	// PrevVersion is, on a message just created or changed, the
+	// conversation's version before that change (the event's Prev).
+	PrevVersion int64    `json:"-"`
+	Sender      UserLite `json:"sender"`
+	Content     string   `json:"content"`
+	ClientID    *string  `json:"client_id"`
+	CreatedAt   Time     `json:"created_at"`
+	EditedAt    *Time    `json:"edited_at"`
+	IsDeleted   bool     `json:"is_deleted"`
 	// ReplyTo is the message this one answers, as it is now; nil for
 	// none, and for an original removed with its author's account.
 	ReplyTo *ReplyTo `json:"reply_to"`
@@ -166,6 +182,47 @@ type Message struct {
 	// when it was stored (and again at each edit), in order of first
 	// mention.
 	Mentions IDs `json:"mentions"`
+	// Reactions are the message's reactions by emoji, in order of each
+	// emoji's first use. Me is set for the viewer a read is for, and
+	// left out of what goes to many sockets at once.
+	Reactions Reactions `json:"reactions"`
+}
+
+// MaxReactions is the most distinct emoji one message takes.
+const MaxReactions = 20
+
+// Reaction is one emoji's reactions to a message: how many users reacted
+// with it, and, for a viewer, whether they are one of them.
+type Reaction struct {
+	Emoji string `json:"emoji"`
+	Count int    `json:"count"`
+	Me    *bool  `json:"me,omitempty"`
+}
+
+// Reactions are a message's reactions; they encode as [] when empty,
+// never null.
+type Reactions []Reaction
+
+// MarshalJSON implements json.Marshaler.
+func (r Reactions) MarshalJSON() ([]byte, error) {
+	if len(r) == 0 {
+		return []byte("[]"), nil
+	}
+	return json.Marshal([]Reaction(r))
+}
+
+// ReactionChange is what a reaction added or removed did.
+type ReactionChange struct {
+	ConversationID int64
+	// Changed is false when the reaction was already there (add) or
+	// not there (remove): nothing was written.
+	Changed bool
+	// Count is how many users now react to the message with the emoji.
+	Count int
+	// Version is the change's version, given to the message and its
+	// conversation; zero when nothing changed. Prev is the
+	// conversation's version before it.
+	Version, Prev int64
 }
 
 // MaxPreview is the most code points of a ReplyTo's ContentPreview.

@@ -125,8 +125,18 @@ func (s *Service) SearchMessages(ctx context.Context, viewer int64, q string, co
 		next := EncodeCursor(Position{ID: int64(offset + limit)})
 		out.Next = &next
 	}
+	msgs := make([]Message, len(hits))
 	for i := range hits {
 		hits[i].Snippet = SnippetHTML(hits[i].Snippet)
+		msgs[i] = hits[i].Message
+	}
+	// Each hit's message carries its reactions, as every message of a
+	// REST answer does.
+	if err := s.withReactions(ctx, viewer, msgs); err != nil {
+		return SearchResults{}, err
+	}
+	for i := range hits {
+		hits[i].Message.Reactions = msgs[i].Reactions
 	}
 	out.Results = append(out.Results, hits...)
 	return out, nil

@@ -596,13 +596,50 @@ func (s *Service) Messages(ctx context.Context, viewer, convID int64, q PageQuer
 	if _, _, err := s.store.Membership(ctx, convID, viewer); err != nil {
 		return Page{}, err
 	}
-	return s.store.Messages(ctx, convID, q)
+	p, err := s.store.Messages(ctx, convID, q)
+	if err != nil {
+		return Page{}, err
+	}
+	return p, s.withReactions(ctx, viewer, p.Results)
 }
 
 // Missed returns up to limit messages of convID after id afterID, for
-// recovery; the caller must be a participant.
-func (s *Service) Missed(ctx context.Context, convID, afterID int64, limit int) (Page, error) {
-	return s.store.Messages(ctx, convID, PageQuery{After: afterID, FromStart: afterID == 0, Limit: limit})
+// recovery, with their reactions as viewer sees them; viewer must be a
+// participant.
+func (s *Service) Missed(ctx context.Context, viewer, convID, afterID int64, limit int) (Page, error) {
+	p, err := s.store.Messages(ctx, convID, PageQuery{After: afterID, FromStart: afterID == 0, Limit: limit})
+	if err != nil {
+		return Page{}, err
+	}
+	if p.HasMore {
+		return p, nil // not replayed: no reactions to read
+	}
+	return p, s.withReactions(ctx, viewer, p.Results)
+}
+
+// withReactions sets the Reactions of msgs, as viewer sees them (Me for
+// viewer; left out for 0, in what goes to many sockets): one query for
+// all of them.
+func (s *Service) withReactions(ctx context.Context, viewer int64, msgs []Message) error {
+	return withReactions(ctx, s.store, viewer, msgs)
+}
+
+func withReactions(ctx context.Context, store Store, viewer int64, msgs []Message) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	ids := make([]int64, len(msgs))
+	for i := range msgs {
+		ids[i] = msgs[i].ID
+	}
+	rs, err := store.Reactions(ctx, viewer, ids)
+	if err != nil {
+		return err
+	}
+	for i := range msgs {
+		msgs[i].Reactions = rs[msgs[i].ID]
+	}
+	return nil
 }
 
 // messageFor loads a message that viewer may see: not a participant looks
@@ -651,9 +688,17 @@ func (s *Service) EditMessage(ctx context.Context, editor, msgID int64, content 
 		}
 		return Message{}, err
 	}
-	s.pub.Publish(hub.ConversationTopic(m.ConversationID), encode(EventMessageUpdated, m.ConversationID,
-		messageEvent{EventMessageUpdated, m.ConversationID, &m}))
-	return m, nil
+	// The event carries the current reactions, without Me (one payload
+	// for every socket); the editor's answer has their own.
+	one := []Message{m}
+	if err := s.withReactions(ctx, 0, one); err != nil {
+		s.log.Error("reactions of an edited message", "err", err, "message_id", m.ID)
+	}
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), ChangeEvent(&one[0]))
+	if err := s.withReactions(ctx, editor, one); err != nil {
+		return Message{}, err
+	}
+	return one[0], nil
 }
 
 // DeleteMessage tombstones a message: its author, or an admin of a group.
@@ -671,9 +716,48 @@ func (s *Service) DeleteMessage(ctx context.Context, deleter, msgID int64) error
 	if err != nil || !changed {
 		return err
 	}
-	s.pub.Publish(hub.ConversationTopic(m.ConversationID), encode(EventMessageDeleted, m.ConversationID,
-		messageEvent{EventMessageDeleted, m.ConversationID, &m}))
+	s.pub.Publish(hub.ConversationTopic(m.ConversationID), ChangeEvent(&m))
 	return nil
+}
+
+// React adds (add) or removes user's reaction emoji to message msgID, as
+// a participant of its conversation, and returns the message with its
+// reactions as user sees them. A change is published as one
+// reaction_updated event to the conversation; a reaction already there
+// (add) or not there (remove) changes nothing and publishes nothing.
+func (s *Service) React(ctx context.Context, user UserLite, msgID int64, emoji string, add bool) (Message, error) {
+	if err := validEmoji(emoji); err != nil {
+		return Message{}, err
+	}
+	m, _, _, err := s.messageFor(ctx, user.ID, msgID)
+	if err != nil {
+		return Message{}, err
+	}
+	if m.IsDeleted {
+		return Message{}, InvalidField("message", "A deleted message takes no reactions.")
+	}
+	s.mu.Lock()
+	rc, err := s.store.React(ctx, msgID, user.ID, emoji, add, s.now())
+	if err == nil && rc.Changed {
+		// Ordered by its version among the conversation's changes, like
+		// every other (hub.Event.Version).
+		ev := encode(EventReactionUpdated, rc.ConversationID,
+			reactionEvent{EventReactionUpdated, rc.ConversationID, msgID, emoji, rc.Count, user.ID, add, rc.Version})
+		ev.MessageID, ev.Version, ev.Prev = msgID, rc.Version, rc.Prev
+		s.pub.Publish(hub.ConversationTopic(rc.ConversationID), ev)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return Message{}, err
+	}
+	if m, err = s.store.Message(ctx, msgID); err != nil {
+		return Message{}, err
+	}
+	one := []Message{m}
+	if err := s.withReactions(ctx, user.ID, one); err != nil {
+		return Message{}, err
+	}
+	return one[0], nil
 }
 
 // MarkRead moves the reader's read mark forward to msgID; a mark that would
@@ -747,4 +831,46 @@ func (s *Service) OnlineUserIDs(ctx context.Context, convID int64) ([]int64, err
 		on = []int64{} // the contract's empty list, not null
 	}
 	return on, nil
+}
+
+// ConversationVersion returns convID's version (Conversation.Version);
+// the caller must be a participant.
+func (s *Service) ConversationVersion(ctx context.Context, convID int64) (int64, error) {
+	m, err := s.store.LastVersions(ctx, []int64{convID})
+	if err != nil {
+		return 0, err
+	}
+	v, ok := m[convID]
+	if !ok {
+		return 0, ErrNotFound
+	}
+	return v, nil
+}
+
+// Changes returns the messages of convID created or changed after
+// version after and up to version upTo, as viewer sees them, ascending,
+// at most limit: a join's since_version replay. The caller must be a
+// participant.
+func (s *Service) Changes(ctx context.Context, viewer, convID, after, upTo int64, limit int) ([]Change, error) {
+	changes, err := s.store.Changes(ctx, convID, after, upTo+1, limit)
+	if err != nil {
+		return nil, err
+	}
+	return changes, changeReactions(ctx, s.store, viewer, changes)
+}
+
+// changeReactions sets the Reactions of the messages of changes, as
+// viewer sees them: one query for all of them.
+func changeReactions(ctx context.Context, store Store, viewer int64, changes []Change) error {
+	msgs := make([]Message, len(changes))
+	for i := range changes {
+		msgs[i] = changes[i].Message
+	}
+	if err := withReactions(ctx, store, viewer, msgs); err != nil {
+		return err
+	}
+	for i := range changes {
+		changes[i].Message.Reactions = msgs[i].Reactions
+	}
+	return nil
 }

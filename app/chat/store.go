@@ -107,6 +107,20 @@ type Store interface {
 	// of them (none when limit <= 0). Tombstones are included, as in
 	// Messages.
 	MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) ([]Message, error)
+	// LastVersions returns the version of each conversation (see
+	// Conversation.Version), in one query; unknown ids are left out.
+	LastVersions(ctx context.Context, convIDs []int64) (map[int64]int64, error)
+	// Changes returns the messages of convID created or changed after
+	// version after, each once in its current state (tombstones
+	// included), ascending by Change.Key, only those with a key below
+	// before (no bound when before <= 0), at most limit.
+	Changes(ctx context.Context, convID, after, before int64, limit int) ([]Change, error)
+	// CurrentVersion returns the last version handed out: every change
+	// up to it is committed, and visible to any read that starts after.
+	CurrentVersion(ctx context.Context) (int64, error)
+	// Feed reads user's feed after key (FeedRead): the clock first, then
+	// at most limit+1 entries of each kind up to it.
+	Feed(ctx context.Context, user int64, after SyncKey, limit int) (FeedRead, error)
 	// Message returns one message, ErrNotFound when unknown.
 	Message(ctx context.Context, id int64) (Message, error)
 	// EditMessage replaces the content and its mentions and sets
@@ -123,6 +137,19 @@ type Store interface {
 	// part of the content, as stored (not escaped), with SnippetStart and
 	// SnippetEnd around each matched word.
 	SearchMessages(ctx context.Context, q SearchQuery) ([]SearchHit, error)
+	// React adds (add) or removes userID's reaction emoji to message
+	// msgID, in one transaction: ErrNotFound for an unknown message,
+	// CodeInvalid on "message" for a deleted one, and on "emoji" for a
+	// new emoji past MaxReactions distinct ones. A change takes a
+	// version and gives it to the message and its conversation, as an
+	// edit does; a reaction already there (add) or not there (remove)
+	// changes nothing, and Changed is false. It does not check that
+	// userID is a participant (the Service does).
+	React(ctx context.Context, msgID, userID int64, emoji string, add bool, at time.Time) (ReactionChange, error)
+	// Reactions returns the reactions of each of msgIDs that has any, in
+	// one query: by emoji, in order of first use, with Me set for viewer
+	// (left nil when viewer is 0).
+	Reactions(ctx context.Context, viewer int64, msgIDs []int64) (map[int64]Reactions, error)
 	// MarkRead moves userID's read mark in convID forward to msgID; moved is
 	// false when the mark was already at or past it.
 	MarkRead(ctx context.Context, convID, userID, msgID int64) (mark ReadMark, moved bool, err error)
@@ -181,6 +208,22 @@ type Inserted struct {
 	// then the original.
 	Created bool
 	Err     error
+}
+
+// Change is a message created or changed after some version: Created
+// says it was created after it (new to whoever saw that version).
+type Change struct {
+	Message Message
+	Created bool
+}
+
+// Key is where the change stands in the conversation's order: the
+// version it was created with when Created, else its last change's.
+func (c *Change) Key() int64 {
+	if c.Created {
+		return c.Message.CreatedVersion
+	}
+	return c.Message.Version
 }
 
 // PageQuery selects a page of history: at most one of Before and After.

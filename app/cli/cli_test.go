@@ -333,7 +333,10 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 		version int
 		name    string
 	}{{1, "00001_init.sql"}, {2, "00002_seq.sql"}, {3, "00003_display_key.sql"}, {4, "00004_reads.sql"}, {5, "00005_token_epoch.sql"},
-		{6, "00006_replies_mentions.sql"}, {9, "00009_search.sql"}}
+		{6, "00006_replies_mentions.sql"}, {7, "00007_versions.sql"}, {8, "00008_reactions.sql"}, {9, "00009_search.sql"}}
+	// The migrations after the first that create tables (the search
+	// index's tables are not listed, see tables).
+	tableAddedBy := map[string]int{"feed_clock": 7, "departures": 7, "reactions": 8}
 	for v := len(files); v > 1; v-- {
 		if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
 			t.Fatalf("down to %d: exit %d: %s%s", files[v-2].version, code, out, errOut)
@@ -348,8 +351,14 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 				t.Fatalf("status after the down to %d: want %s %s: exit %d:\n%s", files[v-2].version, f.name, state, code, out)
 			}
 		}
-		if got := tables(t, path); len(got) != len(schema) {
-			t.Fatalf("tables after the down to %d: %v, want %v", v-1, got, schema)
+		var want []string // the schema's tables but those of the migrations undone
+		for _, tb := range schema {
+			if added := tableAddedBy[tb]; added == 0 || added < v {
+				want = append(want, tb)
+			}
+		}
+		if got := tables(t, path); strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("tables after the down to %d: %v, want %v", v-1, got, want)
 		}
 	}
 	if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {

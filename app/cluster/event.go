@@ -11,14 +11,14 @@ import (
 // An event on the channel is a small binary header, then the frame as the
 // publishing node encoded it:
 //
-//	version (1) | node (16) | flags | topic id, conversation id, message
-//	id, seq, sent (varints) | [users: count (uvarint), ids (varints)] |
+//	version (2) | node (16) | flags | topic id, conversation id, message
+//	id, version, previous version, sent (varints) | [users: count (uvarint), ids (varints)] |
 //	type length (uvarint) | type | frame
 //
 // An event for many users' topics (flagUsers) lists them instead of
 // naming one topic.
 const (
-	eventVersion = 1
+	eventVersion = 2 // 1 carried a seq where 2 carries two versions
 	nodeLen      = 16
 
 	flagUser      = 1 << 0
@@ -47,7 +47,8 @@ func encodeEvent(node string, t hub.Topic, users []int64, ev *hub.Event, sent ti
 	b = binary.AppendVarint(b, t.ID())
 	b = binary.AppendVarint(b, ev.ConversationID)
 	b = binary.AppendVarint(b, ev.MessageID)
-	b = binary.AppendVarint(b, ev.Seq)
+	b = binary.AppendVarint(b, ev.Version)
+	b = binary.AppendVarint(b, ev.Prev)
 	b = binary.AppendVarint(b, sent.UnixNano())
 	if users != nil {
 		b = binary.AppendUvarint(b, uint64(len(users)))
@@ -72,7 +73,7 @@ func decodeEvent(p string) (node string, t hub.Topic, users []int64, ev *hub.Eve
 	node = p[1 : 1+nodeLen]
 	flags := p[1+nodeLen]
 	b := []byte(p[2+nodeLen:])
-	var v [5]int64
+	var v [6]int64
 	for i := range v {
 		x, n := binary.Varint(b)
 		if n <= 0 {
@@ -105,7 +106,8 @@ func decodeEvent(p string) (node string, t hub.Topic, users []int64, ev *hub.Eve
 		Data:           b[tl:],
 		ConversationID: v[1],
 		MessageID:      v[2],
-		Seq:            v[3],
+		Version:        v[3],
+		Prev:           v[4],
 		Sheddable:      flags&flagSheddable != 0,
 	}
 	if flags&flagUser != 0 {
@@ -113,8 +115,8 @@ func decodeEvent(p string) (node string, t hub.Topic, users []int64, ev *hub.Eve
 	} else {
 		t = hub.ConversationTopic(v[0])
 	}
-	if v[4] > 0 {
-		sent = time.Unix(0, v[4])
+	if v[5] > 0 {
+		sent = time.Unix(0, v[5])
 	}
 	return node, t, users, ev, sent, nil
 }

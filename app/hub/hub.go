@@ -4,7 +4,7 @@
 //
 // Publish never blocks: it hands the same *Event to every subscriber's
 // Deliver, which must queue or drop without waiting, and it never waits
-// for the store: with a Sequence, a gap in a conversation's messages is
+// for the store: with a Sequence, a gap in a conversation's versions is
 // read by a filler goroutine while that conversation's later events wait
 // their turn. The hub owns its fillers; Close stops them. The hub knows no
 // SQL, no HTTP and no WebSocket; it also tracks which users are online.
@@ -53,12 +53,19 @@ type Event struct {
 	Data []byte
 	// ConversationID is the conversation the event is about, if any.
 	ConversationID int64
-	// MessageID is set on new_message events; recovery uses it to skip
-	// what a replay already sent.
+	// MessageID is set on events about a message; recovery uses it to
+	// skip what a replay already sent.
 	MessageID int64
-	// Seq is the message's place in its conversation (new_message only).
-	// A hub with a Sequence delivers these in seq order with no gap.
-	Seq int64
+	// Version is the conversation version of the change the event
+	// reports (a message created, edited, deleted or reacted to), zero
+	// for an event that is no change (typing, presence). A hub with a
+	// Sequence delivers a conversation's versioned events in version
+	// order, each once, with no change missing.
+	Version int64
+	// Prev is the conversation's version before the change: versions
+	// come from one clock for every conversation, so a conversation's
+	// are not consecutive, and Prev says which one an event follows.
+	Prev int64
 	// Sheddable events (typing, presence) may be dropped for a connection
 	// whose queue is nearly full.
 	Sheddable bool
@@ -98,22 +105,27 @@ type Presence interface {
 	OnlineAmong(ctx context.Context, userIDs []int64) ([]int64, error)
 }
 
-// Sequence is the stored order of each conversation's messages. With one,
-// a hub delivers every new_message event (Event.Seq set) of a
-// conversation in seq order with no gap, whichever way the events arrive:
-// from this node's writer or from other nodes through a broker, in any
-// order. A skipped seq is read from the store before the event that
-// skipped it; a repeated one is dropped.
+// Sequence is the stored order of each conversation's changes: its
+// versions. With one, a hub delivers every versioned event (Event.Version
+// set) of a conversation in version order with nothing missing,
+// whichever way the events arrive: from this node or from other nodes
+// through a broker, in any order. The changes a skipped version stands
+// for are read from the store before the event that skipped it; a
+// repeated version is dropped. Versions have holes (a change with no
+// event on the conversation's topic, like a rename): what the store does
+// not have is not coming.
 type Sequence interface {
-	// LastSeqs returns the highest seq of each conversation (absent: 0).
-	LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error)
-	// Between returns the new_message events of convID with
-	// after < seq < before (before 0: no bound), ascending, at most limit.
+	// LastVersions returns the version of each conversation (absent: 0).
+	LastVersions(ctx context.Context, convIDs []int64) (map[int64]int64, error)
+	// Between returns the events of convID's changes with
+	// after < version < before (before 0: no bound), ascending, at most
+	// limit: each message created or changed in that range once, in its
+	// current state.
 	Between(ctx context.Context, convID, after, before int64, limit int) ([]*Event, error)
 }
 
 // EventResync tells a conversation's subscribers that the hub could not
-// fill a gap in its messages (the store failed, or the gap was too long to
+// fill a gap in its changes (the store failed, or the gap was too long to
 // replay): they must recover from the store themselves.
 const EventResync = "\x00resync"
 
@@ -124,7 +136,7 @@ type Options struct {
 	// Presence tracks users across nodes; nil: a user is online while
 	// this node holds a connection of theirs.
 	Presence Presence
-	// Sequence orders each conversation's messages and fills gaps from
+	// Sequence orders each conversation's changes and fills gaps from
 	// the store; nil: events are delivered as they come.
 	Sequence Sequence
 }
@@ -169,14 +181,14 @@ type topic struct {
 	snap []Subscriber
 
 	// With a Sequence: order serializes a conversation's ordered
-	// deliveries; last is the highest seq delivered (or known to be
+	// deliveries; last is the highest version delivered (or known to be
 	// in the store before the topic had subscribers). Guarded by order.
 	order sync.Mutex
 	last  int64
 	// While a filler reads a gap from the store (filling), the topic's
 	// events wait in held, in arrival order; want asks the filler to
-	// read up to that seq (CatchUp). Past maxHeld the held events are
-	// dropped (overflow, with skip their highest seq). fillDone closes
+	// read up to that version (CatchUp). Past maxHeld the held events
+	// are dropped (overflow, with skip their highest version). fillDone closes
 	// when the filler stops. Guarded by order; filling is also read
 	// without it, so that an event of another kind passes with no lock
 	// while no filler runs.
@@ -228,7 +240,7 @@ func (h *Hub) Close() {
 // Subscribe adds s to topic t. Subscribing twice is harmless.
 //
 // With a Sequence, a conversation's first subscriber reads the
-// conversation's last seq before it is added: it gets every message
+// conversation's version before it is added: it gets every change
 // committed after that read, in order, and the store has every one before.
 // The read happens in the subscriber's goroutine, under no lock a
 // publisher takes, so publishing never waits for it. It must come before
@@ -242,7 +254,7 @@ func (h *Hub) Subscribe(t Topic, s Subscriber) {
 		exists := sh.topics[t] != nil
 		sh.mu.RUnlock()
 		if !exists {
-			last = h.lastSeq(t.id)
+			last = h.lastVersion(t.id)
 		}
 	}
 	sh.mu.Lock()
@@ -315,7 +327,7 @@ func (h *Hub) deliver(t Topic, ev *Event) {
 	}
 	snap := tp.snap
 	sh.mu.RUnlock()
-	if h.seq != nil && !t.user && (ev.Seq > 0 || tp.filling.Load()) {
+	if h.seq != nil && !t.user && (ev.Version > 0 || tp.filling.Load()) {
 		h.deliverOrdered(sh, t, tp, ev)
 		return
 	}
@@ -362,7 +374,7 @@ func (h *Hub) Stats() (publishes, deliveries uint64) {
 	return h.publishes.Load(), h.deliveries.Load()
 }
 
-// OrderStats returns, since New, how many new_message events were dropped
+// OrderStats returns, since New, how many versioned events were dropped
 // as already delivered, how many gaps were filled from the store, and how
 // many resyncs were sent.
 func (h *Hub) OrderStats() (repeats, fills, resyncs uint64) {

@@ -18,9 +18,10 @@ const maxHeld = 1024
 // storeTimeout bounds each store read a hub makes.
 const storeTimeout = 5 * time.Second
 
-// deliverOrdered delivers a new_message event in seq order: at once when
-// it is the next, dropped when it was delivered already, and after the
-// messages it skipped when it skips ahead. Those are read from the store
+// deliverOrdered delivers a versioned event in version order: at once
+// when it follows the last one delivered (its Prev), dropped when it was
+// delivered already, and after the changes it skipped when it skips
+// ahead. Those are read from the store
 // by a filler goroutine, never by the publisher: until the filler is
 // done, the topic's later events (of every kind) are held in arrival
 // order, and the filler delivers them after the gap.
@@ -31,20 +32,20 @@ func (h *Hub) deliverOrdered(sh *shard, t Topic, tp *topic, ev *Event) {
 		h.hold(tp, ev)
 		return
 	}
-	if ev.Seq == 0 { // the filler finished meanwhile
+	if ev.Version == 0 { // the filler finished meanwhile
 		h.fanout(t, h.snapshot(sh, t, tp), ev)
 		return
 	}
 	if tp.last < 0 { // the store did not say where it stood
-		tp.last = ev.Seq - 1
+		tp.last = ev.Prev
 	}
-	if ev.Seq <= tp.last {
+	if ev.Version <= tp.last {
 		h.repeats.Add(1)
 		return
 	}
-	if ev.Seq == tp.last+1 {
+	if ev.Prev <= tp.last {
 		h.fanout(t, h.snapshot(sh, t, tp), ev)
-		tp.last = ev.Seq
+		tp.last = ev.Version
 		return
 	}
 	tp.held = append(tp.held, ev)
@@ -58,12 +59,12 @@ func (h *Hub) hold(tp *topic, ev *Event) {
 		if !tp.overflow {
 			tp.overflow = true
 			for _, e := range tp.held {
-				tp.skip = max(tp.skip, e.Seq)
+				tp.skip = max(tp.skip, e.Version)
 			}
 			clear(tp.held)
 			tp.held = tp.held[:0]
 		}
-		tp.skip = max(tp.skip, ev.Seq)
+		tp.skip = max(tp.skip, ev.Version)
 		return
 	}
 	tp.held = append(tp.held, ev)
@@ -117,22 +118,22 @@ func (h *Hub) drain(sh *shard, t Topic, tp *topic, read func(after, before int64
 		i := 0
 		for ; i < len(tp.held); i++ {
 			ev := tp.held[i]
-			if ev.Seq == 0 {
+			if ev.Version == 0 {
 				h.fanout(t, h.snapshot(sh, t, tp), ev)
 				continue
 			}
 			if tp.last < 0 {
-				tp.last = ev.Seq - 1
+				tp.last = ev.Prev
 			}
-			if ev.Seq <= tp.last {
+			if ev.Version <= tp.last {
 				h.repeats.Add(1)
 				continue
 			}
-			if ev.Seq > tp.last+1 {
+			if ev.Prev > tp.last {
 				break
 			}
 			h.fanout(t, h.snapshot(sh, t, tp), ev)
-			tp.last = ev.Seq
+			tp.last = ev.Version
 		}
 		n := copy(tp.held, tp.held[i:])
 		clear(tp.held[n:])
@@ -141,7 +142,7 @@ func (h *Hub) drain(sh *shard, t Topic, tp *topic, read func(after, before int64
 		var before int64
 		switch {
 		case len(tp.held) > 0:
-			before = tp.held[0].Seq
+			before = tp.held[0].Version
 		case tp.want > tp.last && tp.last >= 0:
 			before = tp.want + 1
 		default:
@@ -163,14 +164,15 @@ func (h *Hub) drain(sh *shard, t Topic, tp *topic, read func(after, before int64
 		} else {
 			h.fills.Add(1)
 			for _, e := range evs {
-				if e.Seq > tp.last {
+				if e.Version > tp.last {
 					h.fanout(t, h.snapshot(sh, t, tp), e)
-					tp.last = e.Seq
+					tp.last = e.Version
 				}
 			}
 		}
-		// Seq has holes (messages removed with their author): what the
-		// store did not have before the held event is not coming.
+		// Versions have holes (changes with no event here, messages
+		// removed with their author): what the store did not have
+		// before the held event is not coming.
 		tp.last = max(tp.last, before-1)
 	}
 }
@@ -181,10 +183,10 @@ func (h *Hub) resync(sh *shard, t Topic, tp *topic) {
 	h.fanout(t, h.snapshot(sh, t, tp), &Event{Type: EventResync, ConversationID: t.id})
 }
 
-func (h *Hub) lastSeq(convID int64) int64 {
+func (h *Hub) lastVersion(convID int64) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	m, err := h.seq.LastSeqs(ctx, []int64{convID})
+	m, err := h.seq.LastVersions(ctx, []int64{convID})
 	if err != nil {
 		// Unknown (-1): the first event sets it. A subscriber joining
 		// while the store fails gets an error from its own reads too.
@@ -194,7 +196,8 @@ func (h *Hub) lastSeq(convID int64) int64 {
 }
 
 // CatchUp delivers, to every conversation with subscribers here, the
-// messages the store has past the last one delivered: what other nodes'
+// changes the store has past the last one delivered (new messages, edits,
+// deletions, reactions): what other nodes'
 // events would have brought had they arrived. A cluster calls it when its
 // broker comes back, and every few seconds as a safety net. It does
 // nothing without a Sequence.
@@ -221,7 +224,7 @@ func (h *Hub) CatchUp(ctx context.Context) error {
 	for id := range topics {
 		ids = append(ids, id)
 	}
-	last, err := h.seq.LastSeqs(ctx, ids)
+	last, err := h.seq.LastVersions(ctx, ids)
 	if err != nil {
 		return err
 	}

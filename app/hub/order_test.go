@@ -28,10 +28,10 @@ func (l *log) commit() *hub.Event {
 }
 
 func msg(seq int64) *hub.Event {
-	return &hub.Event{Type: "new_message", ConversationID: 1, MessageID: 100 + seq, Seq: seq}
+	return &hub.Event{Type: "new_message", ConversationID: 1, MessageID: 100 + seq, Version: seq, Prev: seq - 1}
 }
 
-func (l *log) LastSeqs(_ context.Context, ids []int64) (map[int64]int64, error) {
+func (l *log) LastVersions(_ context.Context, ids []int64) (map[int64]int64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.fail {
@@ -303,17 +303,17 @@ func TestOrdered_CloseStopsAHungFill(t *testing.T) {
 	}
 }
 
-// slowStart is a store whose LastSeqs hangs until released.
+// slowStart is a store whose LastVersions hangs until released.
 type slowStart struct {
 	*log
 	entered chan struct{}
 	release chan struct{}
 }
 
-func (s *slowStart) LastSeqs(ctx context.Context, ids []int64) (map[int64]int64, error) {
+func (s *slowStart) LastVersions(ctx context.Context, ids []int64) (map[int64]int64, error) {
 	s.entered <- struct{}{}
 	<-s.release
-	return s.log.LastSeqs(ctx, ids)
+	return s.log.LastVersions(ctx, ids)
 }
 
 func TestOrdered_PublishDoesNotWaitForAFirstSubscriber(t *testing.T) {
@@ -344,5 +344,36 @@ func TestOrdered_PublishDoesNotWaitForAFirstSubscriber(t *testing.T) {
 	<-subscribed
 	if n := h.Subscribers(hub.ConversationTopic(2)); n != 1 {
 		t.Errorf("conversation 2 has %d subscribers, want 1", n)
+	}
+}
+
+// Versions come from one clock for every conversation: a conversation's
+// are not consecutive. An event that follows the last one delivered (its
+// Prev) goes at once, whatever the distance; only one that skips a
+// change (its Prev is past the last) waits for the store, and a change
+// with no event of its own (a rename) is read as nothing and passed.
+func TestOrdered_PrevNotConsecutiveVersions(t *testing.T) {
+	st := &log{last: 5}
+	h := hub.New(hub.Options{Sequence: st})
+	var c counter
+	h.Subscribe(hub.ConversationTopic(1), &c)
+	ev := func(v, prev int64) *hub.Event {
+		return &hub.Event{Type: "new_message", ConversationID: 1, MessageID: 100 + v, Version: v, Prev: prev}
+	}
+	h.Receive(hub.ConversationTopic(1), ev(10, 5))
+	h.Receive(hub.ConversationTopic(1), ev(17, 10))
+	if _, fills, _ := h.OrderStats(); fills != 0 || !slices.Equal(c.delivered(), []int64{110, 117}) {
+		t.Fatalf("delivered %v with %d fills, want 110 and 117 at once", c.delivered(), fills)
+	}
+	// 20 was a rename: no event, nothing in the store to fill.
+	h.Receive(hub.ConversationTopic(1), ev(30, 20))
+	eventually(t, "30 delivered", func() bool { return c.n.Load() >= 3 })
+	repeats, fills, resyncs := h.OrderStats()
+	if !slices.Equal(c.delivered(), []int64{110, 117, 130}) || fills != 1 || resyncs != 0 || repeats != 0 {
+		t.Fatalf("delivered %v, repeats %d fills %d resyncs %d; want 130 after one fill", c.delivered(), repeats, fills, resyncs)
+	}
+	h.Receive(hub.ConversationTopic(1), ev(17, 10)) // late: dropped
+	if repeats, _, _ := h.OrderStats(); repeats != 1 {
+		t.Errorf("a repeat delivered again")
 	}
 }

@@ -81,7 +81,7 @@ func frameTypes() []string {
 		// server → client (new_message, typing, read_receipt above too)
 		"connection_established", "authenticated", "token_expiring", "pong",
 		"joined", "left", "message_ack", "message_updated", "message_deleted",
-		"presence", "notification", "conversation_updated", "error",
+		"reaction_updated", "presence", "notification", "conversation_updated", "error",
 		// what the WebSocket edge counts a frame that is not JSON as
 		"invalid",
 	}

@@ -79,6 +79,8 @@ const (
 	opDeleteMessage
 	opSearchMessages
 	opMarkRead
+	opReact
+	opReactions
 	opChangePassword
 	opCount
 )
@@ -119,6 +121,8 @@ func opNames() [opCount]string {
 		opDeleteMessage:      "delete_message",
 		opSearchMessages:     "search_messages",
 		opMarkRead:           "mark_read",
+		opReact:              "react",
+		opReactions:          "reactions",
 	}
 }
 
@@ -280,6 +284,16 @@ func (s *timedStore) EditMessage(ctx context.Context, id int64, content string, 
 func (s *timedStore) DeleteMessage(ctx context.Context, id int64, at time.Time) (m chat.Message, changed bool, err error) {
 	defer s.since(opDeleteMessage, time.Now(), &err)
 	return s.Store.DeleteMessage(ctx, id, at)
+}
+
+func (s *timedStore) React(ctx context.Context, msgID, userID int64, emoji string, add bool, at time.Time) (rc chat.ReactionChange, err error) {
+	defer s.since(opReact, time.Now(), &err)
+	return s.Store.React(ctx, msgID, userID, emoji, add, at)
+}
+
+func (s *timedStore) Reactions(ctx context.Context, viewer int64, msgIDs []int64) (r map[int64]chat.Reactions, err error) {
+	defer s.since(opReactions, time.Now(), &err)
+	return s.Store.Reactions(ctx, viewer, msgIDs)
 }
 
 func (s *timedStore) MarkRead(ctx context.Context, convID, userID, msgID int64) (mark chat.ReadMark, moved bool, err error) {

@@ -217,7 +217,7 @@ func (c *conn) open(convID int64) time.Time {
 		Type: "connection_established", User: c.userNow(), ServerTime: chat.Time{Time: h.opt.Now()}}))
 	h.opt.Hub.Subscribe(hub.UserTopic(c.user.ID), c)
 	if convID != 0 {
-		if ferr := c.join(ctx, convID, nil, nil); ferr != nil {
+		if ferr := c.join(ctx, convID, nil, nil, nil); ferr != nil {
 			c.sendError(nil, ferr)
 		}
 	}
@@ -418,7 +418,10 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 		if f.LastMessageID != nil && *f.LastMessageID < 0 {
 			return &frameError{codeInvalid, "Field last_message_id must not be negative."}
 		}
-		return c.join(ctx, id, f.LastMessageID, rid)
+		if f.SinceVersion != nil && *f.SinceVersion < 0 {
+			return &frameError{codeInvalid, "Field since_version must not be negative."}
+		}
+		return c.join(ctx, id, f.LastMessageID, f.SinceVersion, rid)
 
 	case typeLeave:
 		id, ferr := f.conversationID()

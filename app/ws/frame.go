@@ -50,6 +50,7 @@ type inFrame struct {
 	Token          *string         `json:"token"`
 	ConversationID *int64          `json:"conversation_id"`
 	LastMessageID  *int64          `json:"last_message_id"`
+	SinceVersion   *int64          `json:"since_version"`
 	Content        *string         `json:"content"`
 	ClientID       *string         `json:"client_id"`
 	ReplyToID      *int64          `json:"reply_to_id"`
@@ -181,6 +182,7 @@ type joinedFrame struct {
 	OnlineUserIDs  []int64         `json:"online_user_ids"`
 	Recovered      bool            `json:"recovered"`
 	Missed         int             `json:"missed"`
+	Version        int64           `json:"version"`
 	RequestID      json.RawMessage `json:"request_id,omitempty"`
 }
 

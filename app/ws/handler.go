@@ -66,9 +66,15 @@ type Chat interface {
 	// CheckMember returns ErrNotFound unless userID takes part in convID.
 	CheckMember(ctx context.Context, convID, userID int64) error
 	OnlineUserIDs(ctx context.Context, convID int64) ([]int64, error)
-	// Missed returns up to limit messages after afterID, oldest first;
-	// HasMore says there were more.
-	Missed(ctx context.Context, convID, afterID int64, limit int) (chat.Page, error)
+	// Missed returns up to limit messages after afterID, oldest first,
+	// with their reactions as viewer sees them; HasMore says there were
+	// more.
+	Missed(ctx context.Context, viewer, convID, afterID int64, limit int) (chat.Page, error)
+	// ConversationVersion returns the conversation's version.
+	ConversationVersion(ctx context.Context, convID int64) (int64, error)
+	// Changes returns the messages created or changed in (after, upTo],
+	// in order, at most limit, as viewer sees them.
+	Changes(ctx context.Context, viewer, convID, after, upTo int64, limit int) ([]chat.Change, error)
 	// Send stores and publishes a message; Sent.JSON is the message
 	// encoded, for the ack.
 	Send(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string, replyToID int64) (chat.Sent, error)

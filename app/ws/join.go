@@ -9,15 +9,15 @@ import (
 	"github.com/confab/confab/app/hub"
 )
 
-// maxReplay is the most missed messages a join replays; past it the join
-// answers recovered:false and the client reloads over REST.
+// maxReplay is the most missed messages (or changes) a join replays; past
+// it the join answers recovered:false and the client reloads over REST.
 const maxReplay = 1000
 
 // joins is one connection's joined conversations and their recoveries.
 // The hub's Deliver, the reader (join, leave) and the writer (the replay)
 // all use it, under its lock.
 //
-// A join with last_message_id goes through these states:
+// A join with last_message_id or since_version goes through these states:
 //
 //	begin      joined, recovering: live events of the conversation are held
 //	ready      the replay and the joined reply wait for the writer
@@ -46,6 +46,21 @@ type joinState struct {
 	replay []chat.Message
 	reply  *hub.Event
 	after  int64
+	// A since_version recovery replays changes instead (since is set),
+	// up to the conversation's version when they were read.
+	since   bool
+	changes []chat.Change
+	version int64
+}
+
+// recovery is what a join's reader hands its writer.
+type recovery struct {
+	replay  []chat.Message // last_message_id: the messages after it
+	after   int64          // last_message_id
+	since   bool           // a since_version recovery: changes, version
+	changes []chat.Change
+	version int64
+	reply   *hub.Event
 }
 
 func newJoins(max, held int) joins {
@@ -104,30 +119,32 @@ func (j *joins) hold(ev *hub.Event) holdResult {
 // ready hands a recovery's replay and joined reply to the writer. It
 // returns false if the conversation was left meanwhile, or a newer join
 // began a recovery of its own.
-func (j *joins) ready(convID int64, replay []chat.Message, reply *hub.Event, after int64) bool {
+func (j *joins) ready(convID int64, r recovery) bool {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	st := j.m[convID]
 	if st == nil || !st.recovering || st.ready {
 		return false
 	}
-	st.ready, st.replay, st.reply, st.after = true, replay, reply, after
+	st.ready, st.replay, st.reply, st.after = true, r.replay, r.reply, r.after
+	st.since, st.changes, st.version = r.since, r.changes, r.version
 	return true
 }
 
-// take ends a recovery for the writer: it returns the replay, the reply
-// and the events held meanwhile, and live events flow from then on. ok is
-// false when there is nothing to send (left meanwhile, or already taken).
-func (j *joins) take(convID int64) (replay []chat.Message, reply *hub.Event, held []*hub.Event, after int64, ok bool) {
+// take ends a recovery for the writer: it returns the recovery and the
+// events held meanwhile, and live events flow from then on. ok is false
+// when there is nothing to send (left meanwhile, or already taken).
+func (j *joins) take(convID int64) (r recovery, held []*hub.Event, ok bool) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	st := j.m[convID]
 	if st == nil || !st.ready {
-		return nil, nil, nil, 0, false
+		return recovery{}, nil, false
 	}
-	replay, reply, held, after = st.replay, st.reply, st.buf, st.after
-	st.replay, st.reply, st.buf, st.recovering, st.ready = nil, nil, nil, false, false
-	return replay, reply, held, after, true
+	r = recovery{replay: st.replay, after: st.after, since: st.since, changes: st.changes, version: st.version, reply: st.reply}
+	held = st.buf
+	st.replay, st.reply, st.buf, st.recovering, st.ready, st.changes = nil, nil, nil, false, false, nil
+	return r, held, true
 }
 
 // leave forgets convID; it reports whether it was joined.
@@ -168,20 +185,26 @@ func (j *joins) clear() []int64 {
 }
 
 // join subscribes to a conversation. With lastMessageID it replays every
-// message after it before any live one: live events are held from the
-// moment of subscribing, the missed ones read from the store, and the
-// writer sends the replay, then the reply, then the held events it has not
-// already sent.
+// message after it before any live one; with sinceVersion, every message
+// created or changed after that version, in its current state. Live
+// events are held from the moment of subscribing, the missed ones read
+// from the store, and the writer sends the replay, then the reply, then
+// the held events it has not already sent.
+//
+// The conversation's version, in the reply, is read after subscribing and
+// before the changes: every change up to it is in the store (versions
+// become visible in order), and every one after it comes live.
 //
 // A join that fails after subscribing leaves the conversation (even one
 // joined before this frame): the client is told with an error frame and
 // joins again.
-func (c *conn) join(ctx context.Context, convID int64, lastMessageID *int64, rid json.RawMessage) *frameError {
+func (c *conn) join(ctx context.Context, convID int64, lastMessageID, sinceVersion *int64, rid json.RawMessage) *frameError {
 	h := c.h
 	if err := h.opt.Chat.CheckMember(ctx, convID, c.user.ID); err != nil {
 		return c.serviceError("join", err)
 	}
-	if ferr := c.joins.begin(convID, lastMessageID != nil); ferr != nil {
+	recover := lastMessageID != nil || sinceVersion != nil
+	if ferr := c.joins.begin(convID, recover); ferr != nil {
 		return ferr
 	}
 	h.opt.Hub.Subscribe(hub.ConversationTopic(convID), c)
@@ -191,22 +214,44 @@ func (c *conn) join(ctx context.Context, convID int64, lastMessageID *int64, rid
 		c.leave(convID)
 		return c.serviceError("join", err)
 	}
-	jf := joinedFrame{Type: "joined", ConversationID: convID, OnlineUserIDs: online, Recovered: true, RequestID: rid}
-	if lastMessageID == nil {
-		c.enqueue(reply("joined", jf))
-		return nil
-	}
-	page, err := h.opt.Chat.Missed(ctx, convID, *lastMessageID, maxReplay)
+	version, err := h.opt.Chat.ConversationVersion(ctx, convID)
 	if err != nil {
 		c.leave(convID)
 		return c.serviceError("join", err)
 	}
-	if page.HasMore {
-		jf.Recovered = false
-		page.Results = nil
+	jf := joinedFrame{Type: "joined", ConversationID: convID, OnlineUserIDs: online, Recovered: true, Version: version, RequestID: rid}
+	if !recover {
+		c.enqueue(reply("joined", jf))
+		return nil
 	}
-	jf.Missed = len(page.Results)
-	if c.joins.ready(convID, page.Results, reply("joined", jf), *lastMessageID) {
+	var r recovery
+	if sinceVersion != nil {
+		changes, err := h.opt.Chat.Changes(ctx, c.user.ID, convID, *sinceVersion, version, maxReplay+1)
+		if err != nil {
+			c.leave(convID)
+			return c.serviceError("join", err)
+		}
+		if len(changes) > maxReplay {
+			jf.Recovered = false
+			changes = nil
+		}
+		jf.Missed = len(changes)
+		r = recovery{since: true, changes: changes, version: version}
+	} else {
+		page, err := h.opt.Chat.Missed(ctx, c.user.ID, convID, *lastMessageID, maxReplay)
+		if err != nil {
+			c.leave(convID)
+			return c.serviceError("join", err)
+		}
+		if page.HasMore {
+			jf.Recovered = false
+			page.Results = nil
+		}
+		jf.Missed = len(page.Results)
+		r = recovery{replay: page.Results, after: *lastMessageID}
+	}
+	r.reply = reply("joined", jf)
+	if c.joins.ready(convID, r) {
 		c.enqueue(&hub.Event{Type: ctrlRecovered, ConversationID: convID})
 	}
 	return nil
@@ -224,20 +269,38 @@ func (c *conn) leave(convID int64) {
 // writeRecovery sends a join's replay, its joined reply, then the live
 // events held meanwhile, skipping what the replay already sent.
 func (c *conn) writeRecovery(convID int64, w *frameWriter) {
-	replay, jr, held, after, ok := c.joins.take(convID)
+	r, held, ok := c.joins.take(convID)
 	if !ok {
 		return
 	}
 	if w.lastSent == nil {
-		w.lastSent = map[int64]int64{}
+		w.lastSent = map[int64]sentMark{}
 	}
-	// The client asked for everything after `after`: start from there.
-	w.lastSent[convID] = after
-	for i := range replay {
-		w.add(chat.MessageEvent(&replay[i]))
-		w.flushIfFull()
+	mark := w.lastSent[convID]
+	if r.since {
+		// The replay is the conversation as of r.version: anything at
+		// or below it that comes live is already reflected.
+		for i := range r.changes {
+			ch := &r.changes[i]
+			ev := ch.Event()
+			if ch.Created {
+				mark.id = max(mark.id, ch.Message.ID)
+			}
+			w.s.text(ev.Type, ev.Data)
+			w.flushIfFull()
+		}
+		mark.version = max(mark.version, r.version)
+		w.lastSent[convID] = mark
+	} else {
+		// The client asked for everything after `after`: start from there.
+		mark.id = r.after
+		w.lastSent[convID] = mark
+		for i := range r.replay {
+			w.add(chat.MessageEvent(&r.replay[i]))
+			w.flushIfFull()
+		}
 	}
-	w.add(jr)
+	w.add(r.reply)
 	w.flushIfFull()
 	for _, ev := range held {
 		w.add(ev)

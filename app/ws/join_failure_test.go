@@ -61,7 +61,7 @@ func (f *faultyChat) OnlineUserIDs(ctx context.Context, convID int64) ([]int64, 
 	return f.Chat.OnlineUserIDs(ctx, convID)
 }
 
-func (f *faultyChat) Missed(ctx context.Context, convID, afterID int64, limit int) (chat.Page, error) {
+func (f *faultyChat) Missed(ctx context.Context, viewer, convID, afterID int64, limit int) (chat.Page, error) {
 	f.mu.Lock()
 	err, before := f.missedErr, f.beforeMissed
 	if f.replayLimit > 0 {
@@ -74,7 +74,7 @@ func (f *faultyChat) Missed(ctx context.Context, convID, afterID int64, limit in
 	if err != nil {
 		return chat.Page{}, err
 	}
-	return f.Chat.Missed(ctx, convID, afterID, limit)
+	return f.Chat.Missed(ctx, viewer, convID, afterID, limit)
 }
 
 func (f *faultyChat) Send(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string, replyToID int64) (chat.Sent, error) {

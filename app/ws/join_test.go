@@ -35,22 +35,22 @@ func TestJoins_States(t *testing.T) {
 		return step{"hold", func(j *joins) any { return j.hold(ev(conv)) }, want}
 	}
 	ready := func(replay []chat.Message, reply *hub.Event, want bool) step {
-		return step{"ready", func(j *joins) any { return j.ready(1, replay, reply, 4) }, want}
+		return step{"ready", func(j *joins) any { return j.ready(1, recovery{replay: replay, reply: reply, after: 4}) }, want}
 	}
 	// take answers "none" or "<replay len>/<reply>/<held>/<after>".
 	take := func(wantReplay []chat.Message, wantReply *hub.Event, wantHeld int) step {
 		return step{"take", func(j *joins) any {
-			replay, reply, held, after, ok := j.take(1)
+			r, held, ok := j.take(1)
 			if !ok {
 				return "none"
 			}
-			if len(replay) != len(wantReplay) || reply != wantReply || len(held) != wantHeld || after != 4 {
+			if len(r.replay) != len(wantReplay) || r.reply != wantReply || len(held) != wantHeld || r.after != 4 {
 				return "wrong"
 			}
 			return "taken"
 		}, "taken"}
 	}
-	takeNone := step{"take", func(j *joins) any { _, _, _, _, ok := j.take(1); return ok }, false}
+	takeNone := step{"take", func(j *joins) any { _, _, ok := j.take(1); return ok }, false}
 	leave := func(want bool) step {
 		return step{"leave", func(j *joins) any { return j.leave(1) }, want}
 	}

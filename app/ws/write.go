@@ -158,22 +158,34 @@ func (c *conn) finish(w *frameWriter) {
 type frameWriter struct {
 	c *conn
 	s socket
-	// lastSent is the newest message id written per conversation; it
-	// keeps a recovery replay and live traffic from repeating a message.
-	lastSent map[int64]int64
+	// lastSent is, per conversation, what this socket was last sent: the
+	// newest message id (a recovery replay and live traffic never repeat
+	// a message), and the newest version (a change at or below it is
+	// already reflected: a since_version replay sent the current state).
+	lastSent map[int64]sentMark
 }
 
+type sentMark struct{ id, version int64 }
+
 // add queues ev for the next flush, unless it is a message this socket has
-// already been sent.
+// already been sent or a change it already reflects.
 func (w *frameWriter) add(ev *hub.Event) {
-	if ev.MessageID != 0 && ev.Type == chat.EventNewMessage {
+	if ev.Version != 0 || (ev.MessageID != 0 && ev.Type == chat.EventNewMessage) {
 		if w.lastSent == nil {
-			w.lastSent = map[int64]int64{}
+			w.lastSent = map[int64]sentMark{}
 		}
-		if ev.MessageID <= w.lastSent[ev.ConversationID] {
+		mark := w.lastSent[ev.ConversationID]
+		if ev.Version != 0 && ev.Version <= mark.version {
 			return
 		}
-		w.lastSent[ev.ConversationID] = ev.MessageID
+		if ev.Type == chat.EventNewMessage {
+			if ev.MessageID <= mark.id {
+				return
+			}
+			mark.id = ev.MessageID
+		}
+		mark.version = max(mark.version, ev.Version)
+		w.lastSent[ev.ConversationID] = mark
 	}
 	w.s.text(ev.Type, ev.Data)
 }

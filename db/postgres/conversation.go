@@ -18,12 +18,16 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 	var created bool
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		created = false
+		v, err := takeVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
 		var direct *string
 		if c.DirectKey != "" {
 			direct = &c.DirectKey
 			err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE direct_key = $1`, c.DirectKey).Scan(&id)
 			if err == nil {
-				return rejoin(ctx, tx, id, c)
+				return rejoin(ctx, tx, id, c, v)
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
@@ -31,17 +35,17 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 		}
 		// ON CONFLICT: the pair may be starting the same direct
 		// conversation from another node right now.
-		err := tx.QueryRow(ctx, `
-			INSERT INTO conversations (title, is_group, direct_key, created_by, created_at, updated_at, member_count)
-			VALUES ($1, $2, $3, $4, $5, $5, $6)
+		err = tx.QueryRow(ctx, `
+			INSERT INTO conversations (title, is_group, direct_key, created_by, created_at, updated_at, member_count, version)
+			VALUES ($1, $2, $3, $4, $5, $5, $6, $7)
 			ON CONFLICT (direct_key) DO NOTHING
-			RETURNING id`, c.Title, c.IsGroup, direct, c.UserIDs[0], ms(c.At), len(c.UserIDs)).Scan(&id)
+			RETURNING id`, c.Title, c.IsGroup, direct, c.UserIDs[0], ms(c.At), len(c.UserIDs), v).Scan(&id)
 		if errors.Is(err, pgx.ErrNoRows) {
 			// That other node committed first: a new statement sees it.
 			if err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE direct_key = $1`, c.DirectKey).Scan(&id); err != nil {
 				return err
 			}
-			return rejoin(ctx, tx, id, c)
+			return rejoin(ctx, tx, id, c, v)
 		}
 		if err != nil {
 			return err
@@ -70,7 +74,7 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 // rejoin brings back anyone of c who had left the existing direct
 // conversation id, so that the pair can talk again in the one conversation
 // they share.
-func rejoin(ctx context.Context, tx pgx.Tx, id int64, c chat.NewConversation) error {
+func rejoin(ctx context.Context, tx pgx.Tx, id int64, c chat.NewConversation, v int64) error {
 	_, err := tx.Exec(ctx, `
 		WITH back AS (
 			INSERT INTO participants (conversation_id, user_id, role, joined_at)
@@ -78,8 +82,8 @@ func rejoin(ctx context.Context, tx pgx.Tx, id int64, c chat.NewConversation) er
 			ON CONFLICT DO NOTHING
 			RETURNING 1
 		)
-		UPDATE conversations SET member_count = member_count + (SELECT count(*) FROM back)
-		WHERE id = $1 AND EXISTS (SELECT 1 FROM back)`, id, c.UserIDs, ms(c.At))
+		UPDATE conversations SET member_count = member_count + (SELECT count(*) FROM back), version = $4
+		WHERE id = $1 AND EXISTS (SELECT 1 FROM back)`, id, c.UserIDs, ms(c.At), v)
 	return err
 }
 
@@ -125,19 +129,33 @@ func (s *Store) conversations(ctx context.Context, query string, args ...any) ([
 
 // SetTitle implements chat.Store.
 func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Time) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE conversations SET title = $1, updated_at = $2 WHERE id = $3`, title, ms(at), id)
-	if err != nil {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		v, err := takeVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `UPDATE conversations SET title = $1, updated_at = $2, version = $4 WHERE id = $3`, title, ms(at), id, v)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return chat.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 		return fmt.Errorf("set title: %w", err)
 	}
-	if tag.RowsAffected() == 0 {
-		return chat.ErrNotFound
-	}
-	return nil
+	return err
 }
 
 // AddParticipant implements chat.Store.
 func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role string, at time.Time) error {
 	err := s.tx(ctx, func(tx pgx.Tx) error {
+		v, err := takeVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO participants (conversation_id, user_id, role, joined_at, last_read_message_id, last_read_seq)
 			SELECT $1, $2, $3, $4, coalesce(last_message_id, 0), last_seq FROM conversations WHERE id = $1
@@ -148,7 +166,7 @@ func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role s
 		if tag.RowsAffected() == 0 {
 			return &chat.Error{Code: chat.CodeConflict, Detail: "That user is already a participant."}
 		}
-		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1, member_count = member_count + 1 WHERE id = $2`, ms(at), convID)
+		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1, member_count = member_count + 1, version = $3 WHERE id = $2`, ms(at), convID, v)
 		return err
 	})
 	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
@@ -163,6 +181,10 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 		// The conversation first, as every writer locks it: two
 		// participants leaving at once then take turns, and the last
 		// admin's successor is chosen once.
+		v, err := takeVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
 		var id int64
 		if err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE id = $1 FOR NO KEY UPDATE`, convID).Scan(&id); err != nil {
 			return notFound(err)
@@ -184,7 +206,10 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 			convID); err != nil {
 			return fmt.Errorf("next admin: %w", err)
 		}
-		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1, member_count = member_count - 1 WHERE id = $2`, ms(at), convID)
+		if _, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1, member_count = member_count - 1, version = $3 WHERE id = $2`, ms(at), convID, v); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, sqlq.Departure, userID, convID, v)
 		return err
 	})
 	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {

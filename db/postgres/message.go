@@ -64,7 +64,7 @@ const (
 	// KEY SHARE on a sender is what the message's foreign key would take
 	// anyway, only earlier; a sender deleted meanwhile is then simply gone.
 	sqlLockSenders       = `SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR KEY SHARE`
-	sqlLockConversations = `SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
+	sqlLockConversations = `SELECT id, version FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
 	sqlMembers           = `
 		SELECT p.conversation_id, p.user_id FROM participants p
 		WHERE (p.conversation_id, p.user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
@@ -101,14 +101,15 @@ const (
 			SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::text[])
 				WITH ORDINALITY AS n (conversation_id, sender_id, content, client_id, created_at, reply_to_id, mentions, i)
 		), ins AS (
-			INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions)
+			INSERT INTO messages (conversation_id, seq, sender_id, content, client_id, created_at, reply_to_id, mentions,
+				version, created_version)
 			SELECT n.conversation_id, c.last_seq + row_number() OVER (PARTITION BY n.conversation_id ORDER BY n.i),
-				n.sender_id, n.content, n.client_id, n.created_at, n.reply_to_id, n.mentions
+				n.sender_id, n.content, n.client_id, n.created_at, n.reply_to_id, n.mentions, $8 + n.i, $8 + n.i
 			FROM new n JOIN conversations c ON c.id = n.conversation_id
 			ORDER BY n.i
-			RETURNING id, conversation_id, sender_id, seq, created_at
+			RETURNING id, conversation_id, sender_id, seq, created_at, version
 		), bump AS (
-			UPDATE conversations c SET last_seq = l.seq, updated_at = l.created_at,
+			UPDATE conversations c SET last_seq = l.seq, updated_at = l.created_at, version = l.version,
 				last_message_id = greatest(coalesce(c.last_message_id, 0), l.id)
 			FROM (SELECT DISTINCT ON (conversation_id) * FROM ins ORDER BY conversation_id, seq DESC) l
 			WHERE c.id = l.conversation_id
@@ -117,7 +118,7 @@ const (
 			FROM (SELECT conversation_id, sender_id, max(seq) AS seq FROM ins GROUP BY 1, 2) o
 			WHERE p.conversation_id = o.conversation_id AND p.user_id = o.sender_id AND p.last_read_seq < o.seq
 		)
-		SELECT conversation_id, seq, id FROM ins`
+		SELECT conversation_id, seq, id, version FROM ins`
 )
 
 type memberKey struct{ conv, user int64 }
@@ -181,10 +182,22 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 
 	members := make(map[memberKey]bool, len(batch))
 	originals := map[clientKey]chat.Message{}
+	var lastVersion int64
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN`)
+	// The batch's versions first (see sqlq.TakeVersions): one per
+	// message, the i-th inserted taking the i-th.
+	b.Queue(sqlq.TakeVersions, len(batch)).QueryRow(func(r pgx.Row) error { return r.Scan(&lastVersion) })
 	b.Queue(sqlLockSenders, senders)
-	b.Queue(sqlLockConversations, convs)
+	versions := make(map[int64]int64, len(convs)) // each conversation's, before the batch
+	b.Queue(sqlLockConversations, convs).Query(func(rows pgx.Rows) error {
+		var id, v int64
+		_, err := pgx.ForEachRow(rows, []any{&id, &v}, func() error {
+			versions[id] = v
+			return nil
+		})
+		return err
+	})
 	b.Queue(sqlMembers, memberConvs, memberUsers).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var k memberKey
@@ -259,7 +272,7 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		ins.add(nm)
 		sent = append(sent, i)
 	}
-	type row struct{ conv, seq, id int64 }
+	type row struct{ conv, seq, id, version int64 }
 	var rows []row
 	b = &pgx.Batch{}
 	if len(refused) > 0 {
@@ -273,9 +286,10 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		})
 	}
 	if len(sent) > 0 {
-		b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats, ins.replyTos, ins.mentions).Query(func(r pgx.Rows) error {
+		b.Queue(sqlInsertMessages, ins.convs, ins.senders, ins.contents, ins.clientIDs, ins.ats, ins.replyTos, ins.mentions,
+			lastVersion-int64(len(batch))).Query(func(r pgx.Rows) error {
 			var x row
-			_, err := pgx.ForEachRow(r, []any{&x.conv, &x.seq, &x.id}, func() error {
+			_, err := pgx.ForEachRow(r, []any{&x.conv, &x.seq, &x.id, &x.version}, func() error {
 				rows = append(rows, x)
 				return nil
 			})
@@ -320,6 +334,9 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			ID:             r.id,
 			ConversationID: nm.ConversationID,
 			Seq:            r.seq,
+			Version:        r.version,
+			CreatedVersion: r.version,
+			PrevVersion:    versions[nm.ConversationID],
 			Sender:         nm.Sender,
 			Content:        nm.Content,
 			CreatedAt:      chat.UnixMilli(ms(nm.At)),
@@ -332,6 +349,7 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			cid := nm.ClientID
 			m.ClientID = &cid
 		}
+		versions[nm.ConversationID] = r.version
 		out[i] = chat.Inserted{Message: m, Created: true}
 	}
 	// A pair sent twice in one batch: the later one is a retry of the
@@ -404,35 +422,57 @@ var errClientIDElsewhere = &chat.Error{Code: chat.CodeConflict,
 
 // LastSeqs implements chat.Store.
 func (s *Store) LastSeqs(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	return s.lastOf(ctx, "last_seq", convIDs)
+}
+
+// LastVersions implements chat.Store.
+func (s *Store) LastVersions(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
+	return s.lastOf(ctx, "version", convIDs)
+}
+
+// lastOf reads column (last_seq or version) of each conversation.
+func (s *Store) lastOf(ctx context.Context, column string, convIDs []int64) (map[int64]int64, error) {
 	out := make(map[int64]int64, len(convIDs))
-	rows, err := s.pool.Query(ctx, `SELECT id, last_seq FROM conversations WHERE id = ANY($1)`, convIDs)
+	rows, err := s.pool.Query(ctx, `SELECT id, `+column+` FROM conversations WHERE id = ANY($1)`, convIDs)
 	if err != nil {
-		return nil, fmt.Errorf("last seqs: %w", err)
+		return nil, fmt.Errorf("last %s: %w", column, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var id, seq int64
 		if err := rows.Scan(&id, &seq); err != nil {
-			return nil, fmt.Errorf("last seqs: %w", err)
+			return nil, fmt.Errorf("last %s: %w", column, err)
 		}
 		out[id] = seq
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("last seqs: %w", err)
+		return nil, fmt.Errorf("last %s: %w", column, err)
 	}
 	return out, nil
 }
 
 // EditMessage implements chat.Store.
 func (s *Store) EditMessage(ctx context.Context, id int64, content string, mentions []int64, at time.Time) (chat.Message, error) {
-	m, err := sqlq.ScanMessage(s.pool.QueryRow(ctx, `
-		WITH m AS (
-			UPDATE messages SET content = $1, edited_at = $2, mentions = $4 WHERE id = $3 AND deleted_at IS NULL
-			RETURNING *
-		)
-		SELECT `+sqlq.MessageColumns+` FROM m JOIN users u ON u.id = m.sender_id`+sqlq.ReplyJoins, content, ms(at), id, sqlq.Mentions(mentions)))
+	var m chat.Message
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		v, err := takeVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
+		m, err = sqlq.ScanMessage(tx.QueryRow(ctx, `
+			WITH m AS (
+				UPDATE messages SET content = $1, edited_at = $2, mentions = $4, version = $5 WHERE id = $3 AND deleted_at IS NULL
+				RETURNING *
+			)
+			SELECT `+sqlq.MessageColumns+` FROM m JOIN users u ON u.id = m.sender_id`+sqlq.ReplyJoins, content, ms(at), id, sqlq.Mentions(mentions), v))
+		if err != nil {
+			return notFound(err)
+		}
+		m.PrevVersion, err = setConversationVersion(ctx, tx, m.ConversationID, v)
+		return err
+	})
 	if err != nil {
-		return chat.Message{}, fmt.Errorf("edit message: %w", notFound(err))
+		return chat.Message{}, fmt.Errorf("edit message: %w", err)
 	}
 	return m, nil
 }
@@ -442,12 +482,29 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 	var m chat.Message
 	var changed bool
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE messages SET content = '', deleted_at = $1 WHERE id = $2 AND deleted_at IS NULL`, ms(at), id)
+		v, err := takeVersion(ctx, tx)
 		if err != nil {
 			return err
 		}
-		changed = tag.RowsAffected() > 0
+		var conv, prev int64
+		err = tx.QueryRow(ctx, `UPDATE messages SET content = '', deleted_at = $1, version = $3 WHERE id = $2 AND deleted_at IS NULL
+			RETURNING conversation_id`, ms(at), id, v).Scan(&conv)
+		switch {
+		case err == nil:
+			if prev, err = setConversationVersion(ctx, tx, conv, v); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, sqlq.ClearReactions, id); err != nil {
+				return fmt.Errorf("clear reactions: %w", err)
+			}
+			changed = true
+		case errors.Is(err, pgx.ErrNoRows):
+			changed = false
+		default:
+			return err
+		}
 		m, err = sqlq.ScanMessage(tx.QueryRow(ctx, sqlq.MessageByID, id))
+		m.PrevVersion = prev
 		return notFound(err)
 	})
 	if err != nil {
@@ -477,4 +534,21 @@ func (s *Store) MarkRead(ctx context.Context, convID, userID, msgID int64) (chat
 		return chat.ReadMark{}, false, fmt.Errorf("mark read: %w", err)
 	}
 	return mark, moved, nil
+}
+
+// Feed implements chat.Store.
+func (s *Store) Feed(ctx context.Context, user int64, after chat.SyncKey, limit int) (chat.FeedRead, error) {
+	var read chat.FeedRead
+	var err error
+	if read.Version, err = s.CurrentVersion(ctx); err != nil {
+		return chat.FeedRead{}, err
+	}
+	v, id := after.After(chat.FeedConversation)
+	if read.Conversations, err = s.conversations(ctx, sqlq.FeedConversations, user, v, id, read.Version, limit+1); err != nil {
+		return chat.FeedRead{}, fmt.Errorf("feed: %w", err)
+	}
+	if err := s.FeedRest(ctx, user, after, read.Version, limit, &read); err != nil {
+		return chat.FeedRead{}, err
+	}
+	return read, nil
 }

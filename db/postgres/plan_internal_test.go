@@ -35,7 +35,7 @@ func TestQueryPlans_NoSeqScan(t *testing.T) {
 		sqlq.HotQuery{Name: "send: lock conversations", Query: sqlLockConversations, Args: []any{[]int64{conv}}},
 		sqlq.HotQuery{Name: "send: membership", Query: sqlMembers, Args: []any{[]int64{conv}, []int64{viewer.ID}}},
 		sqlq.HotQuery{Name: "send: originals", Query: sqlOriginals, Args: []any{[]int64{viewer.ID}, []string{"client"}}},
-		sqlq.HotQuery{Name: "send: insert", Query: sqlInsertMessages, Args: []any{[]int64{conv}, []int64{viewer.ID}, []string{"hi"}, []*string{nil}, []int64{0}, []*int64{&msg}, []*string{nil}}},
+		sqlq.HotQuery{Name: "send: insert", Query: sqlInsertMessages, Args: []any{[]int64{conv}, []int64{viewer.ID}, []string{"hi"}, []*string{nil}, []int64{0}, []*int64{&msg}, []*string{nil}, int64(0)}},
 		sqlq.HotQuery{Name: "send: replies' originals", Query: sqlReplies, Args: []any{[]int64{msg}}},
 		sqlq.HotQuery{Name: "last seqs", Query: `SELECT id, last_seq FROM conversations WHERE id = ANY($1)`, Args: []any{[]int64{conv}}},
 	)

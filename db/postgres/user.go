@@ -92,6 +92,11 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 		// order InsertMessages locks them in. Holding the user also
 		// keeps their messages from growing meanwhile (a send locks
 		// its sender first).
+		// The clock before them (takeVersion): it is everyone's first lock.
+		v, err := takeVersion(ctx, tx)
+		if err != nil {
+			return err
+		}
 		var uid int64
 		if err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&uid); err != nil {
 			return notFound(err)
@@ -126,8 +131,8 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 		// Their participant rows go too: every conversation they were
 		// in counts one member fewer.
 		if _, err := tx.Exec(ctx, `
-			UPDATE conversations SET member_count = member_count - 1
-			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = $1)`, id); err != nil {
+			UPDATE conversations SET member_count = member_count - 1, version = $2
+			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = $1)`, id, v); err != nil {
 			return fmt.Errorf("member counts: %w", err)
 		}
 		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)

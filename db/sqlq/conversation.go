@@ -33,7 +33,7 @@ const conversationSelect = conversationSelectFrom + `
 
 const (
 	conversationSelectFrom = `
-	SELECT c.id, c.title, c.is_group, c.created_by, c.created_at, c.updated_at, c.member_count, ` + unreadCount + `,
+	SELECT c.id, c.title, c.is_group, c.created_by, c.created_at, c.updated_at, c.member_count, c.version, ` + unreadCount + `,
 		` + MessageColumns
 	conversationSelectJoins = `
 	LEFT JOIN messages m ON m.id = c.last_message_id
@@ -108,7 +108,7 @@ func ScanConversation(row Row) (chat.Conversation, error) {
 	var createdBy sql.NullInt64
 	var created, updated int64
 	var last messageDest
-	dst := append([]any{&c.ID, &c.Title, &c.IsGroup, &createdBy, &created, &updated, &c.MemberCount, &c.UnreadCount}, last.targets()...)
+	dst := append([]any{&c.ID, &c.Title, &c.IsGroup, &createdBy, &created, &updated, &c.MemberCount, &c.Version, &c.UnreadCount}, last.targets()...)
 	if err := row.Scan(dst...); err != nil {
 		return chat.Conversation{}, err
 	}

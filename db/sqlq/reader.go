@@ -3,6 +3,7 @@ package sqlq
 import (
 	"context"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -232,4 +233,53 @@ func placeholders(from, to int) string {
 func scanCandidate(row Row) (chat.SearchCandidate, error) {
 	var c chat.SearchCandidate
 	return c, row.Scan(&c.ID, &c.Content)
+}
+
+// CurrentVersion implements chat.Store.
+func (r Reader) CurrentVersion(ctx context.Context) (int64, error) {
+	var v int64
+	if err := r.Q.QueryRow(ctx, CurrentVersion).Scan(&v); err != nil {
+		return 0, fmt.Errorf("current version: %w", err)
+	}
+	return v, nil
+}
+
+// Changes implements chat.Store.
+func (r Reader) Changes(ctx context.Context, convID, after, before int64, limit int) ([]chat.Change, error) {
+	if limit <= 0 {
+		return []chat.Change{}, nil
+	}
+	if before <= 0 {
+		before = math.MaxInt64
+	}
+	msgs, err := collect(ctx, r.Q, 0, ScanMessage, Changes, convID, after, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("changes: %w", err)
+	}
+	out := make([]chat.Change, len(msgs))
+	for i, m := range msgs {
+		out[i] = chat.Change{Message: m, Created: m.CreatedVersion > after}
+	}
+	return out, nil
+}
+
+// FeedRest reads the departures and messages of user's feed after key,
+// up to version upTo: what chat.Store.Feed reads besides the
+// conversations, which each store assembles itself.
+func (r Reader) FeedRest(ctx context.Context, user int64, after chat.SyncKey, upTo int64, limit int, read *chat.FeedRead) error {
+	v, id := after.After(chat.FeedDeparture)
+	deps, err := collect(ctx, r.Q, 0, func(row Row) (chat.Departure, error) {
+		var d chat.Departure
+		return d, row.Scan(&d.ConversationID, &d.Version)
+	}, FeedDepartures, user, v, id, upTo, limit+1)
+	if err != nil {
+		return fmt.Errorf("feed: departures: %w", err)
+	}
+	v, id = after.After(chat.FeedMessage)
+	msgs, err := collect(ctx, r.Q, 0, ScanMessage, FeedMessages, user, v, id, upTo, limit+1)
+	if err != nil {
+		return fmt.Errorf("feed: messages: %w", err)
+	}
+	read.Departures, read.Messages = deps, msgs
+	return nil
 }

@@ -124,7 +124,7 @@ func PrefixPattern(prefix string) string {
 // ReplyJoins (the original r of a reply, and its sender ru), in the same
 // row: a page reads its previews in its one query.
 const MessageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, u.username, u.display_name,
-	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.mentions,
+	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.mentions, m.version, m.created_version,
 	r.id, r.sender_id, ru.username, ru.display_name, substr(r.content, 1, ` + previewLen + `), r.deleted_at`
 
 // previewLen is chat.MaxPreview: substr counts characters (code points)
@@ -151,6 +151,7 @@ type messageDest struct {
 	id, conv, seq, sender, created, edited, deleted sql.NullInt64
 	username, displayName, content, clientID        sql.NullString
 	mentions                                        sql.NullString
+	version, createdVersion                         sql.NullInt64
 	reply                                           replyDest
 }
 
@@ -163,7 +164,7 @@ type replyDest struct {
 func (d *messageDest) targets() []any {
 	r := &d.reply
 	return []any{&d.id, &d.conv, &d.seq, &d.sender, &d.username, &d.displayName,
-		&d.content, &d.clientID, &d.created, &d.edited, &d.deleted, &d.mentions,
+		&d.content, &d.clientID, &d.created, &d.edited, &d.deleted, &d.mentions, &d.version, &d.createdVersion,
 		&r.id, &r.sender, &r.username, &r.displayName, &r.preview, &r.deleted}
 }
 
@@ -241,6 +242,8 @@ func (d *messageDest) message() *chat.Message {
 		Sender:         chat.UserLite{ID: d.sender.Int64, Username: d.username.String, DisplayName: d.displayName.String},
 		Content:        d.content.String,
 		CreatedAt:      chat.UnixMilli(d.created.Int64),
+		Version:        d.version.Int64,
+		CreatedVersion: d.createdVersion.Int64,
 	}
 	if d.clientID.Valid {
 		m.ClientID = &d.clientID.String
@@ -371,3 +374,61 @@ func FullText(terms []string, quote, and, prefix string) string {
 	b.WriteString(prefix)
 	return b.String()
 }
+// Versions (see chat.Conversation.Version).
+const (
+	// TakeVersions hands out the next $1 versions and returns the last
+	// of them. In PostgreSQL the row stays locked until the transaction
+	// ends, so versions become visible in the order they were taken:
+	// every transaction that changes what participants see takes its
+	// versions here, as its first lock.
+	TakeVersions = `UPDATE feed_clock SET version = version + $1 WHERE id = 1 RETURNING version`
+	// CurrentVersion reads the last version handed out.
+	CurrentVersion = `SELECT version FROM feed_clock WHERE id = 1`
+	// SetConversationVersion records conversation $2's change $1.
+	SetConversationVersion = `UPDATE conversations SET version = $1 WHERE id = $2`
+	// Departure records that user $1 left (or was removed from)
+	// conversation $2 at version $3.
+	Departure = `INSERT INTO departures (user_id, conversation_id, version) VALUES ($1, $2, $3)
+		ON CONFLICT (user_id, conversation_id) DO UPDATE SET version = excluded.version`
+)
+
+// The reads of versions: a conversation's changes (chat.Store.Changes)
+// and a user's feed (chat.Store.Feed).
+
+// changeKey is where a message stands among the changes after version
+// $2: its creation when that came after $2, else its last change.
+const changeKey = `(CASE WHEN m.created_version > $2 THEN m.created_version ELSE m.version END)`
+
+// Changes reads the messages of conversation $1 created or changed after
+// version $2, with their key below $3, ascending by key, at most $4.
+const Changes = `SELECT ` + MessageColumns + MessageFrom + `
+	WHERE m.conversation_id = $1 AND m.version > $2 AND ` + changeKey + ` < $3
+	ORDER BY ` + changeKey + `, m.id
+	LIMIT $4`
+
+// FeedConversations reads viewer $1's conversations whose (version, id)
+// is past ($2, $3) and whose version is at most $4, ascending, at most
+// $5.
+const FeedConversations = conversationSelect + `
+	WHERE p.user_id = $1 AND (c.version > $2 OR (c.version = $2 AND c.id > $3)) AND c.version <= $4
+	ORDER BY c.version, c.id
+	LIMIT $5`
+
+// FeedDepartures reads user $1's departures (from conversations they are
+// not in now) past ($2, $3) and at most $4, ascending, at most $5.
+const FeedDepartures = `
+	SELECT d.conversation_id, d.version FROM departures d
+	WHERE d.user_id = $1 AND (d.version > $2 OR (d.version = $2 AND d.conversation_id > $3)) AND d.version <= $4
+	  AND NOT EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = d.conversation_id AND p.user_id = $1)
+	ORDER BY d.version, d.conversation_id
+	LIMIT $5`
+
+// FeedMessages reads the messages of viewer $1's conversations whose
+// (version, id) is past ($2, $3) and whose version is at most $4,
+// ascending, at most $5: through each conversation's messages_version.
+const FeedMessages = `SELECT ` + MessageColumns + `
+	FROM participants p JOIN messages m ON m.conversation_id = p.conversation_id
+	JOIN users u ON u.id = m.sender_id ` + ReplyJoins + `
+	WHERE p.user_id = $1 AND (m.version > $2 OR (m.version = $2 AND m.id > $3)) AND m.version <= $4
+	ORDER BY m.version, m.id
+	LIMIT $5`

@@ -67,6 +67,7 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 			t.Fatalf("insert: %v %v", err, res[0].Err)
 		}
 		m := res[0].Message
+		m.PrevVersion = 0 // the change's, not the message's: not read back
 		w.updated, w.last = at, &m
 		if from.ID != v.ID {
 			w.unread++
@@ -103,10 +104,11 @@ func testConversationsList(t *testing.T, open func(t *testing.T) chat.Store) {
 			send(w, user(w.members[1]))
 		case i == 5: // a deleted message still counts as unread: its tombstone shows
 			m := send(w, user(w.members[1]))
-			if _, _, err := s.DeleteMessage(ctx, m.ID, tick()); err != nil {
+			d, _, err := s.DeleteMessage(ctx, m.ID, tick())
+			if err != nil {
 				t.Fatal(err)
 			}
-			w.last.Content, w.last.IsDeleted = "", true
+			w.last.Content, w.last.IsDeleted, w.last.Version = "", true, d.Version
 		case i == 7: // someone joins later
 			at := tick()
 			if err := s.AddParticipant(ctx, w.id, others[4].ID, chat.RoleMember, at); err != nil {

@@ -44,6 +44,8 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"EditAndDelete", testEditAndDelete},
 		{"Replies_PreviewEverywhereAndSameConversationOnly", testReplies},
 		{"Mentions_StoredAndReplacedByEdit", testMentions},
+		{"Reactions_CountedVersionedAndListedByFirstUse", testReactions},
+		{"Reactions_AtMostTwentyEmojiEvenConcurrently", testReactionsCap},
 		{"Messages_Pages", testMessagesPages},
 		{"MarkRead_NeverMovesBackwards", testMarkRead},
 		{"DeleteUser_RepointsLastMessages", testDeleteUser},
@@ -57,6 +59,9 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"SearchMessages_RankedThenNewestAndPaged", testSearchRanking},
 		{"SearchMessages_ViewerInManyConversations", testSearchManyConversations},
 		{"Seq_ConcurrentNodesGiveEachConversationOneOrder", testSeqConcurrent},
+		{"Versions_EveryChangeAndChangesSince", testVersions},
+		{"Feed_ConversationsDeparturesMessagesInPages", testFeed},
+		{"Feed_GaplessWithWritersOnSeveralNodes", testFeedGapless},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
