@@ -374,6 +374,7 @@ func FullText(terms []string, quote, and, prefix string) string {
 	b.WriteString(prefix)
 	return b.String()
 }
+
 // Versions (see chat.Conversation.Version).
 const (
 	// TakeVersions hands out the next $1 versions and returns the last
