@@ -75,6 +75,7 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 	if err != nil {
 		return nil, fmt.Errorf("insert messages: %w", err)
 	}
+	s.nudgeSearchIndexer() // the index follows in its own transaction
 	return out, nil
 }
 
@@ -147,15 +148,8 @@ const (
 	// writer checks its conversation before the insert, in the batch's
 	// transaction, so no other write comes between. Only a reply runs
 	// it: a plain send costs what it did.
-	sqlReplyTo  = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?`
-	sqlOriginal = sqlq.MessageByClientID
-	// sqlIndexMessage adds a stored message to the search index
-	// (migration 00009) in the batch's transaction. The writer does it
-	// itself, with the content it already holds, rather than a trigger on
-	// messages: a trigger program per row was part of the index's cost on
-	// this path (docs/performance.md). Edits and deletions, off the send
-	// path, keep the index through the migration's triggers.
-	sqlIndexMessage      = `INSERT INTO messages_fts (rowid, content, conversation_id) VALUES (?, ?, ?)`
+	sqlReplyTo           = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?`
+	sqlOriginal          = sqlq.MessageByClientID
 	sqlTouchConversation = `
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?,
 			version = ?
@@ -219,9 +213,7 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64)
 	if prev < 0 {
 		prev, _ = row[1].(int64)
 	}
-	// Boxed once for the insert and the index: an allocation each.
-	var conv, content any = nm.ConversationID, nm.Content
-	res, err := sc.execResult(sc.insert, conv, seq, nm.Sender.ID, content, clientID, at,
+	res, err := sc.execResult(sc.insert, nm.ConversationID, seq, nm.Sender.ID, nm.Content, clientID, at,
 		replyToID, mentionsArg(nm.Mentions), version, version)
 	if err != nil {
 		return chat.Inserted{}, err
@@ -237,9 +229,6 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64)
 	id, err := res.LastInsertId()
 	if err != nil {
 		return chat.Inserted{}, err
-	}
-	if err := sc.exec(sc.index, id, content, conv); err != nil {
-		return chat.Inserted{}, fmt.Errorf("index message: %w", err)
 	}
 	m := chat.Message{
 		ID:             id,

@@ -68,6 +68,11 @@ func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) ([]chat.
 	if len(q.Terms) == 0 || q.Limit <= 0 || q.Offset >= chat.SearchCandidates {
 		return []chat.SearchHit{}, nil
 	}
+	// What was sent before this search is found by it: the index first
+	// takes in the messages it has not yet.
+	if err := s.searchReady(ctx); err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
 	convs := []int64{q.ConversationID}
 	if q.ConversationID == 0 {
 		var err error

@@ -28,11 +28,11 @@ import (
 // Only the goroutine holding the write pool's one connection (inside
 // sql.Conn.Raw) uses a sendConn, so it needs no lock of its own.
 type sendConn struct {
-	dc                                 any // the driver connection the statements belong to
-	member, insert, byClientID, touch  driver.Stmt
-	readOwnStmt, replyTo, clock, index driver.Stmt
-	args                               []driver.NamedValue // scratch, reused by every statement
-	row                                []driver.Value      // scratch
+	dc                                any // the driver connection the statements belong to
+	member, insert, byClientID, touch driver.Stmt
+	readOwnStmt, replyTo, clock       driver.Stmt
+	args                              []driver.NamedValue // scratch, reused by every statement
+	row                               []driver.Value      // scratch
 }
 
 // sendConn returns the send statements of the driver connection dc,
@@ -53,7 +53,7 @@ func (s *Store) sendConn(ctx context.Context, dc any) (*sendConn, error) {
 	for _, q := range []struct {
 		dst   *driver.Stmt
 		query string
-	}{{&sc.member, sqlMember}, {&sc.insert, sqlInsertMessage}, {&sc.byClientID, sqlOriginal}, {&sc.touch, sqlTouchConversation}, {&sc.readOwnStmt, sqlq.ReadOwn}, {&sc.replyTo, sqlReplyTo}, {&sc.clock, sqlTakeVersions}, {&sc.index, sqlIndexMessage}} {
+	}{{&sc.member, sqlMember}, {&sc.insert, sqlInsertMessage}, {&sc.byClientID, sqlOriginal}, {&sc.touch, sqlTouchConversation}, {&sc.readOwnStmt, sqlq.ReadOwn}, {&sc.replyTo, sqlReplyTo}, {&sc.clock, sqlTakeVersions}} {
 		st, err := p.PrepareContext(ctx, q.query)
 		if err != nil {
 			sc.close()
@@ -68,7 +68,7 @@ func (s *Store) sendConn(ctx context.Context, dc any) (*sendConn, error) {
 // close finalizes the statements. Callers hold the connection.
 func (sc *sendConn) close() error {
 	var errs []error
-	for _, st := range []driver.Stmt{sc.member, sc.insert, sc.byClientID, sc.touch, sc.readOwnStmt, sc.replyTo, sc.clock, sc.index} {
+	for _, st := range []driver.Stmt{sc.member, sc.insert, sc.byClientID, sc.touch, sc.readOwnStmt, sc.replyTo, sc.clock} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

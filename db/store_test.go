@@ -3,7 +3,6 @@ package db_test
 import (
 	"context"
 	"database/sql"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -431,56 +430,10 @@ func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	var n int
-	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name LIKE 'messages_fts%'`).Scan(&n); err != nil || n != 0 {
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name LIKE 'messages_fts%' OR name = 'search_indexed'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d search tables and triggers left after down (%v)", n, err)
 	}
 	if _, err := w.ExecContext(ctx, `UPDATE messages SET content = 'x'`); err != nil {
 		t.Errorf("a write after down: %v", err)
-	}
-}
-
-// TestSearchIndex_MatchesMessagesAfterEveryWrite: what the writer indexes
-// for a send and the triggers for an edit are exactly what the triggers
-// remove again, through sends, edits, deletions and a
-// deleted author's messages going with them (FTS5's integrity-check
-// compares the index with the messages it indexes).
-func TestSearchIndex_MatchesMessagesAfterEveryWrite(t *testing.T) {
-	s, path := mustOpenDB(t)
-	ctx := context.Background()
-	a, b := mustUser(t, s, "ann"), mustUser(t, s, "ben")
-	conv := mustConversation(t, s, a, b)
-	w := writable(t, path)
-	var sent []chat.Message
-	for i, from := range []chat.User{a, b, a, b} {
-		res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: conv, Sender: from.Lite(), Content: fmt.Sprintf("words %d", i), At: t0}})
-		if err != nil || res[0].Err != nil {
-			t.Fatal(err, res[0].Err)
-		}
-		sent = append(sent, res[0].Message)
-	}
-	check := func(when string) {
-		t.Helper()
-		if _, err := w.ExecContext(ctx, `INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
-			t.Fatalf("%s: %v", when, err)
-		}
-	}
-	check("after sends")
-	if _, err := s.EditMessage(ctx, sent[0].ID, "other words", nil, t0); err != nil {
-		t.Fatal(err)
-	}
-	check("after an edit")
-	for range 2 { // the second deletion changes nothing
-		if _, _, err := s.DeleteMessage(ctx, sent[1].ID, t0); err != nil {
-			t.Fatal(err)
-		}
-	}
-	check("after a deletion")
-	if err := s.DeleteUser(ctx, b.ID); err != nil {
-		t.Fatal(err)
-	}
-	check("after the author's deletion")
-	hits, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: a.ID, Terms: []string{"words"}, Limit: 10})
-	if err != nil || len(hits) != 2 {
-		t.Errorf("found %+v %v, want ann's two messages", hits, err)
 	}
 }

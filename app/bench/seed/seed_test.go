@@ -471,6 +471,11 @@ func TestWrite_MessagesAreSearchable(t *testing.T) {
 	if _, err := d.Exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
 		t.Fatalf("search index: %v", err)
 	}
+	// The mark says so: the server's indexer has nothing to add.
+	var mark, top int64
+	if err := d.QueryRow(`SELECT (SELECT id FROM search_indexed), (SELECT max(id) FROM messages)`).Scan(&mark, &top); err != nil || mark != top || top == 0 {
+		t.Errorf("search index mark %d, last message %d (%v)", mark, top, err)
+	}
 	d.Close()
 	s := startOn(t, path)
 	token := mustLogin(t, s, 1)
