@@ -87,6 +87,16 @@ func TestSearchMessages(t *testing.T) {
 		}
 	})
 
+	t.Run("HitsCarryTheirReactions", func(t *testing.T) {
+		react(t, s, b, cafe, "👍", true)
+		_, body := searchIDs(t, s, a, "q", "zürich")
+		hits := body["results"].([]any)
+		if len(hits) != 1 {
+			t.Fatalf("hits %v", hits)
+		}
+		wantReactions(t, "a hit's message", hits[0].(map[string]any)["message"].(map[string]any), [3]any{"👍", int64(1), false})
+	})
+
 	t.Run("ConversationOfOthersIsNotFound", func(t *testing.T) {
 		wantError(t, s.Do(t, http.MethodGet, searchURL("q", "cafe", "conversation_id", p("%d", bc)), a.Access, nil), http.StatusNotFound, "not_found")
 		wantError(t, s.Do(t, http.MethodGet, searchURL("q", "cafe", "conversation_id", "999999"), a.Access, nil), http.StatusNotFound, "not_found")
