@@ -75,6 +75,7 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 	if err != nil {
 		return nil, fmt.Errorf("insert messages: %w", err)
 	}
+	s.nudgeSearchIndexer() // the index follows in its own transaction
 	return out, nil
 }
 

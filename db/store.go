@@ -55,6 +55,8 @@ type Store struct {
 	send   *sendConn // the group commit's statements on the write connection
 
 	users userCache
+
+	indexer searchIndexer // see searchindex.go
 }
 
 // Open opens (creating it and its folder if needed) the SQLite file at path
@@ -76,6 +78,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.startSearchIndexer()
 	return s, nil
 }
 
@@ -229,6 +232,7 @@ func (s *Store) DB() *sql.DB { return s.read }
 
 // Close checkpoints the WAL into the main file and closes every connection.
 func (s *Store) Close() error {
+	s.stopSearchIndexer()
 	s.stmtMu.Lock()
 	for k, st := range s.stmts {
 		st.Close()

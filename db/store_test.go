@@ -397,3 +397,43 @@ func downTo(t *testing.T, s *db.Store, version int64) {
 		}
 	}
 }
+
+// TestMigrations_SearchIndexesExistingMessages: messages stored before
+// the search index are found once it is added, deleted ones are not, and
+// down removes the index and its triggers.
+func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
+	s, path := mustOpenDB(t)
+	ctx := context.Background()
+	a, b := mustUser(t, s, "ann"), mustUser(t, s, "ben")
+	conv := mustConversation(t, s, a, b)
+	if err := s.Migrate(ctx, "down"); err != nil { // to the schema before search
+		t.Fatal(err)
+	}
+	w := writable(t, path)
+	for i, m := range []struct {
+		content string
+		deleted any
+	}{{"Crème brûlée tonight", nil}, {"", int64(1)}} {
+		if _, err := w.ExecContext(ctx, `INSERT INTO messages (conversation_id, seq, sender_id, content, created_at, deleted_at) VALUES (?, ?, ?, ?, 0, ?)`,
+			conv, i+1, a.ID, m.content, m.deleted); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Migrate(ctx, "up"); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: b.ID, Terms: []string{"creme", "BRUL"}, Limit: 10})
+	if err != nil || len(hits) != 1 || hits[0].Message.Content != "Crème brûlée tonight" {
+		t.Fatalf("after up: %+v %v", hits, err)
+	}
+	if err := s.Migrate(ctx, "down"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name LIKE 'messages_fts%' OR name = 'search_indexed'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d search tables and triggers left after down (%v)", n, err)
+	}
+	if _, err := w.ExecContext(ctx, `UPDATE messages SET content = 'x'`); err != nil {
+		t.Errorf("a write after down: %v", err)
+	}
+}

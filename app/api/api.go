@@ -100,6 +100,7 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodPost, "/conversations/:id/read/", a.handleMarkRead)
 	u.route(http.MethodPatch, "/messages/:id/", a.handleEditMessage)
 	u.route(http.MethodDelete, "/messages/:id/", a.handleDeleteMessage)
+	u.route(http.MethodGet, "/search/messages/", a.handleSearchMessages)
 	u.route(http.MethodPut, "/messages/:id/reactions/:emoji/", a.handleAddReaction)
 	u.route(http.MethodDelete, "/messages/:id/reactions/:emoji/", a.handleRemoveReaction)
 	u.route(http.MethodGet, "/sync/", a.handleSync)

@@ -234,6 +234,11 @@ func azRows() []azRow {
 			want: map[string]int{asParticipant: gone, asOwner: gone}},
 		{method: http.MethodDelete, path: fixed("/api/messages/%d/", directMsg), body: noBody, scoped: true, note: "the participant's in a direct one",
 			want: map[string]int{asOwner: refused, asParticipant: gone}},
+		// Search: anyone, in their own conversations; one conversation
+		// only by its participants.
+		{method: http.MethodGet, path: fixed("/api/search/messages/?q=the"), body: noBody, note: "everywhere", want: everyone(ok)},
+		{method: http.MethodGet, path: fixed("/api/search/messages/?q=the&conversation_id=%d", group), body: noBody, scoped: true, note: "one conversation",
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
 		// Any participant reacts to any message of theirs, and takes
 		// back their own reaction (a removal of none is a harmless 200).
 		{method: http.MethodPut, path: fixed("/api/messages/%d/reactions/%%F0%%9F%%91%%8D/", memberMsg), body: noBody, scoped: true,
@@ -252,6 +257,7 @@ func (w *azWorld) missing(path string) string {
 		p("/messages/%d/", w.ownerMsg), "/messages/999999/",
 		p("/messages/%d/", w.memberMsg), "/messages/999999/",
 		p("/messages/%d/", w.directMsg), "/messages/999999/",
+		p("conversation_id=%d", w.group), "conversation_id=999999",
 	)
 	return r.Replace(path)
 }

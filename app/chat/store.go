@@ -129,6 +129,14 @@ type Store interface {
 	// DeleteMessage tombstones a message; changed is false when it was
 	// already deleted.
 	DeleteMessage(ctx context.Context, id int64, at time.Time) (m Message, changed bool, err error)
+	// SearchMessages returns the messages q asks for (see SearchQuery):
+	// not deleted, in a conversation q.Viewer is in, with every term (the
+	// last as a prefix) compared without case or diacritics; of the
+	// SearchCandidates newest such messages, best match first, then
+	// newest (higher id) first. Each hit's Snippet is a short
+	// part of the content, as stored (not escaped), with SnippetStart and
+	// SnippetEnd around each matched word.
+	SearchMessages(ctx context.Context, q SearchQuery) ([]SearchHit, error)
 	// React adds (add) or removes userID's reaction emoji to message
 	// msgID, in one transaction: ErrNotFound for an unknown message,
 	// CodeInvalid on "message" for a deleted one, and on "emoji" for a

@@ -77,6 +77,7 @@ const (
 	opMessage
 	opEditMessage
 	opDeleteMessage
+	opSearchMessages
 	opMarkRead
 	opReact
 	opReactions
@@ -118,6 +119,7 @@ func opNames() [opCount]string {
 		opMessage:            "message",
 		opEditMessage:        "edit_message",
 		opDeleteMessage:      "delete_message",
+		opSearchMessages:     "search_messages",
 		opMarkRead:           "mark_read",
 		opReact:              "react",
 		opReactions:          "reactions",
@@ -257,6 +259,11 @@ func (s *timedStore) Messages(ctx context.Context, convID int64, q chat.PageQuer
 func (s *timedStore) LastSeqs(ctx context.Context, convIDs []int64) (seqs map[int64]int64, err error) {
 	defer s.since(opLastSeqs, time.Now(), &err)
 	return s.Store.LastSeqs(ctx, convIDs)
+}
+
+func (s *timedStore) SearchMessages(ctx context.Context, q chat.SearchQuery) (hits []chat.SearchHit, err error) {
+	defer s.since(opSearchMessages, time.Now(), &err)
+	return s.Store.SearchMessages(ctx, q)
 }
 
 func (s *timedStore) MessagesBySeq(ctx context.Context, convID, afterSeq, beforeSeq int64, limit int) (ms []chat.Message, err error) {

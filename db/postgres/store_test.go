@@ -410,3 +410,39 @@ func TestInsertMessages_ClientIDRaceWithAnotherNode(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrations_SearchIndexesExistingMessages: messages stored before
+// the search column are found once it is added; down removes it.
+func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
+	s := mustOpen(t, pgtest.URL(t))
+	ctx := context.Background()
+	a, err := s.CreateUser(ctx, "ann", "", "h", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{a.ID}, At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx, "down"); err != nil { // to the schema before search
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO messages (conversation_id, seq, sender_id, content, created_at) VALUES ($1, 1, $2, 'Crème brûlée tonight', 0)`,
+		conv, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Migrate(ctx, "up"); err != nil {
+		t.Fatal(err)
+	}
+	hits, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: a.ID, Terms: []string{"creme", "BRUL"}, Limit: 10})
+	if err != nil || len(hits) != 1 || hits[0].Message.Content != "Crème brûlée tonight" {
+		t.Fatalf("after up: %+v %v", hits, err)
+	}
+	if err := s.Migrate(ctx, "down"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'messages' AND column_name = 'search'`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("search column after down: %d %v", n, err)
+	}
+}

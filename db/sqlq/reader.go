@@ -196,6 +196,47 @@ func collectMap[K comparable, V any](ctx context.Context, q Querier, query strin
 	return out, rows.Err()
 }
 
+// Search runs a message search in either store: candidates is the
+// store's own full-text query (FTS5 or tsvector), which reads the id and
+// content of the newest chat.SearchCandidates matches of args, newest
+// first; they are ranked and their snippets made in Go (chat.SearchText),
+// so that both stores find, order and mark alike.
+func (r Reader) Search(ctx context.Context, q chat.SearchQuery, candidates string, args ...any) ([]chat.SearchHit, error) {
+	cands, err := collect(ctx, r.Q, chat.SearchCandidates, scanCandidate, candidates, args...)
+	if err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	text := chat.NewSearchText(q.Terms)
+	page := chat.RankCandidates(cands, text, q.Offset, q.Limit)
+	if len(page) == 0 {
+		return []chat.SearchHit{}, nil
+	}
+	ids := make([]any, len(page))
+	for i, id := range page {
+		ids[i] = id
+	}
+	msgs, err := collect(ctx, r.Q, len(page), ScanMessage, `SELECT `+MessageColumns+MessageFrom+`WHERE m.id IN ($1`+placeholders(2, len(page))+`)`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	return chat.OrderHits(page, msgs, text), nil
+}
+
+// placeholders is ", $from, …" up to $to.
+func placeholders(from, to int) string {
+	var b strings.Builder
+	for i := from; i <= to; i++ {
+		b.WriteString(", $")
+		b.WriteString(strconv.Itoa(i))
+	}
+	return b.String()
+}
+
+func scanCandidate(row Row) (chat.SearchCandidate, error) {
+	var c chat.SearchCandidate
+	return c, row.Scan(&c.ID, &c.Content)
+}
+
 // CurrentVersion implements chat.Store.
 func (r Reader) CurrentVersion(ctx context.Context) (int64, error) {
 	var v int64

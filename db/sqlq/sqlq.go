@@ -357,6 +357,24 @@ const ConversationIDs = `
 // ParticipantIDs lists the users of conversation $1.
 const ParticipantIDs = `SELECT user_id FROM participants WHERE conversation_id = $1 ORDER BY user_id`
 
+// FullText joins search terms (chat.SearchTerms: letters, digits and
+// marks only) into one dialect's full-text query: each term between two
+// quote characters (a quote inside doubled, so that no term is ever
+// syntax), joined by and, the last followed by prefix.
+func FullText(terms []string, quote, and, prefix string) string {
+	var b strings.Builder
+	for i, t := range terms {
+		if i > 0 {
+			b.WriteString(and)
+		}
+		b.WriteString(quote)
+		b.WriteString(strings.ReplaceAll(t, quote, quote+quote))
+		b.WriteString(quote)
+	}
+	b.WriteString(prefix)
+	return b.String()
+}
+
 // Versions (see chat.Conversation.Version).
 const (
 	// TakeVersions hands out the next $1 versions and returns the last

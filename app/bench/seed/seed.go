@@ -202,6 +202,12 @@ func write(ctx context.Context, cfg Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// The search index is built once, from every message stored, and
+	// its mark (search_indexed) set past them in the same transaction, so
+	// that the server's indexer has nothing left to add.
+	if err := indexAll(ctx, conn); err != nil {
+		return Result{}, fmt.Errorf("index the messages: %w", err)
+	}
 	// Leave the file as the server keeps it: in WAL mode, everything in
 	// the main file.
 	if _, err := conn.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
@@ -614,4 +620,21 @@ func appendContent(b []byte, rnd *rand.Rand, vocabulary []string) []byte {
 		b = append(b, vocabulary[rnd.IntN(len(vocabulary))]...)
 	}
 	return b
+}
+
+// indexAll rebuilds the search index (migration 00009) from every message
+// and moves its mark to the last one, in one transaction.
+func indexAll(ctx context.Context, conn *sql.DB) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE search_indexed SET id = (SELECT coalesce(max(id), 0) FROM messages)`); err != nil {
+		return err
+	}
+	return tx.Commit()
 }

@@ -458,3 +458,44 @@ func TestReads_StartsTheBinaryOnTheFile(t *testing.T) {
 		t.Errorf("no start times against the target:\n%s", out)
 	}
 }
+
+// TestWrite_MessagesAreSearchable: the seeded messages are in the search
+// index, as if each had been sent: the index matches the messages, and a
+// seeded user finds their own conversations' messages.
+func TestWrite_MessagesAreSearchable(t *testing.T) {
+	path := mustSeed(t, small(""))
+	d, err := sql.Open("sqlite", "file:"+(&url.URL{Path: path}).EscapedPath()+"?_pragma=busy_timeout(5000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Exec(`INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+		t.Fatalf("search index: %v", err)
+	}
+	// The mark says so: the server's indexer has nothing to add.
+	var mark, top int64
+	if err := d.QueryRow(`SELECT (SELECT id FROM search_indexed), (SELECT max(id) FROM messages)`).Scan(&mark, &top); err != nil || mark != top || top == 0 {
+		t.Errorf("search index mark %d, last message %d (%v)", mark, top, err)
+	}
+	d.Close()
+	s := startOn(t, path)
+	token := mustLogin(t, s, 1)
+	resp := s.Do(t, http.MethodGet, "/api/search/messages/?q=coffee", token, nil)
+	if resp.Status != http.StatusOK {
+		t.Fatalf("search: %d %s", resp.Status, resp.Body)
+	}
+	var out struct {
+		Results []struct {
+			Message struct{ Content string }
+			Snippet string
+		}
+	}
+	resp.JSON(t, &out)
+	if len(out.Results) == 0 {
+		t.Fatal("seed_1 found no message with coffee")
+	}
+	for _, r := range out.Results {
+		if !strings.Contains(r.Message.Content, "coffee") || !strings.Contains(r.Snippet, "<b>coffee</b>") {
+			t.Errorf("found %q, snippet %q", r.Message.Content, r.Snippet)
+		}
+	}
+}

@@ -1,0 +1,168 @@
+package api_test
+
+import (
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/confab/confab/app/server/servertest"
+)
+
+// searchURL is /api/search/messages/ with the query parameters kv.
+func searchURL(kv ...string) string {
+	v := url.Values{}
+	for i := 0; i < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return "/api/search/messages/?" + v.Encode()
+}
+
+// searchIDs runs a search as u and returns the ids found, in order, and
+// the answer's body.
+func searchIDs(t *testing.T, s *servertest.Server, u servertest.User, kv ...string) ([]int64, map[string]any) {
+	t.Helper()
+	r := s.Do(t, http.MethodGet, searchURL(kv...), u.Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	body := r.Map(t)
+	wantKeys(t, "search results", body, "results", "next")
+	var ids []int64
+	for _, h := range body["results"].([]any) {
+		hit := h.(map[string]any)
+		wantKeys(t, "hit", hit, "message", "snippet")
+		ids = append(ids, num(wantMessage(t, hit["message"])["id"]))
+	}
+	return ids, body
+}
+
+func TestSearchMessages(t *testing.T) {
+	s := servertest.Start(t)
+	a, b, c := s.Register(t, "sia"), s.Register(t, "tom"), s.Register(t, "una")
+	ab, bc := s.Conversation(t, a, b), s.Conversation(t, b, c)
+	cafe := s.Send(t, a, ab, "Meet at the Café Zürich")
+	other := s.Send(t, b, bc, "the cafe of tom and una")
+	html := s.Send(t, b, ab, `<img src=x onerror=alert(1)> cafe & more`)
+	edited := s.Send(t, a, ab, "old words here")
+	gone := s.Send(t, a, ab, "cafe to delete")
+	wantStatus(t, s.Do(t, http.MethodPatch, p("/api/messages/%d/", edited), a.Access, map[string]string{"content": "new words"}), http.StatusOK)
+	wantStatus(t, s.Do(t, http.MethodDelete, p("/api/messages/%d/", gone), a.Access, nil), http.StatusNoContent)
+
+	for _, tc := range []struct {
+		name string
+		u    servertest.User
+		kv   []string
+		want []int64
+	}{
+		{"OnlyOwnConversations", a, []string{"q", "cafe"}, []int64{cafe, html}},
+		{"TheOtherSide", c, []string{"q", "cafe"}, []int64{other}},
+		{"CaseDiacriticsPrefix", a, []string{"q", "CAFÉ zür"}, []int64{cafe}},
+		{"OneConversation", b, []string{"q", "cafe", "conversation_id", p("%d", bc)}, []int64{other}},
+		{"EditReplaces", a, []string{"q", "old"}, nil},
+		{"EditedFound", a, []string{"q", "new words"}, []int64{edited}},
+		{"NeverDeleted", a, []string{"q", "delete"}, nil},
+		{"SyntaxIsNotPassedThrough", a, []string{"q", `" * NEAR( AND - 🎉`}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, body := searchIDs(t, s, tc.u, tc.kv...)
+			if !sameSet(got, tc.want) {
+				t.Errorf("found %v, want %v; body %v", got, tc.want, body)
+			}
+			if body["next"] != nil {
+				t.Errorf("next = %v on the only page", body["next"])
+			}
+		})
+	}
+
+	t.Run("SnippetMarksMatchesAndEscapesTheRest", func(t *testing.T) {
+		_, body := searchIDs(t, s, a, "q", "onerror")
+		hits := body["results"].([]any)
+		if len(hits) != 1 {
+			t.Fatalf("hits %v", hits)
+		}
+		snip := hits[0].(map[string]any)["snippet"].(string)
+		rest := strings.NewReplacer("<b>", "", "</b>", "").Replace(snip)
+		if !strings.Contains(snip, "<b>onerror</b>") || strings.ContainsAny(rest, `<>"`) || !strings.Contains(snip, "&amp;") {
+			t.Errorf("snippet %q: want <b>onerror</b> and the rest HTML-escaped", snip)
+		}
+	})
+
+	t.Run("HitsCarryTheirReactions", func(t *testing.T) {
+		react(t, s, b, cafe, "👍", true)
+		_, body := searchIDs(t, s, a, "q", "zürich")
+		hits := body["results"].([]any)
+		if len(hits) != 1 {
+			t.Fatalf("hits %v", hits)
+		}
+		wantReactions(t, "a hit's message", hits[0].(map[string]any)["message"].(map[string]any), [3]any{"👍", int64(1), false})
+	})
+
+	t.Run("ConversationOfOthersIsNotFound", func(t *testing.T) {
+		wantError(t, s.Do(t, http.MethodGet, searchURL("q", "cafe", "conversation_id", p("%d", bc)), a.Access, nil), http.StatusNotFound, "not_found")
+		wantError(t, s.Do(t, http.MethodGet, searchURL("q", "cafe", "conversation_id", "999999"), a.Access, nil), http.StatusNotFound, "not_found")
+	})
+
+	t.Run("NeedsAToken", func(t *testing.T) {
+		wantError(t, s.Do(t, http.MethodGet, searchURL("q", "cafe"), "", nil), http.StatusUnauthorized)
+	})
+
+	t.Run("BadInput", func(t *testing.T) {
+		for _, tc := range []struct {
+			kv    []string
+			field string
+		}{
+			{nil, "q"},
+			{[]string{"q", "   "}, "q"},
+			{[]string{"q", strings.Repeat("a", 201)}, "q"},
+			{[]string{"q", "cafe", "limit", "0"}, "limit"},
+			{[]string{"q", "cafe", "limit", "51"}, "limit"},
+			{[]string{"q", "cafe", "limit", "x"}, "limit"},
+			{[]string{"q", "cafe", "before", "not-a-cursor"}, "before"},
+			{[]string{"q", "cafe", "before", "MTIzLjQ1Ng"}, "before"}, // a conversation list's cursor
+			{[]string{"q", "cafe", "conversation_id", "x"}, "conversation_id"},
+		} {
+			wantInvalid(t, s.Do(t, http.MethodGet, searchURL(tc.kv...), a.Access, nil), tc.field)
+		}
+		// 200 characters is the most, not too many.
+		searchIDs(t, s, a, "q", strings.Repeat("é", 200))
+	})
+}
+
+func TestSearchMessages_Pages(t *testing.T) {
+	s := servertest.Start(t)
+	a, b := s.Register(t, "val"), s.Register(t, "wes")
+	conv := s.Conversation(t, a, b)
+	var want []int64
+	for range 5 {
+		want = append([]int64{s.Send(t, a, conv, "same words each time")}, want...) // equal rank: newest first
+	}
+	var got []int64
+	kv := []string{"q", "words", "limit", "2"}
+	for page := 0; ; page++ {
+		ids, body := searchIDs(t, s, b, kv...)
+		got = append(got, ids...)
+		next, _ := body["next"].(string)
+		if next == "" {
+			break
+		}
+		if page > 5 {
+			t.Fatal("pages never end")
+		}
+		kv = []string{"q", "words", "limit", "2", "before", next}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pages gave %v, want %v", got, want)
+	}
+	ids, _ := searchIDs(t, s, b, "q", "words")
+	if len(ids) != 5 {
+		t.Errorf("default page: %d results, want all 5", len(ids))
+	}
+}
+
+// sameSet reports whether a and b hold the same ids, in any order.
+func sameSet(a, b []int64) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}

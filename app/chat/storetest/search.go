@@ -1,0 +1,168 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/confab/confab/app/chat"
+)
+
+// search runs q as viewer and returns the ids found, in order, and the
+// hits.
+func search(tb testing.TB, s chat.Store, viewer chat.User, conv int64, q string, offset, limit int) ([]int64, []chat.SearchHit) {
+	tb.Helper()
+	hits, err := s.SearchMessages(context.Background(), chat.SearchQuery{
+		Viewer: viewer.ID, Terms: chat.SearchTerms(q), ConversationID: conv, Offset: offset, Limit: limit,
+	})
+	if err != nil {
+		tb.Fatalf("search %q: %v", q, err)
+	}
+	var got []int64
+	for _, h := range hits {
+		got = append(got, h.Message.ID)
+	}
+	return got, hits
+}
+
+func testSearchMessages(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	ann, bob, cat := mustUser(t, s, "ann"), mustUser(t, s, "bob"), mustUser(t, s, "cat")
+	ab := mustConversation(t, s, false, ann, bob)
+	bc := mustConversation(t, s, false, bob, cat)
+	group := mustConversation(t, s, true, ann, bob, cat)
+
+	cafe := mustSend(t, s, ann, ab, "Meet at the Café Zürich tomorrow")
+	lunch := mustSend(t, s, bob, ab, "lunch tomorrow? the cafe again")
+	secret := mustSend(t, s, bob, bc, "cafe secret between bob and cat")
+	gone := mustSend(t, s, ann, group, "cafe plans, deleted later")
+	edited := mustSend(t, s, cat, group, "original wording about the cafe")
+	html := mustSend(t, s, ann, group, `<script>alert("x")</script> & cafe`)
+	if _, _, err := s.DeleteMessage(ctx, gone.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EditMessage(ctx, edited.ID, "reworded: tea house instead", nil, t0); err != nil {
+		t.Fatal(err)
+	}
+
+	sortIDs := func(ids []int64) []int64 { ids = slices.Clone(ids); slices.Sort(ids); return ids }
+	for _, tc := range []struct {
+		name   string
+		viewer chat.User
+		conv   int64
+		q      string
+		want   []int64 // in any order
+	}{
+		{"OnlyConversationsOfTheViewer", ann, 0, "cafe", []int64{cafe.ID, lunch.ID, html.ID}},
+		{"OtherViewerOtherConversations", cat, 0, "cafe", []int64{secret.ID, html.ID}},
+		{"DiacriticsAndCaseIgnored", ann, 0, "CAFÉ zurich", []int64{cafe.ID}},
+		{"PrefixOnTheLastWord", ann, 0, "tomorrow caf", []int64{cafe.ID, lunch.ID}},
+		{"PrefixOnlyOnTheLastWord", ann, 0, "caf tomorrow", nil},
+		{"EveryWordRequired", ann, 0, "cafe lunch", []int64{lunch.ID}},
+		{"OneConversation", ann, group, "cafe", []int64{html.ID}},
+		{"EditReplacesTheOldWords", cat, 0, "original", nil},
+		{"EditedWordsFound", cat, 0, "tea hous", []int64{edited.ID}},
+		{"DeletedNeverFound", ann, 0, "plans", nil},
+		{"SyntaxIsJustSeparators", ann, 0, `"cafe" -zurich* ( meet:*`, []int64{cafe.ID}},
+		{"OperatorsAreWords", cat, 0, "bob AND", []int64{secret.ID}},
+		{"NearIsAWord", cat, 0, "NEAR(", nil},
+		{"QuotesAndEmojiAreSeparators", ann, 0, `alert("x") 🎉 & | !`, []int64{html.ID}},
+		{"OnlySeparators", ann, 0, `" * - ( 🎉`, nil},
+		{"NoMatch", ann, 0, "nothing", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _ := search(t, s, tc.viewer, tc.conv, tc.q, 0, 50)
+			if !slices.Equal(sortIDs(got), sortIDs(tc.want)) {
+				t.Errorf("search %q as %s = %v, want %v", tc.q, tc.viewer.Username, got, tc.want)
+			}
+		})
+	}
+
+	t.Run("SnippetMarksTheMatchedWords", func(t *testing.T) {
+		_, hits := search(t, s, ann, 0, "zurich", 0, 50)
+		if len(hits) != 1 {
+			t.Fatalf("hits = %v", hits)
+		}
+		want := chat.SnippetStart + "Zürich" + chat.SnippetEnd
+		if !strings.Contains(hits[0].Snippet, want) || !strings.Contains(hits[0].Snippet, "Meet") {
+			t.Errorf("snippet = %q, want it to contain %q", hits[0].Snippet, want)
+		}
+		if hits[0].Message.Content != cafe.Content || hits[0].Message.Sender.Username != "ann" {
+			t.Errorf("message = %+v", hits[0].Message)
+		}
+	})
+}
+
+// testSearchRanking: a better match comes first; among equal matches the
+// newer; pages by offset neither repeat nor skip.
+func testSearchRanking(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ann, bob := mustUser(t, s, "ann"), mustUser(t, s, "bob")
+	conv := mustConversation(t, s, false, ann, bob)
+	var same []int64
+	for range 5 {
+		same = append(same, mustSend(t, s, ann, conv, "one apple among many other words in a longer sentence here").ID)
+	}
+	best := mustSend(t, s, bob, conv, "apple apple apple")
+	mustSend(t, s, bob, conv, "pear")
+
+	got, _ := search(t, s, ann, 0, "apple", 0, 50)
+	want := []int64{best.ID}
+	for i := len(same) - 1; i >= 0; i-- {
+		want = append(want, same[i])
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("ranked %v, want %v (best, then newest first)", got, want)
+	}
+	var paged []int64
+	for off := 0; off < 10; off += 2 {
+		ids, _ := search(t, s, ann, 0, "apple", off, 2)
+		paged = append(paged, ids...)
+	}
+	if !slices.Equal(paged, want) {
+		t.Errorf("pages of 2 = %v, want %v", paged, want)
+	}
+	if ids, _ := search(t, s, ann, 0, "*** ", 0, 50); len(ids) != 0 {
+		t.Errorf("no terms found %v", ids)
+	}
+}
+
+// testSearchManyConversations: a viewer in many conversations (more than
+// a store may name in one query) still finds only their own, and not a
+// conversation's messages once they have left it.
+func testSearchManyConversations(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	ann, bob, cat := mustUser(t, s, "ann"), mustUser(t, s, "bob"), mustUser(t, s, "cat")
+	for i := range 205 { // more than the 200 the SQLite store names in a query
+		conv := mustConversation(t, s, true, ann, bob)
+		mustSend(t, s, bob, conv, fmt.Sprintf("status report %d", i))
+	}
+	secret := mustConversation(t, s, false, bob, cat)
+	mustSend(t, s, bob, secret, "status report for cat only")
+	left := mustConversation(t, s, true, ann, bob)
+	mustSend(t, s, bob, left, "status report after ann left")
+	if err := s.RemoveParticipant(ctx, left, ann.ID, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		viewer chat.User
+		q      string
+		want   int
+	}{
+		{ann, "status", 50},   // a full page
+		{ann, "report 7", 11}, // 7 and 70–79: the last word is a prefix
+		{ann, "report 204", 1},
+		{ann, "cat only", 0},
+		{ann, "after left", 0},
+		{cat, "status", 1},
+		{bob, "after left", 1},
+	} {
+		if got, _ := search(t, s, tc.viewer, 0, tc.q, 0, 50); len(got) != tc.want {
+			t.Errorf("search %q as %s found %d, want %d", tc.q, tc.viewer.Username, len(got), tc.want)
+		}
+	}
+}

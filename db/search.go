@@ -1,0 +1,113 @@
+package db
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/db/sqlq"
+)
+
+// maxFilteredConversations is how many conversations a search names in
+// its FTS5 query (conversation_id : (…)), so that the index itself keeps
+// only the viewer's messages: the doclists of a few conversations are
+// short, and FTS5 skips through a common word's to meet them. A viewer in
+// more conversations sees a large share of all messages; the search then
+// walks the word's matches newest first and keeps the viewer's, which
+// soon reach chat.SearchCandidates.
+const maxFilteredConversations = 200
+
+// sqlSearchCandidates finds the newest matches on messages_fts
+// (migration 00009): $1 the FTS5 query (ftsQuery), $2 the viewer, $3 how
+// many. FTS5 walks its index by rowid, newest first, and stops there:
+// neither bm25() nor snippet() runs in SQL, as both read more of the
+// index than the page needs (bm25 counts every message with each word,
+// to weigh it); the ranking and the snippet are made in Go from the
+// content (chat.SearchText).
+const sqlSearchCandidates = `
+	SELECT m.id, m.content
+	FROM messages_fts f
+	JOIN messages m ON m.id = f.rowid
+	JOIN participants p ON p.conversation_id = m.conversation_id AND p.user_id = $2
+	WHERE messages_fts MATCH $1 AND m.deleted_at IS NULL
+	ORDER BY f.rowid DESC
+	LIMIT $3`
+
+// sqlViewerConversations lists the conversations a search may name, one
+// more than it names at most: then it names none.
+const sqlViewerConversations = `SELECT conversation_id FROM participants WHERE user_id = ? LIMIT ?`
+
+// ftsQuery makes the FTS5 query of terms in the content column: each a
+// quoted string (so that nothing in it is FTS5 syntax: AND, NEAR, *, -,
+// column filters), all of them required, the last a prefix. With convs,
+// only messages of those conversations match.
+func ftsQuery(terms []string, convs []int64) string {
+	q := "{content} : (" + sqlq.FullText(terms, `"`, " ", "*") + ")"
+	if len(convs) == 0 {
+		return q
+	}
+	var b strings.Builder
+	b.WriteString("{conversation_id} : (")
+	for i, c := range convs {
+		if i > 0 {
+			b.WriteString(" OR ")
+		}
+		b.WriteByte('"')
+		b.WriteString(strconv.FormatInt(c, 10))
+		b.WriteByte('"')
+	}
+	b.WriteString(") AND ")
+	b.WriteString(q)
+	return b.String()
+}
+
+// SearchMessages implements chat.Store.
+func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) ([]chat.SearchHit, error) {
+	if len(q.Terms) == 0 || q.Limit <= 0 || q.Offset >= chat.SearchCandidates {
+		return []chat.SearchHit{}, nil
+	}
+	// What was sent before this search is found by it: the index first
+	// takes in the messages it has not yet.
+	if err := s.searchReady(ctx); err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	convs := []int64{q.ConversationID}
+	if q.ConversationID == 0 {
+		var err error
+		convs, err = s.viewerConversations(ctx, q.Viewer)
+		if err != nil {
+			return nil, err
+		}
+		if len(convs) == 0 {
+			return []chat.SearchHit{}, nil
+		}
+		if len(convs) > maxFilteredConversations {
+			convs = nil
+		}
+	}
+	return s.Search(ctx, q, sqlSearchCandidates, ftsQuery(q.Terms, convs), q.Viewer, chat.SearchCandidates)
+}
+
+// viewerConversations returns up to maxFilteredConversations+1 of the
+// conversations viewer is in.
+func (s *Store) viewerConversations(ctx context.Context, viewer int64) ([]int64, error) {
+	rows, err := s.read.QueryContext(ctx, sqlViewerConversations, viewer, maxFilteredConversations+1)
+	if err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	defer rows.Close()
+	var convs []int64
+	for rows.Next() {
+		var c int64
+		if err := rows.Scan(&c); err != nil {
+			return nil, fmt.Errorf("search messages: %w", err)
+		}
+		convs = append(convs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search messages: %w", err)
+	}
+	return convs, nil
+}
