@@ -3,8 +3,10 @@
 //
 // Modules: dom.js (DOM helpers, text only), api.js (REST + tokens),
 // socket.js (WebSocket + reconnect), chat.js (conversations and messages),
-// dialogs.js (new conversation, details), devpanel.js (frames and tools).
-// All user content is rendered with textContent / text nodes, never as HTML.
+// dialogs.js (new conversation, details), search.js (message search),
+// devpanel.js (frames and tools).
+// All user content is rendered with textContent / text nodes, never as HTML
+// (search snippets too: their <b> marks are built as elements, see dom.js).
 //
 // Stable hooks for browser tests (id = element id, [tid] = data-testid):
 //
@@ -36,6 +38,16 @@
 //   #conversation-list-status [conversation-list-status] (loading / empty).
 //   URL hash #/c/<id> opens a conversation.
 //
+// Message search (sidebar)
+//   #message-search [message-search] (debounced as you type; Escape clears),
+//   #search-panel [search-panel] data-state = "loading" | "done" | "error"
+//   (shown instead of the conversation list while there is a query),
+//   #search-status [search-status], #search-results [search-results]; each
+//   result is a button [search-result] data-message-id data-conversation-id
+//   with [search-result-conversation] and [search-snippet] (matched words in
+//   <b>); a click opens the conversation at the message. #search-more
+//   [search-more] loads the next page.
+//
 // New conversation dialog  #new-conversation-dialog [new-conversation-dialog]
 //   #user-search [user-search], [user-search-results], [user-result]
 //   data-user-id (aria-pressed when chosen), [selected-users] with
@@ -53,14 +65,26 @@
 //   #message-list [message-list]; each message is an <li> [message] with
 //     data-state = "pending" | "acked" | "failed", data-message-id="<id>"
 //     (only once acknowledged), data-client-id, data-sender-id, class "mine"
-//     for your own; inside: [message-content], and for your own messages
+//     for your own, class "mentions-me" and data-mentions-me="true" when it
+//     mentions you, data-highlighted="true" (class "jumped") on the message a
+//     search result or a quote jumped to; inside: [message-content] (with a
+//     [mention] span data-user-id, class "mention-me" for you, per @mention),
+//     [message-quote] data-reply-to-id (a reply's original, above the bubble:
+//     [message-quote-sender], [message-quote-text], "Deleted message" once
+//     deleted; a click scrolls to it), [reactions] with one [reaction-chip]
+//     per emoji (data-emoji, data-count, data-me, aria-pressed; its
+//     [reaction-count]; a click toggles your own), [message-reply],
+//     [message-react] → [reaction-picker] with [reaction-option] data-emoji
+//     and [reaction-picker-close]; for your own messages
 //     [message-edit] → [message-edit-input], [message-edit-save],
 //     [message-edit-cancel]; [message-delete] → [message-delete-confirm],
 //     [message-delete-cancel]; failed sends: [message-retry], [message-discard].
 //   #seen-by [seen-by] ("Seen by …", under the last message; data-message-id).
 //   #typing-indicator [typing-indicator] ("alice is typing…", empty when idle).
-//   #composer [composer], #composer-input [composer-input],
-//   #composer-send [composer-send].
+//   #reply-bar [reply-bar] data-reply-to-id (shown while answering a message:
+//   [reply-bar-sender], [reply-bar-text], #reply-cancel [reply-cancel]; Escape
+//   in the composer cancels too), #composer [composer], #composer-input
+//   [composer-input], #composer-send [composer-send].
 //
 // Details dialog  #details-dialog [details-dialog]
 //   #details-title-input [details-title-input], [details-rename-save],
@@ -91,6 +115,7 @@ import { ChatSocket, describeClose } from './socket.js';
 import { Chat } from './chat.js';
 import { NewConversationDialog, DetailsDialog } from './dialogs.js';
 import { DevPanel } from './devpanel.js';
+import { MessageSearch } from './search.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 
@@ -137,6 +162,7 @@ const chat = new Chat({ socket, toast });
 const newDialog = new NewConversationDialog(chat);
 const details = new DetailsDialog(chat);
 const devpanel = new DevPanel({ socket, chat, toast });
+const search = new MessageSearch(chat);
 
 $('#new-conversation-button').addEventListener('click', () => newDialog.open());
 $('#details-button').addEventListener('click', () => {
@@ -326,6 +352,7 @@ async function enterApp(user) {
 function leaveApp(notice) {
   socket.stop('signed out');
   chat.reset();
+  search.reset();
   if (newDialog.dlg.open) newDialog.dlg.close();
   if (details.dlg.open) details.dlg.close();
   devpanel.toggle(false);

@@ -14,6 +14,87 @@ const TYPING_SHOW_MS = 6000; // show someone as typing this long without news
 const TYPING_STOP_GAP_MS = 1100; // the server forwards ≤ 1 typing frame/s, so space them
 const MAX_CONTENT = 4000;
 const GROUP_WINDOW_MS = 5 * 60e3; // consecutive messages closer than this share a header
+const JUMP_PAGE_SIZE = 100; // history page size while loading back to a message we jump to
+const JUMP_MAX_PAGES = 50; // give up a jump past this many pages
+const SYNC_PAGE_SIZE = 200; // changes per GET /api/sync/ while catching up after a reconnect
+/** REACTION_CHOICES are the emoji the reaction picker offers. */
+export const REACTION_CHOICES = ['👍', '❤️', '😂', '😮', '😢', '🎉'];
+
+/**
+ * mergeMessage is what the console keeps when it learns a new state m of a
+ * message it holds as old. A state older than the one held (a smaller
+ * version) is dropped. Events fanned out to every socket carry reactions
+ * without "me" (one payload for all viewers): the "me" known locally for
+ * the same emoji is kept then.
+ */
+export function mergeMessage(old, m) {
+  if (!old) return m;
+  if (typeof old.version === 'number' && typeof m.version === 'number' && m.version < old.version) return old;
+  if (Array.isArray(m.reactions) && m.reactions.some((r) => typeof r.me !== 'boolean')) {
+    const mine = new Map((old.reactions || []).map((r) => [r.emoji, r.me === true]));
+    m = { ...m, reactions: m.reactions.map((r) => (typeof r.me === 'boolean' ? r : { ...r, me: mine.get(r.emoji) || false })) };
+  }
+  return m;
+}
+
+/**
+ * applyReaction returns m with one reaction_updated event applied: the
+ * emoji's count as the event says (gone at 0), and "me" changed only when
+ * the event is about the current user. An event the message already
+ * reflects (its version is not newer) changes nothing.
+ */
+export function applyReaction(m, f, meId) {
+  if (typeof m.version === 'number' && typeof f.version === 'number' && f.version <= m.version) return m;
+  const list = (m.reactions || []).map((r) => ({ ...r }));
+  let r = list.find((x) => x.emoji === f.emoji);
+  if (!r && f.count > 0) list.push((r = { emoji: f.emoji, count: 0, me: false }));
+  if (r) {
+    r.count = f.count;
+    if (f.user_id === meId) r.me = Boolean(f.added);
+  }
+  const next = { ...m, reactions: list.filter((x) => x.count > 0) };
+  if (typeof f.version === 'number') next.version = f.version;
+  return next;
+}
+
+const NAME_CHAR = /[A-Za-z0-9_.-]/;
+
+/**
+ * mentionNodes splits content into text and highlighted @mentions. names
+ * maps a lower-case username to the user id the message mentions (only
+ * those: an @name the server did not resolve stays plain text). A name
+ * starts after an @ at the start or after a character no username has; a
+ * name ending in "." or "-" also tries itself without them, as the server
+ * does. Everything is text nodes: content never becomes markup.
+ */
+export function mentionNodes(content, names, meId) {
+  if (!names || !names.size) return [content];
+  const out = [];
+  const re = /@([A-Za-z0-9_.-]+)/g;
+  let last = 0;
+  let hit;
+  while ((hit = re.exec(content))) {
+    const at = hit.index;
+    if (at > 0 && NAME_CHAR.test(content[at - 1])) continue;
+    let name = hit[1];
+    let id = names.get(name.toLowerCase());
+    while (id === undefined && /[.-]$/.test(name)) {
+      name = name.slice(0, -1);
+      id = names.get(name.toLowerCase());
+    }
+    if (id === undefined) continue;
+    out.push(content.slice(last, at));
+    out.push(h('span', {
+      class: `mention${id === meId ? ' mention-me' : ''}`,
+      testid: 'mention',
+      dataset: { userId: String(id) },
+    }, `@${name}`));
+    last = at + 1 + name.length;
+    re.lastIndex = last;
+  }
+  out.push(content.slice(last));
+  return out;
+}
 
 /** Thread is the loaded message history of the open conversation. */
 class Thread {
@@ -24,15 +105,18 @@ class Thread {
     this.hasMore = false;
     this.loadingOlder = false;
     this.error = '';
-    this.joinCursor = null; // last_message_id sent with the latest join
+    this.joinCursor = null; // last_message_id or since_version sent with the latest join
+    this.joinedByVersion = false; // the latest join asked for since_version
+    this.pageVersion = 0; // the highest message version in the first (newest) page
     this.rejoin = false;
     this.max = 0;
   }
 
   add(m) {
     if (!m || typeof m.id !== 'number') return false;
-    const had = this.messages.has(m.id);
-    this.messages.set(m.id, m);
+    const old = this.messages.get(m.id);
+    this.messages.set(m.id, mergeMessage(old, m));
+    const had = Boolean(old);
     if (m.id > this.max) this.max = m.id;
     return !had;
   }
@@ -96,6 +180,20 @@ export class Chat extends EventTarget {
     this.listNext = null; // the cursor of the next page of conversations, null when all are shown
     this.listPages = 0;
     this.connectedOnce = false;
+    // versions: conversation id → the highest conversation version this tab
+    // has seen on the socket for it (joined.version and the versions of the
+    // live events that followed). A rejoin asks for what came after it
+    // (since_version). REST answers never raise it: events older than such
+    // an answer may still be on their way over the socket.
+    this.versions = new Map();
+    this.syncCursor = null; // the /api/sync/ cursor; null until the first answer
+    this.syncAsked = false;
+    this.syncing = null;
+    this.replyTo = new Map(); // conversation id → the message the composer answers
+    this.users = new Map(); // user id → user-lite, for @mentions
+    this.participantsAsked = new Set(); // conversations whose full participant list was asked for
+    this.pendingJump = null; // {convId, messageId} to show once the conversation is open
+    this.jumpedEl = null;
 
     const byId = (id) => document.getElementById(id);
     this.els = {
@@ -117,6 +215,10 @@ export class Chat extends EventTarget {
       send: byId('composer-send'),
       count: byId('composer-count'),
       back: byId('back-button'),
+      replyBar: byId('reply-bar'),
+      replySender: byId('reply-bar-sender'),
+      replyText: byId('reply-bar-text'),
+      replyCancel: byId('reply-cancel'),
     };
     this.bind();
   }
@@ -141,7 +243,14 @@ export class Chat extends EventTarget {
       if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
         ev.preventDefault();
         this.submitComposer();
+      } else if (ev.key === 'Escape' && this.activeId !== null && this.replyTo.has(this.activeId)) {
+        ev.preventDefault();
+        this.cancelReply();
       }
+    });
+    e.replyCancel.addEventListener('click', () => {
+      this.cancelReply();
+      e.input.focus();
     });
     e.input.addEventListener('input', () => {
       this.autosize();
@@ -159,7 +268,8 @@ export class Chat extends EventTarget {
 
   start(me) {
     this.me = me;
-    this.loadConversations();
+    this.rememberUser(me);
+    this.loadConversations().then(() => this.maybeStartSync());
   }
 
   reset() {
@@ -173,6 +283,14 @@ export class Chat extends EventTarget {
     this.drafts.clear();
     this.leaving.clear();
     this.listCache.clear();
+    this.versions.clear();
+    this.syncCursor = null;
+    this.syncing = null;
+    this.syncAsked = false;
+    this.replyTo.clear();
+    this.users.clear();
+    this.participantsAsked.clear();
+    this.pendingJump = null;
     this.els.list.replaceChildren();
     this.listLoaded = false;
     this.listNext = null;
@@ -241,6 +359,7 @@ export class Chat extends EventTarget {
     for (const c of (data && data.results) || []) {
       into.set(c.id, c);
       for (const p of c.participants || []) {
+        this.rememberUser(p.user);
         if (p.user && typeof p.user.is_online === 'boolean') this.presence.set(p.user.id, p.user.is_online);
       }
     }
@@ -294,11 +413,13 @@ export class Chat extends EventTarget {
       }
     }
     for (const p of c.participants || []) {
+      this.rememberUser(p.user);
       if (p.user && typeof p.user.is_online === 'boolean' && !this.presence.has(p.user.id)) this.presence.set(p.user.id, p.user.is_online);
     }
     if (typeof c.unread_count !== 'number') c.unread_count = 0;
     this.leaving.delete(c.id);
     this.conversations.set(c.id, c);
+    if (this.listLoaded) this.maybeStartSync();
     this.renderList();
     if (this.activeId === c.id) {
       this.renderHeader();
@@ -443,6 +564,7 @@ export class Chat extends EventTarget {
     this.els.pane.hidden = false;
     this.els.app.dataset.view = 'conversation';
     this.els.input.value = this.drafts.get(id) || '';
+    this.renderReplyBar();
     this.autosize();
     this.updateCount();
     this.renderHeader();
@@ -497,9 +619,17 @@ export class Chat extends EventTarget {
     for (const m of results) t.add(m);
     if (!t.loaded || replace) t.hasMore = Boolean(page && page.has_more);
     const first = !t.loaded;
+    if (first) {
+      // The newest page shows every change up to when it was read, so a
+      // join asking for what came after its highest version misses nothing.
+      for (const m of results) if (typeof m.version === 'number' && m.version > t.pageVersion) t.pageVersion = m.version;
+    }
     t.loaded = true;
     this.renderMessages({ toBottom: first });
-    if (first) this.fillViewport();
+    if (first) {
+      this.fillViewport();
+      this.runJump();
+    }
   }
 
   leaveActive({ silent = false } = {}) {
@@ -511,6 +641,8 @@ export class Chat extends EventTarget {
       this.desiredJoins.delete(id);
       if (!silent && this.socket.live) this.socket.send({ type: 'leave_conversation', conversation_id: id, request_id: `leave:${id}` });
     }
+    this.versions.delete(id); // a later open reads the history afresh
+    this.jumpedEl = null;
     this.activeId = null;
     this.thread = null;
     this.openSeq++;
@@ -524,9 +656,15 @@ export class Chat extends EventTarget {
     const c = this.conversations.get(id);
     const cursor = t ? t.maxId() : (c && c.last_message && c.last_message.id) || 0;
     const frame = { type: 'join_conversation', conversation_id: id, request_id: `join:${id}` };
-    if (cursor) frame.last_message_id = cursor;
+    // since_version when this tab knows a version of the conversation (a
+    // server with versions): the replay then brings edits, deletions and
+    // reactions too. Otherwise last_message_id: new messages only.
+    const since = this.versions.get(id) || (t && t.pageVersion) || 0;
+    if (since) frame.since_version = since;
+    else if (cursor) frame.last_message_id = cursor;
     if (t) {
-      t.joinCursor = cursor || null;
+      t.joinCursor = since || cursor || null;
+      t.joinedByVersion = Boolean(since);
       t.rejoin = rejoin;
     }
     this.socket.send(frame);
@@ -536,6 +674,7 @@ export class Chat extends EventTarget {
 
   onFrame(f) {
     if (!f || !this.me) return;
+    this.noteVersion(f);
     switch (f.type) {
       case 'connection_established':
         this.onConnected(f);
@@ -552,6 +691,9 @@ export class Chat extends EventTarget {
       case 'message_updated':
       case 'message_deleted':
         this.onMessageChanged(f.conversation_id, f.message);
+        break;
+      case 'reaction_updated':
+        this.onReactionUpdated(f);
         break;
       case 'typing':
         this.onTyping(f);
@@ -591,8 +733,103 @@ export class Chat extends EventTarget {
       }
     }
     // Badges and previews of conversations we had not joined may have moved
-    // while we were away: notifications are not replayed.
-    if (reconnect || !this.listLoaded) this.loadConversations();
+    // while we were away: notifications are not replayed. With a sync
+    // cursor, only what changed is fetched; without one, the whole list.
+    if (reconnect && this.listLoaded && this.syncCursor !== null) this.catchUp();
+    else if (reconnect || !this.listLoaded) this.loadConversations();
+  }
+
+  /**
+   * noteVersion raises the version known for a joined conversation from a
+   * frame of its topic (live or replayed, in version order on this socket).
+   */
+  noteVersion(f) {
+    let v;
+    switch (f.type) {
+      case 'joined':
+      case 'reaction_updated':
+        v = f.version;
+        break;
+      case 'new_message':
+      case 'message_updated':
+      case 'message_deleted':
+        v = f.message && f.message.version;
+        break;
+      default:
+        return;
+    }
+    const id = f.conversation_id ?? (f.message && f.message.conversation_id);
+    if (typeof v !== 'number' || !this.desiredJoins.has(id)) return;
+    if (v > (this.versions.get(id) || 0)) this.versions.set(id, v);
+  }
+
+  // --------------------------------------------------------------------- sync
+
+  /**
+   * maybeStartSync takes a sync cursor once the server shows it keeps
+   * versions (its conversation objects carry one): an older server has no
+   * /api/sync/, and asking it would only log a 404.
+   */
+  maybeStartSync() {
+    if (this.syncCursor !== null || this.syncAsked) return;
+    if (![...this.conversations.values()].some((c) => typeof c.version === 'number')) return;
+    this.syncAsked = true;
+    this.startSync();
+  }
+
+  /** startSync takes the current /api/sync/ cursor; reconnects fetch what changed after it. */
+  async startSync() {
+    if (!this.me || this.syncCursor !== null) return;
+    try {
+      const data = await request('GET', 'api/sync/');
+      if (this.me && data && data.cursor !== undefined && data.cursor !== null) this.syncCursor = data.cursor;
+    } catch {
+      // A server without /api/sync/: reconnects reload the whole list.
+    }
+  }
+
+  /** catchUp applies every change after the sync cursor to the conversation list (and the open thread). */
+  catchUp() {
+    if (this.syncing) return this.syncing;
+    this.syncing = (async () => {
+      try {
+        for (let i = 0; i < 50; i++) {
+          const data = await request('GET', `api/sync/${qs({ since: this.syncCursor, limit: SYNC_PAGE_SIZE })}`);
+          if (!this.me || !data) return;
+          this.applySync(data);
+          if (data.cursor !== undefined && data.cursor !== null) this.syncCursor = data.cursor;
+          if (!data.has_more) return;
+        }
+        await this.loadConversations(); // far behind: the list is cheaper whole
+      } catch {
+        if (!this.me) return;
+        // A cursor the server no longer takes: start over from a fresh one.
+        this.syncCursor = null;
+        await this.startSync();
+        await this.loadConversations();
+      } finally {
+        this.syncing = null;
+      }
+    })();
+    return this.syncing;
+  }
+
+  applySync(data) {
+    for (const id of data.removed_conversation_ids || []) {
+      if (this.conversations.has(id)) this.removeConversation(id, this.leaving.has(id) ? '' : 'You are no longer in “%s”.');
+    }
+    for (const c of data.conversations || []) this.upsertConversation(c);
+    let touched = false;
+    const t = this.thread;
+    for (const m of data.messages || []) {
+      if (!m || typeof m.id !== 'number') continue;
+      const inThread = t && t.loaded && t.convId === m.conversation_id;
+      if (inThread && !t.messages.has(m.id) && m.id < t.maxId()) continue; // older than the loaded pages
+      this.ingest(m);
+      if (inThread) touched = true;
+    }
+    this.renderList();
+    if (touched) this.renderMessages();
   }
 
   onSocketClosed() {
@@ -655,7 +892,7 @@ export class Chat extends EventTarget {
     if (t && t.convId === m.conversation_id && t.loaded) t.add(m);
     const c = this.conversations.get(m.conversation_id);
     if (c && (!c.last_message || m.id >= c.last_message.id)) {
-      c.last_message = m;
+      c.last_message = c.last_message && c.last_message.id === m.id ? mergeMessage(c.last_message, m) : m;
       if (m.created_at && (!c.updated_at || m.created_at > c.updated_at)) c.updated_at = m.created_at;
     }
   }
@@ -665,14 +902,24 @@ export class Chat extends EventTarget {
     if (convId === undefined || convId === null) convId = m.conversation_id;
     const t = this.thread;
     if (t && t.convId === convId && t.messages.has(m.id)) {
-      t.messages.set(m.id, m);
+      t.messages.set(m.id, mergeMessage(t.messages.get(m.id), m));
       this.renderMessages();
     }
     const c = this.conversations.get(convId);
     if (c && c.last_message && c.last_message.id === m.id) {
-      c.last_message = m;
+      c.last_message = mergeMessage(c.last_message, m);
       this.renderList();
     }
+  }
+
+  onReactionUpdated(f) {
+    const t = this.thread;
+    if (t && t.convId === f.conversation_id && t.messages.has(f.message_id)) {
+      t.messages.set(f.message_id, applyReaction(t.messages.get(f.message_id), f, this.me.id));
+      this.renderMessages();
+    }
+    const c = this.conversations.get(f.conversation_id);
+    if (c && c.last_message && c.last_message.id === f.message_id) c.last_message = applyReaction(c.last_message, f, this.me.id);
   }
 
   onTyping(f) {
@@ -739,6 +986,8 @@ export class Chat extends EventTarget {
       if (t.joinCursor && f.recovered === false) {
         this.toast('Reloaded the conversation: too much was missed to replay.');
         this.loadNewest(t, { replace: true });
+      } else if (t.joinedByVersion) {
+        // The replay before this joined brought every change: nothing to reload.
       } else if (!t.joinCursor || t.rejoin) {
         // No cursor (empty thread) leaves a window between our REST read and
         // the join; after a reconnect, edits and deletions are not replayed.
@@ -850,13 +1099,21 @@ export class Chat extends EventTarget {
     const p = it.pending;
     const mine = it.senderId === this.me.id;
     const amAdmin = Boolean(c && c.is_group && (participantOf(c, this.me.id) || {}).role === 'admin');
-    const sig = JSON.stringify(m ? [m.id, m.content, m.edited_at, m.is_deleted, c && c.is_group, amAdmin] : [p.client_id, p.state, p.error]);
+    const names = m ? this.mentionNames(m) : null;
+    const quote = m ? m.reply_to : p.reply_to;
+    const sig = JSON.stringify(m
+      ? [m.id, m.content, m.edited_at, m.is_deleted, c && c.is_group, amAdmin, quote, m.reactions, names && [...names]]
+      : [p.client_id, p.state, p.error, quote]);
     if (el._sig === sig || el.dataset.editing) return;
     el._sig = sig;
 
     el.dataset.state = it.state;
     el.classList.toggle('mine', mine);
     el.classList.toggle('deleted', Boolean(m && m.is_deleted));
+    const mentionsMe = Boolean(m && !m.is_deleted && Array.isArray(m.mentions) && m.mentions.includes(this.me.id));
+    el.classList.toggle('mentions-me', mentionsMe);
+    if (mentionsMe) el.dataset.mentionsMe = 'true';
+    else delete el.dataset.mentionsMe;
     if (m) {
       el.dataset.messageId = String(m.id);
       el.dataset.senderId = String(m.sender ? m.sender.id : '');
@@ -871,6 +1128,7 @@ export class Chat extends EventTarget {
     let bubble;
     let status = null;
     let actions = null;
+    let reactions = null;
     if (m) {
       const stamp = h('span', { class: 'msg-stamp' },
         h('time', { dateTime: m.created_at, title: fullTime(m.created_at) }, messageTime(m.created_at)),
@@ -878,9 +1136,12 @@ export class Chat extends EventTarget {
       bubble = h('div', { class: 'msg-bubble' },
         m.is_deleted
           ? h('p', { class: 'msg-text msg-tombstone', testid: 'message-content' }, 'Message deleted')
-          : h('p', { class: 'msg-text', testid: 'message-content' }, m.content),
+          : h('p', { class: 'msg-text', testid: 'message-content' }, mentionNodes(m.content, names, this.me.id)),
         stamp);
-      if (!m.is_deleted && (mine || amAdmin)) actions = this.messageActions(el, m, mine);
+      if (!m.is_deleted) {
+        actions = this.messageActions(el, m, mine, mine || amAdmin);
+        reactions = this.reactionChips(m);
+      }
     } else {
       bubble = h('div', { class: 'msg-bubble' },
         h('p', { class: 'msg-text', testid: 'message-content' }, p.content),
@@ -893,19 +1154,73 @@ export class Chat extends EventTarget {
           h('button', { class: 'link', type: 'button', testid: 'message-discard', on: { click: () => this.discard(p.client_id) } }, 'Discard'));
       }
     }
-    setChildren(el, author, h('div', { class: 'msg-row' }, bubble, actions), status);
+    setChildren(el, author, quote ? this.quoteEl(quote) : null, h('div', { class: 'msg-row' }, bubble, actions), reactions, status);
   }
 
-  messageActions(el, m, mine) {
+  /** quoteEl shows the message a reply answers, as it is now; a click shows the original. */
+  quoteEl(q) {
+    const deleted = Boolean(q.is_deleted);
+    return h('button', {
+      type: 'button',
+      class: `msg-quote${deleted ? ' deleted' : ''}`,
+      testid: 'message-quote',
+      dataset: { replyToId: String(q.id) },
+      title: 'Show the original message',
+      on: { click: () => this.jumpTo(this.activeId, q.id) },
+    },
+    h('span', { class: 'msg-quote-sender', testid: 'message-quote-sender' }, displayName(q.sender)),
+    h('span', { class: 'msg-quote-text', testid: 'message-quote-text' }, deleted ? 'Deleted message' : q.content_preview || ''));
+  }
+
+  /** reactionChips are the counts under a bubble; a click toggles one's own reaction. */
+  reactionChips(m) {
+    const list = (m.reactions || []).filter((r) => r.count > 0);
+    if (!list.length) return null;
+    return h('div', { class: 'msg-reactions', testid: 'reactions' }, list.map((r) => h('button', {
+      type: 'button',
+      class: `reaction-chip${r.me ? ' me' : ''}`,
+      testid: 'reaction-chip',
+      dataset: { emoji: r.emoji, count: String(r.count), me: String(r.me === true) },
+      'aria-pressed': String(r.me === true),
+      'aria-label': `${r.emoji} ${r.count}${r.me ? ', including you' : ''}`,
+      on: { click: () => this.toggleReaction(m, r.emoji) },
+    }, h('span', { class: 'reaction-emoji' }, r.emoji), ' ', h('span', { class: 'reaction-count', testid: 'reaction-count' }, String(r.count)))));
+  }
+
+  messageActions(el, m, mine, canDelete) {
     const box = h('div', { class: 'msg-actions' });
     const normal = () => setChildren(box,
+      h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-reply', 'aria-label': 'Reply to message', on: { click: () => this.startReply(m) } }, 'Reply'),
+      h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-react', 'aria-label': 'Add a reaction', 'aria-haspopup': 'true', on: { click: () => showPicker() } }, '☺'),
       mine ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-edit', 'aria-label': 'Edit message', on: { click: () => this.startEdit(el, m) } }, 'Edit') : null,
-      h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-delete', 'aria-label': 'Delete message', on: { click: () => askConfirm() } }, 'Delete'));
+      canDelete ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-delete', 'aria-label': 'Delete message', on: { click: () => askConfirm() } }, 'Delete') : null);
     const askConfirm = () => {
       const yes = h('button', { class: 'btn btn-tiny btn-danger', type: 'button', testid: 'message-delete-confirm', on: { click: () => this.deleteMessage(m) } }, 'Delete');
       setChildren(box, h('span', { class: 'small' }, 'Delete this message?'), yes,
         h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-delete-cancel', on: { click: () => { normal(); box.querySelector('button').focus(); } } }, 'Cancel'));
       yes.focus();
+    };
+    const showPicker = () => {
+      const close = () => {
+        normal();
+        box.classList.remove('open');
+      };
+      const current = this.thread && this.thread.messages.get(m.id);
+      const mineNow = new Set(((current || m).reactions || []).filter((r) => r.me).map((r) => r.emoji));
+      const picker = h('div', { class: 'reaction-picker', testid: 'reaction-picker', role: 'menu', on: { keydown: (ev) => { if (ev.key === 'Escape') close(); } } },
+        REACTION_CHOICES.map((emoji) => h('button', {
+          type: 'button',
+          class: `btn btn-tiny reaction-option${mineNow.has(emoji) ? ' me' : ''}`,
+          testid: 'reaction-option',
+          role: 'menuitem',
+          dataset: { emoji },
+          'aria-label': `React with ${emoji}`,
+          on: { click: () => { close(); this.toggleReaction(current || m, emoji); } },
+        }, emoji)),
+        h('button', { type: 'button', class: 'btn btn-tiny', testid: 'reaction-picker-close', 'aria-label': 'Close', on: { click: close } }, '×'));
+      box.classList.add('open');
+      setChildren(box, picker);
+      picker.querySelector('button').focus();
     };
     normal();
     return box;
@@ -1084,11 +1399,18 @@ export class Chat extends EventTarget {
     this.autosize();
     this.updateCount();
     this.stopTyping();
-    this.send(this.activeId, content);
+    const replyTo = this.replyTo.get(this.activeId) || null;
+    this.replyTo.delete(this.activeId);
+    this.renderReplyBar();
+    this.send(this.activeId, content, replyTo);
   }
 
-  send(convId, content) {
+  send(convId, content, replyTo = null) {
     const p = { client_id: uuid(), conversation_id: convId, content, state: 'pending', error: '', createdAt: Date.now(), via: '', timer: 0 };
+    if (replyTo) {
+      p.reply_to_id = replyTo.id;
+      p.reply_to = { id: replyTo.id, sender: replyTo.sender, content_preview: [...(replyTo.content || '')].slice(0, 200).join(''), is_deleted: Boolean(replyTo.is_deleted) };
+    }
     this.pending.set(p.client_id, p);
     this.dispatchSend(p);
     if (this.activeId === convId) this.renderMessages({ toBottom: true });
@@ -1099,6 +1421,7 @@ export class Chat extends EventTarget {
     p.error = '';
     clearTimeout(p.timer);
     const frame = { type: 'new_message', conversation_id: p.conversation_id, content: p.content, client_id: p.client_id, request_id: `send:${p.client_id}` };
+    if (p.reply_to_id) frame.reply_to_id = p.reply_to_id;
     if (this.socket.live && this.socket.send(frame)) {
       p.via = 'ws';
       p.timer = setTimeout(() => {
@@ -1113,7 +1436,9 @@ export class Chat extends EventTarget {
     p.via = 'rest';
     clearTimeout(p.timer);
     try {
-      const m = await request('POST', `api/conversations/${p.conversation_id}/messages/`, { content: p.content, client_id: p.client_id });
+      const body = { content: p.content, client_id: p.client_id };
+      if (p.reply_to_id) body.reply_to_id = p.reply_to_id;
+      const m = await request('POST', `api/conversations/${p.conversation_id}/messages/`, body);
       if (m && typeof m.id === 'number') {
         if (m.conversation_id === undefined) m.conversation_id = p.conversation_id;
         this.onNewMessage(m.conversation_id, m);
@@ -1139,6 +1464,144 @@ export class Chat extends EventTarget {
     clearTimeout(p.timer);
     this.pending.delete(clientId);
     if (this.activeId === p.conversation_id) this.renderMessages();
+  }
+
+  // ------------------------------------------------------------------ replies
+
+  startReply(m) {
+    if (this.activeId === null || !m || m.is_deleted) return;
+    this.replyTo.set(this.activeId, m);
+    this.renderReplyBar();
+    this.els.input.focus();
+  }
+
+  cancelReply() {
+    if (this.activeId === null) return;
+    this.replyTo.delete(this.activeId);
+    this.renderReplyBar();
+  }
+
+  /** renderReplyBar shows, above the composer, the message being answered. */
+  renderReplyBar() {
+    const e = this.els;
+    const m = this.activeId !== null ? this.replyTo.get(this.activeId) : null;
+    e.replyBar.hidden = !m;
+    e.replySender.textContent = m ? displayName(m.sender) : '';
+    e.replyText.textContent = m ? m.content : '';
+    if (m) e.replyBar.dataset.replyToId = String(m.id);
+    else delete e.replyBar.dataset.replyToId;
+  }
+
+  // ---------------------------------------------------------------- reactions
+
+  /** toggleReaction adds the emoji as one's own reaction, or takes it back. */
+  async toggleReaction(m, emoji) {
+    const t = this.thread;
+    const current = (t && t.messages.get(m.id)) || m;
+    const had = (current.reactions || []).some((r) => r.emoji === emoji && r.me === true);
+    try {
+      const updated = await request(had ? 'DELETE' : 'PUT', `api/messages/${m.id}/reactions/${encodeURIComponent(emoji)}/`);
+      if (updated && typeof updated.id === 'number') this.onMessageChanged(updated.conversation_id ?? m.conversation_id, updated);
+    } catch (err) {
+      this.toast(`Could not ${had ? 'remove' : 'add'} the reaction: ${err.detail || err.message}`, 'error');
+    }
+  }
+
+  // ----------------------------------------------------------------- mentions
+
+  rememberUser(u) {
+    if (u && typeof u.id === 'number' && u.username) this.users.set(u.id, u);
+  }
+
+  /**
+   * mentionNames maps the lower-case usernames of the users m mentions to
+   * their ids. A conversation object lists only its first ten participants:
+   * an id not known yet asks once for the whole list, and the messages are
+   * drawn again when it comes.
+   */
+  mentionNames(m) {
+    const names = new Map();
+    if (!m || m.is_deleted || !Array.isArray(m.mentions) || !m.mentions.length) return names;
+    this.rememberUser(m.sender);
+    let missing = false;
+    for (const id of m.mentions) {
+      const u = this.users.get(id);
+      if (u) names.set(u.username.toLowerCase(), id);
+      else missing = true;
+    }
+    if (missing) this.askParticipants(m.conversation_id ?? this.activeId);
+    return names;
+  }
+
+  async askParticipants(convId) {
+    if (convId === null || convId === undefined || this.participantsAsked.has(convId)) return;
+    this.participantsAsked.add(convId);
+    try {
+      let after = null;
+      for (let i = 0; i < 20; i++) {
+        const page = await request('GET', `api/conversations/${convId}/participants/${qs({ limit: LIST_PAGE_SIZE, after })}`);
+        for (const p of (page && page.results) || []) this.rememberUser(p.user);
+        after = (page && page.next) || null;
+        if (!after) break;
+      }
+    } catch {
+      return; // mentions stay plain text
+    }
+    if (this.thread && this.thread.convId === convId) this.renderMessages();
+  }
+
+  // -------------------------------------------------------------------- jumps
+
+  /**
+   * jumpTo opens the conversation, loads history back to the message if it
+   * is older than what is shown, scrolls to it and highlights it.
+   */
+  jumpTo(convId, messageId) {
+    if (typeof convId !== 'number' || typeof messageId !== 'number') return;
+    this.pendingJump = { convId, messageId };
+    if (this.activeId === convId && this.thread && this.thread.loaded) this.runJump();
+    else if (location.hash !== `#/c/${convId}`) location.hash = `#/c/${convId}`;
+    else this.route();
+  }
+
+  async runJump() {
+    const j = this.pendingJump;
+    const t = this.thread;
+    if (!j || !t || t.convId !== j.convId || !t.loaded) return;
+    this.pendingJump = null;
+    if (!t.messages.has(j.messageId) && t.hasMore && !t.loadingOlder) {
+      t.loadingOlder = true;
+      this.renderHistory();
+      try {
+        for (let i = 0; i < JUMP_MAX_PAGES && !t.messages.has(j.messageId) && t.hasMore && t.minId() > j.messageId; i++) {
+          const page = await request('GET', `api/conversations/${t.convId}/messages/${qs({ limit: JUMP_PAGE_SIZE, before: t.minId() })}`);
+          if (this.thread !== t) return;
+          for (const m of (page && page.results) || []) t.add(m);
+          t.hasMore = Boolean(page && page.has_more);
+        }
+      } catch (err) {
+        if (this.thread === t) t.error = err.detail || err.message;
+      } finally {
+        t.loadingOlder = false;
+      }
+      if (this.thread !== t) return;
+      this.renderMessages({ preserve: true });
+    }
+    const el = this.msgCache.get(`m:${j.messageId}`);
+    if (!el) {
+      this.toast('That message is not in the conversation any more.');
+      return;
+    }
+    if (this.jumpedEl && this.jumpedEl !== el) {
+      this.jumpedEl.classList.remove('jumped');
+      delete this.jumpedEl.dataset.highlighted;
+    }
+    this.jumpedEl = el;
+    el.classList.remove('jumped');
+    void el.offsetWidth; // restart the highlight animation
+    el.classList.add('jumped');
+    el.dataset.highlighted = 'true';
+    el.scrollIntoView({ block: 'center' });
   }
 
   // --------------------------------------------------------------- typing out

@@ -182,3 +182,36 @@ export async function copyText(text) {
   ta.remove();
   return ok;
 }
+
+const ENTITIES = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' };
+
+/** decodeEntities turns HTML character references back into characters. */
+export function decodeEntities(s) {
+  return String(s).replace(/&(#[xX][0-9a-fA-F]+|#[0-9]+|[a-zA-Z]+);/g, (all, e) => {
+    if (e[0] === '#') {
+      const n = e[1] === 'x' || e[1] === 'X' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10);
+      return n > 0 && n <= 0x10ffff ? String.fromCodePoint(n) : all;
+    }
+    return ENTITIES[e] ?? all;
+  });
+}
+
+/**
+ * snippetNodes renders a search snippet: HTML-escaped text whose matched
+ * words the server wraps in <b>…</b>. The nodes are built here (text nodes
+ * and <b> elements) instead of parsing the snippet as HTML, so that any
+ * other tag in it would show as its characters, never as markup.
+ */
+export function snippetNodes(snippet) {
+  const out = [];
+  let bold = false;
+  for (const part of String(snippet || '').split(/(<\/?b>)/)) {
+    if (part === '<b>') bold = true;
+    else if (part === '</b>') bold = false;
+    else if (part) {
+      const text = decodeEntities(part);
+      out.push(bold ? h('b', {}, text) : text);
+    }
+  }
+  return out;
+}
