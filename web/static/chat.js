@@ -228,9 +228,18 @@ export class Chat extends EventTarget {
     this.socket.addEventListener('message', (ev) => this.onFrame(ev.detail));
     this.socket.addEventListener('close', () => this.onSocketClosed());
     e.scroller.addEventListener('scroll', () => {
+      this.pinned = this.nearBottom();
       if (e.scroller.scrollTop < 150) this.loadOlder();
-      if (this.nearBottom()) this.markRead();
+      if (this.pinned) this.markRead();
     }, { passive: true });
+    // A list read to its end stays at its end when the pane changes size
+    // (the developer panel opens, the window narrows and bubbles wrap).
+    this.pinned = true;
+    new ResizeObserver(() => {
+      if (!this.pinned || !this.thread || this.nearBottom()) return;
+      e.scroller.scrollTop = e.scroller.scrollHeight;
+      this.markRead();
+    }).observe(e.scroller);
     e.loadOlder.addEventListener('click', () => this.loadOlder());
     e.back.addEventListener('click', () => {
       location.hash = '';
@@ -556,6 +565,7 @@ export class Chat extends EventTarget {
     this.leaveActive();
     const seq = ++this.openSeq;
     this.activeId = id;
+    this.pinned = true;
     const t = new Thread(id);
     this.thread = t;
     this.msgCache.clear();
