@@ -188,6 +188,11 @@ export class Chat extends EventTarget {
     this.versions = new Map();
     this.syncCursor = null; // the /api/sync/ cursor; null until the first answer
     this.syncAsked = false;
+    // serverSyncs: a joined frame carried a version, so this server takes
+    // since_version and has /api/sync/. Until then the console joins with
+    // last_message_id and never asks for /api/sync/ (an older server would
+    // only answer 404).
+    this.serverSyncs = false;
     this.syncing = null;
     this.replyTo = new Map(); // conversation id → the message the composer answers
     this.users = new Map(); // user id → user-lite, for @mentions
@@ -278,7 +283,7 @@ export class Chat extends EventTarget {
   start(me) {
     this.me = me;
     this.rememberUser(me);
-    this.loadConversations().then(() => this.maybeStartSync());
+    this.loadConversations();
   }
 
   reset() {
@@ -296,6 +301,7 @@ export class Chat extends EventTarget {
     this.syncCursor = null;
     this.syncing = null;
     this.syncAsked = false;
+    this.serverSyncs = false;
     this.replyTo.clear();
     this.users.clear();
     this.participantsAsked.clear();
@@ -345,6 +351,7 @@ export class Chat extends EventTarget {
       this.listNext = next;
       this.listPages = pages;
       this.listLoaded = true;
+      this.maybeStartSync();
       if (this.activeId !== null && !fresh.has(this.activeId) && !(next && await this.stillThere(this.activeId))) {
         // Gone while we were away (removed, or never ours).
         this.toast('That conversation is no longer available.');
@@ -428,7 +435,6 @@ export class Chat extends EventTarget {
     if (typeof c.unread_count !== 'number') c.unread_count = 0;
     this.leaving.delete(c.id);
     this.conversations.set(c.id, c);
-    if (this.listLoaded) this.maybeStartSync();
     this.renderList();
     if (this.activeId === c.id) {
       this.renderHeader();
@@ -669,7 +675,7 @@ export class Chat extends EventTarget {
     // since_version when this tab knows a version of the conversation (a
     // server with versions): the replay then brings edits, deletions and
     // reactions too. Otherwise last_message_id: new messages only.
-    const since = this.versions.get(id) || (t && t.pageVersion) || 0;
+    const since = this.serverSyncs ? this.versions.get(id) || (t && t.pageVersion) || 0 : 0;
     if (since) frame.since_version = since;
     else if (cursor) frame.last_message_id = cursor;
     if (t) {
@@ -775,14 +781,9 @@ export class Chat extends EventTarget {
 
   // --------------------------------------------------------------------- sync
 
-  /**
-   * maybeStartSync takes a sync cursor once the server shows it keeps
-   * versions (its conversation objects carry one): an older server has no
-   * /api/sync/, and asking it would only log a 404.
-   */
+  /** maybeStartSync takes a sync cursor once, when the server has shown it syncs. */
   maybeStartSync() {
-    if (this.syncCursor !== null || this.syncAsked) return;
-    if (![...this.conversations.values()].some((c) => typeof c.version === 'number')) return;
+    if (!this.serverSyncs || this.syncCursor !== null || this.syncAsked || !this.listLoaded) return;
     this.syncAsked = true;
     this.startSync();
   }
@@ -985,6 +986,10 @@ export class Chat extends EventTarget {
   onJoined(f) {
     const id = f.conversation_id;
     this.desiredJoins.add(id);
+    if (typeof f.version === 'number' && !this.serverSyncs) {
+      this.serverSyncs = true;
+      this.maybeStartSync();
+    }
     const c = this.conversations.get(id);
     if (c && Array.isArray(f.online_user_ids)) {
       const online = new Set(f.online_user_ids);
