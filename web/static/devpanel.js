@@ -11,7 +11,7 @@ const MAX_ENTRIES = 500;
 const CLIENT_TYPES = ['ping', 'join_conversation', 'leave_conversation', 'new_message', 'typing', 'read_receipt', 'authenticate'];
 const SERVER_TYPES = [
   'connection_established', 'pong', 'joined', 'left', 'new_message', 'message_ack', 'message_updated', 'message_deleted',
-  'typing', 'read_receipt', 'presence', 'notification', 'conversation_updated', 'error', 'token_expiring', 'authenticated',
+  'reaction_updated', 'typing', 'read_receipt', 'presence', 'notification', 'conversation_updated', 'error', 'token_expiring', 'authenticated',
 ];
 
 function requestId() {
@@ -212,8 +212,12 @@ export class DevPanel {
     switch (type) {
       case 'ping':
         return { type, timestamp: new Date().toISOString(), request_id: requestId() };
-      case 'join_conversation':
-        return { type, conversation_id: convId, last_message_id: last, request_id: requestId() };
+      case 'join_conversation': {
+        const since = chat.versions.get(convId);
+        return since
+          ? { type, conversation_id: convId, since_version: since, request_id: requestId() }
+          : { type, conversation_id: convId, last_message_id: last, request_id: requestId() };
+      }
       case 'leave_conversation':
         return { type, conversation_id: convId, request_id: requestId() };
       case 'new_message':
