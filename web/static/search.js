@@ -107,7 +107,7 @@ export class MessageSearch {
       },
       h('span', { class: 'search-result-head' },
         h('span', { class: 'search-result-conv', testid: 'search-result-conversation' }, where),
-        h('span', { class: 'search-result-sender' }, displayName(m.sender)),
+        c && !c.is_group && displayName(m.sender) === where ? null : h('span', { class: 'search-result-sender' }, displayName(m.sender)),
         h('time', { class: 'search-result-time', dateTime: m.created_at, title: fullTime(m.created_at) }, shortTime(m.created_at))),
       h('span', { class: 'search-snippet', testid: 'search-snippet' }, snippetNodes(snippet))));
   }
