@@ -5,12 +5,15 @@ import (
 	"net/http"
 	"net/url"
 	"testing"
+
+	"github.com/confab/confab/app/server/servertest"
 )
 
 // TestConsole_SyncOnReconnect: Bob's console goes offline; meanwhile Alice
-// edits one message, deletes another, sends a third and renames the group
-// over REST. When Bob's console connects again it rejoins with
-// since_version, gets the edit and the deletion replayed before joined,
+// edits one message, deletes another, sends a third, reacts to one and
+// renames the group over REST. When Bob's console connects again it
+// rejoins with since_version, gets the edit, the deletion and the
+// reactions replayed before joined (keeping his own reaction his),
 // catches the list up through /api/sync/, and shows all of it without a
 // reload.
 func TestConsole_SyncOnReconnect(t *testing.T) {
@@ -21,7 +24,14 @@ func TestConsole_SyncOnReconnect(t *testing.T) {
 	conv := s.Conversation(t, alice, bob, carol)
 	edited := idOf(post(t, s, alice, conv, "Meet at 9", 0))
 	deleted := idOf(post(t, s, alice, conv, "Bring snacks", 0))
-	post(t, s, alice, conv, "See you", 0)
+	seeYou := idOf(post(t, s, alice, conv, "See you", 0))
+	react := func(u servertest.User, emoji string) {
+		t.Helper()
+		if r := s.Do(t, http.MethodPut, fmt.Sprintf("/api/messages/%d/reactions/%s/", seeYou, url.PathEscape(emoji)), u.Access, nil); r.Status != http.StatusOK {
+			t.Fatalf("react %s: %d %s", emoji, r.Status, r.Body)
+		}
+	}
+	react(bob, "🎉")
 
 	b := e.signIn(bob)
 	b.open(conv)
@@ -45,6 +55,8 @@ func TestConsole_SyncOnReconnect(t *testing.T) {
 	do(http.MethodPatch, fmt.Sprintf("/api/messages/%d/", edited), map[string]string{"content": "Meet at 10"}, http.StatusOK)
 	do(http.MethodDelete, fmt.Sprintf("/api/messages/%d/", deleted), nil, http.StatusNoContent)
 	post(t, s, alice, conv, "Sent while you were offline", 0)
+	react(alice, "🎉")
+	react(alice, "👍")
 	do(http.MethodPatch, fmt.Sprintf("/api/conversations/%d/", conv), map[string]string{"title": "Weekend plans"}, http.StatusOK)
 	if eval[string](b, `document.querySelector('[data-testid=connection-status]').dataset.status`) != "offline" {
 		t.Fatal("bob's console came back on its own")
@@ -57,6 +69,8 @@ func TestConsole_SyncOnReconnect(t *testing.T) {
 	b.waitFor("the tombstone", fmt.Sprintf(`(() => { const el = document.querySelector(%q);
 	  return el && el.classList.contains('deleted') && el.querySelector('[data-testid=message-content]').textContent === 'Message deleted'; })()`, msgSel(deleted, "")))
 	b.waitFor("the new title in the list", fmt.Sprintf(`document.querySelector(%q).textContent === 'Weekend plans'`, item))
+	b.waitReaction(seeYou, "🎉", 2, true) // Bob's own, kept through the replay
+	b.waitReaction(seeYou, "👍", 1, false)
 	b.shot("synced")
 
 	// How it got there: a join with since_version, the changes replayed
