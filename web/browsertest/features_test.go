@@ -206,16 +206,3 @@ func TestConsole_Mentions(t *testing.T) {
 	}
 	a.shot("mentions")
 }
-
-// waitsFor skips the test, saying which server feature it waits for, when
-// the server does not route method path at all (404 or 405): the console
-// tests of issue 15's server features then run by themselves once those
-// features are on the branch. Any other answer (even an error) lets the
-// test run, so a feature that is there but broken still fails it.
-func waitsFor(t *testing.T, s *servertest.Server, token, method, path, feature string) {
-	t.Helper()
-	r := s.Do(t, method, path, token, nil)
-	if r.Status == http.StatusNotFound || r.Status == http.StatusMethodNotAllowed {
-		t.Skipf("WAITS FOR %s: the server answers %s %s with %d", feature, method, path, r.Status)
-	}
-}

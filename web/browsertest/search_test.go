@@ -2,7 +2,6 @@ package browsertest
 
 import (
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 )
@@ -15,7 +14,6 @@ func TestConsole_Search(t *testing.T) {
 	e := newConsoleEnv(t)
 	s := e.s
 	alice, bob, carol := s.Register(t, "alice"), s.Register(t, "bob"), s.Register(t, "carol")
-	waitsFor(t, s, alice.Access, http.MethodGet, "/api/search/messages/?q=probe", "message search (GET /api/search/messages/)")
 	withBob := s.Conversation(t, alice, bob)
 	withCarol := s.Conversation(t, alice, carol)
 

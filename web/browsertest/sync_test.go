@@ -20,7 +20,6 @@ func TestConsole_SyncOnReconnect(t *testing.T) {
 	e := newConsoleEnv(t)
 	s := e.s
 	alice, bob, carol := s.Register(t, "alice"), s.Register(t, "bob"), s.Register(t, "carol")
-	waitsFor(t, s, alice.Access, http.MethodGet, "/api/sync/", "sync (GET /api/sync/, since_version on join_conversation, version on joined)")
 	conv := s.Conversation(t, alice, bob, carol)
 	edited := idOf(post(t, s, alice, conv, "Meet at 9", 0))
 	deleted := idOf(post(t, s, alice, conv, "Bring snacks", 0))
