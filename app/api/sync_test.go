@@ -34,6 +34,9 @@ func TestSync_CursorThenChangesInPages(t *testing.T) {
 	if r := s.Do(t, http.MethodPatch, fmt.Sprintf("/api/messages/%d/", before), alice.Access, map[string]any{"content": "edited"}); r.Status != http.StatusOK {
 		t.Fatalf("edit: %d", r.Status)
 	}
+	if r := s.Do(t, http.MethodPut, fmt.Sprintf("/api/messages/%d/reactions/%s/", before, url.PathEscape("👍")), alice.Access, nil); r.Status != http.StatusOK {
+		t.Fatalf("react: %d %s", r.Status, r.Body)
+	}
 	if r := s.Do(t, http.MethodDelete, fmt.Sprintf("/api/conversations/%d/participants/%d/", group, alice.ID), alice.Access, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("leave: %d %s", r.Status, r.Body)
 	}
@@ -49,13 +52,24 @@ func TestSync_CursorThenChangesInPages(t *testing.T) {
 		m := r.Map(t)
 		pages++
 		for _, c := range m["conversations"].([]any) {
-			convs = append(convs, num(wantConversation(t, c)["id"]))
+			cv := wantConversation(t, c)
+			convs = append(convs, num(cv["id"]))
+			// Reactions as alice sees them, in the last message too.
+			if last, _ := cv["last_message"].(map[string]any); last != nil && num(last["id"]) == before {
+				if rs := last["reactions"].([]any); len(rs) != 1 || rs[0].(map[string]any)["me"] != true {
+					t.Errorf("last message reactions %v, want alice's own", rs)
+				}
+			}
 		}
 		for _, id := range m["removed_conversation_ids"].([]any) {
 			removed = append(removed, num(id))
 		}
 		for _, msg := range m["messages"].([]any) {
-			msgs = append(msgs, num(wantMessage(t, msg)["id"]))
+			mm := wantMessage(t, msg)
+			msgs = append(msgs, num(mm["id"]))
+			if rs := mm["reactions"].([]any); num(mm["id"]) == before && (len(rs) != 1 || rs[0].(map[string]any)["me"] != true) {
+				t.Errorf("message reactions %v, want alice's own", rs)
+			}
 		}
 		cursor = m["cursor"].(string)
 		if m["has_more"] != true {

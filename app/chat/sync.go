@@ -114,8 +114,12 @@ func (s *Service) Sync(ctx context.Context, user int64, since string, hasSince b
 		return SyncPage{}, err
 	}
 	page := FeedPage(read, after, limit)
-	// The page's messages with their reactions as user sees them.
+	// The page's messages, and its conversations' last ones, with their
+	// reactions as user sees them.
 	if err := s.withReactions(ctx, user, page.Messages); err != nil {
+		return SyncPage{}, err
+	}
+	if err := s.lastMessageReactions(ctx, user, page.Conversations); err != nil {
 		return SyncPage{}, err
 	}
 	return page, nil
