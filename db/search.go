@@ -21,7 +21,7 @@ const maxFilteredConversations = 200
 
 // sqlSearchCandidates finds the newest matches on messages_fts
 // (migration 00009): $1 the FTS5 query (ftsQuery), $2 the viewer, $3 how
-// many. FTS5 walks its index by rowid, newest first, and stops there:
+// many, $4 the upper id bound (sqlq.SearchBelow). FTS5 walks its index by rowid, newest first, and stops there:
 // neither bm25() nor snippet() runs in SQL, as both read more of the
 // index than the page needs (bm25 counts every message with each word,
 // to weigh it); the ranking and the snippet are made in Go from the
@@ -31,7 +31,7 @@ const sqlSearchCandidates = `
 	FROM messages_fts f
 	JOIN messages m ON m.id = f.rowid
 	JOIN participants p ON p.conversation_id = m.conversation_id AND p.user_id = $2
-	WHERE messages_fts MATCH $1 AND m.deleted_at IS NULL
+	WHERE messages_fts MATCH $1 AND f.rowid < $4 AND m.deleted_at IS NULL
 	ORDER BY f.rowid DESC
 	LIMIT $3`
 
@@ -64,30 +64,31 @@ func ftsQuery(terms []string, convs []int64) string {
 }
 
 // SearchMessages implements chat.Store.
-func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) ([]chat.SearchHit, error) {
-	if len(q.Terms) == 0 || q.Limit <= 0 || q.Offset >= chat.SearchCandidates {
-		return []chat.SearchHit{}, nil
+func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) (chat.SearchPage, error) {
+	none := chat.SearchPage{Hits: []chat.SearchHit{}}
+	if len(q.Terms) == 0 || q.Limit <= 0 {
+		return none, nil
 	}
 	// What was sent before this search is found by it: the index first
 	// takes in the messages it has not yet.
 	if err := s.searchReady(ctx); err != nil {
-		return nil, fmt.Errorf("search messages: %w", err)
+		return chat.SearchPage{}, fmt.Errorf("search messages: %w", err)
 	}
 	convs := []int64{q.ConversationID}
 	if q.ConversationID == 0 {
 		var err error
 		convs, err = s.viewerConversations(ctx, q.Viewer)
 		if err != nil {
-			return nil, err
+			return chat.SearchPage{}, err
 		}
 		if len(convs) == 0 {
-			return []chat.SearchHit{}, nil
+			return none, nil
 		}
 		if len(convs) > maxFilteredConversations {
 			convs = nil
 		}
 	}
-	return s.Search(ctx, q, sqlSearchCandidates, ftsQuery(q.Terms, convs), q.Viewer, chat.SearchCandidates)
+	return s.Search(ctx, q, sqlSearchCandidates, ftsQuery(q.Terms, convs), q.Viewer, chat.SearchCandidates, sqlq.SearchBelow(q))
 }
 
 // viewerConversations returns up to maxFilteredConversations+1 of the
