@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,7 +89,89 @@ func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) (chat.Se
 			convs = nil
 		}
 	}
-	return s.Search(ctx, q, sqlSearchCandidates, ftsQuery(q.Terms, convs), q.Viewer, chat.SearchCandidates, sqlq.SearchBelow(q))
+	cands, err := s.searchCandidates(ctx, q, convs)
+	if err != nil {
+		return chat.SearchPage{}, fmt.Errorf("search messages: %w", err)
+	}
+	return s.SearchPage(ctx, q, cands)
+}
+
+// prefixIndexed is the prefix length messages_fts keeps an index of
+// (prefix = '3', migration 00009). FTS5 reads a prefix of that length
+// from its index as it reads a word, newest first, and stops at the
+// LIMIT; any other prefix it first merges every word's list that starts
+// with it, in memory, whole: "coffee"* read all of coffee's 130,000
+// matches in the million messages of docs/performance.md before the
+// first row, 10 ms, when the newest 300 are all a search needs. (A last
+// word of one or two characters still costs that: an index of two-letter
+// prefixes too cost the indexer more than it allows.)
+const prefixIndexed = 3
+
+// prefixScanned is how many rows a search on the indexed prefix of a
+// longer last word reads, at most, to keep chat.SearchCandidates whose
+// word really starts with the whole of it; when the prefix is that much
+// commoner than the word, the search asks FTS5 for the word's prefix
+// itself.
+const prefixScanned = 5 * chat.SearchCandidates
+
+// searchCandidates reads the window's matches, newest first. A last term
+// longer than prefixIndexed (of ASCII letters and digits, which FTS5 and
+// chat.FoldWord fold alike) is first searched by its indexed prefix, and
+// the rows whose content has no word starting with the whole term are
+// left out (chat.SearchText.Matches).
+func (s *Store) searchCandidates(ctx context.Context, q chat.SearchQuery, convs []int64) ([]chat.SearchCandidate, error) {
+	below := sqlq.SearchBelow(q)
+	last := q.Terms[len(q.Terms)-1]
+	if short, ok := indexedPrefix(last); ok {
+		terms := append(slices.Clone(q.Terms[:len(q.Terms)-1]), short)
+		rows, err := s.Q.Query(ctx, sqlSearchCandidates, ftsQuery(terms, convs), q.Viewer, prefixScanned, below)
+		if err != nil {
+			return nil, err
+		}
+		defer rows.Close()
+		word := chat.NewSearchText([]string{last})
+		var cands []chat.SearchCandidate
+		scanned := 0
+		for rows.Next() {
+			scanned++
+			c, err := sqlq.ScanCandidate(rows)
+			if err != nil {
+				return nil, err
+			}
+			if word.Matches(c.Content) {
+				if cands = append(cands, c); len(cands) == chat.SearchCandidates {
+					return cands, nil
+				}
+			}
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if scanned < prefixScanned {
+			return cands, nil // every match of the prefix was read
+		}
+		rows.Close()
+	}
+	rows, err := s.Q.Query(ctx, sqlSearchCandidates, ftsQuery(q.Terms, convs), q.Viewer, chat.SearchCandidates, below)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return sqlq.Collect(rows, chat.SearchCandidates, sqlq.ScanCandidate)
+}
+
+// indexedPrefix is the first prefixIndexed characters of term, folded,
+// when term is longer and only ASCII letters and digits.
+func indexedPrefix(term string) (string, bool) {
+	if len(term) <= prefixIndexed {
+		return "", false
+	}
+	for i := 0; i < len(term); i++ {
+		if c := term[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
+			return "", false
+		}
+	}
+	return strings.ToLower(term[:prefixIndexed]), true
 }
 
 // viewerConversations returns up to maxFilteredConversations+1 of the

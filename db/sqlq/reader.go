@@ -202,10 +202,16 @@ func collectMap[K comparable, V any](ctx context.Context, q Querier, query strin
 // q.Below, newest first; they are ranked and their snippets made in Go
 // (chat.SearchText), so that both stores find, order and mark alike.
 func (r Reader) Search(ctx context.Context, q chat.SearchQuery, candidates string, args ...any) (chat.SearchPage, error) {
-	cands, err := collect(ctx, r.Q, chat.SearchCandidates, scanCandidate, candidates, args...)
+	cands, err := collect(ctx, r.Q, chat.SearchCandidates, ScanCandidate, candidates, args...)
 	if err != nil {
 		return chat.SearchPage{}, fmt.Errorf("search messages: %w", err)
 	}
+	return r.SearchPage(ctx, q, cands)
+}
+
+// SearchPage ranks cands, a window's matches newest first, and reads the
+// messages of the page q asks for.
+func (r Reader) SearchPage(ctx context.Context, q chat.SearchQuery, cands []chat.SearchCandidate) (chat.SearchPage, error) {
 	out := chat.SearchPage{Hits: []chat.SearchHit{}, Candidates: len(cands)}
 	if len(cands) > 0 {
 		out.Newest, out.Oldest = cands[0].ID, cands[len(cands)-1].ID
@@ -246,7 +252,8 @@ func placeholders(from, to int) string {
 	return b.String()
 }
 
-func scanCandidate(row Row) (chat.SearchCandidate, error) {
+// ScanCandidate reads a search candidate: id and content.
+func ScanCandidate(row Row) (chat.SearchCandidate, error) {
 	var c chat.SearchCandidate
 	return c, row.Scan(&c.ID, &c.Content)
 }

@@ -212,3 +212,32 @@ func testSearchWindows(t *testing.T, open func(t *testing.T) chat.Store) {
 		t.Errorf("below the oldest: %d candidates, %d hits", none.Candidates, len(none.Hits))
 	}
 }
+
+// testSearchCommonPrefix: a last word whose first letters begin many
+// more messages than it (a store may search by such a prefix first) is
+// still found, and only where it is.
+func testSearchCommonPrefix(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	ann, bob := mustUser(t, s, "ann"), mustUser(t, s, "bob")
+	conv := mustConversation(t, s, false, ann, bob)
+	rare := mustSend(t, s, ann, conv, "the thermodynamics lecture")
+	batch := make([]chat.NewMessage, 2000) // newer, and more than a few windows
+	for i := range batch {
+		batch[i] = chat.NewMessage{ConversationID: conv, Sender: ann.Lite(), Content: fmt.Sprintf("then there %d", i), At: t0}
+	}
+	if _, err := s.InsertMessages(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"thermodynamics", "thermo", "lecture thermodyn", "THERMODYNAMICS"} {
+		if got, _ := search(t, s, bob, 0, q, 0, 50); !slices.Equal(got, []int64{rare.ID}) {
+			t.Errorf("search %q = %v, want [%d]", q, got, rare.ID)
+		}
+	}
+	if got, _ := search(t, s, bob, 0, "therefore", 0, 50); len(got) != 0 {
+		t.Errorf("search therefore = %v", got)
+	}
+	if got, _ := search(t, s, bob, 0, "there", 0, 50); len(got) != 50 {
+		t.Errorf("search there found %d, want a full page", len(got))
+	}
+}
