@@ -57,14 +57,14 @@ func benchSearch(b *testing.B, path string) {
 		for _, viewer := range viewers {
 			for _, q := range queries {
 				start := time.Now()
-				hits, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: viewer, Terms: chat.SearchTerms(q), Limit: chat.DefaultSearchPageSize + 1})
+				page, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: viewer, Terms: chat.SearchTerms(q), Limit: chat.DefaultSearchPageSize + 1})
 				d := time.Since(start)
 				if err != nil {
 					b.Fatal(err)
 				}
 				k := question{viewer, q}
 				took[k] = append(took[k], d)
-				found[k] = len(hits)
+				found[k] = len(page.Hits)
 				all = append(all, d)
 			}
 		}

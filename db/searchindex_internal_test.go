@@ -94,7 +94,7 @@ func TestSearchIndex_MatchesMessagesBehindAndCaughtUp(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids := []int64{}
-		for _, h := range hits {
+		for _, h := range hits.Hits {
 			ids = append(ids, h.Message.ID)
 		}
 		return ids
@@ -172,7 +172,8 @@ func TestSearchIndex_SentThenSearchedIsFound(t *testing.T) {
 		if err != nil || res[0].Err != nil {
 			t.Fatal(err, res[0].Err)
 		}
-		hits, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: a.ID, Terms: []string{word}, Limit: 10})
+		page, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: a.ID, Terms: []string{word}, Limit: 10})
+		hits := page.Hits
 		if err != nil || len(hits) != 1 || hits[0].Message.ID != res[0].Message.ID {
 			t.Fatalf("send %d: search found %+v %v", i, hits, err)
 		}

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"encoding/base64"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -118,7 +120,12 @@ func TestSearchMessages(t *testing.T) {
 			{[]string{"q", "cafe", "limit", "51"}, "limit"},
 			{[]string{"q", "cafe", "limit", "x"}, "limit"},
 			{[]string{"q", "cafe", "before", "not-a-cursor"}, "before"},
-			{[]string{"q", "cafe", "before", "MTIzLjQ1Ng"}, "before"}, // a conversation list's cursor
+			{[]string{"q", "cafe", "before", "MTIzLjQ1Ng"}, "before"},     // a conversation list's cursor
+			{[]string{"q", "cafe", "before", cursor("s300.5")}, "before"}, // past a window
+			{[]string{"q", "cafe", "before", cursor("s-1.5")}, "before"},
+			{[]string{"q", "cafe", "before", cursor("s0.0")}, "before"},
+			{[]string{"q", "cafe", "before", cursor("s01.5")}, "before"}, // another spelling of s1.5
+			{[]string{"q", "cafe", "before", cursor("s1")}, "before"},
 			{[]string{"q", "cafe", "conversation_id", "x"}, "conversation_id"},
 		} {
 			wantInvalid(t, s.Do(t, http.MethodGet, searchURL(tc.kv...), a.Access, nil), tc.field)
@@ -158,6 +165,53 @@ func TestSearchMessages_Pages(t *testing.T) {
 		t.Errorf("default page: %d results, want all 5", len(ids))
 	}
 }
+
+// TestSearchMessages_EveryMatchReachable: with more matches than one
+// window ranks, pages go on into the older ones until every match came
+// exactly once, and then next is null; a message sent while paging
+// shifts nothing.
+func TestSearchMessages_EveryMatchReachable(t *testing.T) {
+	s := servertest.Start(t)
+	a, b := s.Register(t, "xia"), s.Register(t, "yul")
+	conv := s.Conversation(t, a, b)
+	const n = 2*300 + 37 // two full windows and part of a third
+	want := map[int64]bool{}
+	for i := range n {
+		// Unequal ranks, so that each window's order is not its recency.
+		want[s.Send(t, a, conv, strings.Repeat("harvest ", 1+i%3)+fmt.Sprint(i))] = true
+	}
+	seen := map[int64]bool{}
+	kv := []string{"q", "harvest", "limit", "50"}
+	for page := 0; ; page++ {
+		ids, body := searchIDs(t, s, b, kv...)
+		if len(ids) != 50 && body["next"] != nil {
+			t.Fatalf("page %d: %d results and a next", page, len(ids))
+		}
+		for _, id := range ids {
+			if !want[id] || seen[id] {
+				t.Fatalf("page %d: %d found again or unknown", page, id)
+			}
+			seen[id] = true
+		}
+		if page == 1 {
+			s.Send(t, b, conv, "harvest sent while paging")
+		}
+		next, _ := body["next"].(string)
+		if next == "" {
+			break
+		}
+		if page > n/50+1 {
+			t.Fatal("pages never end")
+		}
+		kv = []string{"q", "harvest", "limit", "50", "before", next}
+	}
+	if len(seen) != n {
+		t.Errorf("pages reached %d of the %d matches", len(seen), n)
+	}
+}
+
+// cursor is s as an opaque cursor.
+func cursor(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
 
 // sameSet reports whether a and b hold the same ids, in any order.
 func sameSet(a, b []int64) bool {

@@ -2,8 +2,10 @@ package chat
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"html"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -14,10 +16,12 @@ const (
 	DefaultSearchPageSize = 20
 	MaxSearchPageSize     = 50
 	MaxSearchLength       = 200 // characters of q
-	// SearchCandidates is how many of the newest matching messages a
-	// search ranks: relevance is computed for these, not for every
-	// message that has the words, so that a common word costs the same
-	// in a year of history as in a week. Pages end after them.
+	// SearchCandidates is how many matching messages a search ranks at
+	// once, a window of recency: relevance is computed for the newest
+	// this many, not for every message that has the words, so that a
+	// common word costs the same in a year of history as in a week. When
+	// their pages are used up, the next pages rank the next this many
+	// older matches, and so on until none is left.
 	SearchCandidates = 300
 )
 
@@ -38,8 +42,25 @@ type SearchQuery struct {
 	Terms []string
 	// ConversationID, when not zero, searches that conversation only.
 	ConversationID int64
-	// Offset results are skipped, then at most Limit returned.
+	// Below, when not zero, searches only messages with an id below it:
+	// the window is the SearchCandidates newest matches under it.
+	Below int64
+	// Offset results of the window, ranked, are skipped, then at most
+	// Limit returned.
 	Offset, Limit int
+}
+
+// SearchPage is what a store returns for a SearchQuery: the page of hits
+// and the window they were ranked in.
+type SearchPage struct {
+	Hits []SearchHit
+	// Candidates is how many matches the window held (at most
+	// SearchCandidates); fewer than SearchCandidates means no match is
+	// older than the window's.
+	Candidates int
+	// Newest and Oldest are the highest and lowest message ids of the
+	// window's matches, 0 when it held none.
+	Newest, Oldest int64
 }
 
 // SearchHit is one message found and its snippet: a short part of its
@@ -69,7 +90,8 @@ func SearchTerms(q string) []string {
 // SearchMessages finds messages with every word of q (case and diacritics
 // aside, the last word as a prefix) in the conversations viewer is in, or
 // in convID only when it is not zero (ErrNotFound when viewer is not in
-// it), never a deleted one, by relevance then recency: limit of them
+// it), never a deleted one, by relevance then recency within windows of
+// SearchCandidates matches, newest window first: limit of them
 // (DefaultSearchPageSize when 0, at most MaxSearchPageSize), after the
 // cursor before ("" for the first page). A q of no words (only
 // punctuation or emoji) finds nothing.
@@ -89,10 +111,8 @@ func (s *Service) SearchMessages(ctx context.Context, viewer int64, q string, co
 	if limit < 1 || limit > MaxSearchPageSize {
 		v.Add("limit", fmt.Sprintf("Must be an integer between 1 and %d.", MaxSearchPageSize))
 	}
-	// The cursor is how many results came before: relevance is no column
-	// a keyset could follow, and it moves as messages come and go.
-	pos, err := DecodeCursor(before)
-	if err != nil || pos.At != 0 || pos.ID < 0 {
+	pos, err := decodeSearchCursor(before)
+	if err != nil {
 		v.Add("before", "Not a valid cursor: use the next of a previous page.")
 	}
 	if err := v.Err(); err != nil {
@@ -108,22 +128,16 @@ func (s *Service) SearchMessages(ctx context.Context, viewer int64, q string, co
 	if len(terms) == 0 {
 		return out, nil
 	}
-	offset := int(pos.ID)
-	hits, err := s.store.SearchMessages(ctx, SearchQuery{
+	hits, next, err := s.searchWindows(ctx, SearchQuery{
 		Viewer: viewer, Terms: terms, ConversationID: convID,
-		Offset: offset, Limit: limit + 1, // one more: is there a next page?
+		Below: pos.below, Offset: pos.offset, Limit: limit,
 	})
 	if err != nil {
 		return SearchResults{}, err
 	}
-	more := len(hits) > limit
-	if more {
-		hits = hits[:limit]
-	}
-	// Pages end with the SearchCandidates ranked: no cursor past them.
-	if more && offset+limit < SearchCandidates {
-		next := EncodeCursor(Position{ID: int64(offset + limit)})
-		out.Next = &next
+	if next != (searchPos{}) {
+		c := next.encode()
+		out.Next = &c
 	}
 	msgs := make([]Message, len(hits))
 	for i := range hits {
@@ -140,6 +154,100 @@ func (s *Service) SearchMessages(ctx context.Context, viewer int64, q string, co
 	}
 	out.Results = append(out.Results, hits...)
 	return out, nil
+}
+
+// searchPos is where a page of a search starts: a window and a place in
+// it. below is the window's upper id bound: its SearchCandidates newest
+// matches below it are ranked. offset is how many of them, ranked, came
+// before (relevance is no column a keyset could follow). The first page's
+// window has no bound; the next pages' is bound above its newest match,
+// so that messages sent meanwhile shift no window.
+type searchPos struct {
+	below  int64
+	offset int
+}
+
+// encode is the opaque cursor of p: "s", the offset, ".", the bound, in
+// base64, unlike any other list's cursor.
+func (p searchPos) encode() string {
+	b := []byte{'s'}
+	b = strconv.AppendInt(b, int64(p.offset), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, p.below, 10)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeSearchCursor reads a cursor made by searchPos.encode: the first
+// page for "", an error for anything encode does not make.
+func decodeSearchCursor(s string) (searchPos, error) {
+	if s == "" {
+		return searchPos{}, nil
+	}
+	invalid := Errorf(CodeInvalid, "Not a valid cursor.")
+	if len(s) > 64 {
+		return searchPos{}, invalid
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return searchPos{}, invalid
+	}
+	rest, ok := strings.CutPrefix(string(b), "s")
+	if !ok {
+		return searchPos{}, invalid
+	}
+	off, below, ok := strings.Cut(rest, ".")
+	if !ok {
+		return searchPos{}, invalid
+	}
+	var p searchPos
+	o, err := strconv.Atoi(off)
+	if err != nil || o < 0 || o >= SearchCandidates {
+		return searchPos{}, invalid
+	}
+	p.offset = o
+	if p.below, err = strconv.ParseInt(below, 10, 64); err != nil || p.below <= 0 {
+		return searchPos{}, invalid
+	}
+	// Only what encode makes: one spelling per place.
+	if p.encode() != s {
+		return searchPos{}, invalid
+	}
+	return p, nil
+}
+
+// searchWindows returns q.Limit hits from q's window and place on, going
+// on into older windows when one is used up, and the place of the next
+// page (zero when no match is left). It asks for one hit more than the
+// page: is there a next?
+func (s *Service) searchWindows(ctx context.Context, q SearchQuery) ([]SearchHit, searchPos, error) {
+	limit := q.Limit
+	var hits []SearchHit
+	for {
+		q.Limit = limit + 1 - len(hits)
+		page, err := s.store.SearchMessages(ctx, q)
+		if err != nil {
+			return nil, searchPos{}, err
+		}
+		if q.Below == 0 && page.Newest > 0 {
+			q.Below = page.Newest + 1
+		}
+		hits = append(hits, page.Hits...)
+		end := q.Offset + q.Limit // the window's place after what was asked
+		if len(hits) > limit {
+			// The extra hit, the last asked for, starts the next page.
+			return hits[:limit], searchPos{q.Below, end - 1}, nil
+		}
+		if end < page.Candidates {
+			// Fewer than asked although the window goes on: a message
+			// was deleted meanwhile.
+			return hits, searchPos{q.Below, end}, nil
+		}
+		if page.Candidates < SearchCandidates || page.Oldest <= 1 {
+			return hits, searchPos{}, nil // no older match
+		}
+		// This window is used up: the next holds the older matches.
+		q.Below, q.Offset = page.Oldest, 0
+	}
 }
 
 // SnippetHTML turns a store's snippet, with SnippetStart and SnippetEnd

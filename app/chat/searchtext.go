@@ -92,6 +92,23 @@ func (q SearchText) match(w string) int {
 	return -1
 }
 
+// Matches reports whether text has every term of q, as Relevance and
+// Snippet compare words: every term but the last whole, the last as a
+// prefix.
+func (q SearchText) Matches(text string) bool {
+	found := make([]bool, len(q.terms))
+	left := len(q.terms)
+	for _, w := range words(text) {
+		if i := q.match(w.folded); i >= 0 && !found[i] {
+			found[i] = true
+			if left--; left == 0 {
+				return true
+			}
+		}
+	}
+	return left == 0
+}
+
 // Relevance scores text for q, higher for a better match: BM25's term
 // frequency part (k1 = 1.2, b = 0.75) summed over the terms, with
 // avgWords the average length in words of the texts compared. Every text

@@ -47,3 +47,21 @@ func TestFoldWord_CaseAndDiacritics(t *testing.T) {
 		}
 	}
 }
+
+func TestSearchText_MatchesEveryTermTheLastAsAPrefix(t *testing.T) {
+	text := chat.NewSearchText([]string{"Café", "therm"})
+	for _, tc := range []struct {
+		content string
+		want    bool
+	}{
+		{"the CAFE thermostat", true},
+		{"thermal café", true},
+		{"cafe then there", false},   // no word starts with therm
+		{"cafeteria thermal", false}, // café only as a prefix, and not the last term
+		{"thermal", false},
+	} {
+		if got := text.Matches(tc.content); got != tc.want {
+			t.Errorf("Matches(%q) = %v, want %v", tc.content, got, tc.want)
+		}
+	}
+}

@@ -132,11 +132,12 @@ type Store interface {
 	// SearchMessages returns the messages q asks for (see SearchQuery):
 	// not deleted, in a conversation q.Viewer is in, with every term (the
 	// last as a prefix) compared without case or diacritics; of the
-	// SearchCandidates newest such messages, best match first, then
-	// newest (higher id) first. Each hit's Snippet is a short
-	// part of the content, as stored (not escaped), with SnippetStart and
-	// SnippetEnd around each matched word.
-	SearchMessages(ctx context.Context, q SearchQuery) ([]SearchHit, error)
+	// SearchCandidates newest such messages below q.Below (when not 0),
+	// best match first, then newest (higher id) first, with the size and
+	// ids of that window. Each hit's Snippet is a short part of the
+	// content, as stored (not escaped), with SnippetStart and SnippetEnd
+	// around each matched word.
+	SearchMessages(ctx context.Context, q SearchQuery) (SearchPage, error)
 	// React adds (add) or removes userID's reaction emoji to message
 	// msgID, in one transaction: ErrNotFound for an unknown message,
 	// CodeInvalid on "message" for a deleted one, and on "emoji" for a

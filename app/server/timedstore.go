@@ -261,7 +261,7 @@ func (s *timedStore) LastSeqs(ctx context.Context, convIDs []int64) (seqs map[in
 	return s.Store.LastSeqs(ctx, convIDs)
 }
 
-func (s *timedStore) SearchMessages(ctx context.Context, q chat.SearchQuery) (hits []chat.SearchHit, err error) {
+func (s *timedStore) SearchMessages(ctx context.Context, q chat.SearchQuery) (page chat.SearchPage, err error) {
 	defer s.since(opSearchMessages, time.Now(), &err)
 	return s.Store.SearchMessages(ctx, q)
 }

@@ -3,6 +3,10 @@
 -- unicode61 tokenizer without case or diacritics, and of
 -- messages.conversation_id, so that a search names the viewer's
 -- conversations in its query and the index keeps only their messages.
+-- prefix = '3' keeps every word's first three characters as well, so
+-- that a search's last word, a prefix, is read newest first and lazily:
+-- one of three characters from that index, a longer one by its first
+-- three, the rows checked against the whole word (db/search.go).
 --
 -- The index follows the messages in transactions of its own, not in the
 -- send's: search_indexed.id is its high-water mark, every message with an
@@ -28,6 +32,7 @@ CREATE VIRTUAL TABLE messages_fts USING fts5(
     content = 'messages',
     content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '3',
     columnsize = 0
 );
 

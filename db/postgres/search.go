@@ -9,14 +9,15 @@ import (
 
 // sqlSearchCandidates finds the newest matches on messages.search
 // (migration 00007): $1 the tsquery (tsQuery), $2 the viewer, $3 how
-// many. The GIN index finds the matches; ranking and snippets are made in
+// many, $4 the conversation (0: all of the viewer's), $5 the upper id
+// bound (sqlq.SearchBelow). The GIN index finds the matches; ranking and snippets are made in
 // Go, as for the SQLite store (sqlq.Reader.Search).
 const sqlSearchCandidates = `
 	SELECT m.id, m.content
 	FROM messages m
 	JOIN participants p ON p.conversation_id = m.conversation_id AND p.user_id = $2
 	WHERE m.search @@ to_tsquery('confab_search', $1) AND m.deleted_at IS NULL
-	  AND ($4::bigint = 0 OR m.conversation_id = $4)
+	  AND ($4::bigint = 0 OR m.conversation_id = $4) AND m.id < $5
 	ORDER BY m.id DESC
 	LIMIT $3`
 
@@ -27,9 +28,9 @@ const sqlSearchCandidates = `
 func tsQuery(terms []string) string { return sqlq.FullText(terms, "'", " & ", ":*") }
 
 // SearchMessages implements chat.Store.
-func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) ([]chat.SearchHit, error) {
-	if len(q.Terms) == 0 || q.Limit <= 0 || q.Offset >= chat.SearchCandidates {
-		return []chat.SearchHit{}, nil
+func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) (chat.SearchPage, error) {
+	if len(q.Terms) == 0 || q.Limit <= 0 {
+		return chat.SearchPage{Hits: []chat.SearchHit{}}, nil
 	}
-	return s.Search(ctx, q, sqlSearchCandidates, tsQuery(q.Terms), q.Viewer, chat.SearchCandidates, q.ConversationID)
+	return s.Search(ctx, q, sqlSearchCandidates, tsQuery(q.Terms), q.Viewer, chat.SearchCandidates, q.ConversationID, sqlq.SearchBelow(q))
 }

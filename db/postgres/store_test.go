@@ -434,7 +434,8 @@ func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
 	if err := s.Migrate(ctx, "up"); err != nil {
 		t.Fatal(err)
 	}
-	hits, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: a.ID, Terms: []string{"creme", "BRUL"}, Limit: 10})
+	page, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: a.ID, Terms: []string{"creme", "BRUL"}, Limit: 10})
+	hits := page.Hits
 	if err != nil || len(hits) != 1 || hits[0].Message.Content != "Crème brûlée tonight" {
 		t.Fatalf("after up: %+v %v", hits, err)
 	}

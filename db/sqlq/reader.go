@@ -198,18 +198,28 @@ func collectMap[K comparable, V any](ctx context.Context, q Querier, query strin
 
 // Search runs a message search in either store: candidates is the
 // store's own full-text query (FTS5 or tsvector), which reads the id and
-// content of the newest chat.SearchCandidates matches of args, newest
-// first; they are ranked and their snippets made in Go (chat.SearchText),
-// so that both stores find, order and mark alike.
-func (r Reader) Search(ctx context.Context, q chat.SearchQuery, candidates string, args ...any) ([]chat.SearchHit, error) {
-	cands, err := collect(ctx, r.Q, chat.SearchCandidates, scanCandidate, candidates, args...)
+// content of the newest chat.SearchCandidates matches of args below
+// q.Below, newest first; they are ranked and their snippets made in Go
+// (chat.SearchText), so that both stores find, order and mark alike.
+func (r Reader) Search(ctx context.Context, q chat.SearchQuery, candidates string, args ...any) (chat.SearchPage, error) {
+	cands, err := collect(ctx, r.Q, chat.SearchCandidates, ScanCandidate, candidates, args...)
 	if err != nil {
-		return nil, fmt.Errorf("search messages: %w", err)
+		return chat.SearchPage{}, fmt.Errorf("search messages: %w", err)
+	}
+	return r.SearchPage(ctx, q, cands)
+}
+
+// SearchPage ranks cands, a window's matches newest first, and reads the
+// messages of the page q asks for.
+func (r Reader) SearchPage(ctx context.Context, q chat.SearchQuery, cands []chat.SearchCandidate) (chat.SearchPage, error) {
+	out := chat.SearchPage{Hits: []chat.SearchHit{}, Candidates: len(cands)}
+	if len(cands) > 0 {
+		out.Newest, out.Oldest = cands[0].ID, cands[len(cands)-1].ID
 	}
 	text := chat.NewSearchText(q.Terms)
 	page := chat.RankCandidates(cands, text, q.Offset, q.Limit)
 	if len(page) == 0 {
-		return []chat.SearchHit{}, nil
+		return out, nil
 	}
 	ids := make([]any, len(page))
 	for i, id := range page {
@@ -217,9 +227,19 @@ func (r Reader) Search(ctx context.Context, q chat.SearchQuery, candidates strin
 	}
 	msgs, err := collect(ctx, r.Q, len(page), ScanMessage, `SELECT `+MessageColumns+MessageFrom+`WHERE m.id IN ($1`+placeholders(2, len(page))+`)`, ids...)
 	if err != nil {
-		return nil, fmt.Errorf("search messages: %w", err)
+		return chat.SearchPage{}, fmt.Errorf("search messages: %w", err)
 	}
-	return chat.OrderHits(page, msgs, text), nil
+	out.Hits = chat.OrderHits(page, msgs, text)
+	return out, nil
+}
+
+// SearchBelow is the upper id bound a store's search query compares
+// with: q.Below, or no bound when it is 0.
+func SearchBelow(q chat.SearchQuery) int64 {
+	if q.Below <= 0 {
+		return math.MaxInt64
+	}
+	return q.Below
 }
 
 // placeholders is ", $from, …" up to $to.
@@ -232,7 +252,8 @@ func placeholders(from, to int) string {
 	return b.String()
 }
 
-func scanCandidate(row Row) (chat.SearchCandidate, error) {
+// ScanCandidate reads a search candidate: id and content.
+func ScanCandidate(row Row) (chat.SearchCandidate, error) {
 	var c chat.SearchCandidate
 	return c, row.Scan(&c.ID, &c.Content)
 }

@@ -14,17 +14,17 @@ import (
 // hits.
 func search(tb testing.TB, s chat.Store, viewer chat.User, conv int64, q string, offset, limit int) ([]int64, []chat.SearchHit) {
 	tb.Helper()
-	hits, err := s.SearchMessages(context.Background(), chat.SearchQuery{
+	page, err := s.SearchMessages(context.Background(), chat.SearchQuery{
 		Viewer: viewer.ID, Terms: chat.SearchTerms(q), ConversationID: conv, Offset: offset, Limit: limit,
 	})
 	if err != nil {
 		tb.Fatalf("search %q: %v", q, err)
 	}
 	var got []int64
-	for _, h := range hits {
+	for _, h := range page.Hits {
 		got = append(got, h.Message.ID)
 	}
-	return got, hits
+	return got, page.Hits
 }
 
 func testSearchMessages(t *testing.T, open func(t *testing.T) chat.Store) {
@@ -164,5 +164,80 @@ func testSearchManyConversations(t *testing.T, open func(t *testing.T) chat.Stor
 		if got, _ := search(t, s, tc.viewer, 0, tc.q, 0, 50); len(got) != tc.want {
 			t.Errorf("search %q as %s found %d, want %d", tc.q, tc.viewer.Username, len(got), tc.want)
 		}
+	}
+}
+
+// testSearchWindows: a search ranks the SearchCandidates newest matches
+// below its bound and says which they were, so that the next window
+// starts below the oldest of them.
+func testSearchWindows(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	ann, bob := mustUser(t, s, "ann"), mustUser(t, s, "bob")
+	conv := mustConversation(t, s, false, ann, bob)
+	n := chat.SearchCandidates + 10
+	ids := make([]int64, n) // oldest first
+	for i := range ids {
+		ids[i] = mustSend(t, s, ann, conv, fmt.Sprintf("window word %d", i)).ID
+	}
+	mustSend(t, s, ann, conv, "unrelated")
+	window := func(below int64, offset, limit int) chat.SearchPage {
+		t.Helper()
+		page, err := s.SearchMessages(ctx, chat.SearchQuery{
+			Viewer: bob.ID, Terms: []string{"window"}, Below: below, Offset: offset, Limit: limit,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return page
+	}
+	first := window(0, 0, 50)
+	if first.Candidates != chat.SearchCandidates || first.Newest != ids[n-1] || first.Oldest != ids[10] || len(first.Hits) != 50 {
+		t.Fatalf("first window: %d candidates, ids %d–%d, %d hits; want %d, %d–%d, 50",
+			first.Candidates, first.Oldest, first.Newest, len(first.Hits), chat.SearchCandidates, ids[10], ids[n-1])
+	}
+	if past := window(0, chat.SearchCandidates, 50); len(past.Hits) != 0 || past.Candidates != chat.SearchCandidates {
+		t.Errorf("past the window: %d hits, %d candidates", len(past.Hits), past.Candidates)
+	}
+	older := window(first.Oldest, 0, 50)
+	if older.Candidates != 10 || older.Newest != ids[9] || older.Oldest != ids[0] || len(older.Hits) != 10 {
+		t.Fatalf("older window: %d candidates, ids %d–%d, %d hits", older.Candidates, older.Oldest, older.Newest, len(older.Hits))
+	}
+	for _, h := range older.Hits {
+		if h.Message.ID >= first.Oldest {
+			t.Errorf("older window holds %d, not below %d", h.Message.ID, first.Oldest)
+		}
+	}
+	if none := window(ids[0], 0, 50); none.Candidates != 0 || len(none.Hits) != 0 {
+		t.Errorf("below the oldest: %d candidates, %d hits", none.Candidates, len(none.Hits))
+	}
+}
+
+// testSearchCommonPrefix: a last word whose first letters begin many
+// more messages than it (a store may search by such a prefix first) is
+// still found, and only where it is.
+func testSearchCommonPrefix(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	ann, bob := mustUser(t, s, "ann"), mustUser(t, s, "bob")
+	conv := mustConversation(t, s, false, ann, bob)
+	rare := mustSend(t, s, ann, conv, "the thermodynamics lecture")
+	batch := make([]chat.NewMessage, 2000) // newer, and more than a few windows
+	for i := range batch {
+		batch[i] = chat.NewMessage{ConversationID: conv, Sender: ann.Lite(), Content: fmt.Sprintf("then there %d", i), At: t0}
+	}
+	if _, err := s.InsertMessages(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"thermodynamics", "thermo", "lecture thermodyn", "THERMODYNAMICS"} {
+		if got, _ := search(t, s, bob, 0, q, 0, 50); !slices.Equal(got, []int64{rare.ID}) {
+			t.Errorf("search %q = %v, want [%d]", q, got, rare.ID)
+		}
+	}
+	if got, _ := search(t, s, bob, 0, "therefore", 0, 50); len(got) != 0 {
+		t.Errorf("search therefore = %v", got)
+	}
+	if got, _ := search(t, s, bob, 0, "there", 0, 50); len(got) != 50 {
+		t.Errorf("search there found %d, want a full page", len(got))
 	}
 }

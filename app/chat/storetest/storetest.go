@@ -58,6 +58,8 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"SearchMessages_WhatIsFound", testSearchMessages},
 		{"SearchMessages_RankedThenNewestAndPaged", testSearchRanking},
 		{"SearchMessages_ViewerInManyConversations", testSearchManyConversations},
+		{"SearchMessages_WindowsOfRecency", testSearchWindows},
+		{"SearchMessages_LastWordOfACommonPrefix", testSearchCommonPrefix},
 		{"Seq_ConcurrentNodesGiveEachConversationOneOrder", testSeqConcurrent},
 		{"Versions_EveryChangeAndChangesSince", testVersions},
 		{"Feed_ConversationsDeparturesMessagesInPages", testFeed},
