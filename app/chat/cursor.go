@@ -12,10 +12,7 @@ func EncodeCursor(p Position) string {
 	if p.IsZero() {
 		return ""
 	}
-	b := strconv.AppendInt(nil, p.At, 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, p.ID, 10)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeInts("", p.At, p.ID)
 }
 
 // DecodeCursor reads a cursor made by EncodeCursor: the zero Position for
@@ -24,28 +21,51 @@ func DecodeCursor(s string) (Position, error) {
 	if s == "" {
 		return Position{}, nil
 	}
-	invalid := Errorf(CodeInvalid, "Not a valid cursor.")
-	if len(s) > 64 {
-		return Position{}, invalid
+	n, ok := decodeInts(s, "", 2)
+	if !ok || n[1] <= 0 {
+		return Position{}, errInvalidCursor
+	}
+	return Position{At: n[0], ID: n[1]}, nil
+}
+
+var errInvalidCursor = Errorf(CodeInvalid, "Not a valid cursor.")
+
+// encodeInts is the spelling of every cursor: tag (which tells the lists'
+// cursors apart), the numbers joined by ".", in unpadded base64url.
+func encodeInts(tag string, ns ...int64) string {
+	b := []byte(tag)
+	for i, n := range ns {
+		if i > 0 {
+			b = append(b, '.')
+		}
+		b = strconv.AppendInt(b, n, 10)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeInts reads the count numbers of a cursor encodeInts made with
+// tag, and nothing else: one spelling per cursor.
+func decodeInts(s, tag string, count int) ([]int64, bool) {
+	if len(s) > 96 { // more than any count of int64s this package spells
+		return nil, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return Position{}, invalid
+		return nil, false
 	}
-	at, id, ok := strings.Cut(string(b), ".")
+	rest, ok := strings.CutPrefix(string(b), tag)
 	if !ok {
-		return Position{}, invalid
+		return nil, false
 	}
-	var p Position
-	if p.At, err = strconv.ParseInt(at, 10, 64); err != nil {
-		return Position{}, invalid
+	parts := strings.Split(rest, ".")
+	if len(parts) != count {
+		return nil, false
 	}
-	if p.ID, err = strconv.ParseInt(id, 10, 64); err != nil || p.ID <= 0 {
-		return Position{}, invalid
+	ns := make([]int64, count)
+	for i, p := range parts {
+		if ns[i], err = strconv.ParseInt(p, 10, 64); err != nil {
+			return nil, false
+		}
 	}
-	// Only what EncodeCursor makes: one spelling per position.
-	if EncodeCursor(p) != s {
-		return Position{}, invalid
-	}
-	return p, nil
+	return ns, encodeInts(tag, ns...) == s
 }

@@ -2,10 +2,8 @@ package chat
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"html"
-	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -167,14 +165,10 @@ type searchPos struct {
 	offset int
 }
 
-// encode is the opaque cursor of p: "s", the offset, ".", the bound, in
-// base64, unlike any other list's cursor.
+// encode is the opaque cursor of p: tagged "s", the offset, then the
+// bound (two numbers: unlike the feed's three).
 func (p searchPos) encode() string {
-	b := []byte{'s'}
-	b = strconv.AppendInt(b, int64(p.offset), 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, p.below, 10)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeInts("s", int64(p.offset), p.below)
 }
 
 // decodeSearchCursor reads a cursor made by searchPos.encode: the first
@@ -183,36 +177,11 @@ func decodeSearchCursor(s string) (searchPos, error) {
 	if s == "" {
 		return searchPos{}, nil
 	}
-	invalid := Errorf(CodeInvalid, "Not a valid cursor.")
-	if len(s) > 64 {
-		return searchPos{}, invalid
+	n, ok := decodeInts(s, "s", 2)
+	if !ok || n[0] < 0 || n[0] >= SearchCandidates || n[1] <= 0 {
+		return searchPos{}, errInvalidCursor
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return searchPos{}, invalid
-	}
-	rest, ok := strings.CutPrefix(string(b), "s")
-	if !ok {
-		return searchPos{}, invalid
-	}
-	off, below, ok := strings.Cut(rest, ".")
-	if !ok {
-		return searchPos{}, invalid
-	}
-	var p searchPos
-	o, err := strconv.Atoi(off)
-	if err != nil || o < 0 || o >= SearchCandidates {
-		return searchPos{}, invalid
-	}
-	p.offset = o
-	if p.below, err = strconv.ParseInt(below, 10, 64); err != nil || p.below <= 0 {
-		return searchPos{}, invalid
-	}
-	// Only what encode makes: one spelling per place.
-	if p.encode() != s {
-		return searchPos{}, invalid
-	}
-	return p, nil
+	return searchPos{offset: int(n[0]), below: n[1]}, nil
 }
 
 // searchWindows returns q.Limit hits from q's window and place on, going

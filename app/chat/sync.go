@@ -3,11 +3,9 @@ package chat
 import (
 	"cmp"
 	"context"
-	"encoding/base64"
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 )
 
 // A user's feed is every change they can see, in version order: their
@@ -177,39 +175,15 @@ func FeedPage(read FeedRead, after SyncKey, limit int) SyncPage {
 
 // EncodeSyncCursor returns the opaque cursor of a place in the feed.
 func EncodeSyncCursor(k SyncKey) string {
-	b := []byte("s")
-	b = strconv.AppendInt(b, k.Version, 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, int64(k.Kind), 10)
-	b = append(b, '.')
-	b = strconv.AppendInt(b, k.ID, 10)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encodeInts("s", k.Version, int64(k.Kind), k.ID)
 }
 
 // DecodeSyncCursor reads a cursor EncodeSyncCursor made, and nothing
 // else.
 func DecodeSyncCursor(s string) (SyncKey, error) {
-	invalid := Errorf(CodeInvalid, "Not a valid cursor.")
-	if s == "" || len(s) > 96 {
-		return SyncKey{}, invalid
+	n, ok := decodeInts(s, "s", 3)
+	if !ok || n[0] < 0 || n[1] < 0 || n[1] > FeedEnd || n[2] < 0 {
+		return SyncKey{}, errInvalidCursor
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 1 || b[0] != 's' {
-		return SyncKey{}, invalid
-	}
-	parts := strings.Split(string(b[1:]), ".")
-	if len(parts) != 3 {
-		return SyncKey{}, invalid
-	}
-	var n [3]int64
-	for i, p := range parts {
-		if n[i], err = strconv.ParseInt(p, 10, 64); err != nil || n[i] < 0 {
-			return SyncKey{}, invalid
-		}
-	}
-	k := SyncKey{Version: n[0], Kind: int(n[1]), ID: n[2]}
-	if k.Kind > FeedEnd || EncodeSyncCursor(k) != s {
-		return SyncKey{}, invalid
-	}
-	return k, nil
+	return SyncKey{Version: n[0], Kind: int(n[1]), ID: n[2]}, nil
 }
