@@ -430,17 +430,7 @@ func (s *Store) MarkRead(ctx context.Context, convID, userID, msgID int64) (chat
 
 // Feed implements chat.Store.
 func (s *Store) Feed(ctx context.Context, user int64, after chat.SyncKey, limit int) (chat.FeedRead, error) {
-	var read chat.FeedRead
-	var err error
-	if read.Version, err = s.CurrentVersion(ctx); err != nil {
-		return chat.FeedRead{}, err
-	}
-	v, id := after.After(chat.FeedConversation)
-	if read.Conversations, err = s.conversations(ctx, fixed(sqlq.FeedConversationsSQLite), user, v, id, read.Version, limit+1); err != nil {
-		return chat.FeedRead{}, fmt.Errorf("feed: %w", err)
-	}
-	if err := s.FeedRest(ctx, user, after, read.Version, limit, &read); err != nil {
-		return chat.FeedRead{}, err
-	}
-	return read, nil
+	return s.Reader.Feed(ctx, user, after, limit, func(args ...any) ([]chat.Conversation, error) {
+		return s.conversations(ctx, fixed(sqlq.FeedConversationsSQLite), args...)
+	})
 }

@@ -309,10 +309,30 @@ func (r Reader) Changes(ctx context.Context, convID, after, before int64, limit 
 	return out, nil
 }
 
-// FeedRest reads the departures and messages of user's feed after key,
-// up to version upTo: what chat.Store.Feed reads besides the
-// conversations, which each store assembles itself.
-func (r Reader) FeedRest(ctx context.Context, user int64, after chat.SyncKey, upTo int64, limit int, read *chat.FeedRead) error {
+// Feed reads user's feed after key for chat.Store.Feed: the clock, then
+// each kind of entry up to it. conversations reads the conversations of
+// FeedConversations (in the store's own dialect) with its arguments: each
+// store assembles conversations itself.
+func (r Reader) Feed(ctx context.Context, user int64, after chat.SyncKey, limit int,
+	conversations func(args ...any) ([]chat.Conversation, error)) (chat.FeedRead, error) {
+	var read chat.FeedRead
+	var err error
+	if read.Version, err = r.CurrentVersion(ctx); err != nil {
+		return chat.FeedRead{}, err
+	}
+	v, id := after.After(chat.FeedConversation)
+	if read.Conversations, err = conversations(user, v, id, read.Version, limit+1); err != nil {
+		return chat.FeedRead{}, fmt.Errorf("feed: %w", err)
+	}
+	if err := r.feedRest(ctx, user, after, read.Version, limit, &read); err != nil {
+		return chat.FeedRead{}, err
+	}
+	return read, nil
+}
+
+// feedRest reads the departures and messages of user's feed after key,
+// up to version upTo.
+func (r Reader) feedRest(ctx context.Context, user int64, after chat.SyncKey, upTo int64, limit int, read *chat.FeedRead) error {
 	v, id := after.After(chat.FeedDeparture)
 	deps, err := collect(ctx, r.Q, 0, func(row Row) (chat.Departure, error) {
 		var d chat.Departure
