@@ -42,6 +42,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Messages, "messages", DefaultMessages, "messages, in all")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "picks the data: the same seed and counts write the same rows")
 	fs.IntVar(&cfg.BigGroup, "big-group", 0, "add one group of users seed_1 … seed_N, beyond --conversations (0: none)")
+	fs.StringVar(&cfg.Words, "words", WordsChat, "message words: "+WordsChat+" (Zipf's law over 5,000 words, as in real text) or "+WordsUniform+" (59 common words, each in about 11% of messages: harsher on search)")
 	fs.DurationVar(&cfg.ProgressEvery, "progress", 5*time.Second, "print a progress line to stderr this often (0: never)")
 	asJSON := fs.Bool("json", false, "print the result as JSON instead of a table")
 	if err := fs.Parse(args); err != nil {

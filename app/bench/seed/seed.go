@@ -81,6 +81,9 @@ type Config struct {
 	// beyond Conversations (users 1–3 are then in one more conversation
 	// each). Zero: none.
 	BigGroup int
+	// Words is what message contents are made of: WordsChat (also "")
+	// or WordsUniform.
+	Words string
 	// PasswordCost is the bcrypt cost of the shared password hash; zero
 	// is auth.DefaultCost, the server's.
 	PasswordCost int
@@ -155,6 +158,8 @@ func (cfg Config) check() error {
 		return errors.New("conversations, messages and the big group cannot be negative")
 	case cfg.Messages > 0 && cfg.Conversations == 0 && cfg.BigGroup == 0:
 		return errors.New("messages need a conversation to go to")
+	case cfg.Words != "" && cfg.Words != WordsChat && cfg.Words != WordsUniform:
+		return fmt.Errorf("words: %q is neither %q nor %q", cfg.Words, WordsChat, WordsUniform)
 	case cfg.BigGroup > cfg.Users:
 		return fmt.Errorf("big group: %d members, and there are %d users", cfg.BigGroup, cfg.Users)
 	case cfg.BigGroup == 1:
@@ -424,7 +429,11 @@ func (l *loader) insertMessages(ctx context.Context, rnd *rand.Rand, convs []con
 	}
 	at := l.messagesStart(len(convs))
 	var content []byte
-	vocabulary := strings.Fields(words)
+	// The words draw from a generator of their own, so that the rows
+	// (who sends what to which conversation, when) are the same
+	// whichever words fill them.
+	wordRnd := rand.New(rand.NewPCG(l.cfg.Seed, 0x770d5))
+	src := newWordSource(l.cfg.Words, wordRnd)
 	const cols = `(id, conversation_id, seq, sender_id, content, created_at)`
 	return l.batched(ctx, `INSERT INTO messages `+cols+` VALUES `, 6, l.cfg.Messages, &l.msgs, func(i int, args []any) {
 		id := int64(i + 1)
@@ -442,7 +451,7 @@ func (l *loader) insertMessages(ctx context.Context, rnd *rand.Rand, convs []con
 		c.lastSeq++
 		c.lastID, c.lastAt = id, at
 		parts[c.part+k].ownSeq = c.lastSeq
-		content = appendContent(content[:0], rnd, vocabulary)
+		content = appendContent(content[:0], wordRnd, src)
 		args[0], args[1], args[2], args[3], args[4], args[5] = id, ci+1, c.lastSeq, c.members[k], string(content), at
 	})
 }
@@ -605,19 +614,83 @@ func (l *loader) startProgress() (stop func()) {
 	}
 }
 
-// words make message content: a few of them, like a chat line.
-const words = (`hi hello ok yes no maybe sure thanks lunch today tomorrow meeting call later
-	soon now here there see you the a to on at in for with about project update ship review code test
-	deploy fix bug coffee team plan week weekend night morning great good fine cool done wait`)
+// Texts seeded messages are made of (Config.Words).
+const (
+	// WordsChat draws each word by Zipf's law (s = 1.07, about as in
+	// English text) from a vocabulary of vocabularySize: the common
+	// chat words of commonWords first, commonest first, then made-up
+	// ones. At a million messages "the" is in about half of them,
+	// "coffee" in about 2 % and most words in a handful.
+	WordsChat = "chat"
+	// WordsUniform draws commonWords alone, each as likely: every word
+	// is then in about 13 % of all messages, as frequent as "the": a
+	// harsher test of search than any real text.
+	WordsUniform = "uniform"
+)
 
-// appendContent appends 2–12 of vocabulary to b.
-func appendContent(b []byte, rnd *rand.Rand, vocabulary []string) []byte {
+// commonWords are the words of chat lines, about commonest first.
+const commonWords = (`the you i to a it is ok yes no hi and for on in at with that this so
+	what here there now see later today tomorrow thanks sure maybe hello lunch call meeting
+	soon about project update ship review code test deploy fix bug coffee team plan week
+	weekend night morning great good fine cool done wait`)
+
+// vocabularySize is how many words WordsChat draws from.
+const vocabularySize = 5000
+
+// wordSource picks the words of message contents.
+type wordSource struct {
+	vocabulary []string
+	pick       func() int // an index into vocabulary
+}
+
+// newWordSource returns the source of words (WordsChat when "") drawing
+// from rnd.
+func newWordSource(words string, rnd *rand.Rand) wordSource {
+	common := strings.Fields(commonWords)
+	if words == WordsUniform {
+		return wordSource{common, func() int { return rnd.IntN(len(common)) }}
+	}
+	vocabulary := append(common, madeUpWords(vocabularySize-len(common), common, rnd)...)
+	zipf := rand.NewZipf(rnd, 1.07, 1, uint64(len(vocabulary)-1))
+	return wordSource{vocabulary, func() int { return int(zipf.Uint64()) }}
+}
+
+// madeUpWords returns n words of two or three syllables, none of them in
+// taken, in an order drawn from rnd.
+func madeUpWords(n int, taken []string, rnd *rand.Rand) []string {
+	const consonants, vowels = "bcdfghklmnprstvwz", "aeiou"
+	var syllables []string
+	for _, c := range consonants {
+		for _, v := range vowels {
+			syllables = append(syllables, string(c)+string(v))
+		}
+	}
+	seen := make(map[string]bool, n+len(taken))
+	for _, w := range taken {
+		seen[w] = true
+	}
+	out := make([]string, 0, n)
+	for len(out) < n {
+		w := syllables[rnd.IntN(len(syllables))] + syllables[rnd.IntN(len(syllables))]
+		if rnd.IntN(2) == 0 {
+			w += syllables[rnd.IntN(len(syllables))]
+		}
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// appendContent appends 2–12 words of src to b.
+func appendContent(b []byte, rnd *rand.Rand, src wordSource) []byte {
 	n := 2 + rnd.IntN(11)
 	for i := range n {
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		b = append(b, vocabulary[rnd.IntN(len(vocabulary))]...)
+		b = append(b, src.vocabulary[src.pick()]...)
 	}
 	return b
 }

@@ -499,3 +499,44 @@ func TestWrite_MessagesAreSearchable(t *testing.T) {
 		}
 	}
 }
+
+// TestWrite_WordsOfTextOrUniform: by default the messages' words are
+// as frequent as in real text, a few very common and most rare; with
+// WordsUniform every word is as frequent as any other.
+func TestWrite_WordsOfTextOrUniform(t *testing.T) {
+	share := func(words, word string) float64 {
+		t.Helper()
+		cfg := small("")
+		cfg.Words = words
+		d, err := sql.Open("sqlite", "file:"+(&url.URL{Path: mustSeed(t, cfg)}).EscapedPath()+"?_pragma=busy_timeout(5000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		var with, all float64
+		err = d.QueryRow(`SELECT (SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?), (SELECT count(*) FROM messages)`,
+			`"`+word+`"`).Scan(&with, &all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return with / all
+	}
+	for _, tc := range []struct {
+		words, word string
+		low, high   float64
+	}{
+		{seed.WordsChat, "the", 0.4, 0.8},
+		{seed.WordsChat, "coffee", 0.005, 0.05},
+		{seed.WordsUniform, "the", 0.07, 0.15},
+		{seed.WordsUniform, "coffee", 0.07, 0.15},
+	} {
+		if got := share(tc.words, tc.word); got < tc.low || got > tc.high {
+			t.Errorf("words %q: %q in %.3f of the messages, want %.3f–%.3f", tc.words, tc.word, got, tc.low, tc.high)
+		}
+	}
+	cfg := small(filepath.Join(t.TempDir(), "seed.db"))
+	cfg.Words = "shakespeare"
+	if _, err := seed.Write(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "words") {
+		t.Errorf("words shakespeare: %v", err)
+	}
+}
