@@ -49,6 +49,11 @@ func TestQueryPlans_NoFullScan(t *testing.T) {
 		sqlq.HotQuery{Name: "react: distinct emoji", Query: sqlq.ReactionEmojis, Args: []any{msg, "👍"}},
 		sqlq.HotQuery{Name: "react: count", Query: sqlq.ReactionCount, Args: []any{msg, "👍"}},
 		sqlq.HotQuery{Name: "react: remove", Query: sqlq.RemoveReaction, Args: []any{msg, "👍", viewer.ID}},
+		sqlq.HotQuery{Name: "search: viewer's conversations", Query: sqlViewerConversations, Args: []any{viewer.ID, maxFilteredConversations + 1}},
+		sqlq.HotQuery{Name: "search: candidates", Query: sqlSearchCandidates, Args: []any{ftsQuery([]string{"hi"}, true, []int64{conv}), viewer.ID, chat.SearchCandidates, int64(1) << 62}},
+		sqlq.HotQuery{Name: "search: scan", Query: sqlSearchScan, Args: []any{ftsQuery([]string{"hi"}, false, nil), viewer.ID, prefixScanned, int64(1) << 62}},
+		sqlq.HotQuery{Name: "search: recent messages", Query: sqlRecentMessages, Args: []any{viewer.ID, recentScanned, int64(1) << 62}},
+		sqlq.HotQuery{Name: "search: index a batch", Query: sqlSearchIndex, Args: []any{msg - 1, msg}},
 	)
 	// The SQLite store reads the feed with its own loop orders.
 	for i := range hot {

@@ -10,7 +10,7 @@ import (
 	"github.com/confab/confab/app/chat"
 )
 
-// The search index (messages_fts, migration 00009) follows the messages
+// The search index (messages_fts, migrations 00009 and 00010) follows the messages
 // rather than being written with them: the group commit (InsertMessages)
 // never touches it, as indexing each send in the batch's transaction
 // cost the send path 18–21 % more CPU per message (docs/performance.md).
@@ -46,8 +46,8 @@ const (
 	sqlSearchNext = `SELECT coalesce(max(id), 0), count(*) FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)`
 	// sqlSearchIndex adds the messages in (mark, top] to the index, with
 	// their content of now (a deleted message's is '').
-	sqlSearchIndex = `INSERT INTO messages_fts (rowid, content, conversation_id)
-		SELECT id, content, conversation_id FROM messages WHERE id > ? AND id <= ? ORDER BY id`
+	sqlSearchIndex = `INSERT INTO messages_fts (rowid, body)
+		SELECT id, body FROM messages_fts_source WHERE id > ? AND id <= ? ORDER BY id`
 	sqlSearchSetMark = `UPDATE search_indexed SET id = ?`
 )
 

@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/confab/confab/app/chat"
 )
@@ -210,6 +214,68 @@ func TestSearchIndex_IndexerFollowsCommits(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if _, err := s.write.ExecContext(ctx, `INSERT INTO messages_fts (messages_fts, rank) VALUES ('integrity-check', 1)`); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSearchTermsAreIndexWords: every character chat.SearchTerms keeps
+// in a term (a letter, digit or mark of Go's Unicode tables) is a word
+// character to messages_fts's tokenizer too, so a term is always one word
+// of the index, never a phrase of several, which the index (detail =
+// none) refuses. Each such character goes into a word of its own between
+// two q's, in a table made with messages_fts's own definition; a
+// character the tokenizer split at would leave a word "q".
+func TestSearchTermsAreIndexWords(t *testing.T) {
+	s := openIndexed(t)
+	ctx := context.Background()
+	var def string
+	if err := s.read.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE name = 'messages_fts'`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	def, ok := strings.CutPrefix(def, "CREATE VIRTUAL TABLE messages_fts USING fts5(")
+	if !ok {
+		t.Fatalf("messages_fts is %s", def)
+	}
+	// An index of its own: body, the tokenizer and the details, without
+	// the external content.
+	def = regexp.MustCompile(`content\s*=\s*'[^']*',\s*content_rowid\s*=\s*'id',`).ReplaceAllString(def, "")
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "CREATE VIRTUAL TABLE temp.words USING fts5("+def); err != nil {
+		t.Fatal(err)
+	}
+	insert, err := tx.PrepareContext(ctx, `INSERT INTO temp.words (rowid, body) VALUES (?, ?)`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r := rune(utf8.RuneSelf); r <= unicode.MaxRune; r++ {
+		if terms := chat.SearchTerms("q" + string(r) + "q"); len(terms) == 1 {
+			n++
+			if _, err := insert.ExecContext(ctx, int64(r), terms[0]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n < 100_000 {
+		t.Fatalf("only %d characters are word characters to chat.SearchTerms", n)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT rowid FROM temp.words WHERE words MATCH '"q"' LIMIT 20`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r int64
+		if err := rows.Scan(&r); err != nil {
+			t.Fatal(err)
+		}
+		t.Errorf("%U (%q) splits a word in the index", r, rune(r))
+	}
+	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
 }

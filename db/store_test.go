@@ -406,9 +406,7 @@ func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
 	ctx := context.Background()
 	a, b := mustUser(t, s, "ann"), mustUser(t, s, "ben")
 	conv := mustConversation(t, s, a, b)
-	if err := s.Migrate(ctx, "down"); err != nil { // to the schema before search
-		t.Fatal(err)
-	}
+	downTo(t, s, 8) // the schema before search
 	w := writable(t, path)
 	for i, m := range []struct {
 		content string
@@ -427,9 +425,7 @@ func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
 	if err != nil || len(hits) != 1 || hits[0].Message.Content != "Crème brûlée tonight" {
 		t.Fatalf("after up: %+v %v", hits, err)
 	}
-	if err := s.Migrate(ctx, "down"); err != nil {
-		t.Fatal(err)
-	}
+	downTo(t, s, 8)
 	var n int
 	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM sqlite_schema WHERE name LIKE 'messages_fts%' OR name = 'search_indexed'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d search tables and triggers left after down (%v)", n, err)

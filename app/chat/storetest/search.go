@@ -132,7 +132,8 @@ func testSearchRanking(t *testing.T, open func(t *testing.T) chat.Store) {
 
 // testSearchManyConversations: a viewer in many conversations (more than
 // a store may name in one query) still finds only their own, and not a
-// conversation's messages once they have left it.
+// conversation's messages once they have left it, however many newer
+// messages of others there are.
 func testSearchManyConversations(t *testing.T, open func(t *testing.T) chat.Store) {
 	s := open(t)
 	ctx := context.Background()
@@ -148,12 +149,23 @@ func testSearchManyConversations(t *testing.T, open func(t *testing.T) chat.Stor
 	if err := s.RemoveParticipant(ctx, left, ann.ID, t0); err != nil {
 		t.Fatal(err)
 	}
+	// Newer than all of ann's, and more than a store may read of the
+	// newest messages for a one-letter question.
+	noise := make([]chat.NewMessage, 6100)
+	for i := range noise {
+		noise[i] = chat.NewMessage{ConversationID: secret, Sender: bob.Lite(), Content: fmt.Sprintf("noise %d", i), At: t0}
+	}
+	if _, err := s.InsertMessages(ctx, noise); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		viewer chat.User
 		q      string
 		want   int
 	}{
-		{ann, "status", 50},   // a full page
+		{ann, "status", 50}, // a full page
+		{ann, "s", 50},
+		{ann, "n", 0},
 		{ann, "report 7", 11}, // 7 and 70–79: the last word is a prefix
 		{ann, "report 204", 1},
 		{ann, "cat only", 0},
@@ -239,5 +251,64 @@ func testSearchCommonPrefix(t *testing.T, open func(t *testing.T) chat.Store) {
 	}
 	if got, _ := search(t, s, bob, 0, "there", 0, 50); len(got) != 50 {
 		t.Errorf("search there found %d, want a full page", len(got))
+	}
+}
+
+// testSearchAnyWayIn: whichever way a store reads a question's matches
+// (by its other words when the last has one letter, by the newest
+// messages when that letter is the whole question, by every
+// conversation's matches first for a viewer in many), it finds all of the
+// viewer's and none of anyone else's, however many newer messages of
+// others come first.
+func testSearchAnyWayIn(t *testing.T, open func(t *testing.T) chat.Store) {
+	s := open(t)
+	ctx := context.Background()
+	ann, bob, cat := mustUser(t, s, "ann"), mustUser(t, s, "bob"), mustUser(t, s, "cat")
+	var mine []int64 // ann's conversations
+	for range 20 {
+		mine = append(mine, mustConversation(t, s, true, ann, bob))
+	}
+	zebra := mustSend(t, s, bob, mine[0], "zebra crossing ahead")
+	alpha := mustSend(t, s, bob, mine[1], "alpha beta mine")
+	// A private-use character and a conversation's id, as a store may
+	// index the conversation of a message, in another's message.
+	others := mustConversation(t, s, false, bob, cat)
+	zulu := mustSend(t, s, cat, others, fmt.Sprintf("alpha beta zulu \uE000%d", mine[0]))
+	send := func(conv int64, n int, format string) {
+		t.Helper()
+		batch := make([]chat.NewMessage, n)
+		for i := range batch {
+			batch[i] = chat.NewMessage{ConversationID: conv, Sender: bob.Lite(), Content: fmt.Sprintf(format, i), At: t0}
+		}
+		if _, err := s.InsertMessages(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Newer, and more than a store reads before it asks another way.
+	send(others, 4000, "alpha beta %d for bob and cat")
+	send(mine[2], 2000, "then there %d")
+
+	for _, tc := range []struct {
+		viewer chat.User
+		q      string
+		want   []int64
+	}{
+		{ann, "alpha beta", []int64{alpha.ID}},
+		{ann, "alpha b", []int64{alpha.ID}},
+		{ann, "beta m", []int64{alpha.ID}},
+		{ann, "alpha beta z", nil},
+		{ann, "z", []int64{zebra.ID}},
+		{ann, "zebra c", []int64{zebra.ID}},
+		{ann, "zulu", nil},
+		{cat, "z", []int64{zulu.ID}},
+		{cat, "alpha beta zu", []int64{zulu.ID}},
+	} {
+		got, _ := search(t, s, tc.viewer, 0, tc.q, 0, 50)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("search %q as %s = %v, want %v", tc.q, tc.viewer.Username, got, tc.want)
+		}
+	}
+	if got, _ := search(t, s, cat, 0, "alpha b", 0, 50); len(got) != 50 {
+		t.Errorf("search %q as cat found %d, want a full page", "alpha b", len(got))
 	}
 }

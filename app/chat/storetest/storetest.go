@@ -60,6 +60,7 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"SearchMessages_ViewerInManyConversations", testSearchManyConversations},
 		{"SearchMessages_WindowsOfRecency", testSearchWindows},
 		{"SearchMessages_LastWordOfACommonPrefix", testSearchCommonPrefix},
+		{"SearchMessages_AnyWayIn", testSearchAnyWayIn},
 		{"Seq_ConcurrentNodesGiveEachConversationOneOrder", testSeqConcurrent},
 		{"Versions_EveryChangeAndChangesSince", testVersions},
 		{"Feed_ConversationsDeparturesMessagesInPages", testFeed},
