@@ -119,12 +119,17 @@ func (s *Store) SearchMessages(ctx context.Context, q chat.SearchQuery) (chat.Se
 // first row, when the newest 300 are all a search needs.
 const prefixIndexed = 3
 
-// prefixScanned is how many rows a search reads, at most, before it
-// asks a costlier question instead: the rows of a longer last word's
+// prefixScanned is how many rows a search reads, at most, of a question
+// whose last word it checks in Go (the rows of a longer last word's
 // indexed prefix, or of the question without a last word of one
-// character, whose last word it checks in Go; or those of all
-// conversations (scanned).
+// character), before it asks the whole question instead.
 const prefixScanned = 5 * chat.SearchCandidates
+
+// everywhereScanned is how many rows a question of several words reads
+// at most, in every conversation, before it names the viewer's
+// (searchCandidates): more than such a question commonly has, and few
+// enough that reading them costs little when it has more.
+const everywhereScanned = 2 * chat.SearchCandidates
 
 // recentScanned is how many of all messages, newest first, a search of
 // one character alone reads, at most, for a viewer in more
@@ -160,8 +165,8 @@ const sqlRecentMessages = `
 //   - A question of several words has few matches, commonly: for a
 //     viewer in more than fewConversations, the search first walks them
 //     all, in every conversation, and keeps the viewer's, reading at
-//     most prefixScanned; naming that many conversations in the query
-//     makes FTS5 step through all of their lists at every match.
+//     most everywhereScanned; naming that many conversations in the
+//     query makes FTS5 step through all of their lists at every match.
 //   - A last term of ASCII letters and digits (which FTS5 and
 //     chat.FoldWord fold alike) whose length has no prefix index is
 //     searched without it: a longer one by its indexed prefix, one of a
@@ -184,7 +189,7 @@ func (s *Store) searchCandidates(ctx context.Context, q chat.SearchQuery, convs 
 		}
 	}
 	if len(convs) > fewConversations && len(q.Terms) > 1 {
-		cands, complete, err := s.scan(ctx, match, prefixScanned, sqlSearchScan, ftsQuery(terms, prefix, nil), q.Viewer, prefixScanned, below)
+		cands, complete, err := s.scan(ctx, match, everywhereScanned, sqlSearchScan, ftsQuery(terms, prefix, nil), q.Viewer, everywhereScanned, below)
 		if err != nil || complete {
 			return cands, err
 		}
