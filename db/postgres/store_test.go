@@ -233,9 +233,30 @@ func BenchmarkConversations(b *testing.B) {
 // BenchmarkInsertMessages_OneWriter is the group commit as one node's
 // writer runs it under `confab bench send --clients 16`: one batch at a
 // time, each of 16 messages from 16 senders to 16 conversations, every
-// message with a client_id. One op is one message.
+// message with a client_id. One op is one message. The store's search
+// indexer runs meanwhile, as in the server, on the same CPUs as the
+// database; caught-up-ns/op adds the indexing left at the end (a search
+// catches it up).
 func BenchmarkInsertMessages_OneWriter(b *testing.B) {
-	s := mustOpen(b, pgtest.URL(b))
+	benchOneWriter(b, mustOpen(b, pgtest.URL(b)))
+}
+
+// BenchmarkInsertMessages_OneWriterIndexerOff is the same with no search
+// indexer running: the send path alone.
+func BenchmarkInsertMessages_OneWriterIndexerOff(b *testing.B) {
+	ctx := context.Background()
+	s, err := postgres.OpenNoMigrate(ctx, pgtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	if err := s.Migrate(ctx, "up"); err != nil {
+		b.Fatal(err)
+	}
+	benchOneWriter(b, s)
+}
+
+func benchOneWriter(b *testing.B, s *postgres.Store) {
 	ctx := context.Background()
 	const batch = 16
 	var convs, senders [batch]int64
@@ -286,6 +307,11 @@ func BenchmarkInsertMessages_OneWriter(b *testing.B) {
 		flush()
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+	start := time.Now()
+	if _, err := s.SearchMessages(ctx, chat.SearchQuery{Viewer: sink.ID, Terms: []string{"benchmark"}, Limit: 1}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(b.Elapsed()+time.Since(start))/float64(b.N), "caught-up-ns/op")
 }
 
 // TestInsertMessages_ClientIDRaceWithAnotherNode: another node stores the
