@@ -30,6 +30,7 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 		clear(out) // a retry starts over
 		err := s.insertMessages(ctx, batch, out, readPairs)
 		if err == nil {
+			s.nudgeSearchIndexer() // the index follows, after the commit
 			return out, nil
 		}
 		if attempt == maxAttempts || !(retryable(err) || clientIDRace(err)) {
@@ -84,6 +85,13 @@ const (
 	// before the insert to its commit, which is what makes that safe.
 	// Rows are inserted in array order, so ids, taken at the insert, grow
 	// with seq.
+	//
+	// The ids are taken while the transaction holds the feed clock's row
+	// (sqlq.TakeVersions, the batch's first lock), until its commit: the
+	// batches' ids are handed out in the order they commit, so that a
+	// visible message has every smaller id visible too (or rolled back).
+	// The search index's mark relies on it (migration 00008): whatever
+	// else inserts messages must take the clock first as well.
 	//
 	// No row may be skipped, or its number would be a hole in seq: every
 	// sender was checked to be a participant, a (sender, client_id) pair

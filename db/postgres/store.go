@@ -49,12 +49,13 @@ var _ chat.Store = (*Store)(nil)
 type Store struct {
 	sqlq.Reader // on the pool
 	pool        *pgxpool.Pool
+	indexer     searchIndexer
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value
 // DSN, as pgx accepts; pool_max_conns and search_path may be set in it)
 // and applies pending migrations. Nodes that start at once migrate one
-// after the other.
+// after the other. The search indexer runs from then until Close.
 func Open(ctx context.Context, url string) (*Store, error) {
 	s, err := OpenNoMigrate(ctx, url)
 	if err != nil {
@@ -64,10 +65,13 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.startSearchIndexer()
 	return s, nil
 }
 
-// OpenNoMigrate connects without applying migrations (for `confab migrate`).
+// OpenNoMigrate connects without applying migrations (for `confab migrate`)
+// and without the background search indexer: a search still brings the
+// index up to date itself.
 func OpenNoMigrate(ctx context.Context, url string) (*Store, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
@@ -183,9 +187,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // database.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Close closes every connection. It always returns nil; the error is
-// there so that Store closes like db.Store.
+// Close stops the search indexer and closes every connection. It always
+// returns nil; the error is there so that Store closes like db.Store.
 func (s *Store) Close() error {
+	s.stopSearchIndexer()
 	s.pool.Close()
 	return nil
 }
