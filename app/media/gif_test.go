@@ -3,6 +3,9 @@ package media
 import (
 	"bufio"
 	"bytes"
+	"image"
+	"image/color"
+	"image/gif"
 	"testing"
 
 	"github.com/confab/confab/app/media/mediatest"
@@ -19,3 +22,27 @@ func FuzzGIFPixels(f *testing.F) {
 }
 
 func bufioReader(b []byte) *bufio.Reader { return bufio.NewReader(bytes.NewReader(b)) }
+
+func TestFirstFrame_SmallFrameSitsOnATransparentScreen(t *testing.T) {
+	pal := color.Palette{color.Transparent, mediatest.Red}
+	f := image.NewPaletted(image.Rect(2, 2, 6, 6), pal)
+	for i := range f.Pix {
+		f.Pix[i] = 1
+	}
+	g := &gif.GIF{Image: []*image.Paletted{f}, Delay: []int{0}, Config: image.Config{Width: 10, Height: 10}}
+
+	img := firstFrame(g)
+
+	if b := img.Bounds(); b != image.Rect(0, 0, 10, 10) {
+		t.Fatalf("bounds %v, want the 10×10 screen", b)
+	}
+	if _, _, _, a := img.At(0, 0).RGBA(); a != 0 {
+		t.Errorf("outside the frame: alpha %#x, want transparent", a)
+	}
+	if got := color.NRGBAModel.Convert(img.At(3, 3)); got != mediatest.Red {
+		t.Errorf("inside the frame: %v, want red", got)
+	}
+	if opaque(img) {
+		t.Error("a screen the frame does not cover is opaque: its thumbnail would be a JPEG on black")
+	}
+}

@@ -549,3 +549,15 @@ func TestFixture_GPSJPEG(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkProcess_PhonePhoto measures a 12-megapixel photo taken sideways:
+// decode, turn upright, re-encode and thumbnail.
+func BenchmarkProcess_PhonePhoto(b *testing.B) {
+	in := mediatest.JPEGWithGPS(4000, 3000, 6)
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, err := media.Process(bytes.NewReader(in), io.Discard, media.Limits{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
