@@ -183,9 +183,12 @@ func processImage(mime string, src io.ReadSeeker, dst io.Writer, maxPixels int64
 	return info, err
 }
 
+// decodeAndWrite writes an image of a sniffed format to dst without its
+// metadata and describes it. r reads src, which it rewinds between passes.
 func decodeAndWrite(mime string, r io.Reader, src io.Seeker, dst io.Writer, maxPixels int64) (Info, error) {
-	var thumbSrc image.Image
-	var info Info
+	// shown is the picture as a viewer shows it: its size is the one Info
+	// reports, and the thumbnail is made from it.
+	var shown image.Image
 	switch mime {
 	case MIMEJPEG:
 		img, err := decodeJPEG(r, src, maxPixels)
@@ -195,25 +198,17 @@ func decodeAndWrite(mime string, r io.Reader, src io.Seeker, dst io.Writer, maxP
 		if err := jpeg.Encode(dst, img, &jpeg.Options{Quality: jpegQuality}); err != nil {
 			return Info{}, fmt.Errorf("media: write jpeg: %w", err)
 		}
-		thumbSrc = img
+		shown = img
 
 	case MIMEPNG:
-		br := bufio.NewReader(r)
-		if err := checkConfig("png", png.DecodeConfig, br, maxPixels); err != nil {
-			return Info{}, err
-		}
-		if err := rewind(src); err != nil {
-			return Info{}, err
-		}
-		br.Reset(r)
-		img, err := png.Decode(br)
+		img, err := decodePNG(r, src, maxPixels)
 		if err != nil {
-			return Info{}, fmt.Errorf("%w: decode png: %v", ErrBadImage, err)
+			return Info{}, err
 		}
 		if err := png.Encode(dst, img); err != nil {
 			return Info{}, fmt.Errorf("media: write png: %w", err)
 		}
-		thumbSrc = img
+		shown = img
 
 	case MIMEGIF:
 		g, err := decodeGIF(r, src, maxPixels)
@@ -223,25 +218,39 @@ func decodeAndWrite(mime string, r io.Reader, src io.Seeker, dst io.Writer, maxP
 		if err := gif.EncodeAll(dst, g); err != nil {
 			return Info{}, fmt.Errorf("media: write gif: %w", err)
 		}
-		thumbSrc = firstFrame(g)
+		shown = firstFrame(g)
 
 	case MIMEWebP:
 		img, err := rewriteWebP(r, dst, maxPixels)
 		if err != nil {
 			return Info{}, err
 		}
-		thumbSrc = img
+		shown = img
 	}
 
-	b := thumbSrc.Bounds()
-	info.Image = true
-	info.Width, info.Height = b.Dx(), b.Dy()
-	th, err := thumbnail(thumbSrc)
+	th, err := thumbnail(shown)
 	if err != nil {
 		return Info{}, err
 	}
-	info.Thumbnail = th
-	return info, nil
+	b := shown.Bounds()
+	return Info{Image: true, Width: b.Dx(), Height: b.Dy(), Thumbnail: th}, nil
+}
+
+// decodePNG checks a PNG's size and decodes it.
+func decodePNG(r io.Reader, src io.Seeker, maxPixels int64) (image.Image, error) {
+	br := bufio.NewReader(r)
+	if err := checkConfig("png", png.DecodeConfig, br, maxPixels); err != nil {
+		return nil, err
+	}
+	if err := rewind(src); err != nil {
+		return nil, err
+	}
+	br.Reset(r)
+	img, err := png.Decode(br)
+	if err != nil {
+		return nil, fmt.Errorf("%w: decode png: %v", ErrBadImage, err)
+	}
+	return img, nil
 }
 
 // decodeJPEG checks a JPEG's size, decodes it and turns it upright.
