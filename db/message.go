@@ -148,8 +148,13 @@ const (
 	// writer checks its conversation before the insert, in the batch's
 	// transaction, so no other write comes between. Only a reply runs
 	// it: a plain send costs what it did.
-	sqlReplyTo           = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?`
-	sqlOriginal          = sqlq.MessageByClientID
+	sqlReplyTo  = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ?`
+	sqlOriginal = sqlq.MessageByClientID
+	// sqlFreeUpload reads an upload of the sender's that no message
+	// carries yet, as an attachment shows it; sqlAttachUpload attaches
+	// it. Only a send with attachments runs them.
+	sqlFreeUpload        = `SELECT ` + sqlq.AttachmentColumns + ` FROM uploads u WHERE u.id = ? AND u.owner_id = ? AND u.message_id IS NULL`
+	sqlAttachUpload      = `UPDATE uploads SET message_id = ?, conversation_id = ?, position = ? WHERE id = ?`
 	sqlTouchConversation = `
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?,
 			version = ?
@@ -208,6 +213,18 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64)
 		}
 		replyToID = nm.ReplyToID
 	}
+	var attachments chat.Attachments
+	if len(nm.AttachmentIDs) > 0 {
+		if attachments, err = sc.freeUploads(nm); err != nil {
+			if nm.ClientID != "" && chat.ErrorCode(err) == chat.CodeInvalid {
+				// A retried send's uploads are its original's.
+				if orig, oerr := sc.original(nm); oerr == nil {
+					return orig, nil
+				}
+			}
+			return chat.Inserted{}, err
+		}
+	}
 	lastSeq, _ := row[0].(int64)
 	seq := lastSeq + nth
 	if prev < 0 {
@@ -230,6 +247,11 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64)
 	if err != nil {
 		return chat.Inserted{}, err
 	}
+	for i, a := range attachments {
+		if err := sc.exec(sc.attach, id, nm.ConversationID, i, a.ID); err != nil {
+			return chat.Inserted{}, err
+		}
+	}
 	m := chat.Message{
 		ID:             id,
 		ConversationID: nm.ConversationID,
@@ -242,12 +264,35 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64)
 		Version:        version,
 		CreatedVersion: version,
 		PrevVersion:    prev,
+		Attachments:    attachments,
 	}
 	if nm.ClientID != "" {
 		cid := nm.ClientID
 		m.ClientID = &cid
 	}
 	return chat.Inserted{Message: m, Created: true}, nil
+}
+
+// freeUploads reads the uploads nm attaches, in its order: ErrAttachments
+// unless each is an upload of its sender's that no message carries yet.
+// The batch's transaction holds the one writer, so nothing attaches them
+// between this read and the insert.
+func (sc *sendConn) freeUploads(nm *chat.NewMessage) (chat.Attachments, error) {
+	out := make(chat.Attachments, len(nm.AttachmentIDs))
+	var row [7]driver.Value
+	for i, id := range nm.AttachmentIDs {
+		found, err := sc.query(sc.upload, row[:], id, nm.Sender.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, chat.ErrAttachments
+		}
+		if out[i], err = sqlq.ScanAttachment(valuesRow(row[:])); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // mentionsArg binds sqlq.Mentions: nil (NULL) for none, without boxing a
@@ -390,6 +435,11 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 			}
 			if _, err := tx.ExecContext(ctx, sqlq.ClearReactions, id); err != nil {
 				return fmt.Errorf("clear reactions: %w", err)
+			}
+			// Its files go with it (the file store's garbage collector
+			// removes them once nothing else holds them).
+			if _, err := tx.ExecContext(ctx, sqlq.RemoveAttachments, id); err != nil {
+				return fmt.Errorf("remove attachments: %w", err)
 			}
 		case !errors.Is(err, sql.ErrNoRows):
 			return err

@@ -91,3 +91,28 @@ func (s *Store) Reactions(ctx context.Context, viewer int64, msgIDs []int64) (ma
 	}
 	return out, nil
 }
+
+// Attachments implements chat.Store.
+func (s *Store) Attachments(ctx context.Context, msgIDs []int64) (map[int64]chat.Attachments, error) {
+	out := make(map[int64]chat.Attachments)
+	for len(msgIDs) > 0 {
+		chunk := msgIDs[:min(len(msgIDs), 500)]
+		msgIDs = msgIDs[len(chunk):]
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := s.read.QueryContext(ctx, sqlq.AttachmentsOf(`IN (?`+strings.Repeat(`, ?`, len(chunk)-1)+`)`), args...)
+		if err != nil {
+			return nil, fmt.Errorf("attachments: %w", err)
+		}
+		err = sqlq.ScanAttachments(rows, out)
+		if cerr := rows.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, fmt.Errorf("attachments: %w", err)
+		}
+	}
+	return out, nil
+}

@@ -31,6 +31,7 @@ type sendConn struct {
 	dc                                any // the driver connection the statements belong to
 	member, insert, byClientID, touch driver.Stmt
 	readOwnStmt, replyTo, clock       driver.Stmt
+	upload, attach                    driver.Stmt
 	args                              []driver.NamedValue // scratch, reused by every statement
 	row                               []driver.Value      // scratch
 }
@@ -53,7 +54,8 @@ func (s *Store) sendConn(ctx context.Context, dc any) (*sendConn, error) {
 	for _, q := range []struct {
 		dst   *driver.Stmt
 		query string
-	}{{&sc.member, sqlMember}, {&sc.insert, sqlInsertMessage}, {&sc.byClientID, sqlOriginal}, {&sc.touch, sqlTouchConversation}, {&sc.readOwnStmt, sqlq.ReadOwn}, {&sc.replyTo, sqlReplyTo}, {&sc.clock, sqlTakeVersions}} {
+	}{{&sc.member, sqlMember}, {&sc.insert, sqlInsertMessage}, {&sc.byClientID, sqlOriginal}, {&sc.touch, sqlTouchConversation}, {&sc.readOwnStmt, sqlq.ReadOwn}, {&sc.replyTo, sqlReplyTo}, {&sc.clock, sqlTakeVersions},
+		{&sc.upload, sqlFreeUpload}, {&sc.attach, sqlAttachUpload}} {
 		st, err := p.PrepareContext(ctx, q.query)
 		if err != nil {
 			sc.close()
@@ -68,7 +70,7 @@ func (s *Store) sendConn(ctx context.Context, dc any) (*sendConn, error) {
 // close finalizes the statements. Callers hold the connection.
 func (sc *sendConn) close() error {
 	var errs []error
-	for _, st := range []driver.Stmt{sc.member, sc.insert, sc.byClientID, sc.touch, sc.readOwnStmt, sc.replyTo, sc.clock} {
+	for _, st := range []driver.Stmt{sc.member, sc.insert, sc.byClientID, sc.touch, sc.readOwnStmt, sc.replyTo, sc.clock, sc.upload, sc.attach} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -37,21 +37,21 @@ func (e *rateLimited) Error() string { return "rate limited" }
 // Status maps an error code to its HTTP status: the one place this happens.
 func Status(code chat.Code) int {
 	switch code {
-	case chat.CodeInvalid:
+	case chat.CodeInvalid, chat.CodeImageTooLarge, chat.CodeInvalidImage:
 		return http.StatusBadRequest
 	case chat.CodeNotAuthenticated, chat.CodeTokenNotValid:
 		return http.StatusUnauthorized
-	case chat.CodeForbidden:
+	case chat.CodeForbidden, chat.CodeSignature:
 		return http.StatusForbidden
 	case chat.CodeNotFound:
 		return http.StatusNotFound
 	case chat.CodeConflict:
 		return http.StatusConflict
-	case chat.CodeTooLarge:
+	case chat.CodeTooLarge, chat.CodeQuota:
 		return http.StatusRequestEntityTooLarge
 	case chat.CodeRateLimited:
 		return http.StatusTooManyRequests
-	case chat.CodeUnavailable, chat.CodeOverloaded:
+	case chat.CodeUnavailable, chat.CodeOverloaded, chat.CodeUploadsOff:
 		return http.StatusServiceUnavailable
 	case chat.CodeStorageFull:
 		return http.StatusInsufficientStorage

@@ -143,13 +143,13 @@ func (s *Service) lastMessageReactions(ctx context.Context, viewer int64, cs []C
 			msgs = append(msgs, *cs[i].LastMessage)
 		}
 	}
-	if err := s.withReactions(ctx, viewer, msgs); err != nil {
+	if err := s.withDetails(ctx, viewer, msgs); err != nil {
 		return err
 	}
 	j := 0
 	for i := range cs {
 		if m := cs[i].LastMessage; m != nil {
-			m.Reactions = msgs[j].Reactions
+			m.Reactions, m.Attachments = msgs[j].Reactions, msgs[j].Attachments
 			j++
 		}
 	}

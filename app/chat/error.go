@@ -33,6 +33,15 @@ const (
 	// CodeStorageFull: the database's disk is full, so nothing could be
 	// written; reads still work.
 	CodeStorageFull Code = "storage_full"
+	// Attachments (app/attach): past the per-user storage quota (413);
+	// an image of more pixels than allowed, or one that is not a valid
+	// image (400); a server that keeps no files (503); a signed URL
+	// tampered with or expired (403).
+	CodeQuota         Code = "quota_exceeded"
+	CodeImageTooLarge Code = "image_too_large"
+	CodeInvalidImage  Code = "invalid_image"
+	CodeUploadsOff    Code = "uploads_unavailable"
+	CodeSignature     Code = "invalid_signature"
 )
 
 // Error is the one error type that crosses package boundaries with a
@@ -69,6 +78,12 @@ var ErrNotFound = &Error{Code: CodeNotFound, Detail: "Not found."}
 // that nothing leaks existence).
 var ErrReplyTo = &Error{Code: CodeInvalid, Detail: "Invalid input.",
 	Fields: map[string][]string{"reply_to_id": {"No such message in this conversation."}}}
+
+// ErrAttachments refuses a message whose attachment_ids name an upload
+// that is not the sender's, is attached already, or does not exist (the
+// three look alike).
+var ErrAttachments = &Error{Code: CodeInvalid, Detail: "Invalid input.",
+	Fields: map[string][]string{"attachment_ids": {"Each must be an upload of yours that is not attached to a message yet."}}}
 
 // ErrorCode returns the code of err, CodeInternal for an error without one,
 // and "" for nil.

@@ -128,9 +128,13 @@ func (c *Change) Event() *hub.Event {
 
 // Sequence lets a hub order each conversation's changes by version and
 // fill gaps from the store (hub.Sequence): for nodes that share a store.
-func Sequence(store Store) hub.Sequence { return sequence{store} }
+// sign sets attachments' URLs, as Options.AttachmentURLs.
+func Sequence(store Store, sign func(*Attachment)) hub.Sequence { return sequence{store, sign} }
 
-type sequence struct{ store Store }
+type sequence struct {
+	store Store
+	sign  func(*Attachment)
+}
 
 func (q sequence) LastVersions(ctx context.Context, convIDs []int64) (map[int64]int64, error) {
 	return q.store.LastVersions(ctx, convIDs)
@@ -143,7 +147,7 @@ func (q sequence) Between(ctx context.Context, convID, after, before int64, limi
 	}
 	// As they are now, reactions included; without Me, like every
 	// event the hub hands to many sockets.
-	if err := changeReactions(ctx, q.store, 0, changes); err != nil {
+	if err := changeDetails(ctx, q.store, q.sign, 0, changes); err != nil {
 		return nil, err
 	}
 	evs := make([]*hub.Event, len(changes))

@@ -30,11 +30,12 @@ type messageTail struct {
 	ReplyTo   *ReplyTo `json:"reply_to"`
 	Mentions  IDs      `json:"mentions"`
 	// Reactions of a new message are none: [].
-	Reactions Reactions `json:"reactions"`
+	Reactions   Reactions   `json:"reactions"`
+	Attachments Attachments `json:"attachments"`
 }
 
 func encodeTail(m *Message) []byte {
-	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted, m.ReplyTo, m.Mentions, m.Reactions})
+	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted, m.ReplyTo, m.Mentions, m.Reactions, m.Attachments})
 	if err != nil {
 		panic("chat: encode message: " + err.Error())
 	}

@@ -186,6 +186,42 @@ type Message struct {
 	// emoji's first use. Me is set for the viewer a read is for, and
 	// left out of what goes to many sockets at once.
 	Reactions Reactions `json:"reactions"`
+	// Attachments are the files the message carries, in the order they
+	// were sent; none once it is deleted.
+	Attachments Attachments `json:"attachments"`
+}
+
+// MaxAttachments is the most files one message carries.
+const MaxAttachments = 10
+
+// Attachment is a file a message carries (an upload attached to it).
+type Attachment struct {
+	ID     int64  `json:"id"`
+	Name   string `json:"name"`
+	MIME   string `json:"mime"`
+	Size   int64  `json:"size"`
+	Width  int    `json:"width"`
+	Height int    `json:"height"`
+	// URL and ThumbnailURL are short-lived signed addresses of the file
+	// and of its thumbnail (nil for a file without one), which open
+	// without an Authorization header (an <img src>), set by
+	// Options.AttachmentURLs.
+	URL          string  `json:"url"`
+	ThumbnailURL *string `json:"thumbnail_url"`
+	// Thumbnail says whether the file has a thumbnail.
+	Thumbnail bool `json:"-"`
+}
+
+// Attachments are a message's files; they encode as [] when empty, never
+// null.
+type Attachments []Attachment
+
+// MarshalJSON implements json.Marshaler.
+func (a Attachments) MarshalJSON() ([]byte, error) {
+	if len(a) == 0 {
+		return []byte("[]"), nil
+	}
+	return json.Marshal([]Attachment(a))
 }
 
 // MaxReactions is the most distinct emoji one message takes.

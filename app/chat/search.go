@@ -144,11 +144,11 @@ func (s *Service) SearchMessages(ctx context.Context, viewer int64, q string, co
 	}
 	// Each hit's message carries its reactions, as every message of a
 	// REST answer does.
-	if err := s.withReactions(ctx, viewer, msgs); err != nil {
+	if err := s.withDetails(ctx, viewer, msgs); err != nil {
 		return SearchResults{}, err
 	}
 	for i := range hits {
-		hits[i].Message.Reactions = msgs[i].Reactions
+		hits[i].Message.Reactions, hits[i].Message.Attachments = msgs[i].Reactions, msgs[i].Attachments
 	}
 	out.Results = append(out.Results, hits...)
 	return out, nil

@@ -101,6 +101,10 @@ type Options struct {
 	// deadline and the next to take it): no send waits longer in line.
 	// Zero or less means DefaultQueueSize.
 	QueueSize int
+	// AttachmentURLs, when set, sets the signed URLs of an attachment
+	// (Attachment.URL and ThumbnailURL) in every message the service
+	// returns or publishes. Nil: they stay empty.
+	AttachmentURLs func(*Attachment)
 	// Refused, when set, is called once per send that was not stored and
 	// whose sender is told so, with the reason: RefusedQueueFull and
 	// RefusedQueueTimeout (ErrOverloaded), RefusedStorageFull (a commit
@@ -283,6 +287,7 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 		if m := &res[i].Message; res[i].Created {
 			tail := batch[i].tail
 			if tail == nil || !batch[i].storedAsSent(m) {
+				signAttachments(s.opt.AttachmentURLs, m.Attachments)
 				tail = encodeTail(m)
 			}
 			b = s.publishMessage(m, tail, s.participants(m.ConversationID))
@@ -404,9 +409,16 @@ func (s *Service) SendMessage(ctx context.Context, sender UserLite, convID int64
 // The @names in content are resolved here, in the sender's goroutine and
 // before the commit, against the conversation's participants (one query,
 // only for content with an @): those found are the message's Mentions.
-func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, content, clientID string, replyToID int64) (Sent, error) {
+//
+// attachmentIDs (at most MaxAttachments, each once) are uploads of the
+// sender's to attach, in order (ErrAttachments for any other); with at
+// least one, content may be blank.
+func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, content, clientID string, replyToID int64, attachmentIDs ...int64) (Sent, error) {
+	if err := validAttachmentIDs(attachmentIDs); err != nil {
+		return Sent{}, err
+	}
 	content, err := validContent(content)
-	if err != nil {
+	if err != nil && (len(attachmentIDs) == 0 || strings.TrimSpace(content) != "") {
 		return Sent{}, err
 	}
 	if utf8.RuneCountInString(clientID) > MaxClientID {
@@ -421,17 +433,18 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 	}
 	r := &sendReq{
 		msg: NewMessage{ConversationID: convID, Sender: sender, Content: content, ClientID: clientID,
-			ReplyToID: replyToID, Mentions: mentions, At: s.now()},
+			ReplyToID: replyToID, Mentions: mentions, AttachmentIDs: attachmentIDs, At: s.now()},
 		reply: make(chan sent, 1),
 		start: time.Now(),
 	}
 	// Encoded here, in the sender's goroutine, rather than on the writer.
-	// A reply's tail is encoded by the writer, which reads its original.
+	// A reply's tail is encoded by the writer, which reads its original,
+	// and so is that of a message with attachments, which it attaches.
 	m := Message{Sender: sender, Content: content, CreatedAt: UnixMilli(r.msg.At.UnixMilli()), Mentions: mentions}
 	if clientID != "" {
 		m.ClientID = &clientID
 	}
-	if replyToID == 0 {
+	if replyToID == 0 && len(attachmentIDs) == 0 {
 		r.tail = encodeTail(&m)
 	}
 	// Admission: a bounded number of senders may wait for the writer;
@@ -469,6 +482,11 @@ func (s *Service) Send(ctx context.Context, sender UserLite, convID int64, conte
 		return Sent{}, res.Err
 	}
 	if res.json == nil { // the original of a repeated client_id
+		one := []Message{res.Message}
+		if err := s.withDetails(ctx, sender.ID, one); err != nil {
+			return Sent{}, err
+		}
+		res.Message = one[0]
 		if res.json, err = json.Marshal(&res.Message); err != nil {
 			return Sent{}, fmt.Errorf("encode message: %w", err)
 		}
@@ -568,6 +586,20 @@ func (t *Throttle) Note() (n int64, log bool) {
 	return t.n.Swap(0), true
 }
 
+// validAttachmentIDs checks the form of a send's attachment_ids: at most
+// MaxAttachments ids, each positive and named once.
+func validAttachmentIDs(ids []int64) error {
+	if len(ids) > MaxAttachments {
+		return InvalidField("attachment_ids", fmt.Sprintf("Ensure this field has no more than %d elements.", MaxAttachments))
+	}
+	for i, id := range ids {
+		if id <= 0 || slices.Contains(ids[:i], id) {
+			return ErrAttachments
+		}
+	}
+	return nil
+}
+
 func validContent(content string) (string, error) {
 	if !utf8.ValidString(content) {
 		return "", InvalidField("content", "Must be valid UTF-8.")
@@ -600,7 +632,7 @@ func (s *Service) Messages(ctx context.Context, viewer, convID int64, q PageQuer
 	if err != nil {
 		return Page{}, err
 	}
-	return p, s.withReactions(ctx, viewer, p.Results)
+	return p, s.withDetails(ctx, viewer, p.Results)
 }
 
 // Missed returns up to limit messages of convID after id afterID, for
@@ -614,17 +646,20 @@ func (s *Service) Missed(ctx context.Context, viewer, convID, afterID int64, lim
 	if p.HasMore {
 		return p, nil // not replayed: no reactions to read
 	}
-	return p, s.withReactions(ctx, viewer, p.Results)
+	return p, s.withDetails(ctx, viewer, p.Results)
 }
 
-// withReactions sets the Reactions of msgs, as viewer sees them (Me for
-// viewer; left out for 0, in what goes to many sockets): one query for
-// all of them.
-func (s *Service) withReactions(ctx context.Context, viewer int64, msgs []Message) error {
-	return withReactions(ctx, s.store, viewer, msgs)
+// withDetails sets the reactions of msgs, as viewer sees them (Me for
+// viewer; left out for 0, in what goes to many sockets), and their
+// attachments: one query for each, for all of them.
+func (s *Service) withDetails(ctx context.Context, viewer int64, msgs []Message) error {
+	return withDetails(ctx, s.store, s.opt.AttachmentURLs, viewer, msgs)
 }
 
-func withReactions(ctx context.Context, store Store, viewer int64, msgs []Message) error {
+// withDetails sets what a message object carries beside its row: its
+// reactions (with Me for viewer, unless 0) and its attachments, whose
+// URLs sign sets.
+func withDetails(ctx context.Context, store Store, sign func(*Attachment), viewer int64, msgs []Message) error {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -636,10 +671,26 @@ func withReactions(ctx context.Context, store Store, viewer int64, msgs []Messag
 	if err != nil {
 		return err
 	}
+	as, err := store.Attachments(ctx, ids)
+	if err != nil {
+		return err
+	}
 	for i := range msgs {
 		msgs[i].Reactions = rs[msgs[i].ID]
+		msgs[i].Attachments = as[msgs[i].ID]
+		signAttachments(sign, msgs[i].Attachments)
 	}
 	return nil
+}
+
+// signAttachments sets the URLs of as with sign (none when nil).
+func signAttachments(sign func(*Attachment), as Attachments) {
+	if sign == nil {
+		return
+	}
+	for i := range as {
+		sign(&as[i])
+	}
 }
 
 // messageFor loads a message that viewer may see: not a participant looks
@@ -691,11 +742,11 @@ func (s *Service) EditMessage(ctx context.Context, editor, msgID int64, content 
 	// The event carries the current reactions, without Me (one payload
 	// for every socket); the editor's answer has their own.
 	one := []Message{m}
-	if err := s.withReactions(ctx, 0, one); err != nil {
+	if err := s.withDetails(ctx, 0, one); err != nil {
 		s.log.Error("reactions of an edited message", "err", err, "message_id", m.ID)
 	}
 	s.pub.Publish(hub.ConversationTopic(m.ConversationID), ChangeEvent(&one[0]))
-	if err := s.withReactions(ctx, editor, one); err != nil {
+	if err := s.withDetails(ctx, editor, one); err != nil {
 		return Message{}, err
 	}
 	return one[0], nil
@@ -754,7 +805,7 @@ func (s *Service) React(ctx context.Context, user UserLite, msgID int64, emoji s
 		return Message{}, err
 	}
 	one := []Message{m}
-	if err := s.withReactions(ctx, user.ID, one); err != nil {
+	if err := s.withDetails(ctx, user.ID, one); err != nil {
 		return Message{}, err
 	}
 	return one[0], nil
@@ -856,21 +907,22 @@ func (s *Service) Changes(ctx context.Context, viewer, convID, after, upTo int64
 	if err != nil {
 		return nil, err
 	}
-	return changes, changeReactions(ctx, s.store, viewer, changes)
+	return changes, changeDetails(ctx, s.store, s.opt.AttachmentURLs, viewer, changes)
 }
 
-// changeReactions sets the Reactions of the messages of changes, as
+// changeDetails sets the Reactions of the messages of changes, as
 // viewer sees them: one query for all of them.
-func changeReactions(ctx context.Context, store Store, viewer int64, changes []Change) error {
+func changeDetails(ctx context.Context, store Store, sign func(*Attachment), viewer int64, changes []Change) error {
 	msgs := make([]Message, len(changes))
 	for i := range changes {
 		msgs[i] = changes[i].Message
 	}
-	if err := withReactions(ctx, store, viewer, msgs); err != nil {
+	if err := withDetails(ctx, store, sign, viewer, msgs); err != nil {
 		return err
 	}
 	for i := range changes {
 		changes[i].Message.Reactions = msgs[i].Reactions
+		changes[i].Message.Attachments = msgs[i].Attachments
 	}
 	return nil
 }

@@ -151,6 +151,9 @@ type Store interface {
 	// one query: by emoji, in order of first use, with Me set for viewer
 	// (left nil when viewer is 0).
 	Reactions(ctx context.Context, viewer int64, msgIDs []int64) (map[int64]Reactions, error)
+	// Attachments returns the attachments of each of msgIDs that has
+	// any, in one query, in their order, without URLs.
+	Attachments(ctx context.Context, msgIDs []int64) (map[int64]Attachments, error)
 	// MarkRead moves userID's read mark in convID forward to msgID; moved is
 	// false when the mark was already at or past it.
 	MarkRead(ctx context.Context, convID, userID, msgID int64) (mark ReadMark, moved bool, err error)
@@ -199,7 +202,12 @@ type NewMessage struct {
 	// Mentions are the user ids to store as mentioned (Service resolves
 	// them against the participants).
 	Mentions []int64
-	At       time.Time
+	// AttachmentIDs are uploads to attach, in order: each must be an
+	// upload of the sender's not attached yet, or the store refuses the
+	// message with ErrAttachments; once stored, the message carries them
+	// (Message.Attachments, without URLs).
+	AttachmentIDs []int64
+	At            time.Time
 }
 
 // Inserted is the outcome of one NewMessage.

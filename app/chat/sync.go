@@ -114,7 +114,7 @@ func (s *Service) Sync(ctx context.Context, user int64, since string, hasSince b
 	page := FeedPage(read, after, limit)
 	// The page's messages, and its conversations' last ones, with their
 	// reactions as user sees them.
-	if err := s.withReactions(ctx, user, page.Messages); err != nil {
+	if err := s.withDetails(ctx, user, page.Messages); err != nil {
 		return SyncPage{}, err
 	}
 	if err := s.lastMessageReactions(ctx, user, page.Conversations); err != nil {

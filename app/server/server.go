@@ -122,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			store.Close()
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		hopt = hub.Options{Broker: cl, Presence: cl, Sequence: chat.Sequence(store)}
+		hopt = hub.Options{Broker: cl, Presence: cl, Sequence: chat.Sequence(store, nil)}
 	}
 	h := hub.New(hopt)
 	mopt := metrics.Options{HubStats: h.Stats, QueuedSends: func() int { return svc.Queued() }}

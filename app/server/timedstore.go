@@ -81,6 +81,7 @@ const (
 	opMarkRead
 	opReact
 	opReactions
+	opAttachments
 	opChangePassword
 	opCount
 )
@@ -123,6 +124,7 @@ func opNames() [opCount]string {
 		opMarkRead:           "mark_read",
 		opReact:              "react",
 		opReactions:          "reactions",
+		opAttachments:        "attachments",
 	}
 }
 
@@ -299,4 +301,9 @@ func (s *timedStore) Reactions(ctx context.Context, viewer int64, msgIDs []int64
 func (s *timedStore) MarkRead(ctx context.Context, convID, userID, msgID int64) (mark chat.ReadMark, moved bool, err error) {
 	defer s.since(opMarkRead, time.Now(), &err)
 	return s.Store.MarkRead(ctx, convID, userID, msgID)
+}
+
+func (s *timedStore) Attachments(ctx context.Context, msgIDs []int64) (a map[int64]chat.Attachments, err error) {
+	defer s.since(opAttachments, time.Now(), &err)
+	return s.Store.Attachments(ctx, msgIDs)
 }

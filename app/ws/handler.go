@@ -77,7 +77,7 @@ type Chat interface {
 	Changes(ctx context.Context, viewer, convID, after, upTo int64, limit int) ([]chat.Change, error)
 	// Send stores and publishes a message; Sent.JSON is the message
 	// encoded, for the ack.
-	Send(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string, replyToID int64) (chat.Sent, error)
+	Send(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string, replyToID int64, attachmentIDs ...int64) (chat.Sent, error)
 	MarkRead(ctx context.Context, reader, convID, msgID int64) (chat.ReadMark, error)
 	Typing(ctx context.Context, user chat.UserLite, convID int64, isTyping bool, origin uint64) error
 	Presence(ctx context.Context, userID int64, status string) error

@@ -33,10 +33,10 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 			s.nudgeSearchIndexer() // the index follows, after the commit
 			return out, nil
 		}
-		if attempt == maxAttempts || !(retryable(err) || clientIDRace(err)) {
+		if attempt == maxAttempts || !(retryable(err) || clientIDRace(err) || errors.Is(err, errReadPairs)) {
 			return nil, maybeStored(fmt.Errorf("insert messages: %w", err))
 		}
-		if clientIDRace(err) && !readPairs {
+		if clientIDRace(err) && !readPairs || errors.Is(err, errReadPairs) {
 			readPairs = true // not a collision with another node: no wait
 			continue
 		}
@@ -74,7 +74,15 @@ const (
 	// to a message of another conversation (or none) is refused before
 	// the insert, which may skip no row. Queued only when the batch has
 	// a reply: a plain batch costs what it did.
-	sqlReplies   = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ANY($1)`
+	sqlReplies = `SELECT ` + sqlq.ReplyColumns + sqlq.ReplyOriginal + `WHERE r.id = ANY($1)`
+	// sqlFreeUploads reads the uploads a batch attaches that no message
+	// carries yet, and locks them until the commit; sqlAttachUploads
+	// attaches them once the messages have ids.
+	sqlFreeUploads = `SELECT u.owner_id, ` + sqlq.AttachmentColumns + ` FROM uploads u
+		WHERE u.id = ANY($1) AND u.message_id IS NULL FOR UPDATE`
+	sqlAttachUploads = `UPDATE uploads u SET message_id = a.message_id, conversation_id = a.conversation_id, position = a.position
+		FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::int[]) AS a (id, message_id, conversation_id, position)
+		WHERE u.id = a.id`
 	sqlOriginals = `SELECT ` + sqlq.MessageColumns + sqlq.MessageFrom + `
 		WHERE (m.sender_id, m.client_id) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))`
 	// sqlInsertMessages inserts a whole batch (one row per element of
@@ -131,6 +139,30 @@ const (
 
 type memberKey struct{ conv, user int64 }
 
+// freeUpload is an upload no message carries yet, and its owner.
+type freeUpload struct {
+	owner int64
+	a     chat.Attachment
+}
+
+// claimUploads returns the attachments nm names, when each is a free
+// upload of its sender's that no earlier message of the batch claimed,
+// and claims them.
+func claimUploads(nm *chat.NewMessage, uploads map[int64]freeUpload, claimed map[int64]bool) (chat.Attachments, bool) {
+	as := make(chat.Attachments, len(nm.AttachmentIDs))
+	for i, id := range nm.AttachmentIDs {
+		u, ok := uploads[id]
+		if !ok || u.owner != nm.Sender.ID || claimed[id] {
+			return nil, false
+		}
+		as[i] = u.a
+	}
+	for _, id := range nm.AttachmentIDs {
+		claimed[id] = true
+	}
+	return as, true
+}
+
 type clientKey struct {
 	sender   int64
 	clientID string
@@ -170,11 +202,12 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 
 	var convs, senders, memberConvs, memberUsers, origSenders []int64
 	var origClientIDs []string
-	var replyIDs []int64
+	var replyIDs, uploadIDs []int64
 	for _, nm := range batch {
 		if nm.ReplyToID != 0 {
 			replyIDs = append(replyIDs, nm.ReplyToID)
 		}
+		uploadIDs = append(uploadIDs, nm.AttachmentIDs...)
 		convs = append(convs, nm.ConversationID)
 		senders = append(senders, nm.Sender.ID)
 		memberConvs = append(memberConvs, nm.ConversationID)
@@ -239,6 +272,22 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			return collectOriginals(rows, originals)
 		})
 	}
+	// The uploads the batch attaches, locked until the commit: only a
+	// batch with attachments reads them.
+	var uploads map[int64]freeUpload
+	if len(uploadIDs) > 0 {
+		uploads = make(map[int64]freeUpload, len(uploadIDs))
+		b.Queue(sqlFreeUploads, uploadIDs).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var u freeUpload
+				if err := rows.Scan(&u.owner, &u.a.ID, &u.a.Name, &u.a.MIME, &u.a.Size, &u.a.Width, &u.a.Height, &u.a.Thumbnail); err != nil {
+					return err
+				}
+				uploads[u.a.ID] = u
+			}
+			return rows.Err()
+		})
+	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("check: %w", err)
 	}
@@ -249,6 +298,10 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		firstOf = map[clientKey]int{} // first message sent with each (sender, client_id)
 		again   []int                 // later messages with the same pair
 		refused []int                 // non-participants' messages with a client_id
+		// attachments of each message that has them, by index in batch;
+		// claimed, the uploads taken by the batch's messages so far.
+		attachments = map[int]chat.Attachments{}
+		claimed     = map[int64]bool{}
 	)
 	for i := range batch {
 		nm := &batch[i]
@@ -275,6 +328,19 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 				again = append(again, i)
 				continue
 			}
+		}
+		if len(nm.AttachmentIDs) > 0 {
+			as, ok := claimUploads(nm, uploads, claimed)
+			if !ok {
+				if nm.ClientID != "" && !readPairs {
+					return errReadPairs
+				}
+				out[i].Err = chat.ErrAttachments
+				continue
+			}
+			attachments[i] = as
+		}
+		if nm.ClientID != "" {
 			firstOf[k] = i
 		}
 		ins.add(nm)
@@ -304,18 +370,22 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			return err
 		})
 	}
-	b.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
-		if tag.String() != "COMMIT" {
-			return pgx.ErrTxCommitRollback
-		}
-		return nil
-	})
+	commit := func(b *pgx.Batch) {
+		b.Queue(`COMMIT`).Exec(func(tag pgconn.CommandTag) error {
+			if tag.String() != "COMMIT" {
+				return pgx.ErrTxCommitRollback
+			}
+			return nil
+		})
+	}
+	if len(attachments) == 0 {
+		commit(b)
+	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("insert: %w", err)
 	}
 	if len(rows) != len(sent) {
-		// Committed, but not as asked: no statement here lets that
-		// happen.
+		// Not as asked: no statement here lets that happen.
 		return fmt.Errorf("insert: %d of %d messages stored", len(rows), len(sent))
 	}
 	for _, i := range refused {
@@ -333,6 +403,10 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		if j == 0 || rows[j-1].conv != r.conv {
 			next[r.conv] = j
 		}
+	}
+	var attach struct {
+		uploads, messages, convs []int64
+		positions                []int32
 	}
 	for _, i := range sent {
 		nm := &batch[i]
@@ -358,7 +432,28 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			m.ClientID = &cid
 		}
 		versions[nm.ConversationID] = r.version
+		if as := attachments[i]; len(as) > 0 {
+			m.Attachments = as
+			for pos, a := range as {
+				attach.uploads = append(attach.uploads, a.ID)
+				attach.messages = append(attach.messages, r.id)
+				attach.convs = append(attach.convs, nm.ConversationID)
+				attach.positions = append(attach.positions, int32(pos))
+			}
+		}
 		out[i] = chat.Inserted{Message: m, Created: true}
+	}
+	if len(attachments) > 0 {
+		// A third round trip, only for a batch with attachments: they
+		// need the messages' ids.
+		b = &pgx.Batch{}
+		if len(attach.uploads) > 0 {
+			b.Queue(sqlAttachUploads, attach.uploads, attach.messages, attach.convs, attach.positions)
+		}
+		commit(b)
+		if err := conn.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("attach: %w", err)
+		}
 	}
 	// A pair sent twice in one batch: the later one is a retry of the
 	// first.
@@ -395,6 +490,12 @@ func (a *insertArgs) add(nm *chat.NewMessage) {
 	a.replyTos = append(a.replyTos, replyTo)
 	a.mentions = append(a.mentions, sqlq.Mentions(nm.Mentions))
 }
+
+// errReadPairs asks for the batch to run again reading the stored
+// (sender, client_id) pairs first: a message with a client_id named
+// uploads that are attached already, which its original may carry (a
+// retried send).
+var errReadPairs = errors.New("attachments taken: read the stored client_ids")
 
 // clientIDRace reports an insert that met a (sender, client_id) pair
 // already stored, or stored by another node's transaction while this one
@@ -504,6 +605,11 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 			}
 			if _, err := tx.Exec(ctx, sqlq.ClearReactions, id); err != nil {
 				return fmt.Errorf("clear reactions: %w", err)
+			}
+			// Its files go with it (the file store's garbage collector
+			// removes them once nothing else holds them).
+			if _, err := tx.Exec(ctx, sqlq.RemoveAttachments, id); err != nil {
+				return fmt.Errorf("remove attachments: %w", err)
 			}
 			changed = true
 		case errors.Is(err, pgx.ErrNoRows):

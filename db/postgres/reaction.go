@@ -104,3 +104,20 @@ func (s *Store) Reactions(ctx context.Context, viewer int64, msgIDs []int64) (ma
 	}
 	return out, nil
 }
+
+// Attachments implements chat.Store.
+func (s *Store) Attachments(ctx context.Context, msgIDs []int64) (map[int64]chat.Attachments, error) {
+	out := make(map[int64]chat.Attachments)
+	if len(msgIDs) == 0 {
+		return out, nil
+	}
+	rows, err := s.pool.Query(ctx, sqlq.AttachmentsOf(`= ANY($1)`), msgIDs)
+	if err != nil {
+		return nil, fmt.Errorf("attachments: %w", err)
+	}
+	defer rows.Close()
+	if err := sqlq.ScanAttachments(rows, out); err != nil {
+		return nil, fmt.Errorf("attachments: %w", err)
+	}
+	return out, nil
+}
