@@ -74,7 +74,10 @@ func (d *Dir) file(key string) string {
 // Only then does Put return nil. A crash before step 2 leaves a temp file
 // (OpenDir removes it); a crash between 2 and 3 leaves the old blob or the
 // new, whole, and Put has not yet returned. Folders Put creates for the
-// key are fsynced in their parents too, before the file is written.
+// key are fsynced in their parents too, before the file is written. If
+// the last fsync fails, Put returns its error though the new blob is
+// already visible: the caller must not rely on it, and a later Put of the
+// key or a Delete settles it.
 func (d *Dir) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := d.put(ctx, key, r, size); err != nil {
 		return fmt.Errorf("blob: put %q: %w", key, err)

@@ -175,7 +175,6 @@ func s3Transport() *http.Transport {
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       s3IdleConnTimeout,
 		MaxIdleConnsPerHost:   32,
-		ForceAttemptHTTP2:     true,
 		// Bodies are blobs, sent and ranged as they are.
 		DisableCompression: true,
 	}

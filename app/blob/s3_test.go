@@ -1,8 +1,10 @@
 package blob_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -76,5 +78,36 @@ func TestOpenS3_Misconfigured(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestS3_ReplacedWhileRead checks a reader that seeks after the blob was
+// replaced fails rather than mixing two versions.
+func TestS3_ReplacedWhileRead(t *testing.T) {
+	s := mustOpenS3(t, s3test.Start(t))
+	ctx := context.Background()
+	put := func(b byte) {
+		t.Helper()
+		data := bytes.Repeat([]byte{b}, 100_000)
+		if err := s.Put(ctx, "k", bytes.NewReader(data), int64(len(data))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put('1')
+	o, err := s.Open(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	if _, err := io.ReadFull(o, make([]byte, 10)); err != nil {
+		t.Fatal(err)
+	}
+	put('2')
+	if _, err := o.Seek(50_000, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadFull(o, make([]byte, 10))
+	if err == nil || !strings.Contains(err.Error(), "replaced while being read") {
+		t.Errorf("read after a replace = %v, want an error saying so", err)
 	}
 }
