@@ -248,7 +248,7 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64)
 		return chat.Inserted{}, err
 	}
 	for i, a := range attachments {
-		if err := sc.exec(sc.attach, id, nm.ConversationID, i, a.ID); err != nil {
+		if err := sc.exec(sc.attach, id, nm.ConversationID, int64(i), a.ID); err != nil {
 			return chat.Inserted{}, err
 		}
 	}

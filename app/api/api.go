@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/confab/confab/app/attach"
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
 )
@@ -35,12 +36,15 @@ type Options struct {
 	// node that serves its own sockets.
 	Degraded func() string
 	Now      func() time.Time
+	// MaxUploadBytes is the largest file POST /api/uploads/ takes.
+	MaxUploadBytes int64
 }
 
 // API holds the REST handlers' dependencies.
 type API struct {
 	auth     *auth.Service
 	chat     *chat.Service
+	attach   *attach.Service // nil: no uploads
 	log      *slog.Logger
 	opt      Options
 	logins   *keyedLimiter
@@ -56,13 +60,13 @@ type API struct {
 // may fail to log in per minute, across all the usernames it tries.
 const loginsPerAddress = 3
 
-// New returns the REST edge.
-func New(a *auth.Service, c *chat.Service, log *slog.Logger, opt Options) *API {
+// New returns the REST edge; at may be nil (no uploads).
+func New(a *auth.Service, c *chat.Service, at *attach.Service, log *slog.Logger, opt Options) *API {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
 	return &API{
-		auth: a, chat: c, log: log, opt: opt,
+		auth: a, chat: c, attach: at, log: log, opt: opt,
 		logins:     perMinute(opt.LoginAttemptsPerMinute, opt.Now),
 		register:   perMinute(opt.RegistrationsPerMinute, opt.Now),
 		loginAddrs: perMinute(loginsPerAddress*opt.LoginAttemptsPerMinute, opt.Now),
@@ -104,6 +108,10 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodPut, "/messages/:id/reactions/:emoji/", a.handleAddReaction)
 	u.route(http.MethodDelete, "/messages/:id/reactions/:emoji/", a.handleRemoveReaction)
 	u.route(http.MethodGet, "/sync/", a.handleSync)
+	u.route(http.MethodPost, "/uploads/", a.handleUpload)
+	// An access token or a signed URL: the handler checks either.
+	g.GET("/attachments/:id/", a.handleAttachment(attach.Original))
+	g.GET("/attachments/:id/thumbnail/", a.handleAttachment(attach.Thumbnail))
 }
 
 type authed struct {
@@ -140,8 +148,8 @@ func Deadline(d time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			if !strings.HasPrefix(r.URL.Path, "/api/") {
-				return next(c)
+			if !strings.HasPrefix(r.URL.Path, "/api/") || longRequest(r.URL.Path) {
+				return next(c) // uploads and files: UploadTimeout, in their handlers
 			}
 			ctx, cancel := context.WithTimeout(r.Context(), d)
 			defer cancel()

@@ -39,6 +39,7 @@ type azWorld struct {
 	group, direct               int64
 	ownerMsg, memberMsg         int64 // in the group
 	directMsg                   int64 // the member's, in the direct conversation
+	attachment                  int64 // an image the owner sent to the group
 	events                      *recorder
 }
 
@@ -53,6 +54,8 @@ func newAZWorld(t *testing.T) *azWorld {
 	w.ownerMsg = s.Send(t, w.owner, w.group, "the owner's")
 	w.memberMsg = s.Send(t, w.member, w.group, "the member's")
 	w.directMsg = s.Send(t, w.member, w.direct, "the member's, direct")
+	w.attachment = s.Upload(t, w.owner, "photo.png", pngImage(t, 40, 30))
+	s.SendAttached(t, w.owner, w.group, "a photo", w.attachment)
 
 	// Past the 15-minute access lifetime: the first tokens are expired,
 	// and everyone logs in again.
@@ -100,6 +103,7 @@ func (w *azWorld) snapshot(t *testing.T) string {
 		`SELECT id, conversation_id, sender_id, content, edited_at, deleted_at FROM messages ORDER BY id`,
 		`SELECT id, username, display_name, password_hash FROM users ORDER BY id`,
 		`SELECT message_id, emoji, user_id FROM reactions ORDER BY message_id, emoji, user_id`,
+		`SELECT id, owner_id, message_id, conversation_id, sha256 FROM uploads ORDER BY id`,
 	} {
 		rows, err := sqlDB.Query(q)
 		if err != nil {
@@ -156,12 +160,13 @@ func fixed(format string, ids ...func(w *azWorld) int64) func(w *azWorld, u serv
 	}
 }
 
-func group(w *azWorld) int64     { return w.group }
-func direct(w *azWorld) int64    { return w.direct }
-func ownerMsg(w *azWorld) int64  { return w.ownerMsg }
-func memberMsg(w *azWorld) int64 { return w.memberMsg }
-func directMsg(w *azWorld) int64 { return w.directMsg }
-func third(w *azWorld) int64     { return w.third.ID }
+func group(w *azWorld) int64      { return w.group }
+func direct(w *azWorld) int64     { return w.direct }
+func ownerMsg(w *azWorld) int64   { return w.ownerMsg }
+func memberMsg(w *azWorld) int64  { return w.memberMsg }
+func directMsg(w *azWorld) int64  { return w.directMsg }
+func third(w *azWorld) int64      { return w.third.ID }
+func attachment(w *azWorld) int64 { return w.attachment }
 
 func noBody(*azWorld) any { return nil }
 
@@ -245,6 +250,13 @@ func azRows() []azRow {
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
 		{method: http.MethodDelete, path: fixed("/api/messages/%d/reactions/%%F0%%9F%%91%%8D/", memberMsg), body: noBody, scoped: true,
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		// Anyone uploads (a file of their own until they send it); an
+		// attached file is read by the participants of its conversation.
+		{method: http.MethodPost, path: fixed("/api/uploads/?name=notes.txt"), body: body(map[string]string{"a": "file"}), want: everyone(created)},
+		{method: http.MethodGet, path: fixed("/api/attachments/%d/", attachment), body: noBody, scoped: true,
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodGet, path: fixed("/api/attachments/%d/thumbnail/", attachment), body: noBody, scoped: true,
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
 	}
 }
 
@@ -258,6 +270,7 @@ func (w *azWorld) missing(path string) string {
 		p("/messages/%d/", w.memberMsg), "/messages/999999/",
 		p("/messages/%d/", w.directMsg), "/messages/999999/",
 		p("conversation_id=%d", w.group), "conversation_id=999999",
+		p("/attachments/%d/", w.attachment), "/attachments/999999/",
 	)
 	return r.Replace(path)
 }

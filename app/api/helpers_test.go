@@ -153,7 +153,7 @@ func wantMessage(t testing.TB, v any) map[string]any {
 		t.Fatalf("message is %T, want an object", v)
 	}
 	wantKeys(t, "message", m, "id", "conversation_id", "seq", "sender", "content", "client_id", "created_at", "edited_at", "is_deleted",
-		"reply_to", "mentions", "version", "reactions")
+		"reply_to", "mentions", "version", "reactions", "attachments")
 	if v, ok := m["version"].(float64); !ok || v < 0 {
 		t.Errorf("message.version = %v, want a number", m["version"])
 	}
@@ -182,6 +182,14 @@ func wantMessage(t testing.TB, v any) map[string]any {
 		} else {
 			wantKeys(t, "message.reactions[]", r, "emoji", "count")
 		}
+	}
+	as, ok := m["attachments"].([]any)
+	if !ok {
+		t.Errorf("message.attachments = %v, want an array", m["attachments"])
+	}
+	for _, a := range as {
+		a, _ := a.(map[string]any)
+		wantKeys(t, "message.attachments[]", a, "id", "name", "mime", "size", "width", "height", "url", "thumbnail_url")
 	}
 	wantTimestamp(t, "message.created_at", m["created_at"])
 	if m["edited_at"] != nil {

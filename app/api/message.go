@@ -49,21 +49,22 @@ func (a *API) handleSendMessage(c echo.Context) error {
 		return err
 	}
 	var in struct {
-		Content   *string `json:"content"`
-		ClientID  *string `json:"client_id"`
-		ReplyToID *int64  `json:"reply_to_id"`
+		Content       *string `json:"content"`
+		ClientID      *string `json:"client_id"`
+		ReplyToID     *int64  `json:"reply_to_id"`
+		AttachmentIDs []int64 `json:"attachment_ids"`
 	}
 	if err := bind(c, &in); err != nil {
 		return err
 	}
-	if in.Content == nil {
+	if in.Content == nil && len(in.AttachmentIDs) == 0 {
 		return chat.InvalidField("content", "This field is required.")
 	}
 	var replyTo int64
 	if in.ReplyToID != nil {
 		replyTo = *in.ReplyToID
 	}
-	s, err := a.chat.Send(c.Request().Context(), currentUser(c).Lite(), id, *in.Content, deref(in.ClientID), replyTo)
+	s, err := a.chat.Send(c.Request().Context(), currentUser(c).Lite(), id, deref(in.Content), deref(in.ClientID), replyTo, in.AttachmentIDs...)
 	if err != nil {
 		return err
 	}

@@ -263,6 +263,9 @@ func (s *Service) OpenSigned(ctx context.Context, id int64, variant, exp, sig st
 }
 
 func (s *Service) open(ctx context.Context, u Upload, variant string) (File, error) {
+	if s.files == nil {
+		return File{}, chat.ErrNotFound
+	}
 	f := File{Name: u.Name, MIME: u.MIME, ETag: `"` + u.SHA256 + `"`, Modified: u.CreatedAt}
 	if variant == Thumbnail {
 		if u.Thumb == "" {
@@ -315,4 +318,68 @@ func (u Upload) JSON() UploadJSON {
 		out.Thumbnail = &ThumbJSON{u.ThumbWidth, u.ThumbHeight}
 	}
 	return out
+}
+
+// collectEvery is how often the collector runs; collectBatch how many
+// uploads or blobs one of its transactions removes at most, and
+// collectTimeout bounds one run.
+const (
+	collectEvery   = 10 * time.Minute
+	collectBatch   = 500
+	collectTimeout = 5 * time.Minute
+)
+
+// Collect removes the uploads no message carries that are older than the
+// grace period, then the files no upload holds any more (once the grace
+// period has passed since they were let go of). It returns how many of
+// each went.
+func (s *Service) Collect(ctx context.Context) (uploads, blobs int, err error) {
+	before := s.opt.Now().Add(-s.opt.Grace)
+	for {
+		n, err := s.store.ExpireUploads(ctx, before, collectBatch)
+		uploads += n
+		if err != nil {
+			return uploads, blobs, err
+		}
+		if n < collectBatch {
+			break
+		}
+	}
+	remove := func(ctx context.Context, sha256 string) error {
+		for _, v := range []string{Thumbnail, Original} {
+			if err := s.files.Delete(ctx, blobKey(v, sha256)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for {
+		n, err := s.store.CollectBlobs(ctx, before, collectBatch, remove)
+		blobs += n
+		if err != nil || n < collectBatch {
+			return uploads, blobs, err
+		}
+	}
+}
+
+// Run collects every collectEvery until ctx ends.
+func (s *Service) Run(ctx context.Context) {
+	t := time.NewTicker(collectEvery)
+	defer t.Stop()
+	for {
+		rctx, cancel := context.WithTimeout(ctx, collectTimeout)
+		uploads, blobs, err := s.Collect(rctx)
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			s.opt.Log.Error("attachments: collect", "err", err, "uploads", uploads, "files", blobs)
+		case uploads+blobs > 0:
+			s.opt.Log.Info("attachments: collected", "uploads", uploads, "files", blobs)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -102,6 +103,23 @@ type Config struct {
 
 	RedisURL    string // REDIS_URL, empty: set, events fan out across nodes (needs DATABASE_URL)
 	DatabaseURL string // DATABASE_URL, empty: set (postgres://), Postgres replaces SQLite
+
+	// Attachments (docs/API.md, "Attachments"; docs/operations.md,
+	// "Files").
+	MaxUploadBytes   int64         // MAX_UPLOAD_BYTES, 25 MiB: the largest file
+	UploadQuotaBytes int64         // UPLOAD_QUOTA_BYTES, 1 GiB: what one user's uploads may take; 0: no quota
+	UploadsPerMinute int           // UPLOADS_PER_MINUTE, 30: per user
+	UploadMaxPixels  int64         // UPLOAD_MAX_PIXELS, 16,000,000: the largest image, in pixels
+	UploadGrace      time.Duration // UPLOAD_GRACE, 24h: how long an upload no message carries is kept
+	// FilesPath is FILES_PATH, empty: where one node keeps files;
+	// empty means the folder "files" next to DATABASE_PATH (Files).
+	// Ignored with S3_ENDPOINT.
+	FilesPath string
+	// S3 is the object store files go to instead: S3_ENDPOINT (a URL),
+	// S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION (optional) and
+	// S3_PREFIX (optional, a key prefix). Needed for uploads with
+	// DATABASE_URL, where several nodes must see the same files.
+	S3Endpoint, S3Bucket, S3AccessKey, S3SecretKey, S3Region, S3Prefix string
 }
 
 // OriginListed reports whether origin, a browser's Origin header, is in
@@ -117,6 +135,15 @@ func OriginListed(allowed []string, origin string) bool {
 		}
 	}
 	return false
+}
+
+// Files is the folder one node keeps files in: FILES_PATH, or "files"
+// next to DATABASE_PATH.
+func (c Config) Files() string {
+	if c.FilesPath != "" {
+		return c.FilesPath
+	}
+	return filepath.Join(filepath.Dir(c.DatabasePath), "files")
 }
 
 // Addr is the listen address.
@@ -168,7 +195,19 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsToken:            getenv("METRICS_TOKEN"),
 		RedisURL:                getenv("REDIS_URL"),
 		DatabaseURL:             getenv("DATABASE_URL"),
+		MaxUploadBytes:          int64(p.integer("MAX_UPLOAD_BYTES", 25<<20, 1024, 1<<40)),
+		UploadQuotaBytes:        int64(p.integer("UPLOAD_QUOTA_BYTES", 1<<30, 0, 1<<50)),
+		UploadsPerMinute:        p.integer("UPLOADS_PER_MINUTE", 30, 1, 1<<30),
+		UploadMaxPixels:         int64(p.integer("UPLOAD_MAX_PIXELS", 16_000_000, 1, 1<<40)),
+		UploadGrace:             p.duration("UPLOAD_GRACE", 24*time.Hour),
+		S3Endpoint:              strings.TrimSpace(getenv("S3_ENDPOINT")),
+		S3Bucket:                strings.TrimSpace(getenv("S3_BUCKET")),
+		S3AccessKey:             getenv("S3_ACCESS_KEY"),
+		S3SecretKey:             getenv("S3_SECRET_KEY"),
+		S3Region:                strings.TrimSpace(getenv("S3_REGION")),
+		S3Prefix:                strings.TrimSpace(getenv("S3_PREFIX")),
 	}
+	c.FilesPath = strings.TrimSpace(getenv("FILES_PATH"))
 	c.PasswordHashQueue = p.integer("PASSWORD_HASH_QUEUE", 4*c.PasswordHashConcurrency, 0, 1<<20)
 	c.WSUserFramesPerSecond = float64(p.integer("WS_USER_FRAMES_PER_SECOND", 3*int(c.WSFramesPerSecond), 1, 1<<30))
 	c.WSUserFrameBurst = p.integer("WS_USER_FRAME_BURST", 3*c.WSFrameBurst, 1, 1<<30)
@@ -218,6 +257,19 @@ func Load(getenv func(string) string) (Config, error) {
 		case c.DatabaseURL == "":
 			p.fail("REDIS_URL", "(hidden)", "needs DATABASE_URL: the nodes Redis joins must share one Postgres database")
 		}
+	}
+	if c.S3Endpoint != "" {
+		if u, err := url.Parse(c.S3Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.fail("S3_ENDPOINT", c.S3Endpoint, "must be an http:// or https:// URL such as https://s3.eu-west-1.amazonaws.com")
+		}
+		for _, v := range []struct{ name, value string }{{"S3_BUCKET", c.S3Bucket}, {"S3_ACCESS_KEY", c.S3AccessKey}, {"S3_SECRET_KEY", c.S3SecretKey}} {
+			if v.value == "" {
+				p.fail(v.name, "", "must be set with S3_ENDPOINT")
+			}
+		}
+	}
+	if c.UploadGrace < time.Minute {
+		p.fail("UPLOAD_GRACE", c.UploadGrace.String(), "must be at least 1m")
 	}
 	if v := getenv("PPROF_ADDR"); v != "" {
 		host, _, err := net.SplitHostPort(v)

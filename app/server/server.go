@@ -22,7 +22,9 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/confab/confab/app/api"
+	"github.com/confab/confab/app/attach"
 	"github.com/confab/confab/app/auth"
+	"github.com/confab/confab/app/blob"
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/cluster"
 	"github.com/confab/confab/app/config"
@@ -62,6 +64,7 @@ const presenceTimeout = 10 * time.Second
 // Postgres (postgres.Store).
 type Store interface {
 	chat.Store
+	attach.Store
 	Close() error
 }
 
@@ -76,6 +79,14 @@ type Server struct {
 	Cluster *cluster.Cluster
 	Auth    *auth.Service
 	Chat    *chat.Service
+	// Attach is the attachments' service: uploads, files and their
+	// collector.
+	Attach *attach.Service
+	// Files is where attachments' files are kept; nil when a server of
+	// several nodes has no object store (uploads are refused).
+	Files blob.Store
+	// stopCollector stops the attachments' collector (Close).
+	stopCollector context.CancelFunc
 	// Metrics is the server's Prometheus registry and instruments.
 	Metrics *metrics.Metrics
 	WS      *ws.Handler
@@ -105,6 +116,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			return nil, err
 		}
 	}
+	// Attachments' URLs are signed with a key derived from the token
+	// secret, and work for an hour or two.
+	signer := attach.NewSigner(secret, time.Hour, opt.Now)
+	files, filesOff, err := openFiles(ctx, cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	var (
 		hopt hub.Options
 		cl   *cluster.Cluster
@@ -122,7 +141,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			store.Close()
 			return nil, fmt.Errorf("REDIS_URL: %w", err)
 		}
-		hopt = hub.Options{Broker: cl, Presence: cl, Sequence: chat.Sequence(store, nil)}
+		hopt = hub.Options{Broker: cl, Presence: cl, Sequence: chat.Sequence(store, signer.Sign)}
 	}
 	h := hub.New(hopt)
 	mopt := metrics.Options{HubStats: h.Stats, QueuedSends: func() int { return svc.Queued() }}
@@ -141,7 +160,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	timed := timeStore(m, used, classify) // every service call to the database is timed
 	authOpt := auth.Options{Now: opt.Now}
 	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend,
-		QueueSize: cfg.CommitQueue, Refused: m.SendRefused}
+		QueueSize: cfg.CommitQueue, Refused: m.SendRefused, AttachmentURLs: signer.Sign}
 	if cl != nil {
 		authOpt.Tickets = cl
 		chatOpt.SharedStore = true
@@ -165,6 +184,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		requestTimeout: cmp.Or(opt.RequestTimeout, api.RequestTimeout),
 	}
 	svc = s.Chat
+	s.Files = files
+	s.Attach = attach.New(store, files, s.Chat.CheckMember, signer, attach.Options{
+		MaxBytes: cfg.MaxUploadBytes, Quota: cfg.UploadQuotaBytes, PerMinute: cfg.UploadsPerMinute,
+		MaxPixels: cfg.UploadMaxPixels, Grace: cfg.UploadGrace, Off: filesOff, Now: opt.Now, Log: log,
+	})
+	if files != nil {
+		cctx, stop := context.WithCancel(context.Background())
+		s.stopCollector = stop
+		go s.Attach.Run(cctx)
+	}
 	aopt := api.Options{
 		RegistrationsPerMinute: cfg.RegistrationsPerMinute,
 		LoginAttemptsPerMinute: cfg.LoginAttemptsPerMinute,
@@ -172,6 +201,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		RequestBurst:           cfg.RequestBurst,
 		Ready:                  store.Ping,
 		Now:                    opt.Now,
+		MaxUploadBytes:         cfg.MaxUploadBytes,
 	}
 	if cl != nil {
 		aopt.Degraded = func() string {
@@ -188,7 +218,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			}
 		})
 	}
-	s.api = api.New(s.Auth, s.Chat, log, aopt)
+	s.api = api.New(s.Auth, s.Chat, s.Attach, log, aopt)
 	s.WS = ws.New(ws.Options{
 		Auth:                s.Auth,
 		Chat:                s.Chat,
@@ -239,7 +269,12 @@ func (s *Server) routes() *echo.Echo {
 		e.Use(api.CORS(s.Config.AllowedOrigins))
 	}
 	e.Use(s.api.LimitRequests())
-	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.Config.MaxBodyBytes)))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: fmt.Sprintf("%dB", s.Config.MaxBodyBytes),
+		// Files have their own limit, MAX_UPLOAD_BYTES, which the upload
+		// route applies as it reads them.
+		Skipper: func(c echo.Context) bool { return c.Request().URL.Path == "/api/uploads/" },
+	}))
 	e.Use(api.Deadline(s.requestTimeout))
 
 	s.api.Routes(e)
@@ -352,7 +387,37 @@ func (s *Server) Close() error {
 	}
 	s.Chat.Close()
 	s.Hub.Close()
+	if s.stopCollector != nil {
+		s.stopCollector()
+	}
 	return errors.Join(werr, cerr, s.Store.Close())
+}
+
+// openFiles opens where attachments' files are kept: the object store of
+// S3_ENDPOINT, else for one node (SQLite) the folder FILES_PATH. A
+// server of several nodes (DATABASE_URL) without an object store keeps
+// no files: off says why, for the uploads it refuses.
+func openFiles(ctx context.Context, cfg config.Config) (files blob.Store, off string, err error) {
+	switch {
+	case cfg.S3Endpoint != "":
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		s3, err := blob.OpenS3(sctx, blob.S3Config{Endpoint: cfg.S3Endpoint, Bucket: cfg.S3Bucket,
+			AccessKey: cfg.S3AccessKey, SecretKey: cfg.S3SecretKey, Region: cfg.S3Region, Prefix: cfg.S3Prefix})
+		if err != nil {
+			return nil, "", fmt.Errorf("S3_ENDPOINT: %w", err)
+		}
+		return s3, "", nil
+	case cfg.DatabaseURL != "":
+		return nil, "This server runs on several nodes and has no object store for files: " +
+			"its operator sets S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY and S3_SECRET_KEY to accept uploads.", nil
+	default:
+		dir, err := blob.OpenDir(cfg.Files())
+		if err != nil {
+			return nil, "", fmt.Errorf("FILES_PATH: %w", err)
+		}
+		return dir, "", nil
+	}
 }
 
 // OpenStore opens Postgres at DATABASE_URL when set, else SQLite at

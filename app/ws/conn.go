@@ -436,8 +436,12 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 		if ferr != nil {
 			return ferr
 		}
-		if f.Content == nil {
+		if f.Content == nil && len(f.AttachmentIDs) == 0 {
 			return &frameError{codeInvalid, "Field content is required."}
+		}
+		var content string
+		if f.Content != nil {
+			content = *f.Content
 		}
 		var clientID string
 		if f.ClientID != nil {
@@ -448,7 +452,7 @@ func (c *conn) dispatch(ctx context.Context, f *inFrame) *frameError {
 			replyTo = *f.ReplyToID
 		}
 		u := c.lite()
-		s, err := h.opt.Chat.Send(ctx, u, id, *f.Content, clientID, replyTo)
+		s, err := h.opt.Chat.Send(ctx, u, id, content, clientID, replyTo, f.AttachmentIDs...)
 		if err != nil {
 			return c.serviceError("new_message", err)
 		}

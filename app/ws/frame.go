@@ -54,6 +54,7 @@ type inFrame struct {
 	Content        *string         `json:"content"`
 	ClientID       *string         `json:"client_id"`
 	ReplyToID      *int64          `json:"reply_to_id"`
+	AttachmentIDs  []int64         `json:"attachment_ids"`
 	IsTyping       *bool           `json:"is_typing"`
 	MessageID      *int64          `json:"message_id"`
 }

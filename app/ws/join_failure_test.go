@@ -77,13 +77,13 @@ func (f *faultyChat) Missed(ctx context.Context, viewer, convID, afterID int64, 
 	return f.Chat.Missed(ctx, viewer, convID, afterID, limit)
 }
 
-func (f *faultyChat) Send(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string, replyToID int64) (chat.Sent, error) {
+func (f *faultyChat) Send(ctx context.Context, sender chat.UserLite, convID int64, content, clientID string, replyToID int64, attachmentIDs ...int64) (chat.Sent, error) {
 	if f.sendWait != nil {
 		close(f.sendWait)
 		<-ctx.Done()
 		return chat.Sent{}, ctx.Err()
 	}
-	return f.Chat.Send(ctx, sender, convID, content, clientID, replyToID)
+	return f.Chat.Send(ctx, sender, convID, content, clientID, replyToID, attachmentIDs...)
 }
 
 func (f *faultyChat) Presence(ctx context.Context, userID int64, status string) error {

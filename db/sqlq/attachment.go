@@ -1,6 +1,10 @@
 package sqlq
 
-import "github.com/confab/confab/app/chat"
+import (
+	"database/sql"
+
+	"github.com/confab/confab/app/chat"
+)
 
 // AttachmentColumns are an upload's columns as an attachment shows it,
 // from "uploads u": ScanAttachment reads them.
@@ -14,10 +18,19 @@ func AttachmentsOf(ids string) string {
 		ORDER BY u.message_id, u.position`
 }
 
-// ScanAttachment reads AttachmentColumns.
+// ScanAttachment reads AttachmentColumns, through sql.Scanners (as the
+// SQLite store's send path scans).
 func ScanAttachment(row Row) (chat.Attachment, error) {
-	var a chat.Attachment
-	return a, row.Scan(&a.ID, &a.Name, &a.MIME, &a.Size, &a.Width, &a.Height, &a.Thumbnail)
+	var (
+		id, size, w, h sql.NullInt64
+		name, mime     sql.NullString
+		thumb          sql.NullBool
+	)
+	if err := row.Scan(&id, &name, &mime, &size, &w, &h, &thumb); err != nil {
+		return chat.Attachment{}, err
+	}
+	return chat.Attachment{ID: id.Int64, Name: name.String, MIME: mime.String, Size: size.Int64,
+		Width: int(w.Int64), Height: int(h.Int64), Thumbnail: thumb.Bool}, nil
 }
 
 // ScanAttachments adds the rows of an AttachmentsOf query to out, by
@@ -37,3 +50,35 @@ func ScanAttachments(rows Rows, out map[int64]chat.Attachments) error {
 // RemoveAttachments removes the uploads message $1 carries (a deleted
 // message's).
 const RemoveAttachments = `DELETE FROM uploads WHERE message_id = $1`
+
+// Uploads and blobs (app/attach.Store). $n placeholders, for both
+// stores.
+const (
+	// ReserveBlob takes blob $1 at $2, and returns whether its files are
+	// stored.
+	ReserveBlob = `INSERT INTO blobs (sha256, updated_at) VALUES ($1, $2)
+		ON CONFLICT (sha256) DO UPDATE SET updated_at = excluded.updated_at
+		RETURNING stored`
+	// StoreBlob marks blob $1's files stored.
+	StoreBlob = `UPDATE blobs SET stored = true WHERE sha256 = $1`
+	// UploadBytes is how many bytes owner $1's uploads take.
+	UploadBytes = `SELECT coalesce(sum(size), 0) FROM uploads WHERE owner_id = $1`
+	// InsertUpload records an upload and returns its id.
+	InsertUpload = `INSERT INTO uploads (owner_id, name, mime, size, sha256, width, height, thumb_mime, thumb_width, thumb_height, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id`
+	// UploadByID reads an upload: UploadColumns.
+	UploadByID = `SELECT id, owner_id, name, mime, size, sha256, width, height, thumb_mime, thumb_width, thumb_height,
+		coalesce(message_id, 0), coalesce(conversation_id, 0), created_at FROM uploads WHERE id = $1`
+	// ExpiredUploads are up to $2 uploads no message carries, made before $1.
+	ExpiredUploads = `SELECT id FROM uploads WHERE message_id IS NULL AND created_at < $1 ORDER BY created_at LIMIT $2`
+	// DeleteExpiredUpload removes upload $1 if it is still unattached.
+	DeleteExpiredUpload = `DELETE FROM uploads WHERE id = $1 AND message_id IS NULL`
+	// LooseBlobs are up to $2 blobs no upload holds, last taken or let go
+	// of before $1.
+	LooseBlobs = `SELECT sha256 FROM blobs b WHERE updated_at < $1
+		AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.sha256 = b.sha256) LIMIT $2`
+	// DeleteBlob removes blob $1's row: DeleteBlob's condition is
+	// LooseBlobs's, checked again in the transaction that deletes.
+	DeleteBlob = `DELETE FROM blobs WHERE sha256 = $1 AND updated_at < $2
+		AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.sha256 = blobs.sha256)`
+)

@@ -20,6 +20,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -387,6 +388,37 @@ func (s *Server) Send(t testing.TB, from User, convID int64, content string) int
 		map[string]string{"content": content})
 	if resp.Status != http.StatusCreated {
 		t.Fatalf("send: %d %s", resp.Status, resp.Body)
+	}
+	var m struct {
+		ID int64 `json:"id"`
+	}
+	resp.JSON(t, &m)
+	return m.ID
+}
+
+// Upload uploads data as a file named name (the raw body, ?name=) for u
+// and returns its id.
+func (s *Server) Upload(t testing.TB, u User, name string, data []byte) int64 {
+	t.Helper()
+	resp := s.Do(t, http.MethodPost, "/api/uploads/?name="+url.QueryEscape(name), u.Access, data)
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("upload: %d %s\n%s", resp.Status, resp.Body, s.Logs.String())
+	}
+	var up struct {
+		ID int64 `json:"id"`
+	}
+	resp.JSON(t, &up)
+	return up.ID
+}
+
+// SendAttached posts a message carrying uploads over REST and returns
+// its id.
+func (s *Server) SendAttached(t testing.TB, from User, convID int64, content string, uploads ...int64) int64 {
+	t.Helper()
+	resp := s.Do(t, http.MethodPost, "/api/conversations/"+strconvItoa(convID)+"/messages/", from.Access,
+		map[string]any{"content": content, "attachment_ids": uploads})
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("send with attachments: %d %s", resp.Status, resp.Body)
 	}
 	var m struct {
 		ID int64 `json:"id"`
