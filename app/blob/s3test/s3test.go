@@ -5,12 +5,14 @@ package s3test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +43,50 @@ const (
 // passes by skipping.
 func Start(t testing.TB) blob.S3Config {
 	t.Helper()
+	bin := binary(t)
+	g, err := launch(bin, t.TempDir(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(g.stop)
+	return g.cfg
+}
+
+// shared is the one versitygw of a test process that Shared starts.
+var shared struct {
+	once sync.Once
+	g    *gateway
+	err  error
+	n    atomic.Int64
+}
+
+// Shared returns a config that reaches a versitygw shared by the whole
+// test process (started by the first call, stopped when the process
+// ends), under a key prefix of its own: for suites that start many
+// servers. It skips or fails as Start does without the binary.
+func Shared(t testing.TB) blob.S3Config {
+	t.Helper()
+	bin := binary(t)
+	shared.once.Do(func() {
+		root, err := os.MkdirTemp("", "confab-s3test-")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		shared.g, shared.err = launch(bin, root, true)
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	cfg := shared.g.cfg
+	cfg.Prefix = "t" + strconv.FormatInt(shared.n.Add(1), 10) + "/"
+	return cfg
+}
+
+// binary is the versitygw to run; without one it skips t, or fails it
+// under CI=true.
+func binary(t testing.TB) string {
+	t.Helper()
 	bin := os.Getenv(EnvVersitygw)
 	if bin == "" {
 		bin, _ = exec.LookPath("versitygw")
@@ -53,24 +99,51 @@ func Start(t testing.TB) blob.S3Config {
 		}
 		t.Skip(msg)
 	}
-	root := t.TempDir()
-	addr := "127.0.0.1:" + freePort(t)
+	return bin
+}
+
+// gateway is a running versitygw.
+type gateway struct {
+	cfg  blob.S3Config
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (g *gateway) stop() {
+	g.cmd.Process.Kill()
+	<-g.done
+}
+
+// launch starts versitygw over root, waits until it answers and creates
+// the bucket. With orphanProof, the gateway dies with the test process
+// (dieWithParent), which no cleanup of a test stops.
+func launch(bin, root string, orphanProof bool) (*gateway, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
 	logs := &logBuffer{}
 	cmd := exec.Command(bin, "--access", accessKey, "--secret", secretKey, "--region", region,
 		"--port", addr, "--quiet", "posix", root)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	done := make(chan struct{})
+	g := &gateway{cmd: cmd, done: make(chan struct{})}
+	started := make(chan error, 1)
 	go func() {
+		if orphanProof {
+			dieWithParent(cmd)
+		}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			close(g.done)
+			return
+		}
+		started <- nil
 		cmd.Wait()
-		close(done)
+		close(g.done)
 	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start versitygw: %w", err)
+	}
 	endpoint := "http://" + addr
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -81,12 +154,13 @@ func Start(t testing.TB) blob.S3Config {
 			break
 		}
 		select {
-		case <-done:
-			t.Fatalf("versitygw exited: %v\n%s", cmd.ProcessState, logs)
+		case <-g.done:
+			return nil, fmt.Errorf("versitygw exited: %v\n%s", cmd.ProcessState, logs)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("versitygw did not answer at %s: %v\n%s", endpoint, err, logs)
+			g.stop()
+			return nil, fmt.Errorf("versitygw did not answer at %s: %v\n%s", endpoint, err, logs)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -96,31 +170,34 @@ func Start(t testing.TB) blob.S3Config {
 		BucketLookup: minio.BucketLookupPath,
 	})
 	if err != nil {
-		t.Fatal(err)
+		g.stop()
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := client.MakeBucket(ctx, bucket, minio.MakeBucketOptions{Region: region}); err != nil {
-		t.Fatalf("create bucket %q: %v\n%s", bucket, err, logs)
+		g.stop()
+		return nil, fmt.Errorf("create bucket %q: %v\n%s", bucket, err, logs)
 	}
-	return blob.S3Config{
+	g.cfg = blob.S3Config{
 		Endpoint:  endpoint,
 		Bucket:    bucket,
 		AccessKey: accessKey,
 		SecretKey: secretKey,
 		Region:    region,
 	}
+	return g, nil
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) string {
-	t.Helper()
+// freeAddr returns a TCP address on 127.0.0.1 that was free a moment
+// ago.
+func freeAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return l.Addr().String(), nil
 }
 
 // logBuffer collects the server's output, to show when it fails.

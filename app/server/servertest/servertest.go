@@ -33,6 +33,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for DB
 	_ "modernc.org/sqlite"             // the "sqlite" driver, for DB
 
+	"github.com/confab/confab/app/blob/s3test"
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/server"
@@ -119,6 +120,12 @@ func Config(t testing.TB) config.Config {
 		if u := os.Getenv("CONFAB_TEST_REDIS_URL"); u != "" {
 			cfg.RedisURL = u
 		}
+		// Several nodes keep files in an object store: a real S3
+		// server, shared by the test process, each server under a
+		// prefix of its own.
+		s3 := s3test.Shared(t)
+		cfg.S3Endpoint, cfg.S3Bucket, cfg.S3AccessKey, cfg.S3SecretKey = s3.Endpoint, s3.Bucket, s3.AccessKey, s3.SecretKey
+		cfg.S3Region, cfg.S3Prefix = s3.Region, s3.Prefix
 	}
 	cfg.RegistrationsPerMinute = 1 << 20
 	cfg.LoginAttemptsPerMinute = 1 << 20
