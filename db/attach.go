@@ -68,10 +68,15 @@ func scanUpload(row sqlq.Row) (attach.Upload, error) {
 }
 
 // ExpireUploads implements attach.Store.
-func (s *Store) ExpireUploads(ctx context.Context, before time.Time, limit int) (int, error) {
+func (s *Store) ExpireUploads(ctx context.Context, before, now time.Time, limit int) (int, error) {
 	n := 0
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE id IN (`+sqlq.ExpiredUploads+`)`, ms(before), limit)
+		expired := `id IN (` + sqlq.ExpiredUploads + `)`
+		if _, err := tx.ExecContext(ctx, `UPDATE blobs SET updated_at = $3 WHERE sha256 IN (SELECT sha256 FROM uploads WHERE `+expired+`)`,
+			ms(before), limit, ms(now)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM uploads WHERE `+expired, ms(before), limit)
 		if err != nil {
 			return err
 		}

@@ -438,6 +438,9 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 			}
 			// Its files go with it (the file store's garbage collector
 			// removes them once nothing else holds them).
+			if _, err := tx.ExecContext(ctx, sqlq.ReleaseBlobsOf(`message_id = $1`), id, ms(at)); err != nil {
+				return fmt.Errorf("remove attachments: %w", err)
+			}
 			if _, err := tx.ExecContext(ctx, sqlq.RemoveAttachments, id); err != nil {
 				return fmt.Errorf("remove attachments: %w", err)
 			}

@@ -178,6 +178,11 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = ?)`, v, id); err != nil {
 			return fmt.Errorf("delete user: member counts: %w", err)
 		}
+		// Their uploads go with them: the files stay for the grace
+		// period (app/attach).
+		if _, err := tx.ExecContext(ctx, sqlq.ReleaseBlobsOf(`owner_id = $1`), id, ms(time.Now())); err != nil {
+			return fmt.Errorf("delete user: release files: %w", err)
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
 		if err != nil {
 			return fmt.Errorf("delete user: %w", err)

@@ -37,8 +37,9 @@ type Store interface {
 	// Upload returns upload id: chat.ErrNotFound when there is none.
 	Upload(ctx context.Context, id int64) (Upload, error)
 	// ExpireUploads removes up to limit uploads that no message carries,
-	// made before before, and returns how many.
-	ExpireUploads(ctx context.Context, before time.Time, limit int) (int, error)
+	// made before before, and returns how many; their blobs are let go of
+	// at now.
+	ExpireUploads(ctx context.Context, before, now time.Time, limit int) (int, error)
 	// CollectBlobs removes up to limit blobs that no upload holds and that
 	// were last taken or let go of before before: for each, in one
 	// transaction that holds its row, remove deletes its files, then its

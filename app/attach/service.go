@@ -112,10 +112,11 @@ func (s *Service) Upload(ctx context.Context, owner int64, name string, body io.
 	<-s.work
 	switch {
 	case errors.Is(err, media.ErrTooManyPixels):
-		return Upload{}, &chat.Error{Code: chat.CodeImageTooLarge,
-			Detail: fmt.Sprintf("This image has more than %d pixels.", s.opt.MaxPixels)}
+		msg := fmt.Sprintf("This image has more than %d pixels.", s.opt.MaxPixels)
+		return Upload{}, &chat.Error{Code: chat.CodeImageTooLarge, Detail: msg, Fields: map[string][]string{"file": {msg}}}
 	case errors.Is(err, media.ErrBadImage):
-		return Upload{}, &chat.Error{Code: chat.CodeInvalidImage, Detail: "This file looks like an image but is not a valid one."}
+		msg := "This file looks like an image but is not a valid one."
+		return Upload{}, &chat.Error{Code: chat.CodeInvalidImage, Detail: msg, Fields: map[string][]string{"file": {msg}}}
 	case err != nil:
 		return Upload{}, fmt.Errorf("upload: %w", err)
 	}
@@ -334,9 +335,10 @@ const (
 // period has passed since they were let go of). It returns how many of
 // each went.
 func (s *Service) Collect(ctx context.Context) (uploads, blobs int, err error) {
-	before := s.opt.Now().Add(-s.opt.Grace)
+	now := s.opt.Now()
+	before := now.Add(-s.opt.Grace)
 	for {
-		n, err := s.store.ExpireUploads(ctx, before, collectBatch)
+		n, err := s.store.ExpireUploads(ctx, before, now, collectBatch)
 		uploads += n
 		if err != nil {
 			return uploads, blobs, err

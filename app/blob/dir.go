@@ -56,6 +56,21 @@ func OpenDir(path string) (*Dir, error) {
 	return &Dir{path: filepath.Clean(path)}, nil
 }
 
+// ReadDir opens the blobs under path for reading alongside the process
+// that keeps them (a backup while the server runs): unlike OpenDir it
+// neither creates the folder nor removes temp files, which may be that
+// process's Puts in progress.
+func ReadDir(path string) (*Dir, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("blob: read dir: %w", err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("blob: read dir: %s is not a folder", path)
+	}
+	return &Dir{path: filepath.Clean(path)}, nil
+}
+
 // Path returns the directory the blobs are under.
 func (d *Dir) Path() string { return d.path }
 

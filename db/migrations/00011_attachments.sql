@@ -9,7 +9,9 @@
 -- of it removed): the garbage collector deletes a blob only once no
 -- upload holds it and updated_at is older than the grace period, so that
 -- an upload in progress and a backup made within that period always find
--- their files.
+-- their files. Whatever removes uploads (an expiry, a deleted message, a
+-- deleted account) sets the updated_at of their blobs in the same
+-- transaction.
 --
 -- uploads are what users sent: each holds one blob, belongs to its owner
 -- until it is attached to a message (message_id, conversation_id and its
@@ -45,15 +47,6 @@ CREATE INDEX uploads_unattached ON uploads (created_at) WHERE message_id IS NULL
 CREATE INDEX uploads_owner ON uploads (owner_id);
 CREATE INDEX uploads_sha256 ON uploads (sha256);
 
--- An upload removed (with its message, its owner, or unattached) lets go
--- of its blob now.
--- +goose StatementBegin
-CREATE TRIGGER uploads_release AFTER DELETE ON uploads BEGIN
-    UPDATE blobs SET updated_at = CAST(unixepoch('subsec') * 1000 AS INTEGER) WHERE sha256 = old.sha256;
-END;
--- +goose StatementEnd
-
 -- +goose Down
-DROP TRIGGER uploads_release;
 DROP TABLE uploads;
 DROP TABLE blobs;

@@ -69,13 +69,28 @@ func (s *Store) Upload(ctx context.Context, id int64) (attach.Upload, error) {
 }
 
 // ExpireUploads implements attach.Store.
-func (s *Store) ExpireUploads(ctx context.Context, before time.Time, limit int) (int, error) {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM uploads WHERE id IN (`+sqlq.ExpiredUploads+` FOR UPDATE SKIP LOCKED) AND message_id IS NULL`,
-		ms(before), limit)
+func (s *Store) ExpireUploads(ctx context.Context, before, now time.Time, limit int) (int, error) {
+	var n int64
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, sqlq.ExpiredUploads+` FOR UPDATE SKIP LOCKED`, ms(before), limit)
+		if err != nil {
+			return err
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, sqlq.ReleaseBlobsOf(`id = ANY($1)`), ids, ms(now)); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM uploads WHERE id = ANY($1) AND message_id IS NULL`, ids)
+		n = tag.RowsAffected()
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("expire uploads: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	return int(n), nil
 }
 
 // CollectBlobs implements attach.Store. Each blob goes in a transaction

@@ -135,6 +135,11 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = $1)`, id, v); err != nil {
 			return fmt.Errorf("member counts: %w", err)
 		}
+		// Their uploads go with them: the files stay for the grace
+		// period (app/attach).
+		if _, err := tx.Exec(ctx, sqlq.ReleaseBlobsOf(`owner_id = $1`), id, ms(time.Now())); err != nil {
+			return fmt.Errorf("release files: %w", err)
+		}
 		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
 		return err
 	})

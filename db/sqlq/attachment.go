@@ -48,8 +48,15 @@ func ScanAttachments(rows Rows, out map[int64]chat.Attachments) error {
 }
 
 // RemoveAttachments removes the uploads message $1 carries (a deleted
-// message's).
+// message's), after ReleaseBlobsOf(`message_id = $1`) with $2 the time.
 const RemoveAttachments = `DELETE FROM uploads WHERE message_id = $1`
+
+// ReleaseBlobsOf sets the updated_at of the blobs of the uploads cond
+// (on $1) names to $2: run before those uploads are removed, so that the
+// collector keeps the files for the grace period after.
+func ReleaseBlobsOf(cond string) string {
+	return `UPDATE blobs SET updated_at = $2 WHERE sha256 IN (SELECT sha256 FROM uploads WHERE ` + cond + `)`
+}
 
 // Uploads and blobs (app/attach.Store). $n placeholders, for both
 // stores.

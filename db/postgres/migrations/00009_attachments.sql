@@ -32,18 +32,6 @@ CREATE INDEX uploads_unattached ON uploads (created_at) WHERE message_id IS NULL
 CREATE INDEX uploads_owner ON uploads (owner_id);
 CREATE INDEX uploads_sha256 ON uploads (sha256);
 
--- +goose StatementBegin
-CREATE FUNCTION uploads_release() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE blobs SET updated_at = (extract(epoch FROM clock_timestamp()) * 1000)::bigint WHERE sha256 = old.sha256;
-    RETURN NULL;
-END
-$$;
--- +goose StatementEnd
-CREATE TRIGGER uploads_release AFTER DELETE ON uploads FOR EACH ROW EXECUTE FUNCTION uploads_release();
-
 -- +goose Down
-DROP TRIGGER uploads_release ON uploads;
-DROP FUNCTION uploads_release();
 DROP TABLE uploads;
 DROP TABLE blobs;
