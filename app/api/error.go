@@ -77,7 +77,8 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		if errors.As(err, &rl) {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rl.after.Seconds()))))
 		}
-		if status == http.StatusServiceUnavailable {
+		if status == http.StatusServiceUnavailable && body.Code != string(chat.CodeUploadsOff) {
+			// (A server that keeps no files will not in a second.)
 			c.Response().Header().Set("Retry-After", retryServiceUnavailable)
 		}
 		if status == http.StatusUnauthorized {

@@ -43,6 +43,12 @@ func startCluster(t *testing.T, n int) *cluster {
 // gone through via (nil: unchanged), which may point them at proxies.
 func startClusterVia(t *testing.T, n int, via func(dbURL, redisURL string) (string, string)) *cluster {
 	t.Helper()
+	return startClusterEnv(t, n, via)
+}
+
+// startClusterEnv is startClusterVia with more settings for every node.
+func startClusterEnv(t *testing.T, n int, via func(dbURL, redisURL string) (string, string), env ...string) *cluster {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts several confab processes, Postgres and Redis")
 	}
@@ -58,6 +64,7 @@ func startClusterVia(t *testing.T, n int, via func(dbURL, redisURL string) (stri
 		"WS_FRAMES_PER_SECOND=100000", "WS_FRAME_BURST=100000",
 		"WS_MAX_CONNS_PER_IP=100000", "WS_MAX_CONNS_PER_USER=1000",
 	}
+	c.env = append(c.env, env...)
 	for range n {
 		c.nodes = append(c.nodes, Start(t, c.bin, c.env, "serve"))
 	}
