@@ -44,6 +44,10 @@ func TestQueryPlans_NoSeqScan(t *testing.T) {
 		sqlq.HotQuery{Name: "search index: lock", Query: sqlSearchLock},
 		sqlq.HotQuery{Name: "search index: batch", Query: sqlSearchIndex, Args: []any{msg, searchIndexBatch}},
 		sqlq.HotQuery{Name: "last seqs", Query: `SELECT id, last_seq FROM conversations WHERE id = ANY($1)`, Args: []any{[]int64{conv}}},
+		sqlq.HotQuery{Name: "attachments of a page", Query: sqlq.AttachmentsOf(`= ANY($1)`), Args: []any{[]int64{msg, msg + 1}}},
+		sqlq.HotQuery{Name: "send: free uploads", Query: sqlFreeUploads, Args: []any{[]int64{1, 2}}},
+		sqlq.HotQuery{Name: "send: attach uploads", Query: sqlAttachUploads, Args: []any{[]int64{1}, []int64{msg}, []int64{conv}, []int32{0}}},
+		sqlq.HotQuery{Name: "upload by id", Query: sqlq.UploadByID, Args: []any{int64(1)}},
 	)
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
