@@ -148,10 +148,14 @@ func Deadline(d time.Duration) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
-			if !strings.HasPrefix(r.URL.Path, "/api/") || longRequest(r.URL.Path) {
-				return next(c) // uploads and files: UploadTimeout, in their handlers
+			if !strings.HasPrefix(r.URL.Path, "/api/") {
+				return next(c)
 			}
-			ctx, cancel := context.WithTimeout(r.Context(), d)
+			timeout := d
+			if longRequest(r.URL.Path) {
+				timeout = UploadTimeout // a file over a slow connection
+			}
+			ctx, cancel := context.WithTimeout(r.Context(), timeout)
 			defer cancel()
 			c.SetRequest(r.WithContext(ctx))
 			return next(c)

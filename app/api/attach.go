@@ -1,13 +1,12 @@
 package api
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -20,9 +19,9 @@ import (
 	"github.com/confab/confab/app/media"
 )
 
-// UploadTimeout bounds an upload or a download of an attachment, in place
-// of RequestTimeout: a file of MAX_UPLOAD_BYTES takes minutes on a slow
-// phone connection.
+// UploadTimeout bounds an upload or a download of an attachment (Deadline),
+// in place of RequestTimeout: a file of MAX_UPLOAD_BYTES takes minutes on
+// a slow phone connection.
 const UploadTimeout = 10 * time.Minute
 
 // longRequest reports whether path is one of the routes UploadTimeout
@@ -38,8 +37,7 @@ func (a *API) handleUpload(c echo.Context) error {
 		return &chat.Error{Code: chat.CodeUploadsOff, Detail: "This server keeps no files."}
 	}
 	r := c.Request()
-	ctx, cancel := context.WithTimeout(r.Context(), UploadTimeout)
-	defer cancel()
+	ctx := r.Context() // UploadTimeout (Deadline)
 	// The server's read deadline is for ordinary requests: a large file
 	// on a slow connection gets the upload's.
 	http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(UploadTimeout))
@@ -103,8 +101,7 @@ func (a *API) handleAttachment(variant string) echo.HandlerFunc {
 			return chat.ErrNotFound
 		}
 		r := c.Request()
-		ctx, cancel := context.WithTimeout(r.Context(), UploadTimeout)
-		defer cancel()
+		ctx := r.Context() // UploadTimeout (Deadline)
 		var f attach.File
 		if sig := c.QueryParam("sig"); sig != "" || c.QueryParam("exp") != "" {
 			f, err = a.attach.OpenSigned(ctx, id, variant, c.QueryParam("exp"), sig)
@@ -143,6 +140,22 @@ func serveFile(w http.ResponseWriter, r *http.Request, f attach.File) {
 	if media.Inline(f.MIME) {
 		disposition = "inline"
 	}
-	h.Set("Content-Disposition", disposition+"; filename*=UTF-8''"+url.PathEscape(f.Name))
+	h.Set("Content-Disposition", disposition+"; filename*=UTF-8''"+extValue(f.Name))
 	http.ServeContent(w, r, "", f.Modified, f)
+}
+
+// extValue percent-encodes s as an RFC 8187 ext-value: every byte but the
+// attr-chars, so that no name can end the header's parameter or add one.
+func extValue(s string) string {
+	const attrChars = "!#$&+-.^_`|~"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(attrChars, c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }

@@ -384,3 +384,16 @@ func TestAttachments_GarbageCollected(t *testing.T) {
 		t.Errorf("files = %v, want the photo and its thumbnail only", got)
 	}
 }
+
+// A file's name goes back in Content-Disposition percent-encoded: no name
+// ends the header's parameter or adds another.
+func TestAttachments_NameInHeaderIsEncoded(t *testing.T) {
+	s := servertest.Start(t)
+	ann := s.Register(t, "ann")
+	id := s.Upload(t, ann, `report; filename="evil.html" été.txt`, []byte("text"))
+	r, _ := get(t, s, p("/api/attachments/%d/", id), ann.Access)
+	const want = `attachment; filename*=UTF-8''report%3B%20filename%3Devil.html%20%C3%A9t%C3%A9.txt` // quotes are dropped from names
+	if got := r.Header.Get("Content-Disposition"); got != want {
+		t.Errorf("Content-Disposition %q, want %q", got, want)
+	}
+}
