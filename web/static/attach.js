@@ -220,6 +220,8 @@ export class Lightbox {
       if (ev.target === dialog || ev.target.classList.contains('lightbox-body')) this.close();
     });
     dialog.addEventListener('close', () => {
+      // The event comes a task after close(): a picture opened meanwhile stays.
+      if (dialog.open) return;
       this.img.removeAttribute('src');
       if (this.returnFocus && this.returnFocus.isConnected) this.returnFocus.focus();
       this.returnFocus = null;
