@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,6 +103,16 @@ type consoleWatch struct {
 	mu         sync.Mutex
 	errors     []consoleEntry
 	warnings   []consoleEntry
+	expected   []string // see expect
+}
+
+// expect makes errors whose text contains s expected, for a test that
+// provokes them on purpose (a refused upload's "Failed to load resource:
+// the server responded with a status of 400").
+func (w *consoleWatch) expect(s string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.expected = append(w.expected, s)
 }
 
 // listener returns the func a page's context calls for each event. It runs
@@ -193,6 +204,10 @@ func (w *consoleWatch) check(t *testing.T) {
 	for _, e := range w.errors {
 		if expectedWhileRestarting(e) {
 			t.Logf("expected while restarting: %s", e)
+			continue
+		}
+		if slices.ContainsFunc(w.expected, func(s string) bool { return strings.Contains(e.text, s) }) {
+			t.Logf("expected: %s", e)
 			continue
 		}
 		t.Errorf("browser error: %s", e)

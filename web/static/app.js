@@ -4,7 +4,8 @@
 // Modules: dom.js (DOM helpers, text only), api.js (REST + tokens),
 // socket.js (WebSocket + reconnect), chat.js (conversations and messages),
 // dialogs.js (new conversation, details), search.js (message search),
-// devpanel.js (frames and tools).
+// attach.js (uploads, attachments, the picture viewer), devpanel.js
+// (frames and tools).
 // All user content is rendered with textContent / text nodes, never as HTML
 // (search snippets too: their <b> marks are built as elements, see dom.js).
 //
@@ -84,7 +85,23 @@
 //   #reply-bar [reply-bar] data-reply-to-id (shown while answering a message:
 //   [reply-bar-sender], [reply-bar-text], #reply-cancel [reply-cancel]; Escape
 //   in the composer cancels too), #composer [composer], #composer-input
-//   [composer-input], #composer-send [composer-send].
+//   [composer-input], #composer-send [composer-send] (disabled while a file
+//   is uploading).
+//   Attachments (attach.js): #composer-attach [composer-attach] opens
+//   #composer-file [composer-file] (multiple); files dropped on the open
+//   conversation (class "drop-target" while dragging) or pasted into the
+//   composer go the same way. #composer-uploads [composer-uploads]
+//   (data-busy) lists them: [upload-item] data-state = "uploading" | "done"
+//   | "failed", data-progress (0–100), data-upload-id once uploaded, with
+//   [upload-name], [upload-size], [upload-progress] (<progress>),
+//   [upload-percent], [upload-error] (the server's detail), [upload-remove].
+//   A message's files are in [message-attachments]: pictures as buttons
+//   [attachment-image] data-attachment-id holding [attachment-thumbnail]
+//   (<img>), other files as links [attachment-file] (download) with
+//   [attachment-name] and [attachment-size] ("12.3 KB"); a message still
+//   being sent shows [attachment-pending] chips. A picture opens
+//   #lightbox [lightbox] data-attachment-id: [lightbox-image],
+//   [lightbox-name], [lightbox-download], [lightbox-close] (Escape too).
 //
 // Details dialog  #details-dialog [details-dialog]
 //   #details-title-input [details-title-input], [details-rename-save],

@@ -4,6 +4,7 @@
 
 import { h, setChildren, reconcile, displayName, initials, codePoints, uuid, shortTime, messageTime, fullTime } from './dom.js';
 import { request, qs } from './api.js';
+import { MAX_ATTACHMENTS, Lightbox, uploadFile, filesOf, hasFiles, attachmentsEl, pendingFilesEl, humanSize, fileBadge } from './attach.js';
 
 const PAGE_SIZE = 50;
 const LIST_PAGE_SIZE = 100; // conversations (and participants) per request: the server's maximum
@@ -136,6 +137,13 @@ class Thread {
   }
 }
 
+/** attachmentsSummary stands for a message's files where its text would show: "📎 cat.png", "📎 3 files". */
+export function attachmentsSummary(list) {
+  const n = Array.isArray(list) ? list.length : 0;
+  if (!n) return '';
+  return n === 1 ? `📎 ${list[0].name}` : `📎 ${n} files`;
+}
+
 function participantOf(conv, userId) {
   return (conv && conv.participants || []).find((p) => p.user && p.user.id === userId) || null;
 }
@@ -199,6 +207,12 @@ export class Chat extends EventTarget {
     this.participantsAsked = new Set(); // conversations whose full participant list was asked for
     this.pendingJump = null; // {convId, messageId} to show once the conversation is open
     this.jumpedEl = null;
+    // uploads: conversation id → the files picked for its next message, in
+    // order: {key, file, name, size, mime, state: "uploading" | "done" |
+    // "failed", progress (0…1), error, upload (the server's answer), abort}.
+    this.uploads = new Map();
+    this.uploadCache = new Map();
+    this.dragDepth = 0;
 
     const byId = (id) => document.getElementById(id);
     this.els = {
@@ -224,8 +238,13 @@ export class Chat extends EventTarget {
       replySender: byId('reply-bar-sender'),
       replyText: byId('reply-bar-text'),
       replyCancel: byId('reply-cancel'),
+      uploads: byId('composer-uploads'),
+      attach: byId('composer-attach'),
+      file: byId('composer-file'),
     };
+    this.lightbox = new Lightbox(byId('lightbox'));
     this.bind();
+    this.bindAttach();
   }
 
   bind() {
@@ -303,6 +322,9 @@ export class Chat extends EventTarget {
     this.syncAsked = false;
     this.serverSyncs = false;
     this.replyTo.clear();
+    for (const list of this.uploads.values()) for (const u of list) u.abort();
+    this.uploads.clear();
+    this.lightbox.close();
     this.users.clear();
     this.participantsAsked.clear();
     this.pendingJump = null;
@@ -524,7 +546,7 @@ export class Chat extends EventTarget {
     let preview = 'No messages yet';
     if (lm) {
       const who = lm.sender && this.me && lm.sender.id === this.me.id ? 'You' : c.is_group ? displayName(lm.sender) : '';
-      const text = lm.is_deleted ? 'Message deleted' : lm.content;
+      const text = lm.is_deleted ? 'Message deleted' : lm.content || attachmentsSummary(lm.attachments);
       preview = who ? `${who}: ${text}` : text;
     }
     const sig = JSON.stringify([title, online, unread, preview, lm && lm.created_at, active, c.is_group]);
@@ -581,6 +603,7 @@ export class Chat extends EventTarget {
     this.els.app.dataset.view = 'conversation';
     this.els.input.value = this.drafts.get(id) || '';
     this.renderReplyBar();
+    this.renderUploads();
     this.autosize();
     this.updateCount();
     this.renderHeader();
@@ -664,6 +687,7 @@ export class Chat extends EventTarget {
     this.openSeq++;
     this.msgCache.clear();
     this.els.messages.replaceChildren();
+    this.renderUploads();
     this.renderList();
   }
 
@@ -1117,7 +1141,7 @@ export class Chat extends EventTarget {
     const names = m ? this.mentionNames(m) : null;
     const quote = m ? m.reply_to : p.reply_to;
     const sig = JSON.stringify(m
-      ? [m.id, m.content, m.edited_at, m.is_deleted, c && c.is_group, amAdmin, quote, m.reactions, names && [...names]]
+      ? [m.id, m.content, m.edited_at, m.is_deleted, c && c.is_group, amAdmin, quote, m.reactions, names && [...names], (m.attachments || []).map((a) => a.id)]
       : [p.client_id, p.state, p.error, quote]);
     if (el._sig === sig || el.dataset.editing) return;
     el._sig = sig;
@@ -1148,18 +1172,22 @@ export class Chat extends EventTarget {
       const stamp = h('span', { class: 'msg-stamp' },
         h('time', { dateTime: m.created_at, title: fullTime(m.created_at) }, messageTime(m.created_at)),
         m.edited_at && !m.is_deleted ? h('span', { class: 'msg-edited', title: `Edited ${fullTime(m.edited_at)}` }, ' · edited') : null);
-      bubble = h('div', { class: 'msg-bubble' },
+      const files = m.is_deleted ? null : attachmentsEl(m.attachments, (a) => this.openAttachment(m, a));
+      bubble = h('div', { class: `msg-bubble${files ? ' has-attachments' : ''}${files && !m.content ? ' attachments-only' : ''}` },
+        files,
         m.is_deleted
           ? h('p', { class: 'msg-text msg-tombstone', testid: 'message-content' }, 'Message deleted')
-          : h('p', { class: 'msg-text', testid: 'message-content' }, mentionNodes(m.content, names, this.me.id)),
+          : h('p', { class: 'msg-text', testid: 'message-content', hidden: !m.content }, mentionNodes(m.content, names, this.me.id)),
         stamp);
       if (!m.is_deleted) {
         actions = this.messageActions(el, m, mine, mine || amAdmin);
         reactions = this.reactionChips(m);
       }
     } else {
-      bubble = h('div', { class: 'msg-bubble' },
-        h('p', { class: 'msg-text', testid: 'message-content' }, p.content),
+      const files = pendingFilesEl(p.attachments);
+      bubble = h('div', { class: `msg-bubble${files ? ' has-attachments' : ''}${files && !p.content ? ' attachments-only' : ''}` },
+        files,
+        h('p', { class: 'msg-text', testid: 'message-content', hidden: !p.content }, p.content),
         h('span', { class: 'msg-stamp' }, p.state === 'failed' ? 'Not sent' : 'Sending…'));
       if (p.state === 'failed') {
         status = h('p', { class: 'msg-status', role: 'alert' },
@@ -1184,7 +1212,7 @@ export class Chat extends EventTarget {
       on: { click: () => this.jumpTo(this.activeId, q.id) },
     },
     h('span', { class: 'msg-quote-sender', testid: 'message-quote-sender' }, displayName(q.sender)),
-    h('span', { class: 'msg-quote-text', testid: 'message-quote-text' }, deleted ? 'Deleted message' : q.content_preview || ''));
+    h('span', { class: 'msg-quote-text', testid: 'message-quote-text' }, deleted ? 'Deleted message' : q.content_preview || 'Attachment'));
   }
 
   /** reactionChips are the counts under a bubble; a click toggles one's own reaction. */
@@ -1207,7 +1235,7 @@ export class Chat extends EventTarget {
     const normal = () => setChildren(box,
       h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-reply', 'aria-label': 'Reply to message', on: { click: () => this.startReply(m) } }, 'Reply'),
       h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-react', 'aria-label': 'Add a reaction', 'aria-haspopup': 'true', on: { click: () => showPicker() } }, '☺'),
-      mine ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-edit', 'aria-label': 'Edit message', on: { click: () => this.startEdit(el, m) } }, 'Edit') : null,
+      mine && m.content ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-edit', 'aria-label': 'Edit message', on: { click: () => this.startEdit(el, m) } }, 'Edit') : null,
       canDelete ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-delete', 'aria-label': 'Delete message', on: { click: () => askConfirm() } }, 'Delete') : null);
     const askConfirm = () => {
       const yes = h('button', { class: 'btn btn-tiny btn-danger', type: 'button', testid: 'message-delete-confirm', on: { click: () => this.deleteMessage(m) } }, 'Delete');
@@ -1404,7 +1432,13 @@ export class Chat extends EventTarget {
   submitComposer() {
     if (this.activeId === null || !this.thread) return;
     const content = this.els.input.value.trim();
-    if (!content) return;
+    const files = this.uploads.get(this.activeId) || [];
+    if (files.some((u) => u.state === 'uploading')) {
+      this.toast('Wait for the files to finish uploading.');
+      return;
+    }
+    const ready = files.filter((u) => u.state === 'done');
+    if (!content && !ready.length) return;
     if (codePoints(content) > MAX_CONTENT) {
       this.toast(`A message can have at most ${MAX_CONTENT} characters.`, 'error');
       return;
@@ -1417,11 +1451,20 @@ export class Chat extends EventTarget {
     const replyTo = this.replyTo.get(this.activeId) || null;
     this.replyTo.delete(this.activeId);
     this.renderReplyBar();
-    this.send(this.activeId, content, replyTo);
+    // Sent files leave the tray; failed ones stay, with their error, until removed.
+    if (ready.length) {
+      this.uploads.set(this.activeId, files.filter((u) => u.state !== 'done'));
+      this.renderUploads();
+    }
+    this.send(this.activeId, content, replyTo, ready.map((u) => u.upload));
   }
 
-  send(convId, content, replyTo = null) {
+  send(convId, content, replyTo = null, uploads = []) {
     const p = { client_id: uuid(), conversation_id: convId, content, state: 'pending', error: '', createdAt: Date.now(), via: '', timer: 0 };
+    if (uploads.length) {
+      p.attachment_ids = uploads.map((u) => u.id);
+      p.attachments = uploads.map((u) => ({ id: u.id, name: u.name, size: u.size, mime: u.mime }));
+    }
     if (replyTo) {
       p.reply_to_id = replyTo.id;
       p.reply_to = { id: replyTo.id, sender: replyTo.sender, content_preview: [...(replyTo.content || '')].slice(0, 200).join(''), is_deleted: Boolean(replyTo.is_deleted) };
@@ -1437,6 +1480,7 @@ export class Chat extends EventTarget {
     clearTimeout(p.timer);
     const frame = { type: 'new_message', conversation_id: p.conversation_id, content: p.content, client_id: p.client_id, request_id: `send:${p.client_id}` };
     if (p.reply_to_id) frame.reply_to_id = p.reply_to_id;
+    if (p.attachment_ids) frame.attachment_ids = p.attachment_ids;
     if (this.socket.live && this.socket.send(frame)) {
       p.via = 'ws';
       p.timer = setTimeout(() => {
@@ -1453,6 +1497,7 @@ export class Chat extends EventTarget {
     try {
       const body = { content: p.content, client_id: p.client_id };
       if (p.reply_to_id) body.reply_to_id = p.reply_to_id;
+      if (p.attachment_ids) body.attachment_ids = p.attachment_ids;
       const m = await request('POST', `api/conversations/${p.conversation_id}/messages/`, body);
       if (m && typeof m.id === 'number') {
         if (m.conversation_id === undefined) m.conversation_id = p.conversation_id;
@@ -1481,6 +1526,170 @@ export class Chat extends EventTarget {
     if (this.activeId === p.conversation_id) this.renderMessages();
   }
 
+  // -------------------------------------------------------------- attachments
+
+  bindAttach() {
+    const e = this.els;
+    e.attach.addEventListener('click', () => e.file.click());
+    e.file.addEventListener('change', () => {
+      this.addFiles([...e.file.files]);
+      e.file.value = ''; // the same file again is a change too
+    });
+    e.input.addEventListener('paste', (ev) => {
+      const files = filesOf(ev.clipboardData, { textWins: true });
+      if (!files.length) return;
+      ev.preventDefault();
+      this.addFiles(files);
+    });
+    // Files dropped anywhere on the open conversation are attached.
+    e.pane.addEventListener('dragenter', (ev) => {
+      if (!hasFiles(ev.dataTransfer)) return;
+      ev.preventDefault();
+      this.dragDepth++;
+      e.pane.classList.add('drop-target');
+    });
+    e.pane.addEventListener('dragover', (ev) => {
+      if (!hasFiles(ev.dataTransfer)) return;
+      ev.preventDefault();
+      ev.dataTransfer.dropEffect = 'copy';
+      e.pane.classList.add('drop-target');
+    });
+    e.pane.addEventListener('dragleave', () => {
+      this.dragDepth = Math.max(0, this.dragDepth - 1);
+      if (!this.dragDepth) e.pane.classList.remove('drop-target');
+    });
+    e.pane.addEventListener('drop', (ev) => {
+      this.dragDepth = 0;
+      e.pane.classList.remove('drop-target');
+      const files = filesOf(ev.dataTransfer);
+      if (!files.length) return;
+      ev.preventDefault();
+      this.addFiles(files);
+    });
+    // A file dropped beside the conversation must not make the browser
+    // leave the console to show it.
+    for (const type of ['dragover', 'drop']) {
+      document.addEventListener(type, (ev) => {
+        if (!ev.defaultPrevented && hasFiles(ev.dataTransfer)) {
+          ev.preventDefault();
+          ev.dataTransfer.dropEffect = 'none';
+        }
+      });
+    }
+  }
+
+  /** addFiles uploads files for the open conversation's next message. */
+  addFiles(files) {
+    const convId = this.activeId;
+    if (convId === null || !files.length) return;
+    let list = this.uploads.get(convId);
+    if (!list) this.uploads.set(convId, (list = []));
+    const room = MAX_ATTACHMENTS - list.length;
+    if (files.length > room) {
+      this.toast(`A message can carry at most ${MAX_ATTACHMENTS} files.`, 'error');
+      files = files.slice(0, Math.max(0, room));
+    }
+    for (const file of files) {
+      const u = { key: uuid(), file, name: file.name || 'file', size: file.size, mime: file.type || '', state: 'uploading', progress: 0, error: '', upload: null, abort: () => {} };
+      list.push(u);
+      const job = uploadFile(file, (fraction) => {
+        u.progress = fraction;
+        this.renderUploadProgress(u);
+      });
+      u.abort = job.abort;
+      job.promise.then((up) => {
+        u.state = 'done';
+        u.progress = 1;
+        u.upload = up;
+      }, (err) => {
+        u.state = 'failed';
+        u.error = err.detail || err.message;
+      }).finally(() => {
+        if (this.activeId === convId) this.renderUploads();
+      });
+    }
+    this.renderUploads();
+  }
+
+  /** removeUpload takes a file out of the next message (stopping its upload). */
+  removeUpload(key) {
+    const convId = this.activeId;
+    const list = this.uploads.get(convId) || [];
+    const u = list.find((x) => x.key === key);
+    if (!u) return;
+    u.abort();
+    this.uploads.set(convId, list.filter((x) => x !== u));
+    this.renderUploads();
+    this.els.input.focus();
+  }
+
+  /** renderUploads shows the open conversation's files above the composer, and allows Send when none is still uploading. */
+  renderUploads() {
+    const e = this.els;
+    const list = (this.activeId !== null && this.uploads.get(this.activeId)) || [];
+    e.uploads.hidden = list.length === 0;
+    reconcile(e.uploads, list, (u) => u.key, (u) => this.uploadEl(u), (el, u) => this.updateUploadEl(el, u), this.uploadCache);
+    const busy = list.some((u) => u.state === 'uploading');
+    e.send.disabled = busy;
+    e.send.title = busy ? 'Wait for the files to finish uploading' : '';
+    e.uploads.dataset.busy = String(busy);
+  }
+
+  uploadEl(u) {
+    const el = h('li', { class: 'upload', testid: 'upload-item' },
+      fileBadge(u.name, u.mime),
+      h('span', { class: 'upload-body' },
+        h('span', { class: 'upload-top' },
+          h('span', { class: 'upload-name', testid: 'upload-name', title: u.name }, u.name),
+          h('span', { class: 'upload-size', testid: 'upload-size' }, humanSize(u.size))),
+        h('span', { class: 'upload-bottom' },
+          h('progress', { class: 'upload-progress', testid: 'upload-progress', max: 100, value: 0, 'aria-label': `Uploading ${u.name}` }),
+          h('span', { class: 'upload-percent', testid: 'upload-percent' }),
+          h('span', { class: 'upload-error', testid: 'upload-error', role: 'alert' }))),
+      h('button', {
+        type: 'button',
+        class: 'btn btn-ghost btn-tiny upload-remove',
+        testid: 'upload-remove',
+        'aria-label': `Remove ${u.name}`,
+        title: 'Remove',
+        on: { click: () => this.removeUpload(u.key) },
+      }, '×'));
+    el._parts = {
+      progress: el.querySelector('.upload-progress'),
+      percent: el.querySelector('.upload-percent'),
+      error: el.querySelector('.upload-error'),
+    };
+    return el;
+  }
+
+  updateUploadEl(el, u) {
+    el.dataset.state = u.state;
+    if (u.upload) el.dataset.uploadId = String(u.upload.id);
+    const parts = el._parts;
+    parts.progress.hidden = u.state !== 'uploading';
+    parts.error.hidden = u.state !== 'failed';
+    parts.error.textContent = u.state === 'failed' ? u.error : '';
+    this.renderUploadProgress(u, el);
+  }
+
+  renderUploadProgress(u, el = this.uploadCache.get(u.key)) {
+    if (!el || !el._parts) return;
+    const pct = Math.round(u.progress * 100);
+    el.dataset.progress = String(pct);
+    el._parts.progress.value = pct;
+    let text = '';
+    if (u.state === 'uploading') text = pct >= 100 ? 'Processing…' : `${pct}%`;
+    else if (u.state === 'done') text = 'Ready';
+    el._parts.percent.textContent = text;
+  }
+
+  /** openAttachment shows a picture of m at full size, with the freshest signed URL known. */
+  openAttachment(m, a) {
+    const now = this.thread && this.thread.messages.get(m.id);
+    const fresh = ((now && now.attachments) || []).find((x) => x.id === a.id);
+    this.lightbox.open(fresh || a);
+  }
+
   // ------------------------------------------------------------------ replies
 
   startReply(m) {
@@ -1502,7 +1711,7 @@ export class Chat extends EventTarget {
     const m = this.activeId !== null ? this.replyTo.get(this.activeId) : null;
     e.replyBar.hidden = !m;
     e.replySender.textContent = m ? displayName(m.sender) : '';
-    e.replyText.textContent = m ? m.content : '';
+    e.replyText.textContent = m ? m.content || attachmentsSummary(m.attachments) : '';
     if (m) e.replyBar.dataset.replyToId = String(m.id);
     else delete e.replyBar.dataset.replyToId;
   }
