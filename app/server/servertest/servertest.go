@@ -66,9 +66,13 @@ func WithConfig(f func(*config.Config)) Option {
 
 // OnSQLite keeps the server on its SQLite file even under
 // CONFAB_TEST_STORE=postgres, for tests of what only SQLite has (the file
-// that backup, migrate and createuser open by DATABASE_PATH).
+// that backup, migrate and createuser open by DATABASE_PATH), its files
+// in the folder beside it.
 func OnSQLite() Option {
-	return func(c *config.Config, _ *server.Options) { c.DatabaseURL, c.RedisURL = "", "" }
+	return func(c *config.Config, _ *server.Options) {
+		c.DatabaseURL, c.RedisURL = "", ""
+		c.S3Endpoint, c.S3Bucket, c.S3AccessKey, c.S3SecretKey, c.S3Region, c.S3Prefix = "", "", "", "", "", ""
+	}
 }
 
 // WithStore has the services use the store as wrap wraps it: a fault
