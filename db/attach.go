@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/confab/confab/app/attach"
+	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/db/sqlq"
 )
 
@@ -65,6 +66,31 @@ func scanUpload(row sqlq.Row) (attach.Upload, error) {
 		&u.MessageID, &u.ConversationID, &at)
 	u.CreatedAt = time.UnixMilli(at)
 	return u, err
+}
+
+// DeleteUpload implements attach.Store.
+func (s *Store) DeleteUpload(ctx context.Context, id, owner int64, at time.Time) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var attached bool
+		err := tx.QueryRowContext(ctx, `SELECT message_id IS NOT NULL FROM uploads WHERE id = $1 AND owner_id = $2`, id, owner).Scan(&attached)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return chat.ErrNotFound
+		case err != nil:
+			return err
+		case attached:
+			return sqlq.ErrUploadAttached
+		}
+		if _, err := tx.ExecContext(ctx, sqlq.ReleaseBlobsOf(`id = $1`), id, ms(at)); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM uploads WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete upload: %w", err)
+	}
+	return nil
 }
 
 // ExpireUploads implements attach.Store.

@@ -109,6 +109,7 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodDelete, "/messages/:id/reactions/:emoji/", a.handleRemoveReaction)
 	u.route(http.MethodGet, "/sync/", a.handleSync)
 	u.route(http.MethodPost, "/uploads/", a.handleUpload)
+	u.route(http.MethodDelete, "/uploads/:id/", a.handleDeleteUpload)
 	// An access token or a signed URL: the handler checks either.
 	g.GET("/attachments/:id/", a.handleAttachment(attach.Original))
 	g.GET("/attachments/:id/thumbnail/", a.handleAttachment(attach.Thumbnail))

@@ -60,6 +60,22 @@ func (a *API) handleUpload(c echo.Context) error {
 	return c.JSON(http.StatusCreated, u.JSON())
 }
 
+// handleDeleteUpload is DELETE /api/uploads/{id}/: the uploader takes
+// back a file no message carries yet.
+func (a *API) handleDeleteUpload(c echo.Context) error {
+	if a.attach == nil {
+		return chat.ErrNotFound
+	}
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	if err := a.attach.DeleteUpload(c.Request().Context(), currentUser(c).ID, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
 var errNoFile = chat.InvalidField("file", "No file was submitted: send it as the multipart field \"file\", or as the body with ?name=.")
 
 // filePart returns the part named "file" of a multipart body.

@@ -263,6 +263,15 @@ func TestAttachments_AttachRules(t *testing.T) {
 	if f := r.Map(t)["fields"].(map[string]any); f["attachment_ids"] == nil {
 		t.Errorf("fields = %v, want attachment_ids", f)
 	}
+	// A sent upload goes with its message, not on its own.
+	wantError(t, s.Do(t, http.MethodDelete, p("/api/uploads/%d/", mine), ann.Access, nil), http.StatusConflict, "conflict")
+	// One not sent yet is taken back by its uploader, and is gone.
+	draft := s.Upload(t, ann, "draft.txt", []byte("second thoughts"))
+	wantStatus(t, s.Do(t, http.MethodDelete, p("/api/uploads/%d/", draft), ann.Access, nil), http.StatusNoContent)
+	wantError(t, s.Do(t, http.MethodDelete, p("/api/uploads/%d/", draft), ann.Access, nil), http.StatusNotFound, "not_found")
+	if r, _ := get(t, s, p("/api/attachments/%d/", draft), ann.Access); r.StatusCode != http.StatusNotFound {
+		t.Errorf("a deleted upload: %d, want 404", r.StatusCode)
+	}
 	// An upload not attached yet is its owner's alone.
 	if r, _ := get(t, s, p("/api/attachments/%d/", bobs), bob.Access); r.StatusCode != http.StatusOK {
 		t.Errorf("owner reads own upload: %d", r.StatusCode)

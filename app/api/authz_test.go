@@ -40,6 +40,7 @@ type azWorld struct {
 	ownerMsg, memberMsg         int64 // in the group
 	directMsg                   int64 // the member's, in the direct conversation
 	attachment                  int64 // an image the owner sent to the group
+	unsent                      int64 // a file the owner uploaded and has not sent
 	events                      *recorder
 }
 
@@ -56,6 +57,7 @@ func newAZWorld(t *testing.T) *azWorld {
 	w.directMsg = s.Send(t, w.member, w.direct, "the member's, direct")
 	w.attachment = s.Upload(t, w.owner, "photo.png", pngImage(t, 40, 30))
 	s.SendAttached(t, w.owner, w.group, "a photo", w.attachment)
+	w.unsent = s.Upload(t, w.owner, "draft.txt", []byte("not sent yet"))
 
 	// Past the 15-minute access lifetime: the first tokens are expired,
 	// and everyone logs in again.
@@ -167,6 +169,7 @@ func memberMsg(w *azWorld) int64  { return w.memberMsg }
 func directMsg(w *azWorld) int64  { return w.directMsg }
 func third(w *azWorld) int64      { return w.third.ID }
 func attachment(w *azWorld) int64 { return w.attachment }
+func unsent(w *azWorld) int64     { return w.unsent }
 
 func noBody(*azWorld) any { return nil }
 
@@ -253,6 +256,9 @@ func azRows() []azRow {
 		// Anyone uploads (a file of their own until they send it); an
 		// attached file is read by the participants of its conversation.
 		{method: http.MethodPost, path: fixed("/api/uploads/?name=notes.txt"), body: body(map[string]string{"a": "file"}), want: everyone(created)},
+		// An upload is taken back by its uploader only, before it is sent.
+		{method: http.MethodDelete, path: fixed("/api/uploads/%d/", unsent), body: noBody, scoped: true, note: "not sent",
+			want: map[string]int{asOwner: gone}},
 		{method: http.MethodGet, path: fixed("/api/attachments/%d/", attachment), body: noBody, scoped: true,
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
 		{method: http.MethodGet, path: fixed("/api/attachments/%d/thumbnail/", attachment), body: noBody, scoped: true,
@@ -271,6 +277,8 @@ func (w *azWorld) missing(path string) string {
 		p("/messages/%d/", w.directMsg), "/messages/999999/",
 		p("conversation_id=%d", w.group), "conversation_id=999999",
 		p("/attachments/%d/", w.attachment), "/attachments/999999/",
+		p("/uploads/%d/", w.attachment), "/uploads/999999/",
+		p("/uploads/%d/", w.unsent), "/uploads/999999/",
 	)
 	return r.Replace(path)
 }

@@ -36,6 +36,10 @@ type Store interface {
 	CreateUpload(ctx context.Context, u Upload, quota int64) (Upload, error)
 	// Upload returns upload id: chat.ErrNotFound when there is none.
 	Upload(ctx context.Context, id int64) (Upload, error)
+	// DeleteUpload removes upload id when owner owns it and no message
+	// carries it, letting go of its blob at at: chat.ErrNotFound when it
+	// is not owner's, CodeConflict when a message carries it.
+	DeleteUpload(ctx context.Context, id, owner int64, at time.Time) error
 	// ExpireUploads removes up to limit uploads that no message carries,
 	// made before before, and returns how many; their blobs are let go of
 	// at now.

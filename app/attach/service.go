@@ -149,6 +149,13 @@ func (s *Service) Upload(ctx context.Context, owner int64, name string, body io.
 	return s.store.CreateUpload(ctx, u, s.opt.Quota)
 }
 
+// DeleteUpload removes owner's upload id that no message carries yet (a
+// file taken back before sending): chat.ErrNotFound for anyone else's,
+// CodeConflict once a message carries it.
+func (s *Service) DeleteUpload(ctx context.Context, owner, id int64) error {
+	return s.store.DeleteUpload(ctx, id, owner, s.opt.Now())
+}
+
 // spool copies body into a temporary file, refusing more than MaxBytes,
 // and returns it rewound.
 func (s *Service) spool(body io.Reader) (*os.File, error) {

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/confab/confab/app/attach"
+	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/db/sqlq"
 )
 
@@ -66,6 +67,31 @@ func (s *Store) Upload(ctx context.Context, id int64) (attach.Upload, error) {
 	}
 	u.CreatedAt = time.UnixMilli(at)
 	return u, nil
+}
+
+// DeleteUpload implements attach.Store.
+func (s *Store) DeleteUpload(ctx context.Context, id, owner int64, at time.Time) error {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		var attached bool
+		err := tx.QueryRow(ctx, `SELECT message_id IS NOT NULL FROM uploads WHERE id = $1 AND owner_id = $2 FOR UPDATE`, id, owner).Scan(&attached)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return chat.ErrNotFound
+		case err != nil:
+			return err
+		case attached:
+			return sqlq.ErrUploadAttached
+		}
+		if _, err := tx.Exec(ctx, sqlq.ReleaseBlobsOf(`id = $1`), id, ms(at)); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM uploads WHERE id = $1`, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete upload: %w", err)
+	}
+	return nil
 }
 
 // ExpireUploads implements attach.Store.

@@ -89,3 +89,7 @@ const (
 	DeleteBlob = `DELETE FROM blobs WHERE sha256 = $1 AND updated_at < $2
 		AND NOT EXISTS (SELECT 1 FROM uploads u WHERE u.sha256 = blobs.sha256)`
 )
+
+// ErrUploadAttached refuses to delete an upload a message carries.
+var ErrUploadAttached = &chat.Error{Code: chat.CodeConflict,
+	Detail: "This upload is attached to a message: delete the message instead."}

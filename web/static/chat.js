@@ -1618,6 +1618,9 @@ export class Chat extends EventTarget {
     const u = list.find((x) => x.key === key);
     if (!u) return;
     u.abort();
+    // An upload that finished is taken back on the server too, so that it
+    // stops counting against the quota at once.
+    if (u.upload) request('DELETE', `api/uploads/${u.upload.id}/`).catch(() => {});
     this.uploads.set(convId, list.filter((x) => x !== u));
     this.renderUploads();
     this.els.input.focus();
