@@ -223,6 +223,10 @@ func TestAttachments_Limits(t *testing.T) {
 			wantError(t, r, tc.status, tc.code)
 		}
 	}
+	// A multipart body far past the limit is cut off while it is read,
+	// with the same answer.
+	wantError(t, uploadMultipart(t, s, s.Register(t, "cat").Access, "big.bin", bytes.Repeat([]byte{9}, 1_200_000)),
+		http.StatusRequestEntityTooLarge, "too_large")
 	// No file at all.
 	r := uploadMultipart(t, s, s.Register(t, "bob").Access, "", nil)
 	if r.Status != http.StatusCreated && r.Status != http.StatusBadRequest {

@@ -78,7 +78,7 @@ func New(store Store, files blob.Store, member func(ctx context.Context, convID,
 // Signer returns the service's URL signer.
 func (s *Service) Signer() *Signer { return s.sign }
 
-var errTooLarge = &chat.Error{Code: chat.CodeTooLarge}
+var errTooLarge = &chat.Error{Code: chat.CodeTooLarge, Detail: "This upload is larger than the server accepts."}
 
 // Upload receives a file of owner's from body: name is the client's name
 // for it (only shown), the type is sniffed from the bytes. Images are
