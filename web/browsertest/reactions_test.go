@@ -46,6 +46,11 @@ func TestConsole_Reactions(t *testing.T) {
 	a.clickCSS(msgSel(msg, "[data-testid=message-react]"))
 	a.do("the picker", chromedp.WaitVisible(chromedp.CSS(msgSel(msg, "[data-testid=reaction-picker]"))))
 	a.shot("reaction-picker")
+	// A click outside the picker closes it, as a menu does; it opens again.
+	a.clickCSS("[data-testid=composer-input]")
+	a.waitFor("the picker closed by a click outside", fmt.Sprintf(`!document.querySelector(%q)`, msgSel(msg, "[data-testid=reaction-picker]")))
+	a.clickCSS(msgSel(msg, "[data-testid=message-react]"))
+	a.do("the picker again", chromedp.WaitVisible(chromedp.CSS(msgSel(msg, "[data-testid=reaction-picker]"))))
 	a.clickCSS(msgSel(msg, fmt.Sprintf(`[data-testid=reaction-option][data-emoji=%q]`, thumbs)))
 	a.waitReaction(msg, thumbs, 1, true)
 	b.waitReaction(msg, thumbs, 1, false)

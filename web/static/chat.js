@@ -1244,7 +1244,10 @@ export class Chat extends EventTarget {
       yes.focus();
     };
     const showPicker = () => {
+      // A press anywhere outside the picker closes it, as a menu does.
+      const outside = (ev) => { if (!box.contains(ev.target)) close(); };
       const close = () => {
+        document.removeEventListener('pointerdown', outside, true);
         normal();
         box.classList.remove('open');
       };
@@ -1264,6 +1267,7 @@ export class Chat extends EventTarget {
       box.classList.add('open');
       setChildren(box, picker);
       picker.querySelector('button').focus();
+      document.addEventListener('pointerdown', outside, true);
     };
     normal();
     return box;
