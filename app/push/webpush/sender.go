@@ -298,32 +298,42 @@ func encodePayload(n push.Notification) ([]byte, error) {
 		// check for a missing object.
 		p.Data = map[string]string{}
 	}
-	body := p.Body
-	for {
-		b, err := marshal(p)
-		if err != nil {
-			return nil, fmt.Errorf("webpush: encode notification: %w", err)
-		}
-		over := len(b) - maxPlaintext
-		if over <= 0 {
-			return b, nil
-		}
-		if body == "" {
-			return nil, fmt.Errorf("webpush: notification is %d bytes without its body, at most %d fit: shorten the title or data", len(b), maxPlaintext)
-		}
-		// Cut at least what is over, plus room for the ellipsis, on a
-		// rune boundary; escaping may make a cut worth more than its
-		// length, so loop until it fits.
-		keep := max(len(body)-over-len("…"), 0)
-		for keep > 0 && !utf8.RuneStart(body[keep]) {
-			keep--
-		}
-		body = body[:keep]
-		p.Body = body + "…"
-		if body == "" {
-			p.Body = ""
+	b, err := marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("webpush: encode notification: %w", err)
+	}
+	if len(b) <= maxPlaintext {
+		return b, nil
+	}
+	p.Body = ""
+	if b, err = marshal(p); err != nil || len(b) > maxPlaintext {
+		return nil, fmt.Errorf("webpush: notification is %d bytes without its body, at most %d fit: shorten the title or data", len(b), maxPlaintext)
+	}
+	// Keep the longest start of the body that fits. JSON escaping makes
+	// a byte of body cost one to six bytes of payload, so search for it.
+	fit := b
+	lo, hi := 0, len(n.Body) // n.Body[:lo]+"…" fits; n.Body[:hi] does not
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		p.Body = n.Body[:mid] + "…"
+		if c, _ := marshal(p); len(c) <= maxPlaintext {
+			lo, fit = mid, c
+		} else {
+			hi = mid
 		}
 	}
+	// Back off to a rune boundary, so no character is cut in half.
+	keep := lo
+	for keep > 0 && !utf8.RuneStart(n.Body[keep]) {
+		keep--
+	}
+	if keep != lo || lo == 0 {
+		p.Body = n.Body[:keep] + "…"
+		if c, _ := marshal(p); len(c) <= maxPlaintext {
+			fit = c
+		}
+	}
+	return fit, nil
 }
 
 // marshal is json.Marshal without HTML escaping, which would spend
