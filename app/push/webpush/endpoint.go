@@ -43,9 +43,16 @@ func DefaultAllowed() []string {
 // "https://fcm.googleapis.com.evil.com/" or
 // "https://fcm.googleapis.com@evil.com/" never pass.
 func CheckEndpoint(endpoint string, allowed []string) error {
+	_, err := checkEndpoint(endpoint, allowed)
+	return err
+}
+
+// checkEndpoint is CheckEndpoint returning the parsed endpoint, so Send
+// posts to exactly the URL that was checked.
+func checkEndpoint(endpoint string, allowed []string) (*url.URL, error) {
 	u, err := parseEndpoint(endpoint)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotAllowed, err)
+		return nil, fmt.Errorf("%w: %v", ErrNotAllowed, err)
 	}
 	if len(allowed) == 0 {
 		allowed = DefaultAllowed()
@@ -58,16 +65,16 @@ func CheckEndpoint(endpoint string, allowed []string) error {
 			continue
 		}
 		if p.match(u) {
-			return nil
+			return u, nil
 		}
 	}
 	if len(bad) > 0 {
 		// A malformed prefix is a configuration mistake; say so rather
 		// than let every endpoint of that service look foreign.
-		return fmt.Errorf("%w: %s is on no allowed push service; malformed prefixes: %s",
+		return nil, fmt.Errorf("%w: %s is on no allowed push service; malformed prefixes: %s",
 			ErrNotAllowed, u.Scheme+"://"+u.Host, strings.Join(bad, ", "))
 	}
-	return fmt.Errorf("%w: %s is not a known push service", ErrNotAllowed, u.Scheme+"://"+u.Host)
+	return nil, fmt.Errorf("%w: %s is not a known push service", ErrNotAllowed, u.Scheme+"://"+u.Host)
 }
 
 // parseEndpoint parses an endpoint and refuses the forms that could make

@@ -134,13 +134,9 @@ func (s *Sender) Send(ctx context.Context, sub Subscription, n push.Notification
 	if s.configErr != nil {
 		return s.configErr
 	}
-	if err := CheckEndpoint(sub.Endpoint, s.allowed); err != nil {
-		return err
-	}
-	u, err := url.Parse(sub.Endpoint)
+	u, err := checkEndpoint(sub.Endpoint, s.allowed)
 	if err != nil {
-		// CheckEndpoint has parsed it already.
-		return fmt.Errorf("webpush: %w", err)
+		return err
 	}
 	aud := origin(u)
 	enc, err := newEncrypter(sub.P256dh, sub.Auth)
@@ -163,7 +159,7 @@ func (s *Sender) Send(ctx context.Context, sub Subscription, n push.Notification
 
 	ctx, cancel := context.WithTimeout(ctx, sendTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sub.Endpoint, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("webpush: request: %w", err)
 	}

@@ -57,6 +57,7 @@ type Server struct {
 	// endpoint starts with URL + "/push/".
 	URL string
 	// Now is the server's clock for VAPID expiry; time.Now by default.
+	// Set it before the first message is sent.
 	Now func() time.Time
 
 	srv  *httptest.Server
@@ -241,6 +242,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 
 	s.mu.Lock()
+	id := len(s.received)
 	s.received = append(s.received, Received{
 		Subscription: x.pub,
 		Payload:      plaintext,
@@ -249,7 +251,8 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		Urgency:      urgency,
 	})
 	s.mu.Unlock()
-	w.Header().Set("Location", s.URL+"/message/"+strconv.Itoa(len(plaintext)))
+	// RFC 8030 §5: the created message has its own URL.
+	w.Header().Set("Location", s.URL+"/message/"+strconv.Itoa(id))
 	w.WriteHeader(http.StatusCreated)
 }
 
