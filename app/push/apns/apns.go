@@ -143,9 +143,9 @@ func (s *Sender) now() time.Time {
 // go at the top level of the payload beside "aps", which they may not use.
 //
 // Returns push.ErrGone on 410, or 400 with BadDeviceToken, Unregistered or
-// DeviceTokenNotForTopic; *push.RetryError on 429, 5xx and transport
-// failures (including ctx's deadline); any other error means the request
-// itself is wrong and will not succeed when repeated.
+// DeviceTokenNotForTopic; *push.RetryError on 429, 500, 502, 503, 504
+// and transport failures (including ctx's deadline); any other error means
+// the request itself is wrong and will not succeed when repeated.
 func (s *Sender) Send(ctx context.Context, deviceToken string, n push.Notification) error {
 	if deviceToken == "" {
 		return errors.New("apns: send: empty device token")
@@ -259,11 +259,23 @@ func classify(status int, reason, retryAfter string, now time.Time) error {
 		return fmt.Errorf("%w: %w", push.ErrGone, err)
 	case status == http.StatusBadRequest && (reason == "BadDeviceToken" || reason == "Unregistered" || reason == "DeviceTokenNotForTopic"):
 		return fmt.Errorf("%w: %w", push.ErrGone, err)
-	case status == http.StatusTooManyRequests || status >= 500:
+	case retryable(status):
 		return &push.RetryError{After: parseRetryAfter(retryAfter, now), Err: err}
 	default:
 		return err
 	}
+}
+
+// retryable says whether an answer with status may succeed later: rate
+// limits and the server or a gateway in front of it failing, not a 505 or
+// other answers that will not change.
+func retryable(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; zero when absent

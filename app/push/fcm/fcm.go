@@ -208,9 +208,9 @@ func (s *Sender) now() time.Time {
 //
 // Returns push.ErrGone when FCM says the token is unregistered (404
 // UNREGISTERED) or a 400 names message.token as the invalid field;
-// *push.RetryError on 429, 5xx and transport failures (including ctx's
-// deadline); any other error means the request itself is wrong and will
-// not succeed when repeated.
+// *push.RetryError on 429, 500, 502, 503, 504 and transport failures
+// (including ctx's deadline); any other error means the request itself is
+// wrong and will not succeed when repeated.
 func (s *Sender) Send(ctx context.Context, token string, n push.Notification) error {
 	if token == "" {
 		return errors.New("fcm: send: empty device token")
@@ -382,11 +382,23 @@ func classify(status int, retryAfter string, now time.Time, fe fcmError) error {
 		return fmt.Errorf("%w: %w", push.ErrGone, err)
 	case status == http.StatusBadRequest && fe.tokenField:
 		return fmt.Errorf("%w: %w", push.ErrGone, err)
-	case status == http.StatusTooManyRequests || status >= 500:
+	case retryable(status):
 		return &push.RetryError{After: parseRetryAfter(retryAfter, now), Err: err}
 	default:
 		return err
 	}
+}
+
+// retryable says whether an answer with status may succeed later: rate
+// limits and the server or a gateway in front of it failing, not a 505 or
+// other answers that will not change.
+func retryable(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
 }
 
 // parseRetryAfter reads delay-seconds or an HTTP date; zero when absent
@@ -490,7 +502,7 @@ func (s *Sender) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	if resp.StatusCode != http.StatusOK {
 		_ = json.Unmarshal(raw, &body)
 		err := fmt.Errorf("token request: %d %s: %s", resp.StatusCode, body.Error, body.Description)
-		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500 {
+		if retryable(resp.StatusCode) {
 			return "", 0, &push.RetryError{After: parseRetryAfter(resp.Header.Get("Retry-After"), now), Err: err}
 		}
 		return "", 0, err
