@@ -141,12 +141,17 @@ func newClient() *http.Client {
 // answered 2xx; ErrGone for 410; a *RetryError for 429, 408, 5xx, a network
 // failure or a timeout (including ctx's deadline, which the RetryError
 // wraps); and a *StatusError for any other answer, which is permanent. An
-// event that cannot be encoded or an invalid URL is a plain, permanent error.
+// event that cannot be encoded, an invalid URL or a zero Secret is a plain,
+// permanent error.
 // Each attempt carries e.ID as webhook-id and its own time as
 // webhook-timestamp, so a retry is recognisable yet freshly signed.
 func (s *Sender) Send(ctx context.Context, e Event) error {
 	if s.urlErr != nil {
 		return s.urlErr
+	}
+	if len(s.secret.key) == 0 {
+		// An empty HMAC key signs anything anyone could forge.
+		return errors.New("webhook sender has no secret: set WEBHOOK_SECRET")
 	}
 	if e.ID == "" {
 		return fmt.Errorf("webhook event %s: no ID", e.Type)

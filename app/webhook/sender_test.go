@@ -392,22 +392,24 @@ func TestSend_RefusesBadInput(t *testing.T) {
 	tests := []struct {
 		name    string
 		url     string
+		secret  webhook.Secret
 		event   webhook.Event
 		wantErr string
 	}{
-		{"ftp URL", "ftp://example.com/hook", e, "WEBHOOK_URL must start with https:// or http://"},
-		{"no host", "https:///hook", e, "WEBHOOK_URL has no host"},
-		{"unparsable URL hides it", "https://example.com/%zzSECRET", e, "WEBHOOK_URL is not a valid URL"},
-		{"event without ID", ok.URL, noID, "no ID"},
-		{"unknown event type", ok.URL, badType, "unknown type"},
+		{"zero secret", ok.URL, webhook.Secret{}, e, "no secret: set WEBHOOK_SECRET"},
+		{"ftp URL", "ftp://example.com/hook", secret, e, "WEBHOOK_URL must start with https:// or http://"},
+		{"no host", "https:///hook", secret, e, "WEBHOOK_URL has no host"},
+		{"unparsable URL hides it", "https://example.com/%zztok_hidden", secret, e, "WEBHOOK_URL is not a valid URL"},
+		{"event without ID", ok.URL, secret, noID, "no ID"},
+		{"unknown event type", ok.URL, secret, badType, "unknown type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := webhook.NewSender(tt.url, secret, nil).Send(context.Background(), tt.event)
+			err := webhook.NewSender(tt.url, tt.secret, nil).Send(context.Background(), tt.event)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Send = %v, want an error containing %q", err, tt.wantErr)
 			}
-			if strings.Contains(err.Error(), "SECRET") {
+			if strings.Contains(err.Error(), "tok_hidden") {
 				t.Errorf("error %q repeats the URL", err)
 			}
 			var re *webhook.RetryError
