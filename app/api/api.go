@@ -15,6 +15,7 @@ import (
 
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/notify"
 )
 
 // Options configures the REST edge. Zero values are not defaults: main
@@ -41,6 +42,7 @@ type Options struct {
 type API struct {
 	auth     *auth.Service
 	chat     *chat.Service
+	notify   *notify.Service
 	log      *slog.Logger
 	opt      Options
 	logins   *keyedLimiter
@@ -57,12 +59,12 @@ type API struct {
 const loginsPerAddress = 3
 
 // New returns the REST edge.
-func New(a *auth.Service, c *chat.Service, log *slog.Logger, opt Options) *API {
+func New(a *auth.Service, c *chat.Service, n *notify.Service, log *slog.Logger, opt Options) *API {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
 	return &API{
-		auth: a, chat: c, log: log, opt: opt,
+		auth: a, chat: c, notify: n, log: log, opt: opt,
 		logins:     perMinute(opt.LoginAttemptsPerMinute, opt.Now),
 		register:   perMinute(opt.RegistrationsPerMinute, opt.Now),
 		loginAddrs: perMinute(loginsPerAddress*opt.LoginAttemptsPerMinute, opt.Now),
@@ -104,6 +106,12 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodPut, "/messages/:id/reactions/:emoji/", a.handleAddReaction)
 	u.route(http.MethodDelete, "/messages/:id/reactions/:emoji/", a.handleRemoveReaction)
 	u.route(http.MethodGet, "/sync/", a.handleSync)
+
+	u.route(http.MethodPost, "/devices/", a.handleRegisterDevice)
+	u.route(http.MethodGet, "/devices/", a.handleListDevices)
+	u.route(http.MethodDelete, "/devices/:id/", a.handleDeleteDevice)
+	u.route(http.MethodGet, "/push/vapid-public-key/", a.handleVAPIDPublicKey)
+	u.route(http.MethodPut, "/conversations/:id/notifications/", a.handleSetNotifications)
 }
 
 type authed struct {

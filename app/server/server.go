@@ -28,6 +28,8 @@ import (
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/metrics"
+	"github.com/confab/confab/app/notify"
+	"github.com/confab/confab/app/push/webpush"
 	"github.com/confab/confab/app/ws"
 	"github.com/confab/confab/db"
 	"github.com/confab/confab/db/postgres"
@@ -62,6 +64,7 @@ const presenceTimeout = 10 * time.Second
 // Postgres (postgres.Store).
 type Store interface {
 	chat.Store
+	notify.Store
 	Close() error
 }
 
@@ -76,6 +79,11 @@ type Server struct {
 	Cluster *cluster.Cluster
 	Auth    *auth.Service
 	Chat    *chat.Service
+	// Notify keeps devices and mutes.
+	Notify *notify.Service
+	// VAPID is the Web Push key pair: VAPID_PRIVATE_KEY, or one
+	// generated once and kept in the database.
+	VAPID webpush.Keys
 	// Metrics is the server's Prometheus registry and instruments.
 	Metrics *metrics.Metrics
 	WS      *ws.Handler
@@ -104,6 +112,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			store.Close()
 			return nil, err
 		}
+	}
+	vapid, err := vapidKeys(ctx, cfg, store)
+	if err != nil {
+		store.Close()
+		return nil, err
 	}
 	var (
 		hopt hub.Options
@@ -159,7 +172,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost, auth.HashLimit{
 			Concurrent: cfg.PasswordHashConcurrency, Waiting: cfg.PasswordHashQueue}),
 			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), authOpt),
-		Chat:    chatSvc,
+		Chat: chatSvc,
+		Notify: notify.NewService(classifyNotify(store, classify), notify.Options{
+			Allowed: cfg.WebPushAllowed, VAPIDPublicKey: vapid.Public(), Now: opt.Now}),
+		VAPID:   vapid,
 		Metrics: m,
 
 		requestTimeout: cmp.Or(opt.RequestTimeout, api.RequestTimeout),
@@ -188,7 +204,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			}
 		})
 	}
-	s.api = api.New(s.Auth, s.Chat, log, aopt)
+	s.api = api.New(s.Auth, s.Chat, s.Notify, log, aopt)
 	s.WS = ws.New(ws.Options{
 		Auth:                s.Auth,
 		Chat:                s.Chat,
@@ -213,6 +229,33 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	})
 	s.echo = s.routes()
 	return s, nil
+}
+
+// vapidKeys returns the VAPID key pair of VAPID_PRIVATE_KEY, or else the
+// one generated the first time and kept in the database (settings
+// "vapid_private_key"): browsers subscribed with its public key, so it
+// must survive restarts and be the same on every node.
+func vapidKeys(ctx context.Context, cfg config.Config, store Store) (webpush.Keys, error) {
+	if cfg.VAPIDPrivateKey != "" {
+		k, err := webpush.ParseKeys(cfg.VAPIDPrivateKey)
+		if err != nil { // config.Load checked it; kept for callers that did not
+			return webpush.Keys{}, fmt.Errorf("VAPID_PRIVATE_KEY: %w", err)
+		}
+		return k, nil
+	}
+	fresh, err := webpush.GenerateKeys()
+	if err != nil {
+		return webpush.Keys{}, err
+	}
+	kept, err := store.Setting(ctx, "vapid_private_key", []byte(fresh.Private()))
+	if err != nil {
+		return webpush.Keys{}, err
+	}
+	k, err := webpush.ParseKeys(string(kept))
+	if err != nil {
+		return webpush.Keys{}, fmt.Errorf("the VAPID key kept in the database: %w", err)
+	}
+	return k, nil
 }
 
 func (s *Server) routes() *echo.Echo {

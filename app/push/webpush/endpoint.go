@@ -233,3 +233,16 @@ func isLabel(s string) bool {
 	}
 	return true
 }
+
+// CheckAllowed returns an error naming the first malformed prefix of
+// allowed, in the form CheckEndpoint takes them, so that configuration
+// can refuse a list at start rather than have every endpoint of a
+// service look foreign.
+func CheckAllowed(allowed []string) error {
+	for _, a := range allowed {
+		if _, err := parsePrefix(a); err != nil {
+			return fmt.Errorf("webpush: allowed endpoint prefix %q: %w", a, err)
+		}
+	}
+	return nil
+}

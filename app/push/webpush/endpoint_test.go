@@ -104,3 +104,17 @@ func TestCheckEndpoint_Prefix(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckAllowed(t *testing.T) {
+	if err := webpush.CheckAllowed(webpush.DefaultAllowed()); err != nil {
+		t.Errorf("the default list: %v", err)
+	}
+	if err := webpush.CheckAllowed([]string{"http://127.0.0.1:9999/"}); err != nil {
+		t.Errorf("a local stand-in: %v", err)
+	}
+	for _, bad := range []string{"ftp://x.example/", "https://", "https://a.example/?q=1", "https://*.com/", "https://x*.example.com/"} {
+		if err := webpush.CheckAllowed([]string{"https://fcm.googleapis.com/", bad}); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
+	}
+}
