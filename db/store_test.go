@@ -14,6 +14,7 @@ import (
 
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/chat/storetest"
+	notifytest "github.com/confab/confab/app/notify/storetest"
 	"github.com/confab/confab/db"
 )
 
@@ -433,4 +434,16 @@ func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
 	if _, err := w.ExecContext(ctx, `UPDATE messages SET content = 'x'`); err != nil {
 		t.Errorf("a write after down: %v", err)
 	}
+}
+
+// TestNotifyStore runs the behaviour every notify.Store shares.
+func TestNotifyStore(t *testing.T) {
+	notifytest.Run(t, func(t *testing.T) notifytest.Store {
+		s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "confab.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
 }

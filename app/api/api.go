@@ -16,6 +16,7 @@ import (
 	"github.com/confab/confab/app/attach"
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/notify"
 )
 
 // Options configures the REST edge. Zero values are not defaults: main
@@ -45,6 +46,7 @@ type API struct {
 	auth     *auth.Service
 	chat     *chat.Service
 	attach   *attach.Service // nil: no uploads
+	notify   *notify.Service
 	log      *slog.Logger
 	opt      Options
 	logins   *keyedLimiter
@@ -61,12 +63,12 @@ type API struct {
 const loginsPerAddress = 3
 
 // New returns the REST edge; at may be nil (no uploads).
-func New(a *auth.Service, c *chat.Service, at *attach.Service, log *slog.Logger, opt Options) *API {
+func New(a *auth.Service, c *chat.Service, at *attach.Service, n *notify.Service, log *slog.Logger, opt Options) *API {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
 	return &API{
-		auth: a, chat: c, attach: at, log: log, opt: opt,
+		auth: a, chat: c, attach: at, notify: n, log: log, opt: opt,
 		logins:     perMinute(opt.LoginAttemptsPerMinute, opt.Now),
 		register:   perMinute(opt.RegistrationsPerMinute, opt.Now),
 		loginAddrs: perMinute(loginsPerAddress*opt.LoginAttemptsPerMinute, opt.Now),
@@ -113,6 +115,12 @@ func (a *API) Routes(e *echo.Echo) {
 	// An access token or a signed URL: the handler checks either.
 	g.GET("/attachments/:id/", a.handleAttachment(attach.Original))
 	g.GET("/attachments/:id/thumbnail/", a.handleAttachment(attach.Thumbnail))
+
+	u.route(http.MethodPost, "/devices/", a.handleRegisterDevice)
+	u.route(http.MethodGet, "/devices/", a.handleListDevices)
+	u.route(http.MethodDelete, "/devices/:id/", a.handleDeleteDevice)
+	u.route(http.MethodGet, "/push/vapid-public-key/", a.handleVAPIDPublicKey)
+	u.route(http.MethodPut, "/conversations/:id/notifications/", a.handleSetNotifications)
 }
 
 type authed struct {

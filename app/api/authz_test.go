@@ -41,6 +41,7 @@ type azWorld struct {
 	directMsg                   int64 // the member's, in the direct conversation
 	attachment                  int64 // an image the owner sent to the group
 	unsent                      int64 // a file the owner uploaded and has not sent
+	device                      int64 // the owner's phone
 	events                      *recorder
 }
 
@@ -58,6 +59,9 @@ func newAZWorld(t *testing.T) *azWorld {
 	w.attachment = s.Upload(t, w.owner, "photo.png", pngImage(t, 40, 30))
 	s.SendAttached(t, w.owner, w.group, "a photo", w.attachment)
 	w.unsent = s.Upload(t, w.owner, "draft.txt", []byte("not sent yet"))
+	r := s.Do(t, http.MethodPost, "/api/devices/", w.owner.Access, map[string]string{"platform": "fcm", "token": "owner-phone"})
+	wantStatus(t, r, http.StatusCreated)
+	w.device = num(r.Map(t)["id"])
 
 	// Past the 15-minute access lifetime: the first tokens are expired,
 	// and everyone logs in again.
@@ -101,11 +105,12 @@ func (w *azWorld) snapshot(t *testing.T) string {
 	sqlDB := w.s.DB(t)
 	for _, q := range []string{
 		`SELECT id, title, is_group, updated_at, last_message_id FROM conversations ORDER BY id`,
-		`SELECT conversation_id, user_id, role, last_read_message_id FROM participants ORDER BY conversation_id, user_id`,
+		`SELECT conversation_id, user_id, role, last_read_message_id, muted_until FROM participants ORDER BY conversation_id, user_id`,
 		`SELECT id, conversation_id, sender_id, content, edited_at, deleted_at FROM messages ORDER BY id`,
 		`SELECT id, username, display_name, password_hash FROM users ORDER BY id`,
 		`SELECT message_id, emoji, user_id FROM reactions ORDER BY message_id, emoji, user_id`,
 		`SELECT id, owner_id, message_id, conversation_id, sha256 FROM uploads ORDER BY id`,
+		`SELECT id, user_id, platform, token, p256dh, auth, created_at, updated_at FROM devices ORDER BY id`,
 	} {
 		rows, err := sqlDB.Query(q)
 		if err != nil {
@@ -170,6 +175,7 @@ func directMsg(w *azWorld) int64  { return w.directMsg }
 func third(w *azWorld) int64      { return w.third.ID }
 func attachment(w *azWorld) int64 { return w.attachment }
 func unsent(w *azWorld) int64     { return w.unsent }
+func device(w *azWorld) int64     { return w.device }
 
 func noBody(*azWorld) any { return nil }
 
@@ -263,6 +269,17 @@ func azRows() []azRow {
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
 		{method: http.MethodGet, path: fixed("/api/attachments/%d/thumbnail/", attachment), body: noBody, scoped: true,
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		// Devices are each user's own: anyone registers and lists theirs
+		// (the same token registered by each in turn moves to each), and
+		// deletes only theirs. Mutes are per participant.
+		{method: http.MethodPost, path: fixed("/api/devices/"), body: body(map[string]string{"platform": "apns", "token": "passed-around"}),
+			want: everyone(created)},
+		{method: http.MethodGet, path: fixed("/api/devices/"), body: noBody, want: everyone(ok)},
+		{method: http.MethodDelete, path: fixed("/api/devices/%d/", device), body: noBody, scoped: true,
+			want: map[string]int{asOwner: gone}},
+		{method: http.MethodGet, path: fixed("/api/push/vapid-public-key/"), body: noBody, want: everyone(ok)},
+		{method: http.MethodPut, path: fixed("/api/conversations/%d/notifications/", group), body: body(map[string]string{"muted_until": "forever"}), scoped: true,
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
 	}
 }
 
@@ -279,6 +296,7 @@ func (w *azWorld) missing(path string) string {
 		p("/attachments/%d/", w.attachment), "/attachments/999999/",
 		p("/uploads/%d/", w.attachment), "/uploads/999999/",
 		p("/uploads/%d/", w.unsent), "/uploads/999999/",
+		p("/devices/%d/", w.device), "/devices/999999/",
 	)
 	return r.Replace(path)
 }
@@ -371,6 +389,12 @@ func (w *azWorld) checkAllowed(t *testing.T, row azRow, role string, r servertes
 	case path == "/api/users/me/":
 		if id := num(r.Map(t)["id"]); id != u.ID {
 			t.Errorf("%s %s as %s: user %d, want %d", row.method, path, role, id, u.ID)
+		}
+	case path == "/api/devices/" && row.method == http.MethodGet:
+		for _, id := range ids(r.Map(t)["results"].([]any)) {
+			if id == w.device && role != asOwner {
+				t.Errorf("%s sees the owner's device", role)
+			}
 		}
 	case path == "/api/conversations/" && row.method == http.MethodGet:
 		got := ids(r.Map(t)["results"].([]any))

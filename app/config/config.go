@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/confab/confab/app/push/webpush"
 )
 
 // Config is every setting of a Confab server. The comment of each field
@@ -100,6 +102,20 @@ type Config struct {
 	// clients that connect from loopback or private addresses, not
 	// through a proxy.
 	MetricsToken string
+
+	// VAPIDPrivateKey is VAPID_PRIVATE_KEY (a base64url P-256 private
+	// scalar, as webpush.Keys.Private writes it); empty: a key pair
+	// generated once and kept in the database, like JWT_SECRET.
+	VAPIDPrivateKey string
+	// VAPIDSubject is VAPID_SUBJECT, "mailto:admin@localhost": the
+	// contact (mailto: or https:) every Web Push request names, for push
+	// services to reach the operator. Set a real one in production:
+	// Apple's service refuses localhost subjects.
+	VAPIDSubject string
+	// WebPushAllowed is WEBPUSH_ALLOWED_ENDPOINTS (comma list of URL
+	// prefixes; empty: webpush.DefaultAllowed()): the only push services
+	// a Web Push subscription may name.
+	WebPushAllowed []string
 
 	RedisURL    string // REDIS_URL, empty: set, events fan out across nodes (needs DATABASE_URL)
 	DatabaseURL string // DATABASE_URL, empty: set (postgres://), Postgres replaces SQLite
@@ -193,6 +209,8 @@ func Load(getenv func(string) string) (Config, error) {
 		ReadHeaderTimeout:       p.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second),
 		ReadTimeout:             p.duration("HTTP_READ_TIMEOUT", 30*time.Second),
 		MetricsToken:            getenv("METRICS_TOKEN"),
+		VAPIDPrivateKey:         strings.TrimSpace(getenv("VAPID_PRIVATE_KEY")),
+		VAPIDSubject:            p.str("VAPID_SUBJECT", DefaultVAPIDSubject),
 		RedisURL:                getenv("REDIS_URL"),
 		DatabaseURL:             getenv("DATABASE_URL"),
 		MaxUploadBytes:          int64(p.integer("MAX_UPLOAD_BYTES", 25<<20, 1024, 1<<40)),
@@ -271,6 +289,24 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.UploadGrace < time.Minute {
 		p.fail("UPLOAD_GRACE", c.UploadGrace.String(), "must be at least 1m")
 	}
+	if c.VAPIDPrivateKey != "" {
+		if _, err := webpush.ParseKeys(c.VAPIDPrivateKey); err != nil {
+			p.fail("VAPID_PRIVATE_KEY", "(hidden)", "must be a base64url P-256 private key (32 bytes)")
+		}
+	}
+	if !validSubject(c.VAPIDSubject) {
+		p.fail("VAPID_SUBJECT", c.VAPIDSubject, "must be a mailto: address or an https:// URL")
+	}
+	for _, e := range strings.Split(getenv("WEBPUSH_ALLOWED_ENDPOINTS"), ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			c.WebPushAllowed = append(c.WebPushAllowed, e)
+		}
+	}
+	if len(c.WebPushAllowed) == 0 {
+		c.WebPushAllowed = webpush.DefaultAllowed()
+	} else if err := webpush.CheckAllowed(c.WebPushAllowed); err != nil {
+		p.fail("WEBPUSH_ALLOWED_ENDPOINTS", getenv("WEBPUSH_ALLOWED_ENDPOINTS"), err.Error())
+	}
 	if v := getenv("PPROF_ADDR"); v != "" {
 		host, _, err := net.SplitHostPort(v)
 		ip := net.ParseIP(host)
@@ -292,6 +328,19 @@ func Load(getenv func(string) string) (Config, error) {
 		return Config{}, p.err
 	}
 	return c, nil
+}
+
+// DefaultVAPIDSubject is VAPID_SUBJECT's default.
+const DefaultVAPIDSubject = "mailto:admin@localhost"
+
+// validSubject reports whether s is a VAPID subject (RFC 8292): a mailto:
+// address or an https: URL.
+func validSubject(s string) bool {
+	if addr, ok := strings.CutPrefix(s, "mailto:"); ok {
+		return strings.Contains(addr, "@") && !strings.ContainsFunc(addr, func(r rune) bool { return r <= ' ' || r == 0x7f })
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != ""
 }
 
 type parser struct {

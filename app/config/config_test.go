@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/confab/confab/app/config"
+	"github.com/confab/confab/app/push/webpush"
 )
 
 // env returns a getenv that sees only vars.
@@ -55,6 +56,9 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"COMMIT_QUEUE", c.CommitQueue, 4096},
 		{"REDIS_URL", c.RedisURL, ""},
 		{"DATABASE_URL", c.DatabaseURL, ""},
+		{"VAPID_PRIVATE_KEY", c.VAPIDPrivateKey, ""},
+		{"VAPID_SUBJECT", c.VAPIDSubject, "mailto:admin@localhost"},
+		{"WEBPUSH_ALLOWED_ENDPOINTS", strings.Join(c.WebPushAllowed, ","), strings.Join(webpush.DefaultAllowed(), ",")},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -106,6 +110,19 @@ func TestLoad_ReadsSettings(t *testing.T) {
 	}
 	if want := []string{"https://a.example", "https://b.example:8443"}; !slices.Equal(c.AllowedOrigins, want) {
 		t.Errorf("ALLOWED_ORIGINS %q, want %q", c.AllowedOrigins, want)
+	}
+	keys, err := webpush.GenerateKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err = config.Load(env(map[string]string{"VAPID_PRIVATE_KEY": keys.Private(), "VAPID_SUBJECT": "https://chat.example/contact",
+		"WEBPUSH_ALLOWED_ENDPOINTS": " http://127.0.0.1:9999/ ,, https://*.notify.windows.com/ "}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.VAPIDPrivateKey != keys.Private() || c.VAPIDSubject != "https://chat.example/contact" ||
+		!slices.Equal(c.WebPushAllowed, []string{"http://127.0.0.1:9999/", "https://*.notify.windows.com/"}) {
+		t.Errorf("VAPID_PRIVATE_KEY, VAPID_SUBJECT, WEBPUSH_ALLOWED_ENDPOINTS: %+v", c)
 	}
 	c, err = config.Load(env(map[string]string{"ALLOWED_ORIGINS": "*", "LOG_LEVEL": "warning"}))
 	if err != nil {
@@ -159,6 +176,13 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"REDIS_URL", "localhost:6379"},
 		{"DATABASE_URL", "mysql://localhost/confab"},
 		{"DATABASE_URL", "/var/lib/confab.db"},
+		{"VAPID_PRIVATE_KEY", "not-a-key"},
+		{"VAPID_PRIVATE_KEY", "AAAA"},
+		{"VAPID_SUBJECT", "admin@example.com"},
+		{"VAPID_SUBJECT", "http://example.com"},
+		{"VAPID_SUBJECT", "mailto:nobody"},
+		{"WEBPUSH_ALLOWED_ENDPOINTS", "https://fcm.googleapis.com/,ftp://push.example/"},
+		{"WEBPUSH_ALLOWED_ENDPOINTS", "https://*.com/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

@@ -30,6 +30,8 @@ import (
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/metrics"
+	"github.com/confab/confab/app/notify"
+	"github.com/confab/confab/app/push/webpush"
 	"github.com/confab/confab/app/ws"
 	"github.com/confab/confab/db"
 	"github.com/confab/confab/db/postgres"
@@ -65,6 +67,7 @@ const presenceTimeout = 10 * time.Second
 type Store interface {
 	chat.Store
 	attach.Store
+	notify.Store
 	Close() error
 }
 
@@ -87,6 +90,11 @@ type Server struct {
 	Files blob.Store
 	// stopCollector stops the attachments' collector (Close).
 	stopCollector context.CancelFunc
+	// Notify keeps devices and mutes.
+	Notify *notify.Service
+	// VAPID is the Web Push key pair: VAPID_PRIVATE_KEY, or one
+	// generated once and kept in the database.
+	VAPID webpush.Keys
 	// Metrics is the server's Prometheus registry and instruments.
 	Metrics *metrics.Metrics
 	WS      *ws.Handler
@@ -120,6 +128,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// secret, and work for an hour or two.
 	signer := attach.NewSigner(secret, time.Hour, opt.Now)
 	files, filesOff, err := openFiles(ctx, cfg)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	vapid, err := vapidKeys(ctx, cfg, store)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -178,7 +191,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Auth: auth.NewService(timed, auth.NewHasher(opt.PasswordCost, auth.HashLimit{
 			Concurrent: cfg.PasswordHashConcurrency, Waiting: cfg.PasswordHashQueue}),
 			auth.NewTokens(secret, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, opt.Now), authOpt),
-		Chat:    chatSvc,
+		Chat: chatSvc,
+		Notify: notify.NewService(classifyNotify(store, classify), notify.Options{
+			Allowed: cfg.WebPushAllowed, VAPIDPublicKey: vapid.Public(), Now: opt.Now}),
+		VAPID:   vapid,
 		Metrics: m,
 
 		requestTimeout: cmp.Or(opt.RequestTimeout, api.RequestTimeout),
@@ -218,7 +234,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			}
 		})
 	}
-	s.api = api.New(s.Auth, s.Chat, s.Attach, log, aopt)
+	s.api = api.New(s.Auth, s.Chat, s.Attach, s.Notify, log, aopt)
 	s.WS = ws.New(ws.Options{
 		Auth:                s.Auth,
 		Chat:                s.Chat,
@@ -243,6 +259,33 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	})
 	s.echo = s.routes()
 	return s, nil
+}
+
+// vapidKeys returns the VAPID key pair of VAPID_PRIVATE_KEY, or else the
+// one generated the first time and kept in the database (settings
+// "vapid_private_key"): browsers subscribed with its public key, so it
+// must survive restarts and be the same on every node.
+func vapidKeys(ctx context.Context, cfg config.Config, store Store) (webpush.Keys, error) {
+	if cfg.VAPIDPrivateKey != "" {
+		k, err := webpush.ParseKeys(cfg.VAPIDPrivateKey)
+		if err != nil { // config.Load checked it; kept for callers that did not
+			return webpush.Keys{}, fmt.Errorf("VAPID_PRIVATE_KEY: %w", err)
+		}
+		return k, nil
+	}
+	fresh, err := webpush.GenerateKeys()
+	if err != nil {
+		return webpush.Keys{}, err
+	}
+	kept, err := store.Setting(ctx, "vapid_private_key", []byte(fresh.Private()))
+	if err != nil {
+		return webpush.Keys{}, err
+	}
+	k, err := webpush.ParseKeys(string(kept))
+	if err != nil {
+		return webpush.Keys{}, fmt.Errorf("the VAPID key kept in the database: %w", err)
+	}
+	return k, nil
 }
 
 func (s *Server) routes() *echo.Echo {

@@ -8,8 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pressly/goose/v3"
+
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/chat/storetest"
+	notifytest "github.com/confab/confab/app/notify/storetest"
 	"github.com/confab/confab/db/postgres"
 	"github.com/confab/confab/db/postgres/pgtest"
 )
@@ -452,15 +455,7 @@ func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	down := func(n int) {
-		t.Helper()
-		for range n {
-			if err := s.Migrate(ctx, "down"); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	down(3) // attachments (00009), message_search (00008), search (00007): the schema before search
+	downTo(t, s, 6) // to the schema before search
 	if _, err := s.Pool().Exec(ctx, `INSERT INTO messages (conversation_id, seq, sender_id, content, created_at) VALUES ($1, 1, $2, 'Crème brûlée tonight', 0)`,
 		conv, a.ID); err != nil {
 		t.Fatal(err)
@@ -478,7 +473,7 @@ func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
 		t.Errorf("mark %d, newest message %d (%v): want them equal", mark, top, err)
 	}
 
-	down(2) // attachments, message_search: to the generated column
+	downTo(t, s, 7) // to the generated column
 	var n int
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM messages WHERE search @@ to_tsquery('confab_search', 'creme & brulee')`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("generated column after one down: %d matches (%v), want 1", n, err)
@@ -486,10 +481,33 @@ func TestMigrations_SearchIndexesExistingMessages(t *testing.T) {
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name IN ('message_search', 'search_indexed')`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("message_search and search_indexed after one down: %d of them (%v)", n, err)
 	}
-	if err := s.Migrate(ctx, "down"); err != nil {
-		t.Fatal(err)
-	}
+	downTo(t, s, 6)
 	if err := s.Pool().QueryRow(ctx, `SELECT count(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'messages' AND column_name = 'search'`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("search column after down: %d %v", n, err)
+	}
+}
+
+// TestNotifyStore runs the behaviour every notify.Store shares, each test
+// in a schema of its own.
+func TestNotifyStore(t *testing.T) {
+	notifytest.Run(t, func(t *testing.T) notifytest.Store { return mustOpen(t, pgtest.URL(t)) })
+}
+
+// downTo migrates down until version is the newest applied, whatever
+// migrations came after it: steps counted from the top would break with
+// every new migration.
+func downTo(t *testing.T, s *postgres.Store, version int64) {
+	t.Helper()
+	ctx := context.Background()
+	status, err := s.MigrationStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range status {
+		if m.Source.Version > version && m.State == goose.StateApplied {
+			if err := s.Migrate(ctx, "down"); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

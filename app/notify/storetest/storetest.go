@@ -1,0 +1,266 @@
+// Package storetest holds the behaviour every notify.Store must have, as
+// tests that each store's package runs against itself (Run), so that the
+// SQLite and the PostgreSQL store keep devices and mutes alike. It knows
+// no SQL.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/notify"
+)
+
+var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// Store is a store of both users and conversations (to make the owners
+// of devices and the conversations they mute) and of devices.
+type Store interface {
+	chat.Store
+	notify.Store
+}
+
+// Run runs every behaviour test of notify.Store, each in a parallel
+// subtest. open must return a Store on an empty database of the
+// subtest's own, and close it when the test ends.
+func Run(t *testing.T, open func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"RegisterDevice_SameTokenIsTheSameDevice", testSameToken},
+		{"RegisterDevice_TokenMovesToAnotherUser", testMoves},
+		{"RegisterDevice_PlatformsAreApart", testPlatformsApart},
+		{"RegisterDevice_CapDropsLeastRecentlyRegistered", testCap},
+		{"DeleteDevice_OnlyOnesOwn", testDelete},
+		{"Devices_GoWithTheirUser", testCascade},
+		{"SetMuted_PerParticipant", testMuted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.fn(t, open(t))
+		})
+	}
+}
+
+func mustUser(tb testing.TB, s Store, name string) chat.User {
+	tb.Helper()
+	u, err := s.CreateUser(context.Background(), name, name, "hash", t0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return u
+}
+
+func mustRegister(tb testing.TB, s Store, d notify.Device, max int, wantCreated bool) notify.Device {
+	tb.Helper()
+	got, created, err := s.RegisterDevice(context.Background(), d, max)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if created != wantCreated {
+		tb.Fatalf("register %s %q for %d: created %v, want %v", d.Platform, d.Token, d.UserID, created, wantCreated)
+	}
+	if got.ID == 0 || got.UserID != d.UserID {
+		tb.Fatalf("registered %+v", got)
+	}
+	return got
+}
+
+func mustDevices(tb testing.TB, s Store, userID int64) []notify.Device {
+	tb.Helper()
+	list, err := s.Devices(context.Background(), userID)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return list
+}
+
+func fcm(userID int64, token string, at time.Time) notify.Device {
+	return notify.Device{UserID: userID, Platform: notify.PlatformFCM, Token: token, UpdatedAt: at}
+}
+
+func testSameToken(t *testing.T, s Store) {
+	a := mustUser(t, s, "alice")
+	first := mustRegister(t, s, fcm(a.ID, "tok-1", t0), 20, true)
+	if !first.CreatedAt.Equal(t0) {
+		t.Errorf("created_at %v, want %v", first.CreatedAt, t0)
+	}
+	again := mustRegister(t, s, fcm(a.ID, "tok-1", t0.Add(time.Hour)), 20, false)
+	if again.ID != first.ID || !again.CreatedAt.Equal(t0) {
+		t.Errorf("again: %+v, want id %d created %v", again, first.ID, t0)
+	}
+	// A Web Push subscription is the same device by its endpoint; its
+	// keys are the latest the browser gave.
+	wp := notify.Device{UserID: a.ID, Platform: notify.PlatformWebPush, Token: "https://push.example/1", P256dh: "k1", Auth: "a1", UpdatedAt: t0}
+	w1 := mustRegister(t, s, wp, 20, true)
+	wp.P256dh, wp.Auth = "k2", "a2"
+	w2 := mustRegister(t, s, wp, 20, false)
+	if w2.ID != w1.ID {
+		t.Errorf("endpoint registered again: id %d, want %d", w2.ID, w1.ID)
+	}
+	list := mustDevices(t, s, a.ID)
+	if len(list) != 2 {
+		t.Fatalf("devices %+v, want two", list)
+	}
+	for _, d := range list {
+		switch d.ID {
+		case first.ID:
+			if d.Platform != notify.PlatformFCM || d.Token != "tok-1" || d.P256dh != "" || d.Auth != "" ||
+				!d.CreatedAt.Equal(t0) || !d.UpdatedAt.Equal(t0.Add(time.Hour)) {
+				t.Errorf("fcm device %+v", d)
+			}
+		case w1.ID:
+			if d.Platform != notify.PlatformWebPush || d.Token != "https://push.example/1" || d.P256dh != "k2" || d.Auth != "a2" {
+				t.Errorf("webpush device %+v", d)
+			}
+		default:
+			t.Errorf("unknown device %+v", d)
+		}
+	}
+}
+
+func testMoves(t *testing.T, s Store) {
+	a, b := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+	mustRegister(t, s, fcm(a.ID, "phone", t0), 20, true)
+	moved := mustRegister(t, s, fcm(b.ID, "phone", t0.Add(time.Hour)), 20, true)
+	if !moved.CreatedAt.Equal(t0.Add(time.Hour)) {
+		t.Errorf("moved device created_at %v, want the move's time", moved.CreatedAt)
+	}
+	if list := mustDevices(t, s, a.ID); len(list) != 0 {
+		t.Errorf("the previous owner still has %+v", list)
+	}
+	if list := mustDevices(t, s, b.ID); len(list) != 1 || list[0].Token != "phone" || list[0].ID != moved.ID {
+		t.Errorf("the new owner has %+v", list)
+	}
+	if err := s.DeleteDevice(context.Background(), a.ID, moved.ID); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("the previous owner deleted the moved device: %v", err)
+	}
+}
+
+func testPlatformsApart(t *testing.T, s Store) {
+	a := mustUser(t, s, "alice")
+	mustRegister(t, s, fcm(a.ID, "same", t0), 20, true)
+	mustRegister(t, s, notify.Device{UserID: a.ID, Platform: notify.PlatformAPNs, Token: "same", UpdatedAt: t0}, 20, true)
+	if list := mustDevices(t, s, a.ID); len(list) != 2 {
+		t.Errorf("devices %+v, want one per platform", list)
+	}
+}
+
+func testCap(t *testing.T, s Store) {
+	a, b := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+	other := mustRegister(t, s, fcm(b.ID, "bob's", t0), 3, true)
+	var ids []int64
+	for i, tok := range []string{"t0", "t1", "t2"} {
+		ids = append(ids, mustRegister(t, s, fcm(a.ID, tok, t0.Add(time.Duration(i)*time.Minute)), 3, true).ID)
+	}
+	// t0 registered again is the most recent now: t1 goes for t3.
+	mustRegister(t, s, fcm(a.ID, "t0", t0.Add(time.Hour)), 3, false)
+	t3 := mustRegister(t, s, fcm(a.ID, "t3", t0.Add(2*time.Hour)), 3, true)
+	var got []int64
+	for _, d := range mustDevices(t, s, a.ID) {
+		got = append(got, d.ID)
+	}
+	want := []int64{ids[0], ids[2], t3.ID} // oldest first by created_at
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
+		t.Errorf("devices %v, want %v", got, want)
+	}
+	// Registered in the same millisecond, the later one is the newer.
+	for _, tok := range []string{"u1", "u2", "u3"} {
+		mustRegister(t, s, fcm(a.ID, tok, t0.Add(3*time.Hour)), 3, true)
+	}
+	var toks []string
+	for _, d := range mustDevices(t, s, a.ID) {
+		toks = append(toks, d.Token)
+	}
+	if len(toks) != 3 || toks[0] != "u1" || toks[2] != "u3" {
+		t.Errorf("devices %v, want u1 u2 u3", toks)
+	}
+	if list := mustDevices(t, s, b.ID); len(list) != 1 || list[0].ID != other.ID {
+		t.Errorf("another user's cap took bob's device: %+v", list)
+	}
+}
+
+func testDelete(t *testing.T, s Store) {
+	ctx := context.Background()
+	a, b := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+	d := mustRegister(t, s, fcm(a.ID, "tok", t0), 20, true)
+	if err := s.DeleteDevice(ctx, b.ID, d.ID); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("someone else's device: %v, want not found", err)
+	}
+	if err := s.DeleteDevice(ctx, a.ID, d.ID+1000); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("an unknown device: %v, want not found", err)
+	}
+	if err := s.DeleteDevice(ctx, a.ID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteDevice(ctx, a.ID, d.ID); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("deleted twice: %v, want not found", err)
+	}
+	if list := mustDevices(t, s, a.ID); len(list) != 0 {
+		t.Errorf("left %+v", list)
+	}
+}
+
+func testCascade(t *testing.T, s Store) {
+	a := mustUser(t, s, "alice")
+	mustRegister(t, s, fcm(a.ID, "tok", t0), 20, true)
+	if err := s.DeleteUser(context.Background(), a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if list := mustDevices(t, s, a.ID); len(list) != 0 {
+		t.Errorf("a removed user's devices: %+v", list)
+	}
+	// The token is free for anyone.
+	b := mustUser(t, s, "bob")
+	mustRegister(t, s, fcm(b.ID, "tok", t0), 20, true)
+}
+
+func testMuted(t *testing.T, s Store) {
+	ctx := context.Background()
+	a, b, c := mustUser(t, s, "alice"), mustUser(t, s, "bob"), mustUser(t, s, "carol")
+	conv, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{a.ID, b.ID}, At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	until := func(u chat.User) int64 {
+		t.Helper()
+		v, err := s.MutedUntil(ctx, u.ID, conv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if until(a) != 0 || until(b) != 0 {
+		t.Error("muted before anyone muted")
+	}
+	if err := s.SetMuted(ctx, a.ID, conv, notify.MutedForever); err != nil {
+		t.Fatal(err)
+	}
+	later := t0.Add(time.Hour).UnixMilli()
+	if err := s.SetMuted(ctx, b.ID, conv, later); err != nil {
+		t.Fatal(err)
+	}
+	if until(a) != notify.MutedForever || until(b) != later {
+		t.Errorf("muted until %d and %d, want forever and %d", until(a), until(b), later)
+	}
+	if err := s.SetMuted(ctx, a.ID, conv, 0); err != nil {
+		t.Fatal(err)
+	}
+	if until(a) != 0 || until(b) != later {
+		t.Errorf("after unmuting one: %d and %d", until(a), until(b))
+	}
+	if err := s.SetMuted(ctx, c.ID, conv, later); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("a non-participant muted: %v", err)
+	}
+	if _, err := s.MutedUntil(ctx, c.ID, conv); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("a non-participant's mute: %v", err)
+	}
+	if err := s.SetMuted(ctx, a.ID, conv+1000, later); !errors.Is(err, chat.ErrNotFound) {
+		t.Errorf("an unknown conversation: %v", err)
+	}
+}
