@@ -63,6 +63,15 @@ func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, dela
 // ClaimDeliveries implements notify.Outbox: one UPDATE … RETURNING
 // leases the rows, in the writer's transaction.
 func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]notify.Delivery, error) {
+	// Most of the time nothing is due: a read says so without taking
+	// the write connection, which the group commit needs.
+	var due bool
+	if err := s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending' AND next_at <= ?)`, ms(now)).Scan(&due); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	if !due {
+		return nil, nil
+	}
 	var list []notify.Delivery
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		list = nil
