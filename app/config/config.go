@@ -117,6 +117,26 @@ type Config struct {
 	// a Web Push subscription may name.
 	WebPushAllowed []string
 
+	// Push notifications (app/notify/dispatch.go). Web Push needs no
+	// setting beyond the VAPID ones: a subscription's endpoint is its URL.
+	//
+	// PushPreview is PUSH_PREVIEW, "sender": what a push shows of a
+	// message: "full" (the sender's name and the content, cut at 200
+	// characters), "sender" ("New message from <name>") or "none" ("New
+	// message").
+	PushPreview string
+	// FCMCredentialsFile is FCM_CREDENTIALS_FILE, empty (no FCM pushes):
+	// the Firebase service account's JSON key file.
+	FCMCredentialsFile string
+	// FCMBaseURL is FCM_BASE_URL, empty: fcm.DefaultBaseURL.
+	FCMBaseURL string
+	// APNsKeyFile is APNS_KEY_FILE, empty (no APNs pushes): the .p8 auth
+	// key; with it APNS_KEY_ID, APNS_TEAM_ID and APNS_TOPIC (the app's
+	// bundle id) are required.
+	APNsKeyFile, APNsKeyID, APNsTeamID, APNsTopic string
+	// APNsBaseURL is APNS_BASE_URL, empty: apns.ProductionURL.
+	APNsBaseURL string
+
 	RedisURL    string // REDIS_URL, empty: set, events fan out across nodes (needs DATABASE_URL)
 	DatabaseURL string // DATABASE_URL, empty: set (postgres://), Postgres replaces SQLite
 
@@ -211,6 +231,14 @@ func Load(getenv func(string) string) (Config, error) {
 		MetricsToken:            getenv("METRICS_TOKEN"),
 		VAPIDPrivateKey:         strings.TrimSpace(getenv("VAPID_PRIVATE_KEY")),
 		VAPIDSubject:            p.str("VAPID_SUBJECT", DefaultVAPIDSubject),
+		PushPreview:             p.oneOf("PUSH_PREVIEW", "sender", "full", "sender", "none"),
+		FCMCredentialsFile:      strings.TrimSpace(getenv("FCM_CREDENTIALS_FILE")),
+		FCMBaseURL:              strings.TrimSpace(getenv("FCM_BASE_URL")),
+		APNsKeyFile:             strings.TrimSpace(getenv("APNS_KEY_FILE")),
+		APNsKeyID:               strings.TrimSpace(getenv("APNS_KEY_ID")),
+		APNsTeamID:              strings.TrimSpace(getenv("APNS_TEAM_ID")),
+		APNsTopic:               strings.TrimSpace(getenv("APNS_TOPIC")),
+		APNsBaseURL:             strings.TrimSpace(getenv("APNS_BASE_URL")),
 		RedisURL:                getenv("REDIS_URL"),
 		DatabaseURL:             getenv("DATABASE_URL"),
 		MaxUploadBytes:          int64(p.integer("MAX_UPLOAD_BYTES", 25<<20, 1024, 1<<40)),
@@ -306,6 +334,18 @@ func Load(getenv func(string) string) (Config, error) {
 		c.WebPushAllowed = webpush.DefaultAllowed()
 	} else if err := webpush.CheckAllowed(c.WebPushAllowed); err != nil {
 		p.fail("WEBPUSH_ALLOWED_ENDPOINTS", getenv("WEBPUSH_ALLOWED_ENDPOINTS"), err.Error())
+	}
+	for _, v := range []struct{ name, value string }{{"FCM_BASE_URL", c.FCMBaseURL}, {"APNS_BASE_URL", c.APNsBaseURL}} {
+		if u, err := url.Parse(v.value); v.value != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			p.fail(v.name, v.value, "must be an http:// or https:// URL")
+		}
+	}
+	if c.APNsKeyFile != "" {
+		for _, v := range []struct{ name, value string }{{"APNS_KEY_ID", c.APNsKeyID}, {"APNS_TEAM_ID", c.APNsTeamID}, {"APNS_TOPIC", c.APNsTopic}} {
+			if v.value == "" {
+				p.fail(v.name, "", "must be set with APNS_KEY_FILE")
+			}
+		}
 	}
 	if v := getenv("PPROF_ADDR"); v != "" {
 		host, _, err := net.SplitHostPort(v)

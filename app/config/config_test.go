@@ -3,6 +3,7 @@ package config_test
 import (
 	"errors"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"strings"
@@ -59,6 +60,11 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"VAPID_PRIVATE_KEY", c.VAPIDPrivateKey, ""},
 		{"VAPID_SUBJECT", c.VAPIDSubject, "mailto:admin@localhost"},
 		{"WEBPUSH_ALLOWED_ENDPOINTS", strings.Join(c.WebPushAllowed, ","), strings.Join(webpush.DefaultAllowed(), ",")},
+		{"PUSH_PREVIEW", c.PushPreview, "sender"},
+		{"FCM_CREDENTIALS_FILE", c.FCMCredentialsFile, ""},
+		{"FCM_BASE_URL", c.FCMBaseURL, ""},
+		{"APNS_KEY_FILE", c.APNsKeyFile, ""},
+		{"APNS_BASE_URL", c.APNsBaseURL, ""},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -183,6 +189,9 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"VAPID_SUBJECT", "mailto:nobody"},
 		{"WEBPUSH_ALLOWED_ENDPOINTS", "https://fcm.googleapis.com/,ftp://push.example/"},
 		{"WEBPUSH_ALLOWED_ENDPOINTS", "https://*.com/"},
+		{"PUSH_PREVIEW", "everything"},
+		{"FCM_BASE_URL", "fcm.googleapis.com"},
+		{"APNS_BASE_URL", "ftp://api.push.apple.com"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -202,6 +211,23 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 				t.Errorf("error %#v, want a *config.Error for %s", err, tt.name)
 			}
 		})
+	}
+}
+
+// TestLoad_APNsNeedsItsIdentifiers: an APNs key without its key id,
+// team id and topic is refused, naming the first missing one.
+func TestLoad_APNsNeedsItsIdentifiers(t *testing.T) {
+	full := map[string]string{"APNS_KEY_FILE": "/keys/AuthKey.p8", "APNS_KEY_ID": "ABC123DEFG", "APNS_TEAM_ID": "DEF123GHIJ", "APNS_TOPIC": "chat.example.app"}
+	if c, err := config.Load(env(full)); err != nil || c.APNsTopic != "chat.example.app" || c.APNsKeyID != "ABC123DEFG" {
+		t.Fatalf("%+v, %v", c, err)
+	}
+	for _, missing := range []string{"APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"} {
+		vars := maps.Clone(full)
+		delete(vars, missing)
+		var ce *config.Error
+		if _, err := config.Load(env(vars)); !errors.As(err, &ce) || ce.Var != missing {
+			t.Errorf("without %s: %v", missing, err)
+		}
 	}
 }
 

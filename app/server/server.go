@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,6 +32,8 @@ import (
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/metrics"
 	"github.com/confab/confab/app/notify"
+	"github.com/confab/confab/app/push/apns"
+	"github.com/confab/confab/app/push/fcm"
 	"github.com/confab/confab/app/push/webpush"
 	"github.com/confab/confab/app/ws"
 	"github.com/confab/confab/db"
@@ -68,6 +71,7 @@ type Store interface {
 	chat.Store
 	attach.Store
 	notify.Store
+	notify.Outbox
 	Close() error
 }
 
@@ -95,6 +99,9 @@ type Server struct {
 	// VAPID is the Web Push key pair: VAPID_PRIVATE_KEY, or one
 	// generated once and kept in the database.
 	VAPID webpush.Keys
+	// Push decides and sends push notifications for new messages, from
+	// goroutines of its own (stopped by Close).
+	Push *notify.Dispatcher
 	// Metrics is the server's Prometheus registry and instruments.
 	Metrics *metrics.Metrics
 	WS      *ws.Handler
@@ -133,6 +140,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		return nil, err
 	}
 	vapid, err := vapidKeys(ctx, cfg, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	providers, err := pushProviders(cfg, vapid)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -258,7 +270,45 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Now:                 opt.Now,
 	})
 	s.echo = s.routes()
+	// Pushes follow the committed messages; presence is the hub's, which
+	// asks the other nodes through Redis when there are some.
+	s.Push = notify.NewDispatcher(store, h, notify.DispatchOptions{
+		Preview: cfg.PushPreview, Providers: providers, Now: opt.Now, Log: log})
+	s.Push.Start()
 	return s, nil
+}
+
+// pushProviders returns the push senders the configuration enables, by
+// platform: Web Push always (the VAPID keys always exist), FCM with
+// FCM_CREDENTIALS_FILE, APNs with APNS_KEY_FILE. A platform left out has
+// its deliveries failed with an error naming the setting.
+func pushProviders(cfg config.Config, vapid webpush.Keys) (map[string]notify.Provider, error) {
+	providers := map[string]notify.Provider{
+		notify.PlatformWebPush: notify.WebPush(webpush.NewSender(vapid, cfg.VAPIDSubject, cfg.WebPushAllowed, nil)),
+	}
+	if cfg.FCMCredentialsFile != "" {
+		data, err := os.ReadFile(cfg.FCMCredentialsFile)
+		if err != nil {
+			return nil, fmt.Errorf("FCM_CREDENTIALS_FILE: %w", err)
+		}
+		creds, err := fcm.ParseCredentials(data)
+		if err != nil {
+			return nil, fmt.Errorf("FCM_CREDENTIALS_FILE: %w", err)
+		}
+		providers[notify.PlatformFCM] = notify.FCM(fcm.NewSender(creds, cfg.FCMBaseURL, nil))
+	}
+	if cfg.APNsKeyFile != "" {
+		data, err := os.ReadFile(cfg.APNsKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("APNS_KEY_FILE: %w", err)
+		}
+		key, err := apns.ParseKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("APNS_KEY_FILE: %w", err)
+		}
+		providers[notify.PlatformAPNs] = notify.APNs(apns.NewSender(key, cfg.APNsKeyID, cfg.APNsTeamID, cfg.APNsTopic, cfg.APNsBaseURL, nil))
+	}
+	return providers, nil
 }
 
 // vapidKeys returns the VAPID key pair of VAPID_PRIVATE_KEY, or else the
@@ -424,6 +474,9 @@ func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.Config.ShutdownTimeout)
 	defer cancel()
 	werr := s.WS.Shutdown(ctx)
+	// Before the hub and the store it asks: sends in flight are given up
+	// (and retried after a restart).
+	s.Push.Close()
 	var cerr error
 	if s.Cluster != nil {
 		cerr = s.Cluster.Close()

@@ -27,9 +27,15 @@ func TestClientsLeaveNoTrace(t *testing.T) {
 		runtime.ReadMemStats(&m)
 		return runtime.NumGoroutine(), m.HeapAlloc
 	}
-	// Warm up: pools, the first connection's lazily made parts.
-	dial(t, s, "/ws/chat/", alice.Access).close()
-	time.Sleep(100 * time.Millisecond)
+	// Warm up: pools, the first connection's lazily made parts, and what
+	// a message sets going after its commit (the search indexer, the
+	// push dispatcher, and the connections of the pool they read from).
+	w := dial(t, s, "/ws/chat/", alice.Access)
+	w.join(conv)
+	w.send(map[string]any{"type": "new_message", "conversation_id": conv, "content": "warm up"})
+	w.next("new_message")
+	w.close()
+	time.Sleep(600 * time.Millisecond)
 	g0, h0 := settle()
 
 	const n = 300

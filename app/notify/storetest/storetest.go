@@ -21,6 +21,7 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 type Store interface {
 	chat.Store
 	notify.Store
+	notify.Outbox
 }
 
 // Run runs every behaviour test of notify.Store, each in a parallel
@@ -38,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"DeleteDevice_OnlyOnesOwn", testDelete},
 		{"Devices_GoWithTheirUser", testCascade},
 		{"SetMuted_PerParticipant", testMuted},
+		{"Outbox_CoalescesPerDeviceAndConversation", testOutboxCoalesces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -262,5 +264,92 @@ func testMuted(t *testing.T, s Store) {
 	}
 	if err := s.SetMuted(ctx, a.ID, conv+1000, later); !errors.Is(err, chat.ErrNotFound) {
 		t.Errorf("an unknown conversation: %v", err)
+	}
+}
+
+// testOutboxCoalesces: the mark moves past each batch; a push makes one pending delivery per device, a newer one
+// replaces its message; a claim leases it; a send that finishes after a
+// newer message was coalesced leaves it pending for that one; gone
+// deletes the device.
+func testOutboxCoalesces(t *testing.T, s Store) {
+	ctx := context.Background()
+	a, b := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+	conv, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{a.ID, b.ID}, At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(content string) int64 {
+		t.Helper()
+		res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: conv, Sender: chat.UserLite{ID: a.ID}, Content: content, At: t0}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		return res[0].Message.ID
+	}
+	// The mark starts at the newest message when the table is made (no
+	// push for history); this database had none, so this one is above it.
+	early := send("before any device")
+	var seen []notify.PushMessage
+	decide := func(_ context.Context, batch notify.PushBatch) ([]notify.Push, error) {
+		var out []notify.Push
+		for _, m := range batch.Messages {
+			seen = append(seen, m)
+			for _, r := range m.Recipients {
+				out = append(out, notify.Push{UserID: r.UserID, ConversationID: m.ConversationID, MessageID: m.ID,
+					Collapse: notify.Collapse(conv), Payload: []byte(`{"title":"` + m.Content + `"}`)})
+			}
+		}
+		return out, nil
+	}
+	// Nobody has a device yet: the message is decided with no recipient.
+	if n, _, err := s.DecidePushes(ctx, 10, t0, time.Second, decide); err != nil || n != 1 || seen[0].ID != early || len(seen[0].Recipients) != 0 {
+		t.Fatalf("decide %d, %v: %+v", n, err, seen)
+	}
+	seen = nil
+	mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformFCM, Token: "b1", UpdatedAt: t0}, 10, true)
+	mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformAPNs, Token: "b2", UpdatedAt: t0}, 10, true)
+	first, second := send("one"), send("two")
+	if n, skipped, err := s.DecidePushes(ctx, 10, t0, time.Second, decide); err != nil || n != 2 || skipped {
+		t.Fatalf("decide: %d %v %v", n, skipped, err)
+	}
+	if len(seen) != 2 || seen[0].ID != first || len(seen[0].Recipients) != 1 || seen[0].Recipients[0].UserID != b.ID || seen[0].SenderName != a.Username {
+		t.Fatalf("batch %+v", seen)
+	}
+	if n, _, _ := s.DecidePushes(ctx, 10, t0, time.Second, decide); n != 0 {
+		t.Fatalf("decided again: %d", n)
+	}
+	if got, _ := s.ClaimDeliveries(ctx, t0, t0.Add(time.Minute), 10); len(got) != 0 {
+		t.Fatalf("claimed before due: %+v", got)
+	}
+	now := t0.Add(time.Second)
+	claimed, err := s.ClaimDeliveries(ctx, now, now.Add(time.Minute), 10)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("claimed %+v, %v; want one per device", claimed, err)
+	}
+	for _, d := range claimed {
+		if d.MessageID != second || string(d.Payload) != `{"title":"two"}` || d.Attempts != 1 || d.Device.UserID != b.ID {
+			t.Fatalf("delivery %+v: want the newest message", d)
+		}
+	}
+	if again, _ := s.ClaimDeliveries(ctx, now, now.Add(time.Minute), 10); len(again) != 0 {
+		t.Fatalf("claimed twice: %+v", again)
+	}
+	// A third message arrives while the first device's send is in flight.
+	third := send("three")
+	if _, _, err := s.DecidePushes(ctx, 10, now, time.Second, decide); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishDelivery(ctx, claimed[0], notify.Outcome{State: notify.DeliverySent}, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishDelivery(ctx, claimed[1], notify.Outcome{State: notify.DeliveryGone, Error: "gone"}, now); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.ClaimDeliveries(ctx, now, now.Add(time.Minute), 10)
+	if err != nil || len(left) != 1 || left[0].ID != claimed[0].ID || left[0].MessageID != third {
+		t.Fatalf("after finishing: %+v, %v; want the first device's delivery pending for message %d", left, err, third)
+	}
+	if devs, _ := s.Devices(ctx, b.ID); len(devs) != 1 || devs[0].ID != claimed[0].Device.ID {
+		t.Fatalf("devices %+v: want the gone one deleted", devs)
 	}
 }

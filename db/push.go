@@ -1,0 +1,150 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/confab/confab/app/notify"
+	"github.com/confab/confab/db/sqlq"
+)
+
+// The push outbox follows the messages behind push_mark (migration
+// 00013), as the search index follows them behind search_indexed: the
+// group commit never touches it. SQLite has one writer, so the write
+// transaction is the only lock the mark and the claims need.
+
+var _ notify.Outbox = (*Store)(nil)
+
+// DecidePushes implements notify.Outbox.
+func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, delay time.Duration,
+	decide func(context.Context, notify.PushBatch) ([]notify.Push, error)) (n int, skipped bool, err error) {
+	// Most of the time nothing is above the mark: a read says so without
+	// taking the write connection.
+	var behind bool
+	if err := s.read.QueryRowContext(ctx, sqlq.PushBehind).Scan(&behind); err != nil {
+		return 0, false, fmt.Errorf("decide pushes: %w", err)
+	}
+	if !behind {
+		return 0, false, nil
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var mark int64
+		if err := tx.QueryRowContext(ctx, sqlq.PushMark).Scan(&mark); err != nil {
+			return err
+		}
+		b, top, err := sqlq.ReadPushBatch(ctx, txQuerier{tx}, mark, limit)
+		if err != nil {
+			return err
+		}
+		if n = len(b.Messages); n == 0 {
+			return nil
+		}
+		pushes, err := decide(ctx, b)
+		if err != nil {
+			return err
+		}
+		for _, p := range pushes {
+			if _, err := tx.ExecContext(ctx, sqlq.PushUpsert, p.UserID, p.ConversationID, p.MessageID, p.Collapse,
+				string(p.Payload), ms(now.Add(delay)), ms(now)); err != nil {
+				return fmt.Errorf("store push: %w", err)
+			}
+		}
+		_, err = tx.ExecContext(ctx, sqlq.PushSetMark, top)
+		return err
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("decide pushes: %w", err)
+	}
+	return n, false, nil
+}
+
+// ClaimDeliveries implements notify.Outbox: one UPDATE … RETURNING
+// leases the rows, in the writer's transaction.
+func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]notify.Delivery, error) {
+	// Most of the time nothing is due: a read says so without taking
+	// the write connection, which the group commit needs.
+	var due bool
+	if err := s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending' AND next_at <= ?)`, ms(now)).Scan(&due); err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	if !due {
+		return nil, nil
+	}
+	var list []notify.Delivery
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		list = nil
+		rows, err := tx.QueryContext(ctx, `
+			UPDATE deliveries SET next_at = ?, attempts = attempts + 1, updated_at = ?
+			WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?)
+			RETURNING id`, ms(until), ms(now), ms(now), limit)
+		if err != nil {
+			return err
+		}
+		var ids []int64
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			d, err := sqlq.ScanDelivery(tx.QueryRowContext(ctx, `SELECT `+sqlq.PushDeliveryColumns+`
+				FROM deliveries x JOIN devices d ON d.id = x.device_id WHERE x.id = ?`, id))
+			if err != nil {
+				return err
+			}
+			list = append(list, d)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
+	}
+	return list, nil
+}
+
+// FinishDelivery implements notify.Outbox.
+func (s *Store) FinishDelivery(ctx context.Context, d notify.Delivery, o notify.Outcome, now time.Time) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if o.State == notify.DeliveryGone {
+			if _, err := tx.ExecContext(ctx, sqlq.PushGone, d.ID, ms(now), o.Error); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, sqlq.PushDeleteDevice, d.Device.ID)
+			return err
+		}
+		next := now
+		if !o.NextAt.IsZero() {
+			next = o.NextAt
+		}
+		_, err := tx.ExecContext(ctx, sqlq.PushFinish, d.ID, o.State, d.MessageID, ms(now), ms(next), nullable(o.Error))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("finish delivery: %w", err)
+	}
+	return nil
+}
+
+// txQuerier is a write transaction as sqlq reads through it.
+type txQuerier struct{ tx *sql.Tx }
+
+func (q txQuerier) Query(ctx context.Context, query string, args ...any) (sqlq.ClosingRows, error) {
+	rows, err := q.tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return closingRows{rows}, nil
+}
+
+func (q txQuerier) QueryRow(ctx context.Context, query string, args ...any) sqlq.Row {
+	return q.tx.QueryRowContext(ctx, query, args...)
+}
