@@ -5,6 +5,8 @@ package push
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"time"
 )
 
@@ -35,3 +37,30 @@ type RetryError struct {
 
 func (e *RetryError) Error() string { return fmt.Sprintf("push: retry later: %v", e.Err) }
 func (e *RetryError) Unwrap() error { return e.Err }
+
+// Retryable says whether a provider's answer with status may succeed
+// later: rate limits and the server or a gateway in front of it failing,
+// not a 505 or other answers that will not change.
+func Retryable(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// RetryAfter reads a Retry-After header's delay-seconds or HTTP date;
+// zero when absent or unreadable.
+func RetryAfter(v string, now time.Time) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return t.Sub(now)
+	}
+	return 0
+}

@@ -259,38 +259,11 @@ func classify(status int, reason, retryAfter string, now time.Time) error {
 		return fmt.Errorf("%w: %w", push.ErrGone, err)
 	case status == http.StatusBadRequest && (reason == "BadDeviceToken" || reason == "Unregistered" || reason == "DeviceTokenNotForTopic"):
 		return fmt.Errorf("%w: %w", push.ErrGone, err)
-	case retryable(status):
-		return &push.RetryError{After: parseRetryAfter(retryAfter, now), Err: err}
+	case push.Retryable(status):
+		return &push.RetryError{After: push.RetryAfter(retryAfter, now), Err: err}
 	default:
 		return err
 	}
-}
-
-// retryable says whether an answer with status may succeed later: rate
-// limits and the server or a gateway in front of it failing, not a 505 or
-// other answers that will not change.
-func retryable(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date; zero when absent
-// or unreadable. APNs does not document one, but a proxy may send it.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // providerToken returns the current JWT, signing a new one when it is 40

@@ -382,38 +382,11 @@ func classify(status int, retryAfter string, now time.Time, fe fcmError) error {
 		return fmt.Errorf("%w: %w", push.ErrGone, err)
 	case status == http.StatusBadRequest && fe.tokenField:
 		return fmt.Errorf("%w: %w", push.ErrGone, err)
-	case retryable(status):
-		return &push.RetryError{After: parseRetryAfter(retryAfter, now), Err: err}
+	case push.Retryable(status):
+		return &push.RetryError{After: push.RetryAfter(retryAfter, now), Err: err}
 	default:
 		return err
 	}
-}
-
-// retryable says whether an answer with status may succeed later: rate
-// limits and the server or a gateway in front of it failing, not a 505 or
-// other answers that will not change.
-func retryable(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
-}
-
-// parseRetryAfter reads delay-seconds or an HTTP date; zero when absent
-// or unreadable.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // accessToken returns the cached token or fetches one. Callers arriving
@@ -502,8 +475,8 @@ func (s *Sender) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	if resp.StatusCode != http.StatusOK {
 		_ = json.Unmarshal(raw, &body)
 		err := fmt.Errorf("token request: %d %s: %s", resp.StatusCode, body.Error, body.Description)
-		if retryable(resp.StatusCode) {
-			return "", 0, &push.RetryError{After: parseRetryAfter(resp.Header.Get("Retry-After"), now), Err: err}
+		if push.Retryable(resp.StatusCode) {
+			return "", 0, &push.RetryError{After: push.RetryAfter(resp.Header.Get("Retry-After"), now), Err: err}
 		}
 		return "", 0, err
 	}
