@@ -60,8 +60,9 @@ func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, dela
 	return n, false, nil
 }
 
-// ClaimDeliveries implements notify.Outbox: one UPDATE … RETURNING
-// leases the rows, in the writer's transaction.
+// ClaimDeliveries implements notify.Outbox: in the writer's transaction,
+// a DELETE drops the due deliveries already read, then one UPDATE …
+// RETURNING leases the rest.
 func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]notify.Delivery, error) {
 	// Most of the time nothing is due: a read says so without taking
 	// the write connection, which the group commit needs.
@@ -75,6 +76,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit
 	var list []notify.Delivery
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		list = nil
+		if _, err := tx.ExecContext(ctx, sqlq.PushDropRead, ms(now)); err != nil {
+			return fmt.Errorf("drop read: %w", err)
+		}
 		rows, err := tx.QueryContext(ctx, `
 			UPDATE deliveries SET next_at = ?, attempts = attempts + 1, updated_at = ?
 			WHERE id IN (SELECT id FROM deliveries WHERE state = 'pending' AND next_at <= ? ORDER BY next_at, id LIMIT ?)
@@ -119,6 +123,13 @@ func (s *Store) FinishDelivery(ctx context.Context, d notify.Delivery, o notify.
 				return err
 			}
 			_, err := tx.ExecContext(ctx, sqlq.PushDeleteDevice, d.Device.ID)
+			return err
+		}
+		if o.State == notify.DeliveryDropped {
+			if _, err := tx.ExecContext(ctx, sqlq.PushDrop, d.ID, d.MessageID); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, sqlq.PushDueNow, d.ID, ms(now))
 			return err
 		}
 		next := now

@@ -125,6 +125,11 @@ type Config struct {
 	// characters), "sender" ("New message from <name>") or "none" ("New
 	// message").
 	PushPreview string
+	// PushDelay is PUSH_DELAY, 0 (at most 1h): how long a push waits
+	// before it is sent, beyond the second in which a burst's messages
+	// coalesce. A recipient who reads the conversation up to the message,
+	// or comes back online, within it gets none.
+	PushDelay time.Duration
 	// FCMCredentialsFile is FCM_CREDENTIALS_FILE, empty (no FCM pushes):
 	// the Firebase service account's JSON key file.
 	FCMCredentialsFile string
@@ -197,6 +202,10 @@ func (e *Error) Error() string {
 // maxWriteDelay bounds WS_WRITE_DELAY: past it, the wait is no longer a
 // small price for fewer writes.
 const maxWriteDelay = 100 * time.Millisecond
+
+// maxPushDelay bounds PUSH_DELAY: deliveries are given up an hour after
+// they are made (notify.DispatchOptions.MaxAge).
+const maxPushDelay = time.Hour
 
 // Load reads the configuration through getenv (os.Getenv in main).
 func Load(getenv func(string) string) (Config, error) {
@@ -286,6 +295,13 @@ func Load(getenv func(string) string) (Config, error) {
 			p.fail("WS_WRITE_DELAY", v, "must be a Go duration from 0 to 100ms, such as 2ms")
 		}
 		c.WSWriteDelay = min(max(d, 0), maxWriteDelay)
+	}
+	if v := strings.TrimSpace(getenv("PUSH_DELAY")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > maxPushDelay {
+			p.fail("PUSH_DELAY", v, "must be a Go duration from 0 to 1h, such as 30s")
+		}
+		c.PushDelay = min(max(d, 0), maxPushDelay)
 	}
 	if c.WSPongTimeout <= c.WSPingInterval {
 		p.fail("WS_PONG_TIMEOUT", c.WSPongTimeout.String(), "must be longer than WS_PING_INTERVAL")

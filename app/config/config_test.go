@@ -52,6 +52,7 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"WS_PING_INTERVAL", c.WSPingInterval, 25 * time.Second},
 		{"WS_PONG_TIMEOUT", c.WSPongTimeout, 60 * time.Second},
 		{"WS_WRITE_DELAY", c.WSWriteDelay, time.Duration(0)},
+		{"PUSH_DELAY", c.PushDelay, time.Duration(0)},
 		{"MAX_BODY_BYTES", c.MaxBodyBytes, int64(64 << 10)},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 10 * time.Second},
 		{"COMMIT_QUEUE", c.CommitQueue, 4096},
@@ -97,6 +98,7 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		"WS_PING_INTERVAL":          "10s",
 		"WS_PONG_TIMEOUT":           "30s",
 		"WS_WRITE_DELAY":            "2ms",
+		"PUSH_DELAY":                "45s",
 		"MAX_BODY_BYTES":            "131072",
 		"SHUTDOWN_TIMEOUT":          "1m",
 	}))
@@ -111,7 +113,7 @@ func TestLoad_ReadsSettings(t *testing.T) {
 		c.WSFramesPerSecond != 50 || c.WSFrameBurst != 200 ||
 		c.WSUserFramesPerSecond != 70 || c.WSUserFrameBurst != 600 || // 3 × WS_FRAME_BURST
 		c.WSPingInterval != 10*time.Second || c.WSPongTimeout != 30*time.Second || c.WSWriteDelay != 2*time.Millisecond ||
-		c.MaxBodyBytes != 131072 || c.ShutdownTimeout != time.Minute {
+		c.PushDelay != 45*time.Second || c.MaxBodyBytes != 131072 || c.ShutdownTimeout != time.Minute {
 		t.Errorf("config = %+v", c)
 	}
 	if want := []string{"https://a.example", "https://b.example:8443"}; !slices.Equal(c.AllowedOrigins, want) {
@@ -157,6 +159,9 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"WS_WRITE_DELAY", "-1ms"},
 		{"WS_WRITE_DELAY", "1s"},
 		{"WS_WRITE_DELAY", "soon"},
+		{"PUSH_DELAY", "-1s"},
+		{"PUSH_DELAY", "2h"},
+		{"PUSH_DELAY", "later"},
 		{"SHUTDOWN_TIMEOUT", "10"},
 		{"JWT_SECRET", "too-short-secret"},
 		{"JWT_SECRET", strings.Repeat("s", 31)},

@@ -28,8 +28,10 @@ import (
 //     coalesced per device and conversation, moving the mark in the same
 //     transaction;
 //   - send claims due deliveries (Outbox.ClaimDeliveries: a lease, not a
-//     transaction held open), sends each from a goroutine of its own with
-//     a deadline, at most Concurrency at once, and records the outcome.
+//     transaction held open; the ones their user read meanwhile are
+//     dropped instead), drops those whose user is online again, sends
+//     each other from a goroutine of its own with a deadline, at most
+//     Concurrency at once, and records the outcome.
 //     No database transaction or connection is held while a provider
 //     answers, so a provider that hangs holds up nothing but its own
 //     sends' slots, and never the messages' writer.
@@ -78,6 +80,11 @@ type DispatchOptions struct {
 	// Delay is how long a new delivery waits before it is due, so that
 	// the messages of a burst coalesce into one push; zero: one second.
 	Delay time.Duration
+	// Grace is how much longer a new delivery waits (PUSH_DELAY): the
+	// time a recipient has to read the conversation or come back online,
+	// which drops it (Outbox.ClaimDeliveries, DeliveryDropped); zero:
+	// none beyond Delay.
+	Grace time.Duration
 	// Batch is the most messages one decision reads; zero: 200.
 	Batch int
 	// Concurrency is the most sends in flight; zero: 32.
@@ -211,7 +218,7 @@ func (d *Dispatcher) runDecide(ctx context.Context) {
 func (d *Dispatcher) DecideOnce(ctx context.Context) (n int, skipped bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, d.opt.StoreTimeout)
 	defer cancel()
-	return d.store.DecidePushes(ctx, d.opt.Batch, d.opt.Now(), d.opt.Delay, d.decide)
+	return d.store.DecidePushes(ctx, d.opt.Batch, d.opt.Now(), d.opt.Delay+max(d.opt.Grace, 0), d.decide)
 }
 
 // decide turns a batch into pushes: for each message that is not
@@ -355,11 +362,16 @@ func (d *Dispatcher) runSend(ctx context.Context) {
 				}
 				break
 			}
+			on := d.onlineAmong(ctx, list)
 			for _, dl := range list {
 				slots <- struct{}{}
 				d.sends.Add(1)
 				go func() {
 					defer func() { <-slots; d.sends.Done() }()
+					if on[dl.Device.UserID] {
+						d.drop(ctx, dl)
+						return
+					}
 					d.deliver(ctx, dl)
 				}()
 			}
@@ -376,6 +388,38 @@ func (d *Dispatcher) claim(ctx context.Context, limit int) ([]Delivery, error) {
 	now := d.opt.Now()
 	// The lease outlasts the send and the recording of its outcome.
 	return d.store.ClaimDeliveries(ctx, now, now.Add(d.opt.SendTimeout+d.opt.StoreTimeout), limit)
+}
+
+// onlineAmong says which of the claimed deliveries' users are online
+// now: they came back since the push was decided, and the app tells them.
+func (d *Dispatcher) onlineAmong(ctx context.Context, list []Delivery) map[int64]bool {
+	if len(list) == 0 {
+		return nil
+	}
+	var ids []int64
+	seen := map[int64]bool{}
+	for _, dl := range list {
+		if !seen[dl.Device.UserID] {
+			seen[dl.Device.UserID] = true
+			ids = append(ids, dl.Device.UserID)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.opt.StoreTimeout)
+	defer cancel()
+	on := map[int64]bool{}
+	for _, id := range d.online.OnlineAmong(ctx, ids) {
+		on[id] = true
+	}
+	return on
+}
+
+// drop records a claimed delivery as not sent: its user is online.
+func (d *Dispatcher) drop(ctx context.Context, dl Delivery) {
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d.opt.StoreTimeout)
+	defer cancel()
+	if err := d.store.FinishDelivery(fctx, dl, Outcome{State: DeliveryDropped}, d.opt.Now()); err != nil {
+		d.opt.Log.Warn("push: record delivery", "err", err, "delivery_id", dl.ID, "state", DeliveryDropped)
+	}
 }
 
 // errNoProvider is the error of a delivery to a platform with no

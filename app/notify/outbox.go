@@ -17,6 +17,10 @@ const (
 	// DeliveryGone is a delivery whose device the provider said is gone;
 	// the device is deleted with it.
 	DeliveryGone = "gone"
+	// DeliveryDropped is the outcome of a delivery not sent because its
+	// user came back online before it was due: the app tells them, so
+	// the row is deleted. It is never a stored state.
+	DeliveryDropped = "dropped"
 )
 
 // PushMessage is a message the dispatcher decides about, with the
@@ -80,7 +84,7 @@ type Delivery struct {
 // Outcome is how a claimed delivery's send went.
 type Outcome struct {
 	// State is DeliverySent, DeliveryPending (try again at NextAt),
-	// DeliveryFailed or DeliveryGone.
+	// DeliveryFailed, DeliveryGone or DeliveryDropped.
 	State  string
 	NextAt time.Time
 	// Error is the send's error, "" when sent.
@@ -105,12 +109,15 @@ type Outbox interface {
 	// the longest due first: their NextAt moves to until and their
 	// attempts grow by one, so that no other claim takes them before
 	// until. A sender that dies mid-send leaves them to be claimed again
-	// then (at least once).
+	// then (at least once). A due delivery whose user has read the
+	// conversation up to its message (or left it) is deleted instead of
+	// claimed: it has nothing left to tell.
 	ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]Delivery, error)
 	// FinishDelivery records the outcome of a claimed delivery's send.
 	// When a newer message was coalesced into the delivery since the
-	// claim, a sent delivery stays pending, due at now, to send the newer
-	// payload. DeliveryGone deletes the device, and with it its
-	// deliveries. A delivery that is gone already is no error.
+	// claim, a sent or dropped delivery stays pending, due at now, to
+	// send the newer payload. DeliveryGone deletes the device, and with
+	// it its deliveries; DeliveryDropped deletes the delivery. A delivery
+	// that is gone already is no error.
 	FinishDelivery(ctx context.Context, d Delivery, o Outcome, now time.Time) error
 }

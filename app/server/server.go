@@ -273,7 +273,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	// Pushes follow the committed messages; presence is the hub's, which
 	// asks the other nodes through Redis when there are some.
 	s.Push = notify.NewDispatcher(store, h, notify.DispatchOptions{
-		Preview: cfg.PushPreview, Providers: providers, Now: opt.Now, Log: log})
+		Preview: cfg.PushPreview, Providers: providers, Grace: cfg.PushDelay, Now: opt.Now, Log: log})
 	s.Push.Start()
 	return s, nil
 }

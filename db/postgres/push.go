@@ -79,7 +79,14 @@ func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, dela
 }
 
 // ClaimDeliveries implements notify.Outbox.
+//
+// The due deliveries already read are dropped first, in a statement of
+// their own: a row another node is leasing meanwhile is re-checked once
+// its lock is released, and then no longer due, so it is left alone.
 func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit int) ([]notify.Delivery, error) {
+	if _, err := s.pool.Exec(ctx, sqlq.PushDropRead, ms(now)); err != nil {
+		return nil, fmt.Errorf("claim deliveries: drop read: %w", err)
+	}
 	rows, err := s.pool.Query(ctx, `
 		WITH claimed AS (
 			UPDATE deliveries SET next_at = $1, attempts = attempts + 1, updated_at = $2
@@ -107,6 +114,13 @@ func (s *Store) FinishDelivery(ctx context.Context, d notify.Delivery, o notify.
 				return err
 			}
 			_, err := tx.Exec(ctx, sqlq.PushDeleteDevice, d.Device.ID)
+			return err
+		}
+		if o.State == notify.DeliveryDropped {
+			if _, err := tx.Exec(ctx, sqlq.PushDrop, d.ID, d.MessageID); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, sqlq.PushDueNow, d.ID, ms(now))
 			return err
 		}
 		next := now

@@ -73,6 +73,22 @@ const (
 		next_at = CASE WHEN CAST($2 AS TEXT) = 'sent' AND message_id <> CAST($3 AS BIGINT) THEN CAST($4 AS BIGINT) ELSE CAST($5 AS BIGINT) END,
 		last_error = $6, updated_at = CAST($4 AS BIGINT)
 	WHERE id = $1 AND state = 'pending'`
+	// PushDropRead deletes the pending deliveries due at $1 that have
+	// nothing left to tell: their user has read the conversation up to
+	// the message (participants.last_read_seq), or is no longer in it.
+	// A claim runs it first, so that PUSH_DELAY's grace holds back the
+	// pushes a recipient made needless meanwhile.
+	PushDropRead = `
+	DELETE FROM deliveries WHERE state = 'pending' AND next_at <= $1 AND NOT EXISTS (
+		SELECT 1 FROM participants p JOIN messages m ON m.id = deliveries.message_id
+		WHERE p.conversation_id = deliveries.conversation_id AND p.user_id = deliveries.user_id
+		  AND p.last_read_seq < m.seq)`
+	// PushDrop deletes claimed delivery $1 unless a newer message than
+	// its claim's $2 was coalesced into it; PushDueNow then makes such a
+	// delivery ($1) due at $2 again, for the newer message.
+	PushDrop   = `DELETE FROM deliveries WHERE id = $1 AND state = 'pending' AND message_id = $2`
+	PushDueNow = `UPDATE deliveries SET next_at = $2, updated_at = $2 WHERE id = $1 AND state = 'pending'`
+
 	// PushGone marks delivery $1 gone at $2 and PushDeleteDevice deletes
 	// its device $1, whose deliveries go with it.
 	PushGone         = `UPDATE deliveries SET state = 'gone', last_error = $3, updated_at = $2 WHERE id = $1`

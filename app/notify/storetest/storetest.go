@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Devices_GoWithTheirUser", testCascade},
 		{"SetMuted_PerParticipant", testMuted},
 		{"Outbox_CoalescesPerDeviceAndConversation", testOutboxCoalesces},
+		{"Outbox_DropsWhatTheRecipientNoLongerNeeds", testOutboxDrops},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -351,5 +352,108 @@ func testOutboxCoalesces(t *testing.T, s Store) {
 	}
 	if devs, _ := s.Devices(ctx, b.ID); len(devs) != 1 || devs[0].ID != claimed[0].Device.ID {
 		t.Fatalf("devices %+v: want the gone one deleted", devs)
+	}
+}
+
+// testOutboxDrops: a due delivery whose user read the conversation up to
+// its message is dropped by the claim, not claimed, while a later
+// message makes a new one; a claimed delivery finished as dropped (its
+// user came back online) is deleted, unless a newer message was
+// coalesced into it meanwhile: then it stays pending, due at once.
+func testOutboxDrops(t *testing.T, s Store) {
+	ctx := context.Background()
+	a, b, c := mustUser(t, s, "alice"), mustUser(t, s, "bob"), mustUser(t, s, "carol")
+	conv, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{a.ID, b.ID, c.ID}, At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformFCM, Token: "b1", UpdatedAt: t0}, 10, true)
+	mustRegister(t, s, notify.Device{UserID: c.ID, Platform: notify.PlatformFCM, Token: "c1", UpdatedAt: t0}, 10, true)
+	send := func(content string) int64 {
+		t.Helper()
+		res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: conv, Sender: chat.UserLite{ID: a.ID}, Content: content, At: t0}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		return res[0].Message.ID
+	}
+	decideAt := func(at time.Time) {
+		t.Helper()
+		decide := func(_ context.Context, batch notify.PushBatch) ([]notify.Push, error) {
+			var out []notify.Push
+			for _, m := range batch.Messages {
+				for _, r := range m.Recipients {
+					out = append(out, notify.Push{UserID: r.UserID, ConversationID: m.ConversationID, MessageID: m.ID,
+						Collapse: notify.Collapse(conv), Payload: []byte(`{"title":"` + m.Content + `"}`)})
+				}
+			}
+			return out, nil
+		}
+		if _, _, err := s.DecidePushes(ctx, 10, at, 3*time.Second, decide); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := send("one")
+	decideAt(t0)
+	// Bob reads the message within the wait; carol does not.
+	if _, _, err := s.MarkRead(ctx, conv, b.ID, first); err != nil {
+		t.Fatal(err)
+	}
+	due := t0.Add(3 * time.Second)
+	claimed, err := s.ClaimDeliveries(ctx, due, due.Add(time.Minute), 10)
+	if err != nil || len(claimed) != 1 || claimed[0].Device.UserID != c.ID || claimed[0].MessageID != first {
+		t.Fatalf("claimed %+v, %v; want carol's only (bob read the message)", claimed, err)
+	}
+	later := due.Add(2 * time.Minute) // past the lease
+	if again, err := s.ClaimDeliveries(ctx, later, later.Add(time.Minute), 10); err != nil || len(again) != 1 || again[0].ID != claimed[0].ID {
+		t.Fatalf("after the lease: %+v, %v; want carol's again and bob's gone", again, err)
+	}
+	if err := s.FinishDelivery(ctx, claimed[0], notify.Outcome{State: notify.DeliverySent}, later); err != nil {
+		t.Fatal(err)
+	}
+
+	// A newer message bob has not read is pushed to him.
+	second := send("two")
+	decideAt(later)
+	now := later.Add(3 * time.Second)
+	claimed, err = s.ClaimDeliveries(ctx, now, now.Add(time.Minute), 10)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("claimed %+v, %v; want bob's and carol's", claimed, err)
+	}
+	var bob, carol notify.Delivery
+	for _, d := range claimed {
+		if d.MessageID != second {
+			t.Fatalf("delivery %+v: want message %d", d, second)
+		}
+		if d.Device.UserID == b.ID {
+			bob = d
+		} else {
+			carol = d
+		}
+	}
+	// Both come back online. Bob's delivery is dropped; carol's takes a
+	// third message before it is recorded as dropped: it stays, due at
+	// once, for that one.
+	if err := s.FinishDelivery(ctx, bob, notify.Outcome{State: notify.DeliveryDropped}, now); err != nil {
+		t.Fatal(err)
+	}
+	third := send("three")
+	decideAt(now) // bob's new delivery is due at now+3s
+	if err := s.FinishDelivery(ctx, carol, notify.Outcome{State: notify.DeliveryDropped}, now); err != nil {
+		t.Fatal(err)
+	}
+	left, err := s.ClaimDeliveries(ctx, now, now.Add(time.Minute), 10)
+	if err != nil || len(left) != 1 || left[0].ID != carol.ID || left[0].MessageID != third {
+		t.Fatalf("after dropping: %+v, %v; want carol's, due at once, for message %d", left, err, third)
+	}
+	end := now.Add(time.Hour)
+	rest, err := s.ClaimDeliveries(ctx, end, end.Add(time.Minute), 10)
+	if err != nil || len(rest) != 2 {
+		t.Fatalf("an hour on: %+v, %v; want carol's and bob's new one", rest, err)
+	}
+	for _, d := range rest {
+		if d.ID == bob.ID || d.MessageID != third {
+			t.Fatalf("an hour on: %+v; want message %d, and bob's dropped delivery gone", d, third)
+		}
 	}
 }
