@@ -34,6 +34,16 @@ type pushWorld struct {
 
 func newPushWorld(t *testing.T, preview string) *pushWorld {
 	t.Helper()
+	return newPushWorldConfig(t, func(c *config.Config) {
+		if preview != "" {
+			c.PushPreview = preview
+		}
+	})
+}
+
+// newPushWorldConfig is newPushWorld with more settings.
+func newPushWorldConfig(t *testing.T, set func(*config.Config)) *pushWorld {
+	t.Helper()
 	w := &pushWorld{clock: servertest.NewClock(), wp: webpushtest.NewServer(t)}
 	var creds []byte
 	w.fcm, creds = fcmtest.NewServer(t)
@@ -44,9 +54,7 @@ func newPushWorld(t *testing.T, preview string) *pushWorld {
 	w.s = servertest.Start(t, servertest.WithNow(w.clock.Now), servertest.WithConfig(func(c *config.Config) {
 		c.WebPushAllowed = w.wp.Allowed()
 		c.FCMCredentialsFile, c.FCMBaseURL = path, w.fcm.URL
-		if preview != "" {
-			c.PushPreview = preview
-		}
+		set(c)
 	}))
 	return w
 }
@@ -314,5 +322,92 @@ func TestPush_HangingProviderNeverSlowsSends(t *testing.T) {
 	}
 	if n := len(w.wp.Received()); n != 0 {
 		t.Fatalf("the push service accepted %d: it should still hang", n)
+	}
+}
+
+// TestPush_DelayHoldsBackWhatWasRead: with PUSH_DELAY, a push waits that
+// long; a recipient who reads the conversation meanwhile gets none,
+// one who does not gets theirs once it has passed, and a later message
+// the reader has not read is pushed to them again.
+func TestPush_DelayHoldsBackWhatWasRead(t *testing.T) {
+	w := newPushWorldConfig(t, func(c *config.Config) { c.PushDelay = 5 * time.Second })
+	a, b, c := w.s.Register(t, "ann"), w.s.Register(t, "bob"), w.s.Register(t, "cat")
+	w.browser(t, b)
+	catSub := w.browser(t, c)
+	conv := w.s.Conversation(t, a, b, c)
+	id := w.s.Send(t, a, conv, "are you there?")
+	w.decided(t, id)
+
+	w.clock.Advance(2 * time.Second) // past the coalescing second, within the delay
+	time.Sleep(300 * time.Millisecond)
+	if n := w.wp.Requests(); n != 0 {
+		t.Fatalf("%d pushes sent within PUSH_DELAY", n)
+	}
+	// Bob, who went to the background a moment ago, reads it on another
+	// device (over REST: no socket stays open).
+	wantStatus(t, w.s.Do(t, http.MethodPost, p("/api/conversations/%d/read/", conv), b.Access,
+		map[string]int64{"message_id": id}), http.StatusOK)
+	w.clock.Advance(4 * time.Second)
+	eventually(t, "cat's push", func() bool { return len(w.wp.Received()) >= 1 })
+	eventually(t, "no pending delivery", func() bool {
+		return count(t, w.s, `SELECT count(*) FROM deliveries WHERE state = 'pending'`) == 0
+	})
+	got := w.wp.Received()
+	if len(got) != 1 || got[0].Subscription.Endpoint != catSub.Endpoint || decode(t, got[0].Payload).Data["message_id"] != strconv.FormatInt(id, 10) {
+		t.Fatalf("pushes %+v, want one, to cat", got)
+	}
+	if n := w.deliveries(t, b); n != 0 {
+		t.Fatalf("bob, who read the message within the delay, has %d deliveries", n)
+	}
+	if n := w.deliveries(t, c); n != 1 {
+		t.Fatalf("cat has %d deliveries, want 1", n)
+	}
+
+	next := w.s.Send(t, a, conv, "and now?")
+	w.decided(t, next)
+	w.clock.Advance(7 * time.Second)
+	eventually(t, "the second message's pushes", func() bool { return len(w.wp.Received()) == 3 })
+	for _, r := range w.wp.Received()[1:] {
+		if decode(t, r.Payload).Data["message_id"] != strconv.FormatInt(next, 10) {
+			t.Fatalf("push %s, want message %d", r.Payload, next)
+		}
+	}
+}
+
+// TestPush_DelayHoldsBackWhoCameBack: a recipient offline when the
+// message was decided who opens a socket within PUSH_DELAY gets no push
+// (the app shows it); once they are gone again, the next message is
+// pushed.
+func TestPush_DelayHoldsBackWhoCameBack(t *testing.T) {
+	w := newPushWorldConfig(t, func(c *config.Config) { c.PushDelay = 5 * time.Second })
+	a, b := w.s.Register(t, "ann"), w.s.Register(t, "bob")
+	w.browser(t, b)
+	w.phone(t, b, "bob-phone")
+	conv := w.s.Conversation(t, a, b)
+	id := w.s.Send(t, a, conv, "hello")
+	w.decided(t, id)
+	if n := w.deliveries(t, b); n != 2 {
+		t.Fatalf("%d deliveries decided, want 2 (bob was offline)", n)
+	}
+
+	ws, _, err := websocket.DefaultDialer.Dial(w.s.WSURL("/ws/chat/?token="+b.Access), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "bob online", func() bool { return len(w.s.Hub.OnlineAmong(context.Background(), []int64{b.ID})) == 1 })
+	w.clock.Advance(6 * time.Second)
+	eventually(t, "the deliveries dropped", func() bool { return w.deliveries(t, b) == 0 })
+	if n, m := w.wp.Requests(), len(w.fcm.Messages()); n != 0 || m != 0 {
+		t.Fatalf("%d web pushes, %d fcm messages to a user who came back online", n, m)
+	}
+
+	ws.Close()
+	eventually(t, "bob offline", func() bool { return len(w.s.Hub.OnlineAmong(context.Background(), []int64{b.ID})) == 0 })
+	next := w.s.Send(t, a, conv, "are you still there?")
+	w.decided(t, next)
+	w.clock.Advance(6 * time.Second)
+	eventually(t, "the pushes of the next message", func() bool { return len(w.wp.Received()) == 1 && len(w.fcm.Messages()) == 1 })
+	if got := decode(t, w.wp.Received()[0].Payload).Data["message_id"]; got != strconv.FormatInt(next, 10) {
+		t.Fatalf("push for message %s, want %d", got, next)
 	}
 }
