@@ -532,3 +532,22 @@ func TestSend_Concurrent(t *testing.T) {
 		t.Fatalf("received %d, want 32", n)
 	}
 }
+
+// TestSend_OnlyTheSubscriptionsKey: a subscription made for one
+// applicationServerKey takes messages signed with it, and a push service
+// refuses (403) those signed with another, as browsers' services do.
+func TestSend_OnlyTheSubscriptionsKey(t *testing.T) {
+	srv := webpushtest.NewServer(t)
+	keys, other := mustKeys(t), mustKeys(t)
+	sub := srv.SubscribeFor(t, keys.Public())
+	if err := webpush.NewSender(keys, subject, srv.Allowed(), nil).Send(t.Context(), sub, note()); err != nil {
+		t.Fatalf("Send with the subscription's key: %v", err)
+	}
+	err := webpush.NewSender(other, subject, srv.Allowed(), nil).Send(t.Context(), sub, note())
+	if err == nil || !strings.Contains(err.Error(), "403") {
+		t.Fatalf("Send with another key: %v, want a 403 refusal", err)
+	}
+	if n := len(srv.Received()); n != 1 {
+		t.Fatalf("%d messages accepted, want 1", n)
+	}
+}

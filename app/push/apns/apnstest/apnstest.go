@@ -104,6 +104,13 @@ func NewServer(t testing.TB) (s *Server, keyP8 []byte, keyID, teamID string) {
 // Client returns an HTTP/2 client that trusts the stand-in's certificate.
 func (s *Server) Client() *http.Client { return s.srv.Client() }
 
+// CertificatePEM is the stand-in's TLS certificate (for 127.0.0.1), to
+// trust from another process: write it to a file and name it in that
+// process's SSL_CERT_FILE.
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+}
+
 // Unregister makes APNs answer device with 410 Unregistered.
 func (s *Server) Unregister(device string) { s.set(device, http.StatusGone, "Unregistered") }
 

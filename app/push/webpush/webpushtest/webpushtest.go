@@ -8,6 +8,7 @@
 package webpushtest
 
 import (
+	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdh"
@@ -78,6 +79,9 @@ type subscription struct {
 	status int           // when not 0, answer this instead of accepting
 	after  time.Duration // Retry-After sent with status
 	hang   bool          // answer only once the request is given up
+	// appKey is the applicationServerKey the subscription was made
+	// with (SubscribeFor), which every message's VAPID k must be.
+	appKey []byte
 }
 
 // NewServer starts a stand-in push service, closed when the test ends.
@@ -106,6 +110,23 @@ func (s *Server) Allowed() []string { return []string{s.URL + "/push/"} }
 // pair, a 16-byte auth secret and an endpoint on this server.
 func (s *Server) Subscribe(t testing.TB) webpush.Subscription {
 	t.Helper()
+	return s.SubscribeFor(t, "")
+}
+
+// SubscribeFor is Subscribe with an applicationServerKey (base64url, the
+// uncompressed P-256 point, as pushManager.subscribe takes it): as
+// browsers' push services do (RFC 8292 §4.2), messages whose VAPID key
+// is another are refused with 403. "" accepts any key.
+func (s *Server) SubscribeFor(t testing.TB, appServerKey string) webpush.Subscription {
+	t.Helper()
+	var appKey []byte
+	if appServerKey != "" {
+		k, err := base64.RawURLEncoding.DecodeString(appServerKey)
+		if err != nil {
+			t.Fatalf("webpushtest: applicationServerKey %q is not base64url: %v", appServerKey, err)
+		}
+		appKey = k
+	}
 	priv, err := ecdh.P256().GenerateKey(rand.Reader)
 	if err != nil {
 		t.Fatalf("webpushtest: subscription key: %v", err)
@@ -125,7 +146,7 @@ func (s *Server) Subscribe(t testing.TB) webpush.Subscription {
 		Auth:     b64(auth),
 	}
 	s.mu.Lock()
-	s.subs[sub.Endpoint] = &subscription{pub: sub, priv: priv, auth: auth}
+	s.subs[sub.Endpoint] = &subscription{pub: sub, priv: priv, auth: auth, appKey: appKey}
 	s.mu.Unlock()
 	return sub
 }
@@ -148,6 +169,16 @@ func (s *Server) Hang(sub webpush.Subscription) {
 	defer s.mu.Unlock()
 	if x := s.subs[sub.Endpoint]; x != nil {
 		x.hang = true
+	}
+}
+
+// Release makes the server answer sub's messages again after Hang:
+// requests held already stay held until their sender gives up.
+func (s *Server) Release(sub webpush.Subscription) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if x := s.subs[sub.Endpoint]; x != nil {
+		x.hang = false
 	}
 }
 
@@ -201,8 +232,14 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// RFC 8292 §4.2: a bad or missing token is 401.
-	if err := s.checkVAPID(r.Header.Get("Authorization")); err != nil {
+	key, err := s.checkVAPID(r.Header.Get("Authorization"))
+	if err != nil {
 		http.Error(w, "vapid: "+err.Error(), http.StatusUnauthorized)
+		return
+	}
+	// RFC 8292 §4.2: a key other than the subscription's is 403.
+	if x.appKey != nil && !bytes.Equal(key, x.appKey) {
+		http.Error(w, "vapid: k is not the subscription's applicationServerKey", http.StatusForbidden)
 		return
 	}
 	ttl, err := strconv.ParseInt(r.Header.Get("TTL"), 10, 64)
@@ -259,10 +296,10 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 // checkVAPID verifies "vapid t=<jwt>, k=<key>" (RFC 8292 §3): the JWT
 // is ES256-signed by k, its audience is this server's origin, it has not
 // expired and expires within 24 hours, and it names a contact.
-func (s *Server) checkVAPID(h string) error {
+func (s *Server) checkVAPID(h string) ([]byte, error) {
 	scheme, params, ok := strings.Cut(h, " ")
 	if !ok || !strings.EqualFold(scheme, "vapid") {
-		return errors.New("Authorization is not a vapid scheme")
+		return nil, errors.New("Authorization is not a vapid scheme")
 	}
 	var tok, key string
 	for p := range strings.SplitSeq(params, ",") {
@@ -275,37 +312,37 @@ func (s *Server) checkVAPID(h string) error {
 		}
 	}
 	if tok == "" || key == "" {
-		return errors.New("need both t= and k=")
+		return nil, errors.New("need both t= and k=")
 	}
 	kb, err := base64.RawURLEncoding.DecodeString(key)
 	if err != nil {
-		return fmt.Errorf("k is not base64url: %w", err)
+		return nil, fmt.Errorf("k is not base64url: %w", err)
 	}
 	pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), kb)
 	if err != nil {
-		return fmt.Errorf("k is not a P-256 point: %w", err)
+		return nil, fmt.Errorf("k is not a P-256 point: %w", err)
 	}
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		return errors.New("t is not a JWT")
+		return nil, errors.New("t is not a JWT")
 	}
 	var header struct {
 		Alg string `json:"alg"`
 	}
 	if err := decodeJSON(parts[0], &header); err != nil {
-		return fmt.Errorf("JWT header: %w", err)
+		return nil, fmt.Errorf("JWT header: %w", err)
 	}
 	if header.Alg != "ES256" {
-		return fmt.Errorf("JWT alg %q, want ES256", header.Alg)
+		return nil, fmt.Errorf("JWT alg %q, want ES256", header.Alg)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil || len(sig) != 64 {
-		return errors.New("JWT signature is not 64 bytes of base64url")
+		return nil, errors.New("JWT signature is not 64 bytes of base64url")
 	}
 	digest := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	r, ss := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
 	if !ecdsa.Verify(pub, digest[:], r, ss) {
-		return errors.New("JWT signature does not verify with k")
+		return nil, errors.New("JWT signature does not verify with k")
 	}
 	var claims struct {
 		Aud string `json:"aud"`
@@ -313,20 +350,20 @@ func (s *Server) checkVAPID(h string) error {
 		Sub string `json:"sub"`
 	}
 	if err := decodeJSON(parts[1], &claims); err != nil {
-		return fmt.Errorf("JWT claims: %w", err)
+		return nil, fmt.Errorf("JWT claims: %w", err)
 	}
 	now := s.Now()
 	switch exp := time.Unix(claims.Exp, 0); {
 	case claims.Aud != s.URL:
-		return fmt.Errorf("aud %q, want %q", claims.Aud, s.URL)
+		return nil, fmt.Errorf("aud %q, want %q", claims.Aud, s.URL)
 	case !exp.After(now):
-		return errors.New("token expired")
+		return nil, errors.New("token expired")
 	case exp.After(now.Add(24 * time.Hour)):
-		return errors.New("exp more than 24 hours ahead")
+		return nil, errors.New("exp more than 24 hours ahead")
 	case !strings.HasPrefix(claims.Sub, "mailto:") && !strings.HasPrefix(claims.Sub, "https://"):
-		return fmt.Errorf("sub %q is not a mailto: or https: contact", claims.Sub)
+		return nil, fmt.Errorf("sub %q is not a mailto: or https: contact", claims.Sub)
 	}
-	return nil
+	return kb, nil
 }
 
 func decodeJSON(b64 string, v any) error {
