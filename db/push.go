@@ -67,7 +67,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, now, until time.Time, limit
 	// Most of the time nothing is due: a read says so without taking
 	// the write connection, which the group commit needs.
 	var due bool
-	if err := s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending' AND next_at <= ?)`, ms(now)).Scan(&due); err != nil {
+	if err := s.read.QueryRowContext(ctx, sqlq.PushDue, ms(now)).Scan(&due); err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
 	if !due {

@@ -73,6 +73,8 @@ const (
 		next_at = CASE WHEN CAST($2 AS TEXT) = 'sent' AND message_id <> CAST($3 AS BIGINT) THEN CAST($4 AS BIGINT) ELSE CAST($5 AS BIGINT) END,
 		last_error = $6, updated_at = CAST($4 AS BIGINT)
 	WHERE id = $1 AND state = 'pending'`
+	// PushDue says whether a pending delivery is due at $1.
+	PushDue = `SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 'pending' AND next_at <= $1)`
 	// PushDropRead deletes the pending deliveries due at $1 that have
 	// nothing left to tell: their user has read the conversation up to
 	// the message (participants.last_read_seq), or is no longer in it.
