@@ -138,7 +138,7 @@ func countRows(t *testing.T, d *sql.DB, query string) int {
 func TestPush_SIGKILLWithinTheDelayLosesNone(t *testing.T) {
 	wp := webpushtest.NewServer(t)
 	s := &crashServer{t: t, bin: BuildBinary(t, "push"), db: filepath.Join(t.TempDir(), "confab.db"),
-		env: pushEnv(wp, "PUSH_DELAY=3s"), logs: &servertest.LogBuffer{}}
+		env: pushEnv(wp, "PUSH_DELAY=5s"), logs: &servertest.LogBuffer{}}
 	t.Cleanup(func() {
 		if s.cmd != nil {
 			s.cmd.Process.Kill()
@@ -154,7 +154,8 @@ func TestPush_SIGKILLWithinTheDelayLosesNone(t *testing.T) {
 	conv := pushGroup(t, s.url, ann, bob)
 	id := pushSend(t, s.url, ann, conv, "see you at noon")
 
-	// The push is decided (its delivery is in the file), and waits.
+	// The push is decided (its delivery is in the file), and waits out
+	// PUSH_DELAY: the kill comes well within it.
 	file := openFile(t, s.db)
 	eventually(t, 10*time.Second, "the delivery is stored", func() bool {
 		return countRows(t, file, `SELECT count(*) FROM deliveries WHERE state = 'pending'`) == 1
@@ -198,7 +199,7 @@ func maps(got, want map[string]string) bool {
 // sent on node 0, and one again once they have left.
 func TestPush_ThreeNodesOnePushPerUserAndConversation(t *testing.T) {
 	wp := webpushtest.NewServer(t)
-	c := startClusterEnv(t, 3, nil, "WEBPUSH_ALLOWED_ENDPOINTS="+wp.URL+"/push/", "PUSH_DELAY=4s")
+	c := startClusterEnv(t, 3, nil, "WEBPUSH_ALLOWED_ENDPOINTS="+wp.URL+"/push/", "PUSH_DELAY=6s")
 	t.Cleanup(func() {
 		if t.Failed() {
 			for i, p := range c.nodes {
@@ -240,7 +241,10 @@ func TestPush_ThreeNodesOnePushPerUserAndConversation(t *testing.T) {
 	eventually(t, 10*time.Second, "node 0 sees here online", func() bool { return c.seesOnline(0, asker, here) })
 
 	// Six messages into each conversation, from every node in turn, the
-	// conversations at once.
+	// conversations at once. They take well under PUSH_DELAY, so each
+	// user's pushes for a conversation fall in one window: its first
+	// delivery, due a second plus PUSH_DELAY after it was decided, takes
+	// the later messages instead of a second delivery.
 	last := make([]int64, len(convs))
 	var wg sync.WaitGroup
 	for i, conv := range convs {
