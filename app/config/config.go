@@ -125,7 +125,7 @@ type Config struct {
 	// characters), "sender" ("New message from <name>") or "none" ("New
 	// message").
 	PushPreview string
-	// PushDelay is PUSH_DELAY, 0 (at most 1h): how long a push waits
+	// PushDelay is PUSH_DELAY, 0 (at most 10m): how long a push waits
 	// before it is sent, beyond the second in which a burst's messages
 	// coalesce. A recipient who reads the conversation up to the message,
 	// or comes back online, within it gets none.
@@ -203,9 +203,10 @@ func (e *Error) Error() string {
 // small price for fewer writes.
 const maxWriteDelay = 100 * time.Millisecond
 
-// maxPushDelay bounds PUSH_DELAY: deliveries are given up an hour after
-// they are made (notify.DispatchOptions.MaxAge).
-const maxPushDelay = time.Hour
+// maxPushDelay bounds PUSH_DELAY: a delivery is retried for an hour after
+// it is made (notify.DispatchOptions.MaxAge), and the wait must leave
+// most of that hour to its retries.
+const maxPushDelay = 10 * time.Minute
 
 // Load reads the configuration through getenv (os.Getenv in main).
 func Load(getenv func(string) string) (Config, error) {
@@ -299,7 +300,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if v := strings.TrimSpace(getenv("PUSH_DELAY")); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > maxPushDelay {
-			p.fail("PUSH_DELAY", v, "must be a Go duration from 0 to 1h, such as 30s")
+			p.fail("PUSH_DELAY", v, "must be a Go duration from 0 to 10m, such as 30s")
 		}
 		c.PushDelay = min(max(d, 0), maxPushDelay)
 	}

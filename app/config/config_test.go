@@ -160,7 +160,7 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"WS_WRITE_DELAY", "1s"},
 		{"WS_WRITE_DELAY", "soon"},
 		{"PUSH_DELAY", "-1s"},
-		{"PUSH_DELAY", "2h"},
+		{"PUSH_DELAY", "11m"},
 		{"PUSH_DELAY", "later"},
 		{"SHUTDOWN_TIMEOUT", "10"},
 		{"JWT_SECRET", "too-short-secret"},
