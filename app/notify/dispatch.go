@@ -277,9 +277,9 @@ func (d *Dispatcher) takeDue(wait time.Duration) time.Duration {
 // while it says it was busy, and otherwise after a wait that doubles up
 // to Idle (or less, as next says) unless wake fires first.
 func (d *Dispatcher) pace(ctx context.Context, wake <-chan struct{}, round func() (busy bool), next func(time.Duration) time.Duration) {
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	defer timer.Stop()
-	<-timer.C
 	wait := d.opt.Every
 	sleep := func(w time.Duration) bool {
 		timer.Reset(w)
@@ -306,9 +306,7 @@ func (d *Dispatcher) pace(ctx context.Context, wake <-chan struct{}, round func(
 			return
 		case <-timer.C:
 		case <-wake:
-			if !timer.Stop() {
-				<-timer.C
-			}
+			timer.Stop() // since Go 1.23 no stale tick is left to drain
 			wait = d.opt.Every
 		}
 	}
