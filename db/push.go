@@ -19,17 +19,19 @@ var _ notify.Outbox = (*Store)(nil)
 
 // DecidePushes implements notify.Outbox.
 func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, delay time.Duration,
-	decide func(context.Context, notify.PushBatch) ([]notify.Push, error)) (n int, skipped bool, err error) {
+	decide func(context.Context, notify.PushBatch) ([]notify.Push, error)) (notify.Decided, error) {
 	// Most of the time nothing is above the mark: a read says so without
 	// taking the write connection.
 	var behind bool
 	if err := s.read.QueryRowContext(ctx, sqlq.PushBehind).Scan(&behind); err != nil {
-		return 0, false, fmt.Errorf("decide pushes: %w", err)
+		return notify.Decided{}, fmt.Errorf("decide pushes: %w", err)
 	}
 	if !behind {
-		return 0, false, nil
+		return notify.Decided{}, nil
 	}
-	err = s.tx(ctx, func(tx *sql.Tx) error {
+	var r notify.Decided
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		r = notify.Decided{}
 		var mark int64
 		if err := tx.QueryRowContext(ctx, sqlq.PushMark).Scan(&mark); err != nil {
 			return err
@@ -38,7 +40,7 @@ func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, dela
 		if err != nil {
 			return err
 		}
-		if n = len(b.Messages); n == 0 {
+		if r.Read = len(b.Messages); r.Read == 0 {
 			return nil
 		}
 		pushes, err := decide(ctx, b)
@@ -46,8 +48,12 @@ func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, dela
 			return err
 		}
 		for _, p := range pushes {
-			if _, err := tx.ExecContext(ctx, sqlq.PushUpsert, p.UserID, p.ConversationID, p.MessageID, p.Collapse,
-				string(p.Payload), ms(now.Add(delay)), ms(now)); err != nil {
+			rows, err := tx.QueryContext(ctx, sqlq.PushUpsert, p.UserID, p.ConversationID, p.MessageID, p.Collapse,
+				string(p.Payload), ms(now.Add(delay)), ms(now))
+			if err != nil {
+				return fmt.Errorf("store push: %w", err)
+			}
+			if err := countPlatforms(rows, &r.Queued); err != nil {
 				return fmt.Errorf("store push: %w", err)
 			}
 		}
@@ -55,9 +61,75 @@ func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, dela
 		return err
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("decide pushes: %w", err)
+		return notify.Decided{}, fmt.Errorf("decide pushes: %w", err)
 	}
-	return n, false, nil
+	return r, nil
+}
+
+// countPlatforms adds the platforms PushUpsert returned to counts, and
+// closes rows.
+func countPlatforms(rows *sql.Rows, counts *map[string]int) error {
+	defer rows.Close()
+	for rows.Next() {
+		var platform string
+		if err := rows.Scan(&platform); err != nil {
+			return err
+		}
+		if *counts == nil {
+			*counts = map[string]int{}
+		}
+		(*counts)[platform]++
+	}
+	return rows.Err()
+}
+
+// PendingDeliveries implements notify.Outbox, from the read pool.
+func (s *Store) PendingDeliveries(ctx context.Context) (map[string]int, error) {
+	rows, err := s.read.QueryContext(ctx, sqlq.PushPending)
+	if err != nil {
+		return nil, fmt.Errorf("pending deliveries: %w", err)
+	}
+	defer rows.Close()
+	counts := map[string]int{}
+	for rows.Next() {
+		var platform string
+		var n int
+		if err := rows.Scan(&platform, &n); err != nil {
+			return nil, fmt.Errorf("pending deliveries: %w", err)
+		}
+		counts[platform] = n
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pending deliveries: %w", err)
+	}
+	return counts, nil
+}
+
+// PruneDeliveries implements notify.Outbox. A read says first whether
+// anything is old enough, so that an idle server does not take the
+// write connection, which the group commit needs.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	var old bool
+	if err := s.read.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM deliveries WHERE state <> 'pending' AND updated_at < ?)`,
+		ms(before)).Scan(&old); err != nil {
+		return 0, fmt.Errorf("prune deliveries: %w", err)
+	}
+	if !old {
+		return 0, nil
+	}
+	var n int64
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, sqlq.PushPrune, ms(before), limit)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune deliveries: %w", err)
+	}
+	return int(n), nil
 }
 
 // ClaimDeliveries implements notify.Outbox: in the writer's transaction,

@@ -1,7 +1,11 @@
 package api_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -14,14 +18,16 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/confab/confab/app/config"
+	"github.com/confab/confab/app/push/apns/apnstest"
 	"github.com/confab/confab/app/push/fcm/fcmtest"
 	"github.com/confab/confab/app/push/webpush"
 	"github.com/confab/confab/app/push/webpush/webpushtest"
+	"github.com/confab/confab/app/server"
 	"github.com/confab/confab/app/server/servertest"
 )
 
-// pushWorld is a server whose dispatcher pushes to a Web Push stand-in
-// and an FCM stand-in. Its clock stands still: a delivery is due a
+// pushWorld is a server whose dispatcher pushes to a Web Push stand-in,
+// an FCM stand-in and an APNs stand-in. Its clock stands still: a delivery is due a
 // second after it was decided (the coalescing delay), so nothing is sent
 // until the test advances the clock, and what is decided before then
 // coalesces whatever the timing.
@@ -30,6 +36,7 @@ type pushWorld struct {
 	clock *servertest.Clock
 	wp    *webpushtest.Server
 	fcm   *fcmtest.Server
+	apns  *apnstest.Server
 }
 
 func newPushWorld(t *testing.T, preview string) *pushWorld {
@@ -51,12 +58,79 @@ func newPushWorldConfig(t *testing.T, set func(*config.Config)) *pushWorld {
 	if err := os.WriteFile(path, creds, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	var key []byte
+	var keyID, teamID string
+	w.apns, key, keyID, teamID = apnstest.NewServer(t)
+	keyPath := filepath.Join(t.TempDir(), "AuthKey.p8")
+	if err := os.WriteFile(keyPath, key, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	w.s = servertest.Start(t, servertest.WithNow(w.clock.Now), servertest.WithConfig(func(c *config.Config) {
 		c.WebPushAllowed = w.wp.Allowed()
 		c.FCMCredentialsFile, c.FCMBaseURL = path, w.fcm.URL
+		c.APNsKeyFile, c.APNsKeyID, c.APNsTeamID, c.APNsTopic, c.APNsBaseURL = keyPath, keyID, teamID, apnstest.Topic, w.apns.URL
 		set(c)
-	}))
+	}), servertest.Option(func(_ *config.Config, o *server.Options) { o.APNsClient = w.apns.Client() }))
 	return w
+}
+
+// iphone registers an APNs device token for u.
+func (w *pushWorld) iphone(t *testing.T, u servertest.User, token string) {
+	t.Helper()
+	wantStatus(t, w.s.Do(t, http.MethodPost, "/api/devices/", u.Access, map[string]string{"platform": "apns", "token": token}), http.StatusCreated)
+}
+
+// devices is how many devices u has.
+func (w *pushWorld) devices(t *testing.T, u servertest.User) int {
+	t.Helper()
+	r := w.s.Do(t, http.MethodGet, "/api/devices/", u.Access, nil)
+	wantStatus(t, r, http.StatusOK)
+	var list []json.RawMessage
+	if err := json.Unmarshal(r.Body, &list); err != nil {
+		var page struct {
+			Results []json.RawMessage `json:"results"`
+		}
+		if err := json.Unmarshal(r.Body, &page); err != nil {
+			t.Fatalf("devices %s: %v", r.Body, err)
+		}
+		list = page.Results
+	}
+	return len(list)
+}
+
+// metrics scrapes /metrics into "name{labels}" → value.
+func (w *pushWorld) metrics(t *testing.T) map[string]float64 {
+	t.Helper()
+	r := w.s.Do(t, http.MethodGet, "/metrics", "", nil)
+	wantStatus(t, r, http.StatusOK)
+	series := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(r.Body))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("bad metrics line %q", line)
+		}
+		series[line[:i]] = v
+	}
+	return series
+}
+
+// deliveries is confab_deliveries_total's series for provider and result.
+func deliveriesSeries(provider, result string) string {
+	return `confab_deliveries_total{provider="` + provider + `",result="` + result + `"}`
+}
+
+// webPushTopic is the Topic header a Web Push of collapse key carries
+// (RFC 8030: 32 characters of base64url).
+func webPushTopic(collapse string) string {
+	h := sha256.Sum256([]byte(collapse))
+	return base64.RawURLEncoding.EncodeToString(h[:])[:32]
 }
 
 // browser registers a Web Push subscription on the stand-in for u.
@@ -322,6 +396,204 @@ func TestPush_HangingProviderNeverSlowsSends(t *testing.T) {
 	}
 	if n := len(w.wp.Received()); n != 0 {
 		t.Fatalf("the push service accepted %d: it should still hang", n)
+	}
+}
+
+// TestPush_EveryProviderGetsPayloadAndCollapseKey: an offline user with a
+// browser, an Android phone and an iPhone gets one push on each, through
+// each provider's stand-in, with the sender's name, the unread badge, the
+// message's ids and the conversation's collapse key; /metrics counts
+// each provider's delivery queued and sent, and none left pending.
+func TestPush_EveryProviderGetsPayloadAndCollapseKey(t *testing.T) {
+	w := newPushWorld(t, "")
+	a, b := w.s.Register(t, "ann"), w.s.Register(t, "bob")
+	w.browser(t, b)
+	w.phone(t, b, "bob-android")
+	iphone := apnstest.DeviceToken()
+	w.iphone(t, b, iphone)
+	conv := w.s.Conversation(t, a, b)
+	id := w.s.Send(t, a, conv, "lunch?")
+	w.decided(t, id)
+	if m := w.metrics(t); m[`confab_deliveries_pending{provider="apns"}`] != 1 || m[`confab_deliveries_pending{provider="fcm"}`] != 1 ||
+		m[`confab_deliveries_pending{provider="webpush"}`] != 1 || m[`confab_deliveries_pending{provider="webhook"}`] != 0 {
+		t.Errorf("before the sends, pending %v %v %v: want one per provider", m[`confab_deliveries_pending{provider="apns"}`],
+			m[`confab_deliveries_pending{provider="fcm"}`], m[`confab_deliveries_pending{provider="webpush"}`])
+	}
+	w.flush(t)
+
+	collapse := "conv-" + strconv.FormatInt(conv, 10)
+	title := "New message from " + a.Username
+	msgID := strconv.FormatInt(id, 10)
+
+	wp := w.wp.Received()
+	if len(wp) != 1 {
+		t.Fatalf("%d web pushes, want 1", len(wp))
+	}
+	if p := decode(t, wp[0].Payload); p.Title != title || p.Badge != 1 || p.Data["message_id"] != msgID || wp[0].Topic != webPushTopic(collapse) {
+		t.Errorf("web push %s topic %q: want %q, badge 1, message %s, topic of %s", wp[0].Payload, wp[0].Topic, title, msgID, collapse)
+	}
+
+	fm := w.fcm.Messages()
+	if len(fm) != 1 {
+		t.Fatalf("%d FCM messages, want 1", len(fm))
+	}
+	if m := fm[0]; m.Token != "bob-android" || m.Notification.Title != title || m.Data["message_id"] != msgID ||
+		m.Android.CollapseKey != collapse || m.Android.Notification.NotificationCount == nil || *m.Android.Notification.NotificationCount != 1 {
+		t.Errorf("FCM message %+v: want %q, message %s, collapse key %s, count 1", m, title, msgID, collapse)
+	}
+
+	an := w.apns.Received()
+	if len(an) != 1 {
+		t.Fatalf("%d APNs notifications, want 1", len(an))
+	}
+	n := an[0]
+	aps, _ := n.Payload["aps"].(map[string]any)
+	alert, _ := aps["alert"].(map[string]any)
+	if n.DeviceToken != iphone || n.Header.Get("apns-collapse-id") != collapse || n.Header.Get("apns-topic") != apnstest.Topic ||
+		alert["title"] != title || aps["badge"] != float64(1) || n.Payload["message_id"] != msgID {
+		t.Errorf("APNs notification to %s, headers %v, payload %v: want %q, badge 1, message %s, collapse id %s",
+			n.DeviceToken, n.Header, n.Payload, title, msgID, collapse)
+	}
+
+	m := w.metrics(t)
+	for _, provider := range []string{"webpush", "fcm", "apns"} {
+		if m[deliveriesSeries(provider, "queued")] != 1 || m[deliveriesSeries(provider, "sent")] != 1 ||
+			m[deliveriesSeries(provider, "failed")] != 0 || m[deliveriesSeries(provider, "gone")] != 0 {
+			t.Errorf("%s: queued %v sent %v failed %v gone %v, want 1 1 0 0", provider, m[deliveriesSeries(provider, "queued")],
+				m[deliveriesSeries(provider, "sent")], m[deliveriesSeries(provider, "failed")], m[deliveriesSeries(provider, "gone")])
+		}
+		if v, ok := m[`confab_deliveries_pending{provider="`+provider+`"}`]; !ok || v != 0 {
+			t.Errorf("%s pending %v (exported %v), want 0", provider, v, ok)
+		}
+	}
+}
+
+// TestPush_GoneTokensAreRemoved: each provider's "this device is gone"
+// answer deletes the device (it is no longer listed), counts the
+// delivery gone, and the user's other devices stay.
+func TestPush_GoneTokensAreRemoved(t *testing.T) {
+	for _, tt := range []struct {
+		name, provider string
+		register       func(w *pushWorld, t *testing.T, u servertest.User) // registers the device and makes it gone
+	}{
+		{"webpush_404", "webpush", func(w *pushWorld, t *testing.T, u servertest.User) {
+			w.wp.Fail(w.browser(t, u), http.StatusNotFound, 0)
+		}},
+		{"webpush_410", "webpush", func(w *pushWorld, t *testing.T, u servertest.User) {
+			w.wp.Fail(w.browser(t, u), http.StatusGone, 0)
+		}},
+		{"fcm_unregistered", "fcm", func(w *pushWorld, t *testing.T, u servertest.User) {
+			w.phone(t, u, "old-android")
+			w.fcm.Unregister("old-android")
+		}},
+		{"apns_410_unregistered", "apns", func(w *pushWorld, t *testing.T, u servertest.User) {
+			token := apnstest.DeviceToken()
+			w.iphone(t, u, token)
+			w.apns.Unregister(token)
+		}},
+		{"apns_bad_device_token", "apns", func(w *pushWorld, t *testing.T, u servertest.User) {
+			token := apnstest.DeviceToken()
+			w.iphone(t, u, token)
+			w.apns.BadDeviceToken(token)
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newPushWorld(t, "")
+			a, b := w.s.Register(t, "ann"), w.s.Register(t, "bob")
+			tt.register(w, t, b)
+			w.phone(t, b, "good-android") // stays
+			conv := w.s.Conversation(t, a, b)
+			id := w.s.Send(t, a, conv, "hi")
+			w.decided(t, id)
+			w.clock.Advance(2 * time.Second)
+			eventually(t, "the gone device deleted", func() bool { return w.devices(t, b) == 1 })
+			w.flush(t)
+			if got := w.fcm.Messages(); len(got) != 1 || got[0].Token != "good-android" {
+				t.Errorf("FCM messages %+v: want one to the device that stays", got)
+			}
+			m := w.metrics(t)
+			wantSent := 0.0
+			if tt.provider == "fcm" {
+				wantSent = 1 // to the device that stays
+			}
+			if m[deliveriesSeries(tt.provider, "gone")] != 1 || m[deliveriesSeries(tt.provider, "sent")] != wantSent {
+				t.Errorf("%s gone %v sent %v, want 1 and %v", tt.provider, m[deliveriesSeries(tt.provider, "gone")],
+					m[deliveriesSeries(tt.provider, "sent")], wantSent)
+			}
+			// Later messages make no delivery for the gone device.
+			id = w.s.Send(t, a, conv, "again")
+			w.decided(t, id)
+			if n := count(t, w.s, `SELECT count(*) FROM deliveries WHERE user_id = ? AND state = 'pending'`, b.ID); n != 1 {
+				t.Errorf("%d pending deliveries, want 1 (the device that stays)", n)
+			}
+		})
+	}
+}
+
+// TestPush_RetriesAndGivingUpAreCounted: a push service failing with 500
+// counts a failed send, retried; a device whose platform has no provider
+// configured is given up at once.
+func TestPush_RetriesAndGivingUpAreCounted(t *testing.T) {
+	w := newPushWorld(t, "")
+	a, b := w.s.Register(t, "ann"), w.s.Register(t, "bob")
+	sub := w.browser(t, b)
+	w.wp.Fail(sub, http.StatusInternalServerError, 0)
+	conv := w.s.Conversation(t, a, b)
+	id := w.s.Send(t, a, conv, "hi")
+	w.decided(t, id)
+	w.clock.Advance(2 * time.Second)
+	eventually(t, "a failed send counted", func() bool { return w.metrics(t)[deliveriesSeries("webpush", "failed")] >= 1 })
+	if m := w.metrics(t); m[`confab_deliveries_pending{provider="webpush"}`] != 1 || m[deliveriesSeries("webpush", "given_up")] != 0 {
+		t.Errorf("pending %v given up %v: want the failed delivery pending for a retry",
+			m[`confab_deliveries_pending{provider="webpush"}`], m[deliveriesSeries("webpush", "given_up")])
+	}
+	// Past the maximum age (an hour) the next failure gives up.
+	w.clock.Advance(2 * time.Hour)
+	eventually(t, "the delivery given up", func() bool { return w.metrics(t)[deliveriesSeries("webpush", "given_up")] == 1 })
+	if m := w.metrics(t); m[`confab_deliveries_pending{provider="webpush"}`] != 0 {
+		t.Errorf("pending %v after giving up", m[`confab_deliveries_pending{provider="webpush"}`])
+	}
+}
+
+// TestPush_DoneDeliveriesArePruned: a sent delivery stays in the outbox
+// for PUSH_RETENTION, then the dispatcher deletes it; a pending one stays.
+func TestPush_DoneDeliveriesArePruned(t *testing.T) {
+	w := newPushWorld(t, "")
+	a, b, c := w.s.Register(t, "ann"), w.s.Register(t, "bob"), w.s.Register(t, "cid")
+	w.browser(t, b)
+	sub := w.browser(t, c)
+	w.wp.Hang(sub) // cid's delivery stays pending: claimed, then retried
+	conv := w.s.Conversation(t, a, b)
+	id := w.s.Send(t, a, conv, "hi")
+	id2 := w.s.Send(t, a, w.s.Conversation(t, a, c), "hi")
+	w.decided(t, max(id, id2))
+	w.clock.Advance(2 * time.Second)
+	eventually(t, "bob's push sent", func() bool { return len(w.wp.Received()) == 1 })
+	eventually(t, "its delivery recorded", func() bool {
+		return count(t, w.s, `SELECT count(*) FROM deliveries WHERE user_id = ? AND state = 'sent'`, b.ID) == 1
+	})
+	// rounds makes the decide loop run two rounds, each nudged by a
+	// commit: the first's prune has ended when the second has decided.
+	// (Tokens issued before the clock moved on a day have expired.)
+	rounds := func(name string) {
+		t.Helper()
+		u := w.s.Register(t, name)
+		conv := w.s.Conversation(t, u, a)
+		w.decided(t, w.s.Send(t, u, conv, "one"))
+		w.decided(t, w.s.Send(t, u, conv, "two"))
+	}
+	w.clock.Advance(24 * time.Hour) // within the 7 days
+	rounds("dan")
+	if n := w.deliveries(t, b); n != 1 {
+		t.Fatalf("%d deliveries of bob's after a day, want 1 (kept for 7 days)", n)
+	}
+	w.clock.Advance(7 * 24 * time.Hour)
+	rounds("eve")
+	if n := w.deliveries(t, b); n != 0 {
+		t.Fatalf("%d deliveries of bob's after 8 days, want 0 (pruned)", n)
+	}
+	if n := count(t, w.s, `SELECT count(*) FROM deliveries WHERE user_id = ? AND state = 'pending'`, c.ID); n != 1 {
+		t.Fatalf("%d pending deliveries of cid's, want 1: pending ones are never pruned", n)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -121,6 +122,35 @@ func TestSend_CommitsEveryMessage(t *testing.T) {
 	checkLatency(t, "latency", r.Latency, 400)
 	if sv := r.Server; sv == nil || sv.PID != os.Getpid() || sv.RSSBefore <= 0 || sv.RSSAfter <= 0 || sv.CPUSeconds <= 0 {
 		t.Errorf("server figures from /proc missing: %+v", sv)
+	}
+}
+
+// TestSend_PushReachesTheBenchPushService: with --push, the recipient's
+// Web Push device is on the bench's push service, which the server's
+// dispatcher reaches with at least one push per conversation.
+func TestSend_PushReachesTheBenchPushService(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // the bench listens there
+	s := servertest.Start(t, servertest.WithConfig(func(c *config.Config) {
+		c.WebPushAllowed = []string{"http://" + addr + "/push/"}
+	}))
+	var r struct {
+		Committed int64 `json:"committed"`
+		Push      bool  `json:"push"`
+		Pushes    int64 `json:"pushes"`
+		Refused   int64 `json:"pushes_refused"`
+	}
+	mustRun(t, 0, &r, "send", "--url", s.URL, "--clients", "2", "--msgs", "50", "--push", addr, "--json", "--progress", "0")
+	if r.Committed != 50 || !r.Push || r.Pushes < 2 || r.Refused != 0 {
+		t.Errorf("got %+v; want 50 committed and a push per conversation, none refused", r)
+	}
+	var sent int
+	if err := s.DB(t).QueryRow(`SELECT count(*) FROM deliveries WHERE state = 'sent'`).Scan(&sent); err != nil || sent < 2 {
+		t.Errorf("%d deliveries sent (%v), want at least 2", sent, err)
 	}
 }
 

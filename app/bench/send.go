@@ -36,14 +36,26 @@ With several --url (the nodes of one cluster, sharing one database),
 sender i posts to node i modulo their number; the accounts and
 conversations are made on the first.
 
+With --push ADDRESS, the bench serves a Web Push service on that
+loopback address, and the recipient of every conversation (never online)
+registers a device on it before the run: each message is then decided
+and pushed by the server's dispatcher while the senders send, which is
+what pushes cost the send path. Start the server with
+WEBPUSH_ALLOWED_ENDPOINTS=http://ADDRESS/push/. The pushes that arrived
+(a device gets one per conversation and coalescing window, not one per
+message) are reported.
+
   confab bench send --clients 16 --msgs 16000
-  confab bench send --clients 16 --msgs 16000 --ws`,
+  confab bench send --clients 16 --msgs 16000 --ws
+  confab bench send --clients 16 --msgs 16000 --push 127.0.0.1:8099`,
 		timeout: func() time.Duration { return 30 * time.Minute },
 		flags: func(fs *flag.FlagSet) func(context.Context, *env) (report, error) {
 			clients := fs.Int("clients", 16, "concurrent senders")
 			msgs := fs.Int("msgs", 10000, "messages to send, in all")
 			size := fs.Int("size", 64, "message content length in characters (at least 48, at most 4000)")
 			overWS := fs.Bool("ws", false, "send new_message frames over WebSocket, each waiting for its message_ack, instead of REST POSTs")
+			pushAddr := fs.String("push", "", "serve a Web Push service on this loopback host:port and give the recipient a device on it "+
+				"(the server needs WEBPUSH_ALLOWED_ENDPOINTS=http://host:port/push/)")
 			return func(ctx context.Context, e *env) (report, error) {
 				switch {
 				case *clients < 1 || *msgs < 1:
@@ -51,7 +63,15 @@ conversations are made on the first.
 				case *size < minContent || *size > 4000:
 					return nil, &usageError{fmt.Sprintf("--size must be between %d and 4000", minContent)}
 				}
-				return runSend(ctx, e, *clients, *msgs, *size, *overWS)
+				var ps *pushService
+				if *pushAddr != "" {
+					var err error
+					if ps, err = startPushService(*pushAddr); err != nil {
+						return nil, err
+					}
+					defer ps.close()
+				}
+				return runSend(ctx, e, *clients, *msgs, *size, *overWS, ps)
 			}
 		},
 	}
@@ -72,6 +92,12 @@ type sendReport struct {
 	Latency    latency        `json:"latency"`
 	// PerNode is senders and commits per server, with several --url.
 	PerNode []nodeSends `json:"per_node,omitempty"`
+	// Push says the recipient had a Web Push device (--push); Pushes is
+	// how many pushes reached it, Refused how many the push service
+	// refused as malformed.
+	Push    bool  `json:"push,omitempty"`
+	Pushes  int64 `json:"pushes,omitempty"`
+	Refused int64 `json:"pushes_refused,omitempty"`
 }
 
 // nodeSends is one server's share of a send run.
@@ -81,7 +107,9 @@ type nodeSends struct {
 	Committed int64  `json:"committed"`
 }
 
-func (r *sendReport) failed() bool { return r.Errors > 0 || r.Committed != int64(r.Messages) }
+func (r *sendReport) failed() bool {
+	return r.Errors > 0 || r.Committed != int64(r.Messages) || r.Refused > 0 || (r.Push && r.Pushes == 0)
+}
 
 func (r *sendReport) rows() [][2]string {
 	via, latency := "REST POST", "POST latency"
@@ -108,10 +136,13 @@ func (r *sendReport) rows() [][2]string {
 		}
 		rows = append(rows, [2]string{"nodes", strings.Join(parts, "; ")})
 	}
+	if r.Push {
+		rows = append(rows, [2]string{"pushes", fmt.Sprintf("%d received, %d refused (one device, %d conversations)", r.Pushes, r.Refused, r.Clients)})
+	}
 	return append(rows, append(r.serverRows(), cpuPer(r.Server, r.Committed, "message")...)...)
 }
 
-func runSend(ctx context.Context, e *env, clients, msgs, size int, overWS bool) (report, error) {
+func runSend(ctx context.Context, e *env, clients, msgs, size int, overWS bool, ps *pushService) (report, error) {
 	users, err := e.registerPhase(ctx, clients+1)
 	if err != nil {
 		return nil, err
@@ -123,7 +154,12 @@ func runSend(ctx context.Context, e *env, clients, msgs, size int, overWS bool) 
 			return nil, fmt.Errorf("create a conversation: %w", err)
 		}
 	}
-	r := &sendReport{Clients: clients, Messages: msgs, WS: overWS}
+	r := &sendReport{Clients: clients, Messages: msgs, WS: overWS, Push: ps != nil}
+	if ps != nil {
+		if err := ps.subscribe(ctx, e.api, sink, 0); err != nil {
+			return nil, err
+		}
+	}
 	var socks []*wsSender
 	if overWS {
 		socks = make([]*wsSender, clients)
@@ -193,6 +229,14 @@ func runSend(ctx context.Context, e *env, clients, msgs, size int, overWS bool) 
 		for k, n := range e.nodes {
 			r.PerNode = append(r.PerNode, nodeSends{URL: n.t.base, Senders: countOn(e, k, clients), Committed: perNode[k].Load()})
 		}
+	}
+	if ps != nil {
+		// At least one push per conversation, once its coalescing
+		// window (a second) has passed and the dispatcher has sent it.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		r.Pushes = ps.waitPushes(wctx, int64(clients), 5*time.Second)
+		cancel()
+		r.Refused = ps.refused.Load()
 	}
 	r.header = e.header("send")
 	r.Server = mem

@@ -110,6 +110,10 @@ type Options struct {
 	// RefusedQueueTimeout (ErrOverloaded), RefusedStorageFull (a commit
 	// failed for a full disk). Nil: not reported.
 	Refused func(reason string)
+	// Committed, when set, is called after each group commit that
+	// stored at least one new message, from the writer goroutine, so it
+	// must not block (the push dispatcher's Nudge). Nil: not called.
+	Committed func()
 }
 
 // Service holds the rules. Every edge calls it.
@@ -293,6 +297,14 @@ func (s *Service) commitBatch(batch []*sendReq, msgs []NewMessage) {
 			b = s.publishMessage(m, tail, s.participants(m.ConversationID))
 		}
 		jsons = append(jsons, b)
+	}
+	if s.opt.Committed != nil {
+		for i := range res {
+			if res[i].Created {
+				s.opt.Committed()
+				break
+			}
+		}
 	}
 	for i, r := range batch {
 		if s.opt.ObserveSend != nil && res[i].Err == nil {

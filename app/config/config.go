@@ -141,6 +141,10 @@ type Config struct {
 	APNsKeyFile, APNsKeyID, APNsTeamID, APNsTopic string
 	// APNsBaseURL is APNS_BASE_URL, empty: apns.ProductionURL.
 	APNsBaseURL string
+	// PushRetention is PUSH_RETENTION, 168h: how long a delivery that is
+	// done (sent, given up, or its device gone) is kept in the outbox
+	// before it is pruned.
+	PushRetention time.Duration
 
 	RedisURL    string // REDIS_URL, empty: set, events fan out across nodes (needs DATABASE_URL)
 	DatabaseURL string // DATABASE_URL, empty: set (postgres://), Postgres replaces SQLite
@@ -249,6 +253,7 @@ func Load(getenv func(string) string) (Config, error) {
 		APNsTeamID:              strings.TrimSpace(getenv("APNS_TEAM_ID")),
 		APNsTopic:               strings.TrimSpace(getenv("APNS_TOPIC")),
 		APNsBaseURL:             strings.TrimSpace(getenv("APNS_BASE_URL")),
+		PushRetention:           p.duration("PUSH_RETENTION", 168*time.Hour),
 		RedisURL:                getenv("REDIS_URL"),
 		DatabaseURL:             getenv("DATABASE_URL"),
 		MaxUploadBytes:          int64(p.integer("MAX_UPLOAD_BYTES", 25<<20, 1024, 1<<40)),

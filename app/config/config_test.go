@@ -66,6 +66,7 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"FCM_BASE_URL", c.FCMBaseURL, ""},
 		{"APNS_KEY_FILE", c.APNsKeyFile, ""},
 		{"APNS_BASE_URL", c.APNsBaseURL, ""},
+		{"PUSH_RETENTION", c.PushRetention, 168 * time.Hour},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -197,6 +198,8 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"PUSH_PREVIEW", "everything"},
 		{"FCM_BASE_URL", "fcm.googleapis.com"},
 		{"APNS_BASE_URL", "ftp://api.push.apple.com"},
+		{"PUSH_RETENTION", "a week"},
+		{"PUSH_RETENTION", "-1h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {

@@ -73,6 +73,15 @@ func (h *Hub) Online(ctx context.Context, userID int64) bool {
 // in one call. When the Presence does not answer, only this node's users
 // are reported online.
 func (h *Hub) OnlineAmong(ctx context.Context, userIDs []int64) []int64 {
+	on, _ := h.LookupOnline(ctx, userIDs)
+	return on
+}
+
+// LookupOnline is OnlineAmong for a caller that must not take "not known"
+// for "offline" (the push dispatcher): when the Presence does not answer
+// (within ctx), it returns this node's users online and the Presence's
+// error.
+func (h *Hub) LookupOnline(ctx context.Context, userIDs []int64) ([]int64, error) {
 	var on, elsewhere []int64
 	for _, id := range userIDs {
 		if h.localOnline(id) {
@@ -85,14 +94,17 @@ func (h *Hub) OnlineAmong(ctx context.Context, userIDs []int64) []int64 {
 		}
 	}
 	if len(elsewhere) == 0 {
-		return on
+		return on, nil
 	}
 	remote, err := h.global.OnlineAmong(ctx, elsewhere)
-	if err != nil || len(remote) == 0 {
-		return on
+	if err != nil {
+		return on, err
+	}
+	if len(remote) == 0 {
+		return on, nil
 	}
 	if len(on) == 0 {
-		return remote
+		return remote, nil
 	}
 	// Merge the two, which are both in userIDs' order.
 	merged := make([]int64, 0, len(on)+len(remote))
@@ -107,7 +119,7 @@ func (h *Hub) OnlineAmong(ctx context.Context, userIDs []int64) []int64 {
 			j++
 		}
 	}
-	return merged
+	return merged, nil
 }
 
 func (h *Hub) localOnline(userID int64) bool {

@@ -14,6 +14,7 @@
 package metrics
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -35,6 +36,34 @@ type Options struct {
 	// QueuedSends reports how many sends wait for the group commit
 	// (chat.Service.Queued). Nil: not exported.
 	QueuedSends func() int
+	// PendingDeliveries counts the outbox's pending deliveries by
+	// provider (Outbox.PendingDeliveries); it is called at each scrape
+	// with a deadline of PendingTimeout. Nil: confab_deliveries_pending
+	// is not exported.
+	PendingDeliveries func(ctx context.Context) (map[string]int, error)
+}
+
+// PendingTimeout bounds the outbox count of one scrape: past it, or on
+// an error, the scrape leaves confab_deliveries_pending out rather than
+// wait or fail.
+const PendingTimeout = time.Second
+
+// Providers are the values of the provider label of the delivery
+// series: the push platforms and webhooks. Any other is counted as
+// "other".
+func Providers() []string { return []string{"webpush", "fcm", "apns", "webhook"} }
+
+// Delivery results passed to Delivery.
+const (
+	DeliveryQueued  = "queued"   // a delivery made (or a newer message coalesced into a pending one)
+	DeliverySent    = "sent"     // the provider accepted it
+	DeliveryFailed  = "failed"   // the send failed and will be retried
+	DeliveryGivenUp = "given_up" // refused for good, no provider, or still failing at the maximum age
+	DeliveryGone    = "gone"     // the provider said the device (token, subscription) is gone: deleted
+)
+
+func deliveryResults() []string {
+	return []string{DeliveryQueued, DeliverySent, DeliveryFailed, DeliveryGivenUp, DeliveryGone}
 }
 
 // ClusterStats are the Redis link's counters since start, and whether it
@@ -63,6 +92,8 @@ type Metrics struct {
 	refused      map[string]prometheus.Counter // by reason
 	hopDuration  prometheus.Histogram
 	dbDuration   *prometheus.HistogramVec
+
+	deliveries map[string]map[string]prometheus.Counter // by provider, then result
 }
 
 // otherCode and otherType stand for any value outside the known sets.
@@ -157,6 +188,22 @@ func New(opt Options) *Metrics {
 	m.refused = map[string]prometheus.Counter{}
 	for _, r := range []string{RefusedQueueFull, RefusedQueueTimeout, RefusedStorageFull, otherType} {
 		m.refused[r] = refused.WithLabelValues(r)
+	}
+
+	delivered := f.counterVec("confab_deliveries_total",
+		"Push deliveries by provider (webpush, fcm, apns, webhook) and result: queued, sent, failed (will retry), given_up, gone (device removed).",
+		"provider", "result")
+	m.deliveries = map[string]map[string]prometheus.Counter{}
+	for _, p := range append(Providers(), otherType) {
+		m.deliveries[p] = map[string]prometheus.Counter{}
+		for _, r := range append(deliveryResults(), otherType) {
+			m.deliveries[p][r] = delivered.WithLabelValues(p, r)
+		}
+	}
+	if opt.PendingDeliveries != nil {
+		reg.MustRegister(pendingCollector{count: opt.PendingDeliveries, desc: prometheus.NewDesc("confab_deliveries_pending",
+			"Deliveries waiting to be sent (due or not, or in flight), by provider; read from the outbox at each scrape.",
+			[]string{"provider"}, nil)})
 	}
 
 	if opt.OrderStats != nil {
@@ -263,6 +310,58 @@ func (m *Metrics) ObserveSend(d time.Duration) { m.sendDuration.Observe(d.Second
 // (RefusedQueueFull, RefusedQueueTimeout, RefusedStorageFull; "other"
 // for any other); chat.Service calls it (chat.Options.Refused).
 func (m *Metrics) SendRefused(reason string) { count(m.refused, reason) }
+
+// Delivery counts one delivery of provider (Providers; "other" for any
+// other) with result (DeliveryQueued, …; "other" for any other). The
+// push dispatcher reports into it (notify.DispatchOptions.Delivery), and
+// so may any other sender of the outbox.
+func (m *Metrics) Delivery(provider, result string) {
+	by, ok := m.deliveries[provider]
+	if !ok {
+		by = m.deliveries[otherType]
+	}
+	count(by, result)
+}
+
+// pendingCollector reads the pending deliveries at each scrape.
+type pendingCollector struct {
+	count func(context.Context) (map[string]int, error)
+	desc  *prometheus.Desc
+}
+
+func (c pendingCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect exports every known provider, zero when it has none pending,
+// and leaves the series out when the outbox does not answer in time.
+func (c pendingCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), PendingTimeout)
+	defer cancel()
+	counts, err := c.count(ctx)
+	if err != nil {
+		return
+	}
+	other := 0
+	for p, n := range counts {
+		if !known(p) {
+			other += n
+		}
+	}
+	for _, p := range Providers() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(counts[p]), p)
+	}
+	if other > 0 {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(other), otherType)
+	}
+}
+
+func known(provider string) bool {
+	for _, p := range Providers() {
+		if p == provider {
+			return true
+		}
+	}
+	return false
+}
 
 // ObserveHop records the Redis hop of one event from another node.
 func (m *Metrics) ObserveHop(d time.Duration) { m.hopDuration.Observe(d.Seconds()) }

@@ -21,7 +21,8 @@ import (
 // (the group commit) never touches the outbox. Two loops, each its own
 // goroutine:
 //
-//   - decide reads the messages above the push mark (Outbox.DecidePushes),
+//   - decide reads the messages above the push mark (Outbox.DecidePushes)
+//     soon after a commit stored new ones (Nudge), or when it polls,
 //     asks presence once per batch who is online, and turns each message
 //     and each offline, unmuted (or mentioned) participant into a Push,
 //     which the store makes one pending delivery per device of theirs,
@@ -35,6 +36,12 @@ import (
 //     No database transaction or connection is held while a provider
 //     answers, so a provider that hangs holds up nothing but its own
 //     sends' slots, and never the messages' writer.
+//
+// Each loop rounds at most every Every; while it finds nothing to do,
+// its wait doubles up to Idle, so an idle server barely reads the
+// outbox. A nudge (a commit, new deliveries, a retry falling due) cuts
+// the wait short. The decide loop also prunes the deliveries that are
+// done and older than Retention.
 
 // Preview settings: what a push shows of a message (PUSH_PREVIEW).
 const (
@@ -50,11 +57,31 @@ const (
 // preview shows.
 const MaxPreview = 200
 
-// Presence says who is online, on any node: *hub.Hub, whose answer
-// chat.Service uses for is_online.
+// Presence says who is online, on any node: *hub.Hub. Unlike the
+// answer chat.Service shows as is_online, it reports an error when it
+// could not ask every node (Redis not answering within ctx): the
+// dispatcher then decides nothing rather than push to someone who may be
+// online.
 type Presence interface {
-	OnlineAmong(ctx context.Context, userIDs []int64) []int64
+	LookupOnline(ctx context.Context, userIDs []int64) ([]int64, error)
 }
+
+// Results of a delivery, as DispatchOptions.Delivery reports them.
+const (
+	// ResultQueued is a delivery made (or a newer message coalesced into
+	// a pending one).
+	ResultQueued = "queued"
+	// ResultSent is a send the provider accepted.
+	ResultSent = "sent"
+	// ResultFailed is a send that failed and will be retried.
+	ResultFailed = "failed"
+	// ResultGivenUp is a delivery given up: refused for good, no
+	// provider, or still failing at MaxAge.
+	ResultGivenUp = "given_up"
+	// ResultGone is a send the provider answered with "this device is
+	// gone": the device is deleted.
+	ResultGone = "gone"
+)
 
 // Provider sends one notification to one device: a thin adapter over
 // the platform's sender (WebPush, FCM, APNs). Send returns an error
@@ -74,9 +101,14 @@ type DispatchOptions struct {
 	// Providers are the senders by platform (PlatformFCM, …); a platform
 	// without one has its deliveries failed with an error that says so.
 	Providers map[string]Provider
-	// Every is how often each loop looks for work; zero: 250ms. The
-	// decide loop also runs the send loop as soon as it stored pushes.
+	// Every is the shortest time between two rounds of a loop, however
+	// often it is nudged; zero: 250ms.
 	Every time.Duration
+	// Idle is the longest a loop waits between rounds while it finds
+	// nothing to do and nothing nudges it (the wait doubles from Every
+	// up to Idle); zero: 2s. It bounds how late a commit no nudge told
+	// of (another node's, with nodes that share a database) is decided.
+	Idle time.Duration
 	// Delay is how long a new delivery waits before it is due, so that
 	// the messages of a burst coalesce into one push; zero: one second.
 	Delay time.Duration
@@ -91,6 +123,12 @@ type DispatchOptions struct {
 	Concurrency int
 	// SendTimeout bounds one provider call; zero: 15s.
 	SendTimeout time.Duration
+	// PresenceTimeout bounds the presence lookup of one batch; when it
+	// passes, the batch is left for the next round; zero: 2s.
+	PresenceTimeout time.Duration
+	// Retention is how long a delivery that is done (sent, failed, gone)
+	// is kept before it is pruned; zero: 7 days.
+	Retention time.Duration
 	// StoreTimeout bounds one store call; zero: 30s.
 	StoreTimeout time.Duration
 	// MaxAge is how long a delivery is retried before it fails; zero:
@@ -102,11 +140,23 @@ type DispatchOptions struct {
 	// TTL is how long a provider keeps a push for an offline device;
 	// zero: 24 hours.
 	TTL time.Duration
+	// Delivery, when set, is called with the platform and the Result*
+	// of every delivery queued and every send's outcome (the metrics'
+	// confab_deliveries_total); it must not block. Nil: not reported.
+	Delivery func(platform, result string)
 	// Now is the clock; nil: time.Now.
 	Now func() time.Time
 	// Log is where failures go; nil: slog.Default().
 	Log *slog.Logger
 }
+
+// pruneEvery is how often (by the dispatcher's clock) the decide loop
+// prunes, and pruneBatch the most rows one prune statement deletes, so
+// that it holds SQLite's writer only briefly.
+const (
+	pruneEvery = time.Minute
+	pruneBatch = 1000
+)
 
 // Dispatcher decides and delivers push notifications for new messages.
 type Dispatcher struct {
@@ -115,6 +165,10 @@ type Dispatcher struct {
 	opt    DispatchOptions
 
 	nudge  chan struct{} // capacity 1: wakes the send loop
+	wake   chan struct{} // capacity 1: wakes the decide loop (Nudge)
+	mu     sync.Mutex
+	due    time.Time // guarded by mu: when the send loop should look next (real clock); zero: none asked
+	pruned time.Time // the decide loop's: when it last pruned (dispatcher clock)
 	cancel context.CancelFunc
 	loops  sync.WaitGroup // the two loops
 	sends  sync.WaitGroup // sends in flight
@@ -133,6 +187,9 @@ func NewDispatcher(store Outbox, online Presence, opt DispatchOptions) *Dispatch
 		}
 	}
 	def(&opt.Every, 250*time.Millisecond)
+	def(&opt.Idle, 2*time.Second)
+	def(&opt.PresenceTimeout, 2*time.Second)
+	def(&opt.Retention, 7*24*time.Hour)
 	def(&opt.Delay, time.Second)
 	def(&opt.SendTimeout, 15*time.Second)
 	def(&opt.StoreTimeout, 30*time.Second)
@@ -152,7 +209,9 @@ func NewDispatcher(store Outbox, online Presence, opt DispatchOptions) *Dispatch
 	if opt.Log == nil {
 		opt.Log = slog.Default()
 	}
-	return &Dispatcher{store: store, online: online, opt: opt, nudge: make(chan struct{}, 1)}
+	opt.Idle = max(opt.Idle, opt.Every)
+	return &Dispatcher{store: store, online: online, opt: opt,
+		nudge: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
 }
 
 // Start starts the decide and send loops; Close stops them.
@@ -178,6 +237,18 @@ func (d *Dispatcher) Close() {
 	})
 }
 
+// Nudge tells the dispatcher that new messages were committed: the
+// decide loop runs its next round as soon as Every allows, rather than
+// after its idle wait. It never blocks, and nudges that arrive before
+// that round are one (chat.Options.Committed calls it after each group
+// commit).
+func (d *Dispatcher) Nudge() {
+	select {
+	case d.wake <- struct{}{}:
+	default: // pending already
+	}
+}
+
 func (d *Dispatcher) wakeSend() {
 	select {
 	case d.nudge <- struct{}{}:
@@ -185,40 +256,144 @@ func (d *Dispatcher) wakeSend() {
 	}
 }
 
-func (d *Dispatcher) runDecide(ctx context.Context) {
-	defer d.loops.Done()
-	tick := time.NewTicker(d.opt.Every)
-	defer tick.Stop()
+// sendIn asks the send loop to look again after wait at the latest: when
+// deliveries just queued or retried fall due.
+func (d *Dispatcher) sendIn(wait time.Duration) {
+	at := time.Now().Add(max(wait, 0))
+	d.mu.Lock()
+	if d.due.IsZero() || at.Before(d.due) {
+		d.due = at
+	}
+	d.mu.Unlock()
+	d.wakeSend()
+}
+
+// takeDue returns the wait until the time sendIn asked for, capped at
+// wait, and forgets it.
+func (d *Dispatcher) takeDue(wait time.Duration) time.Duration {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.due.IsZero() {
+		wait = min(wait, max(time.Until(d.due), 0))
+		d.due = time.Time{}
+	}
+	return wait
+}
+
+// pace runs round over and over: at most once per Every, at once again
+// while it says it was busy, and otherwise after a wait that doubles up
+// to Idle (or less, as next says) unless wake fires first.
+func (d *Dispatcher) pace(ctx context.Context, wake <-chan struct{}, round func() (busy bool), next func(time.Duration) time.Duration) {
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	wait := d.opt.Every
+	sleep := func(w time.Duration) bool {
+		timer.Reset(w)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-timer.C:
+			return true
+		}
+	}
 	for {
+		busy := round()
+		if !sleep(d.opt.Every) { // the shortest gap, whatever nudges
+			return
+		}
+		if busy {
+			wait = d.opt.Every
+			continue
+		}
+		wait = min(2*wait, d.opt.Idle)
+		timer.Reset(max(next(wait)-d.opt.Every, 0))
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
+		case <-wake:
+			timer.Stop() // since Go 1.23 no stale tick is left to drain
+			wait = d.opt.Every
 		}
+	}
+}
+
+func (d *Dispatcher) runDecide(ctx context.Context) {
+	defer d.loops.Done()
+	d.pace(ctx, d.wake, func() bool {
+		busy := false
 		for {
-			n, skipped, err := d.DecideOnce(ctx)
+			r, err := d.DecideOnce(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					d.opt.Log.Warn("push: decide", "err", err)
 				}
 				break
 			}
-			if n > 0 {
-				d.wakeSend()
+			if len(r.Queued) > 0 {
+				for platform, n := range r.Queued {
+					d.report(platform, ResultQueued, n)
+				}
+				d.sendIn(d.opt.Delay)
 			}
-			if skipped || n < d.opt.Batch {
+			// Another node deciding may have read its batch before this
+			// node's commit: look again soon rather than idle.
+			busy = busy || r.Read > 0 || r.Skipped
+			if r.Skipped || r.Read < d.opt.Batch {
 				break
 			}
+		}
+		d.prune(ctx)
+		return busy
+	}, func(w time.Duration) time.Duration { return w })
+}
+
+// DecideOnce decides one batch of messages above the mark (see
+// Outbox.DecidePushes).
+func (d *Dispatcher) DecideOnce(ctx context.Context) (Decided, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.opt.StoreTimeout)
+	defer cancel()
+	return d.store.DecidePushes(ctx, d.opt.Batch, d.opt.Now(), d.opt.Delay+max(d.opt.Grace, 0), d.decide)
+}
+
+// prune deletes the deliveries done before Retention, once per
+// pruneEvery of the dispatcher's clock, a batch at a time.
+func (d *Dispatcher) prune(ctx context.Context) {
+	now := d.opt.Now()
+	if now.Sub(d.pruned) < pruneEvery {
+		return
+	}
+	d.pruned = now
+	for {
+		n, err := d.PruneOnce(ctx, now)
+		if err != nil {
+			if ctx.Err() == nil {
+				d.opt.Log.Warn("push: prune deliveries", "err", err)
+			}
+			return
+		}
+		if n < pruneBatch {
+			return
 		}
 	}
 }
 
-// DecideOnce decides one batch of messages above the mark (see
-// Outbox.DecidePushes) and returns how many it read.
-func (d *Dispatcher) DecideOnce(ctx context.Context) (n int, skipped bool, err error) {
+// PruneOnce deletes up to one batch of the deliveries done before
+// now minus Retention, and returns how many it deleted.
+func (d *Dispatcher) PruneOnce(ctx context.Context, now time.Time) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, d.opt.StoreTimeout)
 	defer cancel()
-	return d.store.DecidePushes(ctx, d.opt.Batch, d.opt.Now(), d.opt.Delay+max(d.opt.Grace, 0), d.decide)
+	return d.store.PruneDeliveries(ctx, now.Add(-d.opt.Retention), pruneBatch)
+}
+
+func (d *Dispatcher) report(platform, result string, n int) {
+	if d.opt.Delivery == nil {
+		return
+	}
+	for range n {
+		d.opt.Delivery(platform, result)
+	}
 }
 
 // decide turns a batch into pushes: for each message that is not
@@ -240,8 +415,17 @@ func (d *Dispatcher) decide(ctx context.Context, b PushBatch) ([]Push, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	// Nobody who may be online is pushed to: when presence does not
+	// answer in time, the error rolls the batch back, and the next round
+	// decides it again.
+	pctx, cancel := context.WithTimeout(ctx, d.opt.PresenceTimeout)
+	online, err := d.online.LookupOnline(pctx, ids)
+	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("presence: %w", err)
+	}
 	on := map[int64]bool{}
-	for _, id := range d.online.OnlineAmong(ctx, ids) {
+	for _, id := range online {
 		on[id] = true
 	}
 	now := d.opt.Now().UnixMilli()
@@ -341,27 +525,21 @@ func (d *Dispatcher) runSend(ctx context.Context) {
 	defer d.loops.Done()
 	defer d.sends.Wait()
 	slots := make(chan struct{}, d.opt.Concurrency)
-	tick := time.NewTicker(d.opt.Every)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		case <-d.nudge:
-		}
+	d.pace(ctx, d.nudge, func() bool {
+		busy := false
 		for {
 			free := cap(slots) - len(slots)
 			if free == 0 {
-				break // every slot is sending: wait for the next round
+				return true // every slot is sending: look again next round
 			}
 			list, err := d.claim(ctx, free)
 			if err != nil {
 				if ctx.Err() == nil {
 					d.opt.Log.Warn("push: claim deliveries", "err", err)
 				}
-				break
+				return busy
 			}
+			busy = busy || len(list) > 0
 			on := d.onlineAmong(ctx, list)
 			for _, dl := range list {
 				slots <- struct{}{}
@@ -376,10 +554,10 @@ func (d *Dispatcher) runSend(ctx context.Context) {
 				}()
 			}
 			if len(list) < free {
-				break
+				return busy
 			}
 		}
-	}
+	}, d.takeDue)
 }
 
 func (d *Dispatcher) claim(ctx context.Context, limit int) ([]Delivery, error) {
@@ -406,8 +584,14 @@ func (d *Dispatcher) onlineAmong(ctx context.Context, list []Delivery) map[int64
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.opt.StoreTimeout)
 	defer cancel()
+	online, err := d.online.LookupOnline(ctx, ids)
+	if err != nil {
+		// They were offline when the push was decided: send it.
+		d.opt.Log.Warn("push: presence before sending", "err", err)
+		return nil
+	}
 	on := map[int64]bool{}
-	for _, id := range d.online.OnlineAmong(ctx, ids) {
+	for _, id := range online {
 		on[id] = true
 	}
 	return on
@@ -450,6 +634,12 @@ func (d *Dispatcher) deliver(ctx context.Context, dl Delivery) {
 		}
 	}
 	o := d.outcome(dl, err)
+	result := map[string]string{DeliverySent: ResultSent, DeliveryPending: ResultFailed,
+		DeliveryFailed: ResultGivenUp, DeliveryGone: ResultGone}[o.State]
+	d.report(dl.Device.Platform, result, 1)
+	if o.State == DeliveryPending {
+		d.sendIn(o.NextAt.Sub(d.opt.Now()))
+	}
 	log := d.opt.Log.With("delivery_id", dl.ID, "device_id", dl.Device.ID, "platform", dl.Device.Platform, "attempts", dl.Attempts)
 	switch o.State {
 	case DeliveryFailed:

@@ -15,14 +15,14 @@ var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type onlineSet map[int64]bool
 
-func (o onlineSet) OnlineAmong(_ context.Context, ids []int64) []int64 {
+func (o onlineSet) LookupOnline(_ context.Context, ids []int64) ([]int64, error) {
 	var on []int64
 	for _, id := range ids {
 		if o[id] {
 			on = append(on, id)
 		}
 	}
-	return on
+	return on, nil
 }
 
 func newTestDispatcher(online onlineSet, preview string) *Dispatcher {

@@ -100,11 +100,9 @@ type Outbox interface {
 	// user, due at now+delay; a device's pending delivery for the same
 	// conversation takes the newer push's message and payload instead of
 	// a second row) and moves the mark past the batch, all in one
-	// transaction; an error from decide rolls it all back. n is how many
-	// messages it read (0: none above the mark). skipped says another
-	// node holds the mark: nothing was done, and that node decides.
+	// transaction; an error from decide rolls it all back.
 	DecidePushes(ctx context.Context, limit int, now time.Time, delay time.Duration,
-		decide func(context.Context, PushBatch) ([]Push, error)) (n int, skipped bool, err error)
+		decide func(context.Context, PushBatch) ([]Push, error)) (Decided, error)
 	// ClaimDeliveries leases up to limit pending deliveries due at now,
 	// the longest due first: their NextAt moves to until and their
 	// attempts grow by one, so that no other claim takes them before
@@ -120,4 +118,25 @@ type Outbox interface {
 	// it its deliveries; DeliveryDropped deletes the delivery. A delivery
 	// that is gone already is no error.
 	FinishDelivery(ctx context.Context, d Delivery, o Outcome, now time.Time) error
+	// PendingDeliveries counts the pending deliveries (due or not, and
+	// those claimed and in flight) by their device's platform; a
+	// platform with none is left out.
+	PendingDeliveries(ctx context.Context) (map[string]int, error)
+	// PruneDeliveries deletes up to limit deliveries that are done (sent,
+	// failed or gone) and were last changed before before, and returns
+	// how many it deleted. Pending deliveries are never pruned.
+	PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error)
+}
+
+// Decided is what one Outbox.DecidePushes did.
+type Decided struct {
+	// Read is how many messages it read (0: none above the mark).
+	Read int
+	// Skipped says another node holds the mark: nothing was done, and
+	// that node decides.
+	Skipped bool
+	// Queued counts, by platform, the deliveries the pushes made or
+	// updated: one per device of each push's user, a pending one a newer
+	// message was coalesced into included.
+	Queued map[string]int
 }

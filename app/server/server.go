@@ -59,6 +59,9 @@ type Options struct {
 	// api.RequestTimeout. Tests under the race detector, where a password
 	// hash takes ten times its usual CPU, give it more room.
 	RequestTimeout time.Duration
+	// APNsClient is the HTTP/2 client APNs is reached with; nil: one
+	// that trusts the system's roots (tests pass their stand-in's).
+	APNsClient *http.Client
 }
 
 // presenceTimeout bounds announcing that a user went offline when their
@@ -144,7 +147,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		store.Close()
 		return nil, err
 	}
-	providers, err := pushProviders(cfg, vapid)
+	providers, err := pushProviders(cfg, vapid, opt.APNsClient)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -169,7 +172,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		hopt = hub.Options{Broker: cl, Presence: cl, Sequence: chat.Sequence(store, signer.Sign)}
 	}
 	h := hub.New(hopt)
-	mopt := metrics.Options{HubStats: h.Stats, QueuedSends: func() int { return svc.Queued() }}
+	mopt := metrics.Options{HubStats: h.Stats, QueuedSends: func() int { return svc.Queued() },
+		PendingDeliveries: store.PendingDeliveries}
 	if cl != nil {
 		mopt.OrderStats, mopt.ClusterStats = h.OrderStats, clusterStats(cl)
 	}
@@ -183,9 +187,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		classify = postgres.Unavailable // an outage answers 503, not 500
 	}
 	timed := timeStore(m, used, classify) // every service call to the database is timed
+	// Pushes follow the committed messages; presence is the hub's, which
+	// asks the other nodes through Redis when there are some. Each group
+	// commit nudges the dispatcher, which otherwise polls ever less often
+	// while idle.
+	dispatcher := notify.NewDispatcher(store, h, notify.DispatchOptions{
+		Preview: cfg.PushPreview, Providers: providers, Retention: cfg.PushRetention, Grace: cfg.PushDelay,
+		Delivery: m.Delivery, Now: opt.Now, Log: log})
 	authOpt := auth.Options{Now: opt.Now}
 	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend,
-		QueueSize: cfg.CommitQueue, Refused: m.SendRefused, AttachmentURLs: signer.Sign}
+		QueueSize: cfg.CommitQueue, Refused: m.SendRefused, AttachmentURLs: signer.Sign,
+		Committed: dispatcher.Nudge}
 	if cl != nil {
 		authOpt.Tickets = cl
 		chatOpt.SharedStore = true
@@ -270,10 +282,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 		Now:                 opt.Now,
 	})
 	s.echo = s.routes()
-	// Pushes follow the committed messages; presence is the hub's, which
-	// asks the other nodes through Redis when there are some.
-	s.Push = notify.NewDispatcher(store, h, notify.DispatchOptions{
-		Preview: cfg.PushPreview, Providers: providers, Grace: cfg.PushDelay, Now: opt.Now, Log: log})
+	s.Push = dispatcher
 	s.Push.Start()
 	return s, nil
 }
@@ -282,7 +291,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 // platform: Web Push always (the VAPID keys always exist), FCM with
 // FCM_CREDENTIALS_FILE, APNs with APNS_KEY_FILE. A platform left out has
 // its deliveries failed with an error naming the setting.
-func pushProviders(cfg config.Config, vapid webpush.Keys) (map[string]notify.Provider, error) {
+func pushProviders(cfg config.Config, vapid webpush.Keys, apnsClient *http.Client) (map[string]notify.Provider, error) {
 	providers := map[string]notify.Provider{
 		notify.PlatformWebPush: notify.WebPush(webpush.NewSender(vapid, cfg.VAPIDSubject, cfg.WebPushAllowed, nil)),
 	}
@@ -306,7 +315,7 @@ func pushProviders(cfg config.Config, vapid webpush.Keys) (map[string]notify.Pro
 		if err != nil {
 			return nil, fmt.Errorf("APNS_KEY_FILE: %w", err)
 		}
-		providers[notify.PlatformAPNs] = notify.APNs(apns.NewSender(key, cfg.APNsKeyID, cfg.APNsTeamID, cfg.APNsTopic, cfg.APNsBaseURL, nil))
+		providers[notify.PlatformAPNs] = notify.APNs(apns.NewSender(key, cfg.APNsKeyID, cfg.APNsTeamID, cfg.APNsTopic, cfg.APNsBaseURL, apnsClient))
 	}
 	return providers, nil
 }

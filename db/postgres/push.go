@@ -28,22 +28,23 @@ const sqlPushTryLock = `SELECT id FROM push_mark FOR UPDATE SKIP LOCKED`
 
 // DecidePushes implements notify.Outbox.
 func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, delay time.Duration,
-	decide func(context.Context, notify.PushBatch) ([]notify.Push, error)) (n int, skipped bool, err error) {
+	decide func(context.Context, notify.PushBatch) ([]notify.Push, error)) (notify.Decided, error) {
 	// Most of the time nothing is above the mark: one read says so
 	// without a transaction or a lock.
 	var behind bool
 	if err := s.pool.QueryRow(ctx, sqlq.PushBehind).Scan(&behind); err != nil {
-		return 0, false, fmt.Errorf("decide pushes: %w", err)
+		return notify.Decided{}, fmt.Errorf("decide pushes: %w", err)
 	}
 	if !behind {
-		return 0, false, nil
+		return notify.Decided{}, nil
 	}
-	err = s.tx(ctx, func(tx pgx.Tx) error {
-		n, skipped = 0, false
+	var r notify.Decided
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		r = notify.Decided{}
 		var mark int64
 		if err := tx.QueryRow(ctx, sqlPushTryLock).Scan(&mark); err != nil {
 			if errors.Is(err, pgx.ErrNoRows) {
-				skipped = true
+				r.Skipped = true
 				return nil
 			}
 			return err
@@ -52,7 +53,7 @@ func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, dela
 		if err != nil {
 			return err
 		}
-		if n = len(b.Messages); n == 0 {
+		if r.Read = len(b.Messages); r.Read == 0 {
 			return nil
 		}
 		pushes, err := decide(ctx, b)
@@ -65,7 +66,7 @@ func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, dela
 				batch.Queue(sqlq.PushUpsert, p.UserID, p.ConversationID, p.MessageID, p.Collapse,
 					string(p.Payload), ms(now.Add(delay)), ms(now))
 			}
-			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
+			if err := storePushes(tx.SendBatch(ctx, batch), len(pushes), &r.Queued); err != nil {
 				return fmt.Errorf("store pushes: %w", err)
 			}
 		}
@@ -73,9 +74,60 @@ func (s *Store) DecidePushes(ctx context.Context, limit int, now time.Time, dela
 		return err
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("decide pushes: %w", err)
+		return notify.Decided{}, fmt.Errorf("decide pushes: %w", err)
 	}
-	return n, skipped, nil
+	return r, nil
+}
+
+// storePushes reads the platforms each of the n upserts of br returned
+// into counts, and closes br.
+func storePushes(br pgx.BatchResults, n int, counts *map[string]int) error {
+	for range n {
+		rows, err := br.Query()
+		if err != nil {
+			br.Close()
+			return err
+		}
+		platforms, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			br.Close()
+			return err
+		}
+		for _, p := range platforms {
+			if *counts == nil {
+				*counts = map[string]int{}
+			}
+			(*counts)[p]++
+		}
+	}
+	return br.Close()
+}
+
+// PendingDeliveries implements notify.Outbox.
+func (s *Store) PendingDeliveries(ctx context.Context) (map[string]int, error) {
+	rows, err := s.pool.Query(ctx, sqlq.PushPending)
+	if err != nil {
+		return nil, fmt.Errorf("pending deliveries: %w", err)
+	}
+	counts := map[string]int{}
+	var platform string
+	var n int64
+	if _, err := pgx.ForEachRow(rows, []any{&platform, &n}, func() error {
+		counts[platform] = int(n)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("pending deliveries: %w", err)
+	}
+	return counts, nil
+}
+
+// PruneDeliveries implements notify.Outbox.
+func (s *Store) PruneDeliveries(ctx context.Context, before time.Time, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, sqlq.PushPrune, ms(before), limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune deliveries: %w", err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // ClaimDeliveries implements notify.Outbox.

@@ -54,6 +54,8 @@ const (
 	// due at $6, made at $7; a device's pending delivery for the
 	// conversation (deliveries_pending) takes the newer message and
 	// payload instead, keeping when it is due, its attempts and its age.
+	// It returns the platform of each device it made or updated a
+	// delivery for (the queued counts).
 	PushUpsert = `
 	INSERT INTO deliveries (device_id, user_id, conversation_id, message_id, collapse, payload, state, attempts, next_at, created_at, updated_at)
 	SELECT d.id, d.user_id, CAST($2 AS BIGINT), CAST($3 AS BIGINT), CAST($4 AS TEXT), CAST($5 AS TEXT), 'pending', 0,
@@ -61,7 +63,20 @@ const (
 	FROM devices d WHERE d.user_id = $1
 	ON CONFLICT (device_id, conversation_id) WHERE state = 'pending' DO UPDATE SET
 		message_id = excluded.message_id, collapse = excluded.collapse, payload = excluded.payload,
-		updated_at = excluded.updated_at`
+		updated_at = excluded.updated_at
+	RETURNING (SELECT v.platform FROM devices v WHERE v.id = deliveries.device_id)`
+
+	// PushPending counts the pending deliveries by platform: a range of
+	// deliveries_due.
+	PushPending = `
+	SELECT d.platform, count(*) FROM deliveries x JOIN devices d ON d.id = x.device_id
+	WHERE x.state = 'pending' GROUP BY d.platform`
+	// PushPrune deletes up to $2 deliveries done and last changed before
+	// $1: a range of deliveries_done (migrations db/migrations/00015 and
+	// db/postgres/migrations/00013).
+	PushPrune = `
+	DELETE FROM deliveries WHERE id IN (
+		SELECT id FROM deliveries WHERE state <> 'pending' AND updated_at < $1 ORDER BY updated_at LIMIT $2)`
 
 	// PushFinish records a claimed delivery's outcome: delivery $1,
 	// state $2, claimed with message $3, at $4, next due $5, error $6. A

@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"SetMuted_PerParticipant", testMuted},
 		{"Outbox_CoalescesPerDeviceAndConversation", testOutboxCoalesces},
 		{"Outbox_DropsWhatTheRecipientNoLongerNeeds", testOutboxDrops},
+		{"Outbox_PrunesDoneDeliveriesAfterRetention", testOutboxPrunes},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -303,21 +304,27 @@ func testOutboxCoalesces(t *testing.T, s Store) {
 		return out, nil
 	}
 	// Nobody has a device yet: the message is decided with no recipient.
-	if n, _, err := s.DecidePushes(ctx, 10, t0, time.Second, decide); err != nil || n != 1 || seen[0].ID != early || len(seen[0].Recipients) != 0 {
-		t.Fatalf("decide %d, %v: %+v", n, err, seen)
+	if r, err := s.DecidePushes(ctx, 10, t0, time.Second, decide); err != nil || r.Read != 1 || len(r.Queued) != 0 || seen[0].ID != early || len(seen[0].Recipients) != 0 {
+		t.Fatalf("decide %+v, %v: %+v", r, err, seen)
 	}
 	seen = nil
 	mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformFCM, Token: "b1", UpdatedAt: t0}, 10, true)
 	mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformAPNs, Token: "b2", UpdatedAt: t0}, 10, true)
 	first, second := send("one"), send("two")
-	if n, skipped, err := s.DecidePushes(ctx, 10, t0, time.Second, decide); err != nil || n != 2 || skipped {
-		t.Fatalf("decide: %d %v %v", n, skipped, err)
+	// Two pushes to two devices: four deliveries queued (the second push
+	// coalesced into the first's), by platform.
+	if r, err := s.DecidePushes(ctx, 10, t0, time.Second, decide); err != nil || r.Read != 2 || r.Skipped ||
+		r.Queued[notify.PlatformFCM] != 2 || r.Queued[notify.PlatformAPNs] != 2 || len(r.Queued) != 2 {
+		t.Fatalf("decide: %+v %v", r, err)
+	}
+	if p, err := s.PendingDeliveries(ctx); err != nil || p[notify.PlatformFCM] != 1 || p[notify.PlatformAPNs] != 1 || len(p) != 2 {
+		t.Fatalf("pending %v, %v: want one per device", p, err)
 	}
 	if len(seen) != 2 || seen[0].ID != first || len(seen[0].Recipients) != 1 || seen[0].Recipients[0].UserID != b.ID || seen[0].SenderName != a.Username {
 		t.Fatalf("batch %+v", seen)
 	}
-	if n, _, _ := s.DecidePushes(ctx, 10, t0, time.Second, decide); n != 0 {
-		t.Fatalf("decided again: %d", n)
+	if r, _ := s.DecidePushes(ctx, 10, t0, time.Second, decide); r.Read != 0 {
+		t.Fatalf("decided again: %+v", r)
 	}
 	if got, _ := s.ClaimDeliveries(ctx, t0, t0.Add(time.Minute), 10); len(got) != 0 {
 		t.Fatalf("claimed before due: %+v", got)
@@ -337,7 +344,7 @@ func testOutboxCoalesces(t *testing.T, s Store) {
 	}
 	// A third message arrives while the first device's send is in flight.
 	third := send("three")
-	if _, _, err := s.DecidePushes(ctx, 10, now, time.Second, decide); err != nil {
+	if _, err := s.DecidePushes(ctx, 10, now, time.Second, decide); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.FinishDelivery(ctx, claimed[0], notify.Outcome{State: notify.DeliverySent}, now); err != nil {
@@ -389,7 +396,7 @@ func testOutboxDrops(t *testing.T, s Store) {
 			}
 			return out, nil
 		}
-		if _, _, err := s.DecidePushes(ctx, 10, at, 3*time.Second, decide); err != nil {
+		if _, err := s.DecidePushes(ctx, 10, at, 3*time.Second, decide); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -455,5 +462,66 @@ func testOutboxDrops(t *testing.T, s Store) {
 		if d.ID == bob.ID || d.MessageID != third {
 			t.Fatalf("an hour on: %+v; want message %d, and bob's dropped delivery gone", d, third)
 		}
+	}
+}
+
+// testOutboxPrunes: PruneDeliveries deletes the deliveries done (sent,
+// failed) before the given time, a batch at a time, and never a pending
+// one, however old; PendingDeliveries counts only the pending.
+func testOutboxPrunes(t *testing.T, s Store) {
+	ctx := context.Background()
+	a, b := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+	mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformWebPush, Token: "https://push.example/b", P256dh: "k", Auth: "a", UpdatedAt: t0}, 10, true)
+	// Three conversations: three deliveries to the one device.
+	for range 3 {
+		c, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{a.ID, b.ID}, At: t0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: c, Sender: chat.UserLite{ID: a.ID}, Content: "hi", At: t0}}); err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+	}
+	decide := func(_ context.Context, batch notify.PushBatch) ([]notify.Push, error) {
+		var out []notify.Push
+		for _, m := range batch.Messages {
+			out = append(out, notify.Push{UserID: b.ID, ConversationID: m.ConversationID, MessageID: m.ID,
+				Collapse: notify.Collapse(m.ConversationID), Payload: []byte(`{}`)})
+		}
+		return out, nil
+	}
+	if r, err := s.DecidePushes(ctx, 10, t0, 0, decide); err != nil || r.Queued[notify.PlatformWebPush] != 3 {
+		t.Fatalf("decide %+v, %v", r, err)
+	}
+	claimed, err := s.ClaimDeliveries(ctx, t0, t0.Add(time.Minute), 2)
+	if err != nil || len(claimed) != 2 {
+		t.Fatalf("claimed %+v, %v", claimed, err)
+	}
+	done := t0.Add(time.Second)
+	if err := s.FinishDelivery(ctx, claimed[0], notify.Outcome{State: notify.DeliverySent}, done); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishDelivery(ctx, claimed[1], notify.Outcome{State: notify.DeliveryFailed, Error: "refused"}, done); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := s.PendingDeliveries(ctx); err != nil || p[notify.PlatformWebPush] != 1 {
+		t.Fatalf("pending %v, %v: want the one not sent", p, err)
+	}
+	if n, err := s.PruneDeliveries(ctx, done, 10); err != nil || n != 0 {
+		t.Fatalf("pruned %d, %v: nothing was done before %v", n, err, done)
+	}
+	later := done.Add(24 * time.Hour)
+	if n, err := s.PruneDeliveries(ctx, later, 1); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v: want one, the limit", n, err)
+	}
+	if n, err := s.PruneDeliveries(ctx, later, 10); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v: want the other done one", n, err)
+	}
+	if n, err := s.PruneDeliveries(ctx, later, 10); err != nil || n != 0 {
+		t.Fatalf("pruned %d, %v: the pending one must stay", n, err)
+	}
+	left, err := s.ClaimDeliveries(ctx, later, later.Add(time.Minute), 10)
+	if err != nil || len(left) != 1 || left[0].ID == claimed[0].ID || left[0].ID == claimed[1].ID {
+		t.Fatalf("left %+v, %v: want the pending delivery", left, err)
 	}
 }

@@ -1,0 +1,12 @@
+-- Deliveries that are done (sent, failed or gone) are kept for a while
+-- for operators (last_error, attempts), then pruned by the push
+-- dispatcher (PUSH_RETENTION; app/notify/dispatch.go), so that the outbox
+-- does not grow with every push ever sent. deliveries_done is the pruning's
+-- range: done rows by when they were last changed. Pending rows, the
+-- sender's, are not in it.
+
+-- +goose Up
+CREATE INDEX deliveries_done ON deliveries (updated_at) WHERE state <> 'pending';
+
+-- +goose Down
+DROP INDEX deliveries_done;
