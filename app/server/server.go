@@ -35,6 +35,7 @@ import (
 	"github.com/confab/confab/app/push/apns"
 	"github.com/confab/confab/app/push/fcm"
 	"github.com/confab/confab/app/push/webpush"
+	"github.com/confab/confab/app/webhook"
 	"github.com/confab/confab/app/ws"
 	"github.com/confab/confab/db"
 	"github.com/confab/confab/db/postgres"
@@ -59,6 +60,11 @@ type Options struct {
 	// api.RequestTimeout. Tests under the race detector, where a password
 	// hash takes ten times its usual CPU, give it more room.
 	RequestTimeout time.Duration
+	// Webhooks tunes the webhook dispatcher when WEBHOOK_URL is set
+	// (tests shorten its timings and watch its results); its MaxAge,
+	// Retention and Log come from the configuration. Now, when nil, is
+	// the server's.
+	Webhooks notify.WebhookOptions
 }
 
 // presenceTimeout bounds announcing that a user went offline when their
@@ -72,6 +78,7 @@ type Store interface {
 	attach.Store
 	notify.Store
 	notify.Outbox
+	notify.WebhookOutbox
 	Close() error
 }
 
@@ -102,6 +109,9 @@ type Server struct {
 	// Push decides and sends push notifications for new messages, from
 	// goroutines of its own (stopped by Close).
 	Push *notify.Dispatcher
+	// Webhooks sends the webhook events to WEBHOOK_URL, from goroutines
+	// of its own (stopped by Close); nil when WEBHOOK_URL is unset.
+	Webhooks *notify.Webhooks
 	// Metrics is the server's Prometheus registry and instruments.
 	Metrics *metrics.Metrics
 	WS      *ws.Handler
@@ -119,6 +129,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	store, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.WebhookURL != "" {
+		// Before any write: the changes' transactions write the events.
+		store.SetWebhookEvents(webhook.NewSet(cfg.WebhookEvents))
 	}
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {
@@ -275,6 +289,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	s.Push = notify.NewDispatcher(store, h, notify.DispatchOptions{
 		Preview: cfg.PushPreview, Providers: providers, Now: opt.Now, Log: log})
 	s.Push.Start()
+	if cfg.WebhookURL != "" {
+		wopt := opt.Webhooks
+		wopt.MaxAge, wopt.Retention, wopt.Log = cfg.WebhookMaxAge, cfg.WebhookRetention, log
+		if wopt.Now == nil {
+			wopt.Now = opt.Now
+		}
+		s.Webhooks = notify.NewWebhooks(store, webhook.NewSender(cfg.WebhookURL, cfg.WebhookSecret, nil), wopt)
+		s.Webhooks.Start()
+	}
 	return s, nil
 }
 
@@ -477,6 +500,9 @@ func (s *Server) Close() error {
 	// Before the hub and the store it asks: sends in flight are given up
 	// (and retried after a restart).
 	s.Push.Close()
+	if s.Webhooks != nil {
+		s.Webhooks.Close()
+	}
 	var cerr error
 	if s.Cluster != nil {
 		cerr = s.Cluster.Close()
