@@ -22,6 +22,7 @@ type Store interface {
 	chat.Store
 	notify.Store
 	notify.Outbox
+	notify.WebhookOutbox
 }
 
 // Run runs every behaviour test of notify.Store, each in a parallel
@@ -40,6 +41,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Devices_GoWithTheirUser", testCascade},
 		{"SetMuted_PerParticipant", testMuted},
 		{"Outbox_CoalescesPerDeviceAndConversation", testOutboxCoalesces},
+		{"Webhooks_OffWritesNone", testWebhooksOff},
+		{"Webhooks_EveryChangeInItsTransaction", testWebhooksWritten},
+		{"Webhooks_OnlyTheChosenTypes", testWebhooksChosenOnly},
+		{"Webhooks_LeaseRetryFinishPrune", testWebhooksLease},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
