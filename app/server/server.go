@@ -130,10 +130,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	if err != nil {
 		return nil, err
 	}
-	if cfg.WebhookURL != "" {
-		// Before any write: the changes' transactions write the events.
-		store.SetWebhookEvents(webhook.NewSet(cfg.WebhookEvents))
-	}
 	secret := []byte(cfg.JWTSecret)
 	if len(secret) == 0 {
 		// Generated once and kept in the database, so that tokens
@@ -543,18 +539,23 @@ func openFiles(ctx context.Context, cfg config.Config) (files blob.Store, off st
 }
 
 // OpenStore opens Postgres at DATABASE_URL when set, else SQLite at
-// DATABASE_PATH, applying pending migrations.
+// DATABASE_PATH, applying pending migrations. With WEBHOOK_URL set, its
+// writes keep the webhook events WEBHOOK_EVENTS chooses.
 func OpenStore(ctx context.Context, cfg config.Config) (Store, error) {
+	var st Store
+	var err error
 	if cfg.DatabaseURL != "" {
-		st, err := postgres.Open(ctx, cfg.DatabaseURL)
-		if err != nil {
-			return nil, err
-		}
-		return st, nil
+		st, err = postgres.Open(ctx, cfg.DatabaseURL)
+	} else {
+		st, err = db.Open(ctx, cfg.DatabasePath)
 	}
-	st, err := db.Open(ctx, cfg.DatabasePath)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.WebhookURL != "" {
+		// Before any write: the changes' transactions write the events
+		// (those of `confab createuser` too, which a server sends).
+		st.SetWebhookEvents(webhook.NewSet(cfg.WebhookEvents))
 	}
 	return st, nil
 }
