@@ -32,7 +32,7 @@ type sendConn struct {
 	member, insert, byClientID, touch driver.Stmt
 	readOwnStmt, replyTo, clock       driver.Stmt
 	upload, attach                    driver.Stmt
-	hook                              driver.Stmt // only with webhooks on
+	hook                              driver.Stmt         // only with webhooks on
 	args                              []driver.NamedValue // scratch, reused by every statement
 	row                               []driver.Value      // scratch
 }

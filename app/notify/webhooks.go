@@ -288,4 +288,3 @@ func retryableWebhook(err error) bool {
 	return errors.As(err, &re) || errors.As(err, &ne) ||
 		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
-
