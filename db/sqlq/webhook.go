@@ -27,11 +27,12 @@ const (
 	WebhookFinish = `UPDATE webhook_events SET state = $2, next_at = $3, last_error = $4, updated_at = $5
 		WHERE id = $1 AND state = 'pending'`
 	// WebhookPrune deletes up to $2 sent or given-up events last
-	// attempted before $1.
+	// attempted before $1 (WebhookFinish leaves that time in next_at, so
+	// webhook_events_due finds them).
 	WebhookPrune = `DELETE FROM webhook_events WHERE id IN (
-		SELECT id FROM webhook_events WHERE state = 'sent' AND updated_at < $1
+		SELECT id FROM webhook_events WHERE state = 'sent' AND next_at < $1
 		UNION ALL
-		SELECT id FROM webhook_events WHERE state = 'given_up' AND updated_at < $1
+		SELECT id FROM webhook_events WHERE state = 'given_up' AND next_at < $1
 		LIMIT $2)`
 	// WebhookPending counts the events not sent or given up yet.
 	WebhookPending = `SELECT count(*) FROM webhook_events WHERE state = 'pending'`
