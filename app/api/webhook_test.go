@@ -364,3 +364,18 @@ func TestWebhooks_SurviveARestartBeforeSent(t *testing.T) {
 		t.Errorf("delivery %+v, want %s of %s", d, id, alice.Username)
 	}
 }
+
+func TestWebhooks_SentEventsArePrunedAfterRetention(t *testing.T) {
+	rc := newHookReceiver(t, nil)
+	var res results
+	s := servertest.Start(t, withWebhooks(rc, "user.created", &res), func(c *config.Config, o *server.Options) {
+		c.WebhookRetention = 50 * time.Millisecond
+		o.Webhooks.PruneEvery = 20 * time.Millisecond
+	})
+	s.Register(t, "alice")
+	eventually(t, "the event is sent", func() bool { return res.get(notify.ResultSent) == 1 })
+	eventually(t, "the sent event is pruned", func() bool { return count(t, s, `SELECT count(*) FROM webhook_events`) == 0 })
+	if n := len(rc.deliveries()); n != 1 {
+		t.Errorf("%d deliveries, want 1", n)
+	}
+}
