@@ -34,6 +34,12 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 					}
 					n, _ := res.RowsAffected()
 					back += n
+					if n > 0 {
+						if err := s.keepWebhook(ctx, tx, "participant.added", c.At, sqlq.WebhookParticipant{
+							ConversationID: id, UserID: uid, Role: chat.RoleMember, At: chat.Time{Time: c.At}}); err != nil {
+							return err
+						}
+					}
 				}
 				if back > 0 {
 					if _, err = tx.ExecContext(ctx, `UPDATE conversations SET member_count = member_count + ? WHERE id = ?`, back, id); err != nil {
@@ -70,7 +76,8 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 			}
 		}
 		created = true
-		return nil
+		return s.keepWebhook(ctx, tx, "conversation.created", c.At, sqlq.WebhookConversation{ID: id, Title: c.Title,
+			IsGroup: c.IsGroup, CreatedBy: c.UserIDs[0], ParticipantIDs: c.UserIDs, CreatedAt: chat.Time{Time: c.At}})
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("create conversation: %w", err)
@@ -159,8 +166,10 @@ func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Ti
 		if n, _ := res.RowsAffected(); n == 0 {
 			return chat.ErrNotFound
 		}
-		_, _, err = bumpConversation(ctx, tx, id)
-		return err
+		if _, _, err = bumpConversation(ctx, tx, id); err != nil {
+			return err
+		}
+		return s.keepWebhook(ctx, tx, "conversation.updated", at, sqlq.WebhookTitle{ID: id, Title: title, UpdatedAt: chat.Time{Time: at}})
 	})
 }
 
@@ -180,8 +189,11 @@ func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role s
 		if _, err = tx.ExecContext(ctx, `UPDATE conversations SET updated_at = ?, member_count = member_count + 1 WHERE id = ?`, ms(at), convID); err != nil {
 			return err
 		}
-		_, _, err = bumpConversation(ctx, tx, convID)
-		return err
+		if _, _, err = bumpConversation(ctx, tx, convID); err != nil {
+			return err
+		}
+		return s.keepWebhook(ctx, tx, "participant.added", at, sqlq.WebhookParticipant{
+			ConversationID: convID, UserID: userID, Role: role, At: chat.Time{Time: at}})
 	})
 }
 
@@ -212,8 +224,11 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, sqlq.Departure, userID, convID, v)
-		return err
+		if _, err = tx.ExecContext(ctx, sqlq.Departure, userID, convID, v); err != nil {
+			return err
+		}
+		return s.keepWebhook(ctx, tx, "participant.removed", at, sqlq.WebhookParticipant{
+			ConversationID: convID, UserID: userID, At: chat.Time{Time: at}})
 	})
 }
 

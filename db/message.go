@@ -26,6 +26,7 @@ import (
 // machinery was a third of its time for a statement.
 func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]chat.Inserted, error) {
 	out := make([]chat.Inserted, len(batch))
+	hooks := s.webhooks() // once per batch: off costs one atomic load
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("insert messages: %w", err)
@@ -66,6 +67,11 @@ func (s *Store) InsertMessages(ctx context.Context, batch []chat.NewMessage) ([]
 			}
 			for _, t := range touched {
 				if err := sc.exec(sc.touch, t.at, t.id, t.n, t.version, t.conv); err != nil {
+					return err
+				}
+			}
+			if hooks.Has("message.created") {
+				if err := sc.keepCreated(out); err != nil {
 					return err
 				}
 			}
@@ -159,9 +165,31 @@ const (
 		UPDATE conversations SET updated_at = ?, last_message_id = max(coalesce(last_message_id, 0), ?), last_seq = last_seq + ?,
 			version = ?
 		WHERE id = ?`
+	// sqlKeepWebhook is sqlq.WebhookInsert with anonymous placeholders.
+	sqlKeepWebhook = `INSERT INTO webhook_events (webhook_id, type, data, next_at, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`
 	// sqlTakeVersions is sqlq.TakeVersions for the batch.
 	sqlTakeVersions = `UPDATE feed_clock SET version = version + ? WHERE id = 1 RETURNING version`
 )
+
+// keepCreated writes a message.created event for each message the batch
+// stored (not for a retried send's original): one prepared insert each,
+// only with webhooks on.
+func (sc *sendConn) keepCreated(out []chat.Inserted) error {
+	for i := range out {
+		if !out[i].Created {
+			continue
+		}
+		m := &out[i].Message
+		w, err := sqlq.NewWebhook("message.created", m.CreatedAt.Time, m)
+		if err != nil {
+			return err
+		}
+		if err := sc.exec(sc.hook, w.ID, w.Type, w.Data, w.At, w.At, w.At); err != nil {
+			return fmt.Errorf("keep webhook: %w", err)
+		}
+	}
+	return nil
+}
 
 // readOwn moves each sender's unread position to the newest message they
 // stored in the batch, once per conversation and sender (sqlq.ReadOwn).
@@ -411,7 +439,10 @@ func (s *Store) EditMessage(ctx context.Context, id int64, content string, menti
 		}
 		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
 		m.PrevVersion = prev
-		return err
+		if err != nil {
+			return err
+		}
+		return s.keepWebhook(ctx, tx, "message.updated", at, &m)
 	})
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("edit message: %w", err)
@@ -448,8 +479,13 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 			return err
 		}
 		defer func() { m.PrevVersion = prev }()
-		m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
-		return notFound(err)
+		if m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id)); err != nil {
+			return notFound(err)
+		}
+		if !changed {
+			return nil // deleted before: its event was written then
+		}
+		return s.keepWebhook(ctx, tx, "message.deleted", at, &m)
 	})
 	if err != nil {
 		return chat.Message{}, false, fmt.Errorf("delete message: %w", err)

@@ -32,6 +32,7 @@ type sendConn struct {
 	member, insert, byClientID, touch driver.Stmt
 	readOwnStmt, replyTo, clock       driver.Stmt
 	upload, attach                    driver.Stmt
+	hook                              driver.Stmt         // only with webhooks on
 	args                              []driver.NamedValue // scratch, reused by every statement
 	row                               []driver.Value      // scratch
 }
@@ -55,7 +56,7 @@ func (s *Store) sendConn(ctx context.Context, dc any) (*sendConn, error) {
 		dst   *driver.Stmt
 		query string
 	}{{&sc.member, sqlMember}, {&sc.insert, sqlInsertMessage}, {&sc.byClientID, sqlOriginal}, {&sc.touch, sqlTouchConversation}, {&sc.readOwnStmt, sqlq.ReadOwn}, {&sc.replyTo, sqlReplyTo}, {&sc.clock, sqlTakeVersions},
-		{&sc.upload, sqlFreeUpload}, {&sc.attach, sqlAttachUpload}} {
+		{&sc.upload, sqlFreeUpload}, {&sc.attach, sqlAttachUpload}, {&sc.hook, sqlKeepWebhook}} {
 		st, err := p.PrepareContext(ctx, q.query)
 		if err != nil {
 			sc.close()
@@ -70,7 +71,7 @@ func (s *Store) sendConn(ctx context.Context, dc any) (*sendConn, error) {
 // close finalizes the statements. Callers hold the connection.
 func (sc *sendConn) close() error {
 	var errs []error
-	for _, st := range []driver.Stmt{sc.member, sc.insert, sc.byClientID, sc.touch, sc.readOwnStmt, sc.replyTo, sc.clock, sc.upload, sc.attach} {
+	for _, st := range []driver.Stmt{sc.member, sc.insert, sc.byClientID, sc.touch, sc.readOwnStmt, sc.replyTo, sc.clock, sc.upload, sc.attach, sc.hook} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}

@@ -25,6 +25,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -57,6 +58,8 @@ type Store struct {
 	users userCache
 
 	indexer searchIndexer // see searchindex.go
+
+	hooks atomic.Uint32 // the webhook.Set of events written (webhook.go)
 }
 
 // Open opens (creating it and its folder if needed) the SQLite file at path

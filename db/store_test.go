@@ -15,6 +15,7 @@ import (
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/chat/storetest"
 	notifytest "github.com/confab/confab/app/notify/storetest"
+	"github.com/confab/confab/app/webhook"
 	"github.com/confab/confab/db"
 )
 
@@ -250,6 +251,14 @@ func TestClose_CheckpointsAndBackupIsUsable(t *testing.T) {
 // (synchronous=FULL).
 func BenchmarkInsertMessages(b *testing.B) {
 	s, _ := mustOpenDB(b)
+	storetest.BenchInsertMessages(b, s)
+}
+
+// BenchmarkInsertMessages_Webhooks is the group commit with
+// message.created webhooks on: one more prepared insert per message.
+func BenchmarkInsertMessages_Webhooks(b *testing.B) {
+	s, _ := mustOpenDB(b)
+	s.SetWebhookEvents(webhook.NewSet(webhook.Events))
 	storetest.BenchInsertMessages(b, s)
 }
 

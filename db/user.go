@@ -30,8 +30,11 @@ func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordH
 			VALUES (?, ?, ?, ?, ?, ?)
 			RETURNING `+sqlq.UserColumns,
 			username, sqlq.Fold(username), displayName, sqlq.Fold(displayName), passwordHash, ms(at))
-		u, err = sqlq.ScanUser(row)
-		return err
+		if u, err = sqlq.ScanUser(row); err != nil {
+			return err
+		}
+		return s.keepWebhook(ctx, tx, "user.created", at, sqlq.WebhookUser{ID: u.ID, Username: u.Username,
+			DisplayName: u.DisplayName, CreatedAt: u.CreatedAt})
 	})
 	if err != nil {
 		return chat.User{}, fmt.Errorf("create user: %w", err)

@@ -101,7 +101,13 @@ func (w *pushWorld) devices(t *testing.T, u servertest.User) int {
 // metrics scrapes /metrics into "name{labels}" → value.
 func (w *pushWorld) metrics(t *testing.T) map[string]float64 {
 	t.Helper()
-	r := w.s.Do(t, http.MethodGet, "/metrics", "", nil)
+	return scrape(t, w.s)
+}
+
+// scrape reads s's /metrics into "name{labels}" → value.
+func scrape(t *testing.T, s *servertest.Server) map[string]float64 {
+	t.Helper()
+	r := s.Do(t, http.MethodGet, "/metrics", "", nil)
 	wantStatus(t, r, http.StatusOK)
 	series := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(r.Body))

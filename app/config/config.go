@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/confab/confab/app/push/webpush"
+	"github.com/confab/confab/app/webhook"
 )
 
 // Config is every setting of a Confab server. The comment of each field
@@ -146,6 +147,24 @@ type Config struct {
 	// before it is pruned.
 	PushRetention time.Duration
 
+	// Webhooks (app/notify/webhooks.go, docs/push.md "Webhooks").
+	//
+	// WebhookURL is WEBHOOK_URL, empty (off: no event is kept, and the
+	// send path does no extra work): where events are posted.
+	WebhookURL string
+	// WebhookSecret is WEBHOOK_SECRET, required with WEBHOOK_URL: the
+	// whsec_… key requests are signed with.
+	WebhookSecret webhook.Secret
+	// WebhookEvents is WEBHOOK_EVENTS, empty (every event): the event
+	// types sent, a comma list of webhook.Events.
+	WebhookEvents []string
+	// WebhookMaxAge is WEBHOOK_MAX_AGE, 24h: how long an event is retried
+	// before it is given up.
+	WebhookMaxAge time.Duration
+	// WebhookRetention is WEBHOOK_RETENTION, 168h: how long sent and
+	// given-up events are kept before they are pruned.
+	WebhookRetention time.Duration
+
 	RedisURL    string // REDIS_URL, empty: set, events fan out across nodes (needs DATABASE_URL)
 	DatabaseURL string // DATABASE_URL, empty: set (postgres://), Postgres replaces SQLite
 
@@ -269,6 +288,26 @@ func Load(getenv func(string) string) (Config, error) {
 		S3Prefix:                strings.TrimSpace(getenv("S3_PREFIX")),
 	}
 	c.FilesPath = strings.TrimSpace(getenv("FILES_PATH"))
+	c.WebhookMaxAge = p.duration("WEBHOOK_MAX_AGE", 24*time.Hour)
+	c.WebhookRetention = p.duration("WEBHOOK_RETENTION", 168*time.Hour)
+	if c.WebhookURL = strings.TrimSpace(getenv("WEBHOOK_URL")); c.WebhookURL != "" {
+		// The URL may carry a token: errors never show it.
+		if err := webhook.CheckURL(c.WebhookURL); err != nil {
+			p.fail("WEBHOOK_URL", "(hidden)", "must be an http:// or https:// URL with a host")
+		}
+		secret, err := webhook.ParseSecret(getenv("WEBHOOK_SECRET"))
+		if err != nil {
+			p.fail("WEBHOOK_SECRET", "(hidden)", "must be set with WEBHOOK_URL: "+err.Error())
+		}
+		c.WebhookSecret = secret
+		events, err := webhook.ParseEvents(getenv("WEBHOOK_EVENTS"))
+		if err != nil {
+			p.fail("WEBHOOK_EVENTS", getenv("WEBHOOK_EVENTS"), err.Error())
+		}
+		c.WebhookEvents = events
+	} else if _, err := webhook.ParseEvents(getenv("WEBHOOK_EVENTS")); err != nil {
+		p.fail("WEBHOOK_EVENTS", getenv("WEBHOOK_EVENTS"), err.Error())
+	}
 	c.PasswordHashQueue = p.integer("PASSWORD_HASH_QUEUE", 4*c.PasswordHashConcurrency, 0, 1<<20)
 	c.WSUserFramesPerSecond = float64(p.integer("WS_USER_FRAMES_PER_SECOND", 3*int(c.WSFramesPerSecond), 1, 1<<30))
 	c.WSUserFrameBurst = p.integer("WS_USER_FRAME_BURST", 3*c.WSFrameBurst, 1, 1<<30)

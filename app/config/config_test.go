@@ -12,6 +12,7 @@ import (
 
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/push/webpush"
+	"github.com/confab/confab/app/webhook"
 )
 
 // env returns a getenv that sees only vars.
@@ -298,5 +299,54 @@ func TestOriginListed(t *testing.T) {
 		if got := config.OriginListed(tc.allowed, tc.origin); got != tc.want {
 			t.Errorf("OriginListed(%q, %q) = %v, want %v", tc.allowed, tc.origin, got, tc.want)
 		}
+	}
+}
+
+func TestLoad_Webhooks(t *testing.T) {
+	secret := webhook.NewSecret().String()
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WebhookURL != "" || c.WebhookEvents != nil || c.WebhookMaxAge != 24*time.Hour || c.WebhookRetention != 168*time.Hour {
+		t.Errorf("defaults: url %q events %v max age %v retention %v", c.WebhookURL, c.WebhookEvents, c.WebhookMaxAge, c.WebhookRetention)
+	}
+	c, err = config.Load(env(map[string]string{"WEBHOOK_URL": "https://hooks.example.com/in", "WEBHOOK_SECRET": secret,
+		"WEBHOOK_EVENTS": "user.created, message.created"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WebhookSecret.String() != secret || !slices.Equal(c.WebhookEvents, []string{"message.created", "user.created"}) {
+		t.Errorf("events %v, secret kept: %v", c.WebhookEvents, c.WebhookSecret.String() == secret)
+	}
+	c, err = config.Load(env(map[string]string{"WEBHOOK_URL": "https://hooks.example.com/in", "WEBHOOK_SECRET": secret}))
+	if err != nil || len(c.WebhookEvents) != len(webhook.Events) {
+		t.Errorf("no WEBHOOK_EVENTS: %v, %v; want every event", c.WebhookEvents, err)
+	}
+
+	bad := []struct {
+		name, wantVar string
+		vars          map[string]string
+	}{
+		{"url without secret", "WEBHOOK_SECRET", map[string]string{"WEBHOOK_URL": "https://hooks.example.com/in"}},
+		{"secret not whsec", "WEBHOOK_SECRET", map[string]string{"WEBHOOK_URL": "https://hooks.example.com/in", "WEBHOOK_SECRET": "hunter2hunter2hunter2hunter2"}},
+		{"url not http", "WEBHOOK_URL", map[string]string{"WEBHOOK_URL": "ftp://tok_hidden@example.com/", "WEBHOOK_SECRET": secret}},
+		{"unknown event", "WEBHOOK_EVENTS", map[string]string{"WEBHOOK_URL": "https://hooks.example.com/in", "WEBHOOK_SECRET": secret, "WEBHOOK_EVENTS": "message.sent"}},
+		{"unknown event, webhooks off", "WEBHOOK_EVENTS", map[string]string{"WEBHOOK_EVENTS": "message.created,nope"}},
+		{"max age", "WEBHOOK_MAX_AGE", map[string]string{"WEBHOOK_MAX_AGE": "forever"}},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := config.Load(env(tt.vars))
+			var ce *config.Error
+			if !errors.As(err, &ce) || ce.Var != tt.wantVar {
+				t.Fatalf("Load = %v, want an error naming %s", err, tt.wantVar)
+			}
+			for _, hidden := range []string{"hunter2", "tok_hidden", strings.TrimPrefix(secret, "whsec_")} {
+				if strings.Contains(err.Error(), hidden) {
+					t.Errorf("error %q shows a secret", err)
+				}
+			}
+		})
 	}
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/confab/confab/app/push/apns"
 	"github.com/confab/confab/app/push/fcm"
 	"github.com/confab/confab/app/push/webpush"
+	"github.com/confab/confab/app/webhook"
 	"github.com/confab/confab/app/ws"
 	"github.com/confab/confab/db"
 	"github.com/confab/confab/db/postgres"
@@ -62,6 +63,11 @@ type Options struct {
 	// APNsClient is the HTTP/2 client APNs is reached with; nil: one
 	// that trusts the system's roots (tests pass their stand-in's).
 	APNsClient *http.Client
+	// Webhooks tunes the webhook dispatcher when WEBHOOK_URL is set
+	// (tests shorten its timings and watch its results); its MaxAge,
+	// Retention and Log come from the configuration. Now, when nil, is
+	// the server's.
+	Webhooks notify.WebhookOptions
 }
 
 // presenceTimeout bounds announcing that a user went offline when their
@@ -75,6 +81,7 @@ type Store interface {
 	attach.Store
 	notify.Store
 	notify.Outbox
+	notify.WebhookOutbox
 	Close() error
 }
 
@@ -105,6 +112,9 @@ type Server struct {
 	// Push decides and sends push notifications for new messages, from
 	// goroutines of its own (stopped by Close).
 	Push *notify.Dispatcher
+	// Webhooks sends the webhook events to WEBHOOK_URL, from goroutines
+	// of its own (stopped by Close); nil when WEBHOOK_URL is unset.
+	Webhooks *notify.Webhooks
 	// Metrics is the server's Prometheus registry and instruments.
 	Metrics *metrics.Metrics
 	WS      *ws.Handler
@@ -174,6 +184,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	h := hub.New(hopt)
 	mopt := metrics.Options{HubStats: h.Stats, QueuedSends: func() int { return svc.Queued() },
 		PendingDeliveries: store.PendingDeliveries}
+	if cfg.WebhookURL != "" {
+		mopt.PendingDeliveries = webhookPending(store)
+	}
 	if cl != nil {
 		mopt.OrderStats, mopt.ClusterStats = h.OrderStats, clusterStats(cl)
 	}
@@ -284,6 +297,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	s.echo = s.routes()
 	s.Push = dispatcher
 	s.Push.Start()
+	if cfg.WebhookURL != "" {
+		wopt := opt.Webhooks
+		wopt.MaxAge, wopt.Retention, wopt.Log = cfg.WebhookMaxAge, cfg.WebhookRetention, log
+		if wopt.Now == nil {
+			wopt.Now = opt.Now
+		}
+		if onResult := wopt.OnResult; onResult != nil {
+			wopt.OnResult = func(r string) { m.Delivery("webhook", r); onResult(r) }
+		} else {
+			wopt.OnResult = func(r string) { m.Delivery("webhook", r) }
+		}
+		s.Webhooks = notify.NewWebhooks(store, webhook.NewSender(cfg.WebhookURL, cfg.WebhookSecret, nil), wopt)
+		s.Webhooks.Start()
+	}
 	return s, nil
 }
 
@@ -486,6 +513,9 @@ func (s *Server) Close() error {
 	// Before the hub and the store it asks: sends in flight are given up
 	// (and retried after a restart).
 	s.Push.Close()
+	if s.Webhooks != nil {
+		s.Webhooks.Close()
+	}
 	var cerr error
 	if s.Cluster != nil {
 		cerr = s.Cluster.Close()
@@ -526,18 +556,23 @@ func openFiles(ctx context.Context, cfg config.Config) (files blob.Store, off st
 }
 
 // OpenStore opens Postgres at DATABASE_URL when set, else SQLite at
-// DATABASE_PATH, applying pending migrations.
+// DATABASE_PATH, applying pending migrations. With WEBHOOK_URL set, its
+// writes keep the webhook events WEBHOOK_EVENTS chooses.
 func OpenStore(ctx context.Context, cfg config.Config) (Store, error) {
+	var st Store
+	var err error
 	if cfg.DatabaseURL != "" {
-		st, err := postgres.Open(ctx, cfg.DatabaseURL)
-		if err != nil {
-			return nil, err
-		}
-		return st, nil
+		st, err = postgres.Open(ctx, cfg.DatabaseURL)
+	} else {
+		st, err = db.Open(ctx, cfg.DatabasePath)
 	}
-	st, err := db.Open(ctx, cfg.DatabasePath)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.WebhookURL != "" {
+		// Before any write: the changes' transactions write the events
+		// (those of `confab createuser` too, which a server sends).
+		st.SetWebhookEvents(webhook.NewSet(cfg.WebhookEvents))
 	}
 	return st, nil
 }
@@ -579,4 +614,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	s.Log.Info("stopped")
 	return nil
+}
+
+// webhookPending counts the outbox's pending pushes by provider and its
+// pending webhook events as provider "webhook", for
+// confab_deliveries_pending.
+func webhookPending(store Store) func(ctx context.Context) (map[string]int, error) {
+	return func(ctx context.Context) (map[string]int, error) {
+		n, err := store.PendingDeliveries(ctx)
+		if err != nil {
+			return nil, err
+		}
+		w, err := store.PendingWebhooks(ctx)
+		if err != nil {
+			return nil, err
+		}
+		n["webhook"] = w
+		return n, nil
+	}
 }

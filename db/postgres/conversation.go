@@ -27,7 +27,7 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 			direct = &c.DirectKey
 			err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE direct_key = $1`, c.DirectKey).Scan(&id)
 			if err == nil {
-				return rejoin(ctx, tx, id, c, v)
+				return s.rejoin(ctx, tx, id, c, v)
 			}
 			if !errors.Is(err, pgx.ErrNoRows) {
 				return err
@@ -45,7 +45,7 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 			if err := tx.QueryRow(ctx, `SELECT id FROM conversations WHERE direct_key = $1`, c.DirectKey).Scan(&id); err != nil {
 				return err
 			}
-			return rejoin(ctx, tx, id, c, v)
+			return s.rejoin(ctx, tx, id, c, v)
 		}
 		if err != nil {
 			return err
@@ -63,7 +63,8 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 			return err
 		}
 		created = true
-		return nil
+		return s.keepWebhook(ctx, tx, "conversation.created", c.At, sqlq.WebhookConversation{ID: id, Title: c.Title,
+			IsGroup: c.IsGroup, CreatedBy: c.UserIDs[0], ParticipantIDs: c.UserIDs, CreatedAt: chat.Time{Time: c.At}})
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("create conversation: %w", err)
@@ -74,17 +75,32 @@ func (s *Store) CreateConversation(ctx context.Context, c chat.NewConversation) 
 // rejoin brings back anyone of c who had left the existing direct
 // conversation id, so that the pair can talk again in the one conversation
 // they share.
-func rejoin(ctx context.Context, tx pgx.Tx, id int64, c chat.NewConversation, v int64) error {
-	_, err := tx.Exec(ctx, `
+func (s *Store) rejoin(ctx context.Context, tx pgx.Tx, id int64, c chat.NewConversation, v int64) error {
+	rows, err := tx.Query(ctx, `
 		WITH back AS (
 			INSERT INTO participants (conversation_id, user_id, role, joined_at)
 			SELECT $1, uid, 'member', $3 FROM unnest($2::bigint[]) AS uid
 			ON CONFLICT DO NOTHING
-			RETURNING 1
+			RETURNING user_id
+		), bumped AS (
+			UPDATE conversations SET member_count = member_count + (SELECT count(*) FROM back), version = $4
+			WHERE id = $1 AND EXISTS (SELECT 1 FROM back)
 		)
-		UPDATE conversations SET member_count = member_count + (SELECT count(*) FROM back), version = $4
-		WHERE id = $1 AND EXISTS (SELECT 1 FROM back)`, id, c.UserIDs, ms(c.At), v)
-	return err
+		SELECT user_id FROM back ORDER BY user_id`, id, c.UserIDs, ms(c.At), v)
+	if err != nil {
+		return err
+	}
+	back, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return err
+	}
+	for _, uid := range back {
+		if err := s.keepWebhook(ctx, tx, "participant.added", c.At, sqlq.WebhookParticipant{
+			ConversationID: id, UserID: uid, Role: chat.RoleMember, At: chat.Time{Time: c.At}}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Conversation implements chat.Store.
@@ -141,7 +157,7 @@ func (s *Store) SetTitle(ctx context.Context, id int64, title string, at time.Ti
 		if tag.RowsAffected() == 0 {
 			return chat.ErrNotFound
 		}
-		return nil
+		return s.keepWebhook(ctx, tx, "conversation.updated", at, sqlq.WebhookTitle{ID: id, Title: title, UpdatedAt: chat.Time{Time: at}})
 	})
 	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 		return fmt.Errorf("set title: %w", err)
@@ -166,8 +182,11 @@ func (s *Store) AddParticipant(ctx context.Context, convID, userID int64, role s
 		if tag.RowsAffected() == 0 {
 			return &chat.Error{Code: chat.CodeConflict, Detail: "That user is already a participant."}
 		}
-		_, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1, member_count = member_count + 1, version = $3 WHERE id = $2`, ms(at), convID, v)
-		return err
+		if _, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1, member_count = member_count + 1, version = $3 WHERE id = $2`, ms(at), convID, v); err != nil {
+			return err
+		}
+		return s.keepWebhook(ctx, tx, "participant.added", at, sqlq.WebhookParticipant{
+			ConversationID: convID, UserID: userID, Role: role, At: chat.Time{Time: at}})
 	})
 	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 		return fmt.Errorf("add participant: %w", err)
@@ -209,8 +228,11 @@ func (s *Store) RemoveParticipant(ctx context.Context, convID, userID int64, at 
 		if _, err = tx.Exec(ctx, `UPDATE conversations SET updated_at = $1, member_count = member_count - 1, version = $3 WHERE id = $2`, ms(at), convID, v); err != nil {
 			return err
 		}
-		_, err = tx.Exec(ctx, sqlq.Departure, userID, convID, v)
-		return err
+		if _, err = tx.Exec(ctx, sqlq.Departure, userID, convID, v); err != nil {
+			return err
+		}
+		return s.keepWebhook(ctx, tx, "participant.removed", at, sqlq.WebhookParticipant{
+			ConversationID: convID, UserID: userID, At: chat.Time{Time: at}})
 	})
 	if err != nil && chat.ErrorCode(err) == chat.CodeInternal {
 		return fmt.Errorf("remove participant: %w", err)

@@ -378,7 +378,10 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			return nil
 		})
 	}
-	if len(attachments) == 0 {
+	// With message.created chosen, the events need the messages' ids:
+	// the commit waits for a third round trip, as attachments do.
+	hooks := s.webhooks().Has("message.created") && len(sent) > 0
+	if len(attachments) == 0 && !hooks {
 		commit(b)
 	}
 	if err := conn.SendBatch(ctx, b).Close(); err != nil {
@@ -443,12 +446,24 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 		}
 		out[i] = chat.Inserted{Message: m, Created: true}
 	}
-	if len(attachments) > 0 {
-		// A third round trip, only for a batch with attachments: they
-		// need the messages' ids.
+	if len(attachments) > 0 || hooks {
+		// A third round trip, only for a batch with attachments or
+		// webhook events: they need the messages' ids.
 		b = &pgx.Batch{}
 		if len(attach.uploads) > 0 {
 			b.Queue(sqlAttachUploads, attach.uploads, attach.messages, attach.convs, attach.positions)
+		}
+		if hooks {
+			ids, data, ats := make([]string, 0, len(sent)), make([]string, 0, len(sent)), make([]int64, 0, len(sent))
+			for _, i := range sent {
+				m := &out[i].Message
+				w, err := sqlq.NewWebhook("message.created", m.CreatedAt.Time, m)
+				if err != nil {
+					return err
+				}
+				ids, data, ats = append(ids, w.ID), append(data, w.Data), append(ats, w.At)
+			}
+			b.Queue(sqlKeepWebhooks, ids, data, ats)
 		}
 		commit(b)
 		if err := conn.SendBatch(ctx, b).Close(); err != nil {
@@ -577,8 +592,10 @@ func (s *Store) EditMessage(ctx context.Context, id int64, content string, menti
 		if err != nil {
 			return notFound(err)
 		}
-		m.PrevVersion, err = setConversationVersion(ctx, tx, m.ConversationID, v)
-		return err
+		if m.PrevVersion, err = setConversationVersion(ctx, tx, m.ConversationID, v); err != nil {
+			return err
+		}
+		return s.keepWebhook(ctx, tx, "message.updated", at, &m)
 	})
 	if err != nil {
 		return chat.Message{}, fmt.Errorf("edit message: %w", err)
@@ -622,7 +639,10 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 		}
 		m, err = sqlq.ScanMessage(tx.QueryRow(ctx, sqlq.MessageByID, id))
 		m.PrevVersion = prev
-		return notFound(err)
+		if err != nil || !changed {
+			return notFound(err) // deleted before: its event was written then
+		}
+		return s.keepWebhook(ctx, tx, "message.deleted", at, &m)
 	})
 	if err != nil {
 		return chat.Message{}, false, fmt.Errorf("delete message: %w", err)

@@ -27,6 +27,7 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,7 @@ type Store struct {
 	sqlq.Reader // on the pool
 	pool        *pgxpool.Pool
 	indexer     searchIndexer
+	hooks       atomic.Uint32 // the webhook.Set of events written (webhook.go)
 }
 
 // Open connects to the database at url (a postgres:// URL or key=value

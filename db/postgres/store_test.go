@@ -13,6 +13,7 @@ import (
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/chat/storetest"
 	notifytest "github.com/confab/confab/app/notify/storetest"
+	"github.com/confab/confab/app/webhook"
 	"github.com/confab/confab/db/postgres"
 	"github.com/confab/confab/db/postgres/pgtest"
 )
@@ -226,6 +227,16 @@ func TestDeleteMessage_ErasesStoredContent(t *testing.T) {
 func BenchmarkInsertMessages(b *testing.B) {
 	url := pgtest.URL(b)
 	storetest.BenchInsertMessages(b, mustOpen(b, url), mustOpen(b, url))
+}
+
+// BenchmarkInsertMessages_Webhooks is the group commit with
+// message.created webhooks on: a third round trip per batch.
+func BenchmarkInsertMessages_Webhooks(b *testing.B) {
+	url := pgtest.URL(b)
+	x, y := mustOpen(b, url), mustOpen(b, url)
+	x.SetWebhookEvents(webhook.NewSet(webhook.Events))
+	y.SetWebhookEvents(webhook.NewSet(webhook.Events))
+	storetest.BenchInsertMessages(b, x, y)
 }
 
 // BenchmarkConversations is the conversations list of a user in 50 groups.

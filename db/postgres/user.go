@@ -19,12 +19,26 @@ var errUsernameTaken = &chat.Error{Code: chat.CodeConflict, Detail: "A user with
 func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (chat.User, error) {
 	// ON CONFLICT rather than a look first: another node may register the
 	// same name at the same moment.
-	u, err := sqlq.ScanUser(s.pool.QueryRow(ctx, `
+	const insert = `
 		INSERT INTO users (username, username_key, display_name, display_key, password_hash, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (username_key) DO NOTHING
-		RETURNING `+sqlq.UserColumns,
-		username, sqlq.Fold(username), displayName, sqlq.Fold(displayName), passwordHash, ms(at)))
+		RETURNING ` + sqlq.UserColumns
+	args := []any{username, sqlq.Fold(username), displayName, sqlq.Fold(displayName), passwordHash, ms(at)}
+	var u chat.User
+	var err error
+	if !s.webhooks().Has("user.created") {
+		u, err = sqlq.ScanUser(s.pool.QueryRow(ctx, insert, args...))
+	} else {
+		// The event goes in the user's transaction.
+		err = s.tx(ctx, func(tx pgx.Tx) error {
+			if u, err = sqlq.ScanUser(tx.QueryRow(ctx, insert, args...)); err != nil {
+				return err
+			}
+			return s.keepWebhook(ctx, tx, "user.created", at, sqlq.WebhookUser{ID: u.ID, Username: u.Username,
+				DisplayName: u.DisplayName, CreatedAt: u.CreatedAt})
+		})
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return chat.User{}, errUsernameTaken
 	}

@@ -22,6 +22,7 @@ type Store interface {
 	chat.Store
 	notify.Store
 	notify.Outbox
+	notify.WebhookOutbox
 }
 
 // Run runs every behaviour test of notify.Store, each in a parallel
@@ -42,6 +43,10 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Outbox_CoalescesPerDeviceAndConversation", testOutboxCoalesces},
 		{"Outbox_DropsWhatTheRecipientNoLongerNeeds", testOutboxDrops},
 		{"Outbox_PrunesDoneDeliveriesAfterRetention", testOutboxPrunes},
+		{"Webhooks_OffWritesNone", testWebhooksOff},
+		{"Webhooks_EveryChangeInItsTransaction", testWebhooksWritten},
+		{"Webhooks_OnlyTheChosenTypes", testWebhooksChosenOnly},
+		{"Webhooks_LeaseRetryFinishPrune", testWebhooksLease},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
