@@ -72,4 +72,8 @@ type Store interface {
 	// SetMuted keeps it (0 for not muted), whether or not it has passed.
 	// Returns chat.ErrNotFound when the user is not a participant.
 	MutedUntil(ctx context.Context, userID, conversationID int64) (int64, error)
+	// UserDeliveries returns the deliveries made for the user (on
+	// whichever device): their count by state, and the newest limit of
+	// them, newest first.
+	UserDeliveries(ctx context.Context, userID int64, limit int) (UserOutbox, error)
 }
