@@ -100,8 +100,17 @@ func TestConsole_DevicesListedAndDeleted(t *testing.T) {
 	phone := int64(r.Map(t)["id"].(float64))
 
 	p := e.signIn(bob)
+	// At phone width: the bell stays in the top bar, the dialog on the screen.
+	p.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulatePortrait, chromedp.EmulateScale(2)))
+	p.waitFor("the phone layout", `innerWidth === 390`)
 	p.click("notifications-button")
 	p.waitFor("both devices", `document.querySelectorAll('[data-testid=device-item]').length === 2`)
+	if fits := eval[bool](p, `[...document.querySelectorAll('#notifications-dialog, [data-testid=device-delete], [data-testid=push-switch]')].every((el) => {
+		const r = el.getBoundingClientRect();
+		return r.width > 0 && r.left >= 0 && r.right <= innerWidth;
+	})`); !fits {
+		t.Error("at phone width the dialog, its switch or a Remove button is off the screen")
+	}
 	got := eval[string](p, `[...document.querySelectorAll('[data-testid=device-item]')].map((li) => li.dataset.deviceId + ':' + li.dataset.platform + ':' + li.textContent).join('|')`)
 	for _, want := range []string{fmt.Sprintf("%d:webpush:Web browser", laptop), fmt.Sprintf("%d:fcm:Android (FCM)", phone)} {
 		if !strings.Contains(got, want) {
