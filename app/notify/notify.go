@@ -56,7 +56,8 @@ type Store interface {
 	// and returns it with its ID and CreatedAt. A device with the same
 	// platform and token is the same device: the user's own is updated
 	// (its keys and UpdatedAt; created false), another user's moves to
-	// this one (created true, CreatedAt now). Past max devices the user's
+	// this one (created true, CreatedAt now) without the deliveries made
+	// for its previous owner. Past max devices the user's
 	// least recently registered are deleted.
 	RegisterDevice(ctx context.Context, d Device, max int) (dev Device, created bool, err error)
 	// Devices returns the user's devices, oldest first.

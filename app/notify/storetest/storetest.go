@@ -469,4 +469,28 @@ func testUserDeliveries(t *testing.T, s Store) {
 	if ao := outbox(a, 10); len(ao.Latest) != 0 || len(ao.Counts) != 0 {
 		t.Errorf("the sender's outbox %+v, want empty", ao)
 	}
+
+	// Carol's phone changes hands: what was made for her goes with the
+	// move, and nothing of hers is ever sent to its new owner.
+	send(conv)
+	if _, _, err := s.DecidePushes(ctx, 10, now, time.Second, decide); err != nil {
+		t.Fatal(err)
+	}
+	if co := outbox(c, 10); co.Counts[notify.DeliveryPending] != 1 {
+		t.Fatalf("carol's outbox before the move %+v, want one pending", co)
+	}
+	mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformFCM, Token: "c-phone", UpdatedAt: now}, 10, true)
+	if co := outbox(c, 10); len(co.Latest) != 0 || len(co.Counts) != 0 {
+		t.Errorf("carol's outbox after her phone moved %+v, want empty", co)
+	}
+	later := now.Add(time.Minute)
+	claimed, err = s.ClaimDeliveries(ctx, later, later.Add(time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range claimed {
+		if d.Device.Token == "c-phone" {
+			t.Errorf("claimed %+v after the move: carol's push to her old phone", d)
+		}
+	}
 }
