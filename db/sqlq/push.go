@@ -177,9 +177,11 @@ func ReadPushBatch(ctx context.Context, q Querier, mark int64, limit int) (notif
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-// A user's outbox (GET /api/push/deliveries/). No index leads with
-// deliveries.user_id: both read the user's rows off a scan of the
-// table, which the dispatcher's pruning keeps to recent rows.
+// A user's outbox (GET /api/push/deliveries/), for the console's
+// developer panel. No index leads with deliveries.user_id, so both
+// queries scan the table (the newest first, for the list): cheap while
+// the outbox is small; an index on (user_id, id) is what they want if
+// it grows.
 const (
 	// pushUserCounts counts user $1's deliveries by state.
 	pushUserCounts = `SELECT state, count(*) FROM deliveries WHERE user_id = $1 GROUP BY state`
