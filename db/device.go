@@ -39,6 +39,14 @@ func (s *Store) RegisterDevice(ctx context.Context, d notify.Device, max int) (n
 			return fmt.Errorf("register device: %w", err)
 		}
 		d.CreatedAt = time.UnixMilli(createdAt).UTC()
+		if owner != 0 && owner != d.UserID {
+			// A device that changed hands is told nothing more of its
+			// previous owner's messages: a pending push would show them
+			// to the new one.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM deliveries WHERE device_id = ?`, d.ID); err != nil {
+				return fmt.Errorf("register device: previous owner's deliveries: %w", err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `
 			DELETE FROM devices WHERE user_id = ? AND id NOT IN (
 				SELECT id FROM devices WHERE user_id = ? ORDER BY updated_at DESC, id DESC LIMIT ?)`,

@@ -121,6 +121,8 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodDelete, "/devices/:id/", a.handleDeleteDevice)
 	u.route(http.MethodGet, "/push/vapid-public-key/", a.handleVAPIDPublicKey)
 	u.route(http.MethodPut, "/conversations/:id/notifications/", a.handleSetNotifications)
+	u.route(http.MethodGet, "/conversations/:id/notifications/", a.handleGetNotifications)
+	u.route(http.MethodGet, "/push/deliveries/", a.handleListDeliveries)
 }
 
 type authed struct {

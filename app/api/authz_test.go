@@ -280,6 +280,10 @@ func azRows() []azRow {
 		{method: http.MethodGet, path: fixed("/api/push/vapid-public-key/"), body: noBody, want: everyone(ok)},
 		{method: http.MethodPut, path: fixed("/api/conversations/%d/notifications/", group), body: body(map[string]string{"muted_until": "forever"}), scoped: true,
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		{method: http.MethodGet, path: fixed("/api/conversations/%d/notifications/", group), body: noBody, scoped: true,
+			want: map[string]int{asOwner: ok, asParticipant: ok}},
+		// Anyone reads their own push outbox, and only theirs.
+		{method: http.MethodGet, path: fixed("/api/push/deliveries/"), body: noBody, want: everyone(ok)},
 	}
 }
 

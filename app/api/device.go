@@ -96,3 +96,61 @@ func (a *API) handleSetNotifications(c echo.Context) error {
 		MutedUntil     notify.Mute `json:"muted_until"`
 	}{id, m})
 }
+
+func (a *API) handleGetNotifications(c echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	m, err := a.notify.Muted(c.Request().Context(), currentUser(c).ID, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, struct {
+		ConversationID int64       `json:"conversation_id"`
+		MutedUntil     notify.Mute `json:"muted_until"`
+	}{id, m})
+}
+
+// sent is a delivery as its user's outbox lists it.
+type sent struct {
+	ID             int64      `json:"id"`
+	DeviceID       int64      `json:"device_id"`
+	Platform       string     `json:"platform"`
+	ConversationID int64      `json:"conversation_id"`
+	MessageID      int64      `json:"message_id"`
+	State          string     `json:"state"`
+	Attempts       int        `json:"attempts"`
+	LastError      *string    `json:"last_error"`
+	CreatedAt      chat.Time  `json:"created_at"`
+	UpdatedAt      chat.Time  `json:"updated_at"`
+	NextAt         *chat.Time `json:"next_at"`
+}
+
+func (a *API) handleListDeliveries(c echo.Context) error {
+	limit := queryLimit(c)
+	o, err := a.notify.Deliveries(c.Request().Context(), currentUser(c).ID, limit)
+	if err != nil {
+		return err
+	}
+	counts := map[string]int{notify.DeliveryPending: 0, notify.DeliverySent: 0, notify.DeliveryFailed: 0}
+	for state, n := range o.Counts {
+		counts[state] = n
+	}
+	out := make([]sent, len(o.Latest))
+	for i, d := range o.Latest {
+		out[i] = sent{ID: d.ID, DeviceID: d.DeviceID, Platform: d.Platform, ConversationID: d.ConversationID,
+			MessageID: d.MessageID, State: d.State, Attempts: d.Attempts,
+			CreatedAt: chat.Time{Time: d.CreatedAt}, UpdatedAt: chat.Time{Time: d.UpdatedAt}}
+		if d.LastError != "" {
+			out[i].LastError = &d.LastError
+		}
+		if d.State == notify.DeliveryPending {
+			out[i].NextAt = &chat.Time{Time: d.NextAt}
+		}
+	}
+	return c.JSON(http.StatusOK, struct {
+		Counts  map[string]int `json:"counts"`
+		Results []sent         `json:"results"`
+	}{counts, out})
+}

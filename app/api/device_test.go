@@ -328,3 +328,66 @@ func num64(v any) int64 {
 	}
 	return 0
 }
+
+// TestNotifications_GetShowsTheMuteAsOfNow: GET gives back what PUT
+// kept, a timed mute until it ends and null after, per participant;
+// anyone else gets the same 404 as a missing conversation.
+func TestNotifications_GetShowsTheMuteAsOfNow(t *testing.T) {
+	clk := newClock()
+	s := servertest.Start(t, servertest.WithNow(clk.Now))
+	ann, bob, eve := s.Register(t, "ann"), s.Register(t, "bob"), s.Register(t, "eve")
+	conv := s.Conversation(t, ann, bob)
+	path := p("/api/conversations/%d/notifications/", conv)
+	get := func(u servertest.User) any {
+		t.Helper()
+		r := s.Do(t, http.MethodGet, path, u.Access, nil)
+		wantStatus(t, r, http.StatusOK)
+		m := r.Map(t)
+		wantKeys(t, "notifications", m, "conversation_id", "muted_until")
+		if num(m["conversation_id"]) != conv {
+			t.Errorf("conversation_id %v, want %d", m["conversation_id"], conv)
+		}
+		return m["muted_until"]
+	}
+	put := func(u servertest.User, v any) {
+		t.Helper()
+		wantStatus(t, s.Do(t, http.MethodPut, path, u.Access, map[string]any{"muted_until": v}), http.StatusOK)
+	}
+
+	if v := get(ann); v != nil {
+		t.Errorf("before any mute: %v, want null", v)
+	}
+	put(ann, "forever")
+	if v := get(ann); v != "forever" {
+		t.Errorf("after forever: %v", v)
+	}
+	if v := get(bob); v != nil {
+		t.Errorf("ann's mute shows for bob: %v", v)
+	}
+	until := clk.Now().Add(8 * time.Hour)
+	put(bob, until.Format(time.RFC3339))
+	if v := get(bob); v != until.UTC().Format("2006-01-02T15:04:05.000Z") {
+		t.Errorf("after 8 hours: %v, want %v", v, until)
+	}
+	put(bob, clk.Now().Add(time.Minute).Format(time.RFC3339Nano))
+	clk.Advance(time.Minute) // a mute ends at its instant (and tokens live longer)
+	if v := get(bob); v != nil {
+		t.Errorf("once the mute ended: %v, want null", v)
+	}
+	if v := get(ann); v != "forever" {
+		t.Errorf("forever ended: %v", v)
+	}
+	put(ann, nil)
+	if v := get(ann); v != nil {
+		t.Errorf("after unmuting: %v", v)
+	}
+
+	r := s.Do(t, http.MethodGet, path, eve.Access, nil)
+	wantError(t, r, http.StatusNotFound, "not_found")
+	miss := s.Do(t, http.MethodGet, "/api/conversations/999999/notifications/", eve.Access, nil)
+	if string(miss.Body) != string(r.Body) {
+		t.Errorf("non-participant %s, missing conversation %s", r.Body, miss.Body)
+	}
+	wantError(t, s.Do(t, http.MethodGet, "/api/conversations/abc/notifications/", ann.Access, nil), http.StatusNotFound, "not_found")
+	wantStatus(t, s.Do(t, http.MethodGet, path, "", nil), http.StatusUnauthorized)
+}

@@ -689,3 +689,101 @@ func TestPush_DelayHoldsBackWhoCameBack(t *testing.T) {
 		t.Fatalf("push for message %s, want %d", got, next)
 	}
 }
+
+// TestPush_DeliveriesAreTheCallersOwn: GET /api/push/deliveries/ counts
+// and lists the deliveries made for the caller only, newest first, with
+// what each send recorded; another participant's (and the sender's
+// empty one) are theirs alone.
+func TestPush_DeliveriesAreTheCallersOwn(t *testing.T) {
+	w := newPushWorld(t, "")
+	a, b, c := w.s.Register(t, "ann"), w.s.Register(t, "bob"), w.s.Register(t, "cat")
+	w.browser(t, b)
+	w.phone(t, b, "bob-phone")
+	w.wp.Fail(w.browser(t, c), http.StatusBadRequest, 0) // refused: failed, not retried
+	conv := w.s.Conversation(t, a, b, c)
+	first := w.s.Send(t, a, conv, "one")
+	w.decided(t, first)
+	w.flush(t)
+	second := w.s.Send(t, a, conv, "two")
+	w.decided(t, second) // not due yet: pending
+
+	type outbox struct {
+		Counts  map[string]int   `json:"counts"`
+		Results []map[string]any `json:"results"`
+	}
+	get := func(u servertest.User, query string) outbox {
+		t.Helper()
+		r := w.s.Do(t, http.MethodGet, "/api/push/deliveries/"+query, u.Access, nil)
+		wantStatus(t, r, http.StatusOK)
+		var o outbox
+		if err := json.Unmarshal(r.Body, &o); err != nil {
+			t.Fatalf("%s: %v", r.Body, err)
+		}
+		return o
+	}
+
+	o := get(b, "")
+	if o.Counts["pending"] != 2 || o.Counts["sent"] != 2 || o.Counts["failed"] != 0 || len(o.Results) != 4 {
+		t.Fatalf("bob's outbox %+v, want 2 pending and 2 sent", o)
+	}
+	platforms := map[string]int{}
+	for i, d := range o.Results {
+		wantKeys(t, "delivery", d, "id", "device_id", "platform", "conversation_id", "message_id", "state",
+			"attempts", "last_error", "created_at", "updated_at", "next_at")
+		if i > 0 && num(d["id"]) >= num(o.Results[i-1]["id"]) {
+			t.Errorf("not newest first: %v", o.Results)
+		}
+		if num(d["conversation_id"]) != conv || d["last_error"] != nil {
+			t.Errorf("delivery %v", d)
+		}
+		wantTimestamp(t, "created_at", d["created_at"])
+		wantTimestamp(t, "updated_at", d["updated_at"])
+		switch d["state"] {
+		case "pending":
+			if num(d["message_id"]) != second || num(d["attempts"]) != 0 {
+				t.Errorf("pending delivery %v", d)
+			}
+			wantTimestamp(t, "next_at", d["next_at"])
+		case "sent":
+			if num(d["message_id"]) != first || num(d["attempts"]) != 1 || d["next_at"] != nil {
+				t.Errorf("sent delivery %v", d)
+			}
+			platforms[d["platform"].(string)]++
+		default:
+			t.Errorf("delivery %v", d)
+		}
+	}
+	if platforms["webpush"] != 1 || platforms["fcm"] != 1 {
+		t.Errorf("sent to %v, want bob's browser and phone", platforms)
+	}
+
+	co := get(c, "")
+	if co.Counts["failed"] != 1 || co.Counts["pending"] != 1 || len(co.Results) != 2 {
+		t.Fatalf("cat's outbox %+v, want 1 failed and 1 pending", co)
+	}
+	failed := co.Results[1]
+	if failed["state"] != "failed" || failed["platform"] != "webpush" || num(failed["message_id"]) != first {
+		t.Errorf("cat's failed delivery %v", failed)
+	}
+	if e, _ := failed["last_error"].(string); !strings.Contains(e, "400") {
+		t.Errorf("last_error %v, want the push service's answer", failed["last_error"])
+	}
+	for _, d := range co.Results {
+		for _, mine := range o.Results {
+			if num(d["id"]) == num(mine["id"]) || num(d["device_id"]) == num(mine["device_id"]) {
+				t.Errorf("cat sees bob's delivery %v", d)
+			}
+		}
+	}
+	if ao := get(a, ""); len(ao.Results) != 0 || ao.Counts["pending"] != 0 || ao.Counts["sent"] != 0 || ao.Counts["failed"] != 0 {
+		t.Errorf("the sender's outbox %+v, want empty with zero counts", ao)
+	}
+
+	if one := get(b, "?limit=1"); len(one.Results) != 1 || num(one.Results[0]["id"]) != num(o.Results[0]["id"]) || one.Counts["sent"] != 2 {
+		t.Errorf("limit 1: %+v", one)
+	}
+	for _, bad := range []string{"0", "101", "-1", "x"} {
+		wantInvalid(t, w.s.Do(t, http.MethodGet, "/api/push/deliveries/?limit="+bad, b.Access, nil), "limit")
+	}
+	wantStatus(t, w.s.Do(t, http.MethodGet, "/api/push/deliveries/", "", nil), http.StatusUnauthorized)
+}

@@ -56,7 +56,8 @@ type Store interface {
 	// and returns it with its ID and CreatedAt. A device with the same
 	// platform and token is the same device: the user's own is updated
 	// (its keys and UpdatedAt; created false), another user's moves to
-	// this one (created true, CreatedAt now). Past max devices the user's
+	// this one (created true, CreatedAt now) without the deliveries made
+	// for its previous owner. Past max devices the user's
 	// least recently registered are deleted.
 	RegisterDevice(ctx context.Context, d Device, max int) (dev Device, created bool, err error)
 	// Devices returns the user's devices, oldest first.
@@ -72,4 +73,8 @@ type Store interface {
 	// SetMuted keeps it (0 for not muted), whether or not it has passed.
 	// Returns chat.ErrNotFound when the user is not a participant.
 	MutedUntil(ctx context.Context, userID, conversationID int64) (int64, error)
+	// UserDeliveries returns the deliveries made for the user (on
+	// whichever device): their count by state, and the newest limit of
+	// them, newest first.
+	UserDeliveries(ctx context.Context, userID int64, limit int) (UserOutbox, error)
 }

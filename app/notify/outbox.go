@@ -140,3 +140,36 @@ type Decided struct {
 	// message was coalesced into included.
 	Queued map[string]int
 }
+
+// Sent records the outcome of a delivery, as its user's outbox lists it
+// (GET /api/push/deliveries/): what the dispatcher did, never the
+// payload nor the device's token.
+type Sent struct {
+	ID       int64
+	DeviceID int64
+	// Platform is the device's.
+	Platform                  string
+	ConversationID, MessageID int64
+	// State is DeliveryPending, DeliverySent or DeliveryFailed (a gone
+	// delivery goes with its device).
+	State    string
+	Attempts int
+	// LastError is the last send's error, "" when there was none.
+	LastError string
+	CreatedAt time.Time
+	// UpdatedAt is when it last changed: coalesced, claimed or finished.
+	UpdatedAt time.Time
+	// NextAt is when a pending delivery is due (or its claim's lease
+	// ends).
+	NextAt time.Time
+}
+
+// UserOutbox is one user's deliveries: how many are in each state, and
+// the latest.
+type UserOutbox struct {
+	// Counts are the user's deliveries by state; a state with none is
+	// absent.
+	Counts map[string]int
+	// Latest are the newest deliveries, newest first.
+	Latest []Sent
+}

@@ -225,3 +225,35 @@ func MuteOf(until int64, now time.Time) Mute {
 	}
 	return Mute{Until: time.UnixMilli(until).UTC()}
 }
+
+// Muted returns how long userID muted a conversation, as of now: the
+// zero Mute when not muted or when the mute has ended. Returns
+// chat.ErrNotFound when userID is not a participant.
+func (s *Service) Muted(ctx context.Context, userID, conversationID int64) (Mute, error) {
+	until, err := s.store.MutedUntil(ctx, userID, conversationID)
+	if err != nil {
+		return Mute{}, err
+	}
+	return MuteOf(until, s.opt.Now()), nil
+}
+
+// Deliveries limits: how many of their latest deliveries a user sees
+// when they do not say, and at most.
+const (
+	DefaultDeliveries = 20
+	MaxDeliveries     = 100
+)
+
+// Deliveries returns userID's outbox: their deliveries' count by state
+// and the latest limit of them (0: DefaultDeliveries), newest first.
+// Returns a chat.CodeInvalid error naming limit when it is not between 1
+// and MaxDeliveries.
+func (s *Service) Deliveries(ctx context.Context, userID int64, limit int) (UserOutbox, error) {
+	switch {
+	case limit == 0:
+		limit = DefaultDeliveries
+	case limit < 1 || limit > MaxDeliveries:
+		return UserOutbox{}, chat.InvalidField("limit", "Must be between 1 and 100.")
+	}
+	return s.store.UserDeliveries(ctx, userID, limit)
+}

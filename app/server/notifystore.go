@@ -52,3 +52,8 @@ func (c classifiedNotify) MutedUntil(ctx context.Context, userID, conversationID
 	v, err := c.s.MutedUntil(ctx, userID, conversationID)
 	return v, c.err(err)
 }
+
+func (c classifiedNotify) UserDeliveries(ctx context.Context, userID int64, limit int) (notify.UserOutbox, error) {
+	o, err := c.s.UserDeliveries(ctx, userID, limit)
+	return o, c.err(err)
+}

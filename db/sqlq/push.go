@@ -209,3 +209,42 @@ func ReadPushBatch(ctx context.Context, q Querier, mark int64, limit int) (notif
 }
 
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// A user's outbox (GET /api/push/deliveries/), for the console's
+// developer panel. No index leads with deliveries.user_id, so both
+// queries scan the table (the newest first, for the list): cheap while
+// the outbox is small; an index on (user_id, id) is what they want if
+// it grows.
+const (
+	// pushUserCounts counts user $1's deliveries by state.
+	pushUserCounts = `SELECT state, count(*) FROM deliveries WHERE user_id = $1 GROUP BY state`
+	// pushUserLatest are user $1's newest $2 deliveries, with their
+	// devices' platforms.
+	pushUserLatest = `
+	SELECT x.id, x.device_id, d.platform, x.conversation_id, x.message_id, x.state, x.attempts,
+		coalesce(x.last_error, ''), x.created_at, x.updated_at, x.next_at
+	FROM deliveries x JOIN devices d ON d.id = x.device_id
+	WHERE x.user_id = $1 ORDER BY x.id DESC LIMIT $2`
+)
+
+// UserDeliveries implements notify.Store.
+func (r Reader) UserDeliveries(ctx context.Context, userID int64, limit int) (notify.UserOutbox, error) {
+	counts, err := collectMap[string, int](ctx, r.Q, pushUserCounts, userID)
+	if err != nil {
+		return notify.UserOutbox{}, fmt.Errorf("user deliveries: %w", err)
+	}
+	latest, err := collect(ctx, r.Q, limit, scanSent, pushUserLatest, userID, limit)
+	if err != nil {
+		return notify.UserOutbox{}, fmt.Errorf("user deliveries: %w", err)
+	}
+	return notify.UserOutbox{Counts: counts, Latest: latest}, nil
+}
+
+func scanSent(row Row) (notify.Sent, error) {
+	var d notify.Sent
+	var created, updated, next int64
+	err := row.Scan(&d.ID, &d.DeviceID, &d.Platform, &d.ConversationID, &d.MessageID, &d.State, &d.Attempts,
+		&d.LastError, &created, &updated, &next)
+	d.CreatedAt, d.UpdatedAt, d.NextAt = msTime(created), msTime(updated), msTime(next)
+	return d, err
+}

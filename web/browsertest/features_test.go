@@ -23,10 +23,10 @@ type consoleEnv struct {
 	shots   *shots
 }
 
-func newConsoleEnv(t *testing.T) *consoleEnv {
+func newConsoleEnv(t *testing.T, opts ...servertest.Option) *consoleEnv {
 	t.Helper()
 	chromiumPath(t) // skip or fail before starting anything
-	s := servertest.Start(t)
+	s := servertest.Start(t, opts...)
 	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Second)
 	t.Cleanup(cancel)
 	e := &consoleEnv{t: t, s: s, browser: startBrowser(t, ctx), watch: &consoleWatch{}, shots: newShots(t)}

@@ -4,8 +4,9 @@
 // Modules: dom.js (DOM helpers, text only), api.js (REST + tokens),
 // socket.js (WebSocket + reconnect), chat.js (conversations and messages),
 // dialogs.js (new conversation, details), search.js (message search),
-// attach.js (uploads, attachments, the picture viewer), devpanel.js
-// (frames and tools).
+// attach.js (uploads, attachments, the picture viewer), push.js (this
+// browser's notifications, the user's devices; sw.js is its service
+// worker), devpanel.js (frames, tools and the push outbox).
 // All user content is rendered with textContent / text nodes, never as HTML
 // (search snippets too: their <b> marks are built as elements, see dom.js).
 //
@@ -27,7 +28,8 @@
 //     "stopped" after close code 4004); its text says e.g. "Reconnecting in 4 s".
 //   #connection-retry [connection-retry] (shown while reconnecting/offline),
 //   #me-name [me-name], #logout-button [logout-button],
-//   #devpanel-toggle [devpanel-toggle] (aria-expanded).
+//   #devpanel-toggle [devpanel-toggle] (aria-expanded),
+//   #notifications-button [notifications-button] (opens the dialog below).
 //
 // Conversations
 //   #new-conversation-button [new-conversation-button]
@@ -109,6 +111,20 @@
 //   [participant-remove], #participant-add-search [participant-add-search],
 //   [participant-add-result] data-user-id, [leave-conversation] →
 //   [leave-confirm] / [leave-cancel], [details-error], [details-close].
+//   Mute: #mute-select [mute-select] (values "", "1h", "8h", "1d",
+//   "forever"; "current" while a mute chosen earlier runs), [mute-status]
+//   data-state = "loading" | "on" | "until" | "forever" | "error" (its
+//   text says e.g. "Muted until 7 Dec, 20:03").
+//
+// Notifications dialog  #notifications-dialog [notifications-dialog]
+//   #push-switch [push-switch] (a checkbox, role switch: notify this
+//   browser), #push-state [push-state] data-state = "checking" |
+//   "unsupported" | "denied" | "unavailable" | "off" | "busy" | "on" |
+//   "error", with a sentence that says why; [device-list] of
+//   [device-item] data-device-id data-platform, each with [device-delete]
+//   and, for this browser's own, [device-this]; [device-list-status]
+//   ("No devices yet."), [notifications-error], [notifications-close].
+//   A click on a notification (sw.js) opens its conversation here.
 //
 // Developer panel  #devpanel [devpanel]
 //   [devpanel-close], [dev-status], [dev-ws-url], #last-close [last-close]
@@ -123,6 +139,11 @@
 //   (aria-pressed), [frame-clear], [frame-count], #frame-log [frame-log];
 //   each frame is an <li> [frame-entry] data-dir="in"|"out" data-type="<type>";
 //   connection happenings (connecting, closed …) are [frame-event] data-dir="sys".
+//   Push outbox (GET /api/push/deliveries/, every 5 s while open):
+//   [outbox-refresh], [outbox-count] data-state = "pending" | "sent" |
+//   "failed" (text: the number), [outbox-status], [outbox-list] of
+//   [outbox-item] data-delivery-id data-state data-device-id
+//   data-conversation-id, with [outbox-attempts] and [outbox-error].
 //
 // Elsewhere: #toasts [toasts] holds transient [toast] messages.
 
@@ -133,6 +154,7 @@ import { Chat } from './chat.js';
 import { NewConversationDialog, DetailsDialog } from './dialogs.js';
 import { DevPanel } from './devpanel.js';
 import { MessageSearch } from './search.js';
+import { Notifications } from './push.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 
@@ -180,8 +202,10 @@ const newDialog = new NewConversationDialog(chat);
 const details = new DetailsDialog(chat);
 const devpanel = new DevPanel({ socket, chat, toast });
 const search = new MessageSearch(chat);
+const notifications = new Notifications(chat);
 
 $('#new-conversation-button').addEventListener('click', () => newDialog.open());
+$('#notifications-button').addEventListener('click', () => notifications.open());
 $('#details-button').addEventListener('click', () => {
   if (chat.activeId !== null) details.open(chat.activeId);
 });
@@ -372,6 +396,7 @@ function leaveApp(notice) {
   search.reset();
   if (newDialog.dlg.open) newDialog.dlg.close();
   if (details.dlg.open) details.dlg.close();
+  if (notifications.dlg.open) notifications.dlg.close();
   devpanel.toggle(false);
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   showAuth(notice);
@@ -380,6 +405,7 @@ function leaveApp(notice) {
 els.logout.addEventListener('click', async () => {
   els.logout.disabled = true;
   socket.stop('logout');
+  await notifications.forget(); // the next person here gets none of this user's pushes
   await logout();
   els.logout.disabled = false;
   leaveApp('You have signed out.');

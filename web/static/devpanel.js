@@ -1,12 +1,15 @@
-// devpanel.js — the developer panel: connection facts, a frame composer with
-// a template for every client frame of the contract, and a live log of every
-// frame in and out.
+// devpanel.js — the developer panel: connection facts, the user's push
+// outbox, a frame composer with a template for every client frame of the
+// contract, and a live log of every frame in and out.
 
 import { h, setChildren, clockWithMillis, copyText, uuid } from './dom.js';
-import { session, apiUrl } from './api.js';
+import { session, apiUrl, request } from './api.js';
 import { describeClose, redactUrl } from './socket.js';
 
 const MAX_ENTRIES = 500;
+// The push outbox is read again this often while the panel is open.
+const OUTBOX_EVERY_MS = 5000;
+const OUTBOX_STATES = ['pending', 'sent', 'failed'];
 
 const CLIENT_TYPES = ['ping', 'join_conversation', 'leave_conversation', 'new_message', 'typing', 'read_receipt', 'authenticate'];
 const SERVER_TYPES = [
@@ -34,6 +37,8 @@ export class DevPanel {
     this.buffer = [];
     this.types = new Set([...CLIENT_TYPES, ...SERVER_TYPES]);
     this.tick = 0;
+    this.outboxTick = 0;
+    this.outboxSeq = 0;
     this.build();
     socket.addEventListener('frame', (ev) => this.onFrame(ev.detail));
     socket.addEventListener('event', (ev) => this.onEvent(ev.detail));
@@ -53,11 +58,16 @@ export class DevPanel {
     this.toggleBtn.setAttribute('aria-expanded', String(open));
     document.getElementById('app-view').classList.toggle('dev-open', open);
     clearInterval(this.tick);
+    clearInterval(this.outboxTick);
     if (open) {
       this.renderFacts();
       this.tick = setInterval(() => this.renderFacts(), 1000);
+      this.loadOutbox();
+      this.outboxTick = setInterval(() => this.loadOutbox(), OUTBOX_EVERY_MS);
       this.logEl.scrollTop = this.logEl.scrollHeight;
     } else {
+      this.outboxSeq++; // an answer on its way is for a panel now closed
+      this.outboxList.replaceChildren(); // the next user on this tab sees none of it
       this.toggleBtn.focus();
     }
   }
@@ -97,6 +107,11 @@ export class DevPanel {
     this.logEl = h('ol', { id: 'frame-log', class: 'frame-log', testid: 'frame-log', 'aria-label': 'Frame log' });
     this.renderFilterOptions();
 
+    // Push outbox
+    this.outboxCounts = Object.fromEntries(OUTBOX_STATES.map((st) => [st, h('dd', { testid: 'outbox-count', dataset: { state: st } }, '–')]));
+    this.outboxStatus = h('p', { class: 'muted small', testid: 'outbox-status', 'aria-live': 'polite' });
+    this.outboxList = h('ol', { class: 'outbox', testid: 'outbox-list', 'aria-label': 'Latest pushes' });
+
     setChildren(this.el,
       h('header', { class: 'dev-head' },
         h('h2', {}, 'Developer'),
@@ -118,6 +133,15 @@ export class DevPanel {
           this.curlPreview,
           this.copyStatus,
           h('label', { class: 'check small', for: 'dev-use-ticket' }, this.ticket, ' Connect with a one-time ticket (no token in the URL)')),
+        h('section', { class: 'dev-section', 'aria-labelledby': 'dev-outbox-h' },
+          h('div', { class: 'log-head' },
+            h('h3', { id: 'dev-outbox-h' }, 'Push outbox'),
+            h('button', { type: 'button', class: 'btn btn-small', testid: 'outbox-refresh', on: { click: () => this.loadOutbox() } }, 'Refresh')),
+          h('p', { class: 'muted small' }, 'Pushes to your devices, made while you had no live connection.'),
+          h('dl', { class: 'facts outbox-counts' },
+            OUTBOX_STATES.map((st) => [h('dt', {}, st[0].toUpperCase() + st.slice(1)), this.outboxCounts[st]])),
+          this.outboxStatus,
+          this.outboxList),
         h('section', { class: 'dev-section', 'aria-labelledby': 'dev-send-h' },
           h('h3', { id: 'dev-send-h' }, 'Send a frame'),
           h('div', { class: 'templates', role: 'group', 'aria-label': 'Frame templates' },
@@ -201,6 +225,49 @@ export class DevPanel {
 
   copyCurl() {
     this.copy(this.curl(false), 'curl command');
+  }
+
+  // ------------------------------------------------------------ push outbox
+
+  async loadOutbox() {
+    if (!this.isOpen || !session.signedIn) return;
+    const mine = ++this.outboxSeq;
+    try {
+      const data = await request('GET', 'api/push/deliveries/?limit=20');
+      if (mine !== this.outboxSeq) return;
+      this.renderOutbox(data);
+    } catch (err) {
+      if (mine !== this.outboxSeq) return;
+      this.outboxStatus.textContent = `Could not read the outbox: ${err.detail || err.message}`;
+    }
+  }
+
+  renderOutbox(data) {
+    const counts = (data && data.counts) || {};
+    for (const st of OUTBOX_STATES) this.outboxCounts[st].textContent = String(counts[st] || 0);
+    const list = (data && data.results) || [];
+    this.outboxStatus.textContent = list.length
+      ? `The latest ${list.length}, newest first; updated ${clockWithMillis()}.`
+      : 'No pushes yet.';
+    const time = (iso) => (iso ? clockWithMillis(new Date(iso)) : '');
+    setChildren(this.outboxList, list.map((d) => {
+      const conv = this.chat.conversations.get(d.conversation_id);
+      return h('li', {
+        class: `outbox-item outbox-${d.state}`,
+        testid: 'outbox-item',
+        dataset: { deliveryId: String(d.id), state: d.state, deviceId: String(d.device_id), conversationId: String(d.conversation_id) },
+      },
+      h('div', { class: 'outbox-top' },
+        h('span', { class: 'outbox-state' }, d.state),
+        h('span', {}, `${d.platform} device ${d.device_id}`),
+        h('span', { class: 'muted' }, `#${d.id}`)),
+      h('div', { class: 'muted' },
+        `${conv ? `“${this.chat.titleOf(conv)}”` : 'conversation'} (${d.conversation_id}), message ${d.message_id} · `,
+        h('span', { testid: 'outbox-attempts' }, `${d.attempts} attempt${d.attempts === 1 ? '' : 's'}`)),
+      h('div', { class: 'muted' },
+        `made ${time(d.created_at)} · changed ${time(d.updated_at)}${d.next_at ? ` · next try ${time(d.next_at)}` : ''}`),
+      d.last_error ? h('div', { class: 'outbox-error', testid: 'outbox-error' }, d.last_error) : null);
+    }));
   }
 
   // ---------------------------------------------------------------- composer

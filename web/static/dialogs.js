@@ -2,10 +2,13 @@
 // dialog (participants, add/remove, rename, leave). Both use <dialog>, so
 // Escape closes them and focus stays inside while they are open.
 
-import { h, setChildren, displayName, initials } from './dom.js';
+import { h, setChildren, displayName, initials, fullTime } from './dom.js';
 import { request, qs } from './api.js';
 
 const SEARCH_DEBOUNCE_MS = 250;
+
+// The mute choices: how long from now, in milliseconds.
+const MUTE_FOR = { '1h': 3600e3, '8h': 8 * 3600e3, '1d': 24 * 3600e3 };
 
 /**
  * userSearch is a search box with a result list of users (GET /api/users/).
@@ -292,11 +295,17 @@ export class DetailsDialog {
     this.addSection = h('section', { class: 'stack-tight' }, this.search.el);
     this.error = h('p', { class: 'form-error', testid: 'details-error', role: 'alert', hidden: true });
     this.leaveBox = h('div', { class: 'leave' });
+    this.muteSelect = h('select', { id: 'mute-select', testid: 'mute-select', on: { change: () => this.setMute() } });
+    this.muteStatus = h('p', { class: 'muted small', testid: 'mute-status', 'aria-live': 'polite' });
     setChildren(this.dlg, h('div', { class: 'dialog-body stack' },
       h('div', {}, this.heading, this.kind),
       this.renameForm,
       h('section', { class: 'stack-tight' }, this.count, this.list, this.moreMembers),
       this.addSection,
+      h('section', { class: 'stack-tight', 'aria-labelledby': 'mute-heading' },
+        h('h3', { id: 'mute-heading' }, 'Notifications'),
+        h('div', { class: 'row' }, h('label', { for: 'mute-select' }, 'Mute'), this.muteSelect),
+        this.muteStatus),
       this.error,
       h('div', { class: 'dialog-actions spread' },
         this.leaveBox,
@@ -321,6 +330,63 @@ export class DetailsDialog {
     this.update();
     this.dlg.showModal();
     this.loadMembers(true);
+    this.loadMute();
+  }
+
+  /** loadMute shows the caller's mute of the conversation, as the server keeps it. */
+  async loadMute() {
+    const id = this.convId;
+    this.muteSelect.disabled = true;
+    this.muteStatus.dataset.state = 'loading';
+    this.muteStatus.textContent = 'Loading…';
+    try {
+      const data = await request('GET', `api/conversations/${id}/notifications/`);
+      if (this.convId === id) this.renderMute(data.muted_until);
+    } catch (err) {
+      if (this.convId !== id) return;
+      this.muteStatus.dataset.state = 'error';
+      this.muteStatus.textContent = `Could not read the mute: ${err.detail || err.message}`;
+    }
+  }
+
+  renderMute(until) {
+    const options = [['', 'Off'], ['1h', '1 hour'], ['8h', '8 hours'], ['1d', '1 day'], ['forever', 'Forever']];
+    let value = '';
+    let state = 'on';
+    let text = 'Not muted: you are notified of new messages while you are away.';
+    if (until === 'forever') {
+      value = 'forever';
+      state = 'forever';
+      text = 'Muted forever: no notifications, except when someone mentions you.';
+    } else if (until) {
+      value = 'current';
+      state = 'until';
+      options.splice(1, 0, ['current', `Until ${fullTime(until)}`]);
+      text = `Muted until ${fullTime(until)}: no notifications before then, except when someone mentions you.`;
+    }
+    setChildren(this.muteSelect, options.map(([v, label]) => h('option', { value: v, disabled: v === 'current' }, label)));
+    this.muteSelect.value = value;
+    this.muteSelect.disabled = false;
+    this.muteStatus.dataset.state = state;
+    this.muteStatus.textContent = text;
+  }
+
+  async setMute() {
+    const id = this.convId;
+    const choice = this.muteSelect.value;
+    let until = null;
+    if (choice === 'forever') until = 'forever';
+    else if (MUTE_FOR[choice]) until = new Date(Date.now() + MUTE_FOR[choice]).toISOString();
+    this.error.hidden = true;
+    this.muteSelect.disabled = true;
+    try {
+      const data = await request('PUT', `api/conversations/${id}/notifications/`, { muted_until: until });
+      if (this.convId === id) this.renderMute(data.muted_until);
+    } catch (err) {
+      if (this.convId !== id) return;
+      this.showError(err);
+      this.loadMute();
+    }
   }
 
   update() {

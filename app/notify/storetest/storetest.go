@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Outbox_CoalescesPerDeviceAndConversation", testOutboxCoalesces},
 		{"Outbox_DropsWhatTheRecipientNoLongerNeeds", testOutboxDrops},
 		{"Outbox_PrunesDoneDeliveriesAfterRetention", testOutboxPrunes},
+		{"UserDeliveries_OnlyTheUsersNewestFirst", testUserDeliveries},
 		{"Webhooks_OffWritesNone", testWebhooksOff},
 		{"Webhooks_EveryChangeInItsTransaction", testWebhooksWritten},
 		{"Webhooks_OnlyTheChosenTypes", testWebhooksChosenOnly},
@@ -528,5 +529,145 @@ func testOutboxPrunes(t *testing.T, s Store) {
 	left, err := s.ClaimDeliveries(ctx, later, later.Add(time.Minute), 10)
 	if err != nil || len(left) != 1 || left[0].ID == claimed[0].ID || left[0].ID == claimed[1].ID {
 		t.Fatalf("left %+v, %v: want the pending delivery", left, err)
+	}
+}
+
+// testUserDeliveries: a user's outbox counts and lists the deliveries
+// made for them only, newest first, with their devices' platforms and
+// what the sends recorded; limit caps the list, never the counts.
+func testUserDeliveries(t *testing.T, s Store) {
+	ctx := context.Background()
+	a, b, c := mustUser(t, s, "alice"), mustUser(t, s, "bob"), mustUser(t, s, "carol")
+	conv, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{a.ID, b.ID, c.ID}, At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{a.ID, b.ID}, At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformFCM, Token: "b-phone", UpdatedAt: t0}, 10, true)
+	laptop := mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformWebPush, Token: "https://push.example/b", P256dh: "k", Auth: "a", UpdatedAt: t0}, 10, true)
+	mustRegister(t, s, notify.Device{UserID: c.ID, Platform: notify.PlatformFCM, Token: "c-phone", UpdatedAt: t0}, 10, true)
+	send := func(conv int64) int64 {
+		t.Helper()
+		res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: conv, Sender: chat.UserLite{ID: a.ID}, Content: "hi", At: t0}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+		return res[0].Message.ID
+	}
+	decide := func(_ context.Context, batch notify.PushBatch) ([]notify.Push, error) {
+		var out []notify.Push
+		for _, m := range batch.Messages {
+			for _, r := range m.Recipients {
+				out = append(out, notify.Push{UserID: r.UserID, ConversationID: m.ConversationID, MessageID: m.ID,
+					Collapse: notify.Collapse(m.ConversationID), Payload: []byte(`{"title":"hi"}`)})
+			}
+		}
+		return out, nil
+	}
+	outbox := func(u chat.User, limit int) notify.UserOutbox {
+		t.Helper()
+		o, err := s.UserDeliveries(ctx, u.ID, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o
+	}
+	if o := outbox(b, 10); len(o.Counts) != 0 || len(o.Latest) != 0 {
+		t.Fatalf("an empty outbox: %+v", o)
+	}
+	first := send(conv)
+	if _, err := s.DecidePushes(ctx, 10, t0, time.Second, decide); err != nil {
+		t.Fatal(err)
+	}
+	now := t0.Add(time.Second)
+	claimed, err := s.ClaimDeliveries(ctx, now, now.Add(time.Minute), 10)
+	if err != nil || len(claimed) != 3 {
+		t.Fatalf("claimed %+v, %v; want bob's two and carol's one", claimed, err)
+	}
+	for _, d := range claimed {
+		o := notify.Outcome{State: notify.DeliverySent}
+		if d.Device.ID == laptop.ID {
+			o = notify.Outcome{State: notify.DeliveryFailed, Error: "push service said 400"}
+		}
+		if err := s.FinishDelivery(ctx, d, o, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	second := send(other)
+	if _, err := s.DecidePushes(ctx, 10, now, time.Second, decide); err != nil {
+		t.Fatal(err)
+	}
+
+	o := outbox(b, 10)
+	if o.Counts[notify.DeliveryPending] != 2 || o.Counts[notify.DeliverySent] != 1 || o.Counts[notify.DeliveryFailed] != 1 || len(o.Counts) != 3 {
+		t.Errorf("bob's counts %v, want 2 pending, 1 sent, 1 failed", o.Counts)
+	}
+	if len(o.Latest) != 4 {
+		t.Fatalf("bob's deliveries %+v, want 4", o.Latest)
+	}
+	for i, d := range o.Latest {
+		if i > 0 && d.ID >= o.Latest[i-1].ID {
+			t.Errorf("not newest first: %+v", o.Latest)
+		}
+		if d.DeviceID != phone.ID && d.DeviceID != laptop.ID {
+			t.Errorf("delivery %+v to a device not bob's", d)
+		}
+	}
+	for _, d := range o.Latest[:2] {
+		if d.ConversationID != other || d.MessageID != second || d.State != notify.DeliveryPending || d.Attempts != 0 ||
+			d.LastError != "" || !d.NextAt.Equal(now.Add(time.Second)) || !d.CreatedAt.Equal(now) {
+			t.Errorf("pending delivery %+v", d)
+		}
+	}
+	for _, d := range o.Latest[2:] {
+		if d.ConversationID != conv || d.MessageID != first || d.Attempts != 1 || !d.UpdatedAt.Equal(now) {
+			t.Errorf("finished delivery %+v", d)
+		}
+		switch d.DeviceID {
+		case laptop.ID:
+			if d.Platform != notify.PlatformWebPush || d.State != notify.DeliveryFailed || d.LastError != "push service said 400" {
+				t.Errorf("the failed delivery %+v", d)
+			}
+		case phone.ID:
+			if d.Platform != notify.PlatformFCM || d.State != notify.DeliverySent || d.LastError != "" {
+				t.Errorf("the sent delivery %+v", d)
+			}
+		}
+	}
+	if short := outbox(b, 1); len(short.Latest) != 1 || short.Latest[0].ID != o.Latest[0].ID || short.Counts[notify.DeliveryPending] != 2 {
+		t.Errorf("limit 1: %+v", short)
+	}
+	if co := outbox(c, 10); len(co.Latest) != 1 || co.Counts[notify.DeliverySent] != 1 || co.Latest[0].State != notify.DeliverySent {
+		t.Errorf("carol's outbox %+v, want her one sent delivery", co)
+	}
+	if ao := outbox(a, 10); len(ao.Latest) != 0 || len(ao.Counts) != 0 {
+		t.Errorf("the sender's outbox %+v, want empty", ao)
+	}
+
+	// Carol's phone changes hands: what was made for her goes with the
+	// move, and nothing of hers is ever sent to its new owner.
+	send(conv)
+	if _, err := s.DecidePushes(ctx, 10, now, time.Second, decide); err != nil {
+		t.Fatal(err)
+	}
+	if co := outbox(c, 10); co.Counts[notify.DeliveryPending] != 1 {
+		t.Fatalf("carol's outbox before the move %+v, want one pending", co)
+	}
+	mustRegister(t, s, notify.Device{UserID: b.ID, Platform: notify.PlatformFCM, Token: "c-phone", UpdatedAt: now}, 10, true)
+	if co := outbox(c, 10); len(co.Latest) != 0 || len(co.Counts) != 0 {
+		t.Errorf("carol's outbox after her phone moved %+v, want empty", co)
+	}
+	later := now.Add(time.Minute)
+	claimed, err = s.ClaimDeliveries(ctx, later, later.Add(time.Minute), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range claimed {
+		if d.Device.Token == "c-phone" {
+			t.Errorf("claimed %+v after the move: carol's push to her old phone", d)
+		}
 	}
 }
