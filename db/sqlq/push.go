@@ -211,10 +211,8 @@ func ReadPushBatch(ctx context.Context, q Querier, mark int64, limit int) (notif
 func msTime(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 // A user's outbox (GET /api/push/deliveries/), for the console's
-// developer panel. No index leads with deliveries.user_id, so both
-// queries scan the table (the newest first, for the list): cheap while
-// the outbox is small; an index on (user_id, id) is what they want if
-// it grows.
+// developer panel. Both read the index deliveries_user (user_id, id):
+// the user's rows only, newest first for the list.
 const (
 	// pushUserCounts counts user $1's deliveries by state.
 	pushUserCounts = `SELECT state, count(*) FROM deliveries WHERE user_id = $1 GROUP BY state`
