@@ -162,6 +162,11 @@ type Store interface {
 	// Audit returns at most limit entries, newest first (descending id),
 	// of ids below before when it is not zero.
 	Audit(ctx context.Context, before int64, limit int) ([]AuditEntry, error)
+	// Account reads the account of id from the database itself, never
+	// from a cache: a staff grant or revoke made by the command line, in
+	// another process, counts at once. Returns chat.ErrNotFound for an
+	// unknown id.
+	Account(ctx context.Context, id int64) (chat.Account, error)
 	// SearchAccounts is chat.Store.SearchUsers with deactivated accounts
 	// too, and what staff see of each.
 	SearchAccounts(ctx context.Context, prefix string, limit int) ([]chat.Account, error)

@@ -133,9 +133,10 @@ func validReason(v chat.Invalid, reason string) {
 
 // Staff returns the account of userID when it is an active staff
 // account, and chat.ErrNotFound otherwise: to everyone else, staff
-// routes do not exist.
+// routes do not exist. It reads the database itself, so that a grant or
+// revoke by the command line counts at once.
 func (s *Service) Staff(ctx context.Context, userID int64) (Actor, error) {
-	a, err := s.users.UserByID(ctx, userID)
+	a, err := s.store.Account(ctx, userID)
 	if err != nil {
 		return Actor{}, err
 	}

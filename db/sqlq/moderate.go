@@ -140,6 +140,11 @@ func (r Reader) Audit(ctx context.Context, before int64, limit int) ([]moderate.
 	return entries, nil
 }
 
+// Account implements moderate.Store.
+func (r Reader) Account(ctx context.Context, id int64) (chat.Account, error) {
+	return ScanAccount(r.Q.QueryRow(ctx, AccountByID, id))
+}
+
 // SearchAccounts implements moderate.Store.
 func (r Reader) SearchAccounts(ctx context.Context, prefix string, limit int) ([]chat.Account, error) {
 	if limit <= 0 {
