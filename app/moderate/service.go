@@ -442,14 +442,21 @@ type AuditList struct {
 type AuditView struct {
 	ID int64     `json:"id"`
 	At chat.Time `json:"at"`
-	// Actor is the staff account; nil for the command line.
-	Actor      *chat.UserLite `json:"actor"`
+	// Actor is the staff account, by the username it had then; nil for
+	// the command line.
+	Actor      *AuditActor `json:"actor"`
 	Action     string         `json:"action"`
 	TargetType string         `json:"target_type"`
 	TargetID   int64          `json:"target_id"`
 	TargetName string         `json:"target_name"`
 	ReportID   chat.OptID     `json:"report_id"`
 	Reason     string         `json:"reason"`
+}
+
+// AuditActor is who did what an audit entry records.
+type AuditActor struct {
+	ID       int64  `json:"id"`
+	Username string `json:"username"`
 }
 
 // Audit lists a page of the audit log, newest first, after the cursor
@@ -474,7 +481,7 @@ func (s *Service) Audit(ctx context.Context, limit int, before string) (AuditLis
 		av := AuditView{ID: e.ID, At: chat.Time{Time: e.At}, Action: e.Action, TargetType: e.TargetType,
 			TargetID: e.TargetID, TargetName: e.TargetName, ReportID: chat.OptID(e.ReportID), Reason: e.Reason}
 		if e.Actor.ID != 0 {
-			av.Actor = &chat.UserLite{ID: e.Actor.ID, Username: e.Actor.Name, DisplayName: e.Actor.Name}
+			av.Actor = &AuditActor{ID: e.Actor.ID, Username: e.Actor.Name}
 		}
 		list.Results = append(list.Results, av)
 	}
