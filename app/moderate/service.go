@@ -445,12 +445,12 @@ type AuditView struct {
 	// Actor is the staff account, by the username it had then; nil for
 	// the command line.
 	Actor      *AuditActor `json:"actor"`
-	Action     string         `json:"action"`
-	TargetType string         `json:"target_type"`
-	TargetID   int64          `json:"target_id"`
-	TargetName string         `json:"target_name"`
-	ReportID   chat.OptID     `json:"report_id"`
-	Reason     string         `json:"reason"`
+	Action     string      `json:"action"`
+	TargetType string      `json:"target_type"`
+	TargetID   int64       `json:"target_id"`
+	TargetName string      `json:"target_name"`
+	ReportID   chat.OptID  `json:"report_id"`
+	Reason     string      `json:"reason"`
 }
 
 // AuditActor is who did what an audit entry records.
