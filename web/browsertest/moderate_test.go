@@ -139,6 +139,8 @@ func TestConsole_StaffActOnAReport(t *testing.T) {
 	if r := s.Do(t, http.MethodPost, "/api/reports/", alice.Access, map[string]any{"message_id": msg2, "reason": "abuse"}); r.Status != http.StatusCreated {
 		t.Fatalf("report: %d %s", r.Status, r.Body)
 	}
+	b := e.signIn(bob)
+	e.watch.expect("status of 401 (Unauthorized) " + s.URL + "/api/auth/token/refresh/") // bob's, once deactivated
 	m.click("staff-tab-open")
 	m.waitFor("the second report", `document.querySelector('[data-testid=staff-dialog]').dataset.state === 'done' && document.querySelectorAll('[data-testid=staff-report]').length === 1`)
 	m.click("staff-deactivate-user")
@@ -146,6 +148,10 @@ func TestConsole_StaffActOnAReport(t *testing.T) {
 	if code := s.Do(t, http.MethodGet, "/api/users/me/", bob.Access, nil).Status; code != http.StatusUnauthorized {
 		t.Errorf("bob's token after the deactivation: %d, want 401", code)
 	}
+	// Bob's console: its socket closed (4001 account disabled), the
+	// refresh refused, back at the sign-in, saying why.
+	b.waitFor("bob signed out, told why", `!document.querySelector('[data-testid=auth-notice]').hidden && document.querySelector('[data-testid=auth-notice]').textContent.includes('disabled')`)
+	b.shot("account-disabled")
 	m.click("staff-tab-accounts")
 	m.typeInto("staff-account-search", bob.Username)
 	m.pressEnter("staff-account-search")
