@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/server/servertest"
 )
@@ -433,5 +434,33 @@ func TestAdmin_ResolveByDeactivatingTheSender(t *testing.T) {
 	s.Do(t, http.MethodGet, p("/api/conversations/%d/messages/", conv), ann.Access, nil).JSON(t, &page)
 	if len(page.Results) != 1 || page.Results[0]["content"] != "spam spam spam" {
 		t.Errorf("history %v", page.Results)
+	}
+}
+
+// TestReport_RateLimitedLikeEveryRequest: a flood of reports from one
+// address is refused with 429 past REQUEST_BURST, and nothing more is
+// stored.
+func TestReport_RateLimitedLikeEveryRequest(t *testing.T) {
+	clk := newClock() // stands still: no token comes back during the test
+	s := servertest.Start(t, servertest.WithNow(clk.Now), servertest.WithConfig(func(c *config.Config) {
+		c.TrustProxy, c.RequestsPerSecond, c.RequestBurst = true, 1, 3
+	}))
+	ann := s.Register(t, "ann")
+	var targets []chat.User
+	for i := range 4 { // straight into the store: registering counts against the limit too
+		u, err := s.Store.CreateUser(t.Context(), p("target%d", i), "", "hash", clk.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, u)
+	}
+	const flooder = "203.0.113.77"
+	for _, u := range targets[:3] {
+		wantStatus(t, requestFrom(t, s, flooder, http.MethodPost, "/api/reports/", ann.Access, strings.NewReader(p(`{"user_id":%d,"reason":"spam"}`, u.ID))), http.StatusCreated)
+	}
+	r := requestFrom(t, s, flooder, http.MethodPost, "/api/reports/", ann.Access, strings.NewReader(p(`{"user_id":%d,"reason":"spam"}`, targets[3].ID)))
+	wantError(t, r, http.StatusTooManyRequests, "rate_limited")
+	if reps, err := s.Store.Reports(t.Context(), "open", 0, 10); err != nil || len(reps) != 3 {
+		t.Errorf("%d reports stored (%v), want 3", len(reps), err)
 	}
 }
