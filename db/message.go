@@ -357,7 +357,7 @@ func (sc *sendConn) replyOriginal(nm *chat.NewMessage) (*chat.ReplyTo, error) {
 // names: a retried send. ErrNotFound when there is none (the sender is not a
 // participant), CodeConflict when it is in another conversation.
 func (sc *sendConn) original(nm *chat.NewMessage) (chat.Inserted, error) {
-	var row [20]driver.Value
+	var row [21]driver.Value // sqlq.MessageColumns
 	found, err := sc.query(sc.byClientID, row[:], nm.Sender.ID, nm.ClientID)
 	if err != nil {
 		return chat.Inserted{}, err
@@ -455,41 +455,57 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 	var m chat.Message
 	changed := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var conv, prev int64
-		err := tx.QueryRowContext(ctx, `UPDATE messages SET content = '', deleted_at = ? WHERE id = ? AND deleted_at IS NULL
-			RETURNING conversation_id`, ms(at), id).Scan(&conv)
-		switch {
-		case err == nil:
-			changed = true
-			if _, prev, err = bumpMessage(ctx, tx, conv, id); err != nil {
-				return err
-			}
-			if _, err := tx.ExecContext(ctx, sqlq.ClearReactions, id); err != nil {
-				return fmt.Errorf("clear reactions: %w", err)
-			}
-			// Its files go with it (the file store's garbage collector
-			// removes them once nothing else holds them).
-			if _, err := tx.ExecContext(ctx, sqlq.ReleaseBlobsOf(`message_id = $1`), id, ms(at)); err != nil {
-				return fmt.Errorf("remove attachments: %w", err)
-			}
-			if _, err := tx.ExecContext(ctx, sqlq.RemoveAttachments, id); err != nil {
-				return fmt.Errorf("remove attachments: %w", err)
-			}
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
-		defer func() { m.PrevVersion = prev }()
-		if m, err = sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id)); err != nil {
-			return notFound(err)
-		}
-		if !changed {
-			return nil // deleted before: its event was written then
+		var err error
+		m, changed, err = deleteMessage(ctx, tx, id, at, false)
+		if err != nil || !changed {
+			return err // deleted before: its event was written then
 		}
 		return s.keepWebhook(ctx, tx, "message.deleted", at, &m)
 	})
 	if err != nil {
 		return chat.Message{}, false, fmt.Errorf("delete message: %w", err)
 	}
+	return m, changed, nil
+}
+
+// deleteMessage tombstones message id in tx, as staff removing it when
+// moderated, and returns it as it is now; changed is false when it was
+// already deleted.
+func deleteMessage(ctx context.Context, tx *sql.Tx, id int64, at time.Time, moderated bool) (chat.Message, bool, error) {
+	var by *int64
+	if moderated {
+		t := ms(at)
+		by = &t
+	}
+	var conv, prev int64
+	changed := false
+	err := tx.QueryRowContext(ctx, `UPDATE messages SET content = '', deleted_at = ?, moderated_at = ? WHERE id = ? AND deleted_at IS NULL
+		RETURNING conversation_id`, ms(at), by, id).Scan(&conv)
+	switch {
+	case err == nil:
+		changed = true
+		if _, prev, err = bumpMessage(ctx, tx, conv, id); err != nil {
+			return chat.Message{}, false, err
+		}
+		if _, err := tx.ExecContext(ctx, sqlq.ClearReactions, id); err != nil {
+			return chat.Message{}, false, fmt.Errorf("clear reactions: %w", err)
+		}
+		// Its files go with it (the file store's garbage collector
+		// removes them once nothing else holds them).
+		if _, err := tx.ExecContext(ctx, sqlq.ReleaseBlobsOf(`message_id = $1`), id, ms(at)); err != nil {
+			return chat.Message{}, false, fmt.Errorf("remove attachments: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, sqlq.RemoveAttachments, id); err != nil {
+			return chat.Message{}, false, fmt.Errorf("remove attachments: %w", err)
+		}
+	case !errors.Is(err, sql.ErrNoRows):
+		return chat.Message{}, false, err
+	}
+	m, err := sqlq.ScanMessage(tx.QueryRowContext(ctx, sqlq.MessageByID, id))
+	if err != nil {
+		return chat.Message{}, false, notFound(err)
+	}
+	m.PrevVersion = prev
 	return m, changed, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,8 @@ import (
 
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/chat/storetest"
+	"github.com/confab/confab/app/moderate"
+	moderatetest "github.com/confab/confab/app/moderate/storetest"
 	notifytest "github.com/confab/confab/app/notify/storetest"
 	"github.com/confab/confab/app/webhook"
 	"github.com/confab/confab/db"
@@ -455,4 +458,41 @@ func TestNotifyStore(t *testing.T) {
 		t.Cleanup(func() { s.Close() })
 		return s
 	})
+}
+
+// TestModerateStore runs the behaviour every moderate.Store shares.
+func TestModerateStore(t *testing.T) {
+	moderatetest.Run(t, func(t *testing.T) moderatetest.Store {
+		s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "confab.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+// TestAuditLog_AppendOnly: the database itself refuses to change or
+// remove an audit entry, whoever asks.
+func TestAuditLog_AppendOnly(t *testing.T) {
+	s, path := mustOpenDB(t)
+	ctx := context.Background()
+	u := mustUser(t, s, "bob")
+	w, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, _, err := s.SetStaff(ctx, "bob", true, moderate.Actor{}, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE audit_log SET reason = 'nothing happened'`, `DELETE FROM audit_log`} {
+		if _, err := w.ExecContext(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	entries, err := s.Audit(ctx, 0, 10)
+	if err != nil || len(entries) != 1 || entries[0].TargetID != u.ID || entries[0].Reason != "" {
+		t.Errorf("audit log now %+v, %v", entries, err)
+	}
 }

@@ -127,11 +127,21 @@ func (a *API) handleTicket(c echo.Context) error {
 }
 
 func (a *API) handleGetMe(c echo.Context) error {
-	u, err := a.chat.User(c.Request().Context(), currentUser(c).ID)
+	return a.answerMe(c)
+}
+
+// answerMe answers the caller's own profile, is_staff included.
+func (a *API) answerMe(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, err := a.chat.User(ctx, currentUser(c).ID)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, u)
+	_, err = a.moderate.Staff(ctx, u.ID)
+	if err != nil && chat.ErrorCode(err) != chat.CodeNotFound {
+		return err
+	}
+	return c.JSON(http.StatusOK, me{User: u, IsStaff: err == nil})
 }
 
 func (a *API) handleUpdateMe(c echo.Context) error {
@@ -148,11 +158,7 @@ func (a *API) handleUpdateMe(c echo.Context) error {
 	if _, err := a.auth.UpdateMe(ctx, currentUser(c).ID, sid, in.DisplayName, in.Password); err != nil {
 		return err
 	}
-	u, err := a.chat.User(ctx, currentUser(c).ID)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, u)
+	return a.answerMe(c)
 }
 
 func (a *API) handleSearchUsers(c echo.Context) error {

@@ -16,6 +16,7 @@ import (
 	"github.com/confab/confab/app/attach"
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
+	"github.com/confab/confab/app/moderate"
 	"github.com/confab/confab/app/notify"
 )
 
@@ -47,6 +48,7 @@ type API struct {
 	chat     *chat.Service
 	attach   *attach.Service // nil: no uploads
 	notify   *notify.Service
+	moderate *moderate.Service
 	log      *slog.Logger
 	opt      Options
 	logins   *keyedLimiter
@@ -63,12 +65,12 @@ type API struct {
 const loginsPerAddress = 3
 
 // New returns the REST edge; at may be nil (no uploads).
-func New(a *auth.Service, c *chat.Service, at *attach.Service, n *notify.Service, log *slog.Logger, opt Options) *API {
+func New(a *auth.Service, c *chat.Service, at *attach.Service, n *notify.Service, m *moderate.Service, log *slog.Logger, opt Options) *API {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
 	return &API{
-		auth: a, chat: c, attach: at, notify: n, log: log, opt: opt,
+		auth: a, chat: c, attach: at, notify: n, moderate: m, log: log, opt: opt,
 		logins:     perMinute(opt.LoginAttemptsPerMinute, opt.Now),
 		register:   perMinute(opt.RegistrationsPerMinute, opt.Now),
 		loginAddrs: perMinute(loginsPerAddress*opt.LoginAttemptsPerMinute, opt.Now),
@@ -123,6 +125,16 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodPut, "/conversations/:id/notifications/", a.handleSetNotifications)
 	u.route(http.MethodGet, "/conversations/:id/notifications/", a.handleGetNotifications)
 	u.route(http.MethodGet, "/push/deliveries/", a.handleListDeliveries)
+
+	u.route(http.MethodPost, "/reports/", a.handleCreateReport)
+	// Staff only: to anyone else, these routes do not exist (404).
+	st := authed{g, func(next echo.HandlerFunc) echo.HandlerFunc { return a.RequireUser(a.RequireStaff(next)) }}
+	st.route(http.MethodGet, "/admin/reports/", a.handleListReports)
+	st.route(http.MethodPost, "/admin/reports/:id/resolve/", a.handleResolveReport)
+	st.route(http.MethodGet, "/admin/users/", a.handleSearchAccounts)
+	st.route(http.MethodPost, "/admin/users/:id/deactivate/", a.handleSetActive(false))
+	st.route(http.MethodPost, "/admin/users/:id/reactivate/", a.handleSetActive(true))
+	st.route(http.MethodGet, "/admin/audit/", a.handleAudit)
 }
 
 type authed struct {

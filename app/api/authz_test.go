@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -18,30 +19,37 @@ import (
 
 // The callers of the authorization matrix: the owner (the group's admin,
 // author of its first message), a participant (a plain member), a user
-// who is in neither conversation, and three ways of holding no valid
-// access token.
+// who is in neither conversation, a staff member (in neither either:
+// staff moderate, they do not read along), a participant of the group
+// whose account staff deactivated (with an access token issued before),
+// and three ways of holding no valid access token.
 const (
 	asOwner       = "owner"
 	asParticipant = "participant"
 	asOther       = "other user"
+	asStaff       = "staff"
+	asDeactivated = "deactivated user"
 	asNoToken     = "no token"
 	asExpired     = "expired token"
 	asRefresh     = "refresh token"
 )
 
-var roles = []string{asNoToken, asExpired, asRefresh, asOther, asParticipant, asOwner}
+var roles = []string{asNoToken, asExpired, asRefresh, asDeactivated, asOther, asStaff, asParticipant, asOwner}
 
 // azWorld is one fresh server for one row of the matrix.
 type azWorld struct {
 	s                           *servertest.Server
 	owner, member, other, third servertest.User
-	expired                     string // the owner's first access token, now expired
+	staff, gone                 servertest.User // gone: deactivated, a participant of the group
+	expired                     string          // the owner's first access token, now expired
 	group, direct               int64
 	ownerMsg, memberMsg         int64 // in the group
 	directMsg                   int64 // the member's, in the direct conversation
 	attachment                  int64 // an image the owner sent to the group
 	unsent                      int64 // a file the owner uploaded and has not sent
 	device                      int64 // the owner's phone
+	thirdMsg                    int64 // the third's, in the group
+	report                      int64 // the participant's report of the third's message
 	events                      *recorder
 }
 
@@ -50,12 +58,16 @@ func newAZWorld(t *testing.T) *azWorld {
 	clk := newClock()
 	s := servertest.Start(t, servertest.WithNow(clk.Now))
 	w := &azWorld{s: s, owner: s.Register(t, "owner"), member: s.Register(t, "member"),
-		other: s.Register(t, "other"), third: s.Register(t, "third")}
-	w.group = s.Conversation(t, w.owner, w.member, w.third)
+		other: s.Register(t, "other"), third: s.Register(t, "third"), staff: s.Staff(t, "staff"), gone: s.Register(t, "gone")}
+	w.group = s.Conversation(t, w.owner, w.member, w.third, w.gone)
 	w.direct = s.Conversation(t, w.owner, w.member)
 	w.ownerMsg = s.Send(t, w.owner, w.group, "the owner's")
 	w.memberMsg = s.Send(t, w.member, w.group, "the member's")
 	w.directMsg = s.Send(t, w.member, w.direct, "the member's, direct")
+	w.thirdMsg = s.Send(t, w.third, w.group, "the third's")
+	r0 := s.Do(t, http.MethodPost, "/api/reports/", w.member.Access, map[string]any{"message_id": w.thirdMsg, "reason": "spam"})
+	wantStatus(t, r0, http.StatusCreated)
+	w.report = num(r0.Map(t)["id"])
 	w.attachment = s.Upload(t, w.owner, "photo.png", pngImage(t, 40, 30))
 	s.SendAttached(t, w.owner, w.group, "a photo", w.attachment)
 	w.unsent = s.Upload(t, w.owner, "draft.txt", []byte("not sent yet"))
@@ -67,15 +79,20 @@ func newAZWorld(t *testing.T) *azWorld {
 	// and everyone logs in again.
 	w.expired = w.owner.Access
 	clk.Advance(16 * time.Minute)
-	for _, u := range []*servertest.User{&w.owner, &w.member, &w.other, &w.third} {
+	for _, u := range []*servertest.User{&w.owner, &w.member, &w.other, &w.third, &w.staff, &w.gone} {
 		r := s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": u.Username, "password": servertest.Password})
 		wantStatus(t, r, http.StatusOK)
 		m := r.Map(t)
 		u.Access, u.Refresh = m["access"].(string), m["refresh"].(string)
 	}
+	// Deactivated with a fresh access token in hand: the account, not
+	// the token, is what is refused.
+	wantStatus(t, s.Do(t, http.MethodPost, p("/api/admin/users/%d/deactivate/", w.gone.ID), w.staff.Access,
+		map[string]string{"reason": "matrix"}), http.StatusOK)
 	w.events = &recorder{}
 	for _, topic := range []hub.Topic{hub.ConversationTopic(w.group), hub.ConversationTopic(w.direct),
-		hub.UserTopic(w.owner.ID), hub.UserTopic(w.member.ID), hub.UserTopic(w.other.ID), hub.UserTopic(w.third.ID)} {
+		hub.UserTopic(w.owner.ID), hub.UserTopic(w.member.ID), hub.UserTopic(w.other.ID), hub.UserTopic(w.third.ID),
+		hub.UserTopic(w.staff.ID), hub.UserTopic(w.gone.ID)} {
 		s.Hub.Subscribe(topic, w.events)
 	}
 	return w
@@ -90,6 +107,10 @@ func (w *azWorld) token(role string) (string, servertest.User) {
 		return w.member.Access, w.member
 	case asOther:
 		return w.other.Access, w.other
+	case asStaff:
+		return w.staff.Access, w.staff
+	case asDeactivated:
+		return w.gone.Access, w.gone
 	case asExpired:
 		return w.expired, w.owner
 	case asRefresh:
@@ -107,7 +128,9 @@ func (w *azWorld) snapshot(t *testing.T) string {
 		`SELECT id, title, is_group, updated_at, last_message_id FROM conversations ORDER BY id`,
 		`SELECT conversation_id, user_id, role, last_read_message_id, muted_until FROM participants ORDER BY conversation_id, user_id`,
 		`SELECT id, conversation_id, sender_id, content, edited_at, deleted_at FROM messages ORDER BY id`,
-		`SELECT id, username, display_name, password_hash FROM users ORDER BY id`,
+		`SELECT id, username, display_name, password_hash, is_staff, deactivated_at, token_epoch FROM users ORDER BY id`,
+		`SELECT id, reporter_id, message_id, user_id, reason, status, action, resolved_by FROM reports ORDER BY id`,
+		`SELECT id, actor_id, action, target_type, target_id, report_id, reason FROM audit_log ORDER BY id`,
 		`SELECT message_id, emoji, user_id FROM reactions ORDER BY message_id, emoji, user_id`,
 		`SELECT id, owner_id, message_id, conversation_id, sha256 FROM uploads ORDER BY id`,
 		`SELECT id, user_id, platform, token, p256dh, auth, created_at, updated_at FROM devices ORDER BY id`,
@@ -167,15 +190,18 @@ func fixed(format string, ids ...func(w *azWorld) int64) func(w *azWorld, u serv
 	}
 }
 
-func group(w *azWorld) int64      { return w.group }
-func direct(w *azWorld) int64     { return w.direct }
-func ownerMsg(w *azWorld) int64   { return w.ownerMsg }
-func memberMsg(w *azWorld) int64  { return w.memberMsg }
-func directMsg(w *azWorld) int64  { return w.directMsg }
-func third(w *azWorld) int64      { return w.third.ID }
-func attachment(w *azWorld) int64 { return w.attachment }
-func unsent(w *azWorld) int64     { return w.unsent }
-func device(w *azWorld) int64     { return w.device }
+func group(w *azWorld) int64       { return w.group }
+func direct(w *azWorld) int64      { return w.direct }
+func ownerMsg(w *azWorld) int64    { return w.ownerMsg }
+func memberMsg(w *azWorld) int64   { return w.memberMsg }
+func directMsg(w *azWorld) int64   { return w.directMsg }
+func third(w *azWorld) int64       { return w.third.ID }
+func attachment(w *azWorld) int64  { return w.attachment }
+func unsent(w *azWorld) int64      { return w.unsent }
+func device(w *azWorld) int64      { return w.device }
+func thirdMsg(w *azWorld) int64    { return w.thirdMsg }
+func theReport(w *azWorld) int64   { return w.report }
+func deactivated(w *azWorld) int64 { return w.gone.ID }
 
 func noBody(*azWorld) any { return nil }
 
@@ -190,8 +216,12 @@ const (
 
 // everyone is the answer of a route any signed-in user may call.
 func everyone(status int) map[string]int {
-	return map[string]int{asOwner: status, asParticipant: status, asOther: status}
+	return map[string]int{asOwner: status, asParticipant: status, asOther: status, asStaff: status}
 }
+
+// staffOnly is the answer of a staff route: to anyone else it does not
+// exist.
+func staffOnly(status int) map[string]int { return map[string]int{asStaff: status} }
 
 func azRows() []azRow {
 	return []azRow{
@@ -284,6 +314,23 @@ func azRows() []azRow {
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
 		// Anyone reads their own push outbox, and only theirs.
 		{method: http.MethodGet, path: fixed("/api/push/deliveries/"), body: noBody, want: everyone(ok)},
+		// Reports: of a message, by those who see it; of a user, by
+		// anyone.
+		{method: http.MethodPost, path: fixed("/api/reports/"), scoped: true, note: "a message",
+			body: func(w *azWorld) any { return map[string]any{"message_id": w.thirdMsg, "reason": "abuse"} },
+			want: map[string]int{asOwner: created, asParticipant: ok}}, // the participant's report is there already
+		{method: http.MethodPost, path: fixed("/api/reports/"), note: "a user",
+			body: func(w *azWorld) any { return map[string]any{"user_id": w.third.ID, "reason": "other"} }, want: everyone(created)},
+		// Staff routes: staff only, a 404 to everyone else.
+		{method: http.MethodGet, path: fixed("/api/admin/reports/"), body: noBody, scoped: true, want: staffOnly(ok)},
+		{method: http.MethodPost, path: fixed("/api/admin/reports/%d/resolve/", theReport), body: body(map[string]string{"action": "dismiss"}), scoped: true,
+			want: staffOnly(ok)},
+		{method: http.MethodGet, path: fixed("/api/admin/users/?search=o"), body: noBody, scoped: true, want: staffOnly(ok)},
+		{method: http.MethodPost, path: fixed("/api/admin/users/%d/deactivate/", third), body: body(map[string]string{"reason": "matrix"}), scoped: true,
+			want: staffOnly(ok)},
+		{method: http.MethodPost, path: fixed("/api/admin/users/%d/reactivate/", deactivated), body: body(map[string]string{"reason": "matrix"}), scoped: true,
+			want: staffOnly(ok)},
+		{method: http.MethodGet, path: fixed("/api/admin/audit/"), body: noBody, scoped: true, want: staffOnly(ok)},
 	}
 }
 
@@ -301,8 +348,24 @@ func (w *azWorld) missing(path string) string {
 		p("/uploads/%d/", w.attachment), "/uploads/999999/",
 		p("/uploads/%d/", w.unsent), "/uploads/999999/",
 		p("/devices/%d/", w.device), "/devices/999999/",
+		p(`"message_id":%d`, w.thirdMsg), `"message_id":999999`,
+		p("/reports/%d/", w.report), "/reports/999999/",
+		p("/users/%d/", w.third.ID), "/users/999999/",
+		p("/users/%d/", w.gone.ID), "/users/999999/",
 	)
 	return r.Replace(path)
+}
+
+// missingBody is body with the same ids missing replaces, as JSON.
+func (w *azWorld) missingBody(t *testing.T, body any) any {
+	if body == nil {
+		return nil
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(w.missing(string(b)))
 }
 
 // Every REST route × every kind of caller: nobody reads, writes, edits,
@@ -353,12 +416,14 @@ func TestAuthorizationMatrix_REST(t *testing.T) {
 					wantError(t, r, http.StatusUnauthorized, "not_authenticated")
 				case role == asExpired || role == asRefresh:
 					wantError(t, r, http.StatusUnauthorized, "token_not_valid")
+				case role == asDeactivated:
+					wantError(t, r, http.StatusUnauthorized, "account_disabled")
 				case ok: // a participant who may not: 403
 					wantError(t, r, want, "forbidden")
 				default:
 					wantError(t, r, http.StatusNotFound, "not_found")
 					// Exactly what a missing id gets.
-					miss := s.Do(t, row.method, w.missing(path), w.owner.Access, row.body(w))
+					miss := s.Do(t, row.method, w.missing(path), w.owner.Access, w.missingBody(t, row.body(w)))
 					if miss.Status != r.Status || !bytes.Equal(miss.Body, r.Body) {
 						t.Errorf("%s: %d %s for a conversation they are not in, %d %s for one that does not exist",
 							role, r.Status, r.Body, miss.Status, miss.Body)
@@ -407,7 +472,7 @@ func (w *azWorld) checkAllowed(t *testing.T, row azRow, role string, r servertes
 				t.Errorf("the other user's list shows conversation %d", id)
 			}
 		}
-		if role != asOther && len(got) != 2 {
+		if (role == asOwner || role == asParticipant) && len(got) != 2 {
 			t.Errorf("%s sees conversations %v, want the group and the direct one", role, got)
 		}
 	}

@@ -39,7 +39,7 @@ func Status(code chat.Code) int {
 	switch code {
 	case chat.CodeInvalid, chat.CodeImageTooLarge, chat.CodeInvalidImage:
 		return http.StatusBadRequest
-	case chat.CodeNotAuthenticated, chat.CodeTokenNotValid:
+	case chat.CodeNotAuthenticated, chat.CodeTokenNotValid, chat.CodeAccountDisabled:
 		return http.StatusUnauthorized
 	case chat.CodeForbidden, chat.CodeSignature:
 		return http.StatusForbidden

@@ -127,6 +127,17 @@ func wantTimestamp(t testing.TB, what string, v any) {
 	}
 }
 
+// wantMe checks one's own profile: the user object and is_staff.
+func wantMe(t testing.TB, v any) map[string]any {
+	t.Helper()
+	u, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("user is %T, want an object", v)
+	}
+	wantKeys(t, "me", u, "id", "username", "display_name", "created_at", "is_online", "is_staff")
+	return u
+}
+
 // wantUser checks the contract's user object.
 func wantUser(t testing.TB, v any) map[string]any {
 	t.Helper()

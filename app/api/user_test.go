@@ -14,13 +14,13 @@ func TestMe_UpdateDisplayNameAndPassword(t *testing.T) {
 
 	r := s.Do(t, http.MethodGet, "/api/users/me/", u.Access, nil)
 	wantStatus(t, r, http.StatusOK)
-	if me := wantUser(t, r.Map(t)); num(me["id"]) != u.ID || me["username"] != u.Username {
+	if me := wantMe(t, r.Map(t)); num(me["id"]) != u.ID || me["username"] != u.Username || me["is_staff"] != false {
 		t.Errorf("me = %v", me)
 	}
 
 	r = s.Do(t, http.MethodPatch, "/api/users/me/", u.Access, map[string]string{"display_name": "Liam ✨"})
 	wantStatus(t, r, http.StatusOK)
-	if dn := wantUser(t, r.Map(t))["display_name"]; dn != "Liam ✨" {
+	if dn := wantMe(t, r.Map(t))["display_name"]; dn != "Liam ✨" {
 		t.Errorf("display_name %v", dn)
 	}
 	if dn := s.Do(t, http.MethodGet, "/api/users/me/", u.Access, nil).Map(t)["display_name"]; dn != "Liam ✨" {

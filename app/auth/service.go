@@ -117,6 +117,10 @@ func (s *Service) Login(ctx context.Context, username, password string) (chat.Us
 	if !ok {
 		return chat.User{}, Pair{}, ErrBadCredentials
 	}
+	// Said only to whoever knows the password.
+	if !a.Active() {
+		return chat.User{}, Pair{}, chat.ErrAccountDisabled
+	}
 	p, err := s.newLogin(ctx, a.ID, a.TokenEpoch)
 	return a.User, p, err
 }
@@ -157,6 +161,9 @@ func (s *Service) Refresh(ctx context.Context, refresh string) (Pair, error) {
 	if err != nil {
 		return Pair{}, notValid(err)
 	}
+	if !a.Active() { // (its chains were revoked too)
+		return Pair{}, chat.ErrAccountDisabled
+	}
 	// The chain is the store's to check: a password change revoked every
 	// chain but the one that made it. The new tokens are of this epoch.
 	return s.issuePair(ctx, c.UserID, Session{SID: c.SID, Epoch: a.TokenEpoch}, func(next chat.RefreshToken) error {
@@ -174,7 +181,8 @@ func (s *Service) Logout(ctx context.Context, refresh string) error {
 }
 
 // Authenticate verifies an access token and returns its user. A token of a
-// user that no longer exists is not valid.
+// user that no longer exists is not valid; one of a deactivated account
+// is chat.ErrAccountDisabled.
 func (s *Service) Authenticate(ctx context.Context, access string) (chat.User, Claims, error) {
 	c, err := s.tokens.Parse(access, Access)
 	if err != nil {
@@ -190,10 +198,13 @@ func (s *Service) Authenticate(ctx context.Context, access string) (chat.User, C
 	return a.User, c, nil
 }
 
-// current refuses a token of a session that a password change ended:
-// one issued before the user's last change, in another login than the
-// one that made it.
+// current refuses a token of a deactivated account, and one of a session
+// that a password change ended: one issued before the user's last change,
+// in another login than the one that made it.
 func current(a chat.Account, s Session) error {
+	if !a.Active() {
+		return chat.ErrAccountDisabled
+	}
 	if s.Epoch >= a.TokenEpoch || s.SID != "" && s.SID == a.KeptSession {
 		return nil
 	}

@@ -424,3 +424,26 @@ func (s *Service) publishConversation(ctx context.Context, convID int64, to []in
 		s.pub.Publish(hub.UserTopic(uid), encode(EventConversationUpdated, convID, conversationEvent{EventConversationUpdated, &c}))
 	}
 }
+
+// Moderate runs commit, a moderation write (app/moderate), inside the
+// critical section that orders every change's commit and publication,
+// and publishes the change of each message it returns (a tombstone staff
+// made) to its conversation, as DeleteMessage does.
+func (s *Service) Moderate(ctx context.Context, commit func(ctx context.Context) ([]Message, error)) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	msgs, err := commit(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range msgs {
+		s.pub.Publish(hub.ConversationTopic(msgs[i].ConversationID), ChangeEvent(&msgs[i]))
+	}
+	return nil
+}
+
+// AccountDisabled closes, on every node, every socket of userID, whose
+// account staff deactivated.
+func (s *Service) AccountDisabled(userID int64) {
+	s.pub.Publish(hub.UserTopic(userID), &hub.Event{Type: EventAccountDisabled})
+}

@@ -23,6 +23,10 @@ const (
 	CodeInternal         Code = "internal"
 )
 
+// CodeAccountDisabled refuses an account staff deactivated (401): its
+// tokens, logins and refreshes are refused until staff reactivate it.
+const CodeAccountDisabled Code = "account_disabled"
+
 // Error codes of a server that cannot take more work now.
 const (
 	// CodeOverloaded: the work was refused at once, none of it done,
@@ -72,6 +76,10 @@ func Errorf(code Code, format string, args ...any) *Error {
 // ErrNotFound is returned for anything that does not exist or that the
 // caller may not see: the two look the same so that nothing leaks existence.
 var ErrNotFound = &Error{Code: CodeNotFound, Detail: "Not found."}
+
+// ErrAccountDisabled refuses a deactivated account: a login, a refresh, a
+// token or a socket ticket of it.
+var ErrAccountDisabled = &Error{Code: CodeAccountDisabled, Detail: "This account has been disabled."}
 
 // ErrReplyTo refuses a reply to a message that is not in the reply's
 // conversation: of another one, or none at all (the two look alike, so

@@ -25,6 +25,9 @@ const (
 	// session of the user but the one in its Data (a refresh chain id,
 	// empty for none); the edges close those sessions' sockets.
 	EventSessionsRevoked = "\x00sessions_revoked"
+	// EventAccountDisabled is internal: staff deactivated the user, and
+	// every socket of theirs, on every node, closes.
+	EventAccountDisabled = "\x00account_disabled"
 	// EventParticipantRemoved is internal too: published to a user's
 	// topic once they are out of ConversationID, so their sockets stop
 	// that conversation's events. Never sent to a client.

@@ -27,15 +27,18 @@ type messageTail struct {
 	CreatedAt Time     `json:"created_at"`
 	EditedAt  *Time    `json:"edited_at"`
 	IsDeleted bool     `json:"is_deleted"`
-	ReplyTo   *ReplyTo `json:"reply_to"`
-	Mentions  IDs      `json:"mentions"`
+	// RemovedByModerator: a new message never is; kept for the field
+	// order Message has.
+	RemovedByModerator bool     `json:"removed_by_moderator,omitempty"`
+	ReplyTo            *ReplyTo `json:"reply_to"`
+	Mentions           IDs      `json:"mentions"`
 	// Reactions of a new message are none: [].
 	Reactions   Reactions   `json:"reactions"`
 	Attachments Attachments `json:"attachments"`
 }
 
 func encodeTail(m *Message) []byte {
-	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted, m.ReplyTo, m.Mentions, m.Reactions, m.Attachments})
+	b, err := json.Marshal(messageTail{m.Sender, m.Content, m.ClientID, m.CreatedAt, m.EditedAt, m.IsDeleted, m.RemovedByModerator, m.ReplyTo, m.Mentions, m.Reactions, m.Attachments})
 	if err != nil {
 		panic("chat: encode message: " + err.Error())
 	}

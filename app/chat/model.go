@@ -54,7 +54,17 @@ type Account struct {
 	// made the change.
 	TokenEpoch  int64
 	KeptSession string
+	// IsStaff says the account may moderate (/api/admin/). Only the
+	// user themselves and staff are ever told.
+	IsStaff bool
+	// DeactivatedAt is when staff deactivated the account; nil while it
+	// is active. A deactivated account cannot log in, refresh or use a
+	// token, and no search finds it.
+	DeactivatedAt *time.Time
 }
+
+// Active reports whether the account is not deactivated.
+func (a *Account) Active() bool { return a.DeactivatedAt == nil }
 
 // UserLite is the sender shown inside a message.
 type UserLite struct {
@@ -175,6 +185,9 @@ type Message struct {
 	CreatedAt   Time     `json:"created_at"`
 	EditedAt    *Time    `json:"edited_at"`
 	IsDeleted   bool     `json:"is_deleted"`
+	// RemovedByModerator is set on a tombstone that staff made (the
+	// message was reported and removed), and left out of every other.
+	RemovedByModerator bool `json:"removed_by_moderator,omitempty"`
 	// ReplyTo is the message this one answers, as it is now; nil for
 	// none, and for an original removed with its author's account.
 	ReplyTo *ReplyTo `json:"reply_to"`

@@ -1,12 +1,13 @@
 // Package cli is confab's command line: one file per command (serve,
-// migrate, createuser, backup, healthcheck, version), the dispatcher that
+// migrate, createuser, staff, backup, healthcheck, version), the dispatcher that
 // picks one, and the flags they share. bench, a client of any server, lives
 // in app/bench and is only dispatched from here, with the one bench tool
 // that writes a database (app/bench/seed) passed in.
 //
 //	confab [serve]                   run the server (the default)
 //	confab migrate up|down|status    manage the database schema
-//	confab createuser --username N   create an account (password from stdin)
+//	confab createuser --username N   create an account (password from stdin; --staff for a moderator)
+//	confab staff grant|revoke NAME   make an account staff, or not
 //	confab backup PATH               copy the live database, consistently
 //	confab healthcheck               exit 0 when the local server answers
 //	confab version                   print the version
@@ -71,7 +72,7 @@ type command struct {
 }
 
 func commands() []command {
-	return []command{serveCmd(), migrateCmd(), createUserCmd(), backupCmd(), healthcheckCmd(), versionCmd()}
+	return []command{serveCmd(), migrateCmd(), createUserCmd(), staffCmd(), backupCmd(), healthcheckCmd(), versionCmd()}
 }
 
 // Run runs the command line args (without the program name) and returns

@@ -68,6 +68,8 @@ func TestCLI_UsageErrors(t *testing.T) {
 		{[]string{"createuser"}, exitConfig, "--username is required"},
 		// The password is never an argument.
 		{[]string{"createuser", "--username", "eve", "--password", "hunter2hunter2"}, exitConfig, "flag provided but not defined: -password"},
+		{[]string{"staff"}, exitConfig, "want grant|revoke USERNAME"},
+		{[]string{"staff", "promote", "alice"}, exitConfig, "want grant|revoke USERNAME"},
 		// healthcheck never exits 2: Docker reserves it.
 		{[]string{"healthcheck", "--bogus"}, exitFail, "flag provided but not defined"},
 	} {
@@ -334,11 +336,13 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 		name    string
 	}{{1, "00001_init.sql"}, {2, "00002_seq.sql"}, {3, "00003_display_key.sql"}, {4, "00004_reads.sql"}, {5, "00005_token_epoch.sql"},
 		{6, "00006_replies_mentions.sql"}, {7, "00007_versions.sql"}, {8, "00008_reactions.sql"}, {9, "00009_search.sql"},
-		{10, "00010_search_lean.sql"}, {11, "00011_attachments.sql"}, {12, "00012_devices.sql"}, {13, "00013_push.sql"}}
+		{10, "00010_search_lean.sql"}, {11, "00011_attachments.sql"}, {12, "00012_devices.sql"}, {13, "00013_push.sql"},
+		{17, "00017_moderation.sql"}}
 	// The migrations after the first that create tables, by their place
 	// in files (the search index's own FTS5 tables are not listed, see
 	// tables).
-	tableAddedBy := map[string]int{"feed_clock": 7, "departures": 7, "reactions": 8, "search_indexed": 9, "blobs": 11, "uploads": 11, "devices": 12, "push_mark": 13, "deliveries": 13}
+	tableAddedBy := map[string]int{"feed_clock": 7, "departures": 7, "reactions": 8, "search_indexed": 9, "blobs": 11, "uploads": 11, "devices": 12, "push_mark": 13, "deliveries": 13,
+		"reports": 14, "audit_log": 14}
 	for v := len(files); v > 1; v-- {
 		if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
 			t.Fatalf("down to %d: exit %d: %s%s", files[v-2].version, code, out, errOut)
@@ -444,6 +448,82 @@ func TestCreateUser_PasswordFromStdin(t *testing.T) {
 	srv.DB(t).QueryRow(`SELECT count(*) FROM refresh_tokens WHERE revoked_at IS NULL`).Scan(&live)
 	if live != 1 { // the login just made
 		t.Errorf("%d live refresh tokens, want 1", live)
+	}
+}
+
+// TestStaff_CreateGrantRevoke: the first staff account comes from the
+// command line; grants and revokes count at once on a running server
+// (whose own cache of accounts never hides them), and the audit log
+// keeps each, by the command line.
+func TestStaff_CreateGrantRevoke(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "confab.db")
+	env := map[string]string{"DATABASE_PATH": path}
+	const password = "a long enough password"
+	if code, out, errOut := runCLI(t, env, password+"\n", "createuser", "--username", "mod", "--staff"); code != exitOK || !strings.Contains(out, "created staff user mod") {
+		t.Fatalf("createuser --staff: exit %d: %s%s", code, out, errOut)
+	}
+	if code, out, errOut := runCLI(t, env, password+"\n", "createuser", "--username", "bob"); code != exitOK {
+		t.Fatalf("createuser: exit %d: %s%s", code, out, errOut)
+	}
+	srv := servertest.Start(t, servertest.OnSQLite(), servertest.WithConfig(func(c *config.Config) { c.DatabasePath = path }))
+	login := func(name string) string {
+		r := srv.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": name, "password": password})
+		if r.Status != http.StatusOK {
+			t.Fatalf("login %s: %d %s", name, r.Status, r.Body)
+		}
+		return r.Map(t)["access"].(string)
+	}
+	mod, bob := login("mod"), login("bob")
+	isStaff := func(token string) (bool, int) {
+		me := srv.Do(t, http.MethodGet, "/api/users/me/", token, nil).Map(t)
+		return me["is_staff"] == true, srv.Do(t, http.MethodGet, "/api/admin/audit/", token, nil).Status
+	}
+	if staff, status := isStaff(mod); !staff || status != http.StatusOK {
+		t.Errorf("mod: is_staff %v, audit log %d", staff, status)
+	}
+	if staff, status := isStaff(bob); staff || status != http.StatusNotFound {
+		t.Errorf("bob: is_staff %v, audit log %d", staff, status)
+	}
+
+	for _, step := range []struct {
+		args []string
+		says string
+		code int
+	}{
+		{[]string{"grant", "BOB"}, "bob (id 2) is now staff", exitOK},
+		{[]string{"grant", "bob"}, "bob (id 2) is staff already", exitOK},
+		{[]string{"revoke", "mod"}, "mod (id 1) is no longer staff", exitOK},
+		{[]string{"revoke", "mod"}, "mod (id 1) is not staff", exitOK},
+		{[]string{"grant", "nobody"}, `no user named "nobody"`, exitFail},
+	} {
+		code, out, errOut := runCLI(t, env, "", append([]string{"staff"}, step.args...)...)
+		if code != step.code || !strings.Contains(out+errOut, step.says) {
+			t.Errorf("staff %v: exit %d, %q%q; want %d, %q", step.args, code, out, errOut, step.code, step.says)
+		}
+	}
+	if staff, status := isStaff(bob); !staff || status != http.StatusOK {
+		t.Errorf("bob after the grant: is_staff %v, audit log %d", staff, status)
+	}
+	if staff, status := isStaff(mod); staff || status != http.StatusNotFound {
+		t.Errorf("mod after the revoke: is_staff %v, audit log %d", staff, status)
+	}
+	var audit struct {
+		Results []struct {
+			Actor      any    `json:"actor"`
+			Action     string `json:"action"`
+			TargetName string `json:"target_name"`
+		} `json:"results"`
+	}
+	srv.Do(t, http.MethodGet, "/api/admin/audit/", bob, nil).JSON(t, &audit)
+	var got []string
+	for _, e := range audit.Results {
+		if e.Actor != nil {
+			t.Errorf("an entry by the command line names an actor: %v", e.Actor)
+		}
+		got = append(got, e.Action+" "+e.TargetName)
+	}
+	if want := []string{"revoke_staff mod", "grant_staff bob", "grant_staff mod"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("audit log %v, want %v", got, want)
 	}
 }
 

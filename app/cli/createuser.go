@@ -18,6 +18,7 @@ import (
 	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/config"
+	"github.com/confab/confab/app/moderate"
 	"github.com/confab/confab/app/server"
 )
 
@@ -25,18 +26,21 @@ import (
 // rules, its password read from stdin.
 func createUserCmd() command {
 	return command{
-		name: "createuser", args: "--username NAME", summary: "create an account", failCode: exitConfig,
+		name: "createuser", args: "--username NAME [--staff]", summary: "create an account", failCode: exitConfig,
 		help: `Creates an account with the same rules as POST /api/auth/register/. The
 password is never an argument (argv is visible to every user of the
 machine): it is read from standard input (its first line), or asked for
-twice without echo when standard input is a terminal.
+twice without echo when standard input is a terminal. With --staff the
+account is staff (it may moderate: /api/admin/ and the console's Staff
+view), which the audit log records.
 
-  printf '%s\n' "$PASSWORD" | confab createuser --username alice`,
+  printf '%s\n' "$PASSWORD" | confab createuser --username alice --staff`,
 		flags: func(fs *flag.FlagSet, c *cli) func(context.Context, []string) int {
 			env := envFlags{}
 			env.add(fs, "db", "DATABASE_PATH", "SQLite database `file`")
 			username := fs.String("username", "", "the new account's `name` (required)")
 			display := fs.String("display-name", "", "display `name` (default: the username)")
+			staff := fs.Bool("staff", false, "make the account staff (a moderator)")
 			return func(ctx context.Context, args []string) int {
 				if len(args) > 0 {
 					return c.usageError("createuser", "unexpected argument %q (the password is read from stdin, never argv)", args[0])
@@ -52,11 +56,15 @@ twice without echo when standard input is a terminal.
 				if err != nil {
 					return c.fail("createuser", err)
 				}
-				u, err := createUser(ctx, cfg, *username, password, *display)
+				u, err := createUser(ctx, cfg, *username, password, *display, *staff)
 				if err != nil {
 					return c.fail("createuser", describe(err))
 				}
-				fmt.Fprintf(c.stdout, "created user %s (id %d)\n", u.Username, u.ID)
+				if *staff {
+					fmt.Fprintf(c.stdout, "created staff user %s (id %d)\n", u.Username, u.ID)
+				} else {
+					fmt.Fprintf(c.stdout, "created user %s (id %d)\n", u.Username, u.ID)
+				}
 				return exitOK
 			}
 		},
@@ -95,7 +103,7 @@ func (c *cli) readPassword() (string, error) {
 	return line, nil
 }
 
-func createUser(ctx context.Context, cfg config.Config, username, password, display string) (chat.User, error) {
+func createUser(ctx context.Context, cfg config.Config, username, password, display string, staff bool) (chat.User, error) {
 	store, err := server.OpenStore(ctx, cfg)
 	if err != nil {
 		return chat.User{}, err
@@ -112,6 +120,11 @@ func createUser(ctx context.Context, cfg config.Config, username, password, disp
 	}
 	if err := a.Logout(ctx, pair.Refresh); err != nil {
 		return chat.User{}, fmt.Errorf("revoke the registration's login: %w", err)
+	}
+	if staff {
+		if _, _, err := store.SetStaff(ctx, u.Username, true, moderate.Actor{}, time.Now()); err != nil {
+			return chat.User{}, fmt.Errorf("make %s staff: %w", u.Username, err)
+		}
 	}
 	return u, nil
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/metrics"
+	"github.com/confab/confab/app/moderate"
 	"github.com/confab/confab/app/notify"
 	"github.com/confab/confab/app/push/apns"
 	"github.com/confab/confab/app/push/fcm"
@@ -82,6 +83,7 @@ type Store interface {
 	notify.Store
 	notify.Outbox
 	notify.WebhookOutbox
+	moderate.Store
 	Close() error
 }
 
@@ -106,6 +108,8 @@ type Server struct {
 	stopCollector context.CancelFunc
 	// Notify keeps devices and mutes.
 	Notify *notify.Service
+	// Moderate keeps reports, staff and the audit log.
+	Moderate *moderate.Service
 	// VAPID is the Web Push key pair: VAPID_PRIVATE_KEY, or one
 	// generated once and kept in the database.
 	VAPID webpush.Keys
@@ -271,7 +275,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 			}
 		})
 	}
-	s.api = api.New(s.Auth, s.Chat, s.Attach, s.Notify, log, aopt)
+	s.Moderate = moderate.NewService(classifyModerate(store, classify), timed, s.Chat, moderate.Options{Now: opt.Now, Log: log})
+	s.api = api.New(s.Auth, s.Chat, s.Attach, s.Notify, s.Moderate, log, aopt)
 	s.WS = ws.New(ws.Options{
 		Auth:                s.Auth,
 		Chat:                s.Chat,
@@ -436,7 +441,9 @@ func methodNotAllowed(e *echo.Echo) {
 	allowed := map[string][]string{}
 	var paths []string
 	for _, r := range e.Routes() {
-		if !strings.HasPrefix(r.Path, "/api/") {
+		// Staff routes answer 404 to every method they do not take, as
+		// they do to everyone but staff: a 405 would tell they exist.
+		if !strings.HasPrefix(r.Path, "/api/") || strings.HasPrefix(r.Path, "/api/admin/") {
 			continue
 		}
 		if allowed[r.Path] == nil {

@@ -52,15 +52,46 @@ func TestAuthorizationMatrix_Socket(t *testing.T) {
 	clk := servertest.NewClock()
 	s := servertest.Start(t, servertest.WithNow(clk.Now))
 	owner, member, other, third := s.Register(t, "owner"), s.Register(t, "member"), s.Register(t, "other"), s.Register(t, "third")
-	group := s.Conversation(t, owner, member, third)
+	staff, gone := s.Staff(t, "staff"), s.Register(t, "gone")
+	group := s.Conversation(t, owner, member, third, gone)
 	msg := s.Send(t, owner, group, "hello")
 	elsewhere := s.Conversation(t, other, third) // the other user's own
 	expired := owner.Access
 	clk.Advance(16 * time.Minute) // past the access lifetime
-	for _, u := range []*servertest.User{&owner, &member, &other} {
+	for _, u := range []*servertest.User{&owner, &member, &other, &staff, &gone} {
 		relogin(t, s, u)
 	}
 	const missing = 999999
+
+	t.Run("a deactivated user: 4001 account disabled, open sockets closed", func(t *testing.T) {
+		// A socket open before, and a ticket issued before.
+		open := dial(t, s, "/ws/conversations/"+itoa(group)+"/", gone.Access)
+		open.next("joined")
+		r := s.Do(t, http.MethodPost, "/api/auth/ws-ticket/", gone.Access, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("ticket: %d %s", r.Status, r.Body)
+		}
+		ticket := r.Map(t)["ticket"].(string)
+		if r := s.Do(t, http.MethodPost, "/api/admin/users/"+itoa(gone.ID)+"/deactivate/", staff.Access, map[string]string{"reason": "matrix"}); r.Status != http.StatusOK {
+			t.Fatalf("deactivate: %d %s", r.Status, r.Body)
+		}
+		if code, reason := open.closeCode(); code != 4001 || reason != "account disabled" {
+			t.Errorf("the open socket closed %d %q, want 4001 \"account disabled\"", code, reason)
+		}
+		for _, path := range []string{"/ws/chat/", "/ws/conversations/" + itoa(group) + "/", "/ws/conversations/" + itoa(missing) + "/", "/ws/chat/?ticket=" + ticket} {
+			token := gone.Access
+			if strings.Contains(path, "ticket=") {
+				token = ""
+			}
+			c := dialNoWait(t, s, path, token)
+			if f := c.nextAnyOrClose(); f != nil {
+				t.Errorf("%s: got %v before the close", path, f)
+			}
+			if code, reason := c.closeCode(); code != 4001 || reason != "account disabled" {
+				t.Errorf("%s: close %d %q, want 4001 \"account disabled\"", path, code, reason)
+			}
+		}
+	})
 
 	t.Run("without a valid access token: 4001 before anything", func(t *testing.T) {
 		for name, token := range map[string]string{"no token": "", "expired token": expired, "refresh token": owner.Refresh} {
@@ -155,6 +186,33 @@ func TestAuthorizationMatrix_Socket(t *testing.T) {
 		}
 		if r := s.Do(t, http.MethodGet, "/api/conversations/"+itoa(group)+"/messages/", owner.Access, nil); len(r.Map(t)["results"].([]any)) != 1 {
 			t.Errorf("the group has messages %s, want only the owner's", r.Body)
+		}
+	})
+
+	t.Run("staff, in no conversation: like any other user", func(t *testing.T) {
+		c := dial(t, s, "/ws/chat/", staff.Access)
+		for _, fr := range []map[string]any{
+			{"type": "join_conversation", "conversation_id": group},
+			{"type": "new_message", "conversation_id": group, "content": "moderating"},
+			{"type": "typing", "conversation_id": group},
+			{"type": "read_receipt", "conversation_id": group, "message_id": msg},
+		} {
+			c.send(fr)
+			foreign := c.next("error")
+			fr["conversation_id"] = missing
+			c.send(fr)
+			absent := c.next("error")
+			if foreign["code"] != "not_found" || foreign["code"] != absent["code"] || foreign["detail"] != absent["detail"] {
+				t.Errorf("%v: %v for a foreign conversation, %v for a missing one", fr["type"], foreign, absent)
+			}
+		}
+		// A deactivated user's token does not take over a socket.
+		c.send(map[string]any{"type": "authenticate", "token": gone.Access})
+		if f := c.next("error"); f["code"] != "forbidden" {
+			t.Errorf("authenticate with a deactivated user's token: %v, want forbidden", f)
+		}
+		for _, w := range watchers {
+			quiet(t, w, 300*time.Millisecond, live...)
 		}
 	})
 

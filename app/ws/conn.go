@@ -114,6 +114,10 @@ func newConn(h *Handler, ws *websocket.Conn, gc *gorillaConn, user chat.User, si
 	return c
 }
 
+// reasonAccountDisabled is the close reason of every socket of an account
+// staff deactivated, with 4001.
+const reasonAccountDisabled = "account disabled"
+
 // kill asks the writer to close the connection with code. Only the first
 // call counts. It never blocks, so the hub may call it.
 func (c *conn) kill(code int, reason string) {
@@ -134,6 +138,9 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 	switch {
 	case ev.Type == chat.EventUserDeleted:
 		c.kill(CloseUnauthorized, "user deleted")
+		return
+	case ev.Type == chat.EventAccountDisabled:
+		c.kill(CloseUnauthorized, reasonAccountDisabled)
 		return
 	case ev.Type == chat.EventSessionsRevoked:
 		// Data is the session that changed the password: it stays.

@@ -140,7 +140,7 @@ func chatError(err error) *frameError {
 		return &frameError{codeInvalid, detail}
 	case chat.CodeNotFound:
 		return &frameError{codeNotFound, "Not found."}
-	case chat.CodeForbidden, chat.CodeTokenNotValid, chat.CodeNotAuthenticated:
+	case chat.CodeForbidden, chat.CodeTokenNotValid, chat.CodeNotAuthenticated, chat.CodeAccountDisabled:
 		return &frameError{codeForbidden, ce.Detail}
 	case chat.CodeRateLimited:
 		return &frameError{codeRateLimited, ce.Detail}

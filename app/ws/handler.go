@@ -355,6 +355,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 			closeNow(ws, hw.conn, CloseTryAgainLater, "try again later")
 			return
 		}
+		if chat.ErrorCode(authErr) == chat.CodeAccountDisabled {
+			closeNow(ws, hw.conn, CloseUnauthorized, reasonAccountDisabled)
+			return
+		}
 		// Refused all the same: the store failing says no more.
 		closeNow(ws, hw.conn, CloseUnauthorized, "unauthorized")
 		return

@@ -608,45 +608,62 @@ func (s *Store) DeleteMessage(ctx context.Context, id int64, at time.Time) (chat
 	var m chat.Message
 	var changed bool
 	err := s.tx(ctx, func(tx pgx.Tx) error {
-		v, err := takeVersion(ctx, tx)
-		if err != nil {
-			return err
-		}
-		var conv, prev int64
-		err = tx.QueryRow(ctx, `UPDATE messages SET content = '', deleted_at = $1, version = $3 WHERE id = $2 AND deleted_at IS NULL
-			RETURNING conversation_id`, ms(at), id, v).Scan(&conv)
-		switch {
-		case err == nil:
-			if prev, err = setConversationVersion(ctx, tx, conv, v); err != nil {
-				return err
-			}
-			if _, err := tx.Exec(ctx, sqlq.ClearReactions, id); err != nil {
-				return fmt.Errorf("clear reactions: %w", err)
-			}
-			// Its files go with it (the file store's garbage collector
-			// removes them once nothing else holds them).
-			if _, err := tx.Exec(ctx, sqlq.ReleaseBlobsOf(`message_id = $1`), id, ms(at)); err != nil {
-				return fmt.Errorf("remove attachments: %w", err)
-			}
-			if _, err := tx.Exec(ctx, sqlq.RemoveAttachments, id); err != nil {
-				return fmt.Errorf("remove attachments: %w", err)
-			}
-			changed = true
-		case errors.Is(err, pgx.ErrNoRows):
-			changed = false
-		default:
-			return err
-		}
-		m, err = sqlq.ScanMessage(tx.QueryRow(ctx, sqlq.MessageByID, id))
-		m.PrevVersion = prev
+		var err error
+		m, changed, err = deleteMessage(ctx, tx, id, at, false)
 		if err != nil || !changed {
-			return notFound(err) // deleted before: its event was written then
+			return err // deleted before: its event was written then
 		}
 		return s.keepWebhook(ctx, tx, "message.deleted", at, &m)
 	})
 	if err != nil {
 		return chat.Message{}, false, fmt.Errorf("delete message: %w", err)
 	}
+	return m, changed, nil
+}
+
+// deleteMessage tombstones message id in tx, as staff removing it when
+// moderated, and returns it as it is now; changed is false when it was
+// already deleted.
+func deleteMessage(ctx context.Context, tx pgx.Tx, id int64, at time.Time, moderated bool) (chat.Message, bool, error) {
+	v, err := takeVersion(ctx, tx)
+	if err != nil {
+		return chat.Message{}, false, err
+	}
+	var by *int64
+	if moderated {
+		t := ms(at)
+		by = &t
+	}
+	var conv, prev int64
+	changed := false
+	err = tx.QueryRow(ctx, `UPDATE messages SET content = '', deleted_at = $1, version = $3, moderated_at = $4 WHERE id = $2 AND deleted_at IS NULL
+		RETURNING conversation_id`, ms(at), id, v, by).Scan(&conv)
+	switch {
+	case err == nil:
+		if prev, err = setConversationVersion(ctx, tx, conv, v); err != nil {
+			return chat.Message{}, false, err
+		}
+		if _, err := tx.Exec(ctx, sqlq.ClearReactions, id); err != nil {
+			return chat.Message{}, false, fmt.Errorf("clear reactions: %w", err)
+		}
+		// Its files go with it (the file store's garbage collector
+		// removes them once nothing else holds them).
+		if _, err := tx.Exec(ctx, sqlq.ReleaseBlobsOf(`message_id = $1`), id, ms(at)); err != nil {
+			return chat.Message{}, false, fmt.Errorf("remove attachments: %w", err)
+		}
+		if _, err := tx.Exec(ctx, sqlq.RemoveAttachments, id); err != nil {
+			return chat.Message{}, false, fmt.Errorf("remove attachments: %w", err)
+		}
+		changed = true
+	case errors.Is(err, pgx.ErrNoRows):
+	default:
+		return chat.Message{}, false, err
+	}
+	m, err := sqlq.ScanMessage(tx.QueryRow(ctx, sqlq.MessageByID, id))
+	if err != nil {
+		return chat.Message{}, false, notFound(err)
+	}
+	m.PrevVersion = prev
 	return m, changed, nil
 }
 

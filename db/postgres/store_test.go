@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/chat/storetest"
+	"github.com/confab/confab/app/moderate"
+	moderatetest "github.com/confab/confab/app/moderate/storetest"
 	notifytest "github.com/confab/confab/app/notify/storetest"
 	"github.com/confab/confab/app/webhook"
 	"github.com/confab/confab/db/postgres"
@@ -520,5 +523,34 @@ func downTo(t *testing.T, s *postgres.Store, version int64) {
 				t.Fatal(err)
 			}
 		}
+	}
+}
+
+// TestModerateStore runs the behaviour every moderate.Store shares, each
+// test in a schema of its own.
+func TestModerateStore(t *testing.T) {
+	moderatetest.Run(t, func(t *testing.T) moderatetest.Store { return mustOpen(t, pgtest.URL(t)) })
+}
+
+// TestAuditLog_AppendOnly: the database itself refuses to change, remove
+// or truncate an audit entry, whoever asks.
+func TestAuditLog_AppendOnly(t *testing.T) {
+	s := mustOpen(t, pgtest.URL(t))
+	ctx := context.Background()
+	u, err := s.CreateUser(ctx, "bob", "bob", "hash", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.SetStaff(ctx, "bob", true, moderate.Actor{}, t0); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`UPDATE audit_log SET reason = 'nothing happened'`, `DELETE FROM audit_log`, `TRUNCATE audit_log`} {
+		if _, err := s.Pool().Exec(ctx, q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+	entries, err := s.Audit(ctx, 0, 10)
+	if err != nil || len(entries) != 1 || entries[0].TargetID != u.ID || entries[0].Reason != "" {
+		t.Errorf("audit log now %+v, %v", entries, err)
 	}
 }

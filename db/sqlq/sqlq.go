@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/confab/confab/app/chat"
 )
@@ -65,7 +66,7 @@ func Fold(s string) string { return strings.ToLower(s) }
 const UserColumns = `id, username, display_name, created_at`
 
 // AccountColumns are UserColumns and the credentials ScanAccount reads.
-const AccountColumns = UserColumns + `, password_hash, token_epoch, kept_session`
+const AccountColumns = UserColumns + `, password_hash, token_epoch, kept_session, is_staff, deactivated_at`
 
 // Account lookups (ScanAccount).
 const (
@@ -88,11 +89,16 @@ func ScanUser(row Row, extra ...any) (chat.User, error) {
 // ScanAccount reads AccountColumns.
 func ScanAccount(row Row) (chat.Account, error) {
 	var a chat.Account
-	u, err := ScanUser(row, &a.PasswordHash, &a.TokenEpoch, &a.KeptSession)
+	var deactivated sql.NullInt64
+	u, err := ScanUser(row, &a.PasswordHash, &a.TokenEpoch, &a.KeptSession, &a.IsStaff, &deactivated)
 	if err != nil {
 		return chat.Account{}, err
 	}
 	a.User = u
+	if deactivated.Valid {
+		t := time.UnixMilli(deactivated.Int64).UTC()
+		a.DeactivatedAt = &t
+	}
 	return a, nil
 }
 
@@ -106,9 +112,19 @@ const (
 // SearchUsers is the user search: $1 a LIKE pattern (PrefixPattern), $2
 // the limit, ordered by username_key in byteOrder. Both keys are folded by
 // Fold, so SQLite's LIKE (which folds ASCII only) and PostgreSQL's
-// (which folds nothing) match the same rows.
+// (which folds nothing) match the same rows. Deactivated accounts are
+// left out.
 func SearchUsers(byteOrder string) string {
 	return `SELECT ` + UserColumns + ` FROM users
+		WHERE (username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\') AND deactivated_at IS NULL
+		ORDER BY username_key` + byteOrder + `
+		LIMIT $2`
+}
+
+// SearchAccounts is SearchUsers for staff: AccountColumns, deactivated
+// accounts included.
+func SearchAccounts(byteOrder string) string {
+	return `SELECT ` + AccountColumns + ` FROM users
 		WHERE username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\'
 		ORDER BY username_key` + byteOrder + `
 		LIMIT $2`
@@ -124,7 +140,7 @@ func PrefixPattern(prefix string) string {
 // ReplyJoins (the original r of a reply, and its sender ru), in the same
 // row: a page reads its previews in its one query.
 const MessageColumns = `m.id, m.conversation_id, m.seq, m.sender_id, u.username, u.display_name,
-	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.mentions, m.version, m.created_version,
+	m.content, m.client_id, m.created_at, m.edited_at, m.deleted_at, m.mentions, m.version, m.created_version, m.moderated_at,
 	r.id, r.sender_id, ru.username, ru.display_name, substr(r.content, 1, ` + previewLen + `), r.deleted_at`
 
 // previewLen is chat.MaxPreview: substr counts characters (code points)
@@ -151,7 +167,7 @@ type messageDest struct {
 	id, conv, seq, sender, created, edited, deleted sql.NullInt64
 	username, displayName, content, clientID        sql.NullString
 	mentions                                        sql.NullString
-	version, createdVersion                         sql.NullInt64
+	version, createdVersion, moderated              sql.NullInt64
 	reply                                           replyDest
 }
 
@@ -164,7 +180,7 @@ type replyDest struct {
 func (d *messageDest) targets() []any {
 	r := &d.reply
 	return []any{&d.id, &d.conv, &d.seq, &d.sender, &d.username, &d.displayName,
-		&d.content, &d.clientID, &d.created, &d.edited, &d.deleted, &d.mentions, &d.version, &d.createdVersion,
+		&d.content, &d.clientID, &d.created, &d.edited, &d.deleted, &d.mentions, &d.version, &d.createdVersion, &d.moderated,
 		&r.id, &r.sender, &r.username, &r.displayName, &r.preview, &r.deleted}
 }
 
@@ -254,6 +270,7 @@ func (d *messageDest) message() *chat.Message {
 	}
 	if d.deleted.Valid {
 		m.IsDeleted, m.Content = true, ""
+		m.RemovedByModerator = d.moderated.Valid
 	}
 	m.ReplyTo = d.reply.replyTo()
 	m.Mentions = parseMentions(d.mentions.String)

@@ -249,7 +249,9 @@ async function doRefresh() {
     session.setTokens(data.access, data.refresh || refresh);
   } catch (err) {
     if (session.refresh === refresh) {
-      if (err.status === 401 || err.status === 400 || err.status === 403) {
+      if (err.code === 'account_disabled') {
+        session.expire('This account has been disabled by the server\'s staff.');
+      } else if (err.status === 401 || err.status === 400 || err.status === 403) {
         session.expire('Your session has ended. Please sign in again.');
       } else {
         session.setRefreshAt(Date.now() + REFRESH_RETRY_MS);

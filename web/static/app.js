@@ -30,6 +30,25 @@
 //   #me-name [me-name], #logout-button [logout-button],
 //   #devpanel-toggle [devpanel-toggle] (aria-expanded),
 //   #notifications-button [notifications-button] (opens the dialog below).
+//   #staff-toggle [staff-toggle] (staff only) opens the Staff view.
+//
+// Reporting  #report-dialog [report-dialog]: [report-target],
+//   [report-reason] data-reason (radios), #report-note [report-note],
+//   [report-submit], [report-cancel], [report-error]. Opened by
+//   [message-report] (a message's menu, others' messages) and
+//   [participant-report] (a person in the details dialog).
+//
+// Staff view  #staff-dialog [staff-dialog] data-tab data-state:
+//   [staff-tab-open|resolved|accounts|audit], [staff-status], [staff-body];
+//   [staff-report] data-report-id data-status data-target-type with
+//   [staff-report-reason], [staff-report-note], [staff-context] of
+//   [staff-context-message] / [staff-reported-message] data-message-id,
+//   [staff-report-user] data-active, [staff-resolve-note], [staff-dismiss],
+//   [staff-remove-message], [staff-deactivate-user], [staff-resolution]
+//   data-action, [staff-reactivate]; accounts: [staff-account-search],
+//   [staff-account] data-user-id data-active, [staff-deactivate] /
+//   [staff-reactivate], [staff-reason], [staff-deactivate-confirm] /
+//   [staff-reactivate-confirm]; [staff-audit-entry] data-action; [staff-more].
 //
 // Conversations
 //   #new-conversation-button [new-conversation-button]
@@ -155,6 +174,7 @@ import { NewConversationDialog, DetailsDialog } from './dialogs.js';
 import { DevPanel } from './devpanel.js';
 import { MessageSearch } from './search.js';
 import { Notifications } from './push.js';
+import { ReportDialog, StaffView } from './moderate.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 
@@ -198,6 +218,9 @@ function toast(text, kind = 'info') {
 
 const socket = new ChatSocket();
 const chat = new Chat({ socket, toast });
+const reportDialog = new ReportDialog({ toast });
+chat.report = (target) => reportDialog.open(target);
+const staff = new StaffView({ toast });
 const newDialog = new NewConversationDialog(chat);
 const details = new DetailsDialog(chat);
 const devpanel = new DevPanel({ socket, chat, toast });
@@ -380,6 +403,7 @@ async function enterApp(user) {
   let me = user;
   if (!me) me = await request('GET', 'api/users/me/');
   session.setUser(me);
+  staff.setUser(me);
   els.auth.hidden = true;
   els.app.hidden = false;
   document.title = 'Confab';
@@ -397,6 +421,8 @@ function leaveApp(notice) {
   if (newDialog.dlg.open) newDialog.dlg.close();
   if (details.dlg.open) details.dlg.close();
   if (notifications.dlg.open) notifications.dlg.close();
+  if (reportDialog.dlg.open) reportDialog.dlg.close();
+  staff.setUser(null);
   devpanel.toggle(false);
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   showAuth(notice);

@@ -169,6 +169,9 @@ export class Chat extends EventTarget {
     super();
     this.socket = socket;
     this.toast = toast;
+    // report(target), set by app.js, opens the report dialog for
+    // {message} or {user}; null: no Report buttons.
+    this.report = null;
     this.me = null;
     this.conversations = new Map();
     this.presence = new Map(); // user id → online?
@@ -1141,7 +1144,7 @@ export class Chat extends EventTarget {
     const names = m ? this.mentionNames(m) : null;
     const quote = m ? m.reply_to : p.reply_to;
     const sig = JSON.stringify(m
-      ? [m.id, m.content, m.edited_at, m.is_deleted, c && c.is_group, amAdmin, quote, m.reactions, names && [...names], (m.attachments || []).map((a) => a.id)]
+      ? [m.id, m.content, m.edited_at, m.is_deleted, m.removed_by_moderator, c && c.is_group, amAdmin, quote, m.reactions, names && [...names], (m.attachments || []).map((a) => a.id)]
       : [p.client_id, p.state, p.error, quote]);
     if (el._sig === sig || el.dataset.editing) return;
     el._sig = sig;
@@ -1176,7 +1179,8 @@ export class Chat extends EventTarget {
       bubble = h('div', { class: `msg-bubble${files ? ' has-attachments' : ''}${files && !m.content ? ' attachments-only' : ''}` },
         files,
         m.is_deleted
-          ? h('p', { class: 'msg-text msg-tombstone', testid: 'message-content' }, 'Message deleted')
+          ? h('p', { class: `msg-text msg-tombstone${m.removed_by_moderator ? ' moderated' : ''}`, testid: 'message-content', dataset: { removedByModerator: String(Boolean(m.removed_by_moderator)) } },
+            m.removed_by_moderator ? 'Removed by a moderator' : 'Message deleted')
           : h('p', { class: 'msg-text', testid: 'message-content', hidden: !m.content }, mentionNodes(m.content, names, this.me.id)),
         stamp);
       if (!m.is_deleted) {
@@ -1236,7 +1240,8 @@ export class Chat extends EventTarget {
       h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-reply', 'aria-label': 'Reply to message', on: { click: () => this.startReply(m) } }, 'Reply'),
       h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-react', 'aria-label': 'Add a reaction', 'aria-haspopup': 'true', on: { click: () => showPicker() } }, '☺'),
       mine && m.content ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-edit', 'aria-label': 'Edit message', on: { click: () => this.startEdit(el, m) } }, 'Edit') : null,
-      canDelete ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-delete', 'aria-label': 'Delete message', on: { click: () => askConfirm() } }, 'Delete') : null);
+      canDelete ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-delete', 'aria-label': 'Delete message', on: { click: () => askConfirm() } }, 'Delete') : null,
+      !mine && this.report ? h('button', { class: 'btn btn-tiny', type: 'button', testid: 'message-report', 'aria-label': 'Report message', on: { click: () => this.report({ message: m }) } }, 'Report') : null);
     const askConfirm = () => {
       const yes = h('button', { class: 'btn btn-tiny btn-danger', type: 'button', testid: 'message-delete-confirm', on: { click: () => this.deleteMessage(m) } }, 'Delete');
       setChildren(box, h('span', { class: 'small' }, 'Delete this message?'), yes,

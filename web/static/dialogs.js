@@ -414,6 +414,9 @@ export class DetailsDialog {
         p.role === 'admin' ? h('span', { class: 'role' }, 'admin') : null,
         c.is_group && admin && !me
           ? h('button', { type: 'button', class: 'btn btn-tiny', testid: 'participant-remove', 'aria-label': `Remove ${displayName(p.user)}`, on: { click: () => this.remove(p.user) } }, 'Remove')
+          : null,
+        !me && chat.report
+          ? h('button', { type: 'button', class: 'btn btn-tiny', testid: 'participant-report', 'aria-label': `Report ${displayName(p.user)}`, on: { click: () => { this.dlg.close(); chat.report({ user: p.user }); } } }, 'Report')
           : null);
     }));
     this.search.render();

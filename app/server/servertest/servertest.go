@@ -372,6 +372,17 @@ func (s *Server) Register(t testing.TB, name string) User {
 	return out.User
 }
 
+// Staff registers a user named after name, as Register does, and makes
+// it staff, as `confab staff grant` does.
+func (s *Server) Staff(t testing.TB, name string) User {
+	t.Helper()
+	u := s.Register(t, name)
+	if _, _, err := s.Moderate.SetStaff(context.Background(), u.Username, true); err != nil {
+		t.Fatalf("make %s staff: %v", u.Username, err)
+	}
+	return u
+}
+
 // Conversation creates a conversation of owner with others (a group when
 // there are two or more others) and returns its id.
 func (s *Server) Conversation(t testing.TB, owner User, others ...User) int64 {

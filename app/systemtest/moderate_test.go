@@ -1,0 +1,78 @@
+package systemtest
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// Staff on node 0 deactivate a user whose socket is open on node 1: it
+// closes with 4001 "account disabled" (the event crosses through Redis),
+// and every node refuses the user's token with account_disabled. Staff
+// are made by the command line, on the shared Postgres database, while
+// the nodes run.
+func TestMultiNode_DeactivationClosesSocketsOnEveryNode(t *testing.T) {
+	c := startCluster(t, 2)
+	mod := c.register("mod_x", 0)
+	bob := c.register("bob_x", 1)
+
+	grant := exec.Command(c.bin, "staff", "grant", mod.name)
+	grant.Env = append(os.Environ(), c.env...)
+	if out, err := grant.CombinedOutput(); err != nil || !strings.Contains(string(out), "is now staff") {
+		t.Fatalf("confab staff grant: %v: %s", err, out)
+	}
+
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	sock, _, err := d.Dial("ws"+strings.TrimPrefix(c.nodes[1].URL, "http")+"/ws/chat/?token="+bob.access, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	type closed struct {
+		code   int
+		reason string
+	}
+	done := make(chan closed, 1)
+	go func() {
+		for {
+			if _, _, err := sock.ReadMessage(); err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					done <- closed{ce.Code, ce.Text}
+				} else {
+					done <- closed{}
+				}
+				return
+			}
+		}
+	}()
+	// The socket is up before the deactivation: a ping answered.
+	if err := sock.WriteJSON(map[string]any{"type": "ping"}); err != nil {
+		t.Fatal(err)
+	}
+
+	if code, m := c.nodes[0].Call(t, http.MethodPost, "/api/admin/users/"+strconv.FormatInt(bob.id, 10)+"/deactivate/", mod.access,
+		map[string]string{"reason": "spam on every node"}); code != http.StatusOK || m["is_active"] != false {
+		t.Fatalf("deactivate on node 0: %d %v", code, m)
+	}
+	select {
+	case got := <-done:
+		if got.code != 4001 || got.reason != "account disabled" {
+			t.Errorf("bob's socket on node 1 closed with %d %q, want 4001 \"account disabled\"", got.code, got.reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob's socket on node 1 is still open 10 s after the deactivation on node 0")
+	}
+	for i, p := range c.nodes {
+		if code, m := p.Call(t, http.MethodGet, "/api/users/me/", bob.access, nil); code != http.StatusUnauthorized || m["code"] != "account_disabled" {
+			t.Errorf("bob's access token on node %d: %d %v, want 401 account_disabled", i, code, m)
+		}
+	}
+}
