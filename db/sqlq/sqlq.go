@@ -67,10 +67,11 @@ const UserColumns = `id, username, display_name, created_at`
 // AccountColumns are UserColumns and the credentials ScanAccount reads.
 const AccountColumns = UserColumns + `, password_hash, token_epoch, kept_session`
 
-// Account lookups (ScanAccount).
+// Account lookups (ScanAccount): a deleted account's tombstone is
+// found by neither.
 const (
-	AccountByID       = `SELECT ` + AccountColumns + ` FROM users WHERE id = $1`
-	AccountByUsername = `SELECT ` + AccountColumns + ` FROM users WHERE username_key = $1`
+	AccountByID       = `SELECT ` + AccountColumns + ` FROM users WHERE id = $1 AND deleted_at IS NULL`
+	AccountByUsername = `SELECT ` + AccountColumns + ` FROM users WHERE username_key = $1 AND deleted_at IS NULL`
 )
 
 // ScanUser reads UserColumns, then extra.
@@ -109,7 +110,7 @@ const (
 // (which folds nothing) match the same rows.
 func SearchUsers(byteOrder string) string {
 	return `SELECT ` + UserColumns + ` FROM users
-		WHERE username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\'
+		WHERE (username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\') AND deleted_at IS NULL
 		ORDER BY username_key` + byteOrder + `
 		LIMIT $2`
 }
