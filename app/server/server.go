@@ -185,7 +185,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	timed := timeStore(m, used, classify) // every service call to the database is timed
 	authOpt := auth.Options{Now: opt.Now}
 	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend,
-		QueueSize: cfg.CommitQueue, Refused: m.SendRefused, AttachmentURLs: signer.Sign}
+		QueueSize: cfg.CommitQueue, Refused: m.SendRefused, AttachmentURLs: signer.Sign,
+		UsernameReservedFor: cfg.DeletedUsernameReservedFor}
 	if cl != nil {
 		authOpt.Tickets = cl
 		chatOpt.SharedStore = true
