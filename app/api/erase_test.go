@@ -15,6 +15,7 @@ import (
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/config"
 	"github.com/confab/confab/app/hub"
+	"github.com/confab/confab/app/server"
 	"github.com/confab/confab/app/server/servertest"
 )
 
@@ -383,4 +384,78 @@ func TestExport_ContentAndRateLimit(t *testing.T) {
 func sorted(s ...string) []string {
 	slices.Sort(s)
 	return s
+}
+
+// seedMessages stores n messages of from in conv straight into the
+// server's SQLite file, as `confab bench seed` does, with the search
+// index rebuilt and the push mark past them.
+func seedMessages(t *testing.T, s *servertest.Server, from servertest.User, conv int64, n int) {
+	t.Helper()
+	db := s.DB(t)
+	for _, q := range []string{
+		`WITH RECURSIVE i(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM i WHERE n < ?)
+		 INSERT INTO messages (conversation_id, seq, sender_id, content, created_at, version, created_version)
+		 SELECT ?, (SELECT last_seq FROM conversations WHERE id = ?) + n, ?, 'seeded secret ' || n, 1772366400000, 0, 0 FROM i`,
+		`UPDATE conversations SET last_seq = (SELECT max(seq) FROM messages WHERE conversation_id = ?),
+		 last_message_id = (SELECT max(id) FROM messages WHERE conversation_id = ?) WHERE id = ?`,
+		`INSERT INTO messages_fts (messages_fts) VALUES ('rebuild')`,
+		`UPDATE search_indexed SET id = (SELECT max(id) FROM messages)`,
+		`UPDATE push_mark SET id = (SELECT max(id) FROM messages)`,
+	} {
+		var args []any
+		switch {
+		case strings.Contains(q, "RECURSIVE"):
+			args = []any{n, conv, conv, from.ID}
+		case strings.HasPrefix(q, "UPDATE conversations"):
+			args = []any{conv, conv, conv}
+		}
+		if _, err := db.Exec(q, args...); err != nil {
+			t.Fatalf("seed: %v", err)
+		}
+	}
+}
+
+// An account of 100,000 messages is deleted within the request's
+// deadline; what does not fit in it is erased in the background, and
+// the other participant ends up with tombstones only.
+func TestDeleteAccount_HundredThousandMessages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("seeds 100,000 messages")
+	}
+	// The production deadline: what does not fit in it is left to the
+	// eraser.
+	s := servertest.Start(t, servertest.OnSQLite(), func(_ *config.Config, o *server.Options) { o.RequestTimeout = api.RequestTimeout })
+	u, other := s.Register(t, "prolific"), s.Register(t, "reader")
+	conv := s.Conversation(t, u, other)
+	const n = 100_000
+	seedMessages(t, s, u, conv, n)
+	if got := count(t, s, `SELECT count(*) FROM messages WHERE sender_id = ? AND deleted_at IS NULL`, u.ID); got != n {
+		t.Fatalf("seeded %d", got)
+	}
+
+	start := time.Now()
+	wantStatus(t, deleteMe(t, s, u, servertest.Password), http.StatusNoContent)
+	t.Logf("answered in %v, %d messages left to the eraser", time.Since(start),
+		count(t, s, `SELECT count(*) FROM messages WHERE sender_id = ? AND deleted_at IS NULL`, u.ID))
+	wantError(t, s.Do(t, http.MethodGet, "/api/users/me/", u.Access, nil), http.StatusUnauthorized, "token_not_valid")
+	for end := time.Now().Add(3 * time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if count(t, s, `SELECT count(*) FROM users WHERE id = ? AND erased_at IS NOT NULL`, u.ID) == 1 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%d messages still not erased", count(t, s, `SELECT count(*) FROM messages WHERE sender_id = ? AND deleted_at IS NULL`, u.ID))
+		}
+	}
+	if got := count(t, s, `SELECT count(*) FROM messages WHERE sender_id = ? AND (content <> '' OR deleted_at IS NULL)`, u.ID); got != 0 {
+		t.Errorf("%d messages keep their text", got)
+	}
+	page := s.Do(t, http.MethodGet, p("/api/conversations/%d/messages/", conv), other.Access, nil).Map(t)["results"].([]any)
+	for _, mm := range page {
+		if m := mm.(map[string]any); m["is_deleted"] != true || m["sender"].(map[string]any)["username"] != chat.DeletedName {
+			t.Fatalf("the reader sees %v", m)
+		}
+	}
+	if res := s.Do(t, http.MethodGet, "/api/search/messages/?q=seeded", other.Access, nil).Map(t)["results"].([]any); len(res) != 0 {
+		t.Errorf("search still finds %d erased messages", len(res))
+	}
 }

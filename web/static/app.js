@@ -27,7 +27,15 @@
 //     "stopped" after close code 4004); its text says e.g. "Reconnecting in 4 s".
 //   #connection-retry [connection-retry] (shown while reconnecting/offline),
 //   #me-name [me-name], #logout-button [logout-button],
-//   #devpanel-toggle [devpanel-toggle] (aria-expanded).
+//   #devpanel-toggle [devpanel-toggle] (aria-expanded),
+//   #account-button [account-button] (opens the account dialog).
+//
+// Account dialog  #account-dialog [account-dialog]
+//   [download-data] (saves the export), [download-status] (data-file = the
+//   file name once saved), [delete-explanation], #delete-password
+//   [delete-password], [delete-account-submit], [delete-error],
+//   [account-close]. After a deletion the sign-in screen says
+//   "Your account has been deleted." in [auth-notice].
 //
 // Conversations
 //   #new-conversation-button [new-conversation-button]
@@ -133,6 +141,7 @@ import { Chat } from './chat.js';
 import { NewConversationDialog, DetailsDialog } from './dialogs.js';
 import { DevPanel } from './devpanel.js';
 import { MessageSearch } from './search.js';
+import { AccountDialog } from './account.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 
@@ -180,6 +189,14 @@ const newDialog = new NewConversationDialog(chat);
 const details = new DetailsDialog(chat);
 const devpanel = new DevPanel({ socket, chat, toast });
 const search = new MessageSearch(chat);
+const account = new AccountDialog({
+  // The deletion closes this session's socket with 4001: stop it first,
+  // so that it does not try to sign in again meanwhile.
+  beforeDelete: () => socket.stop('deleting the account'),
+  afterRefused: () => socket.start(),
+  onDeleted: () => leaveApp('Your account has been deleted.'),
+});
+$('#account-button').addEventListener('click', () => account.open());
 
 $('#new-conversation-button').addEventListener('click', () => newDialog.open());
 $('#details-button').addEventListener('click', () => {
@@ -372,6 +389,7 @@ function leaveApp(notice) {
   search.reset();
   if (newDialog.dlg.open) newDialog.dlg.close();
   if (details.dlg.open) details.dlg.close();
+  if (account.dlg.open) account.dlg.close();
   devpanel.toggle(false);
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   showAuth(notice);
