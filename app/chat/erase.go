@@ -48,7 +48,7 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) error {
 	if d, ok := ctx.Deadline(); ok {
 		stop = d.Add(-eraseMargin)
 	}
-	done, err := s.eraseMessages(ctx, id, stop)
+	done, err := s.eraseMessages(ctx, id, stop, false)
 	if err != nil {
 		// The account is deleted; the eraser finishes the rest.
 		s.log.Warn("erase messages: left to the eraser", "err", err, "user_id", id)
@@ -60,27 +60,42 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) error {
 }
 
 // eraseMessages tombstones user id's messages, a batch at a time, until
-// none is left (done) or stop has passed.
-func (s *Service) eraseMessages(ctx context.Context, id int64, stop time.Time) (done bool, err error) {
+// none is left (done) or stop has passed; the background eraser
+// (atLeastOne) always gets one batch done, so that it makes progress
+// however slow the reads are. Each store call has its own eraseTimeout
+// (within ctx).
+func (s *Service) eraseMessages(ctx context.Context, id int64, stop time.Time, atLeastOne bool) (done bool, err error) {
+	call := func(f func(ctx context.Context) error) error {
+		ctx, cancel := context.WithTimeout(ctx, eraseTimeout)
+		defer cancel()
+		return f(ctx)
+	}
 	// Two rounds at most: the first takes what the deletion left; a
 	// second only if something was sent in between (nothing can be: the
 	// memberships went first).
 	for range 2 {
-		ids, err := s.store.SentMessageIDs(ctx, id, true)
-		if err != nil {
+		var ids []int64
+		if err := call(func(ctx context.Context) (err error) {
+			ids, err = s.store.SentMessageIDs(ctx, id, true)
+			return err
+		}); err != nil {
 			return false, err
 		}
 		for len(ids) > 0 {
-			if time.Now().After(stop) {
+			if time.Now().After(stop) && !atLeastOne {
 				return false, nil
 			}
+			atLeastOne = false
 			n := min(len(ids), EraseBatch)
-			if err := s.eraseBatch(ctx, id, ids[:n]); err != nil {
+			if err := call(func(ctx context.Context) error { return s.eraseBatch(ctx, id, ids[:n]) }); err != nil {
 				return false, err
 			}
 			ids = ids[n:]
 		}
-		if done, err := s.store.FinishErasure(ctx, id, s.now()); err != nil || done {
+		if err := call(func(ctx context.Context) (err error) {
+			done, err = s.store.FinishErasure(ctx, id, s.now())
+			return err
+		}); err != nil || done {
 			return done, err
 		}
 	}
@@ -138,23 +153,32 @@ func (s *Service) eraser() {
 
 // eraseAll finishes every pending erasure, stopping early on Close.
 func (s *Service) eraseAll() {
-	ctx, cancel := context.WithTimeout(context.Background(), eraseTimeout)
-	ids, err := s.store.PendingErasures(ctx)
-	cancel()
+	// Close cancels what is in flight.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stopped := make(chan struct{})
+	defer close(stopped)
+	go func() {
+		select {
+		case <-s.quit:
+			cancel()
+		case <-stopped:
+		}
+	}()
+	pctx, pcancel := context.WithTimeout(ctx, eraseTimeout)
+	ids, err := s.store.PendingErasures(pctx)
+	pcancel()
 	if err != nil {
 		s.log.Warn("pending erasures", "err", err)
 		return
 	}
 	for _, id := range ids {
 		for {
-			select {
-			case <-s.quit:
+			if ctx.Err() != nil {
 				return
-			default:
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), eraseTimeout)
-			done, err := s.eraseMessages(ctx, id, time.Now().Add(eraseTimeout-eraseMargin))
-			cancel()
+			// A while at a time, then the next look at s.quit.
+			done, err := s.eraseMessages(ctx, id, time.Now().Add(eraseTimeout), true)
 			if err != nil {
 				s.log.Warn("erase messages", "err", err, "user_id", id)
 				break // the next round tries again
