@@ -136,7 +136,15 @@ func TestSearchIndex_MatchesMessagesBehindAndCaughtUp(t *testing.T) {
 	// Behind again, then the author goes with their messages, indexed
 	// and not.
 	ids = append(ids, send(b, "last words of ben"))
-	if err := s.DeleteUser(ctx, b.ID); err != nil {
+	now := time.Now()
+	if err := s.DeleteUser(ctx, b.ID, now, now); err != nil {
+		t.Fatal(err)
+	}
+	gone, err := s.SentMessageIDs(ctx, b.ID, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.EraseMessages(ctx, b.ID, gone, now); err != nil {
 		t.Fatal(err)
 	}
 	check("behind, after the author's deletion", false)

@@ -16,13 +16,21 @@ import (
 func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (chat.User, error) {
 	var u chat.User
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var exists int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE username_key = ?`, sqlq.Fold(username)).Scan(&exists)
-		if err == nil {
+		var holder, reserved int64
+		var deleted bool
+		err := tx.QueryRowContext(ctx, sqlq.ReservedUsername, sqlq.Fold(username)).Scan(&holder, &deleted, &reserved)
+		switch {
+		case err == nil && deleted && reserved <= ms(at):
+			// A deleted account's name whose reservation is over.
+			if _, err := tx.ExecContext(ctx, sqlq.FreeUsername, holder); err != nil {
+				return fmt.Errorf("free username: %w", err)
+			}
+		case err == nil && deleted:
+			return chat.ErrUsernameReserved
+		case err == nil:
 			return &chat.Error{Code: chat.CodeConflict, Detail: "A user with that username already exists.",
 				Fields: map[string][]string{"username": {"already taken"}}}
-		}
-		if !errors.Is(err, sql.ErrNoRows) {
+		case !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
 		row := tx.QueryRowContext(ctx, `
@@ -153,48 +161,6 @@ func (s *Store) ChangePassword(ctx context.Context, id int64, passwordHash, keep
 		return chat.Account{}, fmt.Errorf("change password: %w", err)
 	}
 	return a, nil
-}
-
-// DeleteUser implements chat.Store.
-func (s *Store) DeleteUser(ctx context.Context, id int64) error {
-	defer s.users.forget(id)
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		// The user's messages go with them (ON DELETE CASCADE); a
-		// conversation whose last message was one of them falls back to
-		// its newest remaining message, or the dangling id would hide the
-		// conversation from everyone left in it.
-		if _, err := tx.ExecContext(ctx, `
-			UPDATE conversations SET last_message_id = (
-				SELECT max(m.id) FROM messages m WHERE m.conversation_id = conversations.id AND m.sender_id <> ?)
-			WHERE last_message_id IN (SELECT id FROM messages WHERE sender_id = ?)`, id, id); err != nil {
-			return fmt.Errorf("delete user: last messages: %w", err)
-		}
-		// Their participant rows go too: every conversation they were
-		// in counts one member fewer.
-		// That is a change each of them sees: one version for all.
-		v, err := takeVersions(ctx, tx, 1)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `
-			UPDATE conversations SET member_count = member_count - 1, version = ?
-			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = ?)`, v, id); err != nil {
-			return fmt.Errorf("delete user: member counts: %w", err)
-		}
-		// Their uploads go with them: the files stay for the grace
-		// period (app/attach).
-		if _, err := tx.ExecContext(ctx, sqlq.ReleaseBlobsOf(`owner_id = $1`), id, ms(time.Now())); err != nil {
-			return fmt.Errorf("delete user: release files: %w", err)
-		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM users WHERE id = ?`, id)
-		if err != nil {
-			return fmt.Errorf("delete user: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return chat.ErrNotFound
-		}
-		return nil
-	})
 }
 
 // Setting implements chat.Store.

@@ -58,6 +58,8 @@ type API struct {
 	loginAddrs *keyedLimiter
 	// requests limits every /api/ request per client address.
 	requests *keyedLimiter
+	// exports limits data exports per user (ExportsPerHour).
+	exports *keyedLimiter
 }
 
 // loginsPerAddress is how many times LoginAttemptsPerMinute one address
@@ -75,6 +77,7 @@ func New(a *auth.Service, c *chat.Service, at *attach.Service, n *notify.Service
 		register:   perMinute(opt.RegistrationsPerMinute, opt.Now),
 		loginAddrs: perMinute(loginsPerAddress*opt.LoginAttemptsPerMinute, opt.Now),
 		requests:   newKeyedLimiter(opt.RequestsPerSecond, max(opt.RequestBurst, 1), opt.Now),
+		exports:    newKeyedLimiter(float64(ExportsPerHour)/3600, ExportsPerHour, opt.Now),
 	}
 }
 
@@ -94,6 +97,8 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodPost, "/auth/ws-ticket/", a.handleTicket)
 	u.route(http.MethodGet, "/users/me/", a.handleGetMe)
 	u.route(http.MethodPatch, "/users/me/", a.handleUpdateMe)
+	u.route(http.MethodDelete, "/users/me/", a.handleDeleteMe)
+	u.route(http.MethodGet, "/users/me/export/", a.handleExport)
 	u.route(http.MethodGet, "/users/", a.handleSearchUsers)
 
 	u.route(http.MethodGet, "/conversations/", a.handleListConversations)

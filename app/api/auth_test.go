@@ -485,7 +485,7 @@ func TestAccessToken_Forgeries(t *testing.T) {
 	t.Run("deleted user", func(t *testing.T) {
 		fresh := s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": gone.Username, "password": servertest.Password}).Map(t)
 		wantStatus(t, s.Do(t, http.MethodGet, "/api/users/me/", fresh["access"].(string), nil), http.StatusOK)
-		if err := s.Store.DeleteUser(t.Context(), gone.ID); err != nil {
+		if err := s.Chat.DeleteUser(t.Context(), gone.ID); err != nil {
 			t.Fatal(err)
 		}
 		wantError(t, s.Do(t, http.MethodGet, "/api/users/me/", fresh["access"].(string), nil), http.StatusUnauthorized, "token_not_valid")

@@ -32,9 +32,10 @@ const (
 	asNoToken     = "no token"
 	asExpired     = "expired token"
 	asRefresh     = "refresh token"
+	asDeleted     = "deleted user"
 )
 
-var roles = []string{asNoToken, asExpired, asRefresh, asDeactivated, asOther, asStaff, asParticipant, asOwner}
+var roles = []string{asNoToken, asExpired, asRefresh, asDeleted, asDeactivated, asOther, asStaff, asParticipant, asOwner}
 
 // azWorld is one fresh server for one row of the matrix.
 type azWorld struct {
@@ -42,6 +43,7 @@ type azWorld struct {
 	owner, member, other, third servertest.User
 	staff, gone                 servertest.User // gone: deactivated, a participant of the group
 	expired                     string          // the owner's first access token, now expired
+	deleted                     servertest.User // a member of the group who deleted their account
 	group, direct               int64
 	ownerMsg, memberMsg         int64 // in the group
 	directMsg                   int64 // the member's, in the direct conversation
@@ -58,8 +60,10 @@ func newAZWorld(t *testing.T) *azWorld {
 	clk := newClock()
 	s := servertest.Start(t, servertest.WithNow(clk.Now))
 	w := &azWorld{s: s, owner: s.Register(t, "owner"), member: s.Register(t, "member"),
-		other: s.Register(t, "other"), third: s.Register(t, "third"), staff: s.Staff(t, "staff"), gone: s.Register(t, "gone")}
-	w.group = s.Conversation(t, w.owner, w.member, w.third, w.gone)
+		other: s.Register(t, "other"), third: s.Register(t, "third"), staff: s.Staff(t, "staff"), gone: s.Register(t, "gone"),
+		deleted: s.Register(t, "deleted")}
+	w.group = s.Conversation(t, w.owner, w.member, w.third, w.gone, w.deleted)
+	s.Send(t, w.deleted, w.group, "before I went")
 	w.direct = s.Conversation(t, w.owner, w.member)
 	w.ownerMsg = s.Send(t, w.owner, w.group, "the owner's")
 	w.memberMsg = s.Send(t, w.member, w.group, "the member's")
@@ -79,7 +83,7 @@ func newAZWorld(t *testing.T) *azWorld {
 	// and everyone logs in again.
 	w.expired = w.owner.Access
 	clk.Advance(16 * time.Minute)
-	for _, u := range []*servertest.User{&w.owner, &w.member, &w.other, &w.third, &w.staff, &w.gone} {
+	for _, u := range []*servertest.User{&w.owner, &w.member, &w.other, &w.third, &w.staff, &w.gone, &w.deleted} {
 		r := s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": u.Username, "password": servertest.Password})
 		wantStatus(t, r, http.StatusOK)
 		m := r.Map(t)
@@ -89,6 +93,9 @@ func newAZWorld(t *testing.T) *azWorld {
 	// the token, is what is refused.
 	wantStatus(t, s.Do(t, http.MethodPost, p("/api/admin/users/%d/deactivate/", w.gone.ID), w.staff.Access,
 		map[string]string{"reason": "matrix"}), http.StatusOK)
+	// Its tokens are fresh: only the deletion makes them worthless.
+	wantStatus(t, s.Do(t, http.MethodDelete, "/api/users/me/", w.deleted.Access, map[string]string{"password": servertest.Password}),
+		http.StatusNoContent)
 	w.events = &recorder{}
 	for _, topic := range []hub.Topic{hub.ConversationTopic(w.group), hub.ConversationTopic(w.direct),
 		hub.UserTopic(w.owner.ID), hub.UserTopic(w.member.ID), hub.UserTopic(w.other.ID), hub.UserTopic(w.third.ID),
@@ -115,6 +122,8 @@ func (w *azWorld) token(role string) (string, servertest.User) {
 		return w.expired, w.owner
 	case asRefresh:
 		return w.owner.Refresh, w.owner
+	case asDeleted:
+		return w.deleted.Access, w.deleted
 	}
 	return "", w.member
 }
@@ -228,6 +237,14 @@ func azRows() []azRow {
 		{method: http.MethodPost, path: fixed("/api/auth/ws-ticket/"), body: noBody, want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/users/me/"), body: noBody, want: everyone(ok)},
 		{method: http.MethodPatch, path: fixed("/api/users/me/"), body: body(map[string]string{"display_name": "Renamed"}), want: everyone(ok)},
+		{method: http.MethodGet, path: fixed("/api/users/me/export/"), body: noBody, want: everyone(ok)},
+		// Each deletes their own account, with its password; a wrong one
+		// is refused and changes nothing.
+		{method: http.MethodDelete, path: fixed("/api/users/me/"), body: body(map[string]string{"password": servertest.Password}),
+			want: everyone(gone), note: "right password"},
+		{method: http.MethodDelete, path: fixed("/api/users/me/"), body: body(map[string]string{"password": "not the password"}),
+			want: map[string]int{asOwner: refused, asParticipant: refused, asOther: refused}, note: "wrong password",
+			scoped: true}, // nobody may: a refusal for everyone
 		{method: http.MethodGet, path: fixed("/api/users/?search=o"), body: noBody, want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/conversations/"), body: noBody, want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/sync/"), body: noBody, want: everyone(ok), note: "each their own feed"},
@@ -414,7 +431,7 @@ func TestAuthorizationMatrix_REST(t *testing.T) {
 				switch {
 				case role == asNoToken:
 					wantError(t, r, http.StatusUnauthorized, "not_authenticated")
-				case role == asExpired || role == asRefresh:
+				case role == asExpired || role == asRefresh || role == asDeleted:
 					wantError(t, r, http.StatusUnauthorized, "token_not_valid")
 				case role == asDeactivated:
 					wantError(t, r, http.StatusUnauthorized, "account_disabled")
@@ -455,9 +472,17 @@ func (w *azWorld) checkAllowed(t *testing.T, row azRow, role string, r servertes
 	t.Helper()
 	_, u := w.token(role)
 	switch path := row.path(w, u); {
+	case path == "/api/users/me/" && row.method == http.MethodDelete:
+		// Their own account went, and only theirs.
+		wantError(t, w.s.Do(t, http.MethodGet, "/api/users/me/", u.Access, nil), http.StatusUnauthorized, "token_not_valid")
+		wantStatus(t, w.s.Do(t, http.MethodGet, "/api/users/me/", w.third.Access, nil), http.StatusOK)
 	case path == "/api/users/me/":
 		if id := num(r.Map(t)["id"]); id != u.ID {
 			t.Errorf("%s %s as %s: user %d, want %d", row.method, path, role, id, u.ID)
+		}
+	case path == "/api/users/me/export/":
+		if id := num(r.Map(t)["user"].(map[string]any)["id"]); id != u.ID {
+			t.Errorf("%s exports user %d", role, id)
 		}
 	case path == "/api/devices/" && row.method == http.MethodGet:
 		for _, id := range ids(r.Map(t)["results"].([]any)) {

@@ -58,8 +58,12 @@ func (a *API) handleCreateReport(c echo.Context) error {
 	if !created {
 		status = http.StatusOK
 	}
-	return c.JSON(status, reportAnswer{ID: r.ID, Status: r.Status, CreatedAt: chat.Time{Time: r.CreatedAt},
-		MessageID: chat.OptID(r.MessageID), UserID: chat.OptID(r.UserID), Reason: r.Reason, Note: r.Note})
+	return c.JSON(status, answerReport(r))
+}
+
+func answerReport(r moderate.Report) reportAnswer {
+	return reportAnswer{ID: r.ID, Status: r.Status, CreatedAt: chat.Time{Time: r.CreatedAt},
+		MessageID: chat.OptID(r.MessageID), UserID: chat.OptID(r.UserID), Reason: r.Reason, Note: r.Note}
 }
 
 const staffKey = "confab.staff"

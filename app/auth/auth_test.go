@@ -218,7 +218,7 @@ func TestService_RegisterLoginRefresh(t *testing.T) {
 
 	// A deleted user's tokens are not valid.
 	_, fp, _ := s.Login(ctx, "alice", "password1")
-	if err := store.DeleteUser(ctx, u.ID); err != nil {
+	if err := store.DeleteUser(ctx, u.ID, time.Now(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = s.Authenticate(ctx, fp.Access)
@@ -360,7 +360,7 @@ func TestTickets_OneUseWithin30s(t *testing.T) {
 	wantCode(t, err, chat.CodeTokenNotValid)
 
 	tk = mustTicket(t, s, u.ID, claims.Expiry())
-	if err := store.DeleteUser(ctx, u.ID); err != nil {
+	if err := store.DeleteUser(ctx, u.ID, time.Now(), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	_, _, err = s.RedeemTicket(ctx, tk)

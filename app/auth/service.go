@@ -256,6 +256,30 @@ func (s *Service) UpdateMe(ctx context.Context, userID int64, sid string, displa
 	return s.store.UpdateUser(ctx, userID, displayName, nil)
 }
 
+// ErrWrongPassword refuses an action that asks for the account's
+// password again (deleting it) when the one given is not it.
+var ErrWrongPassword = &chat.Error{Code: chat.CodeForbidden, Detail: "The password is not correct."}
+
+// CheckPassword confirms that password is user userID's: nil, or
+// ErrWrongPassword; a missing one is a 400 on "password".
+func (s *Service) CheckPassword(ctx context.Context, userID int64, password string) error {
+	if password == "" {
+		return chat.InvalidField("password", "This field is required.")
+	}
+	a, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return notValid(err)
+	}
+	ok, err := s.hasher.Check(ctx, a.PasswordHash, password)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrWrongPassword
+	}
+	return nil
+}
+
 // Username, password and display name rules (lengths in code points).
 const (
 	MinUsername    = 3

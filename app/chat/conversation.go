@@ -23,20 +23,6 @@ func (s *Service) User(ctx context.Context, id int64) (User, error) {
 	return u, nil
 }
 
-// DeleteUser removes an account with everything it owns, and closes its
-// open connections.
-func (s *Service) DeleteUser(ctx context.Context, id int64) error {
-	s.mu.Lock()
-	err := s.store.DeleteUser(ctx, id)
-	s.forgetMembers(0)
-	s.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	s.pub.Publish(hub.UserTopic(id), &hub.Event{Type: EventUserDeleted})
-	return nil
-}
-
 // SessionsRevoked closes, on every node, the sockets of the sessions of
 // userID that a password change ended: all but keptSession's.
 func (s *Service) SessionsRevoked(userID int64, keptSession string) {

@@ -81,6 +81,11 @@ var ErrNotFound = &Error{Code: CodeNotFound, Detail: "Not found."}
 // token or a socket ticket of it.
 var ErrAccountDisabled = &Error{Code: CodeAccountDisabled, Detail: "This account has been disabled."}
 
+// ErrUsernameReserved refuses a registration of the username of an
+// account deleted less than the reservation period ago.
+var ErrUsernameReserved = &Error{Code: CodeInvalid, Detail: "Invalid input.",
+	Fields: map[string][]string{"username": {"This username belonged to a deleted account and is reserved for now."}}}
+
 // ErrReplyTo refuses a reply to a message that is not in the reply's
 // conversation: of another one, or none at all (the two look alike, so
 // that nothing leaks existence).

@@ -114,6 +114,13 @@ type Options struct {
 	// stored at least one new message, from the writer goroutine, so it
 	// must not block (the push dispatcher's Nudge). Nil: not called.
 	Committed func()
+	// UsernameReservedFor is how long a deleted account's username
+	// stays reserved (DeleteUser). Zero: it is free at once.
+	UsernameReservedFor time.Duration
+	// EraseEvery is how often the eraser looks for deleted accounts
+	// whose messages are not all erased yet (after a restart, or a
+	// deletion that ran out of time). Zero or less means a minute.
+	EraseEvery time.Duration
 }
 
 // Service holds the rules. Every edge calls it.
@@ -154,6 +161,10 @@ type Service struct {
 	// reused: a send waits at most twice, and each wait needs a bound,
 	// but a timer made per wait was a third of a send's allocations.
 	timers sync.Pool
+
+	// eraseKick wakes the eraser (erase.go); buffered, one is enough.
+	eraseKick chan struct{}
+	eraseDone chan struct{}
 
 	quit      chan struct{}
 	done      chan struct{}
@@ -200,19 +211,26 @@ func NewService(store Store, pub Publisher, opt Options) *Service {
 	}
 	s := &Service{
 		store: store, pub: pub, now: opt.Now, log: opt.Log, opt: opt,
-		sends: make(chan *sendReq), // unbuffered: a request is either taken or refused, never stranded
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
+		sends:     make(chan *sendReq), // unbuffered: a request is either taken or refused, never stranded
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		eraseKick: make(chan struct{}, 1),
+		eraseDone: make(chan struct{}),
+	}
+	if s.opt.EraseEvery <= 0 {
+		s.opt.EraseEvery = time.Minute
 	}
 	go s.writer()
+	go s.eraser()
 	return s
 }
 
-// Close stops the writer after the batch in progress; later sends get
-// ErrUnavailable.
+// Close stops the writer after the batch in progress, and the eraser
+// after its batch; later sends get ErrUnavailable.
 func (s *Service) Close() {
 	s.closeOnce.Do(func() { close(s.quit) })
 	<-s.done
+	<-s.eraseDone
 }
 
 // writer is the group commit loop: it takes every send that is waiting,

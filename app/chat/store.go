@@ -30,8 +30,36 @@ type Store interface {
 	// SearchUsers returns users whose username or display name starts with
 	// prefix (case-insensitively), by username.
 	SearchUsers(ctx context.Context, prefix string, limit int) ([]User, error)
-	// DeleteUser removes an account with everything it owns.
-	DeleteUser(ctx context.Context, id int64) error
+	// DeleteUser turns live account id into its tombstone at at, in one
+	// transaction: the profile erased (DeletedName), the password and
+	// every token unusable, every refresh chain, device and membership
+	// removed, its unsent uploads released; the username stays reserved
+	// (CreateUser refuses it) until reservedUntil. The row stays, so that
+	// what points at it stays coherent; UserByID and UserByUsername no
+	// longer find it. Its messages are left to EraseMessages. Returns
+	// ErrNotFound for an unknown or already deleted account.
+	DeleteUser(ctx context.Context, id int64, at, reservedUntil time.Time) error
+	// EraseMessages tombstones, in one transaction, those of ids that
+	// userID sent and that are not deleted yet, as DeleteMessage does
+	// (content, mentions, reactions and attachments erased; a version
+	// each), and returns them as now, in version order, each with its
+	// PrevVersion.
+	EraseMessages(ctx context.Context, userID int64, ids []int64, at time.Time) ([]Message, error)
+	// FinishErasure marks deleted account userID's erasure done once
+	// none of its messages has content left, and removes the pushes
+	// about them; done is false while some are left.
+	FinishErasure(ctx context.Context, userID int64, at time.Time) (done bool, err error)
+	// PendingErasures lists the deleted accounts whose erasure is not
+	// done.
+	PendingErasures(ctx context.Context) ([]int64, error)
+	// ReleaseUsernames frees the usernames whose reservation ended by
+	// at, and returns how many.
+	ReleaseUsernames(ctx context.Context, at time.Time) (int64, error)
+	// SentMessageIDs lists the ids of the messages userID sent, oldest
+	// first; only those not deleted when liveOnly.
+	SentMessageIDs(ctx context.Context, userID int64, liveOnly bool) ([]int64, error)
+	// MessagesByIDs returns the messages of ids that exist, by id.
+	MessagesByIDs(ctx context.Context, ids []int64) ([]Message, error)
 
 	// InsertRefreshToken stores a newly issued refresh token.
 	InsertRefreshToken(ctx context.Context, t RefreshToken) error

@@ -57,6 +57,7 @@ func TestLoad_DefaultsAreTheContracts(t *testing.T) {
 		{"MAX_BODY_BYTES", c.MaxBodyBytes, int64(64 << 10)},
 		{"SHUTDOWN_TIMEOUT", c.ShutdownTimeout, 10 * time.Second},
 		{"COMMIT_QUEUE", c.CommitQueue, 4096},
+		{"DELETED_USERNAME_RESERVED_FOR", c.DeletedUsernameReservedFor, 720 * time.Hour},
 		{"REDIS_URL", c.RedisURL, ""},
 		{"DATABASE_URL", c.DatabaseURL, ""},
 		{"VAPID_PRIVATE_KEY", c.VAPIDPrivateKey, ""},
@@ -155,6 +156,8 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"ACCESS_TOKEN_TTL", "fifteen minutes"},
 		{"ACCESS_TOKEN_TTL", "-5m"},
 		{"ACCESS_TOKEN_TTL", "0s"},
+		{"DELETED_USERNAME_RESERVED_FOR", "0s"},
+		{"DELETED_USERNAME_RESERVED_FOR", "30 days"},
 		{"REFRESH_TOKEN_TTL", "7d"},
 		{"WS_PING_INTERVAL", "often"},
 		{"WS_PONG_TIMEOUT", "20s"}, // not longer than the ping interval

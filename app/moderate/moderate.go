@@ -135,6 +135,9 @@ type Store interface {
 	// Reports returns at most limit reports of status, newest first
 	// (descending id), of ids below before when it is not zero.
 	Reports(ctx context.Context, status string, before int64, limit int) ([]Report, error)
+	// ReportsBy returns every report reporterID made, oldest first (for
+	// the user's export).
+	ReportsBy(ctx context.Context, reporterID int64) ([]Report, error)
 	// ResolveReport resolves an open report in one transaction with its
 	// action and its audit entry. ActionRemoveMessage tombstones the
 	// report's message as chat.Store.DeleteMessage does, marked as

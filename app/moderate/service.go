@@ -131,6 +131,12 @@ func validReason(v chat.Invalid, reason string) {
 	}
 }
 
+// ReportsBy returns every report userID made, oldest first (their data
+// export).
+func (s *Service) ReportsBy(ctx context.Context, userID int64) ([]Report, error) {
+	return s.store.ReportsBy(ctx, userID)
+}
+
 // Staff returns the account of userID when it is an active staff
 // account, and chat.ErrNotFound otherwise: to everyone else, staff
 // routes do not exist. It reads the database itself, so that a grant or

@@ -46,6 +46,11 @@ func (c classifiedModerate) Reports(ctx context.Context, status string, before i
 	return list, c.err(err)
 }
 
+func (c classifiedModerate) ReportsBy(ctx context.Context, reporterID int64) ([]moderate.Report, error) {
+	list, err := c.s.ReportsBy(ctx, reporterID)
+	return list, c.err(err)
+}
+
 func (c classifiedModerate) ResolveReport(ctx context.Context, r moderate.Resolution) (moderate.Resolved, error) {
 	res, err := c.s.ResolveReport(ctx, r)
 	return res, c.err(err)

@@ -214,7 +214,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, opt Options) 
 	authOpt := auth.Options{Now: opt.Now}
 	chatOpt := chat.Options{Now: opt.Now, Log: log, ObserveSend: m.ObserveSend,
 		QueueSize: cfg.CommitQueue, Refused: m.SendRefused, AttachmentURLs: signer.Sign,
-		Committed: dispatcher.Nudge}
+		Committed: dispatcher.Nudge, UsernameReservedFor: cfg.DeletedUsernameReservedFor}
 	if cl != nil {
 		authOpt.Tickets = cl
 		chatOpt.SharedStore = true

@@ -83,6 +83,7 @@ const (
 	opReactions
 	opAttachments
 	opChangePassword
+	opEraseMessages
 	opCount
 )
 
@@ -96,6 +97,7 @@ func opNames() [opCount]string {
 		opChangePassword:     "change_password",
 		opSearchUsers:        "search_users",
 		opDeleteUser:         "delete_user",
+		opEraseMessages:      "erase_messages",
 		opInsertRefreshToken: "insert_refresh_token",
 		opRotateRefreshToken: "rotate_refresh_token",
 		opRevokeRefreshChain: "revoke_refresh_chain",
@@ -158,9 +160,9 @@ func (s *timedStore) SearchUsers(ctx context.Context, prefix string, limit int) 
 	return s.Store.SearchUsers(ctx, prefix, limit)
 }
 
-func (s *timedStore) DeleteUser(ctx context.Context, id int64) (err error) {
+func (s *timedStore) DeleteUser(ctx context.Context, id int64, at, reservedUntil time.Time) (err error) {
 	defer s.since(opDeleteUser, time.Now(), &err)
-	return s.Store.DeleteUser(ctx, id)
+	return s.Store.DeleteUser(ctx, id, at, reservedUntil)
 }
 
 func (s *timedStore) InsertRefreshToken(ctx context.Context, t chat.RefreshToken) (err error) {
@@ -306,4 +308,10 @@ func (s *timedStore) MarkRead(ctx context.Context, convID, userID, msgID int64) 
 func (s *timedStore) Attachments(ctx context.Context, msgIDs []int64) (a map[int64]chat.Attachments, err error) {
 	defer s.since(opAttachments, time.Now(), &err)
 	return s.Store.Attachments(ctx, msgIDs)
+}
+
+// EraseMessages implements chat.Store.
+func (s *timedStore) EraseMessages(ctx context.Context, userID int64, ids []int64, at time.Time) (_ []chat.Message, err error) {
+	defer s.since(opEraseMessages, time.Now(), &err)
+	return s.Store.EraseMessages(ctx, userID, ids, at)
 }

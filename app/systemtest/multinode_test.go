@@ -143,9 +143,11 @@ func (c *cluster) history(node int, u mnUser, conv int64) (ids, seqs []int64) {
 
 // storedMessage is what the tests read of a stored message.
 type storedMessage struct {
-	ID       int64   `json:"id"`
-	Seq      int64   `json:"seq"`
-	ClientID *string `json:"client_id"`
+	ID        int64   `json:"id"`
+	Seq       int64   `json:"seq"`
+	ClientID  *string `json:"client_id"`
+	Content   string  `json:"content"`
+	IsDeleted bool    `json:"is_deleted"`
 }
 
 // messages reads a conversation's whole history over REST, newest page
@@ -776,4 +778,64 @@ func TestMultiNode_PasswordChangeEndsSessionsOnEveryNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	laptopSock.next("pong")
+}
+
+// An account deleted through one node has its socket on the other node
+// closed with 4001 "account deleted" (through Redis), its tokens refused
+// everywhere, and its messages shown as tombstones on both.
+func TestMultiNode_DeletedAccountClosedOnEveryNode(t *testing.T) {
+	c := startCluster(t, 2)
+	gone := c.register("leaving_x", 0)
+	stays := c.register("staying_x", 1)
+	conv := c.group(stays, []mnUser{gone})
+	said, err := mnSend(c.nodes[0].URL, gone, conv, "a secret")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	sock, _, err := d.Dial("ws"+strings.TrimPrefix(c.nodes[1].URL, "http")+"/ws/chat/?token="+gone.access, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	type closed struct {
+		code   int
+		reason string
+	}
+	done := make(chan closed, 1)
+	go func() {
+		for {
+			if _, _, err := sock.ReadMessage(); err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					done <- closed{ce.Code, ce.Text}
+				} else {
+					done <- closed{}
+				}
+				return
+			}
+		}
+	}()
+	if code, m := c.nodes[0].Call(t, http.MethodDelete, "/api/users/me/", gone.access, map[string]string{"password": "correct horse battery"}); code != http.StatusNoContent {
+		t.Fatalf("delete on node 0: %d %v", code, m)
+	}
+	select {
+	case got := <-done:
+		if got.code != 4001 || got.reason != "account deleted" {
+			t.Errorf("the socket on node 1 closed %d %q, want 4001 \"account deleted\"", got.code, got.reason)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the socket on node 1 is still open 10 s after the deletion on node 0")
+	}
+	for i, p := range c.nodes {
+		if code, _ := p.Call(t, http.MethodGet, "/api/users/me/", gone.access, nil); code != http.StatusUnauthorized {
+			t.Errorf("the deleted account's token on node %d: %d, want 401", i, code)
+		}
+		for _, m := range c.messages(i, stays, conv) {
+			if m.ID == said && (!m.IsDeleted || m.Content != "") {
+				t.Errorf("node %d shows the deleted account's message as %+v", i, m)
+			}
+		}
+	}
 }

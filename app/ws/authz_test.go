@@ -53,12 +53,13 @@ func TestAuthorizationMatrix_Socket(t *testing.T) {
 	s := servertest.Start(t, servertest.WithNow(clk.Now))
 	owner, member, other, third := s.Register(t, "owner"), s.Register(t, "member"), s.Register(t, "other"), s.Register(t, "third")
 	staff, gone := s.Staff(t, "staff"), s.Register(t, "gone")
-	group := s.Conversation(t, owner, member, third, gone)
+	leaver := s.Register(t, "leaver") // deletes their account at the end
+	group := s.Conversation(t, owner, member, third, gone, leaver)
 	msg := s.Send(t, owner, group, "hello")
 	elsewhere := s.Conversation(t, other, third) // the other user's own
 	expired := owner.Access
 	clk.Advance(16 * time.Minute) // past the access lifetime
-	for _, u := range []*servertest.User{&owner, &member, &other, &staff, &gone} {
+	for _, u := range []*servertest.User{&owner, &member, &other, &staff, &gone, &leaver} {
 		relogin(t, s, u)
 	}
 	const missing = 999999
@@ -239,6 +240,53 @@ func TestAuthorizationMatrix_Socket(t *testing.T) {
 			}
 			c.send(map[string]any{"type": "leave_conversation", "conversation_id": group})
 			c.next("left")
+		}
+	})
+
+	t.Run("a deleted user", func(t *testing.T) {
+		var ticket struct{ Ticket string }
+		s.Do(t, http.MethodPost, "/api/auth/ws-ticket/", leaver.Access, nil).JSON(t, &ticket)
+		said := s.Send(t, leaver, group, "soon gone")
+		for _, w := range watchers {
+			w.next("new_message")
+		}
+		open := dial(t, s, "/ws/conversations/"+itoa(group)+"/", leaver.Access)
+		open.next("joined")
+		if r := s.Do(t, http.MethodDelete, "/api/users/me/", leaver.Access, map[string]string{"password": servertest.Password}); r.Status != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", r.Status, r.Body)
+		}
+		// Its open socket closes at once; its tokens and its ticket open
+		// none.
+		if code, reason := open.closeCode(); code != 4001 || reason != "account deleted" {
+			t.Errorf("the open socket closed %d %q, want 4001 \"account deleted\"", code, reason)
+		}
+		for name, path := range map[string]string{
+			"token":              "/ws/chat/?token=" + leaver.Access,
+			"token, URL form":    "/ws/conversations/" + itoa(group) + "/?token=" + leaver.Access,
+			"ticket":             "/ws/chat/?ticket=" + ticket.Ticket,
+			"refresh as a token": "/ws/chat/?token=" + leaver.Refresh,
+		} {
+			c := dialNoWait(t, s, path, "")
+			if f := c.nextAnyOrClose(); f != nil {
+				t.Errorf("%s: got %v before the close", name, f)
+			}
+			if code, _ := c.closeCode(); code != 4001 {
+				t.Errorf("%s: close %d, want 4001", name, code)
+			}
+		}
+		// Nor does its token take over another's socket.
+		c := dial(t, s, "/ws/chat/", other.Access)
+		c.send(map[string]any{"type": "authenticate", "token": leaver.Access})
+		if f := c.next("error"); f["code"] != "forbidden" {
+			t.Errorf("authenticate with a deleted user's token: %v, want forbidden", f)
+		}
+		// The others see its message go, from "Deleted user".
+		for _, w := range watchers {
+			f := w.next("message_deleted")
+			m := f.obj("message")
+			if m.int("id") != said || m["content"] != "" || m.obj("sender")["username"] != chat.DeletedName {
+				t.Errorf("message_deleted %v", f)
+			}
 		}
 	})
 }

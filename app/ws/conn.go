@@ -137,7 +137,7 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 	}
 	switch {
 	case ev.Type == chat.EventUserDeleted:
-		c.kill(CloseUnauthorized, "user deleted")
+		c.kill(CloseUnauthorized, "account deleted")
 		return
 	case ev.Type == chat.EventAccountDisabled:
 		c.kill(CloseUnauthorized, reasonAccountDisabled)

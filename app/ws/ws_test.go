@@ -788,8 +788,8 @@ func TestDeletedUserIsClosedAtOnce(t *testing.T) {
 	if err := s.Chat.DeleteUser(t.Context(), alice.ID); err != nil {
 		t.Fatal(err)
 	}
-	if code, _ := c.closeCode(); code != 4001 {
-		t.Fatalf("close code = %d, want 4001", code)
+	if code, reason := c.closeCode(); code != 4001 || reason != "account deleted" {
+		t.Fatalf("close %d %q, want 4001 \"account deleted\"", code, reason)
 	}
 }
 

@@ -52,6 +52,7 @@ CREATE TABLE reports (
 CREATE INDEX reports_status ON reports (status, id);
 CREATE UNIQUE INDEX reports_open_message ON reports (reporter_id, message_id) WHERE status = 'open' AND message_id IS NOT NULL;
 CREATE UNIQUE INDEX reports_open_user ON reports (reporter_id, user_id) WHERE status = 'open' AND user_id IS NOT NULL;
+CREATE INDEX reports_reporter ON reports (reporter_id, id);
 CREATE INDEX reports_message ON reports (message_id);
 CREATE INDEX reports_user ON reports (user_id);
 

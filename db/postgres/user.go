@@ -19,30 +19,56 @@ var errUsernameTaken = &chat.Error{Code: chat.CodeConflict, Detail: "A user with
 func (s *Store) CreateUser(ctx context.Context, username, displayName, passwordHash string, at time.Time) (chat.User, error) {
 	// ON CONFLICT rather than a look first: another node may register the
 	// same name at the same moment.
-	const insert = `
-		INSERT INTO users (username, username_key, display_name, display_key, password_hash, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (username_key) DO NOTHING
-		RETURNING ` + sqlq.UserColumns
-	args := []any{username, sqlq.Fold(username), displayName, sqlq.Fold(displayName), passwordHash, ms(at)}
 	var u chat.User
-	var err error
-	if !s.webhooks().Has("user.created") {
-		u, err = sqlq.ScanUser(s.pool.QueryRow(ctx, insert, args...))
-	} else {
+	err := s.tx(ctx, func(tx pgx.Tx) error {
+		insert := func() (err error) {
+			u, err = sqlq.ScanUser(tx.QueryRow(ctx, `
+				INSERT INTO users (username, username_key, display_name, display_key, password_hash, created_at)
+				VALUES ($1, $2, $3, $4, $5, $6)
+				ON CONFLICT (username_key) DO NOTHING
+				RETURNING `+sqlq.UserColumns,
+				username, sqlq.Fold(username), displayName, sqlq.Fold(displayName), passwordHash, ms(at)))
+			return err
+		}
 		// The event goes in the user's transaction.
-		err = s.tx(ctx, func(tx pgx.Tx) error {
-			if u, err = sqlq.ScanUser(tx.QueryRow(ctx, insert, args...)); err != nil {
-				return err
-			}
+		created := func() error {
 			return s.keepWebhook(ctx, tx, "user.created", at, sqlq.WebhookUser{ID: u.ID, Username: u.Username,
 				DisplayName: u.DisplayName, CreatedAt: u.CreatedAt})
-		})
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return chat.User{}, errUsernameTaken
-	}
+		}
+		err := insert()
+		if !errors.Is(err, pgx.ErrNoRows) {
+			if err != nil {
+				return err
+			}
+			return created()
+		}
+		// Taken: by a live account, or by a deleted one's reservation,
+		// which may be over. The row that holds it is locked meanwhile.
+		var holder, reserved int64
+		var deleted bool
+		err = tx.QueryRow(ctx, sqlq.ReservedUsername+` FOR UPDATE`, sqlq.Fold(username)).Scan(&holder, &deleted, &reserved)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return errUsernameTaken // gone meanwhile: the client may try again
+		case err != nil:
+			return err
+		case !deleted:
+			return errUsernameTaken
+		case reserved > ms(at):
+			return chat.ErrUsernameReserved
+		}
+		if _, err := tx.Exec(ctx, sqlq.FreeUsername, holder); err != nil {
+			return fmt.Errorf("free username: %w", err)
+		}
+		if err := insert(); err != nil {
+			return err
+		}
+		return created()
+	})
 	if err != nil {
+		if chat.ErrorCode(err) != chat.CodeInternal {
+			return chat.User{}, err
+		}
 		return chat.User{}, fmt.Errorf("create user: %w", err)
 	}
 	return u, nil
@@ -97,70 +123,6 @@ func (s *Store) ChangePassword(ctx context.Context, id int64, passwordHash, keep
 		return chat.Account{}, fmt.Errorf("change password: %w", err)
 	}
 	return a, nil
-}
-
-// DeleteUser implements chat.Store.
-func (s *Store) DeleteUser(ctx context.Context, id int64) error {
-	err := s.tx(ctx, func(tx pgx.Tx) error {
-		// The user first, then the conversations in id order: the
-		// order InsertMessages locks them in. Holding the user also
-		// keeps their messages from growing meanwhile (a send locks
-		// its sender first).
-		// The clock before them (takeVersion): it is everyone's first lock.
-		v, err := takeVersion(ctx, tx)
-		if err != nil {
-			return err
-		}
-		var uid int64
-		if err := tx.QueryRow(ctx, `SELECT id FROM users WHERE id = $1 FOR UPDATE`, id).Scan(&uid); err != nil {
-			return notFound(err)
-		}
-		// The user's messages go with them (ON DELETE CASCADE); a
-		// conversation whose last message was one of them falls back to
-		// its newest remaining message, or the dangling id would hide the
-		// conversation from everyone left in it.
-		// The conversations they created are locked here too, in order,
-		// rather than by the ON DELETE SET NULL of created_by later.
-		rows, err := tx.Query(ctx, `
-			SELECT id FROM conversations
-			WHERE last_message_id IN (SELECT id FROM messages WHERE sender_id = $1) OR created_by = $1
-			   OR id IN (SELECT conversation_id FROM participants WHERE user_id = $1)
-			ORDER BY id
-			FOR NO KEY UPDATE`, id)
-		if err != nil {
-			return fmt.Errorf("last messages: %w", err)
-		}
-		convs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-		if err != nil {
-			return fmt.Errorf("last messages: %w", err)
-		}
-		if len(convs) > 0 {
-			if _, err := tx.Exec(ctx, `
-				UPDATE conversations c SET last_message_id = (
-					SELECT max(m.id) FROM messages m WHERE m.conversation_id = c.id AND m.sender_id <> $1)
-				WHERE c.id = ANY($2) AND c.last_message_id IN (SELECT id FROM messages WHERE sender_id = $1)`, id, convs); err != nil {
-				return fmt.Errorf("last messages: %w", err)
-			}
-		}
-		// Their participant rows go too: every conversation they were
-		// in counts one member fewer.
-		if _, err := tx.Exec(ctx, `
-			UPDATE conversations SET member_count = member_count - 1, version = $2
-			WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = $1)`, id, v); err != nil {
-			return fmt.Errorf("member counts: %w", err)
-		}
-		// Their uploads go with them: the files stay for the grace
-		// period (app/attach).
-		if _, err := tx.Exec(ctx, sqlq.ReleaseBlobsOf(`owner_id = $1`), id, ms(time.Now())); err != nil {
-			return fmt.Errorf("release files: %w", err)
-		}
-		_, err = tx.Exec(ctx, `DELETE FROM users WHERE id = $1`, id)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("delete user: %w", err)
-	}
-	return nil
 }
 
 // Setting implements chat.Store. Two nodes that start at once both insert;

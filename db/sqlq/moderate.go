@@ -20,6 +20,8 @@ const (
 	ReportByID = `SELECT ` + ReportColumns + ` FROM reports WHERE id = $1`
 	// ReportsPage: $1 status, $2 the id to stay below, $3 the limit.
 	ReportsPage = `SELECT ` + ReportColumns + ` FROM reports WHERE status = $1 AND id < $2 ORDER BY id DESC LIMIT $3`
+	// ReportsByReporter: every report user $1 made, oldest first.
+	ReportsByReporter = `SELECT ` + ReportColumns + ` FROM reports WHERE reporter_id = $1 ORDER BY id`
 	// OpenReport is the reporter's ($1) open report of a message ($2)
 	// or a user ($3).
 	OpenReport = `SELECT ` + ReportColumns + ` FROM reports
@@ -124,6 +126,15 @@ func (r Reader) Reports(ctx context.Context, status string, before int64, limit 
 	reps, err := collect(ctx, r.Q, limit, ScanReport, ReportsPage, status, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("reports: %w", err)
+	}
+	return reps, nil
+}
+
+// ReportsBy implements moderate.Store.
+func (r Reader) ReportsBy(ctx context.Context, reporterID int64) ([]moderate.Report, error) {
+	reps, err := collect(ctx, r.Q, 0, ScanReport, ReportsByReporter, reporterID)
+	if err != nil {
+		return nil, fmt.Errorf("reports by reporter: %w", err)
 	}
 	return reps, nil
 }

@@ -68,10 +68,11 @@ const UserColumns = `id, username, display_name, created_at`
 // AccountColumns are UserColumns and the credentials ScanAccount reads.
 const AccountColumns = UserColumns + `, password_hash, token_epoch, kept_session, is_staff, deactivated_at`
 
-// Account lookups (ScanAccount).
+// Account lookups (ScanAccount): a deleted account's tombstone is
+// found by neither.
 const (
-	AccountByID       = `SELECT ` + AccountColumns + ` FROM users WHERE id = $1`
-	AccountByUsername = `SELECT ` + AccountColumns + ` FROM users WHERE username_key = $1`
+	AccountByID       = `SELECT ` + AccountColumns + ` FROM users WHERE id = $1 AND deleted_at IS NULL`
+	AccountByUsername = `SELECT ` + AccountColumns + ` FROM users WHERE username_key = $1 AND deleted_at IS NULL`
 )
 
 // ScanUser reads UserColumns, then extra.
@@ -112,20 +113,20 @@ const (
 // SearchUsers is the user search: $1 a LIKE pattern (PrefixPattern), $2
 // the limit, ordered by username_key in byteOrder. Both keys are folded by
 // Fold, so SQLite's LIKE (which folds ASCII only) and PostgreSQL's
-// (which folds nothing) match the same rows. Deactivated accounts are
-// left out.
+// (which folds nothing) match the same rows. Deactivated and deleted
+// accounts are left out.
 func SearchUsers(byteOrder string) string {
 	return `SELECT ` + UserColumns + ` FROM users
-		WHERE (username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\') AND deactivated_at IS NULL
+		WHERE (username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\') AND deactivated_at IS NULL AND deleted_at IS NULL
 		ORDER BY username_key` + byteOrder + `
 		LIMIT $2`
 }
 
 // SearchAccounts is SearchUsers for staff: AccountColumns, deactivated
-// accounts included.
+// accounts included (deleted ones are not accounts any more).
 func SearchAccounts(byteOrder string) string {
 	return `SELECT ` + AccountColumns + ` FROM users
-		WHERE username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\'
+		WHERE (username_key LIKE $1 ESCAPE '\' OR display_key LIKE $1 ESCAPE '\') AND deleted_at IS NULL
 		ORDER BY username_key` + byteOrder + `
 		LIMIT $2`
 }

@@ -31,6 +31,7 @@
 //   #devpanel-toggle [devpanel-toggle] (aria-expanded),
 //   #notifications-button [notifications-button] (opens the dialog below).
 //   #staff-toggle [staff-toggle] (staff only) opens the Staff view.
+//   #account-button [account-button] (opens the account dialog).
 //
 // Reporting  #report-dialog [report-dialog]: [report-target],
 //   [report-reason] data-reason (radios), #report-note [report-note],
@@ -49,6 +50,13 @@
 //   [staff-account] data-user-id data-active, [staff-deactivate] /
 //   [staff-reactivate], [staff-reason], [staff-deactivate-confirm] /
 //   [staff-reactivate-confirm]; [staff-audit-entry] data-action; [staff-more].
+//
+// Account dialog  #account-dialog [account-dialog]
+//   [download-data] (saves the export), [download-status] (data-file = the
+//   file name once saved), [delete-explanation], #delete-password
+//   [delete-password], [delete-account-submit], [delete-error],
+//   [account-close]. After a deletion the sign-in screen says
+//   "Your account has been deleted." in [auth-notice].
 //
 // Conversations
 //   #new-conversation-button [new-conversation-button]
@@ -175,6 +183,7 @@ import { DevPanel } from './devpanel.js';
 import { MessageSearch } from './search.js';
 import { Notifications } from './push.js';
 import { ReportDialog, StaffView } from './moderate.js';
+import { AccountDialog } from './account.js';
 
 const USERNAME_RE = /^[A-Za-z0-9_.-]{3,32}$/;
 
@@ -226,6 +235,14 @@ const details = new DetailsDialog(chat);
 const devpanel = new DevPanel({ socket, chat, toast });
 const search = new MessageSearch(chat);
 const notifications = new Notifications(chat);
+const account = new AccountDialog({
+  // The deletion closes this session's socket with 4001: stop it first,
+  // so that it does not try to sign in again meanwhile.
+  beforeDelete: () => socket.stop('deleting the account'),
+  afterRefused: () => socket.start(),
+  onDeleted: () => leaveApp('Your account has been deleted.'),
+});
+$('#account-button').addEventListener('click', () => account.open());
 
 $('#new-conversation-button').addEventListener('click', () => newDialog.open());
 $('#notifications-button').addEventListener('click', () => notifications.open());
@@ -423,6 +440,7 @@ function leaveApp(notice) {
   if (notifications.dlg.open) notifications.dlg.close();
   if (reportDialog.dlg.open) reportDialog.dlg.close();
   staff.setUser(null);
+  if (account.dlg.open) account.dlg.close();
   devpanel.toggle(false);
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
   showAuth(notice);

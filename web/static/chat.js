@@ -1166,7 +1166,7 @@ export class Chat extends EventTarget {
     if (m && m.client_id) el.dataset.clientId = m.client_id;
     else if (p) el.dataset.clientId = p.client_id;
 
-    const author = !mine && c && c.is_group ? h('p', { class: 'msg-author' }, displayName(m.sender)) : null;
+    const author = !mine && c && c.is_group ? h('p', { class: 'msg-author', testid: 'message-author' }, displayName(m.sender)) : null;
     let bubble;
     let status = null;
     let actions = null;

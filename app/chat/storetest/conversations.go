@@ -333,7 +333,7 @@ func testBigGroup(t *testing.T, open func(t *testing.T) chat.Store) {
 	}
 	joined = slices.DeleteFunc(joined, func(id int64) bool { return id == users[3].ID })
 	check("one left", joined)
-	if err := s.DeleteUser(ctx, users[5].ID); err != nil {
+	if err := s.DeleteUser(ctx, users[5].ID, t0, t0); err != nil {
 		t.Fatal(err)
 	}
 	joined = slices.DeleteFunc(joined, func(id int64) bool { return id == users[5].ID })

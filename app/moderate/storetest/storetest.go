@@ -412,9 +412,10 @@ func testAuditOutlives(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	mustReport(t, s, moderate.NewReport{ReporterID: ann.ID, UserID: bob.ID}, true)
-	// The accounts go: their reports with them, the audit log stays.
+	// The accounts go: the reports they made with them, the audit log
+	// stays.
 	for _, u := range []chat.User{bob, mod, ann} {
-		if err := s.DeleteUser(bg, u.ID); err != nil {
+		if err := s.DeleteUser(bg, u.ID, t0, t0); err != nil {
 			t.Fatalf("delete %s: %v", u.Username, err)
 		}
 	}

@@ -219,7 +219,7 @@ func testDelete(t *testing.T, s Store) {
 func testCascade(t *testing.T, s Store) {
 	a := mustUser(t, s, "alice")
 	mustRegister(t, s, fcm(a.ID, "tok", t0), 20, true)
-	if err := s.DeleteUser(context.Background(), a.ID); err != nil {
+	if err := s.DeleteUser(context.Background(), a.ID, t0, t0); err != nil {
 		t.Fatal(err)
 	}
 	if list := mustDevices(t, s, a.ID); len(list) != 0 {
