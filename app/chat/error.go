@@ -23,6 +23,11 @@ const (
 	CodeInternal         Code = "internal"
 )
 
+// CodeBlocked: the other user blocked the caller, who may therefore not
+// start a direct conversation with them, write in it, or add them to a
+// group (403, like forbidden).
+const CodeBlocked Code = "blocked"
+
 // Error codes of a server that cannot take more work now.
 const (
 	// CodeOverloaded: the work was refused at once, none of it done,
@@ -72,6 +77,10 @@ func Errorf(code Code, format string, args ...any) *Error {
 // ErrNotFound is returned for anything that does not exist or that the
 // caller may not see: the two look the same so that nothing leaks existence.
 var ErrNotFound = &Error{Code: CodeNotFound, Detail: "Not found."}
+
+// ErrBlocked refuses what a blocked user may not do to the user who
+// blocked them. It says no more than that: not who, not when.
+var ErrBlocked = &Error{Code: CodeBlocked, Detail: "You cannot do that: this user has blocked you."}
 
 // ErrReplyTo refuses a reply to a message that is not in the reply's
 // conversation: of another one, or none at all (the two look alike, so
