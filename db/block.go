@@ -15,7 +15,6 @@ func (s *Store) Block(ctx context.Context, blocker, blocked int64, at time.Time)
 	changed := false
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var exists, already bool
-		var n int
 		if err := tx.QueryRowContext(ctx, sqlq.UserExists, blocked).Scan(&exists); err != nil {
 			return err
 		}
@@ -24,12 +23,6 @@ func (s *Store) Block(ctx context.Context, blocker, blocked int64, at time.Time)
 		}
 		if err := tx.QueryRowContext(ctx, sqlq.BlockExists, blocker, blocked).Scan(&already); err != nil || already {
 			return err
-		}
-		if err := tx.QueryRowContext(ctx, sqlq.BlockCount, blocker).Scan(&n); err != nil {
-			return err
-		}
-		if n >= chat.MaxBlocks {
-			return chat.ErrBlockLimit
 		}
 		_, err := tx.ExecContext(ctx, sqlq.BlockInsert, blocker, blocked, ms(at))
 		changed = err == nil

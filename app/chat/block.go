@@ -2,17 +2,9 @@ package chat
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/confab/confab/app/hub"
 )
-
-// MaxBlocks is how many users one user may block.
-const MaxBlocks = 1000
-
-// ErrBlockLimit refuses a block past MaxBlocks.
-var ErrBlockLimit = &Error{Code: CodeInvalid,
-	Detail: fmt.Sprintf("You can block at most %d users; unblock someone first.", MaxBlocks)}
 
 // Internal events of a user's block list, published to the blocker's
 // user topic (so to their sockets on every node) when it changes: the
@@ -34,7 +26,7 @@ const (
 // Block makes blocker block the user blocked: at once on every node, the
 // blocker's sockets stop getting blocked's typing and mentions. Blocking
 // twice is no error. CodeInvalid for oneself, ErrNotFound for no such
-// user, ErrBlockLimit past MaxBlocks.
+// user.
 func (s *Service) Block(ctx context.Context, blocker, blocked int64) error {
 	if blocker == blocked {
 		return Errorf(CodeInvalid, "You cannot block yourself.")

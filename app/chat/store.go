@@ -91,8 +91,7 @@ type Store interface {
 	ConversationIDs(ctx context.Context, userID int64) ([]int64, error)
 
 	// Block records that blocker blocks blocked, at at; changed is false
-	// when it already did. Returns ErrNotFound when blocked is not a user,
-	// and ErrBlockLimit when blocker already blocks MaxBlocks users.
+	// when it already did. Returns ErrNotFound when blocked is not a user.
 	Block(ctx context.Context, blocker, blocked int64, at time.Time) (changed bool, err error)
 	// Unblock removes blocker's block of blocked; changed is false when
 	// there was none.

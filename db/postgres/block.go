@@ -11,15 +11,12 @@ import (
 	"github.com/confab/confab/db/sqlq"
 )
 
-// Block implements chat.Store. Two nodes blocking for one user at once
-// may each pass the count: MaxBlocks is a bound on what one user can
-// pile up, not an exact one.
+// Block implements chat.Store.
 func (s *Store) Block(ctx context.Context, blocker, blocked int64, at time.Time) (bool, error) {
 	changed := false
 	err := s.tx(ctx, func(tx pgx.Tx) error {
 		changed = false // a retried transaction starts over
 		var exists, already bool
-		var n int
 		if err := tx.QueryRow(ctx, sqlq.UserExists, blocked).Scan(&exists); err != nil {
 			return err
 		}
@@ -28,12 +25,6 @@ func (s *Store) Block(ctx context.Context, blocker, blocked int64, at time.Time)
 		}
 		if err := tx.QueryRow(ctx, sqlq.BlockExists, blocker, blocked).Scan(&already); err != nil || already {
 			return err
-		}
-		if err := tx.QueryRow(ctx, sqlq.BlockCount, blocker).Scan(&n); err != nil {
-			return err
-		}
-		if n >= chat.MaxBlocks {
-			return chat.ErrBlockLimit
 		}
 		tag, err := tx.Exec(ctx, sqlq.BlockInsert, blocker, blocked, at.UnixMilli())
 		changed = err == nil && tag.RowsAffected() > 0

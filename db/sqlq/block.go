@@ -17,8 +17,6 @@ const (
 	UserExists = `SELECT EXISTS (SELECT 1 FROM users WHERE id = $1)`
 	// BlockExists says whether $1 blocks $2.
 	BlockExists = `SELECT EXISTS (SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked_id = $2)`
-	// BlockCount is how many users $1 blocks: a range of the key.
-	BlockCount = `SELECT count(*) FROM blocks WHERE blocker_id = $1`
 	// BlockInsert makes $1 block $2 at $3; a block already there stays
 	// as it was (no row changed).
 	BlockInsert = `INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3)
