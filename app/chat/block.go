@@ -29,7 +29,7 @@ const (
 // user.
 func (s *Service) Block(ctx context.Context, blocker, blocked int64) error {
 	if blocker == blocked {
-		return Errorf(CodeInvalid, "You cannot block yourself.")
+		return InvalidField("non_field_errors", "You cannot block yourself.")
 	}
 	if blocked <= 0 {
 		return ErrNotFound
@@ -45,7 +45,7 @@ func (s *Service) Block(ctx context.Context, blocker, blocked int64) error {
 // user.
 func (s *Service) Unblock(ctx context.Context, blocker, blocked int64) error {
 	if blocker == blocked {
-		return Errorf(CodeInvalid, "You cannot unblock yourself.")
+		return InvalidField("non_field_errors", "You cannot unblock yourself.")
 	}
 	if blocked <= 0 {
 		return ErrNotFound
