@@ -18,30 +18,36 @@ import (
 
 // The callers of the authorization matrix: the owner (the group's admin,
 // author of its first message), a participant (a plain member), a user
-// who is in neither conversation, and three ways of holding no valid
-// access token.
+// who is in neither conversation, a user the owner blocks (in neither
+// conversation either, but in a direct one with the owner and admin of
+// a group of their own), and three ways of holding no valid access
+// token.
 const (
 	asOwner       = "owner"
 	asParticipant = "participant"
 	asOther       = "other user"
+	asBlocked     = "blocked user"
 	asNoToken     = "no token"
 	asExpired     = "expired token"
 	asRefresh     = "refresh token"
 )
 
-var roles = []string{asNoToken, asExpired, asRefresh, asOther, asParticipant, asOwner}
+var roles = []string{asNoToken, asExpired, asRefresh, asOther, asBlocked, asParticipant, asOwner}
 
 // azWorld is one fresh server for one row of the matrix.
 type azWorld struct {
 	s                           *servertest.Server
 	owner, member, other, third servertest.User
-	expired                     string // the owner's first access token, now expired
+	blocked                     servertest.User // the owner blocks them
+	expired                     string          // the owner's first access token, now expired
 	group, direct               int64
 	ownerMsg, memberMsg         int64 // in the group
 	directMsg                   int64 // the member's, in the direct conversation
 	attachment                  int64 // an image the owner sent to the group
 	unsent                      int64 // a file the owner uploaded and has not sent
 	device                      int64 // the owner's phone
+	blockedDirect               int64 // the blocked user's with the owner, from before the block
+	blockedGroup                int64 // the blocked user's, with the member and the third user
 	events                      *recorder
 }
 
@@ -50,7 +56,7 @@ func newAZWorld(t *testing.T) *azWorld {
 	clk := newClock()
 	s := servertest.Start(t, servertest.WithNow(clk.Now))
 	w := &azWorld{s: s, owner: s.Register(t, "owner"), member: s.Register(t, "member"),
-		other: s.Register(t, "other"), third: s.Register(t, "third")}
+		other: s.Register(t, "other"), third: s.Register(t, "third"), blocked: s.Register(t, "blocked")}
 	w.group = s.Conversation(t, w.owner, w.member, w.third)
 	w.direct = s.Conversation(t, w.owner, w.member)
 	w.ownerMsg = s.Send(t, w.owner, w.group, "the owner's")
@@ -62,12 +68,16 @@ func newAZWorld(t *testing.T) *azWorld {
 	r := s.Do(t, http.MethodPost, "/api/devices/", w.owner.Access, map[string]string{"platform": "fcm", "token": "owner-phone"})
 	wantStatus(t, r, http.StatusCreated)
 	w.device = num(r.Map(t)["id"])
+	w.blockedDirect = s.Conversation(t, w.blocked, w.owner)
+	s.Send(t, w.blocked, w.blockedDirect, "before the block")
+	w.blockedGroup = s.Conversation(t, w.blocked, w.member, w.third)
+	wantStatus(t, s.Do(t, http.MethodPut, p("/api/users/%d/block/", w.blocked.ID), w.owner.Access, nil), http.StatusNoContent)
 
 	// Past the 15-minute access lifetime: the first tokens are expired,
 	// and everyone logs in again.
 	w.expired = w.owner.Access
 	clk.Advance(16 * time.Minute)
-	for _, u := range []*servertest.User{&w.owner, &w.member, &w.other, &w.third} {
+	for _, u := range []*servertest.User{&w.owner, &w.member, &w.other, &w.third, &w.blocked} {
 		r := s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": u.Username, "password": servertest.Password})
 		wantStatus(t, r, http.StatusOK)
 		m := r.Map(t)
@@ -75,7 +85,9 @@ func newAZWorld(t *testing.T) *azWorld {
 	}
 	w.events = &recorder{}
 	for _, topic := range []hub.Topic{hub.ConversationTopic(w.group), hub.ConversationTopic(w.direct),
-		hub.UserTopic(w.owner.ID), hub.UserTopic(w.member.ID), hub.UserTopic(w.other.ID), hub.UserTopic(w.third.ID)} {
+		hub.ConversationTopic(w.blockedDirect), hub.ConversationTopic(w.blockedGroup),
+		hub.UserTopic(w.owner.ID), hub.UserTopic(w.member.ID), hub.UserTopic(w.other.ID), hub.UserTopic(w.third.ID),
+		hub.UserTopic(w.blocked.ID)} {
 		s.Hub.Subscribe(topic, w.events)
 	}
 	return w
@@ -90,6 +102,8 @@ func (w *azWorld) token(role string) (string, servertest.User) {
 		return w.member.Access, w.member
 	case asOther:
 		return w.other.Access, w.other
+	case asBlocked:
+		return w.blocked.Access, w.blocked
 	case asExpired:
 		return w.expired, w.owner
 	case asRefresh:
@@ -111,6 +125,7 @@ func (w *azWorld) snapshot(t *testing.T) string {
 		`SELECT message_id, emoji, user_id FROM reactions ORDER BY message_id, emoji, user_id`,
 		`SELECT id, owner_id, message_id, conversation_id, sha256 FROM uploads ORDER BY id`,
 		`SELECT id, user_id, platform, token, p256dh, auth, created_at, updated_at FROM devices ORDER BY id`,
+		`SELECT blocker_id, blocked_id, created_at FROM blocks ORDER BY blocker_id, blocked_id`,
 	} {
 		rows, err := sqlDB.Query(q)
 		if err != nil {
@@ -167,15 +182,18 @@ func fixed(format string, ids ...func(w *azWorld) int64) func(w *azWorld, u serv
 	}
 }
 
-func group(w *azWorld) int64      { return w.group }
-func direct(w *azWorld) int64     { return w.direct }
-func ownerMsg(w *azWorld) int64   { return w.ownerMsg }
-func memberMsg(w *azWorld) int64  { return w.memberMsg }
-func directMsg(w *azWorld) int64  { return w.directMsg }
-func third(w *azWorld) int64      { return w.third.ID }
-func attachment(w *azWorld) int64 { return w.attachment }
-func unsent(w *azWorld) int64     { return w.unsent }
-func device(w *azWorld) int64     { return w.device }
+func group(w *azWorld) int64         { return w.group }
+func direct(w *azWorld) int64        { return w.direct }
+func ownerMsg(w *azWorld) int64      { return w.ownerMsg }
+func memberMsg(w *azWorld) int64     { return w.memberMsg }
+func directMsg(w *azWorld) int64     { return w.directMsg }
+func third(w *azWorld) int64         { return w.third.ID }
+func attachment(w *azWorld) int64    { return w.attachment }
+func unsent(w *azWorld) int64        { return w.unsent }
+func device(w *azWorld) int64        { return w.device }
+func blockedDirect(w *azWorld) int64 { return w.blockedDirect }
+func blockedGroup(w *azWorld) int64  { return w.blockedGroup }
+func blockedUser(w *azWorld) int64   { return w.blocked.ID }
 
 func noBody(*azWorld) any { return nil }
 
@@ -190,7 +208,21 @@ const (
 
 // everyone is the answer of a route any signed-in user may call.
 func everyone(status int) map[string]int {
-	return map[string]int{asOwner: status, asParticipant: status, asOther: status}
+	return map[string]int{asOwner: status, asParticipant: status, asOther: status, asBlocked: status}
+}
+
+// but is want with the answers of some roles changed.
+func but(want map[string]int, role string, status int, more ...any) map[string]int {
+	out := map[string]int{role: status}
+	for i := 0; i+1 < len(more); i += 2 {
+		out[more[i].(string)] = more[i+1].(int)
+	}
+	for k, v := range want {
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func azRows() []azRow {
@@ -280,6 +312,30 @@ func azRows() []azRow {
 		{method: http.MethodGet, path: fixed("/api/push/vapid-public-key/"), body: noBody, want: everyone(ok)},
 		{method: http.MethodPut, path: fixed("/api/conversations/%d/notifications/", group), body: body(map[string]string{"muted_until": "forever"}), scoped: true,
 			want: map[string]int{asOwner: ok, asParticipant: ok}},
+
+		// Blocks: anyone blocks and unblocks anyone but themselves, and
+		// reads only their own list.
+		{method: http.MethodPut, path: fixed("/api/users/%d/block/", third), body: noBody, want: everyone(gone)},
+		{method: http.MethodPut, path: fixed("/api/users/%d/block/", blockedUser), body: noBody, note: "the blocked user",
+			want: but(everyone(gone), asBlocked, http.StatusBadRequest)},
+		{method: http.MethodDelete, path: fixed("/api/users/%d/block/", blockedUser), body: noBody, note: "the owner's block",
+			want: but(everyone(gone), asBlocked, http.StatusBadRequest)},
+		{method: http.MethodGet, path: fixed("/api/users/blocked/"), body: noBody, want: everyone(ok)},
+		// What the blocked user may not do to the owner (403 blocked),
+		// and what everyone else still may.
+		{method: http.MethodPost, path: fixed("/api/conversations/%d/messages/", blockedDirect), body: body(map[string]string{"content": "let me"}), scoped: true,
+			note: "the blocked user's direct one", want: map[string]int{asOwner: created, asBlocked: refused}},
+		{method: http.MethodPost, path: fixed("/api/conversations/"), note: "direct with the owner",
+			body: func(w *azWorld) any { return map[string]any{"participant_ids": []int64{w.owner.ID}} },
+			want: map[string]int{asOwner: http.StatusBadRequest, asParticipant: ok, asOther: created, asBlocked: refused}},
+		{method: http.MethodPost, path: fixed("/api/conversations/"), note: "a group with the owner",
+			body: func(w *azWorld) any {
+				return map[string]any{"participant_ids": []int64{w.owner.ID, w.third.ID}, "is_group": true}
+			},
+			want: but(everyone(created), asBlocked, refused)},
+		{method: http.MethodPost, path: fixed("/api/conversations/%d/participants/", blockedGroup), scoped: true, note: "the owner to the blocked user's group",
+			body: func(w *azWorld) any { return map[string]any{"user_id": w.owner.ID} },
+			want: map[string]int{asParticipant: refused, asBlocked: refused}},
 	}
 }
 
@@ -297,6 +353,8 @@ func (w *azWorld) missing(path string) string {
 		p("/uploads/%d/", w.attachment), "/uploads/999999/",
 		p("/uploads/%d/", w.unsent), "/uploads/999999/",
 		p("/devices/%d/", w.device), "/devices/999999/",
+		p("/conversations/%d/", w.blockedDirect), "/conversations/999999/",
+		p("/conversations/%d/", w.blockedGroup), "/conversations/999999/",
 	)
 	return r.Replace(path)
 }
@@ -349,6 +407,10 @@ func TestAuthorizationMatrix_REST(t *testing.T) {
 					wantError(t, r, http.StatusUnauthorized, "not_authenticated")
 				case role == asExpired || role == asRefresh:
 					wantError(t, r, http.StatusUnauthorized, "token_not_valid")
+				case ok && want == http.StatusBadRequest:
+					wantError(t, r, want, "invalid")
+				case ok && role == asBlocked: // what the owner's block refuses them
+					wantError(t, r, want, "blocked")
 				case ok: // a participant who may not: 403
 					wantError(t, r, want, "forbidden")
 				default:
@@ -390,6 +452,15 @@ func (w *azWorld) checkAllowed(t *testing.T, row azRow, role string, r servertes
 		if id := num(r.Map(t)["id"]); id != u.ID {
 			t.Errorf("%s %s as %s: user %d, want %d", row.method, path, role, id, u.ID)
 		}
+	case path == "/api/users/blocked/":
+		got := ids(r.Map(t)["results"].([]any))
+		if want := []int64{}; role == asOwner {
+			if len(got) != 1 || got[0] != w.blocked.ID {
+				t.Errorf("the owner's block list %v, want the blocked user", got)
+			}
+		} else if len(got) != len(want) {
+			t.Errorf("%s's block list %v, want empty: nobody reads who blocks them", role, got)
+		}
 	case path == "/api/devices/" && row.method == http.MethodGet:
 		for _, id := range ids(r.Map(t)["results"].([]any)) {
 			if id == w.device && role != asOwner {
@@ -403,8 +474,8 @@ func (w *azWorld) checkAllowed(t *testing.T, row azRow, role string, r servertes
 				t.Errorf("the other user's list shows conversation %d", id)
 			}
 		}
-		if role != asOther && len(got) != 2 {
-			t.Errorf("%s sees conversations %v, want the group and the direct one", role, got)
+		if (role == asOwner || role == asParticipant) && len(got) != 3 {
+			t.Errorf("%s sees conversations %v, want the group, the direct one and the blocked user's", role, got)
 		}
 	}
 }
