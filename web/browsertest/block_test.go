@@ -54,6 +54,8 @@ func TestConsole_BlockAndUnblock(t *testing.T) {
 	a.waitFor("bob's new message, collapsed as it arrives", collapsed(later))
 	a.waitFor("carol's message, shown", fmt.Sprintf(`(() => { const el = document.querySelector(%q);
 	  return el && el.dataset.blocked === undefined && el.querySelector('[data-testid=message-content]').textContent === 'Carol says hi'; })()`, msgSel(fromCarol, "")))
+	a.waitFor("the list's preview, hidden", fmt.Sprintf(`(() => { const el = document.querySelector('[data-testid=conversation-item][data-conversation-id="%d"] [data-testid=conversation-preview]');
+	  return el && el.textContent === 'Message from someone you blocked'; })()`, group))
 	a.shot("collapsed")
 
 	// One can be shown on demand; the others stay collapsed.

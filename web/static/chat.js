@@ -322,6 +322,7 @@ export class Chat extends EventTarget {
       return; // shown uncollapsed until the next sign-in: the server still keeps their typing and mentions away
     }
     if (this.thread) this.renderMessages({ preserve: true });
+    this.renderList();
     this.dispatchEvent(new CustomEvent('blocked'));
   }
 
@@ -335,6 +336,7 @@ export class Chat extends EventTarget {
     if (block) this.blocked.add(user.id);
     else this.blocked.delete(user.id);
     if (this.thread) this.renderMessages({ preserve: true });
+    this.renderList();
     this.dispatchEvent(new CustomEvent('blocked'));
     this.toast(block ? `You blocked ${displayName(user)}.` : `You unblocked ${displayName(user)}.`);
   }
@@ -585,6 +587,7 @@ export class Chat extends EventTarget {
       const who = lm.sender && this.me && lm.sender.id === this.me.id ? 'You' : c.is_group ? displayName(lm.sender) : '';
       const text = lm.is_deleted ? 'Message deleted' : lm.content || attachmentsSummary(lm.attachments);
       preview = who ? `${who}: ${text}` : text;
+      if (!lm.is_deleted && lm.sender && this.blocked.has(lm.sender.id)) preview = 'Message from someone you blocked';
     }
     const sig = JSON.stringify([title, online, unread, preview, lm && lm.created_at, active, c.is_group]);
     if (a._sig === sig) return;
