@@ -125,9 +125,11 @@ const (
 	//
 	// Its third column is the block check (sqlq.DirectBlocked): nothing
 	// more for a group, one probe of blocks_blocked for a direct
-	// conversation, in the statement the send runs anyway.
+	// conversation, in the statement the send runs anyway. It is named:
+	// the driver copies each column's name at every query, and unnamed
+	// it would be the whole expression.
 	sqlMember = `
-		SELECT c.last_seq, c.version, ` + sqlq.DirectBlocked + ` FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		SELECT c.last_seq, c.version, ` + sqlq.DirectBlocked + ` AS blocked FROM participants p JOIN conversations c ON c.id = p.conversation_id
 		WHERE p.conversation_id = CAST(? AS INTEGER) AND p.user_id = CAST(? AS INTEGER)`
 	// sqlInsertMessage is a plain insert of bound values: seq is
 	// last_seq plus the message's place among those this batch stored in

@@ -70,7 +70,7 @@ const (
 	// the block check (sqlq.DirectBlocked): nothing more for a group, one
 	// probe of blocks_blocked for a direct conversation.
 	sqlMembers = `
-		SELECT p.conversation_id, p.user_id, ` + sqlq.DirectBlocked + ` FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		SELECT p.conversation_id, p.user_id, ` + sqlq.DirectBlocked + ` AS blocked FROM participants p JOIN conversations c ON c.id = p.conversation_id
 		WHERE (p.conversation_id, p.user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
 	// sqlReplies reads the originals the batch's replies answer, in the
 	// first round trip, in the same transaction as the insert: a reply

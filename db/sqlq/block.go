@@ -35,11 +35,13 @@ const (
 	// checks the sender p is a participant of conversation c: true when
 	// c is a direct conversation whose other participant blocks p. A
 	// group costs nothing more; a direct conversation one probe of
-	// blocks_blocked (empty for a sender nobody blocks) and at most its
-	// two participants.
+	// blocks_blocked, which finds nothing for a sender nobody blocks,
+	// and a participant lookup for each user who does. (Written as a
+	// join of participants and blocks, SQLite read the conversation's
+	// participants first and probed blocks for each.)
 	DirectBlocked = `CASE WHEN c.is_group THEN false ELSE EXISTS (
-			SELECT 1 FROM blocks b JOIN participants o ON o.conversation_id = p.conversation_id AND o.user_id = b.blocker_id
-			WHERE b.blocked_id = p.user_id) END`
+			SELECT 1 FROM blocks b WHERE b.blocked_id = p.user_id
+			AND EXISTS (SELECT 1 FROM participants o WHERE o.conversation_id = p.conversation_id AND o.user_id = b.blocker_id)) END`
 )
 
 // BlockersAmong reads those of users $2…$n+1 who block $1. A
