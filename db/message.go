@@ -128,8 +128,14 @@ const (
 	// compiled again whenever its value moves to or from 0 or 1 (its
 	// guess for boolean columns), which conversation 1 and user 1 did at
 	// every change of sender, 8–10 % of the writer's CPU.
+	//
+	// Its third column is the block check (sqlq.DirectBlocked): nothing
+	// more for a group, one probe of blocks_blocked for a direct
+	// conversation, in the statement the send runs anyway. It is named:
+	// the driver copies each column's name at every query, and unnamed
+	// it would be the whole expression.
 	sqlMember = `
-		SELECT c.last_seq, c.version FROM participants p JOIN conversations c ON c.id = p.conversation_id
+		SELECT c.last_seq, c.version, ` + sqlq.DirectBlocked + ` AS blocked FROM participants p JOIN conversations c ON c.id = p.conversation_id
 		WHERE p.conversation_id = CAST(? AS INTEGER) AND p.user_id = CAST(? AS INTEGER)`
 	// sqlInsertMessage is a plain insert of bound values: seq is
 	// last_seq plus the message's place among those this batch stored in
@@ -220,7 +226,7 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64)
 		clientID = nm.ClientID
 	}
 	at := ms(nm.At)
-	var row [2]driver.Value // last_seq, version
+	var row [3]driver.Value // last_seq, version, blocked
 	member, err := sc.query(sc.member, row[:], nm.ConversationID, nm.Sender.ID)
 	if err != nil {
 		return chat.Inserted{}, err
@@ -232,6 +238,16 @@ func (sc *sendConn) insertMessage(nm *chat.NewMessage, nth, prev, version int64)
 		// A retried send returns the original even once the sender
 		// has left; otherwise not a participant.
 		return sc.original(nm)
+	}
+	if blocked, _ := row[2].(int64); blocked != 0 {
+		if nm.ClientID != "" {
+			// A retried send returns the original, sent before the
+			// block; otherwise blocked.
+			if orig, err := sc.original(nm); chat.ErrorCode(err) != chat.CodeNotFound {
+				return orig, err
+			}
+		}
+		return chat.Inserted{}, chat.ErrBlocked
 	}
 	var replyTo *chat.ReplyTo
 	var replyToID any

@@ -100,6 +100,9 @@ func (a *API) Routes(e *echo.Echo) {
 	u.route(http.MethodDelete, "/users/me/", a.handleDeleteMe)
 	u.route(http.MethodGet, "/users/me/export/", a.handleExport)
 	u.route(http.MethodGet, "/users/", a.handleSearchUsers)
+	u.route(http.MethodGet, "/users/blocked/", a.handleListBlocked)
+	u.route(http.MethodPut, "/users/:id/block/", a.handleBlock)
+	u.route(http.MethodDelete, "/users/:id/block/", a.handleUnblock)
 
 	u.route(http.MethodGet, "/conversations/", a.handleListConversations)
 	u.route(http.MethodPost, "/conversations/", a.handleCreateConversation)

@@ -22,20 +22,23 @@ import (
 // who is in neither conversation, a staff member (in neither either:
 // staff moderate, they do not read along), a participant of the group
 // whose account staff deactivated (with an access token issued before),
-// and three ways of holding no valid access token.
+// a user the owner blocks (in neither conversation either, but in a
+// direct one with the owner and admin of a group of their own), and
+// three ways of holding no valid access token.
 const (
 	asOwner       = "owner"
 	asParticipant = "participant"
 	asOther       = "other user"
 	asStaff       = "staff"
 	asDeactivated = "deactivated user"
+	asBlocked     = "blocked user"
 	asNoToken     = "no token"
 	asExpired     = "expired token"
 	asRefresh     = "refresh token"
 	asDeleted     = "deleted user"
 )
 
-var roles = []string{asNoToken, asExpired, asRefresh, asDeleted, asDeactivated, asOther, asStaff, asParticipant, asOwner}
+var roles = []string{asNoToken, asExpired, asRefresh, asDeleted, asDeactivated, asOther, asStaff, asBlocked, asParticipant, asOwner}
 
 // azWorld is one fresh server for one row of the matrix.
 type azWorld struct {
@@ -44,6 +47,7 @@ type azWorld struct {
 	staff, gone                 servertest.User // gone: deactivated, a participant of the group
 	expired                     string          // the owner's first access token, now expired
 	deleted                     servertest.User // a member of the group who deleted their account
+	blocked                     servertest.User // the owner blocks them
 	group, direct               int64
 	ownerMsg, memberMsg         int64 // in the group
 	directMsg                   int64 // the member's, in the direct conversation
@@ -52,6 +56,8 @@ type azWorld struct {
 	device                      int64 // the owner's phone
 	thirdMsg                    int64 // the third's, in the group
 	report                      int64 // the participant's report of the third's message
+	blockedDirect               int64 // the blocked user's with the owner, from before the block
+	blockedGroup                int64 // the blocked user's, with the member and the third user
 	events                      *recorder
 }
 
@@ -61,7 +67,7 @@ func newAZWorld(t *testing.T) *azWorld {
 	s := servertest.Start(t, servertest.WithNow(clk.Now))
 	w := &azWorld{s: s, owner: s.Register(t, "owner"), member: s.Register(t, "member"),
 		other: s.Register(t, "other"), third: s.Register(t, "third"), staff: s.Staff(t, "staff"), gone: s.Register(t, "gone"),
-		deleted: s.Register(t, "deleted")}
+		deleted: s.Register(t, "deleted"), blocked: s.Register(t, "blocked")}
 	w.group = s.Conversation(t, w.owner, w.member, w.third, w.gone, w.deleted)
 	s.Send(t, w.deleted, w.group, "before I went")
 	w.direct = s.Conversation(t, w.owner, w.member)
@@ -78,12 +84,16 @@ func newAZWorld(t *testing.T) *azWorld {
 	r := s.Do(t, http.MethodPost, "/api/devices/", w.owner.Access, map[string]string{"platform": "fcm", "token": "owner-phone"})
 	wantStatus(t, r, http.StatusCreated)
 	w.device = num(r.Map(t)["id"])
+	w.blockedDirect = s.Conversation(t, w.blocked, w.owner)
+	s.Send(t, w.blocked, w.blockedDirect, "before the block")
+	w.blockedGroup = s.Conversation(t, w.blocked, w.member, w.third)
+	wantStatus(t, s.Do(t, http.MethodPut, p("/api/users/%d/block/", w.blocked.ID), w.owner.Access, nil), http.StatusNoContent)
 
 	// Past the 15-minute access lifetime: the first tokens are expired,
 	// and everyone logs in again.
 	w.expired = w.owner.Access
 	clk.Advance(16 * time.Minute)
-	for _, u := range []*servertest.User{&w.owner, &w.member, &w.other, &w.third, &w.staff, &w.gone, &w.deleted} {
+	for _, u := range []*servertest.User{&w.owner, &w.member, &w.other, &w.third, &w.staff, &w.gone, &w.deleted, &w.blocked} {
 		r := s.Do(t, http.MethodPost, "/api/auth/token/", "", map[string]string{"username": u.Username, "password": servertest.Password})
 		wantStatus(t, r, http.StatusOK)
 		m := r.Map(t)
@@ -98,8 +108,9 @@ func newAZWorld(t *testing.T) *azWorld {
 		http.StatusNoContent)
 	w.events = &recorder{}
 	for _, topic := range []hub.Topic{hub.ConversationTopic(w.group), hub.ConversationTopic(w.direct),
+		hub.ConversationTopic(w.blockedDirect), hub.ConversationTopic(w.blockedGroup),
 		hub.UserTopic(w.owner.ID), hub.UserTopic(w.member.ID), hub.UserTopic(w.other.ID), hub.UserTopic(w.third.ID),
-		hub.UserTopic(w.staff.ID), hub.UserTopic(w.gone.ID)} {
+		hub.UserTopic(w.staff.ID), hub.UserTopic(w.gone.ID), hub.UserTopic(w.blocked.ID)} {
 		s.Hub.Subscribe(topic, w.events)
 	}
 	return w
@@ -118,6 +129,8 @@ func (w *azWorld) token(role string) (string, servertest.User) {
 		return w.staff.Access, w.staff
 	case asDeactivated:
 		return w.gone.Access, w.gone
+	case asBlocked:
+		return w.blocked.Access, w.blocked
 	case asExpired:
 		return w.expired, w.owner
 	case asRefresh:
@@ -143,6 +156,7 @@ func (w *azWorld) snapshot(t *testing.T) string {
 		`SELECT message_id, emoji, user_id FROM reactions ORDER BY message_id, emoji, user_id`,
 		`SELECT id, owner_id, message_id, conversation_id, sha256 FROM uploads ORDER BY id`,
 		`SELECT id, user_id, platform, token, p256dh, auth, created_at, updated_at FROM devices ORDER BY id`,
+		`SELECT blocker_id, blocked_id, created_at FROM blocks ORDER BY blocker_id, blocked_id`,
 	} {
 		rows, err := sqlDB.Query(q)
 		if err != nil {
@@ -199,18 +213,21 @@ func fixed(format string, ids ...func(w *azWorld) int64) func(w *azWorld, u serv
 	}
 }
 
-func group(w *azWorld) int64       { return w.group }
-func direct(w *azWorld) int64      { return w.direct }
-func ownerMsg(w *azWorld) int64    { return w.ownerMsg }
-func memberMsg(w *azWorld) int64   { return w.memberMsg }
-func directMsg(w *azWorld) int64   { return w.directMsg }
-func third(w *azWorld) int64       { return w.third.ID }
-func attachment(w *azWorld) int64  { return w.attachment }
-func unsent(w *azWorld) int64      { return w.unsent }
-func device(w *azWorld) int64      { return w.device }
-func thirdMsg(w *azWorld) int64    { return w.thirdMsg }
-func theReport(w *azWorld) int64   { return w.report }
-func deactivated(w *azWorld) int64 { return w.gone.ID }
+func group(w *azWorld) int64         { return w.group }
+func direct(w *azWorld) int64        { return w.direct }
+func ownerMsg(w *azWorld) int64      { return w.ownerMsg }
+func memberMsg(w *azWorld) int64     { return w.memberMsg }
+func directMsg(w *azWorld) int64     { return w.directMsg }
+func third(w *azWorld) int64         { return w.third.ID }
+func attachment(w *azWorld) int64    { return w.attachment }
+func unsent(w *azWorld) int64        { return w.unsent }
+func device(w *azWorld) int64        { return w.device }
+func thirdMsg(w *azWorld) int64      { return w.thirdMsg }
+func theReport(w *azWorld) int64     { return w.report }
+func deactivated(w *azWorld) int64   { return w.gone.ID }
+func blockedDirect(w *azWorld) int64 { return w.blockedDirect }
+func blockedGroup(w *azWorld) int64  { return w.blockedGroup }
+func blockedUser(w *azWorld) int64   { return w.blocked.ID }
 
 func noBody(*azWorld) any { return nil }
 
@@ -225,7 +242,21 @@ const (
 
 // everyone is the answer of a route any signed-in user may call.
 func everyone(status int) map[string]int {
-	return map[string]int{asOwner: status, asParticipant: status, asOther: status, asStaff: status}
+	return map[string]int{asOwner: status, asParticipant: status, asOther: status, asStaff: status, asBlocked: status}
+}
+
+// but is want with the answers of some roles changed.
+func but(want map[string]int, role string, status int, more ...any) map[string]int {
+	out := map[string]int{role: status}
+	for i := 0; i+1 < len(more); i += 2 {
+		out[more[i].(string)] = more[i+1].(int)
+	}
+	for k, v := range want {
+		if _, ok := out[k]; !ok {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // staffOnly is the answer of a staff route: to anyone else it does not
@@ -348,6 +379,30 @@ func azRows() []azRow {
 		{method: http.MethodPost, path: fixed("/api/admin/users/%d/reactivate/", deactivated), body: body(map[string]string{"reason": "matrix"}), scoped: true,
 			want: staffOnly(ok)},
 		{method: http.MethodGet, path: fixed("/api/admin/audit/"), body: noBody, scoped: true, want: staffOnly(ok)},
+
+		// Blocks: anyone blocks and unblocks anyone but themselves, and
+		// reads only their own list.
+		{method: http.MethodPut, path: fixed("/api/users/%d/block/", third), body: noBody, want: everyone(gone)},
+		{method: http.MethodPut, path: fixed("/api/users/%d/block/", blockedUser), body: noBody, note: "the blocked user",
+			want: but(everyone(gone), asBlocked, http.StatusBadRequest)},
+		{method: http.MethodDelete, path: fixed("/api/users/%d/block/", blockedUser), body: noBody, note: "the owner's block",
+			want: but(everyone(gone), asBlocked, http.StatusBadRequest)},
+		{method: http.MethodGet, path: fixed("/api/users/blocked/"), body: noBody, want: everyone(ok)},
+		// What the blocked user may not do to the owner (403 blocked),
+		// and what everyone else still may.
+		{method: http.MethodPost, path: fixed("/api/conversations/%d/messages/", blockedDirect), body: body(map[string]string{"content": "let me"}), scoped: true,
+			note: "the blocked user's direct one", want: map[string]int{asOwner: created, asBlocked: refused}},
+		{method: http.MethodPost, path: fixed("/api/conversations/"), note: "direct with the owner",
+			body: func(w *azWorld) any { return map[string]any{"participant_ids": []int64{w.owner.ID}} },
+			want: map[string]int{asOwner: http.StatusBadRequest, asParticipant: ok, asOther: created, asStaff: created, asBlocked: refused}},
+		{method: http.MethodPost, path: fixed("/api/conversations/"), note: "a group with the owner",
+			body: func(w *azWorld) any {
+				return map[string]any{"participant_ids": []int64{w.owner.ID, w.third.ID}, "is_group": true}
+			},
+			want: but(everyone(created), asBlocked, refused)},
+		{method: http.MethodPost, path: fixed("/api/conversations/%d/participants/", blockedGroup), scoped: true, note: "the owner to the blocked user's group",
+			body: func(w *azWorld) any { return map[string]any{"user_id": w.owner.ID} },
+			want: map[string]int{asParticipant: refused, asBlocked: refused}},
 	}
 }
 
@@ -369,6 +424,8 @@ func (w *azWorld) missing(path string) string {
 		p("/reports/%d/", w.report), "/reports/999999/",
 		p("/users/%d/", w.third.ID), "/users/999999/",
 		p("/users/%d/", w.gone.ID), "/users/999999/",
+		p("/conversations/%d/", w.blockedDirect), "/conversations/999999/",
+		p("/conversations/%d/", w.blockedGroup), "/conversations/999999/",
 	)
 	return r.Replace(path)
 }
@@ -435,6 +492,10 @@ func TestAuthorizationMatrix_REST(t *testing.T) {
 					wantError(t, r, http.StatusUnauthorized, "token_not_valid")
 				case role == asDeactivated:
 					wantError(t, r, http.StatusUnauthorized, "account_disabled")
+				case ok && want == http.StatusBadRequest:
+					wantError(t, r, want, "invalid")
+				case ok && role == asBlocked: // what the owner's block refuses them
+					wantError(t, r, want, "blocked")
 				case ok: // a participant who may not: 403
 					wantError(t, r, want, "forbidden")
 				default:
@@ -484,6 +545,15 @@ func (w *azWorld) checkAllowed(t *testing.T, row azRow, role string, r servertes
 		if id := num(r.Map(t)["user"].(map[string]any)["id"]); id != u.ID {
 			t.Errorf("%s exports user %d", role, id)
 		}
+	case path == "/api/users/blocked/":
+		got := ids(r.Map(t)["results"].([]any))
+		if want := []int64{}; role == asOwner {
+			if len(got) != 1 || got[0] != w.blocked.ID {
+				t.Errorf("the owner's block list %v, want the blocked user", got)
+			}
+		} else if len(got) != len(want) {
+			t.Errorf("%s's block list %v, want empty: nobody reads who blocks them", role, got)
+		}
 	case path == "/api/devices/" && row.method == http.MethodGet:
 		for _, id := range ids(r.Map(t)["results"].([]any)) {
 			if id == w.device && role != asOwner {
@@ -497,8 +567,8 @@ func (w *azWorld) checkAllowed(t *testing.T, row azRow, role string, r servertes
 				t.Errorf("the other user's list shows conversation %d", id)
 			}
 		}
-		if (role == asOwner || role == asParticipant) && len(got) != 2 {
-			t.Errorf("%s sees conversations %v, want the group and the direct one", role, got)
+		if (role == asOwner || role == asParticipant) && len(got) != 3 {
+			t.Errorf("%s sees conversations %v, want the group, the direct one and the blocked user's", role, got)
 		}
 	}
 }

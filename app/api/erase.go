@@ -66,7 +66,9 @@ type exportHead struct {
 	User          chat.User                 `json:"user"`
 	Conversations []chat.ExportConversation `json:"conversations"`
 	Devices       []exportDevice            `json:"devices"`
-	// Reports are the reports the user made, as they saw them.
+	// Blocks are the users the user blocks, the most recently blocked
+	// first; Reports the reports they made, as they saw them.
+	Blocks  []chat.User    `json:"blocks"`
 	Reports []reportAnswer `json:"reports"`
 }
 
@@ -94,6 +96,12 @@ func (a *API) handleExport(c echo.Context) error {
 	}
 	for _, d := range devices {
 		head.Devices = append(head.Devices, exportDevice{ID: d.ID, Platform: d.Platform, CreatedAt: chat.Time{Time: d.CreatedAt}})
+	}
+	if head.Blocks, err = a.chat.BlockedUsers(ctx, u.ID); err != nil {
+		return err
+	}
+	if head.Blocks == nil {
+		head.Blocks = []chat.User{}
 	}
 	reports, err := a.moderate.ReportsBy(ctx, u.ID)
 	if err != nil {

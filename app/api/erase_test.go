@@ -277,6 +277,7 @@ type exportFile struct {
 		ID       int64
 		Platform string
 	}
+	Blocks   []map[string]any
 	Reports  []map[string]any
 	Messages []struct {
 		ID             int64
@@ -311,6 +312,8 @@ func TestExport_ContentAndRateLimit(t *testing.T) {
 	wantStatus(t, s.Do(t, http.MethodDelete, p("/api/messages/%d/", gone), u.Access, nil), http.StatusNoContent)
 	wantStatus(t, s.Do(t, http.MethodPost, "/api/devices/", u.Access, map[string]string{"platform": "apns", "token": "secret-token"}), http.StatusCreated)
 	wantStatus(t, s.Do(t, http.MethodPost, "/api/reports/", u.Access, map[string]any{"user_id": b.ID, "reason": "spam", "note": "ads"}), http.StatusCreated)
+	wantStatus(t, s.Do(t, http.MethodPut, p("/api/users/%d/block/", c.ID), u.Access, nil), http.StatusNoContent)
+	wantStatus(t, s.Do(t, http.MethodPut, p("/api/users/%d/block/", u.ID), b.Access, nil), http.StatusNoContent)
 	wantStatus(t, s.Do(t, http.MethodPost, "/api/reports/", b.Access, map[string]any{"user_id": u.ID, "reason": "abuse"}), http.StatusCreated)
 
 	r := s.Do(t, http.MethodGet, "/api/users/me/export/", u.Access, nil)
@@ -354,7 +357,11 @@ func TestExport_ContentAndRateLimit(t *testing.T) {
 	if len(f.Devices) != 1 || f.Devices[0].Platform != "apns" {
 		t.Errorf("devices %+v", f.Devices)
 	}
-	// The reports they made, not those made of them.
+	// The users they block and the reports they made, not those who
+	// block them or report them.
+	if len(f.Blocks) != 1 || num(f.Blocks[0]["id"]) != c.ID {
+		t.Errorf("blocks %+v, want sea", f.Blocks)
+	}
 	if len(f.Reports) != 1 || num(f.Reports[0]["user_id"]) != b.ID || f.Reports[0]["reason"] != "spam" || f.Reports[0]["note"] != "ads" {
 		t.Errorf("reports %+v, want the one of bee", f.Reports)
 	}

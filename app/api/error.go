@@ -41,7 +41,7 @@ func Status(code chat.Code) int {
 		return http.StatusBadRequest
 	case chat.CodeNotAuthenticated, chat.CodeTokenNotValid, chat.CodeAccountDisabled:
 		return http.StatusUnauthorized
-	case chat.CodeForbidden, chat.CodeSignature:
+	case chat.CodeForbidden, chat.CodeBlocked, chat.CodeSignature:
 		return http.StatusForbidden
 	case chat.CodeNotFound:
 		return http.StatusNotFound

@@ -32,6 +32,7 @@ func TestErrorHandler_Mapping(t *testing.T) {
 		{"not authenticated", &chat.Error{Code: chat.CodeNotAuthenticated, Detail: "no"}, 401, "not_authenticated", false, ""},
 		{"token not valid", &chat.Error{Code: chat.CodeTokenNotValid, Detail: "no", Err: sqlErr}, 401, "token_not_valid", false, ""},
 		{"forbidden", chat.Errorf(chat.CodeForbidden, "no"), 403, "forbidden", false, ""},
+		{"blocked", fmt.Errorf("insert: %w", chat.ErrBlocked), 403, "blocked", false, ""},
 		{"not found", chat.ErrNotFound, 404, "not_found", false, ""},
 		{"wrapped not found", fmt.Errorf("load: %w", chat.ErrNotFound), 404, "not_found", false, ""},
 		{"conflict", chat.Errorf(chat.CodeConflict, "taken"), 409, "conflict", false, ""},

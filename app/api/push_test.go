@@ -787,3 +787,36 @@ func TestPush_DeliveriesAreTheCallersOwn(t *testing.T) {
 	}
 	wantStatus(t, w.s.Do(t, http.MethodGet, "/api/push/deliveries/", "", nil), http.StatusUnauthorized)
 }
+
+// TestPush_NoneFromABlockedUser: a user gets no push for the messages of
+// someone they block, not even one that mentions them; the others in
+// the group still do, and unblocking brings them back.
+func TestPush_NoneFromABlockedUser(t *testing.T) {
+	w := newPushWorld(t, "")
+	a, b, c := w.s.Register(t, "ann"), w.s.Register(t, "bob"), w.s.Register(t, "cy")
+	w.phone(t, b, "bob-phone")
+	w.phone(t, c, "cy-phone")
+	conv := w.s.Conversation(t, a, b, c)
+	wantStatus(t, w.s.Do(t, http.MethodPut, p("/api/users/%d/block/", a.ID), b.Access, nil), http.StatusNoContent)
+	id := w.s.Send(t, a, conv, "hey @"+b.Username+" and @"+c.Username)
+	w.decided(t, id)
+	w.flush(t)
+	if n := w.deliveries(t, b); n != 0 {
+		t.Errorf("%d deliveries to bob from ann, whom he blocks", n)
+	}
+	if n := w.deliveries(t, c); n != 1 {
+		t.Errorf("%d deliveries to cy, want 1", n)
+	}
+	for _, m := range w.fcm.Messages() {
+		if m.Token == "bob-phone" {
+			t.Errorf("bob's phone got %+v", m)
+		}
+	}
+	wantStatus(t, w.s.Do(t, http.MethodDelete, p("/api/users/%d/block/", a.ID), b.Access, nil), http.StatusNoContent)
+	id = w.s.Send(t, a, conv, "and now?")
+	w.decided(t, id)
+	w.flush(t)
+	if n := w.deliveries(t, b); n != 1 {
+		t.Errorf("%d deliveries to bob after unblocking, want 1", n)
+	}
+}

@@ -56,7 +56,8 @@ func (s *Service) SearchUsers(ctx context.Context, prefix string, limit int) ([]
 
 // CreateConversation creates a direct or group conversation with creator
 // as its admin. A direct conversation between two people that already
-// exists is returned with created=false.
+// exists is returned with created=false. ErrBlocked when any of the
+// others blocks creator.
 func (s *Service) CreateConversation(ctx context.Context, creator int64, participantIDs []int64, title string, isGroup bool) (Conversation, bool, error) {
 	title = strings.TrimSpace(title)
 	v := Invalid{}
@@ -87,6 +88,10 @@ func (s *Service) CreateConversation(ctx context.Context, creator int64, partici
 			}
 			return Conversation{}, false, err
 		}
+	}
+	// Nobody who blocks the creator is put in a conversation by them.
+	if err := s.checkBlockers(ctx, creator, ids[1:]); err != nil {
+		return Conversation{}, false, err
 	}
 	nc := NewConversation{Title: title, IsGroup: isGroup, UserIDs: ids, At: s.now()}
 	if !isGroup {
@@ -317,7 +322,8 @@ func (s *Service) RenameConversation(ctx context.Context, admin, convID int64, t
 	return s.Conversation(ctx, admin, convID)
 }
 
-// AddParticipant adds userID to a group (admins only).
+// AddParticipant adds userID to a group (admins only); ErrBlocked when
+// userID blocks the admin.
 func (s *Service) AddParticipant(ctx context.Context, admin, convID, userID int64) (Participant, error) {
 	if err := s.requireAdmin(ctx, convID, admin); err != nil {
 		return Participant{}, err
@@ -326,6 +332,9 @@ func (s *Service) AddParticipant(ctx context.Context, admin, convID, userID int6
 		if ErrorCode(err) == CodeNotFound {
 			return Participant{}, InvalidField("user_id", fmt.Sprintf("User %d does not exist.", userID))
 		}
+		return Participant{}, err
+	}
+	if err := s.checkBlockers(ctx, admin, []int64{userID}); err != nil {
 		return Participant{}, err
 	}
 	s.mu.Lock()

@@ -27,6 +27,11 @@ const (
 // tokens, logins and refreshes are refused until staff reactivate it.
 const CodeAccountDisabled Code = "account_disabled"
 
+// CodeBlocked: the other user blocked the caller, who may therefore not
+// start a direct conversation with them, write in it, or add them to a
+// group (403, like forbidden).
+const CodeBlocked Code = "blocked"
+
 // Error codes of a server that cannot take more work now.
 const (
 	// CodeOverloaded: the work was refused at once, none of it done,
@@ -85,6 +90,10 @@ var ErrAccountDisabled = &Error{Code: CodeAccountDisabled, Detail: "This account
 // account deleted less than the reservation period ago.
 var ErrUsernameReserved = &Error{Code: CodeInvalid, Detail: "Invalid input.",
 	Fields: map[string][]string{"username": {"This username belonged to a deleted account and is reserved for now."}}}
+
+// ErrBlocked refuses what a blocked user may not do to the user who
+// blocked them. It says no more than that: not who, not when.
+var ErrBlocked = &Error{Code: CodeBlocked, Detail: "You cannot do that: this user has blocked you."}
 
 // ErrReplyTo refuses a reply to a message that is not in the reply's
 // conversation: of another one, or none at all (the two look alike, so

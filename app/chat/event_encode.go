@@ -90,6 +90,27 @@ func IsMention(ev *hub.Event) bool {
 	return bytes.HasPrefix(d, []byte(`,"reason":"`+ReasonMention+`"`))
 }
 
+// MentionAsMessage returns the notification ev (a mention, as
+// IsMention reads it) with reason message instead: the same bytes but
+// those of the reason, which are as long. For a socket whose user blocks
+// the sender: a mention of theirs is no mention to them. It copies ev.
+func MentionAsMessage(ev *hub.Event) *hub.Event {
+	const head = `{"type":"notification","conversation_id":`
+	i := len(head)
+	for i < len(ev.Data) && ev.Data[i] >= '0' && ev.Data[i] <= '9' {
+		i++
+	}
+	i += len(`,"reason":"`)
+	out := *ev
+	out.Data = append([]byte(nil), ev.Data...)
+	copy(out.Data[i:], ReasonMessage)
+	return &out
+}
+
+// MentionAsMessage rewrites the reason in place: the two must be as long
+// (this fails to compile otherwise).
+const _ = uint(len(ReasonMention)-len(ReasonMessage)) + uint(len(ReasonMessage)-len(ReasonMention))
+
 // Reasons of a notification.
 const (
 	// ReasonMessage: a new message in a conversation of the user's.

@@ -350,7 +350,9 @@ func (s *Service) publishMessage(m *Message, tail []byte, recipients []int64) []
 	}
 	s.others = others
 	if len(others) > 0 {
-		s.pub.PublishUsers(others, notificationEvent(m.ConversationID, ReasonMessage, msg))
+		ev := notificationEvent(m.ConversationID, ReasonMessage, msg)
+		ev.Actor = m.Sender.ID
+		s.pub.PublishUsers(others, ev)
 	}
 	if len(m.Mentions) > 0 {
 		var to []int64
@@ -360,7 +362,11 @@ func (s *Service) publishMessage(m *Message, tail []byte, recipients []int64) []
 			}
 		}
 		if len(to) > 0 {
-			s.pub.PublishUsers(to, notificationEvent(m.ConversationID, ReasonMention, msg))
+			// A socket of someone who blocks the sender takes it as
+			// a plain message (MentionAsMessage), or drops it.
+			ev := notificationEvent(m.ConversationID, ReasonMention, msg)
+			ev.Actor = m.Sender.ID
+			s.pub.PublishUsers(to, ev)
 		}
 	}
 	return msg
@@ -875,7 +881,7 @@ func (s *Service) Typing(ctx context.Context, user UserLite, convID int64, isTyp
 		return err
 	}
 	ev := encode(EventTyping, convID, typingEvent{EventTyping, convID, user.ID, user.Username, isTyping})
-	ev.Sheddable, ev.Origin = true, origin
+	ev.Sheddable, ev.Origin, ev.Actor = true, origin, user.ID // a socket of someone who blocks user drops it
 	s.pub.Publish(hub.ConversationTopic(convID), ev)
 	return nil
 }

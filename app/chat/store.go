@@ -118,10 +118,28 @@ type Store interface {
 	// ConversationIDs lists the conversations userID is in.
 	ConversationIDs(ctx context.Context, userID int64) ([]int64, error)
 
+	// Block records that blocker blocks blocked, at at; changed is false
+	// when it already did. Returns ErrNotFound when blocked is not a user.
+	Block(ctx context.Context, blocker, blocked int64, at time.Time) (changed bool, err error)
+	// Unblock removes blocker's block of blocked; changed is false when
+	// there was none.
+	Unblock(ctx context.Context, blocker, blocked int64) (changed bool, err error)
+	// BlockedUsers returns the users blocker blocks, the most recently
+	// blocked first (then by id).
+	BlockedUsers(ctx context.Context, blocker int64) ([]User, error)
+	// BlockedIDs returns the ids of the users blocker blocks, ascending.
+	BlockedIDs(ctx context.Context, blocker int64) ([]int64, error)
+	// BlockersAmong returns those of users who block blocked, ascending,
+	// in one query.
+	BlockersAmong(ctx context.Context, blocked int64, users []int64) ([]int64, error)
+
 	// InsertMessages stores a batch in one transaction (group commit). Each
 	// result carries its own error (ErrNotFound when the sender is not a
-	// participant, ErrReplyTo when ReplyToID is not a message of the same
-	// conversation); a failed commit fails them all. A created message
+	// participant, ErrBlocked when the conversation is direct and the
+	// other participant blocks the sender, ErrReplyTo when ReplyToID is
+	// not a message of the same conversation); a failed commit fails them
+	// all. A retried send (a client_id already stored in the
+	// conversation) gets its original, blocked or not. A created message
 	// carries the Seq it was given.
 	InsertMessages(ctx context.Context, batch []NewMessage) ([]Inserted, error)
 	// Messages returns one page of a conversation's history.

@@ -118,7 +118,7 @@ func (r *recorder) events() []*hub.Event {
 
 func TestEvent_RoundTrip(t *testing.T) {
 	ev := &hub.Event{Type: "new_message", Data: []byte(`{"type":"new_message"}`), ConversationID: 7,
-		MessageID: 1234567, Version: 42, Prev: 40, Sheddable: true, Origin: 99}
+		MessageID: 1234567, Version: 42, Prev: 40, Sheddable: true, Origin: 99, Actor: 31}
 	sent := time.Unix(1700000000, 123456789)
 	node, tp, users, got, at, err := decodeEvent(string(encodeEvent("0123456789abcdef", hub.UserTopic(5), nil, ev, sent)))
 	if err != nil || users != nil {
@@ -128,7 +128,7 @@ func TestEvent_RoundTrip(t *testing.T) {
 		t.Errorf("node %q topic %v sent %v", node, tp, at)
 	}
 	if got.Type != ev.Type || string(got.Data) != string(ev.Data) || got.ConversationID != 7 ||
-		got.MessageID != 1234567 || got.Version != 42 || got.Prev != 40 || !got.Sheddable {
+		got.MessageID != 1234567 || got.Version != 42 || got.Prev != 40 || got.Actor != 31 || !got.Sheddable {
 		t.Errorf("decoded %+v, want %+v", got, ev)
 	}
 	if got.Origin != 0 {

@@ -11,14 +11,17 @@ import (
 // An event on the channel is a small binary header, then the frame as the
 // publishing node encoded it:
 //
-//	version (2) | node (16) | flags | topic id, conversation id, message
-//	id, version, previous version, sent (varints) | [users: count (uvarint), ids (varints)] |
+//	version (1) | node (16) | flags | topic id, conversation id, message
+//	id, version, previous version, actor, sent (varints) | [users: count (uvarint), ids (varints)] |
 //	type length (uvarint) | type | frame
 //
 // An event for many users' topics (flagUsers) lists them instead of
 // naming one topic.
 const (
-	eventVersion = 2 // 1 carried a seq where 2 carries two versions
+	// eventVersion 1 carried a seq where 2 carries two versions; 3
+	// adds the actor. A node drops the events of another format (nodes
+	// of one cluster run one release).
+	eventVersion = 3
 	nodeLen      = 16
 
 	flagUser      = 1 << 0
@@ -30,7 +33,7 @@ const (
 )
 
 func encodeEvent(node string, t hub.Topic, users []int64, ev *hub.Event, sent time.Time) []byte {
-	b := make([]byte, 0, 2+nodeLen+(6+len(users))*binary.MaxVarintLen64+len(ev.Type)+len(ev.Data)+1)
+	b := make([]byte, 0, 2+nodeLen+(7+len(users))*binary.MaxVarintLen64+len(ev.Type)+len(ev.Data)+1)
 	b = append(b, eventVersion)
 	b = append(b, node...)
 	var flags byte
@@ -49,6 +52,7 @@ func encodeEvent(node string, t hub.Topic, users []int64, ev *hub.Event, sent ti
 	b = binary.AppendVarint(b, ev.MessageID)
 	b = binary.AppendVarint(b, ev.Version)
 	b = binary.AppendVarint(b, ev.Prev)
+	b = binary.AppendVarint(b, ev.Actor)
 	b = binary.AppendVarint(b, sent.UnixNano())
 	if users != nil {
 		b = binary.AppendUvarint(b, uint64(len(users)))
@@ -73,7 +77,7 @@ func decodeEvent(p string) (node string, t hub.Topic, users []int64, ev *hub.Eve
 	node = p[1 : 1+nodeLen]
 	flags := p[1+nodeLen]
 	b := []byte(p[2+nodeLen:])
-	var v [6]int64
+	var v [7]int64
 	for i := range v {
 		x, n := binary.Varint(b)
 		if n <= 0 {
@@ -108,6 +112,7 @@ func decodeEvent(p string) (node string, t hub.Topic, users []int64, ev *hub.Eve
 		MessageID:      v[2],
 		Version:        v[3],
 		Prev:           v[4],
+		Actor:          v[5],
 		Sheddable:      flags&flagSheddable != 0,
 	}
 	if flags&flagUser != 0 {
@@ -115,8 +120,8 @@ func decodeEvent(p string) (node string, t hub.Topic, users []int64, ev *hub.Eve
 	} else {
 		t = hub.ConversationTopic(v[0])
 	}
-	if v[5] > 0 {
-		sent = time.Unix(0, v[5])
+	if v[6] > 0 {
+		sent = time.Unix(0, v[6])
 	}
 	return node, t, users, ev, sent, nil
 }

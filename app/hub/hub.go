@@ -72,6 +72,11 @@ type Event struct {
 	// Origin is the connection that caused the event; it does not get it
 	// back (typing). Zero for none.
 	Origin uint64
+	// Actor is the user whose doing the event reports, where a recipient
+	// may refuse it for who did it (a typing user, a message's sender in
+	// a notification): a subscriber drops what comes from a user it
+	// blocks without reading Data. Zero for none.
+	Actor int64
 }
 
 // Subscriber receives events. Deliver must not block.

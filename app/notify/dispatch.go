@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -24,7 +25,8 @@ import (
 //   - decide reads the messages above the push mark (Outbox.DecidePushes)
 //     soon after a commit stored new ones (Nudge), or when it polls,
 //     asks presence once per batch who is online, and turns each message
-//     and each offline, unmuted (or mentioned) participant into a Push,
+//     and each offline, unmuted (or mentioned) participant who does not
+//     block its sender into a Push,
 //     which the store makes one pending delivery per device of theirs,
 //     coalesced per device and conversation, moving the mark in the same
 //     transaction;
@@ -397,8 +399,9 @@ func (d *Dispatcher) report(platform, result string, n int) {
 }
 
 // decide turns a batch into pushes: for each message that is not
-// deleted, each recipient who is not online, joined before it, and has
-// not muted the conversation (unless it mentions them). Of several
+// deleted, each recipient who is not online, joined before it, does not
+// block its sender, and has not muted the conversation (unless it
+// mentions them). Of several
 // messages of one conversation for one user only the newest is kept:
 // the store would coalesce them anyway.
 func (d *Dispatcher) decide(ctx context.Context, b PushBatch) ([]Push, error) {
@@ -439,6 +442,8 @@ func (d *Dispatcher) decide(ctx context.Context, b PushBatch) ([]Push, error) {
 		for _, r := range m.Recipients {
 			switch {
 			case on[r.UserID], r.JoinedAt.After(m.CreatedAt):
+				continue
+			case slices.Contains(m.BlockedBy, r.UserID): // not even a mention
 				continue
 			case r.MutedUntil > now && !mentions(m, r.UserID):
 				continue

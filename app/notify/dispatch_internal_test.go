@@ -32,15 +32,16 @@ func newTestDispatcher(online onlineSet, preview string) *Dispatcher {
 // TestDecide_Rules: who of a message's recipients gets a push.
 func TestDecide_Rules(t *testing.T) {
 	const (
-		offline, online, muted, mutedMentioned, mutedPast, late = 10, 11, 12, 13, 14, 15
+		offline, online, muted, mutedMentioned, mutedPast, late, blocking, blockingMentioned = 10, 11, 12, 13, 14, 15, 16, 17
 	)
 	d := newTestDispatcher(onlineSet{online: true}, "")
 	future, past := t0.Add(time.Hour).UnixMilli(), t0.Add(-time.Hour).UnixMilli()
 	m := PushMessage{ID: 7, ConversationID: 3, Seq: 2, SenderID: 1, SenderName: "Ann", Content: "hi",
-		Mentions: []int64{mutedMentioned}, CreatedAt: t0,
+		Mentions: []int64{mutedMentioned, blockingMentioned}, CreatedAt: t0,
 		Recipients: []Recipient{{UserID: offline}, {UserID: online}, {UserID: muted, MutedUntil: future},
 			{UserID: mutedMentioned, MutedUntil: MutedForever}, {UserID: mutedPast, MutedUntil: past},
-			{UserID: late, JoinedAt: t0.Add(time.Second)}}}
+			{UserID: late, JoinedAt: t0.Add(time.Second)}, {UserID: blocking}, {UserID: blockingMentioned}},
+		BlockedBy: []int64{blocking, blockingMentioned}}
 	deleted := m
 	deleted.ID, deleted.Deleted = 8, true
 	pushes, err := d.decide(context.Background(), PushBatch{Messages: []PushMessage{m, deleted}, Unread: map[int64]int{offline: 4}})
@@ -57,7 +58,7 @@ func TestDecide_Rules(t *testing.T) {
 		}
 	}
 	if len(got) != 3 {
-		t.Errorf("pushes to %v, want only offline, mentioned and no-longer-muted", got)
+		t.Errorf("pushes to %v, want only offline, mentioned and no-longer-muted (none to who blocks the sender)", got)
 	}
 	var pl Payload
 	if err := json.Unmarshal(got[offline].Payload, &pl); err != nil {

@@ -39,6 +39,9 @@ type PushMessage struct {
 	// Recipients are the conversation's participants other than the
 	// sender who have at least one device, as of the decision.
 	Recipients []Recipient
+	// BlockedBy are those of the users with a device who block the
+	// sender, as of the decision: they get no push of theirs.
+	BlockedBy []int64
 }
 
 // Recipient is one participant a message may be pushed to.

@@ -84,6 +84,11 @@ const (
 	opAttachments
 	opChangePassword
 	opEraseMessages
+	opBlock
+	opUnblock
+	opBlockedUsers
+	opBlockedIDs
+	opBlockersAmong
 	opCount
 )
 
@@ -127,6 +132,11 @@ func opNames() [opCount]string {
 		opReact:              "react",
 		opReactions:          "reactions",
 		opAttachments:        "attachments",
+		opBlock:              "block",
+		opUnblock:            "unblock",
+		opBlockedUsers:       "blocked_users",
+		opBlockedIDs:         "blocked_ids",
+		opBlockersAmong:      "blockers_among",
 	}
 }
 
@@ -314,4 +324,29 @@ func (s *timedStore) Attachments(ctx context.Context, msgIDs []int64) (a map[int
 func (s *timedStore) EraseMessages(ctx context.Context, userID int64, ids []int64, at time.Time) (_ []chat.Message, err error) {
 	defer s.since(opEraseMessages, time.Now(), &err)
 	return s.Store.EraseMessages(ctx, userID, ids, at)
+}
+
+func (s *timedStore) Block(ctx context.Context, blocker, blocked int64, at time.Time) (changed bool, err error) {
+	defer s.since(opBlock, time.Now(), &err)
+	return s.Store.Block(ctx, blocker, blocked, at)
+}
+
+func (s *timedStore) Unblock(ctx context.Context, blocker, blocked int64) (changed bool, err error) {
+	defer s.since(opUnblock, time.Now(), &err)
+	return s.Store.Unblock(ctx, blocker, blocked)
+}
+
+func (s *timedStore) BlockedUsers(ctx context.Context, blocker int64) (us []chat.User, err error) {
+	defer s.since(opBlockedUsers, time.Now(), &err)
+	return s.Store.BlockedUsers(ctx, blocker)
+}
+
+func (s *timedStore) BlockedIDs(ctx context.Context, blocker int64) (ids []int64, err error) {
+	defer s.since(opBlockedIDs, time.Now(), &err)
+	return s.Store.BlockedIDs(ctx, blocker)
+}
+
+func (s *timedStore) BlockersAmong(ctx context.Context, blocked int64, users []int64) (ids []int64, err error) {
+	defer s.since(opBlockersAmong, time.Now(), &err)
+	return s.Store.BlockersAmong(ctx, blocked, users)
 }

@@ -217,6 +217,50 @@ func TestAuthorizationMatrix_Socket(t *testing.T) {
 		}
 	})
 
+	// The blocked user: in the group with the owner, who blocks them
+	// (after the watchers opened: the block reaches open sockets).
+	blocked := s.Register(t, "blocked")
+	if r := s.Do(t, http.MethodPost, "/api/conversations/"+itoa(group)+"/participants/", owner.Access, map[string]any{"user_id": blocked.ID}); r.Status != http.StatusCreated {
+		t.Fatalf("add the blocked user: %d %s", r.Status, r.Body)
+	}
+	direct := s.Conversation(t, blocked, owner)
+	setBlock(t, s, owner, blocked.ID, true)
+
+	t.Run("the blocked user", func(t *testing.T) {
+		c := dial(t, s, "/ws/chat/", blocked.Access)
+		// Where the owner blocks them: refused, with the block's code.
+		c.send(map[string]any{"type": "new_message", "conversation_id": direct, "content": "hear me"})
+		if f := c.next("error"); f["code"] != "blocked" {
+			t.Errorf("new_message to the owner: %v, want blocked", f)
+		}
+		// In the group: they write, type and read like any member; the
+		// owner's socket gets their message but not their typing.
+		c.join(group)
+		c.send(map[string]any{"type": "new_message", "conversation_id": group, "content": "from the blocked user"})
+		ack := c.next("message_ack")
+		c.send(map[string]any{"type": "typing", "conversation_id": group})
+		c.send(map[string]any{"type": "read_receipt", "conversation_id": group, "message_id": ack.obj("message").int("id")})
+		c.send(map[string]any{"type": "join_conversation", "conversation_id": direct})
+		c.next("joined") // reading their direct conversation is still theirs
+		for i, w := range watchers {
+			if f := w.next("new_message"); f.obj("message")["content"] != "from the blocked user" {
+				t.Errorf("new_message %v", f)
+			}
+			f := w.nextOf("typing", "read_receipt")
+			switch {
+			case i == 0 && f.typ() != "read_receipt":
+				t.Errorf("the owner got %v from the user they block, want no typing", f)
+			case i == 1 && (f.typ() != "typing" || f.int("user_id") != blocked.ID):
+				t.Errorf("the member got %v, want the blocked user's typing", f)
+			}
+		}
+		if r := s.Do(t, http.MethodGet, "/api/conversations/"+itoa(direct)+"/messages/", owner.Access, nil); len(r.Map(t)["results"].([]any)) != 0 {
+			t.Errorf("the direct conversation has messages %s, want none", r.Body)
+		}
+		c.send(map[string]any{"type": "leave_conversation", "conversation_id": group})
+		c.next("left")
+	})
+
 	t.Run("owner and participant", func(t *testing.T) {
 		for _, u := range []servertest.User{owner, member} {
 			c := dial(t, s, "/ws/chat/", u.Access)

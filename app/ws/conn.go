@@ -72,6 +72,9 @@ type conn struct {
 	killOnce    sync.Once
 
 	joins joins
+	// blocks are the users this one blocks: their typing and mentions
+	// are dropped in Deliver.
+	blocks blockSet
 
 	// Writer-only state (one writer at a time; the queue lock hands it
 	// from one to the next).
@@ -135,7 +138,18 @@ func (c *conn) Deliver(t hub.Topic, ev *hub.Event) {
 	if ev.Origin == c.id {
 		return
 	}
+	if ev.Actor != 0 {
+		if blocked, instead := c.blockedEvent(ev); blocked {
+			if instead == nil {
+				return
+			}
+			ev = instead
+		}
+	}
 	switch {
+	case ev.Type == chat.EventBlocked || ev.Type == chat.EventUnblocked:
+		c.blocks.change(ev.Actor, ev.Type == chat.EventBlocked)
+		return
 	case ev.Type == chat.EventUserDeleted:
 		c.kill(CloseUnauthorized, "account deleted")
 		return
@@ -223,6 +237,9 @@ func (c *conn) open(convID int64) time.Time {
 	c.enqueue(reply("connection_established", establishedFrame{
 		Type: "connection_established", User: c.userNow(), ServerTime: chat.Time{Time: h.opt.Now()}}))
 	h.opt.Hub.Subscribe(hub.UserTopic(c.user.ID), c)
+	if !c.loadBlocks(ctx) {
+		return start
+	}
 	if convID != 0 {
 		if ferr := c.join(ctx, convID, nil, nil, nil); ferr != nil {
 			c.sendError(nil, ferr)

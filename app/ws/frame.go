@@ -29,6 +29,7 @@ const (
 	codeInvalid     = "invalid"
 	codeNotFound    = "not_found"
 	codeForbidden   = "forbidden"
+	codeBlocked     = "blocked" // the REST code of that name
 	codeRateLimited = "rate_limited"
 	codeUnavailable = "unavailable"
 	codeInternal    = "internal"
@@ -142,6 +143,8 @@ func chatError(err error) *frameError {
 		return &frameError{codeNotFound, "Not found."}
 	case chat.CodeForbidden, chat.CodeTokenNotValid, chat.CodeNotAuthenticated, chat.CodeAccountDisabled:
 		return &frameError{codeForbidden, ce.Detail}
+	case chat.CodeBlocked:
+		return &frameError{codeBlocked, ce.Detail}
 	case chat.CodeRateLimited:
 		return &frameError{codeRateLimited, ce.Detail}
 	case chat.CodeUnavailable:

@@ -81,6 +81,8 @@ type Chat interface {
 	MarkRead(ctx context.Context, reader, convID, msgID int64) (chat.ReadMark, error)
 	Typing(ctx context.Context, user chat.UserLite, convID int64, isTyping bool, origin uint64) error
 	Presence(ctx context.Context, userID int64, status string) error
+	// BlockedIDs returns the ids of the users userID blocks.
+	BlockedIDs(ctx context.Context, userID int64) ([]int64, error)
 }
 
 // Hub is what the edge asks of the live fan-out (*hub.Hub).

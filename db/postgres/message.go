@@ -66,8 +66,11 @@ const (
 	// anyway, only earlier; a sender deleted meanwhile is then simply gone.
 	sqlLockSenders       = `SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR KEY SHARE`
 	sqlLockConversations = `SELECT id, version FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`
-	sqlMembers           = `
-		SELECT p.conversation_id, p.user_id FROM participants p
+	// sqlMembers reads which senders are participants, and with each
+	// the block check (sqlq.DirectBlocked): nothing more for a group, one
+	// probe of blocks_blocked for a direct conversation.
+	sqlMembers = `
+		SELECT p.conversation_id, p.user_id, ` + sqlq.DirectBlocked + ` AS blocked FROM participants p JOIN conversations c ON c.id = p.conversation_id
 		WHERE (p.conversation_id, p.user_id) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`
 	// sqlReplies reads the originals the batch's replies answer, in the
 	// first round trip, in the same transaction as the insert: a reply
@@ -221,6 +224,8 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 	slices.Sort(senders)
 	convs, senders = slices.Compact(convs), slices.Compact(senders)
 
+	// members maps each sender who is a participant to whether the
+	// conversation is direct and the other participant blocks them.
 	members := make(map[memberKey]bool, len(batch))
 	originals := map[clientKey]chat.Message{}
 	var lastVersion int64
@@ -242,10 +247,11 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 	b.Queue(sqlMembers, memberConvs, memberUsers).Query(func(rows pgx.Rows) error {
 		for rows.Next() {
 			var k memberKey
-			if err := rows.Scan(&k.conv, &k.user); err != nil {
+			var blocked bool
+			if err := rows.Scan(&k.conv, &k.user, &blocked); err != nil {
 				return err
 			}
-			members[k] = true
+			members[k] = blocked
 		}
 		return rows.Err()
 	})
@@ -310,8 +316,13 @@ func (s *Store) insertMessages(ctx context.Context, batch []chat.NewMessage, out
 			out[i] = retried(nm, m)
 			continue
 		}
-		if !members[memberKey{nm.ConversationID, nm.Sender.ID}] {
+		if blocked, member := members[memberKey{nm.ConversationID, nm.Sender.ID}]; !member || blocked {
+			// A retried send is still answered with its original,
+			// sent before the sender left or was blocked.
 			out[i].Err = chat.ErrNotFound
+			if blocked {
+				out[i].Err = chat.ErrBlocked
+			}
 			if !readPairs && nm.ClientID != "" {
 				refused = append(refused, i)
 			}

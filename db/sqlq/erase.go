@@ -50,16 +50,16 @@ var (
 // (with their read marks and mutes), departures and the reports they
 // made (reports of them and of their messages stay for staff; the audit
 // log keeps what staff did, with the names of the time).
-//
-// Blocks: when the blocks table exists, its rows made by the user go
-// here too ("DELETE FROM blocks WHERE blocker_id = $1"), and those that
-// name them (blocked_id = $1), which no longer block anyone visible.
+// The blocks the user made go, and those that name them, which no
+// longer block anyone who can act.
 var AccountErasures = []string{
 	`DELETE FROM refresh_tokens WHERE user_id = $1`,
 	`DELETE FROM devices WHERE user_id = $1`,
 	`DELETE FROM participants WHERE user_id = $1`,
 	`DELETE FROM departures WHERE user_id = $1`,
 	`DELETE FROM reports WHERE reporter_id = $1`,
+	`DELETE FROM blocks WHERE blocker_id = $1`,
+	`DELETE FROM blocks WHERE blocked_id = $1`,
 }
 
 // ReleaseUsernames frees, at $1, the usernames whose reservation has

@@ -50,6 +50,8 @@ func HotQueries(conv, user, msg int64, participantsOfPage string, pageIDs any) [
 		q("conversation ids", ConversationIDs, user),
 		q("user by id", AccountByID, user),
 		q("user by username", AccountByUsername, "someone"),
+		q("blocked ids (a socket opens)", BlockedIDs, user),
+		q("blockers among (a conversation made)", BlockersAmong(2), user, conv, msg),
 		q("changes: changed", ChangesChanged, conv, int64(1), int64(1<<40), 1001),
 		q("changes: created", ChangesCreated, conv, int64(1), int64(1<<40), 1001),
 		q("last versions", `SELECT id, version FROM conversations WHERE id = $1`, conv),

@@ -38,6 +38,13 @@ const (
 	FROM participants p
 	WHERE p.conversation_id IN (` + pushBatchConversations + `)
 	  AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = p.user_id)`
+	// pushBlocks are the blocks of the senders of the messages in ($1,
+	// $2] by users with a device (sender, blocker): one probe of
+	// blocks_blocked per sender, empty for those nobody blocks.
+	pushBlocks = `
+	SELECT b.blocked_id, b.blocker_id FROM blocks b
+	WHERE b.blocked_id IN (SELECT DISTINCT sender_id FROM messages WHERE id > $1 AND id <= $2)
+	  AND EXISTS (SELECT 1 FROM devices d WHERE d.user_id = b.blocker_id)`
 	// pushUnread is the total unread count (the badge) of each of those
 	// participants: one index range of participants_user per user.
 	pushUnread = `
@@ -181,8 +188,26 @@ func ReadPushBatch(ctx context.Context, q Querier, mark int64, limit int) (notif
 	if len(byConv) == 0 {
 		return b, top, nil // nobody in these conversations has a device
 	}
+	blockedBy := map[int64][]int64{} // sender → recipients who block them
+	rows, err = q.Query(ctx, pushBlocks, mark, top)
+	if err != nil {
+		return b, 0, fmt.Errorf("push blocks: %w", err)
+	}
+	for rows.Next() {
+		var sender, blocker int64
+		if err := rows.Scan(&sender, &blocker); err != nil {
+			rows.Close()
+			return b, 0, fmt.Errorf("push blocks: %w", err)
+		}
+		blockedBy[sender] = append(blockedBy[sender], blocker)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return b, 0, fmt.Errorf("push blocks: %w", err)
+	}
 	for i := range b.Messages {
 		m := &b.Messages[i]
+		m.BlockedBy = blockedBy[m.SenderID]
 		for _, r := range byConv[m.ConversationID] {
 			if r.UserID != m.SenderID {
 				m.Recipients = append(m.Recipients, r)

@@ -135,7 +135,10 @@
 // Details dialog  #details-dialog [details-dialog]
 //   #details-title-input [details-title-input], [details-rename-save],
 //   [participant-list], [participant-item] data-user-id data-role,
-//   [participant-remove], #participant-add-search [participant-add-search],
+//   [participant-remove], [participant-block] data-blocked ("Block" /
+//   "Unblock": a blocked person's messages show as [message-blocked] with
+//   [message-blocked-show]; the <li> has data-blocked="true"),
+//   #participant-add-search [participant-add-search],
 //   [participant-add-result] data-user-id, [leave-conversation] →
 //   [leave-confirm] / [leave-cancel], [details-error], [details-close].
 //   Mute: #mute-select [mute-select] (values "", "1h", "8h", "1d",

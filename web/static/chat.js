@@ -216,6 +216,11 @@ export class Chat extends EventTarget {
     this.uploads = new Map();
     this.uploadCache = new Map();
     this.dragDepth = 0;
+    // blocked: the ids of the users I block (GET /api/users/blocked/).
+    // Their messages still arrive (in groups); they are shown collapsed,
+    // each until revealed (message ids in revealed).
+    this.blocked = new Set();
+    this.revealed = new Set();
 
     const byId = (id) => document.getElementById(id);
     this.els = {
@@ -306,7 +311,39 @@ export class Chat extends EventTarget {
     this.me = me;
     this.rememberUser(me);
     this.loadConversations();
+    this.loadBlocked();
   }
+
+  // ---------------------------------------------------------------- blocks
+
+  /** loadBlocked reads the block list: whose messages are collapsed. */
+  async loadBlocked() {
+    try {
+      const data = await request('GET', 'api/users/blocked/');
+      this.blocked = new Set(((data && data.results) || []).map((u) => u.id));
+    } catch {
+      return; // shown uncollapsed until the next sign-in: the server still keeps their typing and mentions away
+    }
+    if (this.thread) this.renderMessages({ preserve: true });
+    this.renderList();
+    this.dispatchEvent(new CustomEvent('blocked'));
+  }
+
+  isBlocked(userId) {
+    return this.blocked.has(userId);
+  }
+
+  /** setBlocked blocks (or unblocks) a user, then shows the messages accordingly. */
+  async setBlocked(user, block) {
+    await request(block ? 'PUT' : 'DELETE', `api/users/${user.id}/block/`);
+    if (block) this.blocked.add(user.id);
+    else this.blocked.delete(user.id);
+    if (this.thread) this.renderMessages({ preserve: true });
+    this.renderList();
+    this.dispatchEvent(new CustomEvent('blocked'));
+    this.toast(block ? `You blocked ${displayName(user)}.` : `You unblocked ${displayName(user)}.`);
+  }
+
 
   reset() {
     this.leaveActive({ silent: true });
@@ -329,6 +366,8 @@ export class Chat extends EventTarget {
     this.uploads.clear();
     this.lightbox.close();
     this.users.clear();
+    this.blocked.clear();
+    this.revealed.clear();
     this.participantsAsked.clear();
     this.pendingJump = null;
     this.els.list.replaceChildren();
@@ -551,6 +590,7 @@ export class Chat extends EventTarget {
       const who = lm.sender && this.me && lm.sender.id === this.me.id ? 'You' : c.is_group ? displayName(lm.sender) : '';
       const text = lm.is_deleted ? 'Message deleted' : lm.content || attachmentsSummary(lm.attachments);
       preview = who ? `${who}: ${text}` : text;
+      if (!lm.is_deleted && lm.sender && this.blocked.has(lm.sender.id)) preview = 'Message from someone you blocked';
     }
     const sig = JSON.stringify([title, online, unread, preview, lm && lm.created_at, active, c.is_group]);
     if (a._sig === sig) return;
@@ -961,7 +1001,7 @@ export class Chat extends EventTarget {
   }
 
   onTyping(f) {
-    if (!this.me || f.user_id === this.me.id) return;
+    if (!this.me || f.user_id === this.me.id || this.blocked.has(f.user_id)) return;
     const convId = f.conversation_id;
     let m = this.typing.get(convId);
     if (!m) this.typing.set(convId, (m = new Map()));
@@ -1143,11 +1183,27 @@ export class Chat extends EventTarget {
     const amAdmin = Boolean(c && c.is_group && (participantOf(c, this.me.id) || {}).role === 'admin');
     const names = m ? this.mentionNames(m) : null;
     const quote = m ? m.reply_to : p.reply_to;
+    // A message of someone I block is collapsed, until I ask to see it.
+    const collapsed = Boolean(m && !mine && !m.is_deleted && m.sender && this.blocked.has(m.sender.id) && !this.revealed.has(m.id));
     const sig = JSON.stringify(m
-      ? [m.id, m.content, m.edited_at, m.is_deleted, m.removed_by_moderator, c && c.is_group, amAdmin, quote, m.reactions, names && [...names], (m.attachments || []).map((a) => a.id)]
+      ? [m.id, m.content, m.edited_at, m.is_deleted, m.removed_by_moderator, c && c.is_group, amAdmin, quote, m.reactions, names && [...names], (m.attachments || []).map((a) => a.id), collapsed]
       : [p.client_id, p.state, p.error, quote]);
     if (el._sig === sig || el.dataset.editing) return;
     el._sig = sig;
+    if (collapsed) {
+      el.className = 'msg blocked';
+      el.dataset.state = it.state;
+      el.dataset.messageId = String(m.id);
+      el.dataset.senderId = String(m.sender.id);
+      el.dataset.blocked = 'true';
+      delete el.dataset.mentionsMe;
+      setChildren(el, h('p', { class: 'msg-blocked muted small', testid: 'message-blocked' },
+        'Message from someone you blocked. ',
+        h('button', { type: 'button', class: 'link', testid: 'message-blocked-show', on: { click: () => { this.revealed.add(m.id); this.renderMessages({ preserve: true }); } } }, 'Show')));
+      return;
+    }
+    delete el.dataset.blocked;
+    el.classList.remove('blocked');
 
     el.dataset.state = it.state;
     el.classList.toggle('mine', mine);

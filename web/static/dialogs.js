@@ -219,6 +219,9 @@ export class DetailsDialog {
     chat.addEventListener('presence', () => {
       if (this.dlg.open) this.update();
     });
+    chat.addEventListener('blocked', () => {
+      if (this.dlg.open) this.update();
+    });
   }
 
   get conv() {
@@ -412,6 +415,7 @@ export class DetailsDialog {
           h('span', { class: 'muted small' }, `@${p.user.username}`)),
         h('span', { class: 'presence', testid: 'presence', dataset: { online: String(online) }, role: 'img', 'aria-label': online ? 'online' : 'offline', title: online ? 'Online' : 'Offline' }),
         p.role === 'admin' ? h('span', { class: 'role' }, 'admin') : null,
+        me ? null : this.blockButton(p.user),
         c.is_group && admin && !me
           ? h('button', { type: 'button', class: 'btn btn-tiny', testid: 'participant-remove', 'aria-label': `Remove ${displayName(p.user)}`, on: { click: () => this.remove(p.user) } }, 'Remove')
           : null,
@@ -420,6 +424,30 @@ export class DetailsDialog {
           : null);
     }));
     this.search.render();
+  }
+
+  /** blockButton blocks or unblocks a person; their messages collapse while blocked. */
+  blockButton(user) {
+    const blocked = this.chat.isBlocked(user.id);
+    const name = displayName(user);
+    return h('button', {
+      type: 'button',
+      class: `btn btn-tiny${blocked ? '' : ' btn-danger-outline'}`,
+      testid: 'participant-block',
+      dataset: { blocked: String(blocked) },
+      'aria-label': `${blocked ? 'Unblock' : 'Block'} ${name}`,
+      title: blocked ? `Show ${name}'s messages and typing again` : `Hide ${name}'s messages; they can no longer write to you directly`,
+      on: { click: () => this.toggleBlock(user, !blocked) },
+    }, blocked ? 'Unblock' : 'Block');
+  }
+
+  async toggleBlock(user, block) {
+    this.error.hidden = true;
+    try {
+      await this.chat.setBlocked(user, block);
+    } catch (err) {
+      this.showError(err);
+    }
   }
 
   showError(err) {

@@ -67,6 +67,8 @@ func Run(t *testing.T, open func(t *testing.T) chat.Store) {
 		{"Versions_EveryChangeAndChangesSince", testVersions},
 		{"Feed_ConversationsDeparturesMessagesInPages", testFeed},
 		{"Feed_GaplessWithWritersOnSeveralNodes", testFeedGapless},
+		{"Blocks_OneWayListedAndGoneWithTheAccount", testBlocks},
+		{"Blocks_RefuseTheBlockedSenderInADirectConversationOnly", testBlocksSend},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"Outbox_DropsWhatTheRecipientNoLongerNeeds", testOutboxDrops},
 		{"Outbox_PrunesDoneDeliveriesAfterRetention", testOutboxPrunes},
 		{"UserDeliveries_OnlyTheUsersNewestFirst", testUserDeliveries},
+		{"Outbox_SaysWhoBlocksEachSender", testOutboxBlockedBy},
 		{"Webhooks_OffWritesNone", testWebhooksOff},
 		{"Webhooks_EveryChangeInItsTransaction", testWebhooksWritten},
 		{"Webhooks_OnlyTheChosenTypes", testWebhooksChosenOnly},
@@ -668,6 +670,47 @@ func testUserDeliveries(t *testing.T, s Store) {
 	for _, d := range claimed {
 		if d.Device.Token == "c-phone" {
 			t.Errorf("claimed %+v after the move: carol's push to her old phone", d)
+		}
+	}
+}
+
+// testOutboxBlockedBy: each message of a batch names the users with a
+// device who block its sender (PushMessage.BlockedBy), as of the
+// decision, and only those.
+func testOutboxBlockedBy(t *testing.T, s Store) {
+	ctx := context.Background()
+	a, b, c, d := mustUser(t, s, "alice"), mustUser(t, s, "bob"), mustUser(t, s, "carol"), mustUser(t, s, "dan")
+	conv, _, err := s.CreateConversation(ctx, chat.NewConversation{IsGroup: true, UserIDs: []int64{a.ID, b.ID, c.ID, d.ID}, At: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []chat.User{a, b, c} { // dan has no device
+		mustRegister(t, s, notify.Device{UserID: u.ID, Platform: notify.PlatformFCM, Token: u.Username, UpdatedAt: t0}, 10, true)
+	}
+	for _, blk := range [][2]int64{{b.ID, a.ID}, {d.ID, a.ID}, {a.ID, c.ID}} {
+		if _, err := s.Block(ctx, blk[0], blk[1], t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, from := range []chat.User{a, c, b} {
+		res, err := s.InsertMessages(ctx, []chat.NewMessage{{ConversationID: conv, Sender: from.Lite(), Content: "from " + from.Username, At: t0}})
+		if err != nil || res[0].Err != nil {
+			t.Fatal(err, res)
+		}
+	}
+	got := map[string][]int64{}
+	decide := func(_ context.Context, batch notify.PushBatch) ([]notify.Push, error) {
+		for _, m := range batch.Messages {
+			got[m.Content] = m.BlockedBy
+		}
+		return nil, nil
+	}
+	if r, err := s.DecidePushes(ctx, 10, t0, time.Second, decide); err != nil || r.Read != 3 {
+		t.Fatalf("decide %d, %v", r.Read, err)
+	}
+	for content, want := range map[string][]int64{"from alice": {b.ID}, "from carol": {a.ID}, "from bob": nil} {
+		if !slices.Equal(got[content], want) {
+			t.Errorf("%s: blocked by %v, want %v (only those with a device)", content, got[content], want)
 		}
 	}
 }
