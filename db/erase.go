@@ -24,8 +24,27 @@ func (s *Store) DeleteUser(ctx context.Context, id int64, at, reservedUntil time
 		if err != nil {
 			return err
 		}
+		// Webhook receivers learn that they left each conversation.
+		var convs []int64
+		if s.webhooks().Has("participant.removed") {
+			rows, err := tx.QueryContext(ctx, `SELECT conversation_id FROM participants WHERE user_id = ? ORDER BY conversation_id`, id)
+			if err != nil {
+				return fmt.Errorf("conversations: %w", err)
+			}
+			convs, err = sqlq.Collect(rows, 0, func(r sqlq.Row) (c int64, err error) { return c, r.Scan(&c) })
+			rows.Close()
+			if err != nil {
+				return fmt.Errorf("conversations: %w", err)
+			}
+		}
 		if _, err := tx.ExecContext(ctx, sqlq.LeaveAll, id, v); err != nil {
 			return fmt.Errorf("member counts: %w", err)
+		}
+		for _, c := range convs {
+			if err := s.keepWebhook(ctx, tx, "participant.removed", at, sqlq.WebhookParticipant{
+				ConversationID: c, UserID: id, At: chat.Time{Time: at}}); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.ExecContext(ctx, sqlq.ReleaseUnsent, id, ms(at)); err != nil {
 			return fmt.Errorf("release uploads: %w", err)
@@ -80,6 +99,12 @@ func (s *Store) EraseMessages(ctx context.Context, userID int64, ids []int64, at
 			}
 			if _, err := tx.ExecContext(ctx, sqlq.SetConversationVersion, v, conv); err != nil {
 				return fmt.Errorf("conversation version: %w", err)
+			}
+		}
+		// Webhook receivers drop what they kept of each message.
+		for i := range msgs {
+			if err := s.keepWebhook(ctx, tx, "message.deleted", at, &msgs[i]); err != nil {
+				return err
 			}
 		}
 		reactions, release, uploads := sqlq.EraseDetails(list)

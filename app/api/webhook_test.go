@@ -387,3 +387,45 @@ func TestWebhooks_SentEventsArePrunedAfterRetention(t *testing.T) {
 		t.Errorf("%d deliveries, want 1", n)
 	}
 }
+
+// TestWebhooks_DeletedAccount: a deleted account leaves every
+// conversation (participant.removed for each) and each message it sent
+// is erased (message.deleted for each, its content gone), so a
+// receiver can drop what it kept of them.
+func TestWebhooks_DeletedAccount(t *testing.T) {
+	rc := newHookReceiver(t, nil)
+	s := servertest.Start(t, withWebhooks(rc, "message.deleted,participant.removed", nil))
+	a, b, c := s.Register(t, "ann"), s.Register(t, "bob"), s.Register(t, "cat")
+	direct := s.Conversation(t, a, b)
+	group := s.Conversation(t, c, a, b)
+	sent := []int64{s.Send(t, a, direct, "hello"), s.Send(t, a, group, "hi all")}
+	s.Send(t, b, group, "bob's stays")
+	wantStatus(t, s.Do(t, http.MethodDelete, "/api/users/me/", a.Access, map[string]string{"password": servertest.Password}),
+		http.StatusNoContent)
+
+	eventually(t, "the account's events", func() bool {
+		return len(rc.ofType("participant.removed")) == 2 && len(rc.ofType("message.deleted")) == 2
+	})
+	var left []int64
+	for _, d := range rc.ofType("participant.removed") {
+		if num(d.Data["user_id"]) != a.ID {
+			t.Errorf("participant.removed %v, want ann", d.Data)
+		}
+		left = append(left, num(d.Data["conversation_id"]))
+	}
+	slices.Sort(left)
+	if want := []int64{min(direct, group), max(direct, group)}; !slices.Equal(left, want) {
+		t.Errorf("left conversations %v, want %v", left, want)
+	}
+	var erased []int64
+	for _, d := range rc.ofType("message.deleted") {
+		if d.Data["content"] != "" || d.Data["is_deleted"] != true {
+			t.Errorf("message.deleted %v, want a tombstone", d.Data)
+		}
+		erased = append(erased, num(d.Data["id"]))
+	}
+	slices.Sort(erased)
+	if !slices.Equal(erased, sent) {
+		t.Errorf("erased messages %v, want %v", erased, sent)
+	}
+}

@@ -28,13 +28,25 @@ func (s *Store) DeleteUser(ctx context.Context, id int64, at, reservedUntil time
 		}
 		// Their conversations in id order, the order InsertMessages
 		// locks them in.
-		if _, err := tx.Exec(ctx, `
+		rows, err := tx.Query(ctx, `
 			SELECT id FROM conversations WHERE id IN (SELECT conversation_id FROM participants WHERE user_id = $1)
-			ORDER BY id FOR NO KEY UPDATE`, id); err != nil {
+			ORDER BY id FOR NO KEY UPDATE`, id)
+		if err != nil {
+			return fmt.Errorf("lock conversations: %w", err)
+		}
+		convs, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
 			return fmt.Errorf("lock conversations: %w", err)
 		}
 		if _, err := tx.Exec(ctx, sqlq.LeaveAll, id, v); err != nil {
 			return fmt.Errorf("member counts: %w", err)
+		}
+		// Webhook receivers learn that they left each conversation.
+		for _, c := range convs {
+			if err := s.keepWebhook(ctx, tx, "participant.removed", at, sqlq.WebhookParticipant{
+				ConversationID: c, UserID: id, At: chat.Time{Time: at}}); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, sqlq.ReleaseUnsent, id, ms(at)); err != nil {
 			return fmt.Errorf("release uploads: %w", err)
@@ -99,6 +111,12 @@ func (s *Store) EraseMessages(ctx context.Context, userID int64, ids []int64, at
 			}
 			if _, err := tx.Exec(ctx, sqlq.SetConversationVersion, v, conv); err != nil {
 				return fmt.Errorf("conversation version: %w", err)
+			}
+		}
+		// Webhook receivers drop what they kept of each message.
+		for i := range msgs {
+			if err := s.keepWebhook(ctx, tx, "message.deleted", at, &msgs[i]); err != nil {
+				return err
 			}
 		}
 		reactions, release, uploads := sqlq.EraseDetails(list)
