@@ -337,13 +337,13 @@ func TestMigrate_DownThenUpOnAPopulatedDatabase(t *testing.T) {
 	}{{1, "00001_init.sql"}, {2, "00002_seq.sql"}, {3, "00003_display_key.sql"}, {4, "00004_reads.sql"}, {5, "00005_token_epoch.sql"},
 		{6, "00006_replies_mentions.sql"}, {7, "00007_versions.sql"}, {8, "00008_reactions.sql"}, {9, "00009_search.sql"},
 		{10, "00010_search_lean.sql"}, {11, "00011_attachments.sql"}, {12, "00012_devices.sql"}, {13, "00013_push.sql"},
-		{14, "00014_webhooks.sql"}, {15, "00015_deliveries_done.sql"}, {17, "00017_moderation.sql"},
+		{14, "00014_webhooks.sql"}, {15, "00015_deliveries_done.sql"}, {16, "00016_blocks.sql"}, {17, "00017_moderation.sql"},
 		{18, "00018_erase.sql"}}
 	// The migrations after the first that create tables, by their place
 	// in files (the search index's own FTS5 tables are not listed, see
 	// tables).
 	tableAddedBy := map[string]int{"feed_clock": 7, "departures": 7, "reactions": 8, "search_indexed": 9, "blobs": 11, "uploads": 11, "devices": 12, "push_mark": 13, "deliveries": 13,
-		"webhook_events": 14, "reports": 16, "audit_log": 16}
+		"webhook_events": 14, "blocks": 16, "reports": 17, "audit_log": 17}
 	for v := len(files); v > 1; v-- {
 		if code, out, errOut := runCLI(t, env, "", "migrate", "down", "--yes"); code != exitOK {
 			t.Fatalf("down to %d: exit %d: %s%s", files[v-2].version, code, out, errOut)
