@@ -195,6 +195,9 @@ type azRow struct {
 	// scoped: a non-participant must get exactly a missing id's 404.
 	scoped bool
 	note   string // tells rows of one route apart
+	// code is the refusal's code for every role refused, when not the
+	// role's usual one (forbidden, or blocked for the blocked user).
+	code string
 }
 
 // route is the row's route as the route table spells it.
@@ -274,8 +277,8 @@ func azRows() []azRow {
 		{method: http.MethodDelete, path: fixed("/api/users/me/"), body: body(map[string]string{"password": servertest.Password}),
 			want: everyone(gone), note: "right password"},
 		{method: http.MethodDelete, path: fixed("/api/users/me/"), body: body(map[string]string{"password": "not the password"}),
-			want: map[string]int{asOwner: refused, asParticipant: refused, asOther: refused, asStaff: refused}, note: "wrong password",
-			scoped: true}, // nobody may: a refusal for everyone
+			want: map[string]int{asOwner: refused, asParticipant: refused, asOther: refused, asStaff: refused, asBlocked: refused}, note: "wrong password",
+			scoped: true, code: "forbidden"}, // nobody may: a refusal for everyone
 		{method: http.MethodGet, path: fixed("/api/users/?search=o"), body: noBody, want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/conversations/"), body: noBody, want: everyone(ok)},
 		{method: http.MethodGet, path: fixed("/api/sync/"), body: noBody, want: everyone(ok), note: "each their own feed"},
@@ -494,6 +497,8 @@ func TestAuthorizationMatrix_REST(t *testing.T) {
 					wantError(t, r, http.StatusUnauthorized, "account_disabled")
 				case ok && want == http.StatusBadRequest:
 					wantError(t, r, want, "invalid")
+				case ok && row.code != "":
+					wantError(t, r, want, row.code)
 				case ok && role == asBlocked: // what the owner's block refuses them
 					wantError(t, r, want, "blocked")
 				case ok: // a participant who may not: 403

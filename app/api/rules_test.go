@@ -80,7 +80,7 @@ func TestRoutes_WrongMethodIs405(t *testing.T) {
 		{http.MethodPut, "/api/conversations/", "GET, POST"},
 		{http.MethodDelete, "/api/auth/token/", "POST"},
 		{http.MethodGet, "/api/messages/5/", "PATCH, DELETE"},
-		{http.MethodPut, "/api/users/me", "GET, PATCH"},
+		{http.MethodPut, "/api/users/me", "GET, PATCH, DELETE"},
 	} {
 		r := s.Do(t, tc.method, tc.path, alice.Access, nil)
 		wantError(t, r, http.StatusMethodNotAllowed, "method_not_allowed")
