@@ -198,6 +198,18 @@ func (s *Service) Authenticate(ctx context.Context, access string) (chat.User, C
 	return a.User, c, nil
 }
 
+// Recheck reads the account again and refuses the session as
+// Authenticate would now. A socket calls it once it listens for the
+// account's events: a deactivation or password change made between the
+// handshake's check and then has no event left to close it by.
+func (s *Service) Recheck(ctx context.Context, userID int64, sess Session) error {
+	a, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return notValid(err)
+	}
+	return current(a, sess)
+}
+
 // current refuses a token of a deactivated account, and one of a session
 // that a password change ended: one issued before the user's last change,
 // in another login than the one that made it.

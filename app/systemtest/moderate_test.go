@@ -40,9 +40,17 @@ func TestMultiNode_DeactivationClosesSocketsOnEveryNode(t *testing.T) {
 		reason string
 	}
 	done := make(chan closed, 1)
+	pong := make(chan struct{}, 1)
 	go func() {
 		for {
-			if _, _, err := sock.ReadMessage(); err != nil {
+			_, b, err := sock.ReadMessage()
+			if err == nil && strings.Contains(string(b), `"type":"pong"`) {
+				select {
+				case pong <- struct{}{}:
+				default:
+				}
+			}
+			if err != nil {
 				var ce *websocket.CloseError
 				if errors.As(err, &ce) {
 					done <- closed{ce.Code, ce.Text}
@@ -56,6 +64,13 @@ func TestMultiNode_DeactivationClosesSocketsOnEveryNode(t *testing.T) {
 	// The socket is up before the deactivation: a ping answered.
 	if err := sock.WriteJSON(map[string]any{"type": "ping"}); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-pong:
+	case got := <-done:
+		t.Fatalf("bob's socket on node 1 closed before the deactivation: %d %q", got.code, got.reason)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pong from node 1 in 10 s")
 	}
 
 	if code, m := c.nodes[0].Call(t, http.MethodPost, "/api/admin/users/"+strconv.FormatInt(bob.id, 10)+"/deactivate/", mod.access,

@@ -398,6 +398,10 @@ func TestAuthenticateFrame_DatabaseAwayIsUnavailable(t *testing.T) {
 	s := servertest.Start(t, servertest.WithStore(func(st chat.Store) chat.Store { store.Store = st; return store }))
 	alice := s.Register(t, "alice")
 	c := dial(t, s, "/ws/chat/", alice.Access)
+	// The socket's setup reads the account too: it is over when a ping
+	// is answered.
+	c.send(map[string]any{"type": "ping"})
+	c.next("pong")
 
 	store.down.Store(true)
 	for i := range 5 {

@@ -12,6 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 	"golang.org/x/time/rate"
 
+	"github.com/confab/confab/app/auth"
 	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/hub"
 )
@@ -223,7 +224,7 @@ func (c *conn) push(ev *hub.Event, force bool) {
 // open does a new connection's setup, in the handler's goroutine: the
 // greeting, subscriptions, presence, the URL form's join. It returns the
 // time it started, for the close log line.
-func (c *conn) open(convID int64) time.Time {
+func (c *conn) open(convID int64, sess auth.Session) time.Time {
 	h := c.h
 	start := h.opt.Now()
 	h.opt.Metrics.ConnOpened()
@@ -237,7 +238,7 @@ func (c *conn) open(convID int64) time.Time {
 	c.enqueue(reply("connection_established", establishedFrame{
 		Type: "connection_established", User: c.userNow(), ServerTime: chat.Time{Time: h.opt.Now()}}))
 	h.opt.Hub.Subscribe(hub.UserTopic(c.user.ID), c)
-	if !c.loadBlocks(ctx) {
+	if !c.recheck(ctx, sess) || !c.loadBlocks(ctx) {
 		return start
 	}
 	if convID != 0 {
@@ -247,6 +248,22 @@ func (c *conn) open(convID int64) time.Time {
 	}
 	c.expiry.Reset(c.untilWarning())
 	return start
+}
+
+// recheck refuses the connection if its account was deactivated, or its
+// session ended, since the handshake checked them: the event that closes
+// a socket for that may have been published before it subscribed.
+func (c *conn) recheck(ctx context.Context, sess auth.Session) bool {
+	err := c.h.opt.Auth.Recheck(ctx, c.user.ID, sess)
+	if err == nil {
+		return true
+	}
+	if serversFault(chatError(err)) {
+		c.internalError("recheck account", err)
+	}
+	code, reason := refusal(err)
+	c.kill(code, reason)
+	return false
 }
 
 // serve reads until the connection ends, then cleans up. It runs in a

@@ -347,22 +347,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		return // the upgrader has answered with an HTTP error
 	}
 	if authErr != nil {
-		fe := chatError(authErr)
-		if serversFault(fe) {
+		if serversFault(chatError(authErr)) {
 			h.logInternal("authenticate", authErr, 0, 0, requestID)
 		}
-		if fe.code == codeUnavailable {
-			// The token may be fine: the database did not answer. A
-			// client told 4001 would throw its tokens away.
-			closeNow(ws, hw.conn, CloseTryAgainLater, "try again later")
-			return
-		}
-		if chat.ErrorCode(authErr) == chat.CodeAccountDisabled {
-			closeNow(ws, hw.conn, CloseUnauthorized, reasonAccountDisabled)
-			return
-		}
-		// Refused all the same: the store failing says no more.
-		closeNow(ws, hw.conn, CloseUnauthorized, "unauthorized")
+		code, reason := refusal(authErr)
+		closeNow(ws, hw.conn, code, reason)
 		return
 	}
 	var convID int64
@@ -420,7 +409,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 	// its whole life.
 	// Not the request's context: it would keep the request alive, and
 	// the socket outlives it. Its operations get theirs from h.ctx.
-	start := c.open(convID)
+	start := c.open(convID, sess)
 	go func() {
 		defer h.wg.Done()
 		c.serve(start)
@@ -434,6 +423,21 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, convPath string)
 		}
 		h.mu.Unlock()
 	}()
+}
+
+// refusal is the close code and reason of a socket whose credentials
+// were refused with err.
+func refusal(err error) (code int, reason string) {
+	switch {
+	case chatError(err).code == codeUnavailable:
+		// The token may be fine: the database did not answer. A client
+		// told 4001 would throw its tokens away.
+		return CloseTryAgainLater, "try again later"
+	case chat.ErrorCode(err) == chat.CodeAccountDisabled:
+		return CloseUnauthorized, reasonAccountDisabled
+	}
+	// Refused all the same: the store failing says no more.
+	return CloseUnauthorized, "unauthorized"
 }
 
 // authenticate reads ?ticket=, ?token= or the Authorization header. It

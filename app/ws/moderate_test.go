@@ -1,10 +1,15 @@
 package ws_test
 
 import (
+	"context"
 	"net/http"
+	"sync"
 	"testing"
 
+	"github.com/confab/confab/app/hub"
+	"github.com/confab/confab/app/moderate"
 	"github.com/confab/confab/app/server/servertest"
+	"github.com/confab/confab/app/ws"
 )
 
 // A message staff removed reaches joined sockets as the usual
@@ -41,5 +46,49 @@ func TestModeratorRemoval_OnTheSocket(t *testing.T) {
 	c.send(map[string]any{"type": "join_conversation", "conversation_id": conv, "last_message_id": 0})
 	if m := c.next("new_message").obj("message"); m.int("id") != msg || m["removed_by_moderator"] != true || m["is_deleted"] != true {
 		t.Errorf("last_message_id replay: %v", m)
+	}
+}
+
+// deactivatingHub deactivates a user just before a socket of theirs
+// subscribes to the user's events: the event that closes their sockets
+// is published while the new socket is not listening yet.
+type deactivatingHub struct {
+	ws.Hub
+	user  int64
+	do    func() error
+	once  sync.Once
+	doErr chan error
+}
+
+func (h *deactivatingHub) Subscribe(t hub.Topic, s hub.Subscriber) {
+	if t == hub.UserTopic(h.user) {
+		h.once.Do(func() { h.doErr <- h.do() })
+	}
+	h.Hub.Subscribe(t, s)
+}
+
+// A deactivation that lands between a socket's handshake and its
+// subscription still closes it: the socket checks the account again once
+// it listens.
+func TestDeactivation_WhileTheSocketConnects(t *testing.T) {
+	s := servertest.Start(t)
+	bob := s.Register(t, "bob")
+	mod := s.Staff(t, "mod")
+	dh := &deactivatingHub{Hub: s.Hub, user: bob.ID, doErr: make(chan error, 1)}
+	dh.do = func() error {
+		_, err := s.Moderate.SetActive(context.Background(), moderate.Actor{ID: mod.ID, Name: mod.Username}, bob.ID, false, "spam")
+		return err
+	}
+	e := startEdge(t, s, func(o *ws.Options) { o.Hub = dh })
+	conn, resp, err := dialRaw(t, e.url+"?token="+bob.Access, nil)
+	if err != nil {
+		t.Fatalf("dial: %v (%v)", err, resp)
+	}
+	c := wrap(t, conn)
+	if err := <-dh.doErr; err != nil {
+		t.Fatalf("deactivate: %v", err)
+	}
+	if code, reason := c.closeCode(); code != 4001 || reason != "account disabled" {
+		t.Errorf("socket closed with %d %q, want 4001 \"account disabled\"", code, reason)
 	}
 }
