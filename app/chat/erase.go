@@ -26,8 +26,9 @@ const eraseTimeout = 10 * time.Second
 
 // DeleteUser deletes account id: at once, its tombstone replaces the
 // account (Store.DeleteUser: profile, logins, devices, memberships) and
-// its sockets on every node are closed (EventUserDeleted, 4001); then its
-// messages are tombstoned, in batches, each published as message_deleted
+// its sockets on every node are closed (EventUserDeleted, 4001), and the
+// other participants of its conversations get conversation_updated; then
+// its messages are tombstoned, in batches, each published as message_deleted
 // to its conversation like any deletion. The batches run within ctx's
 // deadline (all but eraseMargin of it); what is left when it comes is
 // erased by the eraser in the background, from the store's durable
@@ -36,7 +37,10 @@ const eraseTimeout = 10 * time.Second
 func (s *Service) DeleteUser(ctx context.Context, id int64) error {
 	now := s.now()
 	s.mu.Lock()
-	err := s.store.DeleteUser(ctx, id, now, now.Add(s.opt.UsernameReservedFor))
+	convs, err := s.store.ConversationIDs(ctx, id)
+	if err == nil {
+		err = s.store.DeleteUser(ctx, id, now, now.Add(s.opt.UsernameReservedFor))
+	}
 	// Memberships went: the writer's cache must not keep them.
 	s.forgetMembers(0)
 	s.mu.Unlock()
@@ -44,6 +48,16 @@ func (s *Service) DeleteUser(ctx context.Context, id int64) error {
 		return err
 	}
 	s.pub.Publish(hub.UserTopic(id), &hub.Event{Type: EventUserDeleted})
+	// The others see the account leave each conversation, as if it had
+	// left: a conversation at a time, so that sends go on in between.
+	for _, convID := range convs {
+		if ctx.Err() != nil {
+			break
+		}
+		s.mu.Lock()
+		s.publishConversation(ctx, convID, nil)
+		s.mu.Unlock()
+	}
 	stop := time.Now().Add(5 * time.Second)
 	if d, ok := ctx.Deadline(); ok {
 		stop = d.Add(-eraseMargin)

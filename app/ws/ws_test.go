@@ -793,6 +793,37 @@ func TestDeletedUserIsClosedAtOnce(t *testing.T) {
 	}
 }
 
+// The other participants see a deleted account leave each of its
+// conversations at once, as conversation_updated, as if it had left.
+func TestDeletedUserLeavesEveryConversationLive(t *testing.T) {
+	s := servertest.Start(t)
+	alice, bob, carol := s.Register(t, "alice"), s.Register(t, "bob"), s.Register(t, "carol")
+	group := s.Conversation(t, alice, bob, carol)
+	direct := s.Conversation(t, bob, alice)
+	a := dial(t, s, "/ws/chat/", alice.Access)
+	if r := s.Do(t, http.MethodDelete, "/api/users/me/", bob.Access, map[string]string{"password": servertest.Password}); r.Status != http.StatusNoContent {
+		t.Fatalf("delete account: %d %s", r.Status, r.Body)
+	}
+	want := map[int64]int{group: 2, direct: 1}
+	for range want {
+		conv := a.next("conversation_updated").obj("conversation")
+		id := conv.int("id")
+		n, ok := want[id]
+		if !ok {
+			t.Fatalf("conversation_updated for %d, want one of %v", id, want)
+		}
+		delete(want, id)
+		if conv.int("member_count") != int64(n) {
+			t.Errorf("conversation %d: member_count %v, want %d", id, conv["member_count"], n)
+		}
+		for _, p := range conv["participants"].([]any) {
+			if p.(map[string]any)["id"] == float64(bob.ID) {
+				t.Errorf("conversation %d still lists the deleted account: %v", id, conv["participants"])
+			}
+		}
+	}
+}
+
 // A password change ends every other session of the user: the other
 // session's refresh and access tokens get 401 and its sockets (opened with
 // a token or a ticket) close with 4001, while the session that changed

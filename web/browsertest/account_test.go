@@ -72,6 +72,7 @@ func TestConsole_DeleteAccount(t *testing.T) {
 	}
 	a.waitFor("the author", fmt.Sprintf(`document.querySelector(%s)?.textContent === 'Deleted user'`,
 		jsString(msgSel(secret, "[data-testid=message-author]"))))
+	a.waitFor("bob gone from the header", `/^2 members/.test(document.querySelector('#conversation-subtitle').textContent)`)
 	a.waitFor("alice's own message intact", fmt.Sprintf(`document.querySelector(%s)?.textContent === 'Hello both'`,
 		jsString(msgSel(hello, "[data-testid=message-content]"))))
 	a.shot("other-side")
