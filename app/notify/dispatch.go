@@ -169,13 +169,10 @@ type Dispatcher struct {
 	nudge  chan struct{} // capacity 1: wakes the send loop
 	wake   chan struct{} // capacity 1: wakes the decide loop (Nudge)
 	mu     sync.Mutex
-	due    time.Time // guarded by mu: when the send loop should look next (real clock); zero: none asked
-	pruned time.Time // the decide loop's: when it last pruned (dispatcher clock)
-	cancel context.CancelFunc
-	loops  sync.WaitGroup // the two loops
+	due    time.Time      // guarded by mu: when the send loop should look next (real clock); zero: none asked
+	pruned time.Time      // the decide loop's: when it last pruned (dispatcher clock)
+	loops  loops          // the decide and send loops
 	sends  sync.WaitGroup // sends in flight
-	start  sync.Once
-	stop   sync.Once
 }
 
 // NewDispatcher returns a Dispatcher over store; Start starts it.
@@ -217,27 +214,12 @@ func NewDispatcher(store Outbox, online Presence, opt DispatchOptions) *Dispatch
 }
 
 // Start starts the decide and send loops; Close stops them.
-func (d *Dispatcher) Start() {
-	d.start.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		d.cancel = cancel
-		d.loops.Add(2)
-		go d.runDecide(ctx)
-		go d.runSend(ctx)
-	})
-}
+func (d *Dispatcher) Start() { d.loops.Start(d.runDecide, d.runSend) }
 
 // Close stops the loops and waits for them and for the sends in flight
 // (each bounded by SendTimeout). It may be called more than once, and
 // without Start.
-func (d *Dispatcher) Close() {
-	d.stop.Do(func() {
-		if d.cancel != nil {
-			d.cancel()
-			d.loops.Wait()
-		}
-	})
-}
+func (d *Dispatcher) Close() { d.loops.Close() }
 
 // Nudge tells the dispatcher that new messages were committed: the
 // decide loop runs its next round as soon as Every allows, rather than
@@ -322,7 +304,6 @@ func (d *Dispatcher) pace(ctx context.Context, wake <-chan struct{}, round func(
 }
 
 func (d *Dispatcher) runDecide(ctx context.Context) {
-	defer d.loops.Done()
 	d.pace(ctx, d.wake, func() bool {
 		busy := false
 		for {
@@ -527,7 +508,6 @@ func truncate(s string, n int) string {
 }
 
 func (d *Dispatcher) runSend(ctx context.Context) {
-	defer d.loops.Done()
 	defer d.sends.Wait()
 	slots := make(chan struct{}, d.opt.Concurrency)
 	d.pace(ctx, d.nudge, func() bool {

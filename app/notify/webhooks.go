@@ -68,11 +68,8 @@ type Webhooks struct {
 	sender Sender
 	opt    WebhookOptions
 
-	cancel context.CancelFunc
-	loop   sync.WaitGroup
-	sends  sync.WaitGroup
-	start  sync.Once
-	stop   sync.Once
+	loops loops
+	sends sync.WaitGroup // attempts in flight
 }
 
 // NewWebhooks returns a dispatcher of store's events through sender;
@@ -104,26 +101,12 @@ func NewWebhooks(store WebhookOutbox, sender Sender, opt WebhookOptions) *Webhoo
 }
 
 // Start starts the loop; Close stops it.
-func (w *Webhooks) Start() {
-	w.start.Do(func() {
-		ctx, cancel := context.WithCancel(context.Background())
-		w.cancel = cancel
-		w.loop.Add(1)
-		go w.run(ctx)
-	})
-}
+func (w *Webhooks) Start() { w.loops.Start(w.run) }
 
 // Close stops the loop and waits for it and for the attempts in flight
 // (each bounded by SendTimeout). It may be called more than once, and
 // without Start.
-func (w *Webhooks) Close() {
-	w.stop.Do(func() {
-		if w.cancel != nil {
-			w.cancel()
-			w.loop.Wait()
-		}
-	})
-}
+func (w *Webhooks) Close() { w.loops.Close() }
 
 // Pending counts the events not sent or given up yet (for a gauge).
 func (w *Webhooks) Pending(ctx context.Context) (int, error) {
@@ -133,7 +116,6 @@ func (w *Webhooks) Pending(ctx context.Context) (int, error) {
 }
 
 func (w *Webhooks) run(ctx context.Context) {
-	defer w.loop.Done()
 	defer w.sends.Wait()
 	slots := make(chan struct{}, w.opt.Concurrency)
 	tick := time.NewTicker(w.opt.Every)
