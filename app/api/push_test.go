@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -101,30 +99,7 @@ func (w *pushWorld) devices(t *testing.T, u servertest.User) int {
 // metrics scrapes /metrics into "name{labels}" → value.
 func (w *pushWorld) metrics(t *testing.T) map[string]float64 {
 	t.Helper()
-	return scrape(t, w.s)
-}
-
-// scrape reads s's /metrics into "name{labels}" → value.
-func scrape(t *testing.T, s *servertest.Server) map[string]float64 {
-	t.Helper()
-	r := s.Do(t, http.MethodGet, "/metrics", "", nil)
-	wantStatus(t, r, http.StatusOK)
-	series := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(r.Body))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("bad metrics line %q", line)
-		}
-		series[line[:i]] = v
-	}
-	return series
+	return w.s.Metrics(t, "")
 }
 
 // deliveries is confab_deliveries_total's series for provider and result.

@@ -265,7 +265,7 @@ func TestWebhooks_RetryKeepsTheWebhookID(t *testing.T) {
 	if state != notify.WebhookSent || attempts != 2 {
 		t.Errorf("row %s after %d attempts, want sent after 2", state, attempts)
 	}
-	m := scrape(t, s)
+	m := s.Metrics(t, "")
 	if m[deliveriesSeries("webhook", "failed")] != 1 || m[deliveriesSeries("webhook", "sent")] != 1 || m[`confab_deliveries_pending{provider="webhook"}`] != 0 {
 		t.Errorf("webhook metrics: failed %v sent %v pending %v, want 1 1 0", m[deliveriesSeries("webhook", "failed")],
 			m[deliveriesSeries("webhook", "sent")], m[`confab_deliveries_pending{provider="webhook"}`])
@@ -295,7 +295,7 @@ func TestWebhooks_GiveUpAfterMaxAge(t *testing.T) {
 	if n, err := s.Webhooks.Pending(t.Context()); err != nil || n != 0 {
 		t.Errorf("pending %d (%v), want 0", n, err)
 	}
-	if m := scrape(t, s); m[deliveriesSeries("webhook", "given_up")] != 1 {
+	if m := s.Metrics(t, ""); m[deliveriesSeries("webhook", "given_up")] != 1 {
 		t.Errorf("confab_deliveries_total{provider=\"webhook\",result=\"given_up\"} %v, want 1", m[deliveriesSeries("webhook", "given_up")])
 	}
 	// Given up means no more attempts.

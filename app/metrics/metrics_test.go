@@ -1,7 +1,6 @@
 package metrics_test
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -21,33 +20,6 @@ import (
 	"github.com/confab/confab/app/server/servertest"
 )
 
-// scrape reads /metrics into "name{labels}" → value.
-func scrape(t *testing.T, srv *servertest.Server, token string) map[string]float64 {
-	t.Helper()
-	resp := srv.Do(t, http.MethodGet, "/metrics", token, nil)
-	if resp.Status != http.StatusOK {
-		t.Fatalf("GET /metrics: %d %s", resp.Status, resp.Body)
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
-		t.Errorf("Content-Type %q", ct)
-	}
-	series := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(resp.Body))
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			t.Fatalf("bad line %q", line)
-		}
-		series[line[:i]] = v
-	}
-	return series
-}
-
 type countingSub struct{ n atomic.Int64 }
 
 func (s *countingSub) Deliver(hub.Topic, *hub.Event) { s.n.Add(1) }
@@ -59,14 +31,14 @@ func TestMetrics_SeriesMoveWithTraffic(t *testing.T) {
 	sub := &countingSub{}
 	srv.Hub.Subscribe(hub.ConversationTopic(conv), sub) // a listener, like a joined socket
 
-	before := scrape(t, srv, "")
+	before := srv.Metrics(t, "")
 	const sends = 5
 	for i := range sends {
 		srv.Send(t, alice, conv, fmt.Sprintf("hello %d", i))
 	}
 	srv.Do(t, http.MethodGet, fmt.Sprintf("/api/conversations/%d/messages/?limit=10", conv), bob.Access, nil)
 	srv.Do(t, http.MethodGet, "/api/conversations/999999/", bob.Access, nil) // 404
-	after := scrape(t, srv, "")
+	after := srv.Metrics(t, "")
 
 	const sendRoute = `route="/api/conversations/:id/messages/"`
 	moved := []struct {
@@ -291,7 +263,7 @@ func eventually(t *testing.T, srv *servertest.Server, what string, cond func(map
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		m := scrape(t, srv, "")
+		m := srv.Metrics(t, "")
 		if cond(m) {
 			return m
 		}
@@ -306,7 +278,7 @@ func TestMetrics_WebSocketSeriesMove(t *testing.T) {
 	srv := servertest.Start(t)
 	alice, bob := srv.Register(t, "alice"), srv.Register(t, "bob")
 	conv := srv.Conversation(t, alice, bob)
-	before := scrape(t, srv, "")
+	before := srv.Metrics(t, "")
 
 	conn, _, err := websocket.DefaultDialer.Dial(srv.WSURL(fmt.Sprintf("/ws/conversations/%d/?token=%s", conv, bob.Access)), nil)
 	if err != nil {

@@ -10,6 +10,7 @@
 package servertest
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
@@ -286,6 +287,36 @@ func (r Response) Map(t testing.TB) map[string]any {
 	var m map[string]any
 	r.JSON(t, &m)
 	return m
+}
+
+// Metrics scrapes /metrics (with token, when /metrics asks for one)
+// into "name{labels}" → value. A status other than 200, a content type
+// other than Prometheus's text or a line it cannot read fails the test.
+func (s *Server) Metrics(t testing.TB, token string) map[string]float64 {
+	t.Helper()
+	r := s.Do(t, http.MethodGet, "/metrics", token, nil)
+	if r.Status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", r.Status, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("GET /metrics: Content-Type %q", ct)
+	}
+	series := map[string]float64{}
+	sc := bufio.NewScanner(bytes.NewReader(r.Body))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if i < 0 || err != nil {
+			t.Fatalf("GET /metrics: bad line %q", line)
+		}
+		series[line[:i]] = v
+	}
+	return series
 }
 
 // Do sends a request. body may be nil, a string or []byte (sent as is), or
