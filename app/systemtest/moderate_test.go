@@ -1,7 +1,6 @@
 package systemtest
 
 import (
-	"errors"
 	"net/http"
 	"os"
 	"os/exec"
@@ -9,8 +8,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 )
 
 // Staff on node 0 deactivate a user whose socket is open on node 1: it
@@ -29,49 +26,8 @@ func TestMultiNode_DeactivationClosesSocketsOnEveryNode(t *testing.T) {
 		t.Fatalf("confab staff grant: %v: %s", err, out)
 	}
 
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	sock, _, err := d.Dial("ws"+strings.TrimPrefix(c.nodes[1].URL, "http")+"/ws/chat/?token="+bob.access, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	type closed struct {
-		code   int
-		reason string
-	}
-	done := make(chan closed, 1)
-	pong := make(chan struct{}, 1)
-	go func() {
-		for {
-			_, b, err := sock.ReadMessage()
-			if err == nil && strings.Contains(string(b), `"type":"pong"`) {
-				select {
-				case pong <- struct{}{}:
-				default:
-				}
-			}
-			if err != nil {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					done <- closed{ce.Code, ce.Text}
-				} else {
-					done <- closed{}
-				}
-				return
-			}
-		}
-	}()
-	// The socket is up before the deactivation: a ping answered.
-	if err := sock.WriteJSON(map[string]any{"type": "ping"}); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-pong:
-	case got := <-done:
-		t.Fatalf("bob's socket on node 1 closed before the deactivation: %d %q", got.code, got.reason)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no pong from node 1 in 10 s")
-	}
+	// bob's socket on node 1, its setup over before the deactivation.
+	done := watchClose(t, c.nodes[1].URL, bob.access)
 
 	if code, m := c.nodes[0].Call(t, http.MethodPost, "/api/admin/users/"+strconv.FormatInt(bob.id, 10)+"/deactivate/", mod.access,
 		map[string]string{"reason": "spam on every node"}); code != http.StatusOK || m["is_active"] != false {

@@ -185,6 +185,59 @@ func (c *cluster) messages(node int, u mnUser, conv int64) []storedMessage {
 	}
 }
 
+// wsClosed is how a watched socket ended: the server's close code and
+// reason, zero when the connection dropped without a close frame.
+type wsClosed struct {
+	code   int
+	reason string
+}
+
+// watchClose opens a /ws/chat/ socket on the node at base with token,
+// waits until its setup is over (a ping answered), and returns the
+// channel that tells how the server closed it.
+func watchClose(t *testing.T, base, token string) <-chan wsClosed {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	sock, _, err := d.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws/chat/?token="+token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sock.Close() })
+	done := make(chan wsClosed, 1)
+	pong := make(chan struct{}, 1)
+	go func() {
+		for {
+			_, b, err := sock.ReadMessage()
+			if err == nil && strings.Contains(string(b), `"type":"pong"`) {
+				select {
+				case pong <- struct{}{}:
+				default:
+				}
+			}
+			if err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					done <- wsClosed{ce.Code, ce.Text}
+				} else {
+					done <- wsClosed{}
+				}
+				return
+			}
+		}
+	}()
+	if err := sock.WriteJSON(map[string]any{"type": "ping"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pong:
+	case got := <-done:
+		t.Fatalf("the socket closed before its setup was over: %d %q", got.code, got.reason)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no pong in 10 s")
+	}
+	return done
+}
+
 // mnSend posts a message over REST; it returns the message's id.
 func mnSend(base string, u mnUser, conv int64, content string) (int64, error) {
 	return Send(fmt.Sprintf("%s/api/conversations/%d/messages/", base, conv), u.access, content)
@@ -793,30 +846,7 @@ func TestMultiNode_DeletedAccountClosedOnEveryNode(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	sock, _, err := d.Dial("ws"+strings.TrimPrefix(c.nodes[1].URL, "http")+"/ws/chat/?token="+gone.access, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sock.Close()
-	type closed struct {
-		code   int
-		reason string
-	}
-	done := make(chan closed, 1)
-	go func() {
-		for {
-			if _, _, err := sock.ReadMessage(); err != nil {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					done <- closed{ce.Code, ce.Text}
-				} else {
-					done <- closed{}
-				}
-				return
-			}
-		}
-	}()
+	done := watchClose(t, c.nodes[1].URL, gone.access)
 	if code, m := c.nodes[0].Call(t, http.MethodDelete, "/api/users/me/", gone.access, map[string]string{"password": "correct horse battery"}); code != http.StatusNoContent {
 		t.Fatalf("delete on node 0: %d %v", code, m)
 	}
