@@ -85,14 +85,7 @@ func (s *Service) BlockedUsers(ctx context.Context, viewer int64) ([]User, error
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int64, len(users))
-	for i := range users {
-		ids[i] = users[i].ID
-	}
-	on := s.online(ctx, ids)
-	for i := range users {
-		users[i].IsOnline = on[users[i].ID]
-	}
+	s.fillUsersPresence(ctx, users)
 	return users, nil
 }
 

@@ -41,14 +41,7 @@ func (s *Service) SearchUsers(ctx context.Context, prefix string, limit int) ([]
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]int64, len(users))
-	for i := range users {
-		ids[i] = users[i].ID
-	}
-	on := s.online(ctx, ids)
-	for i := range users {
-		users[i].IsOnline = on[users[i].ID]
-	}
+	s.fillUsersPresence(ctx, users)
 	return users, nil
 }
 
@@ -265,6 +258,18 @@ func (s *Service) fillPresence(ctx context.Context, lists ...[]Participant) {
 		for i := range ps {
 			ps[i].User.IsOnline = on[ps[i].User.ID]
 		}
+	}
+}
+
+// fillUsersPresence sets each user's IsOnline, asking the hub once.
+func (s *Service) fillUsersPresence(ctx context.Context, users []User) {
+	ids := make([]int64, len(users))
+	for i := range users {
+		ids[i] = users[i].ID
+	}
+	on := s.online(ctx, ids)
+	for i := range users {
+		users[i].IsOnline = on[users[i].ID]
 	}
 }
 
