@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/confab/confab/app/chat"
 	"github.com/confab/confab/app/hub"
 	"github.com/confab/confab/app/server/servertest"
 )
@@ -74,6 +76,54 @@ func TestBlock_PutDeleteIdempotentAndListed(t *testing.T) {
 	wantError(t, s.Do(t, http.MethodGet, "/api/users/blocked/", "", nil), http.StatusUnauthorized, "not_authenticated")
 	if n := count(t, s, `SELECT count(*) FROM blocks`); n != 1 {
 		t.Errorf("%d blocks stored, want 1 (ann blocks cy)", n)
+	}
+}
+
+// One user blocks at most chat.MaxBlocks others: past it a block is a
+// clear 400 that stores nothing, while blocking someone already blocked
+// stays a 204, and unblocking one makes room again.
+func TestBlock_AtMostMaxBlocks(t *testing.T) {
+	s := servertest.Start(t)
+	ann, bob, cy := s.Register(t, "ann"), s.Register(t, "bob"), s.Register(t, "cy")
+	// ann blocks bob and MaxBlocks-1 accounts made in the database (a
+	// registration each would take minutes of password hashing).
+	wantStatus(t, s.Do(t, http.MethodPut, blockPath(bob.ID), ann.Access, nil), http.StatusNoContent)
+	db := s.DB(t)
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range chat.MaxBlocks - 1 {
+		name := fmt.Sprintf("filler%d", i)
+		var id int64
+		if err := tx.QueryRow(s.Q(`INSERT INTO users (username, username_key, display_name, password_hash, created_at) VALUES (?, ?, '', 'x', 0) RETURNING id`),
+			name, name).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(s.Q(`INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (?, ?, 0)`), ann.ID, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got := blockedList(t, s, ann); len(got) != chat.MaxBlocks {
+		t.Fatalf("%d blocked, want %d", len(got), chat.MaxBlocks)
+	}
+
+	past := s.Do(t, http.MethodPut, blockPath(cy.ID), ann.Access, nil)
+	wantInvalid(t, past, "non_field_errors")
+	if want := fmt.Sprintf("You can block at most %d users.", chat.MaxBlocks); !strings.Contains(string(past.Body), want) {
+		t.Errorf("past the limit: %s, want %q", past.Body, want)
+	}
+	if n := count(t, s, `SELECT count(*) FROM blocks WHERE blocked_id = `+fmt.Sprint(cy.ID)); n != 0 {
+		t.Errorf("%d blocks of cy stored past the limit", n)
+	}
+	wantStatus(t, s.Do(t, http.MethodPut, blockPath(bob.ID), ann.Access, nil), http.StatusNoContent)
+	wantStatus(t, s.Do(t, http.MethodDelete, blockPath(bob.ID), ann.Access, nil), http.StatusNoContent)
+	wantStatus(t, s.Do(t, http.MethodPut, blockPath(cy.ID), ann.Access, nil), http.StatusNoContent)
+	if got := blockedList(t, s, ann); len(got) != chat.MaxBlocks || got[0] != cy.ID {
+		t.Errorf("after unblocking bob and blocking cy: %d blocked, first %v; want %d, cy first", len(got), got[:1], chat.MaxBlocks)
 	}
 }
 

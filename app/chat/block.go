@@ -2,6 +2,8 @@ package chat
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	"github.com/confab/confab/app/hub"
 )
@@ -23,10 +25,14 @@ const (
 // A's profile and lists look the same to B, and nobody can read who
 // blocks them.
 
+// MaxBlocks is how many users one user may block: the block list is read
+// whole, by each socket of theirs and by GET /api/users/blocked/.
+const MaxBlocks = 1000
+
 // Block makes blocker block the user blocked: at once on every node, the
 // blocker's sockets stop getting blocked's typing and mentions. Blocking
-// twice is no error. CodeInvalid for oneself, ErrNotFound for no such
-// user.
+// twice is no error. CodeInvalid for oneself and past MaxBlocks,
+// ErrNotFound for no such user.
 func (s *Service) Block(ctx context.Context, blocker, blocked int64) error {
 	if blocker == blocked {
 		return InvalidField("non_field_errors", "You cannot block yourself.")
@@ -66,6 +72,13 @@ func (s *Service) setBlock(ctx context.Context, blocker, blocked int64, block bo
 	var err error
 	typ := EventBlocked
 	if block {
+		var ids []int64
+		if ids, err = s.store.BlockedIDs(ctx, blocker); err != nil {
+			return err
+		}
+		if len(ids) >= MaxBlocks && !slices.Contains(ids, blocked) {
+			return InvalidField("non_field_errors", fmt.Sprintf("You can block at most %d users.", MaxBlocks))
+		}
 		changed, err = s.store.Block(ctx, blocker, blocked, s.now())
 	} else {
 		changed, err = s.store.Unblock(ctx, blocker, blocked)
