@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/http"
 	"testing"
+
+	"github.com/confab/confab/app/chat"
 )
 
 // TestConsole_BlockAndUnblock blocks a person from the conversation's
@@ -80,4 +82,33 @@ func TestConsole_BlockAndUnblock(t *testing.T) {
 		t.Errorf("bob's direct message after the unblock: %d %s", r.Status, r.Body)
 	}
 	a.shot("unblocked")
+}
+
+// TestConsole_BlockPastTheLimit: a user who blocks the most users one
+// may gets the server's reason in the details dialog, and the person
+// stays unblocked.
+func TestConsole_BlockPastTheLimit(t *testing.T) {
+	e := newConsoleEnv(t)
+	s := e.s
+	alice, bob := s.Register(t, "alice"), s.Register(t, "bob")
+	direct := s.Conversation(t, alice, bob)
+	s.BlockMany(t, alice, chat.MaxBlocks)
+
+	a := e.signIn(alice)
+	a.open(direct)
+	a.click("details-button")
+	blockBtn := fmt.Sprintf(`[data-testid=participant-item][data-user-id="%d"] [data-testid=participant-block]`, bob.ID)
+	a.waitFor("the Block button", fmt.Sprintf(`document.querySelector(%q)?.dataset.blocked === 'false'`, blockBtn))
+	e.watch.expect("the server responded with a status of 400 (Bad Request)")
+	a.clickCSS(blockBtn)
+	want := fmt.Sprintf("You can block at most %d users.", chat.MaxBlocks)
+	a.waitFor("the reason", fmt.Sprintf(`(() => { const e = document.querySelector('[data-testid=details-error]');
+	  return !e.hidden && e.textContent === %q; })()`, want))
+	a.shot("block-limit")
+	if n := eval[bool](a, fmt.Sprintf(`document.querySelector(%q).dataset.blocked === 'false'`, blockBtn)); !n {
+		t.Error("bob shows as blocked after a refused block")
+	}
+	if r := s.Do(t, http.MethodPost, fmt.Sprintf("/api/conversations/%d/messages/", direct), bob.Access, map[string]string{"content": "still here"}); r.Status != http.StatusCreated {
+		t.Errorf("bob's message after the refused block: %d %s", r.Status, r.Body)
+	}
 }

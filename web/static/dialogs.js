@@ -451,7 +451,10 @@ export class DetailsDialog {
   }
 
   showError(err) {
-    this.error.textContent = err.detail || err.message;
+    // A 400's reason is in its fields ("You can block at most …"), not in
+    // its generic detail.
+    const fields = Object.values(err.fields || {}).flat();
+    this.error.textContent = fields.length ? fields.join(' ') : (err.detail || err.message);
     this.error.hidden = false;
   }
 

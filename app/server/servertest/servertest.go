@@ -289,6 +289,31 @@ func (r Response) Map(t testing.TB) map[string]any {
 	return m
 }
 
+// BlockMany makes n accounts straight in the database (a registration
+// each would cost a password hash) and has u block them all.
+func (s *Server) BlockMany(t testing.TB, u User, n int) {
+	t.Helper()
+	tx, err := s.DB(t).Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for i := range n {
+		name := fmt.Sprintf("blocked%d_by%d", i, u.ID)
+		var id int64
+		if err := tx.QueryRow(s.Q(`INSERT INTO users (username, username_key, display_name, password_hash, created_at) VALUES (?, ?, '', 'x', 0) RETURNING id`),
+			name, name).Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(s.Q(`INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES (?, ?, 0)`), u.ID, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Metrics scrapes /metrics (with token, when /metrics asks for one)
 // into "name{labels}" → value. A status other than 200, a content type
 // other than Prometheus's text or a line it cannot read fails the test.
